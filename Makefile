@@ -1,0 +1,43 @@
+# latc — two commands: `make demo` and `make test`. Each creates the environment when missing.
+SHELL := /bin/bash
+VENV  ?= .venv
+OUT   ?= out/demo
+# Python 3.12 is required (the scverse omics stack needs >= 3.12). Found on PATH or under pyenv.
+PYTHON ?= $(shell for p in python3.12 python3.13 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12; do \
+            if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-all bench lock env clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -n "$(PYTHON)" || { echo "latc needs Python >= 3.12 (python3.12 on PATH or under pyenv)"; exit 1; }
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -r requirements.lock
+	$(VENV)/bin/python -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+
+env: $(STAMP)
+
+## Run the whole pipeline on the bundled synthetic multicenter cohort.
+demo: $(STAMP)
+	$(VENV)/bin/latc demo --out $(OUT)
+
+## Run the test suite (what CI runs).
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -n 2 -q
+
+## Include tests marked slow.
+test-all: $(STAMP)
+	$(VENV)/bin/python -m pytest -n 2 -q -m "slow or not slow"
+
+## Benchmarks (wall time, peak memory, scaling) — see benchmarks/README.md.
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/run.py
+
+## Re-resolve the lock file after changing dependencies in pyproject.toml.
+lock:
+	$(VENV)/bin/python -m pip install -q uv && $(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.12 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) out

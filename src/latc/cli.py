@@ -1,0 +1,130 @@
+"""The ``latc`` command line: one command, a verb per pipeline stage.
+
+Each command body is thin: it parses options, calls the documented Python API, and prints a short
+summary with rich. Data problems never surface as tracebacks: they become queries; only an
+unreadable input stops a command (exit code 2, one line naming the input).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="latc",
+    help="LATC neoadjuvant study platform: validate → derive → analyze → report, plus omics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+dictionary_app = typer.Typer(help="The study data dictionary.", no_args_is_help=True)
+recist_app = typer.Typer(help="RECIST 1.1 tools usable on any trial's data.", no_args_is_help=True)
+app.add_typer(dictionary_app, name="dictionary")
+app.add_typer(recist_app, name="recist")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+@app.callback()
+def _main() -> None:
+    """LATC neoadjuvant study platform."""
+
+
+@dictionary_app.command("export")
+def dictionary_export(
+    format: str = typer.Option("redcap", "--format", "-f", help="redcap (REDCap data dictionary CSV) or markdown (codebook)."),
+    out: Path = typer.Option(..., "--out", "-o", help="File to write."),
+    dictionary: Optional[Path] = typer.Option(None, help="Dictionary YAML (default: the bundled one)."),
+) -> None:
+    """Export the data dictionary as a REDCap data dictionary CSV or a Markdown codebook."""
+    from latc.dictionary import load_dictionary
+    from latc.dictionary.export import export_dictionary
+
+    d = load_dictionary(dictionary)
+    try:
+        export_dictionary(d, format, out)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"wrote {format} dictionary ({len(d.fields())} fields in {len(d.forms)} forms) → {out}")
+
+
+@app.command()
+def synth(
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write the synthetic study into."),
+    patients: int = typer.Option(600, "--patients", "-n", help="Total patients over both cohorts."),
+    centers: int = typer.Option(8, "--centers", "-k", help="Number of centers."),
+    seed: int = typer.Option(20261125, "--seed", "-s", help="Random seed (deterministic output per seed)."),
+    format: str = typer.Option("csv", "--format", "-f", help="csv (folder), xlsx (workbook) or redcap (flat export + dictionary)."),
+    inject_errors: int = typer.Option(0, "--inject-errors", help="Number of realistic data errors to inject (listed in injected_errors.csv)."),
+) -> None:
+    """Synthesise a multicenter neoadjuvant + upfront-surgery cohort with documented true effects."""
+    from latc.synth import write_synthetic_study
+
+    result = write_synthetic_study(out, n_patients=patients, n_centers=centers, seed=seed, fmt=format, inject_errors=inject_errors)
+    console.print(result.summary())
+
+
+@app.command()
+def validate(
+    study: Path = typer.Argument(..., help="Study folder of CSVs, an XLSX workbook, or a REDCap export folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: queries.csv, quarantine/, clean/."),
+) -> None:
+    """Validate a study against the data dictionary and the protocol's eligibility criteria."""
+    from latc.io import StudyReadError, read_study
+    from latc.validate import validate_study, write_validation
+
+    try:
+        raw = read_study(study)
+    except StudyReadError as exc:
+        _fail(str(exc))
+    result = validate_study(raw)
+    write_validation(result, out)
+    console.print(result.summary_table())
+    console.print(f"queries → {out / 'queries.csv'}; clean tables → {out / 'clean'}; quarantine → {out / 'quarantine'}")
+
+
+@app.command()
+def run(
+    study: Path = typer.Argument(..., help="Study folder of CSVs, an XLSX workbook, or a REDCap export folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+) -> None:
+    """Run the whole pipeline on a study and write a manifest (versions, checksum, parameters)."""
+    from latc.io import StudyReadError
+    from latc.pipeline import run_pipeline
+
+    try:
+        result = run_pipeline(study, out, console=console)
+    except StudyReadError as exc:
+        _fail(str(exc))
+    console.print(result.summary())
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("out/demo"), "--out", "-o", help="Output folder."),
+    patients: int = typer.Option(600, "--patients", "-n", help="Total patients over both cohorts."),
+    centers: int = typer.Option(8, "--centers", "-k"),
+    seed: int = typer.Option(20261125, "--seed", "-s"),
+) -> None:
+    """Synthesise the default multicenter cohort and run the whole pipeline on it."""
+    from latc.pipeline import run_demo
+
+    result = run_demo(out, n_patients=patients, n_centers=centers, seed=seed, console=console)
+    console.print(result.summary())
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
