@@ -96,13 +96,20 @@ def validate(
 def run(
     study: Path = typer.Argument(..., help="Study folder of CSVs, an XLSX workbook, or a REDCap export folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    data_cut: Optional[str] = typer.Option(None, "--data-cut", help="Data-cut date YYYY-MM-DD (dates after it are queried); default today."),
 ) -> None:
     """Run the whole pipeline on a study and write a manifest (versions, checksum, parameters)."""
+    from datetime import date
+
     from latc.io import StudyReadError
     from latc.pipeline import run_pipeline
 
     try:
-        result = run_pipeline(study, out, console=console)
+        cut = date.fromisoformat(data_cut) if data_cut else None
+    except ValueError:
+        _fail(f"--data-cut {data_cut!r} is not a date in YYYY-MM-DD form")
+    try:
+        result = run_pipeline(study, out, data_cut=cut, console=console)
     except StudyReadError as exc:
         _fail(str(exc))
     console.print(result.summary())

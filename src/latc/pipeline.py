@@ -1,0 +1,110 @@
+"""The main job: read → validate (→ derive → analyze → report as later stages land).
+
+``run_pipeline`` is what ``latc run`` calls; ``run_demo`` synthesises the bundled default cohort
+and runs the pipeline on it (``latc demo`` / ``make demo``).  Each stage writes a plain table
+folder under ``OUT`` so a statistician can stop at any stage and take over.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from latc.manifest import write_manifest
+
+#: Stages in order; later issues append derive, analyze and report.
+STAGES = ("read", "validate", "summary")
+
+
+@dataclass
+class PipelineResult:
+    out: Path
+    manifest: Path
+    report: Path
+    counts: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        c = self.counts
+        return (
+            f"[bold green]done[/] in {sum(self.timings.values()):.1f} s — "
+            f"{c.get('patients_clean', '?')} patients clean, {c.get('queries_error', 0)} error and "
+            f"{c.get('queries_warning', 0)} warning queries, {c.get('rows_quarantined', 0)} rows quarantined\n"
+            f"report   → {self.report}\n"
+            f"queries  → {self.out / 'validation' / 'queries.csv'}\n"
+            f"manifest → {self.manifest}"
+        )
+
+
+@contextmanager
+def _stage(progress: Progress, task: Any, name: str, timings: dict[str, float]) -> Iterator[None]:
+    progress.update(task, description=f"{name:<10}")
+    t0 = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - t0
+    progress.advance(task)
+
+
+def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, console: Console | None = None,
+                 extra_manifest: dict[str, Any] | None = None) -> PipelineResult:
+    """Run every available stage on ``study`` and write outputs, a summary report and ``manifest.json``.
+
+    Raises :class:`latc.io.StudyReadError` only when the input cannot be read at all.
+    """
+    from latc.io import read_study
+    from latc.report.summary import write_validation_summary
+    from latc.validate import validate_study, write_validation
+
+    study, out = Path(study), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    console = console or Console(stderr=True)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("start", total=len(STAGES))
+        with _stage(progress, task, "read", timings):
+            raw = read_study(study)
+        with _stage(progress, task, "validate", timings):
+            result = validate_study(raw, data_cut=data_cut)
+            write_validation(result, out / "validation")
+        counts = result.counts()
+        parameters = {"data_cut": str(data_cut) if data_cut else "today", "input_format": raw.format}
+        with _stage(progress, task, "summary", timings):
+            report = write_validation_summary(result, out / "report.html", study_name=study.name,
+                                              parameters=parameters)
+    manifest = write_manifest(
+        out, input_path=study, parameters=parameters, timings=timings,
+        outputs={"validation": "validation/", "report": "report.html"},
+        extra={"counts": counts, **(extra_manifest or {})},
+    )
+    return PipelineResult(out=out, manifest=manifest, report=report, counts=counts, timings=timings)
+
+
+def run_demo(out: Path, *, n_patients: int = 600, n_centers: int = 8, seed: int = 20261125,
+             console: Console | None = None) -> PipelineResult:
+    """Synthesise the default multicenter cohort into ``out/synthetic`` and run the pipeline on it."""
+    import json
+
+    from latc.synth import write_synthetic_study
+
+    out = Path(out)
+    console = console or Console(stderr=True)
+    t0 = time.perf_counter()
+    synth = write_synthetic_study(out / "synthetic", n_patients=n_patients, n_centers=n_centers, seed=seed)
+    synth_seconds = time.perf_counter() - t0
+    truth = json.loads(Path(synth.truth_path).read_text())
+    data_cut = date.fromisoformat(truth["data_cut"])
+    result = run_pipeline(
+        synth.study_path, out, data_cut=data_cut, console=console,
+        extra_manifest={"synthetic": {"n_patients": n_patients, "n_centers": n_centers, "seed": seed,
+                                      "truth": str(synth.truth_path), "seconds": round(synth_seconds, 3)}},
+    )
+    result.timings = {"synth": synth_seconds, **result.timings}
+    return result
