@@ -140,6 +140,8 @@ class Form:
     key: list[str]
     fields: list[Field]
     note: str | None = None
+    #: prefix for REDCap variable names of this form's fields that clash with another form's
+    redcap_prefix: str | None = None
 
     @property
     def field_names(self) -> list[str]:
@@ -242,6 +244,7 @@ def _load(path: str) -> Dictionary:
             key=list(fr["key"]),
             fields=fields,
             note=fr.get("note"),
+            redcap_prefix=fr.get("redcap_prefix"),
         )
     return Dictionary(
         study=raw["study"],
