@@ -11,6 +11,9 @@ import pandas as pd
 #: so the first data row is 2; for a REDCap export, the line of the record in the export file).
 ROW = "_row"
 
+#: Keys of one read issue (``Study.read_issues``); ``severity`` is ``error`` or ``warning``.
+READ_ISSUE_KEYS = ("form", "row", "field", "value", "rule", "severity", "message")
+
 
 class StudyReadError(Exception):
     """The input as a whole cannot be read (missing folder, not a workbook, ...).
@@ -38,6 +41,10 @@ class Study:
     format: str = ""
     #: forms the source did not contain at all
     missing_forms: list[str] = field(default_factory=list)
+    #: problems met while reading that did not stop the read (unknown or missing columns, ragged
+    #: rows, a Latin-1 file, ...): dicts with the keys of :data:`READ_ISSUE_KEYS`; validation turns
+    #: them into queries. ``row`` is the source row (:data:`ROW`) or None for a whole file/sheet.
+    read_issues: list[dict] = field(default_factory=list)
 
     def __getitem__(self, form: str) -> pd.DataFrame:
         return self.tables[form]
