@@ -129,6 +129,22 @@ def demo(
     console.print(result.summary())
 
 
+@app.command()
+def stage(
+    input: Path = typer.Option(..., "--input", "-i", help="CSV with columns histology,age,t,n,m (one row per case)."),
+    out: Path = typer.Option(..., "--out", "-o", help="CSV to write: the input columns + stage + stage_problem."),
+) -> None:
+    """AJCC 8th edition stage group (I, II, III, IVA, IVB, IVC) for any thyroid carcinoma table."""
+    from latc.derive.staging import StageInputError, stage_csv
+
+    try:
+        result = stage_csv(input, out)
+    except StageInputError as exc:
+        _fail(str(exc))
+    n_problem = int(result["stage"].isna().sum())
+    console.print(f"staged {len(result) - n_problem} of {len(result)} rows ({n_problem} not stageable, see stage_problem) → {out}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

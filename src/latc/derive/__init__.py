@@ -1,0 +1,20 @@
+"""Clinical endpoint derivations: one module per concept, each citing its rule.
+
+Re-exports the public functions of the derivation modules.
+"""
+
+from latc.derive.ata_risk import ata_dynamic_risk, ata_initial_risk, ata_risk_input
+from latc.derive.pathology import classify_pathological_response, curative_specimen, derive_pathological_response
+from latc.derive.staging import ajcc_stage, ajcc_stage_detail, derive_stages
+
+__all__ = [
+    "ajcc_stage",
+    "ajcc_stage_detail",
+    "ata_dynamic_risk",
+    "ata_initial_risk",
+    "ata_risk_input",
+    "classify_pathological_response",
+    "curative_specimen",
+    "derive_pathological_response",
+    "derive_stages",
+]
