@@ -15,6 +15,13 @@ ROW = "_row"
 READ_ISSUE_KEYS = ("form", "row", "field", "value", "rule", "severity", "message")
 
 
+def read_issue(
+    form: str, row: int | None, field: str | None, value: str | None, rule: str, severity: str, message: str
+) -> dict:
+    """One entry of ``Study.read_issues`` (``message`` names the file or sheet and the row)."""
+    return dict(zip(READ_ISSUE_KEYS, (form, row, field, value, rule, severity, message)))
+
+
 class StudyReadError(Exception):
     """The input as a whole cannot be read (missing folder, not a workbook, ...).
 
