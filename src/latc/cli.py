@@ -145,6 +145,42 @@ def stage(
     console.print(f"staged {len(result) - n_problem} of {len(result)} rows ({n_problem} not stageable, see stage_problem) → {out}")
 
 
+@recist_app.command("bor")
+def recist_bor(
+    responses: Path = typer.Option(..., "--responses", "-r", help="CSV: patient_id,assessment_date,overall_response (CR, PR, SD, NON-CR/NON-PD, PD, NE)."),
+    reference: Path = typer.Option(..., "--reference", help="CSV: patient_id,reference_date (e.g. treatment start); one output row per patient."),
+    out: Path = typer.Option(..., "--out", "-o", help="CSV to write: patient_id, (confirmed) best overall response and its date."),
+    confirm_days: int = typer.Option(28, "--confirm-days", min=0, help="CR/PR confirmed by a CR/PR at least this many days later."),
+    sd_min_days: int = typer.Option(42, "--sd-min-days", min=0, help="SD / NON-CR/NON-PD count only this many days after the reference date."),
+    stop_at_first_pd: bool = typer.Option(True, "--stop-at-first-pd/--keep-after-pd", help="Ignore assessments after the first PD (admiralonco source_pd)."),
+) -> None:
+    """Best overall response and confirmed BOR (RECIST 1.1; pharmaverse admiralonco conventions)."""
+    from rich.markup import escape
+
+    from latc.derive.bor import BorInputError, bor_csv
+
+    try:
+        result = bor_csv(responses, reference, out, confirm_days=confirm_days, sd_min_days=sd_min_days, stop_at_first_pd=stop_at_first_pd)
+    except BorInputError as exc:
+        _fail(str(exc))
+    for p in result.problems.itertuples(index=False):
+        detail = escape(f"{p.file} row {p.row} (patient {p.patient_id or '?'}), field {p.field} = {p.value!r}: {p.message} [rule {p.rule}]")
+        err_console.print(f"[yellow]skipped:[/] {detail}", highlight=False, soft_wrap=True)
+    for w in result.cr_then_pr.itertuples(index=False):
+        err_console.print(
+            f"[yellow]warning:[/] patient {w.patient_id}: CR on {w.cr_date:%Y-%m-%d} followed by PR on {w.pr_date:%Y-%m-%d} "
+            "(admiralonco signal_crpr; rows kept)",
+            highlight=False, soft_wrap=True,
+        )
+    t = result.table
+    counts = t["confirmed_best_overall_response"].value_counts()
+    console.print(
+        f"{len(t)} patients → {out}; {len(result.problems)} input row(s) skipped; "
+        "confirmed BOR: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+        highlight=False,
+    )
+
+
 def main() -> None:  # pragma: no cover
     app()
 
