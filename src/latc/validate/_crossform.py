@@ -1,0 +1,208 @@
+"""Rules that span rows or forms, implemented generically from the dictionary's ``rules:`` section.
+
+* ``references``: the listed fields of a row must exist in the referred form (``unless`` a
+  condition holds, e.g. a new lesion); ``[patient_id, center_id]`` → the row's center matches its
+  patient's center (rule ``center_match``).
+* ``date_order``: ``earlier <= later``, within a row or from the earlier form to the later form
+  joined ``by`` (default ``patient_id``; several earlier rows → their earliest date).  The query
+  goes on the later form's row.
+* ``no_future_dates``: no date after the data-cut date.
+* ``after_death``: nothing dated after the patient's death (earliest ``follow_up.death_date``).
+* ``duplicates``: a form's key is unique; the second and later occurrences are errors.
+
+Everything is vectorised (joins through canonical string keys, group minima); no per-row Python.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from latc.dictionary import Dictionary, parse_condition
+from latc.validate._log import QueryLog
+
+_SEP = "\x1f"
+
+
+def canonical_key(typed: pd.DataFrame, fields: list[str]) -> pd.Series:
+    """One string per row joining the typed values of ``fields`` (missing when any is missing).
+
+    Typed values make ``"01"`` and ``"1"`` the same integer id.
+    """
+    out: pd.Series | None = None
+    for f in fields:
+        col = typed[f]
+        if pd.api.types.is_datetime64_any_dtype(col):
+            s = col.dt.strftime("%Y-%m-%d").astype("str")
+        else:
+            s = col.astype("str")
+        out = s if out is None else out + _SEP + s
+    assert out is not None
+    return out
+
+
+def _show_key(key: pd.Series) -> pd.Series:
+    return key.str.replace(_SEP, ", ", regex=False)
+
+
+def _date_str(values: pd.Series) -> pd.Series:
+    return pd.Series(pd.to_datetime(values).dt.strftime("%Y-%m-%d"), index=values.index).astype("str")
+
+
+def check_references(dictionary: Dictionary, typed: dict[str, pd.DataFrame], raw: dict[str, pd.DataFrame],
+                     log: QueryLog) -> None:
+    """Referential integrity and center match (``rules.references``)."""
+    for ref in dictionary.rules.get("references", []):
+        target = ref["refers_to"]
+        fields = list(ref["fields"])
+        forms = [f for f in dictionary.forms if f != target] if ref.get("form") == "*" else [ref["form"]]
+        tgt = typed[target]
+        if not set(fields) <= set(tgt.columns):
+            continue
+        tkeys = pd.Index(canonical_key(tgt, fields).dropna().unique())
+        is_center = "center_id" in fields and len(fields) > 1
+        unless = parse_condition(ref["unless"]) if ref.get("unless") else None
+        for form in forms:
+            t = typed[form]
+            if not set(fields) <= set(t.columns) or not len(t):
+                continue
+            key = canonical_key(t, fields)
+            bad = key.notna().to_numpy() & ~key.isin(tkeys).to_numpy()
+            if unless is not None:
+                bad &= ~unless.evaluate(raw[form]).to_numpy(dtype=bool)
+            if is_center:
+                others = [f for f in fields if f != "center_id"]
+                okey = canonical_key(t, others)
+                bad &= okey.isin(pd.Index(canonical_key(tgt, others).dropna().unique())).to_numpy()
+                if not bad.any():
+                    continue
+                pos = np.flatnonzero(bad)
+                owner = (pd.DataFrame({"k": canonical_key(tgt, others), "c": tgt["center_id"]}).dropna()
+                         .drop_duplicates("k").set_index("k")["c"])
+                theirs = okey.iloc[pos].map(owner).astype("str")
+                log.add(form, pos, "center_id", "center_match", "error",
+                        "differs from the patient's center " + theirs.fillna("?") + f" in {target}",
+                        t["center_id"].iloc[pos])
+            elif bad.any():
+                pos = np.flatnonzero(bad)
+                what = fields[0] if len(fields) == 1 else "(" + ", ".join(fields) + ")"
+                shown = _show_key(key.iloc[pos])
+                shown = shown if len(fields) == 1 else "(" + shown + ")"
+                extra = f" (allowed only when {unless.source})" if unless is not None else ""
+                log.add(form, pos, fields[-1], "reference", "error",
+                        f"has no matching row in {target}: {what} = " + shown + extra, t[fields[-1]].astype("str").iloc[pos],
+                        show_value=False)
+
+
+def check_date_order(dictionary: Dictionary, typed: dict[str, pd.DataFrame], log: QueryLog) -> None:
+    """``earlier <= later`` pairs (``rules.date_order``); the query goes on the later row."""
+    for pair in dictionary.rules.get("date_order", []):
+        ef, efield = pair["earlier"].split(".")
+        lf, lfield = pair["later"].split(".")
+        e, later = typed[ef], typed[lf]
+        if not len(later) or efield not in e.columns or lfield not in later.columns:
+            continue
+        lv = later[lfield]
+        if ef == lf:
+            ev = e[efield]
+            label = efield
+        else:
+            by = list(pair.get("by", ["patient_id"]))
+            ek = canonical_key(e, by)
+            earliest = (pd.DataFrame({"k": ek, "d": e[efield]}).dropna().groupby("k", sort=False)["d"].min())
+            ev = canonical_key(later, by).map(earliest)
+            ev = pd.Series(pd.to_datetime(ev), index=later.index)
+            repeating = dictionary.forms[ef].repeating
+            label = f"{ef}.{efield}" + (" (earliest of the " + ("patient" if by == ["patient_id"] else "matching")
+                                        + " rows)" if repeating else "")
+        bad = (lv < ev).fillna(False).to_numpy(dtype=bool)
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            log.add(lf, pos, lfield, "date_order", "error",
+                    f"is before {label} " + _date_str(ev.iloc[pos]), _date_str(lv.iloc[pos]))
+
+
+def date_fields(dictionary: Dictionary) -> list[tuple[str, str]]:
+    return [(f.form, f.name) for f in dictionary.fields() if f.type == "date"]
+
+
+def check_future_dates(dictionary: Dictionary, typed: dict[str, pd.DataFrame], data_cut: date, log: QueryLog) -> None:
+    """No date after the data-cut date (``rules.no_future_dates``)."""
+    if not dictionary.rules.get("no_future_dates", False):
+        return
+    cut = pd.Timestamp(data_cut)
+    for form, fld in date_fields(dictionary):
+        v = typed[form][fld]
+        bad = (v > cut).fillna(False).to_numpy(dtype=bool)
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            log.add(form, pos, fld, "future_date", "error", f"is after the data-cut date {cut:%Y-%m-%d}",
+                    _date_str(v.iloc[pos]))
+
+
+#: the follow-up fields that record the death itself (death_date; the visit that reports it)
+_DEATH_FORM, _DEATH_FIELD, _VISIT_FIELD, _STATUS_FIELD = "follow_up", "death_date", "visit_date", "vital_status"
+
+
+def check_after_death(dictionary: Dictionary, typed: dict[str, pd.DataFrame], log: QueryLog) -> None:
+    """Nothing dated after the patient's death (``rules.after_death``).
+
+    The death date is the earliest ``follow_up.death_date`` of the patient.  Every date field of
+    every form is checked, except the follow-up row's own death date and the date of a contact
+    that reports the death (``vital_status == 'dead'``); a visit recording the patient alive after
+    the death date is an error.
+    """
+    if "after_death" not in dictionary.rules or _DEATH_FORM not in typed:
+        return
+    fu = typed[_DEATH_FORM]
+    if _DEATH_FIELD not in fu.columns or not len(fu):
+        return
+    death = pd.DataFrame({"k": fu["patient_id"], "d": fu[_DEATH_FIELD]}).dropna().groupby("k", sort=False)["d"].min()
+    if not len(death):
+        return
+    for form, fld in date_fields(dictionary):
+        if form == _DEATH_FORM and fld == _DEATH_FIELD:
+            continue
+        t = typed[form]
+        if "patient_id" not in t.columns or not len(t):
+            continue
+        dd = pd.Series(pd.to_datetime(t["patient_id"].map(death)), index=t.index)
+        bad = (t[fld] > dd).fillna(False).to_numpy(dtype=bool)
+        if form == _DEATH_FORM and fld == _VISIT_FIELD:
+            bad &= (t[_STATUS_FIELD] != "dead").fillna(True).to_numpy(dtype=bool)
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            log.add(form, pos, fld, "after_death", "error",
+                    "is after the patient's death on " + _date_str(dd.iloc[pos]) + f" ({_DEATH_FORM}.{_DEATH_FIELD})",
+                    _date_str(t[fld].iloc[pos]))
+
+
+def check_duplicates(dictionary: Dictionary, typed: dict[str, pd.DataFrame], raw: dict[str, pd.DataFrame],
+                     log: QueryLog, row_col: str = "_row") -> None:
+    """A form's key must be unique: second and later occurrences are errors (``rules.duplicates``)."""
+    if "duplicates" not in dictionary.rules:
+        return
+    for name, form in dictionary.forms.items():
+        t = typed[name]
+        if not len(t) or not set(form.key) <= set(t.columns):
+            continue
+        key = canonical_key(t, form.key)
+        dup = (key.duplicated(keep="first") & key.notna()).to_numpy()
+        if not dup.any():
+            continue
+        in_group = (key.duplicated(keep=False) & key.notna()).to_numpy()
+        sub = raw[name].iloc[np.flatnonzero(in_group)]
+        rows = sub[row_col] if row_col in sub.columns else pd.Series(np.flatnonzero(in_group) + 2, index=sub.index)
+        first_row = rows.groupby(key.iloc[np.flatnonzero(in_group)].to_numpy(), sort=False).transform("first")
+        cols = [c for c in form.field_names if c in sub.columns]
+        exact = sub[cols].astype("str").fillna("\x00").duplicated(keep="first").to_numpy()
+        sel = dup[in_group]
+        pos = np.flatnonzero(in_group)[sel]
+        first = first_row.to_numpy()[sel].astype(np.int64).astype(str)
+        keytxt = ", ".join(form.key)
+        shown = _show_key(key.iloc[pos]).to_numpy(dtype=object)
+        det = np.where(exact[sel], "exact duplicate of row " + first.astype(object),
+                       f"duplicate key ({keytxt}) = (" + shown + "); first at row " + first.astype(object))
+        log.add(name, pos, ";".join(form.key), "duplicate", "error", pd.Series(det, dtype="str"), show_value=False)

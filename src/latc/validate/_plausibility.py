@@ -1,0 +1,98 @@
+"""Plausibility rules (dictionary ``rules.plausibility``), vectorised over sorted tables.
+
+* lesion_assessments.diameter_mm: ratio to the lesion's previous measurement (the baseline
+  diameter in ``lesions`` counts as the first) above 5 or below 1/5, both > 5 mm → warning.
+  (RECIST 1.1 §4.3: a real change that large between two scans is implausible; it is usually a
+  unit (cm/mm) or lesion-label mix-up.)
+* labs.value: more than 10 × the patient's previous value of the same test within 14 days → warning.
+* pathology: nodes_positive <= nodes_examined → error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from latc.dictionary import Dictionary
+from latc.validate._crossform import canonical_key
+from latc.validate._log import QueryLog
+
+LESION_RATIO = 5.0
+LESION_MIN_MM = 5.0
+LAB_RATIO = 10.0
+LAB_WINDOW_DAYS = 14
+
+
+def _fmt(v: np.ndarray) -> np.ndarray:
+    return np.char.mod("%g", v.astype(float)).astype(object)
+
+
+def _previous(key: pd.Series, when: pd.Series, value: pd.Series, pos: np.ndarray) -> pd.DataFrame:
+    """Rows sorted by key and date with the previous row's value/date of the same key."""
+    df = pd.DataFrame({"k": key.to_numpy(), "d": when.to_numpy(), "v": value.to_numpy(dtype="float64", na_value=np.nan),
+                       "pos": pos}).dropna(subset=["k", "d", "v"])
+    df = df.sort_values(["k", "d", "pos"], kind="stable")
+    same = df["k"].to_numpy()[1:] == df["k"].to_numpy()[:-1]
+    prev_v = np.r_[np.nan, np.where(same, df["v"].to_numpy()[:-1], np.nan)]
+    prev_d = np.r_[np.datetime64("NaT"), np.where(same, df["d"].to_numpy()[:-1], np.datetime64("NaT"))]
+    df["prev_v"] = prev_v
+    df["prev_d"] = prev_d.astype("datetime64[ns]")
+    return df
+
+
+def check_plausibility(dictionary: Dictionary, typed: dict[str, pd.DataFrame], log: QueryLog) -> None:
+    forms = {r.get("form") for r in dictionary.rules.get("plausibility", [])}
+    if "lesion_assessments" in forms and "lesions" in typed:
+        _lesion_jumps(typed["lesions"], typed["lesion_assessments"], log)
+    if "labs" in forms:
+        _lab_jumps(typed["labs"], log)
+    if "pathology" in forms:
+        p = typed["pathology"]
+        bad = (p["nodes_positive"] > p["nodes_examined"]).fillna(False).to_numpy(dtype=bool)
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            log.add("pathology", pos, "nodes_positive", "plausibility", "error",
+                    "is more than nodes_examined " + p["nodes_examined"].iloc[pos].astype("str"),
+                    p["nodes_positive"].iloc[pos].astype("str"))
+
+
+def _lesion_jumps(lesions: pd.DataFrame, la: pd.DataFrame, log: QueryLog) -> None:
+    if not len(la):
+        return
+    key_cols = ["patient_id", "lesion_id"]
+    base_key = canonical_key(lesions, key_cols)
+    key = pd.concat([base_key, canonical_key(la, key_cols)], ignore_index=True)
+    when = pd.concat([lesions["baseline_date"], la["assessment_date"]], ignore_index=True)
+    val = pd.concat([lesions["baseline_diameter_mm"], la["diameter_mm"]], ignore_index=True)
+    pos = np.r_[np.full(len(lesions), -1), np.arange(len(la))]
+    df = _previous(key, when, val, pos)
+    v, pv = df["v"].to_numpy(), df["prev_v"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        both = (v > LESION_MIN_MM) & (pv > LESION_MIN_MM)
+        jump = both & ((v > LESION_RATIO * pv) | (v * LESION_RATIO < pv))
+    jump &= df["pos"].to_numpy() >= 0
+    if jump.any():
+        sel = df[jump]
+        det = ("changed more than ×5 from the previous measurement " + pd.Series(_fmt(sel["prev_v"].to_numpy())) + " mm on "
+               + pd.Series(pd.to_datetime(sel["prev_d"]).dt.strftime("%Y-%m-%d").to_numpy()).astype("str")
+               + " (both > 5 mm; check the unit and the lesion label)")
+        log.add("lesion_assessments", sel["pos"].to_numpy(), "diameter_mm", "plausibility", "warning", det,
+                pd.Series(_fmt(sel["v"].to_numpy()), dtype="str"))
+
+
+def _lab_jumps(labs: pd.DataFrame, log: QueryLog) -> None:
+    if not len(labs):
+        return
+    key = canonical_key(labs, ["patient_id", "test"])
+    df = _previous(key, labs["lab_date"], labs["value"], np.arange(len(labs)))
+    v, pv = df["v"].to_numpy(), df["prev_v"].to_numpy()
+    gap = (df["d"] - df["prev_d"]).dt.days.to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        jump = (pv > 0) & (v > LAB_RATIO * pv) & (gap <= LAB_WINDOW_DAYS)
+    if jump.any():
+        sel = df[jump]
+        det = ("is more than 10 × the previous value " + pd.Series(_fmt(sel["prev_v"].to_numpy()))
+               + " of the same test on " + pd.Series(pd.to_datetime(sel["prev_d"]).dt.strftime("%Y-%m-%d").to_numpy()).astype("str")
+               + f" (within {LAB_WINDOW_DAYS} days; check the unit)")
+        log.add("labs", sel["pos"].to_numpy(), "value", "plausibility", "warning", det,
+                pd.Series(_fmt(sel["v"].to_numpy()), dtype="str"))

@@ -1,0 +1,58 @@
+"""Direct identifiers in free text: detection and masking.
+
+The study keeps only pseudonymous ids (STUDY.md, DESIGN.md "Study data"; the dictionary's header:
+"free text must not carry names or numbers").  A text value that looks like a phone number, an
+e-mail address, a national id / hospital number (a long run of digits) or carries a date-of-birth
+label is an error, and the query log never echoes it: the value is replaced by :data:`MASK`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: What the query log shows instead of a value that looks like an identifier.
+MASK = "<masked: possible identifier>"
+
+#: kind → regular expression (searched anywhere in the value, case-insensitive where it matters).
+IDENTIFIER_PATTERNS: dict[str, str] = {
+    "e-mail address": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+",
+    # 7+ digits in a row: national id, hospital/medical record number, phone without separators
+    "long digit run (national id, record or phone number)": r"\d{7,}",
+    # phone numbers written with separators: +41 79 123 45 67, (010) 1234-5678, 0791 234 567
+    "phone number": r"(?:\+\d{1,3}[\s.-]?)?\(?\d{2,4}\)?[\s.-]\d{3,4}[\s.-]\d{2,4}(?:[\s.-]\d{2,4})?",
+    "date-of-birth label": r"(?i)\b(?:dob|d\.o\.b|date\s+of\s+birth|birth\s*date|born\s+on)\b",
+}
+
+
+def identifier_kind(values: pd.Series) -> pd.Series:
+    """For each value, the kind of identifier it seems to contain (missing when none).
+
+    Vectorised: one regular-expression scan per kind over the whole column.
+    """
+    text = values.astype("str")
+    kind = pd.Series(pd.NA, index=values.index, dtype="str")
+    present = text.notna().to_numpy()
+    if not present.any():
+        return kind
+    for name, pattern in IDENTIFIER_PATTERNS.items():
+        hit = text.str.contains(pattern, regex=True, na=False).to_numpy() & present
+        new = hit & kind.isna().to_numpy()
+        if new.any():
+            kind[new] = name
+    return kind
+
+
+def looks_like_identifier(values: pd.Series) -> np.ndarray:
+    """Boolean mask: the value seems to contain a direct identifier."""
+    return identifier_kind(values).notna().to_numpy()
+
+
+def mask_identifiers(values: pd.Series) -> pd.Series:
+    """The values with every identifier-like one replaced by :data:`MASK`."""
+    out = values.astype("str")
+    hit = looks_like_identifier(out)
+    if hit.any():
+        out = out.copy()
+        out[hit] = MASK
+    return out

@@ -1,0 +1,167 @@
+"""The outcome of validation: query log, clean tables, quarantine, eligibility — and writing them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Group
+from rich.table import Table
+
+QUARANTINE_README = """\
+Quarantined rows
+================
+
+Each <form>.csv here holds the rows of that form that validation rejected, exactly as read (every
+original column, including _row = the row number in the source file, header = row 1), plus:
+
+  quarantine_reason   the rules that rejected the row, separated by ';'
+  quarantine_message  the matching messages from queries.csv, separated by ' | '
+
+A row is quarantined when it has at least one error-severity query, or when its patient's row in
+patients is quarantined (rule parent_quarantined: the patient's other rows are kept here, not lost).
+Rows with warnings only stay in the clean tables.  Correct the source and validate again; nothing
+in this folder is used by later stages.
+"""
+
+
+@dataclass
+class ValidationResult:
+    """What :func:`latc.validate.validate_study` returns.
+
+    ``queries``: the query log (``form,row,patient_id,center_id,field,value,rule,severity,message,source``);
+    ``clean``: typed tables per form without error rows (CONTRACTS.md "Clean tables");
+    ``quarantine``: the rejected raw rows per form with ``quarantine_reason`` / ``quarantine_message``;
+    ``eligibility``: one row per patient with each criterion;
+    ``rows_read``: rows per form in the input; ``data_cut``: the data-cut date used.
+    """
+
+    queries: pd.DataFrame
+    clean: dict[str, pd.DataFrame]
+    quarantine: dict[str, pd.DataFrame]
+    eligibility: pd.DataFrame
+    rows_read: dict[str, int] = field(default_factory=dict)
+    data_cut: str = ""
+    sources: dict[str, str] = field(default_factory=dict)
+
+    # -- tables ------------------------------------------------------------------------------------
+    def by_form(self) -> pd.DataFrame:
+        """Rows read / clean / quarantined and queries (errors, warnings) per form."""
+        q = self.queries
+        forms = list(self.rows_read) or sorted(set(self.clean) | set(self.quarantine))
+        sev = q.groupby(["form", "severity"]).size() if len(q) else pd.Series(dtype="int64")
+        rows = []
+        for f in forms:
+            rows.append({
+                "form": f, "rows_read": self.rows_read.get(f, len(self.clean.get(f, ())) + len(self.quarantine.get(f, ()))),
+                "clean": len(self.clean.get(f, ())), "quarantined": len(self.quarantine.get(f, ())),
+                "errors": int(sev.get((f, "error"), 0)), "warnings": int(sev.get((f, "warning"), 0)),
+            })
+        return pd.DataFrame(rows)
+
+    def by_rule(self) -> pd.DataFrame:
+        q = self.queries
+        if not len(q):
+            return pd.DataFrame(columns=["rule", "severity", "queries"])
+        return (q.groupby(["rule", "severity"]).size().rename("queries").reset_index()
+                .sort_values(["queries", "rule"], ascending=[False, True], kind="stable").reset_index(drop=True))
+
+    def by_center(self) -> pd.DataFrame:
+        q = self.queries
+        if not len(q):
+            return pd.DataFrame(columns=["center_id", "error", "warning"])
+        t = q.assign(center_id=q["center_id"].fillna("(none)")).groupby(["center_id", "severity"]).size().unstack(fill_value=0)
+        for s in ("error", "warning"):
+            if s not in t.columns:
+                t[s] = 0
+        return t[["error", "warning"]].reset_index()
+
+    def counts(self) -> dict[str, Any]:
+        """Counts for the manifest and the HTML summary (plain JSON types)."""
+        q = self.queries
+        bf = self.by_form()
+        elig = self.eligibility
+        pts = self.clean.get("patients")
+        return {
+            "data_cut": self.data_cut,
+            "rows_read": int(bf["rows_read"].sum()) if len(bf) else 0,
+            "rows_clean": int(bf["clean"].sum()) if len(bf) else 0,
+            "rows_quarantined": int(bf["quarantined"].sum()) if len(bf) else 0,
+            "queries": int(len(q)),
+            "queries_error": int((q["severity"] == "error").sum()) if len(q) else 0,
+            "queries_warning": int((q["severity"] == "warning").sum()) if len(q) else 0,
+            "patients_read": int(self.rows_read.get("patients", 0)),
+            "patients_clean": int(len(pts)) if pts is not None else 0,
+            "patients_eligible": int(elig["eligible"].sum()) if len(elig) else 0,
+            "by_form": {r["form"]: {k: int(r[k]) for k in ("rows_read", "clean", "quarantined", "errors", "warnings")}
+                        for r in bf.to_dict("records")},
+            "by_rule": {f"{r['rule']}:{r['severity']}": int(r["queries"]) for r in self.by_rule().to_dict("records")},
+            "by_center": {str(r["center_id"]): {"error": int(r["error"]), "warning": int(r["warning"])}
+                          for r in self.by_center().to_dict("records")},
+            "eligibility_by_cohort": ({str(k): {"patients": int(v["patients"]), "eligible": int(v["eligible"])}
+                                       for k, v in elig.groupby("cohort")["eligible"].agg(patients="size", eligible="sum")
+                                       .to_dict("index").items()} if len(elig) else {}),
+        }
+
+    def summary_table(self) -> Group:
+        """A rich renderable that fits one screen: by form, by rule and severity, by center."""
+        t1 = Table(title="Validation by form", title_justify="left")
+        for c in ("form", "read", "clean", "quarantined", "errors", "warnings"):
+            t1.add_column(c, justify="left" if c == "form" else "right")
+        for r in self.by_form().to_dict("records"):
+            if r["rows_read"] or r["errors"] or r["warnings"]:
+                t1.add_row(r["form"], *(f"{r[k]:,}" for k in ("rows_read", "clean", "quarantined", "errors", "warnings")))
+        t2 = Table(title="Queries by rule", title_justify="left")
+        for c in ("rule", "severity", "queries"):
+            t2.add_column(c, justify="right" if c == "queries" else "left")
+        for r in self.by_rule().head(15).to_dict("records"):
+            t2.add_row(r["rule"], r["severity"], f"{r['queries']:,}")
+        t3 = Table(title="Queries by center", title_justify="left")
+        for c in ("center", "errors", "warnings"):
+            t3.add_column(c, justify="left" if c == "center" else "right")
+        bc = self.by_center()
+        for r in bc.sort_values("error", ascending=False).head(12).to_dict("records"):
+            t3.add_row(str(r["center_id"]), f"{r['error']:,}", f"{r['warning']:,}")
+        if len(bc) > 12:
+            t3.add_row(f"… {len(bc) - 12} more", "", "")
+        from rich.columns import Columns
+        return Group(t1, Columns([t2, t3]))
+
+
+def _canonical_csv(df: pd.DataFrame) -> pd.DataFrame:
+    """Clean table in the canonical text form (dates YYYY-MM-DD, yesno 1/0)."""
+    out = {}
+    for c in df.columns:
+        s = df[c]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            out[c] = s.dt.strftime("%Y-%m-%d")
+        elif pd.api.types.is_bool_dtype(s):
+            out[c] = s.astype("Int8")
+        else:
+            out[c] = s
+    return pd.DataFrame(out, index=df.index)
+
+
+def write_validation(result: ValidationResult, out_dir: str | Path) -> Path:
+    """Write ``queries.csv``, ``quarantine/<form>.csv`` (+ README.txt), ``clean/<form>.parquet`` and
+    ``.csv``, ``eligibility.csv`` and ``summary.json`` under ``out_dir``; returns ``out_dir``."""
+    out = Path(out_dir)
+    (out / "clean").mkdir(parents=True, exist_ok=True)
+    qdir = out / "quarantine"
+    qdir.mkdir(parents=True, exist_ok=True)
+    for old in qdir.glob("*.csv"):  # a re-run must not leave stale quarantine files behind
+        old.unlink()
+    result.queries.to_csv(out / "queries.csv", index=False)
+    (qdir / "README.txt").write_text(QUARANTINE_README, encoding="utf-8")
+    for form, t in result.quarantine.items():
+        if len(t):
+            t.to_csv(qdir / f"{form}.csv", index=False)
+    for form, t in result.clean.items():
+        t.to_parquet(out / "clean" / f"{form}.parquet", index=False)
+        _canonical_csv(t).to_csv(out / "clean" / f"{form}.csv", index=False)
+    result.eligibility.to_csv(out / "eligibility.csv", index=False)
+    (out / "summary.json").write_text(json.dumps(result.counts(), indent=2), encoding="utf-8")
+    return out

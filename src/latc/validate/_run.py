@@ -1,0 +1,178 @@
+"""``validate_study``: every check, then the split into clean tables and quarantine."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from latc.dictionary import Dictionary, load_dictionary
+from latc.io import ROW, Study
+from latc.validate._crossform import (
+    check_after_death,
+    check_date_order,
+    check_duplicates,
+    check_future_dates,
+    check_references,
+)
+from latc.validate._eligibility import evaluate_eligibility
+from latc.validate._fields import check_form
+from latc.validate._log import QueryLog, finalize
+from latc.validate._plausibility import check_plausibility
+from latc.validate._result import ValidationResult
+from latc.validate._schema import CLEAN_DTYPES
+
+#: read issues that validation re-derives itself (one query per column, its own severity)
+_REDERIVED = {"missing_column", "unknown_column"}
+
+
+def _raw_table(study: Study, name: str, fields: list[str]) -> pd.DataFrame:
+    t = study.tables.get(name)
+    if t is None:
+        t = pd.DataFrame({f: pd.Series([], dtype="str") for f in fields})
+    t = t.reset_index(drop=True)
+    if ROW not in t.columns:
+        t = t.assign(**{ROW: np.arange(len(t), dtype=np.int64) + 2})
+    return t
+
+
+def _read_issues(study: Study, raw: dict[str, pd.DataFrame], log: QueryLog) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """The reader's issues as queries; returns the columns it reported missing / unknown per form."""
+    issues = getattr(study, "read_issues", None) or []
+    missing: dict[str, set[str]] = {}
+    unknown: dict[str, set[str]] = {}
+    keep = []
+    for i in issues:
+        form, rule, fld = i.get("form"), i.get("rule"), i.get("field")
+        if rule == "missing_column" and fld:
+            missing.setdefault(form, set()).add(fld)
+            continue
+        if rule == "unknown_column" and fld:
+            unknown.setdefault(form, set()).add(fld)
+        keep.append(i)
+    if keep:
+        df = pd.DataFrame(keep, columns=["form", "row", "field", "value", "rule", "severity", "message"])
+        pos = np.full(len(df), -1, dtype=np.int64)
+        rows = pd.to_numeric(df["row"], errors="coerce")
+        for form, idx in df.groupby("form", sort=False).indices.items():
+            t = raw.get(form)
+            if t is None or not len(t):
+                continue
+            lookup = pd.Series(np.arange(len(t)), index=t[ROW].to_numpy())
+            lookup = lookup[~lookup.index.duplicated()]
+            found = rows.iloc[idx].map(lookup)
+            pos[idx] = found.fillna(-1).astype("int64").to_numpy()
+        severity = df["severity"].where(df["severity"].isin(["error", "warning"]), "warning")
+        log.add_prebuilt(pd.DataFrame({
+            "form": df["form"].astype("str"), "pos": pos, "field": df["field"].astype("str"),
+            "value": df["value"].astype("str"), "rule": df["rule"].astype("str"), "severity": severity.astype("str"),
+            "detail": df["message"].astype("str"), "show_value": False, "message": df["message"].astype("str"),
+            "row_hint": rows.fillna(-1).astype("int64"),
+        }))
+    return missing, unknown
+
+
+def _quarantine(queries: pd.DataFrame, positions: np.ndarray, raw: dict[str, pd.DataFrame],
+                forced: dict[str, tuple[str, str]]) -> dict[str, pd.DataFrame]:
+    """Per form: positions rejected with their joined rules and messages."""
+    err = queries.assign(_pos=positions)
+    err = err[(err["severity"] == "error") & (err["_pos"] >= 0)]
+    out: dict[str, pd.DataFrame] = {}
+    for form, g in err.groupby("form", sort=False):
+        rules = g.drop_duplicates(["_pos", "rule"]).groupby("_pos")["rule"].agg(";".join)
+        msgs = g.groupby("_pos")["message"].agg(" | ".join)
+        out[str(form)] = pd.DataFrame({"quarantine_reason": rules, "quarantine_message": msgs.reindex(rules.index)})
+    for form, (rule, msg) in forced.items():
+        pos = np.arange(len(raw[form]))
+        extra = pd.DataFrame({"quarantine_reason": rule, "quarantine_message": f"{msg}"}, index=pd.Index(pos, name="_pos"))
+        out[form] = _merge_reasons(out.get(form), extra)
+    return out
+
+
+def _merge_reasons(a: pd.DataFrame | None, b: pd.DataFrame) -> pd.DataFrame:
+    if a is None or not len(a):
+        return b
+    j = a.join(b, how="outer", rsuffix="_b")
+    for c, sep in (("quarantine_reason", ";"), ("quarantine_message", " | ")):
+        x, y = j[c], j[c + "_b"]
+        j[c] = x.where(y.isna(), y.where(x.isna(), x + sep + y))
+    return j[["quarantine_reason", "quarantine_message"]]
+
+
+def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut: date | None = None) -> ValidationResult:
+    """Validate a raw study against the data dictionary and the protocol.
+
+    Runs the single-field checks of every form, the cross-form rules of the dictionary's
+    ``rules:`` section (references, center match, date order, data cut, after death, duplicates,
+    plausibility), turns the reader's issues into queries and evaluates eligibility.  Rows with an
+    error go to quarantine (and, when a patient's ``patients`` row is quarantined, all that
+    patient's rows, rule ``parent_quarantined``); the rest become typed clean tables.
+
+    ``data_cut``: no date may be later (default: today).  A data problem never raises.
+    """
+    d = dictionary or load_dictionary()
+    cut = data_cut or date.today()
+    log = QueryLog()
+    raw = {name: _raw_table(study, name, form.field_names) for name, form in d.forms.items()}
+    for extra in study.tables:
+        if extra not in d.forms:
+            log.add_form(extra, "", "unknown_form", "warning", "not a form of the data dictionary; ignored")
+    missing_declared, unknown_declared = _read_issues(study, raw, log)
+    checks = {name: check_form(d, form, raw[name], log, missing_declared.get(name, set()), unknown_declared.get(name, set()))
+              for name, form in d.forms.items()}
+    typed = {name: c.typed for name, c in checks.items()}
+    check_references(d, typed, raw, log)
+    check_date_order(d, typed, log)
+    check_future_dates(d, typed, cut, log)
+    check_after_death(d, typed, log)
+    check_duplicates(d, typed, raw, log)
+    check_plausibility(d, typed, log)
+    eligibility = evaluate_eligibility(typed, raw["eligibility"], log)
+
+    sources = {name: study.sources.get(name) or f"{name}.csv" for name in raw}
+    queries = finalize(log.raw(), raw, sources)
+    positions = queries.pop("_pos").to_numpy()
+    forced = {n: c.rejected_all for n, c in checks.items() if c.rejected_all}
+    rejected = _quarantine(queries, positions, raw, forced)
+
+    # parent_quarantined: a patient without a clean patients row takes all their rows along
+    pr = rejected.get("patients")
+    pts = raw["patients"]
+    if pr is not None and len(pr) and "patient_id" in pts.columns:
+        ok = np.ones(len(pts), dtype=bool)
+        ok[pr.index.to_numpy()] = False
+        lost = pd.Index(pts["patient_id"][~ok].dropna().unique()).difference(pd.Index(pts["patient_id"][ok].dropna().unique()))
+        if len(lost):
+            first_row = pts[~ok].dropna(subset=["patient_id"]).drop_duplicates("patient_id").set_index("patient_id")[ROW]
+            for name in d.forms:
+                if name == "patients" or "patient_id" not in raw[name].columns:
+                    continue
+                pid = raw[name]["patient_id"]
+                hit = pid.isin(lost).to_numpy()
+                if hit.any():
+                    pos = np.flatnonzero(hit)
+                    msg = (f"the patient's row in {sources['patients']} (row " + pid.iloc[pos].map(first_row).astype("str")
+                           + ") is quarantined")
+                    extra = pd.DataFrame({"quarantine_reason": "parent_quarantined", "quarantine_message": msg.to_numpy()},
+                                         index=pd.Index(pos, name="_pos"))
+                    rejected[name] = _merge_reasons(rejected.get(name), extra)
+
+    clean: dict[str, pd.DataFrame] = {}
+    quarantine: dict[str, pd.DataFrame] = {}
+    for name, form in d.forms.items():
+        t = raw[name]
+        bad = np.zeros(len(t), dtype=bool)
+        rj = rejected.get(name)
+        if rj is not None and len(rj):
+            bad[rj.index.to_numpy()] = True
+            q = t.iloc[np.sort(rj.index.to_numpy())].copy()
+            q["quarantine_reason"] = rj["quarantine_reason"].reindex(q.index).to_numpy()
+            q["quarantine_message"] = rj["quarantine_message"].reindex(q.index).to_numpy()
+            quarantine[name] = q.reset_index(drop=True)
+        c = typed[name].loc[~bad, form.field_names].reset_index(drop=True)
+        clean[name] = c.astype({f.name: CLEAN_DTYPES[f.type] for f in form.fields})
+    return ValidationResult(
+        queries=queries, clean=clean, quarantine=quarantine, eligibility=eligibility,
+        rows_read={n: len(t) for n, t in raw.items()}, data_cut=cut.isoformat(), sources=sources,
+    )

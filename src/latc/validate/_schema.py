@@ -1,0 +1,152 @@
+"""Per-form schemas generated from the data dictionary, and the parsing of raw text into types.
+
+Nothing here lists fields: every check is derived from :class:`latc.dictionary.Field` (type,
+choices, min/max, soft_min/soft_max, pattern, show_if, allowed_by).  Parsing is vectorised with
+pyarrow compute (a regular expression decides what is well-formed, then one cast per column).
+
+Why not pandera: a generated ``pandera.DataFrameSchema`` was tried first (see docs/validation.md);
+on 2 million rows one column with two checks took ~12 s in lazy mode when many values failed, and
+the rules we need (required only when shown, parsing text into types with a message per cell,
+cross-row rules) do not map onto its column checks, so the checks are vectorised pandas/pyarrow
+code generated from the same dictionary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from latc.dictionary import Dictionary, Field, Form
+
+INTEGER_RE = r"^[+-]?\d+(\.0*)?$"
+NUMBER_RE = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+#: integers beyond this cannot be stored exactly (float64 mantissa) and are not study values
+INT_LIMIT = 2**53
+
+#: pandas dtype of each dictionary type in the clean tables (CONTRACTS.md "Clean tables")
+CLEAN_DTYPES: dict[str, str] = {
+    "text": "str", "notes": "str", "choice": "str",
+    "integer": "Int64", "number": "Float64", "date": "datetime64[ns]", "yesno": "boolean",
+}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What validation checks for one field — a view of the dictionary's :class:`Field`."""
+
+    field: Field
+    is_key: bool
+
+    @property
+    def name(self) -> str:
+        return self.field.name
+
+    @property
+    def expected(self) -> str:
+        """Human wording of what the field accepts, used in messages."""
+        f = self.field
+        if f.type in ("choice", "yesno"):
+            codes = ", ".join(f.codes)
+            return f"one of {codes}" if len(codes) < 160 else f"one of {len(f.codes)} codes of the dictionary"
+        if f.type == "integer":
+            return "a whole number"
+        if f.type == "number":
+            return "a number"
+        if f.type == "date":
+            return "a date YYYY-MM-DD"
+        return "text"
+
+
+def form_specs(dictionary: Dictionary, form: str) -> list[FieldSpec]:
+    """The checks of one form, generated from the dictionary."""
+    f: Form = dictionary.forms[form]
+    return [FieldSpec(field=fld, is_key=fld.name in f.key) for fld in f.fields]
+
+
+def _arrow(col: pd.Series) -> pa.Array:
+    return pa.array(col.astype("str"), from_pandas=True, type=pa.string())
+
+
+def _cast_float(text: pa.Array, ok: np.ndarray) -> np.ndarray:
+    """Floats of the well-formed values (NaN elsewhere); falls back to pandas if arrow refuses one."""
+    sel = pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string()))
+    try:
+        return pc.cast(sel, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # pragma: no cover - defensive
+        return pd.to_numeric(pd.Series(sel.to_pandas()), errors="coerce").to_numpy(dtype="float64")
+
+
+@dataclass
+class Parsed:
+    """One raw column parsed into its dictionary type.
+
+    ``values``: float64 for integer/number, datetime64[ns] for dates, the raw strings otherwise;
+    ``present``: a value was entered; ``well_formed``: present and of the right type (for
+    choice/yesno: one of the codes; for text: always, pattern is a separate check).
+    """
+
+    values: np.ndarray | pd.Series
+    present: np.ndarray
+    well_formed: np.ndarray
+    impossible_date: np.ndarray | None = None
+
+
+def parse_column(col: pd.Series, field: Field) -> Parsed:
+    """Parse one raw string column per its dictionary type (vectorised)."""
+    text = col.astype("str")
+    present = text.notna().to_numpy()
+    t = field.type
+    if t in ("integer", "number"):
+        arr = _arrow(text)
+        ok = pc.fill_null(pc.match_substring_regex(arr, INTEGER_RE if t == "integer" else NUMBER_RE), False)
+        ok = np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
+        values = _cast_float(arr, ok)
+        finite = np.isfinite(values)
+        if t == "integer":
+            finite &= np.abs(np.where(finite, values, 0)) < INT_LIMIT
+        ok &= finite
+        values = np.where(ok, values, np.nan)
+        return Parsed(values=values, present=present, well_formed=ok)
+    if t == "date":
+        arr = _arrow(text)
+        shaped = np.asarray(pc.fill_null(pc.match_substring_regex(arr, DATE_RE), False).to_numpy(zero_copy_only=False), dtype=bool)
+        values = pd.to_datetime(text.where(shaped), format="%Y-%m-%d", errors="coerce").to_numpy(dtype="datetime64[ns]")
+        ok = shaped & ~np.isnat(values)
+        return Parsed(values=values, present=present, well_formed=ok, impossible_date=shaped & ~ok)
+    if t in ("choice", "yesno"):
+        ok = text.isin(field.codes).to_numpy() & present
+        return Parsed(values=text, present=present, well_formed=ok)
+    return Parsed(values=text, present=present, well_formed=present.copy())
+
+
+def typed_column(parsed: Parsed, field: Field, index: pd.Index) -> pd.Series:
+    """The clean-table column (CONTRACTS.md dtypes); values that are not well-formed become missing."""
+    ok = parsed.well_formed
+    t = field.type
+    if t == "integer":
+        vals = np.where(ok, parsed.values, np.nan)
+        out = pd.array(np.round(vals), dtype="Float64").astype("Int64") if len(vals) else pd.array([], dtype="Int64")
+        return pd.Series(out, index=index, name=field.name)
+    if t == "number":
+        return pd.Series(pd.array(np.where(ok, parsed.values, np.nan), dtype="Float64"), index=index, name=field.name)
+    if t == "date":
+        vals = np.where(ok, parsed.values, np.datetime64("NaT"))
+        return pd.Series(vals.astype("datetime64[ns]"), index=index, name=field.name)
+    if t == "yesno":
+        text = pd.Series(parsed.values, index=index)
+        out = pd.Series(pd.NA, index=index, dtype="boolean", name=field.name)
+        out[(text == "1").to_numpy() & ok] = True
+        out[(text == "0").to_numpy() & ok] = False
+        return out
+    text = pd.Series(parsed.values, index=index, dtype="str", name=field.name)
+    return text.where(ok)
+
+
+def empty_clean_table(form: Form) -> pd.DataFrame:
+    """A clean table with no rows and the right dtypes."""
+    return pd.DataFrame({f.name: pd.Series([], dtype=CLEAN_DTYPES[f.type]) for f in form.fields})
