@@ -1,0 +1,113 @@
+"""Input checks shared by the survival functions, and the error they raise.
+
+A data problem (a missing column, a missing value, no events, a single group, a constant covariate)
+must end in a clear message that names the column, never in a NaN or a traceback from deep inside
+numpy. Every check here raises :class:`StatsInputError`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["StatsInputError", "SurvivalData", "survival_data"]
+
+
+class StatsInputError(ValueError):
+    """Degenerate or invalid input to a statistical function (message names the column)."""
+
+
+class SurvivalData:
+    """Validated, complete-case arrays for one survival analysis (internal)."""
+
+    def __init__(self, frame: pd.DataFrame, time: np.ndarray, event: np.ndarray,
+                 weights: np.ndarray, n_dropped: int) -> None:
+        self.frame = frame          # the used rows of the input, original index kept
+        self.time = time            # float64
+        self.event = event          # bool
+        self.weights = weights      # float64, ones when unweighted
+        self.n_dropped = n_dropped  # rows dropped for missing values (missing="drop")
+
+
+def _require_columns(df: pd.DataFrame, columns: Sequence[str]) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise StatsInputError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    absent = [c for c in columns if c not in df.columns]
+    if absent:
+        raise StatsInputError(f"column(s) {absent} not found in the data (columns: {list(df.columns)})")
+
+
+def _as_event(values: pd.Series, column: str) -> np.ndarray:
+    """Event indicator: 1/True = event, 0/False = censored (anything else is refused)."""
+    if values.dtype == bool:
+        return values.to_numpy(dtype=bool)
+    try:
+        num = pd.to_numeric(values).to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise StatsInputError(
+            f"event column '{column}' must be 0/1 or True/False; found non-numeric values") from None
+    bad = ~np.isin(num, (0.0, 1.0))
+    if bad.any():
+        first = values.index[np.flatnonzero(bad)[0]]
+        raise StatsInputError(
+            f"event column '{column}' must be 0/1 or True/False; row {first!r} has {values.loc[first]!r} "
+            "(R's 1/2 coding is not accepted: recode as 0 = censored, 1 = event)")
+    return num == 1.0
+
+
+def survival_data(df: pd.DataFrame, time: str, event: str, *, columns: Sequence[str] = (),
+                  weights: str | None = None, missing: str = "error",
+                  context: str = "survival analysis") -> SurvivalData:
+    """Check the columns of a survival analysis and return complete-case arrays.
+
+    ``missing="error"`` (default) refuses missing values, naming the column and the count;
+    ``missing="drop"`` keeps complete cases like R's ``na.action = na.omit`` and warns with the
+    number of rows dropped per column.
+    """
+    used = [time, event, *columns] + ([weights] if weights else [])
+    used = list(dict.fromkeys(c for c in used if c is not None))
+    _require_columns(df, used)
+    if missing not in ("error", "drop"):
+        raise StatsInputError(f"missing must be 'error' or 'drop', not {missing!r}")
+    na = df[used].isna()
+    counts = na.sum()
+    counts = counts[counts > 0]
+    n_dropped = 0
+    if len(counts):
+        detail = ", ".join(f"'{c}' ({n} rows)" for c, n in counts.items())
+        if missing == "error":
+            raise StatsInputError(
+                f"{context}: missing values in {detail}; drop or impute them, or pass missing='drop' "
+                "for a complete-case analysis as R's na.omit")
+        keep = ~na.any(axis=1)
+        n_dropped = int((~keep).sum())
+        warnings.warn(f"{context}: {n_dropped} row(s) with missing values dropped (complete cases): "
+                      f"{detail}", UserWarning, stacklevel=3)
+        df = df.loc[keep.to_numpy()]
+    if len(df) == 0:
+        raise StatsInputError(f"{context}: no rows to analyse")
+    try:
+        t = pd.to_numeric(df[time]).to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise StatsInputError(f"time column '{time}' must be numeric") from None
+    if not np.all(np.isfinite(t)):
+        raise StatsInputError(f"time column '{time}' has infinite values")
+    if (t < 0).any():
+        first = df.index[np.flatnonzero(t < 0)[0]]
+        raise StatsInputError(f"time column '{time}' has a negative time in row {first!r}")
+    e = _as_event(df[event], event)
+    if weights:
+        try:
+            w = pd.to_numeric(df[weights]).to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            raise StatsInputError(f"weights column '{weights}' must be numeric") from None
+        if not np.all(np.isfinite(w)) or (w < 0).any():
+            raise StatsInputError(f"weights column '{weights}' must be finite and non-negative")
+        if not (w > 0).any():
+            raise StatsInputError(f"weights column '{weights}' is zero for every row")
+    else:
+        w = np.ones(len(df))
+    return SurvivalData(df, t, e, w, n_dropped)
