@@ -157,28 +157,15 @@ def _parse(body: bytes, n_columns: int, delimiter: str, threads: bool) -> tuple[
     return table, invalid
 
 
-def _record_numbers(table: pa.Table, invalid: list[tuple]) -> tuple[np.ndarray, list[int]]:
+def _record_numbers(n_parsed: int, invalid: list[tuple]) -> tuple[np.ndarray, list[int]]:
     """Source row numbers of the parsed rows and of the skipped (invalid) rows.
 
-    A row number counts records as a spreadsheet shows them (header = 1), so a quoted value with a
-    line break does not shift later rows. pyarrow reports the *line* of a skipped row; the lines
-    of parsed rows are rebuilt from the line breaks inside their values.
+    pyarrow numbers a skipped row by its record (header = 1), as a spreadsheet shows rows — a
+    quoted value with a line break does not shift later rows; parsed rows fill the other numbers.
     """
-    n = table.num_rows
-    breaks = np.zeros(n, dtype=np.int64)
-    for col in table.columns:
-        breaks += np.asarray(pc.fill_null(pc.count_substring(col, "\n"), 0).to_numpy(zero_copy_only=False), dtype=np.int64)
-    # first line of each parsed row if no row had been skipped
-    lines = 2 + np.arange(n) + np.concatenate([[0], np.cumsum(breaks)[:-1]]) if n else np.zeros(0, np.int64)
-    before: list[int] = []  # number of parsed rows before each skipped row
-    shift = 0
-    for line, text, _ in sorted(invalid, key=lambda r: r[0]):
-        before.append(int(np.searchsorted(lines, line - shift, side="left")))
-        shift += 1 + text.count("\n")
-    before_arr = np.asarray(before, dtype=np.int64)
-    parsed = np.arange(n) + 2 + np.searchsorted(before_arr, np.arange(n), side="right")
-    skipped = [j + k + 2 for j, k in enumerate(before)]
-    return parsed, skipped
+    skipped = sorted(int(r[0]) for r in invalid)
+    every = np.arange(2, n_parsed + len(skipped) + 2, dtype=np.int64)
+    return np.setdiff1d(every, np.asarray(skipped, dtype=np.int64), assume_unique=True), skipped
 
 
 def read_csv_form(path: Path, form_name: str) -> RawForm | None:
@@ -218,7 +205,7 @@ def read_csv_form(path: Path, form_name: str) -> RawForm | None:
             table, invalid = _parse(body, n_cols, delimiter, threads=False)
     except pa.ArrowInvalid as exc:
         raise StudyReadError(f"{path}: cannot parse as CSV ({str(exc).splitlines()[0]})") from None
-    parsed_rows, skipped_rows = _record_numbers(table, invalid)
+    parsed_rows, skipped_rows = _record_numbers(table.num_rows, invalid)
     columns = [table.column(j).to_pandas() for j in range(n_cols)]
     rows = parsed_rows
     extra_rows: list[list[str | None]] = []
