@@ -215,8 +215,9 @@ def ata_dynamic_risk(initial_risk: pd.Series, response_to_therapy: pd.Series) ->
     outcome of the category; for an excellent response also the initial-risk-specific proportion
     with persistent/recurrent structural disease from Tuttle 2010: 2 % low, 2 % intermediate,
     14 % high, versus 3 %, 21 % and 68 % before re-stratification) and ``restratified_risk``
-    (the response category now drives management; ``lower`` for excellent, ``unchanged`` for
-    indeterminate, ``higher`` for biochemical/structural incomplete). Missing when either input is.
+    (``lower`` for excellent and ``higher`` for biochemical/structural incomplete, as Tuttle 2010
+    reports; ``unchanged`` for indeterminate — Tuttle's "acceptable" — is a platform choice).
+    Missing when either input is.
     """
     init = initial_risk.astype("str").str.strip().str.lower()
     init = init.where(init.isin(RISK_LEVELS))
