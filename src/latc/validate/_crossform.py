@@ -71,7 +71,7 @@ def check_references(dictionary: Dictionary, typed: dict[str, pd.DataFrame], raw
             key = canonical_key(t, fields)
             bad = key.notna().to_numpy() & ~key.isin(tkeys).to_numpy()
             if unless is not None:
-                bad &= ~unless.evaluate(raw[form]).to_numpy(dtype=bool)
+                bad &= ~unless.evaluate(raw[form]).to_numpy(dtype=bool, copy=True)
             if is_center:
                 others = [f for f in fields if f != "center_id"]
                 okey = canonical_key(t, others)
@@ -117,7 +117,7 @@ def check_date_order(dictionary: Dictionary, typed: dict[str, pd.DataFrame], log
             repeating = dictionary.forms[ef].repeating
             label = f"{ef}.{efield}" + (" (earliest of the " + ("patient" if by == ["patient_id"] else "matching")
                                         + " rows)" if repeating else "")
-        bad = (lv < ev).fillna(False).to_numpy(dtype=bool)
+        bad = (lv < ev).fillna(False).to_numpy(dtype=bool, copy=True)
         if bad.any():
             pos = np.flatnonzero(bad)
             log.add(lf, pos, lfield, "date_order", "error",
@@ -135,7 +135,7 @@ def check_future_dates(dictionary: Dictionary, typed: dict[str, pd.DataFrame], d
     cut = pd.Timestamp(data_cut)
     for form, fld in date_fields(dictionary):
         v = typed[form][fld]
-        bad = (v > cut).fillna(False).to_numpy(dtype=bool)
+        bad = (v > cut).fillna(False).to_numpy(dtype=bool, copy=True)
         if bad.any():
             pos = np.flatnonzero(bad)
             log.add(form, pos, fld, "future_date", "error", f"is after the data-cut date {cut:%Y-%m-%d}",
@@ -169,9 +169,9 @@ def check_after_death(dictionary: Dictionary, typed: dict[str, pd.DataFrame], lo
         if "patient_id" not in t.columns or not len(t):
             continue
         dd = pd.Series(pd.to_datetime(t["patient_id"].map(death)), index=t.index)
-        bad = (t[fld] > dd).fillna(False).to_numpy(dtype=bool)
+        bad = (t[fld] > dd).fillna(False).to_numpy(dtype=bool, copy=True)
         if form == _DEATH_FORM and fld == _VISIT_FIELD:
-            bad &= (t[_STATUS_FIELD] != "dead").fillna(True).to_numpy(dtype=bool)
+            bad &= (t[_STATUS_FIELD] != "dead").fillna(True).to_numpy(dtype=bool, copy=True)
         if bad.any():
             pos = np.flatnonzero(bad)
             log.add(form, pos, fld, "after_death", "error",

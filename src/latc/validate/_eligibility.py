@@ -62,7 +62,7 @@ def criteria(typed: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, list[Criteri
     ids = pd.Index(pts_all["patient_id"].dropna().unique(), name="patient_id")
     pts, el, dx = _first(pts_all, ids), _first(typed["eligibility"], ids), _first(typed["diagnosis"], ids)
     idx = ids
-    upfront = (pts["cohort"] == "upfront_surgery").fillna(False).to_numpy(dtype=bool)
+    upfront = (pts["cohort"] == "upfront_surgery").fillna(False).to_numpy(dtype=bool, copy=True)
 
     # age at enrollment: age_at_diagnosis is in completed years, so the true age at enrollment lies in
     # [age + elapsed, age + 1 + elapsed) with elapsed = years from diagnosis to enrollment
@@ -92,14 +92,14 @@ def criteria(typed: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, list[Criteri
 
     les = typed["lesions"]
     target = (les["lesion_role"] == "target").fillna(False)
-    thr = np.where(les["is_lymph_node"].fillna(False).to_numpy(dtype=bool), MEASURABLE_NODE_MM, MEASURABLE_MM)
+    thr = np.where(les["is_lymph_node"].fillna(False).to_numpy(dtype=bool, copy=True), MEASURABLE_NODE_MM, MEASURABLE_MM)
     measurable = target & (les["baseline_diameter_mm"] >= thr).fillna(False)
     n_meas = measurable.groupby(les["patient_id"]).sum().reindex(idx, fill_value=0)
     meas_data = _b(n_meas.to_numpy() > 0, idx)
     meas_data[upfront] = pd.NA
 
     consent = pts["consent"].astype("boolean")
-    male = (pts["sex"] == "male").fillna(False).to_numpy(dtype=bool)
+    male = (pts["sex"] == "male").fillna(False).to_numpy(dtype=bool, copy=True)
     preg_data = pd.Series(pd.NA, index=idx, dtype="boolean")
     preg_data[male] = True
     na = pd.Series(pd.NA, index=idx, dtype="boolean")
@@ -137,7 +137,7 @@ def evaluate_eligibility(typed: dict[str, pd.DataFrame], raw_eligibility: pd.Dat
     column per criterion (True = met; missing = not applicable).  Contradictions become queries."""
     pts, crit, el = criteria(typed)
     idx = pts.index
-    upfront = (pts["cohort"] == "upfront_surgery").fillna(False).to_numpy(dtype=bool)
+    upfront = (pts["cohort"] == "upfront_surgery").fillna(False).to_numpy(dtype=bool, copy=True)
     out = pd.DataFrame({"patient_id": idx.astype("str"), "center_id": pts["center_id"].astype("str").to_numpy(),
                         "cohort": pts["cohort"].astype("str").to_numpy()})
     failed = pd.Series("", index=idx, dtype="str")
@@ -147,11 +147,11 @@ def evaluate_eligibility(typed: dict[str, pd.DataFrame], raw_eligibility: pd.Dat
         met = (c.recorded.fillna(False) & c.data.fillna(True)).astype("boolean")
         if c.name == "measurable_lesion":
             met[upfront] = pd.NA
-        miss = ~met.fillna(True).to_numpy(dtype=bool)
+        miss = ~met.fillna(True).to_numpy(dtype=bool, copy=True)
         met_all &= ~miss
         failed = failed.where(~miss, failed + np.where(failed == "", "", ";") + c.name)
         out[c.name] = met.to_numpy()
-        contra = (c.recorded.notna() & c.data.notna() & (c.recorded != c.data) & el_pos.notna()).fillna(False).to_numpy(dtype=bool)
+        contra = (c.recorded.notna() & c.data.notna() & (c.recorded != c.data) & el_pos.notna()).fillna(False).to_numpy(dtype=bool, copy=True)
         if c.name == "measurable_lesion":
             contra &= ~upfront
         if contra.any():

@@ -99,7 +99,7 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
             _range(log, name, f.name, np.where(hard_ok, v, np.nan), col, f.soft_min, f.soft_max,
                    "soft_range", "warning", "plausible range")
         if f.pattern and f.type in ("text", "notes"):
-            ok = col.str.fullmatch(f.pattern.strip("^$")).fillna(False).to_numpy(dtype=bool)
+            ok = col.str.fullmatch(f.pattern.strip("^$")).fillna(False).to_numpy(dtype=bool, copy=True)
             badp = p.present & ~ok
             if badp.any():
                 pos = np.flatnonzero(badp)
@@ -125,7 +125,7 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
         if f.show_if is not None:
             if set(f.show_if.fields) & set(missing):
                 continue
-            shown = f.show_if.evaluate(work).to_numpy(dtype=bool)
+            shown = f.show_if.evaluate(work).to_numpy(dtype=bool, copy=True)
             hidden_filled = ~shown & p.present
             if hidden_filled.any():
                 pos = np.flatnonzero(hidden_filled)
@@ -169,7 +169,7 @@ def _allowed_by(log: QueryLog, form: Form, field: str, rule: dict, work: pd.Data
     c = work[ctrl].astype("str")
     v = work[field].astype("str")
     for code, allowed in rule.get("values", {}).items():
-        sel = (c == str(code)).fillna(False).to_numpy(dtype=bool) & p.well_formed
+        sel = (c == str(code)).fillna(False).to_numpy(dtype=bool, copy=True) & p.well_formed
         bad = sel & ~v.isin([str(a) for a in allowed]).to_numpy()
         if bad.any():
             pos = np.flatnonzero(bad)

@@ -84,7 +84,9 @@ def finalize(raw_queries: pd.DataFrame, tables: dict[str, pd.DataFrame], sources
     """The query log: row numbers, ids and source attached, identifiers masked, messages written."""
     q = raw_queries
     if not len(q):
-        return pd.DataFrame({c: pd.Series([], dtype="Int64" if c == "row" else "str") for c in QUERY_COLUMNS})
+        out = pd.DataFrame({c: pd.Series([], dtype="Int64" if c == "row" else "str") for c in QUERY_COLUMNS})
+        out["_pos"] = pd.Series([], dtype="int64")
+        return out
     n = len(q)
     row = np.full(n, -1, dtype=np.int64)
     pid = pd.Series(pd.NA, index=q.index, dtype="str")

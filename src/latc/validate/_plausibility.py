@@ -34,7 +34,7 @@ def _previous(key: pd.Series, when: pd.Series, value: pd.Series, pos: np.ndarray
     df = df.sort_values(["k", "d", "pos"], kind="stable")
     same = df["k"].to_numpy()[1:] == df["k"].to_numpy()[:-1]
     prev_v = np.r_[np.nan, np.where(same, df["v"].to_numpy()[:-1], np.nan)]
-    prev_d = np.r_[np.datetime64("NaT"), np.where(same, df["d"].to_numpy()[:-1], np.datetime64("NaT"))]
+    prev_d = np.r_[np.datetime64("NaT", "ns"), np.where(same, df["d"].to_numpy()[:-1], np.datetime64("NaT", "ns"))]
     df["prev_v"] = prev_v
     df["prev_d"] = prev_d.astype("datetime64[ns]")
     return df
@@ -48,7 +48,7 @@ def check_plausibility(dictionary: Dictionary, typed: dict[str, pd.DataFrame], l
         _lab_jumps(typed["labs"], log)
     if "pathology" in forms:
         p = typed["pathology"]
-        bad = (p["nodes_positive"] > p["nodes_examined"]).fillna(False).to_numpy(dtype=bool)
+        bad = (p["nodes_positive"] > p["nodes_examined"]).fillna(False).to_numpy(dtype=bool, copy=True)
         if bad.any():
             pos = np.flatnonzero(bad)
             log.add("pathology", pos, "nodes_positive", "plausibility", "error",

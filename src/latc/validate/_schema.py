@@ -135,7 +135,7 @@ def typed_column(parsed: Parsed, field: Field, index: pd.Index) -> pd.Series:
     if t == "number":
         return pd.Series(pd.array(np.where(ok, parsed.values, np.nan), dtype="Float64"), index=index, name=field.name)
     if t == "date":
-        vals = np.where(ok, parsed.values, np.datetime64("NaT"))
+        vals = np.where(ok, parsed.values, np.datetime64("NaT", "ns"))
         return pd.Series(vals.astype("datetime64[ns]"), index=index, name=field.name)
     if t == "yesno":
         text = pd.Series(parsed.values, index=index)
