@@ -177,7 +177,7 @@ def recist_bor(
     console.print(
         f"{len(t)} patients → {out}; {len(result.problems)} input row(s) skipped; "
         "confirmed BOR: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
-        highlight=False,
+        highlight=False, soft_wrap=True,
     )
 
 

@@ -363,8 +363,7 @@ def cr_followed_by_pr(responses: pd.DataFrame) -> pd.DataFrame:
         }
     ).dropna(subset=["date"])
     df = df.sort_values(["patient_id", "date"], kind="stable").reset_index(drop=True)
-    is_pr = (df["response"] == PR).to_numpy()
-    pr_date = pd.Series(np.where(is_pr, df["date"].to_numpy(), np.datetime64("NaT")), dtype="datetime64[ns]")
+    pr_date = df["date"].where(df["response"] == PR).astype("datetime64[ns]")
     next_pr = pr_date[::-1].groupby(df["patient_id"][::-1].to_numpy(), sort=False).ffill()[::-1]
     next_pr_after = next_pr.groupby(df["patient_id"].to_numpy(), sort=False).shift(-1)
     # ffill in reverse gives the next PR at or after; shifting makes it strictly after
