@@ -1,0 +1,220 @@
+"""Cross-form rules from the dictionary's ``rules:`` section, plausibility and privacy."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from latc.validate import MASK, identifier_kind, validate_study
+from test_validate_fixtures import A, B, DATA_CUT, edit, make_study, valid_rows
+import pandas as pd
+
+
+def run(study, cut=DATA_CUT):
+    return validate_study(study, data_cut=cut)
+
+
+def only(result, **match):
+    q = result.queries
+    for k, v in match.items():
+        q = q[q[k] == v]
+    return q
+
+
+def accounted(study, r):
+    for form, t in study.tables.items():
+        assert len(r.clean[form]) + len(r.quarantine.get(form, ())) == len(t), form
+
+
+# -- references -------------------------------------------------------------------------------
+
+def test_row_of_an_unknown_patient_is_a_reference_error():
+    rows = valid_rows()
+    rows["labs"].append(dict(rows["labs"][0], patient_id="C01-0999"))
+    r = run(make_study(rows))
+    q = only(r, rule="reference", form="labs")
+    assert len(q) == 1 and int(q["row"].iloc[0]) == 5 and "no matching row in patients" in q["message"].iloc[0]
+
+
+def test_assessment_of_an_unknown_lesion_is_an_error_unless_new():
+    rows = valid_rows()
+    rows["lesion_assessments"].append(dict(rows["lesion_assessments"][0], lesion_id="T3"))
+    rows["lesion_assessments"].append(dict(rows["lesion_assessments"][3], lesion_id="N1", is_new_lesion="1",
+                                           assessment_date="2022-04-28"))
+    r = run(make_study(rows))
+    q = only(r, rule="reference")
+    assert q["row"].tolist() == [6] and q["field"].tolist() == ["lesion_id"]
+
+
+def test_complication_of_an_unknown_operation_is_an_error():
+    r = run(edit("complications", 0, surgery_id="2"))
+    q = only(r, rule="reference", form="complications")
+    assert q["field"].tolist() == ["surgery_id"] and "surgery" in q["message"].iloc[0]
+
+
+def test_center_must_match_the_patients_center():
+    r = run(edit("labs", 0, center_id="C02"))
+    q = only(r, rule="center_match")
+    assert len(q) == 1 and q["form"].iloc[0] == "labs" and "C01" in q["message"].iloc[0]
+    assert only(r, rule="reference").empty
+
+
+# -- date order, data cut, death ----------------------------------------------------------------
+
+def test_date_order_within_a_row_message_names_file_row_field_and_rule():
+    r = run(edit("treatments", 0, start_date="2022-03-01", stop_date="2022-01-05"))
+    q = only(r, rule="date_order", form="treatments")
+    assert q["message"].tolist() == [
+        "treatments.csv row 2, field stop_date: 2022-01-05 is before start_date 2022-03-01 (rule date_order)"]
+
+
+def test_date_order_across_forms_goes_on_the_later_row():
+    # the operation (2022-01-15) before the start of neoadjuvant therapy (2022-02-01)
+    r = run(edit("surgery", 0, surgery_date="2022-01-15"))
+    q = only(r, rule="date_order")
+    assert set(q["form"]) >= {"surgery"}
+    s = q[q["form"] == "surgery"]
+    assert s["field"].tolist() == ["surgery_date"] * len(s)
+    assert any("treatments.start_date" in m for m in s["message"])
+    # the complication (onset 2022-05-21) is still after its (now earlier) operation: no query there
+    assert only(r, form="complications").empty
+
+
+def test_date_order_joined_by_operation():
+    r = run(edit("complications", 0, onset_date="2022-05-10", resolution_date="2022-08-01"))
+    q = only(r, rule="date_order", form="complications")
+    assert q["field"].tolist() == ["onset_date"] and "surgery.surgery_date" in q["message"].iloc[0]
+
+
+def test_no_date_after_the_data_cut():
+    r = run(make_study(), cut=date(2023, 6, 30))
+    q = only(r, rule="future_date")
+    # A's visit of 2023-09-01 and the recurrence of 2023-08-20 it records are after the cut
+    assert sorted(zip(q["form"], q["row"].astype(int), q["field"])) == [
+        ("follow_up", 3, "recurrence_date"), ("follow_up", 3, "visit_date")]
+    assert "2023-06-30" in q["message"].iloc[0]
+
+
+def test_nothing_dated_after_death():
+    rows = valid_rows()
+    rows["labs"].append(dict(rows["labs"][0], patient_id=B, center_id="C02", lab_date="2022-12-28"))
+    # a visit recording B alive after the death date
+    rows["follow_up"].append(dict(rows["follow_up"][2], visit_date="2023-02-01"))
+    r = run(make_study(rows))
+    q = only(r, rule="after_death")
+    assert sorted(zip(q["form"], q["row"].astype(int))) == [("follow_up", 6), ("labs", 5)]
+    # the contact that reports the death (2023-01-05 > death 2022-12-20) is not a query
+    assert not ((q["form"] == "follow_up") & (q["row"] == 5)).any()
+
+
+# -- duplicates --------------------------------------------------------------------------------
+
+def test_duplicate_key_and_exact_duplicate_row():
+    rows = valid_rows()
+    rows["labs"].append(dict(rows["labs"][0]))                   # exact duplicate of row 2
+    rows["labs"].append(dict(rows["labs"][1], value="121"))      # same key as row 3, other value
+    study = make_study(rows)
+    r = run(study)
+    q = only(r, rule="duplicate").sort_values("row")
+    assert q["row"].astype(int).tolist() == [5, 6]
+    assert "exact duplicate of row 2" in q["message"].iloc[0]
+    assert "first at row 3" in q["message"].iloc[1]
+    assert len(r.clean["labs"]) == 3  # the first occurrences stay
+    accounted(study, r)
+
+
+# -- plausibility ------------------------------------------------------------------------------
+
+def test_lesion_diameter_jump_over_5x_is_a_warning():
+    r = run(edit("lesion_assessments", 1, diameter_mm="250"))  # previous 30 mm
+    q = only(r, rule="plausibility")
+    assert q["row"].astype(int).tolist() == [3] and q["severity"].tolist() == ["warning"]
+    assert len(r.clean["lesion_assessments"]) == 4
+
+
+def test_lesion_jump_from_the_baseline_counts_and_small_lesions_do_not():
+    r = run(edit("lesion_assessments", 2, diameter_mm="3"))  # 18 → 3 mm: 3 is not > 5 mm
+    assert only(r, rule="plausibility").empty
+    r = run(edit("lesion_assessments", 2, diameter_mm="150"))  # 18 → 150: > 5×
+    assert only(r, rule="plausibility")["row"].astype(int).tolist() == [4]
+
+
+@pytest.mark.parametrize("value,days,expected", [("1501", "2022-02-05", 1), ("1500", "2022-02-05", 0),
+                                                 ("1600", "2022-02-20", 0)])
+def test_lab_value_over_10x_within_14_days(value, days, expected):
+    # previous Tg 150 on 2022-01-28; > 1500 within 14 days is implausible
+    r = run(edit("labs", 1, value=value, lab_date=days))
+    assert len(only(r, rule="plausibility", form="labs")) == expected
+
+
+def test_nodes_positive_exceeding_examined_is_an_error():
+    r = run(edit("pathology", 0, nodes_positive="25"))
+    q = only(r, rule="plausibility", form="pathology")
+    assert q["severity"].tolist() == ["error"] and q["field"].tolist() == ["nodes_positive"]
+
+
+# -- parent quarantine -------------------------------------------------------------------------
+
+def test_quarantined_patient_takes_their_rows_along_without_losing_them():
+    study = edit("patients", 0, cohort="neo")
+    r = run(study)
+    for form in ("labs", "surgery", "lesions", "follow_up"):
+        q = r.quarantine[form]
+        assert set(q["patient_id"]) == {A}
+        assert q["quarantine_reason"].str.contains("parent_quarantined").all()
+        assert (r.clean[form]["patient_id"] != A).all()
+    assert only(r, rule="parent_quarantined").empty  # one query for the patients row, not one per child row
+    accounted(study, r)
+
+
+def test_a_quarantined_duplicate_patient_row_does_not_take_the_patient_along():
+    rows = valid_rows()
+    rows["patients"].append(dict(rows["patients"][0]))
+    r = run(make_study(rows))
+    assert "labs" not in r.quarantine and len(r.clean["patients"]) == 2
+
+
+# -- privacy -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["call +41 79 123 45 67", "mail li.wei@hospital.cn", "ID 110105194912310021",
+                                  "DOB 1950-03-02", "(010) 6512-3456", "date of birth 2 March 1950"])
+def test_identifier_patterns_fire(text):
+    assert identifier_kind(pd.Series([text], dtype="str")).notna().all()
+
+
+@pytest.mark.parametrize("text", ["C01-0042", "2024-01-01", "12.5 mm", "sc/C01-0001_baseline.h5ad", "T4aN1bM0"])
+def test_identifier_patterns_do_not_fire_on_study_values(text):
+    assert identifier_kind(pd.Series([text], dtype="str")).isna().all()
+
+
+def test_identifier_in_a_text_field_is_an_error_and_never_echoed():
+    r = run(edit("biospecimens", 0, file_ref="scans/patient_13912345678.h5"))
+    q = only(r, rule="identifier")
+    assert len(q) == 1 and q["value"].iloc[0] == MASK
+    assert "13912345678" not in r.queries.to_csv()
+    assert "biospecimens" in r.quarantine
+
+
+def test_identifier_typed_into_the_patient_id_is_masked_everywhere():
+    r = run(edit("patients", 1, patient_id="+86 139 1234 5678"))
+    assert not r.queries.empty
+    assert "1234" not in r.queries.to_csv()
+
+
+def test_identifier_rule_covers_notes_fields(tmp_path):
+    import yaml
+    from latc.dictionary import default_dictionary_path, load_dictionary
+    raw = yaml.safe_load(default_dictionary_path().read_text())
+    raw["forms"]["adverse_events"]["fields"].append({"name": "comment", "label": "Comment", "type": "notes"})
+    p = tmp_path / "d.yaml"
+    p.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    d = load_dictionary(p)
+    rows = valid_rows()
+    rows["adverse_events"][0]["comment"] = "husband reachable at li.wei@example.org"
+    from test_validate_fixtures import table
+    study = make_study(rows)
+    study.tables["adverse_events"] = table(rows["adverse_events"], "adverse_events")
+    r = validate_study(study, dictionary=d, data_cut=DATA_CUT)
+    q = only(r, rule="identifier")
+    assert q["field"].tolist() == ["comment"] and "example.org" not in r.queries.to_csv()
