@@ -1,0 +1,515 @@
+"""Study records as a REDCap flat "raw" export (``redcap_export.csv``), both directions.
+
+REDCap exports a project with repeating instruments as one CSV ("CSV / Microsoft Excel (raw
+data)"): columns ``record_id``, [``redcap_event_name``,] ``redcap_repeat_instrument``,
+``redcap_repeat_instance``, ``redcap_data_access_group``, then every form's variables followed by
+``<form>_complete``. A record's non-repeating forms share one row with blank repeat columns; each
+instance of a repeating instrument is a row of its own carrying the instrument name and instance
+1..n. Variable names follow :func:`latc.dictionary.redcap.redcap_naming` (``patient_id`` is the
+record id; ``center_id`` lives in the first form; clashing names carry the form prefix).
+
+Writing (:func:`write_redcap_export`) produces ``redcap_export.csv`` and the project's
+``redcap_data_dictionary.csv``. The center is also written as the data access group (lowercase,
+as REDCap's unique group names are). A form with several rows for one patient although REDCap
+holds it once per record (a duplicate, which REDCap itself never exports) is written as an extra
+record row, so the reader hands the duplicate on to validation.
+
+Reading (:func:`read_redcap_export`) returns the raw :class:`~latc.io.Study` of the contract —
+the same tables as reading a CSV folder of the same study — with ``_row`` the line of the record
+in the export (header = line 1). Documented representations:
+
+* ``patient_id`` of every form is the record id; ``center_id`` of the forms other than the first
+  is the record's center from the first form; a blank center is taken from the data access group
+  (upper-cased: REDCap's unique group names are lowercase);
+* longitudinal projects (``redcap_event_name``): a non-repeating form in several events gives one
+  row per event; repeating instruments within events one row per instance; the event name itself
+  is not kept (the dictionary's dates carry the timing);
+* checkbox columns ``<variable>___<code>`` of a dictionary field become that field's value: the
+  ticked code, several ticked codes joined by ``;`` (which validation then queries), none ticked →
+  missing; checkbox columns of unknown variables are kept as extra columns;
+* ``<form>_complete`` and survey columns are ignored; columns the dictionary does not know are kept
+  as extra columns of the form they stand in (the form whose ``_complete`` column follows them);
+  columns and rows of instruments the dictionary does not know are dropped with a read issue;
+* yes/no fields: ``yes``/``true`` → 1 and ``no``/``false`` → 0 (case-insensitive), as every reader.
+
+A file that is not a REDCap raw export (unreadable, no record id, a "labels" export whose headers
+or values are labels instead of variable names and raw codes) raises
+:class:`~latc.io.StudyReadError` with a one-line message naming the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from latc.dictionary import Dictionary, Form, load_dictionary
+from latc.dictionary.redcap import (
+    C_ANNOTATION,
+    C_FORM,
+    C_TYPE,
+    C_VAR,
+    CENTER_FIELD,
+    CHECKBOX_SEP,
+    RECORD_FIELD,
+    RECORD_ID,
+    RedcapDictionaryError,
+    _read_dictionary_frame,
+    parse_annotation,
+    redcap_naming,
+    write_redcap_data_dictionary,
+)
+from latc.io._canonical import to_canonical_text
+from latc.io._study import ROW, Study, StudyReadError, read_issue
+
+EXPORT_FILE = "redcap_export.csv"
+DICTIONARY_FILE = "redcap_data_dictionary.csv"
+EVENT = "redcap_event_name"
+REPEAT_INSTRUMENT = "redcap_repeat_instrument"
+REPEAT_INSTANCE = "redcap_repeat_instance"
+DAG = "redcap_data_access_group"
+COMPLETE_SUFFIX = "_complete"
+#: separator of several ticked checkbox codes in one value
+MULTI_CODE_SEP = ";"
+_CONTROL = (EVENT, REPEAT_INSTRUMENT, REPEAT_INSTANCE, DAG, "redcap_survey_identifier")
+#: column headers of REDCap's "labels" export
+_LABEL_HEADERS = {"record id", "event name", "repeat instrument", "repeat instance", "data access group", "complete?"}
+_STATUS_LABELS = {"Incomplete", "Unverified", "Complete"}
+_VAR_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+# ----------------------------------------------------------------------------------------------
+# writing
+
+
+def _form_table(table: pd.DataFrame | None, form: Form) -> pd.DataFrame:
+    """A form's rows in canonical text, every dictionary field present (NA when absent)."""
+    if table is None:
+        table = pd.DataFrame(columns=form.field_names)
+    text = to_canonical_text(table.drop(columns=[ROW], errors="ignore"), form)
+    for name in form.field_names:
+        if name not in text.columns:
+            text[name] = pd.Series(pd.NA, index=text.index, dtype="str")
+    return text.reset_index(drop=True)
+
+
+def redcap_export_frame(
+    tables: dict[str, pd.DataFrame], dictionary: Dictionary | None = None
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The flat REDCap raw export of study tables, in memory.
+
+    Returns the export (``str`` columns, missing = NA, in REDCap's column order) and, per form,
+    the export line (header = line 1) of each input row, aligned with the input table's rows —
+    e.g. for a generator that must report the ``_row`` of rows it altered.
+    """
+    d = dictionary if dictionary is not None else load_dictionary()
+    naming = redcap_naming(d)
+    forms = list(d.forms.values())
+    text = {f.name: _form_table(tables.get(f.name), f) for f in forms}
+    pid = {n: t[RECORD_FIELD].fillna("").astype(str) for n, t in text.items()}
+
+    order = pd.unique(pd.concat(list(pid.values()), ignore_index=True)) if pid else np.array([], dtype=object)
+    rank = pd.Series(np.arange(len(order)), index=pd.Index(order, dtype=object))
+    centers = pd.concat(
+        [pd.DataFrame({"pid": pid[n], "center": t[CENTER_FIELD]}) for n, t in text.items() if CENTER_FIELD in t],
+        ignore_index=True,
+    ).dropna(subset=["center"])
+    record_center = centers.drop_duplicates("pid").set_index("pid")["center"]
+
+    columns: list[str] = [RECORD_ID, REPEAT_INSTRUMENT, REPEAT_INSTANCE, DAG]
+    blocks: dict[str, pd.DataFrame] = {}
+    for form in forms:
+        t = text[form.name]
+        fieldnames = set(form.field_names)
+        block = {}
+        for f in form.fields:
+            var = naming.variable[(form.name, f.name)]
+            if naming.owner[var] == form.name and var != RECORD_ID:
+                block[var] = t[f.name]
+        for extra in (c for c in t.columns if c not in fieldnames):
+            name = str(extra).lower()
+            while name in block or name in columns or name in naming.owner:
+                name = f"{form.redcap_prefix or form.name}_{name}"
+            block[name] = t[extra]
+        block[f"{form.name}{COMPLETE_SUFFIX}"] = pd.Series("0", index=t.index, dtype="str")
+        columns += list(block)
+        blocks[form.name] = pd.DataFrame(block, index=t.index)
+
+    parts: list[pd.DataFrame] = []
+    base = [f for f in forms if not f.repeating]
+    if base:
+        keyed = []
+        for form in base:
+            b = blocks[form.name].copy()
+            b[f"_pos_{form.name}"] = np.arange(len(b))
+            b.index = pd.MultiIndex.from_arrays([pid[form.name], pid[form.name].groupby(pid[form.name]).cumcount()], names=["_pid", "_seq"])
+            keyed.append(b)
+        merged = pd.concat(keyed, axis=1, join="outer").reset_index()
+        merged["_block"] = 0
+        parts.append(merged)
+    for i, form in enumerate((f for f in forms if f.repeating), start=1):
+        b = blocks[form.name].copy()
+        b["_pid"] = pid[form.name].to_numpy()
+        b["_seq"] = pid[form.name].groupby(pid[form.name]).cumcount().to_numpy()
+        b[REPEAT_INSTRUMENT] = form.name
+        b[REPEAT_INSTANCE] = (b["_seq"] + 1).astype(str)
+        b[f"_pos_{form.name}"] = np.arange(len(b))
+        b["_block"] = i
+        parts.append(b.reset_index(drop=True))
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["_pid", "_seq", "_block"])
+    out["_rank"] = out["_pid"].map(rank).to_numpy()
+    out = out.sort_values(["_rank", "_block", "_seq"], kind="stable").reset_index(drop=True)
+    lines = np.arange(len(out)) + 2
+    rows = {}
+    for form in forms:
+        pos = out.get(f"_pos_{form.name}")
+        line = np.zeros(len(text[form.name]), dtype=np.int64)
+        if pos is not None:
+            have = pos.notna().to_numpy()
+            line[pos[have].astype(np.int64).to_numpy()] = lines[have]
+        rows[form.name] = line
+    record = out["_pid"].astype("str")
+    out[RECORD_ID] = record.mask(record == "")
+    out[DAG] = out["_pid"].map(record_center).str.lower()
+    for c in columns:
+        if c not in out.columns:
+            out[c] = pd.Series(pd.NA, index=out.index, dtype="str")
+    return out[columns].astype("str"), rows
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """CSV with an unquoted header, minimal quoting, empty cells for missing (pyarrow, no per-cell Python)."""
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow(frame.columns)
+    table = pa.Table.from_arrays(
+        [pa.array(frame[c].to_numpy(dtype=object, na_value=None), type=pa.string()) for c in frame.columns],
+        names=[f"c{i}" for i in range(frame.shape[1])],
+    )
+    with open(path, "wb") as fh:
+        fh.write(header.getvalue().encode("utf-8"))
+        pcsv.write_csv(table, fh, write_options=pcsv.WriteOptions(include_header=False, quoting_style="needed"))
+
+
+def write_redcap_export(
+    tables: dict[str, pd.DataFrame], out_dir: str | Path, dictionary: Dictionary | None = None
+) -> Path:
+    """Write study tables as REDCap's flat raw export plus the project's data dictionary.
+
+    ``tables``: form → table, in canonical text or typed (datetime64, Int64, Float64, boolean);
+    missing forms are simply absent from the export. Writes ``out_dir/redcap_export.csv`` and
+    ``out_dir/redcap_data_dictionary.csv``; returns ``out_dir``. Layout: module docstring.
+    """
+    d = dictionary if dictionary is not None else load_dictionary()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame, _ = redcap_export_frame(tables, d)
+    _write_csv(frame, out_dir / EXPORT_FILE)
+    write_redcap_data_dictionary(d, out_dir / DICTIONARY_FILE)
+    return out_dir
+
+
+# ----------------------------------------------------------------------------------------------
+# reading
+
+
+def _read_raw(path: Path) -> pd.DataFrame:
+    """Every cell as text, stripped, blank → NA; the index is the record's position (line - 2)."""
+    if not path.is_file():
+        raise StudyReadError(f"{path}: REDCap export not found")
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), None)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StudyReadError(f"{path}: cannot read as a UTF-8 CSV REDCap export ({type(exc).__name__})") from exc
+    if not header or not any(h.strip() for h in header):
+        raise StudyReadError(f"{path}: empty file, not a REDCap export")
+    if len(set(header)) != len(header):
+        dup = sorted({h for h in header if header.count(h) > 1})
+        raise StudyReadError(f"{path}: repeated column(s) {', '.join(dup)}; not a REDCap export")
+    names = [f"c{i}" for i in range(len(header))]
+    try:
+        table = pcsv.read_csv(
+            path,
+            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, encoding="utf8"),
+            parse_options=pcsv.ParseOptions(newlines_in_values=True),
+            convert_options=pcsv.ConvertOptions(
+                column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StudyReadError(f"{path}: cannot read as a REDCap export ({reason})") from exc
+    cols = {}
+    for name, h in zip(names, header):
+        col = pc.utf8_trim_whitespace(table.column(name))
+        col = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+        if h.startswith("\ufeff"):
+            h = h[1:]
+        cols[h.strip()] = pd.Series(col.to_pandas(), dtype="str")
+    return pd.DataFrame(cols, index=pd.RangeIndex(table.num_rows)) if cols else pd.DataFrame()
+
+
+def _labels_error(path: Path, detail: str) -> StudyReadError:
+    return StudyReadError(
+        f"{path}: this looks like a REDCap export of labels ({detail}); export the data as "
+        "'CSV / Microsoft Excel (raw data)' with variable names as headers"
+    )
+
+
+class _Mapping:
+    """Which export column fills which (form, field), and which columns are extras of a form."""
+
+    def __init__(self, d: Dictionary, columns: list[str], dictionary_csv: Path | None, path: Path):
+        naming = redcap_naming(d)
+        self.d = d
+        self.base = naming.base_form
+        self.record = columns[0]
+        self.field_var: dict[tuple[str, str], str] = dict(naming.variable)
+        self.known_forms: set[str] = set(d.forms)
+        self.checkbox_vars: set[str] = set()
+        dict_form: dict[str, str] = {}
+        if dictionary_csv is not None:
+            try:
+                frame = _read_dictionary_frame(Path(dictionary_csv))
+            except RedcapDictionaryError as exc:
+                raise StudyReadError(str(exc)) from exc
+            for var, form, ftype, ann in frame[[C_VAR, C_FORM, C_TYPE, C_ANNOTATION]].itertuples(index=False):
+                self.known_forms.add(form)
+                dict_form[var] = form
+                if ftype.lower() == "checkbox":
+                    self.checkbox_vars.add(var)
+                name = str(parse_annotation(ann).get("NAME") or var)
+                if form in d.forms and name in d[form].field_names:
+                    targets = [(f, name) for f in d.forms if name in d[f].field_names] if name == CENTER_FIELD else [(form, name)]
+                    for t in targets:
+                        self.field_var[t] = var
+        for f in d.forms:
+            if RECORD_FIELD in d[f].field_names:
+                self.field_var[(f, RECORD_FIELD)] = self.record
+        self.center_var = self.field_var.get((self.base, CENTER_FIELD))
+        var_targets: dict[str, list[tuple[str, str]]] = {}
+        for key, var in self.field_var.items():
+            var_targets.setdefault(var, []).append(key)
+        # checkbox groups: <var>___<code> of a known variable
+        self.checkbox: dict[str, dict[str, str]] = {}
+        plain: list[str] = []
+        for c in columns[1:]:
+            base_var, sep, code = c.partition(CHECKBOX_SEP)
+            if c not in var_targets and sep and base_var in var_targets:
+                self.checkbox.setdefault(base_var, {})[code] = c
+            else:
+                plain.append(c)
+        # extras: columns no dictionary field holds, assigned to a form
+        self.extras: dict[str, list[str]] = {}
+        self.dropped: list[str] = []
+        pending: list[str] = []
+        self.unassigned: list[str] = []
+        for c in plain:
+            if c in _CONTROL or c in var_targets:
+                continue
+            if c.endswith(COMPLETE_SUFFIX):  # a form's status column closes the form's block
+                owner = c[: -len(COMPLETE_SUFFIX)]
+                for p in pending:
+                    if owner in d.forms:
+                        self.extras.setdefault(owner, []).append(p)
+                    else:
+                        self.dropped.append(p)
+                pending = []
+                continue
+            if c.endswith("_timestamp") and c[: -len("_timestamp")] in self.known_forms | set(d.forms):
+                continue  # survey completion time
+            form = dict_form.get(c)
+            if form is not None:
+                if form in d.forms:
+                    self.extras.setdefault(form, []).append(c)
+                else:
+                    self.dropped.append(c)
+            else:
+                pending.append(c)
+        self.unassigned = pending
+        self.var_targets = var_targets
+
+    def own_columns(self, form: Form, present: set[str]) -> list[str]:
+        """Export columns whose values make a non-repeating row hold this form."""
+        cols = []
+        for f in form.fields:
+            var = self.field_var[(form.name, f.name)]
+            if f.name == RECORD_FIELD or (f.name == CENTER_FIELD and form.name != self.base):
+                continue
+            if var in present:
+                cols.append(var)
+            cols += list(self.checkbox.get(var, {}).values())
+        return cols + self.extras.get(form.name, [])
+
+
+def _collapse_checkbox(raw: pd.DataFrame, options: dict[str, str], codes: list[str]) -> pd.Series:
+    """The value of a dictionary field exported as checkbox columns: ticked code(s), else NA."""
+    by_lower = {c.lower(): c for c in codes}
+    out = pd.Series("", index=raw.index, dtype="str")
+    for opt, col in options.items():
+        code = by_lower.get(opt.lower(), opt)
+        ticked = raw[col].fillna("0").isin(["1", "Checked"])
+        out = out.where(~ticked, out.where(out == "", out + MULTI_CODE_SEP) + code)
+    return out.mask(out == "")
+
+
+def _check_labels(path: Path, raw: pd.DataFrame, mapping: _Mapping) -> None:
+    d = mapping.d
+    for c in raw.columns:
+        if c.endswith(COMPLETE_SUFFIX) and raw[c].isin(list(_STATUS_LABELS)).any():
+            value = raw[c][raw[c].isin(list(_STATUS_LABELS))].iloc[0]
+            raise _labels_error(path, f"{c} = {value!r}")
+    if REPEAT_INSTRUMENT in raw.columns:
+        found = raw[REPEAT_INSTRUMENT].dropna().unique()
+        labels = {form.label.lower(): form.name for form in d.forms.values()}
+        odd = [v for v in found if v not in mapping.known_forms and (v.lower() in labels or not _VAR_RE.match(v))]
+        if odd:
+            raise _labels_error(path, f"{REPEAT_INSTRUMENT} = {odd[0]!r}")
+    n_cells = n_labels = 0
+    example = ""
+    for var, targets in mapping.var_targets.items():
+        if var not in raw.columns or var == mapping.record:
+            continue
+        f = d[targets[0][0]][targets[0][1]]
+        if f.type not in ("choice", "yesno"):
+            continue
+        values = raw[var].dropna()
+        labels = [lab for code, lab in f.choices.items() if lab not in f.choices]
+        is_label = values.isin(labels)
+        n_cells += len(values)
+        n_labels += int(is_label.sum())
+        if not example and is_label.any():
+            example = f"{var} = {values[is_label].iloc[0]!r}"
+    if n_cells and n_labels > 0.5 * n_cells:
+        raise _labels_error(path, example)
+
+
+def _yesno(values: pd.Series) -> pd.Series:
+    low = values.str.lower()
+    return values.mask(low.isin(["yes", "true"]), "1").mask(low.isin(["no", "false"]), "0")
+
+
+def read_redcap_export(
+    export_csv: str | Path, dictionary_csv: str | Path | None = None, dictionary: Dictionary | None = None
+) -> Study:
+    """Read a REDCap flat raw export as the raw study (representation: module docstring).
+
+    ``dictionary_csv``: the project's REDCap data dictionary, when at hand — it maps variables to
+    forms and fields by its ``@LATC-NAME`` tags and form names (a project renamed in REDCap still
+    reads), and marks checkbox fields; without it the names of
+    :func:`~latc.dictionary.redcap.redcap_naming` are expected. ``dictionary``: the study
+    dictionary (default: the bundled one).
+    """
+    d = dictionary if dictionary is not None else load_dictionary()
+    path = Path(export_csv)
+    raw = _read_raw(path)
+    columns = list(raw.columns)
+    lowered = {c.lower() for c in columns}
+    if lowered & _LABEL_HEADERS or any(c.endswith("Complete?") for c in columns):
+        raise _labels_error(path, f"column header {next(c for c in columns if c.lower() in _LABEL_HEADERS or c.endswith('Complete?'))!r}")
+    if not columns or not _VAR_RE.match(columns[0]):
+        raise StudyReadError(f"{path}: not a REDCap raw export (the first column {columns[0] if columns else ''!r} is not a record id variable)")
+    mapping = _Mapping(d, columns, Path(dictionary_csv) if dictionary_csv else None, path)
+    present = set(columns)
+    known = [c for c in columns[1:] if c in mapping.var_targets or c.split(CHECKBOX_SEP)[0] in mapping.checkbox]
+    if not (present & {REPEAT_INSTRUMENT, EVENT, DAG}) and not any(c.endswith(COMPLETE_SUFFIX) for c in columns) and not known:
+        raise StudyReadError(f"{path}: not a REDCap export (no redcap_* columns, no <form>_complete columns, no variables of the dictionary)")
+    _check_labels(path, raw, mapping)
+
+    instrument = raw[REPEAT_INSTRUMENT] if REPEAT_INSTRUMENT in present else pd.Series(pd.NA, index=raw.index, dtype="str")
+    base_row = instrument.isna()
+    dag = raw[DAG].str.upper() if DAG in present else pd.Series(pd.NA, index=raw.index, dtype="str")
+    record = raw[mapping.record]
+    if mapping.center_var in present:
+        has = base_row & raw[mapping.center_var].notna() & record.notna()
+        record_center = raw.loc[has, mapping.center_var].groupby(record[has]).first()
+    else:
+        record_center = pd.Series(dtype="str")
+    # fallback for extras no _complete column places: the instrument whose rows hold them
+    for c in mapping.unassigned:
+        inst = instrument[raw[c].notna()].dropna()
+        form = inst.mode().iloc[0] if len(inst) else mapping.base
+        if form in d.forms:
+            mapping.extras.setdefault(form, []).append(c)
+        else:
+            mapping.dropped.append(c)
+
+    tables: dict[str, pd.DataFrame] = {}
+    missing: list[str] = []
+    for form in d.forms.values():
+        own = mapping.own_columns(form, present)
+        mask = instrument == form.name
+        mask = mask.fillna(False).astype(bool)
+        if own:
+            mask |= base_row & raw[own].notna().any(axis=1)
+        if not own and not mask.any():
+            missing.append(form.name)
+        sub = raw.loc[mask]
+        data: dict[str, pd.Series] = {}
+        for f in form.fields:
+            var = mapping.field_var[(form.name, f.name)]
+            if f.name == RECORD_FIELD:
+                col = sub[mapping.record]
+            elif f.name == CENTER_FIELD:
+                if form.name == mapping.base and var in present:
+                    col = sub[var]
+                else:
+                    col = sub[mapping.record].map(record_center).astype("str")
+                col = col.fillna(dag[mask])
+            elif var in present:
+                col = sub[var]
+            elif var in mapping.checkbox:
+                col = _collapse_checkbox(sub, mapping.checkbox[var], f.codes)
+            else:
+                col = pd.Series(pd.NA, index=sub.index, dtype="str")
+            if f.type == "yesno":
+                col = _yesno(col.astype("str"))
+            data[f.name] = col.astype("str")
+        for c in mapping.extras.get(form.name, []):
+            name = c if c not in data else f"redcap_{c}"
+            data[name] = sub[c].astype("str")
+        table = pd.DataFrame(data, index=sub.index)
+        table[ROW] = (sub.index.to_numpy() + 2).astype(np.int64)
+        tables[form.name] = table.reset_index(drop=True)
+
+    study = Study(tables=tables, sources={f: path.name for f in d.forms}, path=path, format="redcap", missing_forms=missing)
+    study.read_issues.extend(_read_issues(path, d, mapping, present, instrument, missing))
+    return study
+
+
+def _read_issues(
+    path: Path, d: Dictionary, mapping: _Mapping, present: set[str], instrument: pd.Series, missing: list[str]
+) -> list[dict]:
+    """Non-fatal reading problems (the rules of the CSV reader, for REDCap's layout)."""
+    src = path.name
+    issues = []
+    for name in missing:
+        issues.append(read_issue(name, None, None, None, "missing_form", "warning",
+                                 f"{src}: no column of form '{name}'; form read as empty"))
+    for form in d.forms.values():
+        if form.name in missing:
+            continue
+        for f in form.fields:
+            var = mapping.field_var[(form.name, f.name)]
+            derived = f.name == RECORD_FIELD or (f.name == CENTER_FIELD and form.name != mapping.base)
+            if not derived and var not in present and var not in mapping.checkbox:
+                issues.append(read_issue(form.name, None, f.name, None, "missing_column", "warning",
+                                         f"{src}: no column '{var}' (field '{f.name}' of form '{form.name}'); read as blank"))
+        for c in mapping.extras.get(form.name, []):
+            issues.append(read_issue(form.name, None, c, None, "unknown_column", "warning",
+                                     f"{src}: column '{c}' is not a field of form '{form.name}'; kept for review"))
+    for name in sorted(set(instrument.dropna().unique()) - set(d.forms)):
+        n = int((instrument == name).sum())
+        issues.append(read_issue("", None, REPEAT_INSTRUMENT, name, "unknown_form", "warning",
+                                 f"{src}: {n} row(s) of instrument '{name}', which the dictionary does not know, not read"))
+    if mapping.dropped:
+        issues.append(read_issue("", None, None, None, "unknown_column", "warning",
+                                 f"{src}: columns of instruments the dictionary does not know not read: {', '.join(mapping.dropped)}"))
+    return issues
