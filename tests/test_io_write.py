@@ -72,3 +72,35 @@ def test_write_csv_folder_one_file_per_form(tmp_path):
     assert lines[3] == "" and len(lines) == 4
     # forms without a table: header only
     assert (out / "labs.csv").read_text(encoding="utf-8") == ",".join(D["labs"].field_names) + "\n"
+
+
+def test_nullable_float_categorical_and_timezone_columns():
+    t = pd.DataFrame(
+        {
+            "a": pd.array([2.5, None, 3.0], dtype="Float64"),
+            "b": pd.Categorical(["tg", None, "tsh"]),
+            "c": pd.to_datetime(["2021-01-02 00:00", None, "2021-01-03 00:00"]).tz_localize("UTC"),
+        }
+    )
+    out = to_canonical_text(t)
+    assert out["a"].tolist()[0::2] == ["2.5", "3"] and pd.isna(out["a"][1])
+    assert out["b"].tolist()[0::2] == ["tg", "tsh"] and pd.isna(out["b"][1])
+    assert out["c"].tolist()[0::2] == ["2021-01-02", "2021-01-03"]
+
+
+def test_xlsx_refuses_more_rows_than_a_sheet_holds(tmp_path, monkeypatch):
+    import pytest
+
+    from latc.io import _xlsx
+
+    monkeypatch.setattr(_xlsx, "MAX_SHEET_ROWS", 3)
+    labs = pd.DataFrame({"patient_id": ["C01-001"] * 3})
+    with pytest.raises(ValueError, match="labs"):
+        write_study({"labs": labs}, tmp_path / "s.xlsx", fmt="xlsx")
+
+
+def test_unknown_format_is_refused(tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match="parquet"):
+        write_study({}, tmp_path / "x", fmt="parquet")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +28,13 @@ _NEEDS_QUOTES = r'[,"\r\n]'
 def _quoted(values: pa.Array) -> pa.Array:
     """Quote (CSV style, doubling inner quotes) only the values that need it."""
     values = pc.cast(values, pa.large_string())
+    data = values.buffers()[2]
+    if data is None:
+        return values
+    raw = np.frombuffer(data, dtype=np.uint8)
+    # fast path: no byte of the values buffer is a delimiter, quote or line break
+    if not ((raw == 44) | (raw == 34) | (raw == 10) | (raw == 13)).any():
+        return values
     needs = pc.fill_null(pc.match_substring_regex(values, _NEEDS_QUOTES), False)
     if not pc.any(needs).as_py():
         return values

@@ -18,7 +18,6 @@ matched to forms ignoring case and surrounding spaces; other sheets are reported
 
 from __future__ import annotations
 
-import datetime as dt
 import zipfile
 from pathlib import Path
 
@@ -85,13 +84,14 @@ def _text_cell(ws, value: str) -> WriteOnlyCell:
 
 def write_xlsx(tables: dict[str, pd.DataFrame], out: Path, d: Dictionary) -> Path:
     """Write canonical-text tables as one sheet per form (see module docstring)."""
-    wb = Workbook(write_only=True)
-    bold = Font(bold=True)
     for name, table in tables.items():
         if len(table) + 1 > MAX_SHEET_ROWS:
             raise ValueError(
                 f"form '{name}' has {len(table)} rows; an XLSX sheet holds at most {MAX_SHEET_ROWS - 1} — write CSV instead"
             )
+    wb = Workbook(write_only=True)
+    bold = Font(bold=True)
+    for name, table in tables.items():
         form: Form | None = d.forms.get(name)
         types = {f.name: f.type for f in form.fields} if form else {}
         ws = wb.create_sheet(title=name[:31])
