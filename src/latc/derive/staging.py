@@ -80,14 +80,22 @@ _HISTOLOGY_WORDS = (
 )
 
 
-def normalise_histology(histology: pd.Series) -> pd.Series:
-    """Map histology names to the dictionary codes (``ptc ftc oncocytic pdtc atc mtc``, or ``dtc``).
+def _per_unique(values: pd.Series, fn) -> pd.Series:
+    """Apply a string transformation to the distinct values only and spread the result back.
 
-    Case-insensitive; accepts the codes, the dictionary labels and words such as "papillary",
-    "Hürthle", "anaplastic", "DTC". Unrecognised values become missing.
+    Codes have a handful of distinct values, so this keeps string work O(distinct), not O(rows).
     """
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    if len(uniques) == 0:
+        return pd.Series(None, index=values.index, dtype=object)
+    mapped = fn(pd.Series(list(uniques), dtype="str")).astype(object).to_numpy()
+    picked = mapped[np.maximum(codes, 0)]
+    return pd.Series(np.where(codes >= 0, picked, None), index=values.index, dtype=object)
+
+
+def _normalise_histology_distinct(histology: pd.Series) -> pd.Series:
     s = (
-        histology.astype("str").str.strip().str.lower()
+        histology.str.strip().str.lower()
         .str.replace("ü", "u", regex=False).str.replace(r"[-_]+", " ", regex=True)
         .str.replace(r"\s+", " ", regex=True)
     )
@@ -95,7 +103,16 @@ def normalise_histology(histology: pd.Series) -> pd.Series:
     for word, code in _HISTOLOGY_WORDS:
         hit = out.isna() & s.str.contains(word, regex=False).fillna(False).astype(bool)
         out = out.mask(hit, code)
-    return out.astype("str")
+    return out
+
+
+def normalise_histology(histology: pd.Series) -> pd.Series:
+    """Map histology names to the dictionary codes (``ptc ftc oncocytic pdtc atc mtc``, or ``dtc``).
+
+    Case-insensitive; accepts the codes, the dictionary labels and words such as "papillary",
+    "Hürthle", "anaplastic", "DTC". Unrecognised values become missing.
+    """
+    return _per_unique(histology, _normalise_histology_distinct).astype("str")
 
 
 def _chapter(histology_code: pd.Series) -> pd.Series:
@@ -107,9 +124,12 @@ def _chapter(histology_code: pd.Series) -> pd.Series:
 
 def _clean_code(codes: pd.Series, letter: str) -> pd.Series:
     """Upper-case a T/N/M code and drop a c/p/yp/yc prefix: ``ypT1a`` → ``T1A``."""
-    s = codes.astype("str").str.strip()
-    s = s.str.replace(rf"^(?:yp|yc|p|c)(?={letter})", "", regex=True, case=False)
-    return s.str.upper()
+
+    def clean(s: pd.Series) -> pd.Series:
+        s = s.str.strip().str.replace(rf"^(?:yp|yc|p|c)(?={letter})", "", regex=True, case=False)
+        return s.str.upper()
+
+    return _per_unique(codes, clean).astype("str")
 
 
 def _group(chapter: np.ndarray, older: np.ndarray, t: np.ndarray, n: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -156,15 +176,11 @@ def ajcc_stage_detail(histology, age, t, n, m) -> pd.DataFrame:
     chapter = _chapter(hist)
     age_num = pd.to_numeric(df["age"], errors="coerce")
     t_raw, n_raw, m_raw = _clean_code(df["t"], "T"), _clean_code(df["n"], "N"), _clean_code(df["m"], "M")
-    t_cand = t_raw.map(_T_CANDIDATES)
-    n_cand = n_raw.map(_N_CANDIDATES)
     m_code = m_raw.map(_M_CODES)
-
-    def first(pair_series: pd.Series, i: int) -> pd.Series:
-        return pair_series.map(lambda p: p[i], na_action="ignore")
-
-    t_lo, t_hi = first(t_cand, 0).map(_T_RANK), first(t_cand, 1).map(_T_RANK)
-    n_lo_code, n_hi_code = first(n_cand, 0), first(n_cand, 1)
+    t_lo = t_raw.map({k: _T_RANK[v[0]] for k, v in _T_CANDIDATES.items()})
+    t_hi = t_raw.map({k: _T_RANK[v[1]] for k, v in _T_CANDIDATES.items()})
+    n_lo_code = n_raw.map({k: v[0] for k, v in _N_CANDIDATES.items()})
+    n_hi_code = n_raw.map({k: v[1] for k, v in _N_CANDIDATES.items()})
     # NX: groups with N0 for differentiated/anaplastic (AJCC "N0/NX"); unknown (N0..N1b) for medullary.
     medullary = chapter.eq("medullary").fillna(False).to_numpy(bool)
     nx = n_lo_code.eq("NX").fillna(False).to_numpy(bool)
@@ -181,7 +197,7 @@ def ajcc_stage_detail(histology, age, t, n, m) -> pd.DataFrame:
     high = _group(ch, older, np.nan_to_num(th, nan=-1), np.nan_to_num(n_hi, nan=-1), m1)
 
     bad_hist = chapter.isna().to_numpy()
-    bad_t, bad_n, bad_m = t_cand.isna().to_numpy(), n_cand.isna().to_numpy(), m_code.isna().to_numpy()
+    bad_t, bad_n, bad_m = t_lo.isna().to_numpy(), n_lo_code.isna().to_numpy(), m_code.isna().to_numpy()
     no_age = (chapter.eq("differentiated").fillna(False) & age_num.isna()).to_numpy()
     invalid = bad_hist | bad_t | bad_n | bad_m | no_age
     agree = low == high
@@ -191,39 +207,43 @@ def ajcc_stage_detail(histology, age, t, n, m) -> pd.DataFrame:
     ambiguous_n = ~agree & (low == mid)
     stage = np.where(~invalid & agree & (low != ""), low, None)
 
-    t_txt, n_txt = df["t"].astype("str"), df["n"].astype("str")
-    msg_t0 = "T0 N0 M0: no evident/residual tumour — AJCC 8th assigns no stage group"
-    span = "stage " + pd.Series(low, index=idx).replace("", "no group") + " to " + pd.Series(high, index=idx).replace("", "no group")
-    combo = t_txt.fillna("?") + " " + n_txt.fillna("?") + " " + df["m"].astype("str").fillna("?")
-    amb_t = (combo + " spans " + span + " in this stage table: record the T sub-category (T1a/T1b, T3a/T3b, T4a/T4b) or a known T")
-    amb_n = (combo + " spans " + span + " in this stage table: record the N category (N0, N1a, N1b)")
     conditions = [bad_hist, bad_t, bad_n, bad_m, no_age, ambiguous_t, ambiguous_n, no_group]
     fields = ["histology", "t", "n", "m", "age", "t", "n", "t"]
-    values = [df["histology"], df["t"], df["n"], df["m"], df["age"], df["t"], df["n"], df["t"]]
     rules = [
         "histology_unknown", "t_category_unknown", "n_category_unknown", "m_category_unknown",
         "age_missing_for_dtc", "stage_ambiguous", "stage_ambiguous", "no_stage_group",
     ]
-    m_msg = np.where(
-        m_raw.eq("MX").fillna(False), "MX is not a valid category in AJCC 8th (use cM0 when no metastasis is evident)",
-        "M category '" + df["m"].astype("str").fillna("") + "' is not M0 or M1",
-    )
-    messages = [
-        ("histology '" + df["histology"].astype("str").fillna("") + "' is not one of ptc, ftc, oncocytic, pdtc, atc, mtc (or DTC)").to_numpy(object),
-        ("T category '" + t_txt.fillna("") + "' is not an AJCC 8th T category (T0, T1a, T1b, T2, T3a, T3b, T4a, T4b, TX)").to_numpy(object),
-        ("N category '" + n_txt.fillna("") + "' is not an AJCC 8th N category (N0, N1a, N1b, NX)").to_numpy(object),
-        m_msg.astype(object),
-        np.full(len(idx), "age at diagnosis is missing or not a number: the differentiated/poorly differentiated stage depends on age < 55 vs >= 55", dtype=object),
-        amb_t.to_numpy(object),
-        amb_n.to_numpy(object),
-        np.full(len(idx), msg_t0, dtype=object),
-    ]
+    which = np.select(conditions, list(range(len(conditions))), default=-1)
     out = pd.DataFrame({"stage": pd.Series(stage, index=idx, dtype="str")}, index=idx)
     out["problem_field"] = pd.Series(np.select(conditions, fields, default=None), index=idx, dtype="str")
-    picked_value = np.select(conditions, [v.astype("str").to_numpy(object) for v in values], default=None)
-    out["problem_value"] = pd.Series(picked_value, index=idx, dtype="str")
+    out["problem_value"] = pd.Series(None, index=idx, dtype="str")
     out["rule"] = pd.Series(np.select(conditions, rules, default=None), index=idx, dtype="str")
-    out["message"] = pd.Series(np.select(conditions, messages, default=None), index=idx, dtype="str")
+    out["message"] = pd.Series(None, index=idx, dtype="str")
+    has = which >= 0
+    if has.any():
+        # Messages are built for the problem rows only.
+        sub = df[has].astype("str")
+        k = which[has]
+        lo = pd.Series(low[has], index=sub.index).replace("", "no group")
+        hi = pd.Series(high[has], index=sub.index).replace("", "no group")
+        combo = sub["t"].fillna("?") + " " + sub["n"].fillna("?") + " " + sub["m"].fillna("?")
+        span = " spans stage " + lo + " to " + hi + " in this stage table: "
+        m_is_mx = m_raw[has].eq("MX").fillna(False).to_numpy(bool)
+        messages = [
+            ("histology '" + sub["histology"] + "' is not one of ptc, ftc, oncocytic, pdtc, atc, mtc (or DTC)").fillna("histology is missing"),
+            ("T category '" + sub["t"] + "' is not an AJCC 8th T category (T0, T1a, T1b, T2, T3a, T3b, T4a, T4b, TX)").fillna("T category is missing"),
+            ("N category '" + sub["n"] + "' is not an AJCC 8th N category (N0, N1a, N1b, NX)").fillna("N category is missing"),
+            ("M category '" + sub["m"] + "' is not M0 or M1").fillna("M category is missing").mask(m_is_mx, "MX is not a valid category in AJCC 8th (use cM0 when no metastasis is evident)"),
+            pd.Series("age at diagnosis is missing or not a number: the differentiated/poorly differentiated stage depends on age < 55 vs >= 55", index=sub.index),
+            combo + span + "record the T sub-category (T1a/T1b, T3a/T3b, T4a/T4b) or a known T",
+            combo + span + "record the N category (N0, N1a, N1b)",
+            pd.Series("T0 N0 M0: no evident/residual tumour — AJCC 8th assigns no stage group", index=sub.index),
+        ]
+        sources = ["histology", "t", "n", "m", "age", "t", "n", "t"]
+        msg = np.select([k == i for i in range(len(messages))], [mm.to_numpy(object) for mm in messages], default=None)
+        val = np.select([k == i for i in range(len(sources))], [sub[c].to_numpy(object) for c in sources], default=None)
+        out.loc[has, "message"] = msg
+        out.loc[has, "problem_value"] = val
     return out
 
 
