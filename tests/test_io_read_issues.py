@@ -169,3 +169,10 @@ def test_utf16_file(tmp_path, encoding):
     s = _study(tmp_path, {"patients.csv": (HEADER + "\nC01-001,C01,,,1\n").encode(encoding)})
     assert s["patients"]["patient_id"].tolist() == ["C01-001"]
     assert any(i["rule"] == "file_encoding" for i in s.read_issues)
+
+
+def test_unclosed_quote_is_reported_on_the_row_that_swallows_the_rest(tmp_path):
+    content = "patient_id,center_id,cohort\nC01-001,C01,neoadjuvant\nC01-002,C01,\"neoadjuvant\nC01-003,C01,neoadjuvant\n"
+    s = _study(tmp_path, {"patients.csv": content})
+    assert s["patients"][ROW].tolist() == [2, 3]
+    assert ("unclosed_quote", "error", 3, None) in _rules(s)

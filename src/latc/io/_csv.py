@@ -245,4 +245,12 @@ def read_csv_form(path: Path, form_name: str) -> RawForm | None:
             for j, col in enumerate(columns)
         ]
         rows = np.concatenate([parsed_rows, kept_rows])[order]
+    if body.count(b'"') % 2 and len(rows):
+        # an opened quote that never closes swallows the rest of the file into the last row
+        last = int(np.max(rows))
+        issues.append(
+            read_issue(form_name, last, None, None, "unclosed_quote", "error",
+                       f"{source} row {last}: a quote (\") opened in this row is never closed, so the rest of the "
+                       "file was read as part of this row — close the quote")
+        )
     return RawForm(names=names, columns=columns, rows=np.asarray(rows, dtype=np.int64), issues=issues)

@@ -20,6 +20,7 @@ unknown_column      warning   a column the form does not define (kept for review
 duplicate_column    warning   a column header seen twice (the second is kept as ``name.2``)
 ragged_row          error     a CSV row with more cells than the header (values may be shifted)
 ragged_row          warning   a CSV row with fewer cells than the header (padded with blanks)
+unclosed_quote      error     a CSV quote never closed: the rest of the file merged into one row
 blank_rows          warning   blank rows between data rows (skipped; row numbers unchanged)
 file_encoding       warning   a CSV file that is not UTF-8 (decoded as Windows-1252/Latin-1)
 csv_delimiter       warning   a CSV file separated by ``;`` or tabs
