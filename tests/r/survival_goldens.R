@@ -117,7 +117,8 @@ cox_json <- function(fit, call) {
                     z = cf[, "z"], p = cf[, "Pr(>|z|)"], lower = ci[, "lower .95"], upper = ci[, "upper .95"])
   list(call = call, summary = tab, loglik = fit$loglik, n = fit$n, events = fit$nevent,
        lr_test = list(chisq = s$logtest[["test"]], df = s$logtest[["df"]], p = s$logtest[["pvalue"]]),
-       wald_test = list(chisq = s$waldtest[["test"]], df = s$waldtest[["df"]], p = s$waldtest[["pvalue"]]),
+       # summary()$waldtest rounds the statistic to 2 decimals; fit$wald.test is the full value
+       wald_test = list(chisq = unname(fit$wald.test), df = s$waldtest[["df"]], p = s$waldtest[["pvalue"]]),
        score_test = list(chisq = s$sctest[["test"]], df = s$sctest[["df"]], p = s$sctest[["pvalue"]]),
        concordance = as.list(fit$concordance[c("concordant", "discordant", "tied.x", "tied.y", "tied.xy", "concordance")]),
        var = unname(fit$var), iter = fit$iter)

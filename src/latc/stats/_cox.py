@@ -1,0 +1,439 @@
+"""Cox proportional-hazards regression that agrees with R's ``survival::coxph``.
+
+The partial likelihood is implemented here in vectorised numpy (no wrapper: statsmodels' PHReg
+ignores case weights and lifelines has Efron ties only — DESIGN.md "Known pitfalls").
+
+* ties: Efron (R's default) or Breslow; with case weights, each of the d Efron sub-steps at a tied
+  time carries the mean weight of the d deaths, as in R's ``coxfit6``;
+* strata: separate baseline hazards, risk sets within stratum;
+* Newton–Raphson from β = 0 with R's stopping rule (|1 − ℓ_old/ℓ_new| ≤ 1e−9, at most 20
+  iterations, step halving when the likelihood falls), so iterates match R's;
+* variance: inverse information; ``robust`` adds the sandwich from dfbeta residuals summed by
+  ``cluster`` (each row its own cluster without one), as ``coxph(..., robust = TRUE)`` /
+  ``cluster = id``; R turns ``robust`` on by itself with a cluster or non-integer weights, and so
+  does :func:`cox` with ``robust=None``;
+* tests: likelihood ratio, Wald (robust variance when robust, as R), score (at β = 0);
+* concordance: Harrell's C as R's ``concordance(fit)`` (pairs within strata, a censored time tied
+  with an event time counts as longer, ties in the linear predictor count ½, pair weight wᵢwⱼ).
+
+Covariates may be numeric, boolean (0/1) or categorical (pandas categorical → its category order;
+strings → sorted levels); categorical ones get treatment contrasts with the first level as
+reference, like R's default ``contr.treatment``. Coefficients are named ``column[level]``.
+Not ported: (start, stop] data, ``tt()`` terms, frailty, R's ``timefix`` rounding of near-equal times.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.stats import chi2, norm
+
+from ._errors import StatsInputError, survival_data
+
+__all__ = ["CoxResult", "cox"]
+
+_EPS = 1e-9                 # R coxph.control(eps)
+_ITER_MAX = 20              # R coxph.control(iter.max)
+_TOLER_INF = np.sqrt(_EPS)  # R coxph.control(toler.inf)
+
+
+# ----------------------------------------------------------------------------------------------
+# design matrix
+# ----------------------------------------------------------------------------------------------
+def design_matrix(frame: pd.DataFrame, covariates: Sequence[str]) -> tuple[np.ndarray, list[str], dict[str, list[int]]]:
+    """Model matrix with treatment contrasts; returns (X, column names, term → column indices)."""
+    cols: list[np.ndarray] = []
+    names: list[str] = []
+    terms: dict[str, list[int]] = {}
+    for cov in covariates:
+        s = frame[cov]
+        if isinstance(s.dtype, pd.CategoricalDtype) or not (
+                pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+            cat = s if isinstance(s.dtype, pd.CategoricalDtype) else pd.Categorical(s)
+            cat = pd.Categorical(cat).remove_unused_categories()
+            levels = list(cat.categories)
+            if len(levels) < 2:
+                raise StatsInputError(f"cox: covariate '{cov}' has a single level ({levels[0]!r}) "
+                                      "in the analysed rows; it cannot be estimated")
+            codes = np.asarray(cat.codes)
+            idx = []
+            for j, lev in enumerate(levels[1:], start=1):
+                idx.append(len(names))
+                cols.append((codes == j).astype(float))
+                names.append(f"{cov}[{lev}]")
+            terms[cov] = idx
+        else:
+            v = s.to_numpy(dtype=float)
+            if np.ptp(v) == 0:
+                raise StatsInputError(f"cox: covariate '{cov}' is constant ({v[0]!r}) in the analysed "
+                                      "rows; its coefficient is not estimable")
+            terms[cov] = [len(names)]
+            cols.append(v)
+            names.append(cov)
+    X = np.column_stack(cols) if cols else np.empty((len(frame), 0))
+    # aliased columns (R gives NA coefficients): refuse, naming them
+    Xc = X - X.mean(axis=0)
+    for j in range(1, X.shape[1]):
+        if np.linalg.matrix_rank(Xc[:, : j + 1]) <= j and np.linalg.matrix_rank(Xc[:, :j]) == j:
+            raise StatsInputError(f"cox: covariate column '{names[j]}' is a linear combination of "
+                                  f"{names[:j]} (collinear); remove one of them")
+    return X, names, terms
+
+
+# ----------------------------------------------------------------------------------------------
+# risk sets: everything that depends on the data but not on β
+# ----------------------------------------------------------------------------------------------
+class RiskSets:
+    """Sorted data, tied-time groups within strata and the Efron/Breslow sub-steps (internal)."""
+
+    def __init__(self, time: np.ndarray, event: np.ndarray, weights: np.ndarray,
+                 strata: np.ndarray, ties: str) -> None:
+        self.order = np.lexsort((time, strata))                  # stratum, then time ascending
+        t, e, w, s = time[self.order], event[self.order], weights[self.order], strata[self.order]
+        self.time, self.event, self.weights, self.strata = t, e, w, s
+        new = np.r_[True, (t[1:] != t[:-1]) | (s[1:] != s[:-1])]
+        self.tgroup = np.cumsum(new) - 1                          # row → (stratum, time) group
+        self.gstart = np.flatnonzero(new)
+        ng = len(self.gstart)
+        self.gstrat = s[self.gstart]
+        self.gtime = t[self.gstart]
+        # last group of each stratum (for reverse cumulative sums within stratum)
+        slast = np.r_[self.gstrat[1:] != self.gstrat[:-1], True]
+        self.gstrat_end = np.minimum.accumulate(np.where(slast, np.arange(ng), ng)[::-1])[::-1]
+        sfirst = np.r_[True, self.gstrat[1:] != self.gstrat[:-1]]
+        self.gstrat_start = np.maximum.accumulate(np.where(sfirst, np.arange(ng), 0))
+        d = np.bincount(self.tgroup, e.astype(float), minlength=ng).astype(np.int64)
+        self.deaths = d
+        self.dweight = np.bincount(self.tgroup, w * e, minlength=ng)
+        # sub-steps: d per group with deaths
+        self.step_group = np.repeat(np.arange(ng), d)
+        k = np.arange(len(self.step_group)) - np.repeat(np.cumsum(d) - d, d)
+        self.step_frac = k / np.repeat(d, d) if ties == "efron" else np.zeros(len(k))
+        self.step_meanwt = np.repeat(np.where(d > 0, self.dweight / np.maximum(d, 1), 0.0), d)
+        self.n_groups = ng
+
+    def _rev_cumsum(self, a: np.ndarray) -> np.ndarray:
+        """Σ over groups g' ≥ g within the same stratum (a indexed by group in the first axis)."""
+        c = np.cumsum(a[::-1], axis=0)[::-1]
+        nxt = self.gstrat_end + 1
+        tail = np.concatenate([c, np.zeros((1,) + a.shape[1:])], axis=0)[nxt]
+        return c - tail
+
+    def steps(self, X: np.ndarray, beta: np.ndarray, need_s2: bool = True):
+        """Per-step S0, xbar and (optionally) the weighted covariance of x at risk; also eta."""
+        eta = X @ beta
+        eta = eta - eta.max() if len(eta) else eta
+        r = np.exp(eta)
+        wr = self.weights * r
+        ng = self.n_groups
+        p = X.shape[1]
+        ev = self.event
+        idx = self.tgroup
+        a0 = np.bincount(idx, wr, minlength=ng)
+        d0 = np.bincount(idx, wr * ev, minlength=ng)
+        wrx = wr[:, None] * X
+        a1 = _group_sum(wrx, self.gstart)
+        d1 = _group_sum(wrx * ev[:, None], self.gstart)
+        S0 = self._rev_cumsum(a0)
+        S1 = self._rev_cumsum(a1)
+        sg, fr = self.step_group, self.step_frac
+        s0 = S0[sg] - fr * d0[sg]
+        s1 = S1[sg] - fr[:, None] * d1[sg]
+        xbar = s1 / s0[:, None]
+        out = {"eta": eta, "r": r, "s0": s0, "xbar": xbar, "S0": S0, "d0": d0}
+        if need_s2:
+            xx = X[:, :, None] * X[:, None, :]
+            a2 = _group_sum(wr[:, None, None] * xx, self.gstart)
+            d2 = _group_sum((wr * ev)[:, None, None] * xx, self.gstart)
+            S2 = self._rev_cumsum(a2)
+            s2 = S2[sg] - fr[:, None, None] * d2[sg]
+            out["vstep"] = s2 / s0[:, None, None] - xbar[:, :, None] * xbar[:, None, :]
+        return out
+
+    def loglik_score_info(self, X: np.ndarray, beta: np.ndarray):
+        st = self.steps(X, beta)
+        w, ev, mw = self.weights, self.event, self.step_meanwt
+        loglik = float(np.sum((w * st["eta"])[ev]) - np.sum(mw * np.log(st["s0"])))
+        u = (w[ev, None] * X[ev]).sum(axis=0) - (mw[:, None] * st["xbar"]).sum(axis=0)
+        imat = np.einsum("s,sij->ij", mw, st["vstep"])
+        return loglik, u, imat, st
+
+    def score_residuals(self, X: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        """Per-row score residuals (unit weight), in the original row order (R ``coxscore``)."""
+        st = self.steps(X, beta, need_s2=False)
+        ng, p = self.n_groups, X.shape[1]
+        h = self.step_meanwt / st["s0"]
+        hx = h[:, None] * st["xbar"]
+        sg, fr = self.step_group, self.step_frac
+        H = np.bincount(sg, h, minlength=ng)
+        HX = _scatter(sg, hx, ng)
+        Hf = np.bincount(sg, fr * h, minlength=ng)
+        HXf = _scatter(sg, fr[:, None] * hx, ng)
+        dcount = np.maximum(self.deaths, 1)
+        XB = _scatter(sg, st["xbar"], ng) / dcount[:, None]
+        # cumulative over groups within stratum, time ascending
+        cH = _cum_within(H, self.gstrat_start)
+        cHX = _cum_within(HX, self.gstrat_start)
+        g = self.tgroup
+        ev = self.event.astype(float)[:, None]
+        r = st["r"][:, None]
+        resid = (ev * (X - XB[g]) - r * (X * cH[g][:, None] - cHX[g])
+                 + ev * r * (X * Hf[g][:, None] - HXf[g]))
+        out = np.empty_like(resid)
+        out[self.order] = resid
+        return out
+
+
+def _group_sum(a: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    if a.shape[0] == 0 or (a.ndim > 1 and a.shape[1] == 0):
+        return np.zeros((len(starts),) + a.shape[1:])
+    return np.add.reduceat(a, starts, axis=0)
+
+
+def _scatter(idx: np.ndarray, vals: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros((n,) + vals.shape[1:])
+    np.add.at(out, idx, vals)
+    return out
+
+
+def _cum_within(a: np.ndarray, gstart: np.ndarray) -> np.ndarray:
+    """Cumulative sum over groups restarting at each stratum (gstart: first group of the stratum)."""
+    c = np.cumsum(a, axis=0)
+    before = np.concatenate([np.zeros((1,) + a.shape[1:]), c], axis=0)[gstart]
+    return c - before
+
+
+# ----------------------------------------------------------------------------------------------
+# concordance
+# ----------------------------------------------------------------------------------------------
+def _prefix_weight_below(vals: np.ndarray, w: np.ndarray, q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """For each query (q, v): Σ w_j over positions j < q with vals_j < v (merge-sort tree, vectorised)."""
+    n = len(vals)
+    res = np.zeros(len(q))
+    if n == 0:
+        return res
+    m = int(vals.max()) + 2
+    pos = np.arange(n)
+    for k in range(int(np.ceil(np.log2(max(n, 2)))) + 1):
+        has = ((q >> k) & 1) == 1
+        if not has.any():
+            continue
+        key = (pos >> k) * m + vals
+        o = np.argsort(key, kind="stable")
+        ks = key[o]
+        cw = np.r_[0.0, np.cumsum(w[o])]
+        qb = (q[has] >> (k + 1)) << 1
+        lo = np.searchsorted(ks, qb * m, side="left")
+        hi = np.searchsorted(ks, qb * m + v[has], side="left")
+        res[has] += cw[hi] - cw[lo]
+    return res
+
+
+def concordance(time: np.ndarray, event: np.ndarray, risk: np.ndarray, strata: np.ndarray,
+                weights: np.ndarray) -> dict[str, float]:
+    """Harrell's C of a risk score (higher = earlier event), R ``concordance(fit)`` conventions."""
+    # sort: stratum, time descending, censored before events at a tied time
+    order = np.lexsort((event.astype(int), -time, strata))
+    t, e, s, w = time[order], event[order], strata[order], weights[order]
+    rank = np.unique(risk[order], return_inverse=True)[1].astype(np.int64)
+    n = len(t)
+    pos = np.arange(n)
+    sfirst = np.r_[True, s[1:] != s[:-1]]
+    s_start = np.maximum.accumulate(np.where(sfirst, pos, 0))
+    # first event row of each (stratum, time) block among events
+    blk_new = np.r_[True, (t[1:] != t[:-1]) | (s[1:] != s[:-1]) | (e[1:] != e[:-1])]
+    blk_start = np.maximum.accumulate(np.where(blk_new, pos, 0))
+    ev = np.flatnonzero(e)
+    q = blk_start[ev]
+    st = s_start[ev]
+    v = rank[ev]
+    less = _prefix_weight_below(rank, w, q, v) - _prefix_weight_below(rank, w, st, v)
+    leq = _prefix_weight_below(rank, w, q, v + 1) - _prefix_weight_below(rank, w, st, v + 1)
+    cw = np.r_[0.0, np.cumsum(w)]
+    total = cw[q] - cw[st]
+    we = w[ev]
+    conc = float(we @ less)
+    tied = float(we @ (leq - less))
+    disc = float(we @ (total - leq))
+    denom = conc + disc + tied
+    c = (conc + tied / 2) / denom if denom > 0 else np.nan
+    return {"concordant": conc, "discordant": disc, "tied_x": tied, "concordance": c}
+
+
+# ----------------------------------------------------------------------------------------------
+# the fit
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class CoxResult:
+    """A fitted Cox model. ``summary`` is indexed by coefficient name."""
+
+    summary: pd.DataFrame
+    loglik: tuple[float, float]
+    lr_test: dict
+    wald_test: dict
+    score_test: dict
+    concordance: float
+    concordance_counts: dict
+    n: int
+    events: int
+    coef: np.ndarray
+    var: np.ndarray
+    naive_var: np.ndarray
+    robust: bool
+    ties: str
+    iterations: int
+    terms: dict[str, list[int]]
+    names: list[str]
+    strata: list[str]
+    n_dropped: int = 0
+    # what cox_zph needs (model matrix, sorted risk sets, fitted linear predictor)
+    _X: np.ndarray = field(default=None, repr=False)
+    _risk: RiskSets = field(default=None, repr=False)
+    _time: np.ndarray = field(default=None, repr=False)
+    _event: np.ndarray = field(default=None, repr=False)
+
+    @property
+    def hazard_ratios(self) -> pd.Series:
+        return self.summary["exp_coef"]
+
+
+def _test(stat: float, dof: int) -> dict:
+    return {"chisq": float(stat), "df": int(dof), "p": float(chi2.sf(stat, dof))}
+
+
+def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
+        strata: str | Sequence[str] | None = None, weights: str | None = None,
+        cluster: str | None = None, robust: bool | None = None, ties: str = "efron",
+        conf_level: float = 0.95, missing: str = "error") -> CoxResult:
+    """Fit a Cox model, agreeing with R ``coxph(Surv(time, event) ~ covariates + strata(...),
+    weights = , cluster = , robust = , ties = )``.
+
+    Parameters
+    ----------
+    covariates : column names (numeric, boolean or categorical — treatment contrasts).
+    strata : column(s) defining separate baseline hazards (R ``strata()``).
+    weights : case-weight column (e.g. IPTW or overlap weights).
+    cluster : cluster column (e.g. ``center_id``) for the cluster-robust sandwich variance.
+    robust : sandwich variance on/off; ``None`` = R's default (on with a cluster or non-integer
+        weights).
+    ties : ``"efron"`` (R's default) or ``"breslow"``.
+    missing : ``"error"`` (default) or ``"drop"`` (complete cases, with a warning, like R's na.omit).
+
+    Raises
+    ------
+    StatsInputError for no events, a constant or collinear covariate, a monotone likelihood (an
+    infinite coefficient, e.g. perfect separation), missing values (unless ``missing="drop"``).
+    """
+    if ties not in ("efron", "breslow"):
+        raise StatsInputError(f"ties must be 'efron' or 'breslow', not {ties!r}")
+    if isinstance(covariates, str):
+        covariates = [covariates]
+    covariates = list(covariates)
+    if not covariates:
+        raise StatsInputError("cox: give at least one covariate")
+    strata_cols = [] if strata is None else ([strata] if isinstance(strata, str) else list(strata))
+    extra = covariates + strata_cols + ([cluster] if cluster else [])
+    data = survival_data(df, time, event, columns=extra, weights=weights, missing=missing,
+                         context="cox")
+    w = data.weights
+    if robust is None:
+        robust = cluster is not None or bool(np.any(w != np.floor(w)))
+    if cluster is not None and not robust:
+        raise StatsInputError("cox: cluster given with robust=False; the cluster is only used by "
+                              "the robust variance")
+    if not data.event.any():
+        raise StatsInputError(f"cox: no events in '{event}' among {len(w)} rows; the model is undefined")
+    X, names, terms = design_matrix(data.frame, covariates)
+    p = X.shape[1]
+    if strata_cols:
+        scode = pd.factorize(data.frame[strata_cols].astype(str).agg("\x1f".join, axis=1))[0]
+    else:
+        scode = np.zeros(len(w), dtype=np.int64)
+    risk = RiskSets(data.time, data.event, w, scode, ties)
+    Xs = X[risk.order]
+
+    # Newton–Raphson, R coxfit6
+    beta = np.zeros(p)
+    loglik0, u, imat, _ = risk.loglik_score_info(Xs, beta)
+    try:
+        step = np.linalg.solve(imat, u)
+    except np.linalg.LinAlgError:
+        raise StatsInputError(f"cox: information matrix singular at start; check covariates {names}") from None
+    score_stat = float(u @ step)
+    loglik = loglik0
+    newbeta = beta + step
+    halving = False
+    converged = False
+    it = 0
+    for it in range(1, _ITER_MAX + 1):
+        newlk, u, imat, _ = risk.loglik_score_info(Xs, newbeta)
+        if abs(1 - loglik / newlk) <= _EPS and not halving:
+            converged = True
+            break
+        if it == _ITER_MAX:
+            break
+        if not np.isfinite(newlk) or newlk < loglik:
+            halving = True
+            newbeta = (newbeta + beta) / 2
+        else:
+            halving = False
+            loglik = newlk
+            beta = newbeta
+            newbeta = newbeta + np.linalg.solve(imat, u)
+    beta, loglik = newbeta, newlk
+    try:
+        var = np.linalg.inv(imat)
+    except np.linalg.LinAlgError:
+        raise StatsInputError(f"cox: information matrix singular at the estimate; check covariates {names}") from None
+    infs = np.abs(u @ var)
+    if not converged:
+        bad = [names[j] for j in np.flatnonzero(~np.isfinite(infs) | (infs > _EPS))]
+        raise StatsInputError(f"cox: Newton–Raphson did not converge in {_ITER_MAX} iterations; "
+                              f"coefficient(s) {bad or names} may be infinite (monotone likelihood)")
+    infinite = ~np.isfinite(u) | ((infs > _EPS) & (infs > _TOLER_INF * np.abs(beta)))
+    if infinite.any():
+        bad = [names[j] for j in np.flatnonzero(infinite)]
+        raise StatsInputError(
+            f"cox: the likelihood converged before coefficient(s) {bad}: the estimate is infinite "
+            "(monotone likelihood — e.g. no events in one level, or perfect separation); "
+            "collapse levels or drop the covariate")
+
+    naive_var = var
+    if robust:
+        resid = risk.score_residuals(Xs, beta)            # original row order
+        dfbeta = (w[:, None] * resid) @ var
+        if cluster is not None:
+            cl = pd.factorize(data.frame[cluster])[0]
+            agg = np.zeros((cl.max() + 1, p))
+            np.add.at(agg, cl, dfbeta)
+            dfbeta = agg
+        var = dfbeta.T @ dfbeta
+
+    se_naive = np.sqrt(np.diag(naive_var))
+    se = np.sqrt(np.diag(var))
+    zval = beta / se
+    zq = float(norm.ppf(1 - (1 - conf_level) / 2))
+    summ = pd.DataFrame({"coef": beta, "exp_coef": np.exp(beta), "se": se_naive}, index=pd.Index(names, name="term"))
+    if robust:
+        summ["robust_se"] = se
+    summ["z"] = zval
+    summ["p"] = 2 * norm.sf(np.abs(zval))
+    summ["lower"] = np.exp(beta - zq * se)
+    summ["upper"] = np.exp(beta + zq * se)
+    summ.attrs["conf_level"] = conf_level
+
+    lr = 2 * (loglik - loglik0)
+    wald = float(beta @ np.linalg.solve(var, beta))
+    eta_orig = X @ beta
+    conc = concordance(data.time, data.event, eta_orig, scode, w)
+    return CoxResult(
+        summary=summ, loglik=(float(loglik0), float(loglik)), lr_test=_test(lr, p),
+        wald_test=_test(wald, p), score_test=_test(score_stat, p),
+        concordance=conc["concordance"], concordance_counts=conc, n=len(w),
+        events=int(data.event.sum()), coef=beta, var=var, naive_var=naive_var, robust=bool(robust),
+        ties=ties, iterations=it, terms=terms, names=names, strata=strata_cols,
+        n_dropped=data.n_dropped, _X=Xs, _risk=risk, _time=data.time, _event=data.event)
