@@ -77,19 +77,29 @@ def synth(
 def validate(
     study: Path = typer.Argument(..., help="Study folder of CSVs, an XLSX workbook, or a REDCap export folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: queries.csv, quarantine/, clean/."),
+    data_cut: Optional[str] = typer.Option(None, "--data-cut", help="Data-cut date YYYY-MM-DD: no date may be later (default: today)."),
 ) -> None:
     """Validate a study against the data dictionary and the protocol's eligibility criteria."""
+    from datetime import date
+
     from latc.io import StudyReadError, read_study
     from latc.validate import validate_study, write_validation
 
     try:
+        cut = date.fromisoformat(data_cut) if data_cut else None
+    except ValueError:
+        _fail(f"--data-cut {data_cut!r} is not a date YYYY-MM-DD")
+    try:
         raw = read_study(study)
     except StudyReadError as exc:
         _fail(str(exc))
-    result = validate_study(raw)
+    result = validate_study(raw, data_cut=cut)
     write_validation(result, out)
     console.print(result.summary_table())
-    console.print(f"queries → {out / 'queries.csv'}; clean tables → {out / 'clean'}; quarantine → {out / 'quarantine'}")
+    n_err = int((result.queries["severity"] == "error").sum())
+    console.print(f"{len(result.queries):,} queries ({n_err:,} errors); data cut {result.data_cut}")
+    console.print(f"queries → {out / 'queries.csv'}; clean tables → {out / 'clean'}; quarantine → {out / 'quarantine'}; "
+                  f"eligibility → {out / 'eligibility.csv'}")
 
 
 @app.command()
