@@ -42,6 +42,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from latc.derive.staging import clean_tnm_code
+
 RISK_LEVELS = ("low", "intermediate", "high")
 RESPONSE_CATEGORIES = ("excellent", "indeterminate", "biochemical_incomplete", "structural_incomplete")
 AGGRESSIVE_SUBTYPES = ("tall_cell", "hobnail", "columnar")
@@ -112,7 +114,7 @@ def ata_initial_risk(df: pd.DataFrame, *, continuum_features: bool = True, pdtc_
     ptc = hist.eq("ptc").fillna(False)
     follicular = hist.isin(["ftc", "oncocytic"])
     ete = _col(df, "extrathyroidal_extension")
-    pt = _col(df, "pt").astype("str").str.replace(r"^(?:yp|p)(?=T)", "", regex=True)
+    pt = clean_tnm_code(_col(df, "pt"), "T").map({"T3B": "T3b", "T4A": "T4a", "T4B": "T4b"})
     nodes = pd.to_numeric(_col(df, "nodes_positive"), errors="coerce")
     largest = pd.to_numeric(_col(df, "largest_node_metastasis_mm"), errors="coerce")
     size = pd.to_numeric(_col(df, "tumor_size_mm"), errors="coerce")

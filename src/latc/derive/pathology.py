@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from latc.derive.staging import N_ORDER, PROBLEM_COLUMNS, T_ORDER, derive_stages, stage_rank
+from latc.derive.staging import N_ORDER, PROBLEM_COLUMNS, T_ORDER, clean_tnm_code, derive_stages, stage_rank
 
 #: Upper bound of % viable tumour for a major pathological response.
 MPR_THRESHOLD = 10.0
@@ -35,14 +35,12 @@ RESPONSE_CATEGORIES = ("pCR", "MPR", "non-response")
 
 def t_rank(t: pd.Series) -> pd.Series:
     """Position of a T category in T0 < T1a < … < T4b (prefixes c/p/yp ignored); TX and unknown → missing."""
-    s = t.astype("str").str.strip().str.replace(r"^(?:yp|yc|p|c)(?=T)", "", regex=True)
-    return s.map({c: i for i, c in enumerate(T_ORDER)}).astype("Float64")
+    return clean_tnm_code(t, "T").map({c.upper(): i for i, c in enumerate(T_ORDER)}).astype("Float64")
 
 
 def n_rank(n: pd.Series) -> pd.Series:
     """Position of an N category in N0 < N1a < N1b (prefixes ignored); NX and unknown → missing."""
-    s = n.astype("str").str.strip().str.replace(r"^(?:yp|yc|p|c)(?=N)", "", regex=True)
-    return s.map({c: i for i, c in enumerate(N_ORDER)}).astype("Float64")
+    return clean_tnm_code(n, "N").map({c.upper(): i for i, c in enumerate(N_ORDER)}).astype("Float64")
 
 
 def curative_specimen(pathology: pd.DataFrame, surgery: pd.DataFrame | None = None) -> pd.DataFrame:

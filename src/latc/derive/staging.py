@@ -122,7 +122,7 @@ def _chapter(histology_code: pd.Series) -> pd.Series:
     return chapter.mask(histology_code.eq("mtc").fillna(False), "medullary")
 
 
-def _clean_code(codes: pd.Series, letter: str) -> pd.Series:
+def clean_tnm_code(codes: pd.Series, letter: str) -> pd.Series:
     """Upper-case a T/N/M code and drop a c/p/yp/yc prefix: ``ypT1a`` → ``T1A``."""
 
     def clean(s: pd.Series) -> pd.Series:
@@ -175,7 +175,7 @@ def ajcc_stage_detail(histology, age, t, n, m) -> pd.DataFrame:
     hist = normalise_histology(df["histology"])
     chapter = _chapter(hist)
     age_num = pd.to_numeric(df["age"], errors="coerce")
-    t_raw, n_raw, m_raw = _clean_code(df["t"], "T"), _clean_code(df["n"], "N"), _clean_code(df["m"], "M")
+    t_raw, n_raw, m_raw = clean_tnm_code(df["t"], "T"), clean_tnm_code(df["n"], "N"), clean_tnm_code(df["m"], "M")
     m_code = m_raw.map(_M_CODES)
     t_lo = t_raw.map({k: _T_RANK[v[0]] for k, v in _T_CANDIDATES.items()})
     t_hi = t_raw.map({k: _T_RANK[v[1]] for k, v in _T_CANDIDATES.items()})
