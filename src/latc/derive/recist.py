@@ -110,7 +110,8 @@ def _as_date(s: pd.Series) -> pd.Series:
 
 def _lesion_number(lesion_id: pd.Series) -> np.ndarray:
     """T1 → 1, NT12 → 12 (natural order for listing excess lesions); unparseable → large."""
-    num = pd.to_numeric(lesion_id.astype("string").str.extract(r"(\d+)$")[0], errors="coerce")
+    digits = lesion_id.astype("str").str.replace(r"^.*?(\d*)$", r"\1", regex=True)
+    num = pd.to_numeric(digits.where(digits != ""), errors="coerce")
     return num.fillna(10**6).to_numpy()
 
 
@@ -156,10 +157,12 @@ def check_target_lesions(lesions: pd.DataFrame) -> pd.DataFrame:
     tgt = tgt.sort_values(["patient_id", "_num", "lesion_id"], kind="stable")
     out: list[pd.DataFrame] = []
 
-    def _emit(mask: np.ndarray, rule: str, message: pd.Series) -> None:
+    def _emit(mask: np.ndarray, rule: str, message) -> None:
+        """``message``: a Series over the targets, or a function of the flagged rows' index."""
         if mask.any():
             sub = tgt.loc[mask]
-            out.append(pd.DataFrame({"patient_id": sub["patient_id"], "lesion_id": sub["lesion_id"], "rule": rule, "message": message[mask]}))
+            msg = message(sub.index) if callable(message) else message[mask]
+            out.append(pd.DataFrame({"patient_id": sub["patient_id"], "lesion_id": sub["lesion_id"], "rule": rule, "message": msg}))
 
     n_per_patient = tgt.groupby("patient_id", sort=False)["lesion_id"].transform("size")
     rank = tgt.groupby("patient_id", sort=False).cumcount() + 1
@@ -190,12 +193,12 @@ def check_target_lesions(lesions: pd.DataFrame) -> pd.DataFrame:
     threshold = np.where(tgt["is_node"], MEASURABLE_NODE_MM, MEASURABLE_NON_NODAL_MM)
     too_small = (bl.notna() & (bl.to_numpy() < threshold - _EPS)).to_numpy()
     kind = np.where(tgt["is_node"], "lymph node short axis", "longest diameter")
+    kind_s, thr_s = pd.Series(kind, index=tgt.index), pd.Series(threshold, index=tgt.index)
     _emit(
         too_small,
         "target_not_measurable",
-        pd.Series(kind, index=tgt.index) + " " + bl.map(lambda v: f"{v:g}") + " mm is below the "
-        + pd.Series(threshold, index=tgt.index).map(lambda v: f"{v:g}")
-        + " mm needed for a measurable target (RECIST 1.1 §3.1.1)",
+        lambda idx: kind_s[idx] + " " + bl[idx].map("{:g}".format) + " mm is below the "
+        + thr_s[idx].map("{:g}".format) + " mm needed for a measurable target (RECIST 1.1 §3.1.1)",
     )
 
     if not out:
