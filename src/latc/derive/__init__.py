@@ -6,6 +6,14 @@ Re-exports the public functions of the derivation modules.
 from latc.derive.ata_risk import ata_dynamic_risk, ata_initial_risk, ata_risk_input
 from latc.derive.pathology import classify_pathological_response, curative_specimen, derive_pathological_response
 from latc.derive.staging import ajcc_stage, ajcc_stage_detail, derive_stages
+from latc.derive.bor import (
+    best_overall_response,
+    confirmed_best_overall_response,
+    confirmed_response,
+    response_endpoints,
+    response_rates,
+)
+from latc.derive.recist import check_target_lesions, response_long, timepoint_responses
 
 __all__ = [
     "ajcc_stage",
@@ -17,4 +25,13 @@ __all__ = [
     "curative_specimen",
     "derive_pathological_response",
     "derive_stages",
+    # RECIST 1.1 (recist.py, bor.py)
+    "best_overall_response",
+    "check_target_lesions",
+    "confirmed_best_overall_response",
+    "confirmed_response",
+    "response_endpoints",
+    "response_long",
+    "response_rates",
+    "timepoint_responses",
 ]
