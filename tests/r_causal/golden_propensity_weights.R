@@ -25,5 +25,35 @@ out[] <- lapply(out, function(v) if (is.numeric(v)) sprintf("%.17g", v) else v)
 write.csv(out, "tests/data/r_golden_causal/glm_ps_weights.csv", row.names = FALSE)
 coefs <- data.frame(term = names(coef(fit)), estimate = unname(coef(fit)))
 write.csv(coefs, "tests/data/r_golden_causal/glm_ps_coefficients.csv", row.names = FALSE)
-op <- options(digits = 17)
 cat("written glm_ps_weights.csv\n")
+
+# cobalt bal.tab conventions hand-coded (cobalt is not packaged for Debian): ATE IPTW weights,
+# SD denominator pooled sqrt((s1^2 + s0^2)/2) from the unweighted sample (sample SD for continuous,
+# sqrt(p(1-p)) for binary), binary = "raw" difference, weighted variance sum w(x-m)^2/(sum w - sum w^2/sum w),
+# KS = max |weighted ECDF difference|, Kish ESS.
+X <- data.frame(age = lalonde$age, educ = lalonde$educ, race_black = as.numeric(lalonde$race == "black"),
+                race_hispan = as.numeric(lalonde$race == "hispan"), race_white = as.numeric(lalonde$race == "white"),
+                married = lalonde$married, nodegree = lalonde$nodegree, re74 = lalonde$re74, re75 = lalonde$re75)
+binary <- c(age = FALSE, educ = FALSE, race_black = TRUE, race_hispan = TRUE, race_white = TRUE,
+            married = TRUE, nodegree = TRUE, re74 = FALSE, re75 = FALSE)
+wm <- function(x, w) sum(w * x) / sum(w)
+wv <- function(x, w) { m <- wm(x, w); sum(w * (x - m)^2) / (sum(w) - sum(w^2) / sum(w)) }
+ks <- function(x, w, t) { u <- sort(unique(x))
+  F1 <- sapply(u, function(v) sum(w[t == 1 & x <= v]) / sum(w[t == 1]))
+  F0 <- sapply(u, function(v) sum(w[t == 0 & x <= v]) / sum(w[t == 0])); max(abs(F1 - F0)) }
+rows <- lapply(names(X), function(v) { x <- X[[v]]; b <- binary[[v]]
+  s1 <- if (b) mean(x[t == 1]) * (1 - mean(x[t == 1])) else var(x[t == 1])
+  s0 <- if (b) mean(x[t == 0]) * (1 - mean(x[t == 0])) else var(x[t == 0])
+  sdp <- sqrt((s1 + s0) / 2)
+  m1 <- wm(x[t == 1], ate[t == 1]); m0 <- wm(x[t == 0], ate[t == 0])
+  data.frame(variable = v, mean_treated = m1, mean_control = m0,
+             diff = if (b) m1 - m0 else (m1 - m0) / sdp,
+             smd_std = (m1 - m0) / sdp,
+             var_ratio = if (b) NA else wv(x[t == 1], ate[t == 1]) / wv(x[t == 0], ate[t == 0]),
+             ks = if (b) abs(m1 - m0) else ks(x, ate, t)) })
+bal <- do.call(rbind, rows)
+ess <- c(control = sum(ate[t == 0])^2 / sum(ate[t == 0]^2), treated = sum(ate[t == 1])^2 / sum(ate[t == 1]^2))
+bal$ess_control <- ess[["control"]]; bal$ess_treated <- ess[["treated"]]
+bal[] <- lapply(bal, function(v) if (is.numeric(v)) sprintf("%.17g", v) else v)
+write.csv(bal, "tests/data/r_golden_causal/cobalt_hand_iptw_balance.csv", row.names = FALSE)
+cat("written cobalt_hand_iptw_balance.csv\n")

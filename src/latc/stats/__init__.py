@@ -7,6 +7,11 @@ Survival (agree with R ``survival`` 3.5; see docs/stats/survival.md):
 - :func:`cox` — Cox model as ``coxph`` (Efron/Breslow, strata, weights, robust/cluster).
 - :func:`cox_zph` — proportional-hazards score test as ``cox.zph`` (survival >= 3.0).
 
+Causal inference (agree with MatchIt / WeightIt / cobalt / EValue; see docs/stats/causal.md):
+
+- :func:`propensity`, :func:`match`, :func:`weights`, :func:`balance`, :func:`love_data`,
+  :func:`evalue`.
+
 Degenerate input raises :class:`StatsInputError` (a ``ValueError``) naming the column.
 """
 
@@ -15,6 +20,11 @@ from ._errors import StatsInputError
 from ._km import KMResult, kaplan_meier
 from ._logrank import logrank
 from ._zph import cox_zph
+from ._balance import balance, effective_sample_size, love_data
+from ._evalue import evalue
+from ._matching import MatchResult, match
+from ._propensity import propensity
+from ._weighting import weights
 
 __all__ = [
     "CoxResult",
@@ -24,4 +34,13 @@ __all__ = [
     "cox_zph",
     "kaplan_meier",
     "logrank",
+    # causal inference (docs/stats/causal.md)
+    "MatchResult",
+    "balance",
+    "effective_sample_size",
+    "evalue",
+    "love_data",
+    "match",
+    "propensity",
+    "weights",
 ]
