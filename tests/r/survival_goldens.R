@@ -82,6 +82,13 @@ put(km_json(survfit(Surv(week, arrest) ~ fin, data = rossi, weights = iptw, robu
 put(km_json(survfit(Surv(week, arrest) ~ fin, data = rossi, weights = iptw, robust = FALSE),
             "survfit(Surv(week, arrest) ~ fin, data = rossi, weights = iptw, robust = FALSE)"),
     "km_rossi_iptw_naive")
+# weighted curve whose last time is a death of everyone left (S = 0: robust se 0, CI NA)
+allgone <- data.frame(t = c(1, 2, 2, 3, 4, 4), e = c(1, 0, 1, 1, 1, 1), w = c(1.5, 2, 0.5, 1, 1.2, 0.7))
+write.csv(allgone, file.path(out, "allgone.csv"), row.names = FALSE)
+put(km_json(survfit(Surv(t, e) ~ 1, data = allgone, weights = w, robust = TRUE),
+            "survfit(Surv(t, e) ~ 1, data = allgone, weights = w, robust = TRUE)"), "km_allgone_robust")
+put(km_json(survfit(Surv(t, e) ~ 1, data = allgone), "survfit(Surv(t, e) ~ 1, data = allgone)"),
+    "km_allgone_greenwood")
 lung_inst <- lung[!is.na(lung$inst), ]
 put(km_json(survfit(Surv(time, event) ~ sex, data = lung_inst, cluster = inst),
             "survfit(Surv(time, event) ~ sex, data = lung[!is.na(lung$inst), ], cluster = inst)"),

@@ -132,8 +132,9 @@ def _robust_var(time: np.ndarray, event: np.ndarray, w: np.ndarray, cluster: np.
     Σ_c A_c² is accumulated in time order without a loop over patients.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
-        g_inc = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
-        inv_nd = 1.0 / (n_risk - n_event)
+        g_inc = np.where((n_event > 0) & (n_risk > n_event), n_event / (n_risk * (n_risk - n_event)), 0.0)
+        # when everyone left at risk dies, S = 0 there and its influence is 0 (R reports se 0)
+        inv_nd = np.where(n_risk > n_event, 1.0 / (n_risk - n_event), 0.0)
     G = np.cumsum(g_inc)
     pos = np.searchsorted(ut, time)                                  # row → its unique time
     b = w * (G[pos] - np.where(event, inv_nd[pos], 0.0))
