@@ -48,8 +48,7 @@ def evalue(estimate: float, lower: float | None = None, upper: float | None = No
     Parameters
     ----------
     estimate : the observed RR, HR or OR (> 0).
-    lower, upper : confidence limits (optional; give both or neither is not required — either
-        limit alone is accepted).
+    lower, upper : confidence limits (optional; either may be given alone).
     measure : "RR", "HR" or "OR".
     rare : whether the outcome is rare (< 15 %) — decides the OR/HR → RR conversion.
 

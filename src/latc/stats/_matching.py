@@ -107,8 +107,7 @@ class _Available:
 def _strata(df: pd.DataFrame, exact: Sequence[str] | None) -> np.ndarray:
     if not exact:
         return np.zeros(len(df), dtype=np.int64)
-    codes = df[list(exact)].astype(str).agg("\x1f".join, axis=1) if len(exact) > 1 else df[exact[0]]
-    return pd.factorize(codes, sort=True)[0].astype(np.int64)
+    return df.groupby(list(exact), sort=True, dropna=False).ngroup().to_numpy(dtype=np.int64)
 
 
 def _greedy_without_replacement(d_c, block_lo, block_hi, ins, d_t, order, ratio, width):
