@@ -347,3 +347,12 @@ def test_same_tables_as_the_csv_folder_of_the_same_study(d, tmp_path):
     # a REDCap export CSV given directly (its data dictionary found beside it)
     direct = read_study(tmp_path / "redcap" / "redcap_export.csv", d)
     pd.testing.assert_frame_equal(direct.tables["treatments"], from_redcap.tables["treatments"])
+
+
+def test_empty_study_round_trips(d, tmp_path):
+    write_redcap_export({}, tmp_path, d)
+    lines = (tmp_path / "redcap_export.csv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1 and lines[0].startswith("record_id,redcap_repeat_instrument,")
+    study = read_redcap_export(tmp_path / "redcap_export.csv", None, d)
+    assert all(len(t) == 0 for t in study.tables.values())
+    assert all(list(study.tables[f].columns) == d[f].field_names + [ROW] for f in d.forms)

@@ -100,6 +100,99 @@ def _form_table(table: pd.DataFrame | None, form: Form) -> pd.DataFrame:
     return text.reset_index(drop=True)
 
 
+def _export_table(tables: dict[str, pd.DataFrame], d: Dictionary) -> tuple[pa.Table, dict[str, np.ndarray]]:
+    """The flat export as a pyarrow table (string columns, null = blank) and each input row's line.
+
+    Vectorised: the row layout (record, block, instance) is built from key arrays, sorted once,
+    and every export column is one ``take`` from its form's column."""
+    naming = redcap_naming(d)
+    forms = list(d.forms.values())
+    text = {f.name: _form_table(tables.get(f.name), f) for f in forms}
+    pid = {n: t[RECORD_FIELD].fillna("").astype(str).to_numpy(dtype=object) for n, t in text.items()}
+
+    all_pids = np.concatenate([pid[f.name] for f in forms]) if forms else np.array([], dtype=object)
+    order_ids, first = np.unique(all_pids, return_index=True)
+    rank_of = pd.Series(np.argsort(np.argsort(first)), index=pd.Index(order_ids, dtype=object))  # first appearance
+    centers = pd.concat(
+        [pd.DataFrame({"pid": pid[n], "center": t[CENTER_FIELD].to_numpy(dtype=object, na_value=None)}) for n, t in text.items() if CENTER_FIELD in t],
+        ignore_index=True,
+    ).dropna(subset=["center"])
+    record_center = centers.drop_duplicates("pid").set_index("pid")["center"]
+
+    # row layout: non-repeating forms share the record's row (one per occurrence), repeating forms
+    # have a row per instance
+    key_pid: list[np.ndarray] = []
+    key_block: list[np.ndarray] = []
+    key_seq: list[np.ndarray] = []
+    where: dict[str, np.ndarray] = {}  # form → global layout row of each input row
+    base = [f for f in forms if not f.repeating]
+    n_rows = 0
+    if base:
+        keys = [pd.MultiIndex.from_arrays([pid[f.name], pd.Series(pid[f.name]).groupby(pid[f.name]).cumcount().to_numpy()]) for f in base]
+        union = keys[0]
+        for k in keys[1:]:
+            union = union.append(k)
+        union = union.drop_duplicates()
+        for f, k in zip(base, keys):
+            where[f.name] = union.get_indexer(k)
+        key_pid.append(union.get_level_values(0).to_numpy(dtype=object))
+        key_seq.append(union.get_level_values(1).to_numpy(dtype=np.int64))
+        key_block.append(np.zeros(len(union), dtype=np.int64))
+        n_rows = len(union)
+    for i, f in enumerate((f for f in forms if f.repeating), start=1):
+        n = len(pid[f.name])
+        where[f.name] = np.arange(n_rows, n_rows + n)
+        key_pid.append(pid[f.name])
+        key_seq.append(pd.Series(pid[f.name]).groupby(pid[f.name]).cumcount().to_numpy(dtype=np.int64))
+        key_block.append(np.full(n, i, dtype=np.int64))
+        n_rows += n
+    lay_pid = np.concatenate(key_pid) if key_pid else np.array([], dtype=object)
+    lay_seq = np.concatenate(key_seq) if key_seq else np.array([], dtype=np.int64)
+    lay_block = np.concatenate(key_block) if key_block else np.array([], dtype=np.int64)
+    lay_rank = rank_of.reindex(lay_pid).to_numpy(dtype=np.int64) if n_rows else np.array([], dtype=np.int64)
+    order = np.lexsort((lay_seq, lay_block, lay_rank))
+    line_of = np.empty(n_rows, dtype=np.int64)
+    line_of[order] = np.arange(n_rows) + 2
+    rows = {f.name: line_of[where[f.name]] if len(where[f.name]) else np.array([], dtype=np.int64) for f in forms}
+
+    def nullable(values: np.ndarray) -> pa.Array:
+        return pa.array(values, type=pa.string(), from_pandas=True)
+
+    sorted_pid = lay_pid[order]
+    repeating_names = np.array([None] + [f.name for f in forms if f.repeating], dtype=object)
+    block_sorted = lay_block[order]
+    instance = np.where(block_sorted > 0, (lay_seq[order] + 1).astype(str), None)
+    dag = pd.Series(sorted_pid, dtype=object).map(record_center).astype("str").str.lower().to_numpy(dtype=object, na_value=None)
+    out: dict[str, pa.Array] = {
+        RECORD_ID: nullable(np.where(sorted_pid == "", None, sorted_pid)),
+        REPEAT_INSTRUMENT: nullable(repeating_names[block_sorted]),
+        REPEAT_INSTANCE: nullable(instance),
+        DAG: nullable(dag),
+    }
+    for form in forms:
+        t = text[form.name]
+        inverse = np.full(n_rows, -1, dtype=np.int64)
+        inverse[where[form.name]] = np.arange(len(t))
+        take = inverse[order]
+        indices = pa.array(take, type=pa.int64(), mask=take < 0)
+        fieldnames = set(form.field_names)
+        block: dict[str, str] = {}  # export column → table column
+        for f in form.fields:
+            var = naming.variable[(form.name, f.name)]
+            if naming.owner[var] == form.name and var != RECORD_ID:
+                block[var] = f.name
+        for extra in (c for c in t.columns if c not in fieldnames):
+            name = str(extra).lower()
+            while name in block or name in out or name in naming.owner:
+                name = f"{form.redcap_prefix or form.name}_{name}"
+            block[name] = extra
+        for var, col in block.items():
+            values = pa.array(t[col].to_numpy(dtype=object, na_value=None), type=pa.string())
+            out[var] = values.take(indices)
+        out[f"{form.name}{COMPLETE_SUFFIX}"] = nullable(np.where(take >= 0, "0", None))
+    return pa.table(out), rows
+
+
 def redcap_export_frame(
     tables: dict[str, pd.DataFrame], dictionary: Dictionary | None = None
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
@@ -110,91 +203,19 @@ def redcap_export_frame(
     e.g. for a generator that must report the ``_row`` of rows it altered.
     """
     d = dictionary if dictionary is not None else load_dictionary()
-    naming = redcap_naming(d)
-    forms = list(d.forms.values())
-    text = {f.name: _form_table(tables.get(f.name), f) for f in forms}
-    pid = {n: t[RECORD_FIELD].fillna("").astype(str) for n, t in text.items()}
-
-    order = pd.unique(pd.concat(list(pid.values()), ignore_index=True)) if pid else np.array([], dtype=object)
-    rank = pd.Series(np.arange(len(order)), index=pd.Index(order, dtype=object))
-    centers = pd.concat(
-        [pd.DataFrame({"pid": pid[n], "center": t[CENTER_FIELD]}) for n, t in text.items() if CENTER_FIELD in t],
-        ignore_index=True,
-    ).dropna(subset=["center"])
-    record_center = centers.drop_duplicates("pid").set_index("pid")["center"]
-
-    columns: list[str] = [RECORD_ID, REPEAT_INSTRUMENT, REPEAT_INSTANCE, DAG]
-    blocks: dict[str, pd.DataFrame] = {}
-    for form in forms:
-        t = text[form.name]
-        fieldnames = set(form.field_names)
-        block = {}
-        for f in form.fields:
-            var = naming.variable[(form.name, f.name)]
-            if naming.owner[var] == form.name and var != RECORD_ID:
-                block[var] = t[f.name]
-        for extra in (c for c in t.columns if c not in fieldnames):
-            name = str(extra).lower()
-            while name in block or name in columns or name in naming.owner:
-                name = f"{form.redcap_prefix or form.name}_{name}"
-            block[name] = t[extra]
-        block[f"{form.name}{COMPLETE_SUFFIX}"] = pd.Series("0", index=t.index, dtype="str")
-        columns += list(block)
-        blocks[form.name] = pd.DataFrame(block, index=t.index)
-
-    parts: list[pd.DataFrame] = []
-    base = [f for f in forms if not f.repeating]
-    if base:
-        keyed = []
-        for form in base:
-            b = blocks[form.name].copy()
-            b[f"_pos_{form.name}"] = np.arange(len(b))
-            b.index = pd.MultiIndex.from_arrays([pid[form.name], pid[form.name].groupby(pid[form.name]).cumcount()], names=["_pid", "_seq"])
-            keyed.append(b)
-        merged = pd.concat(keyed, axis=1, join="outer").reset_index()
-        merged["_block"] = 0
-        parts.append(merged)
-    for i, form in enumerate((f for f in forms if f.repeating), start=1):
-        b = blocks[form.name].copy()
-        b["_pid"] = pid[form.name].to_numpy()
-        b["_seq"] = pid[form.name].groupby(pid[form.name]).cumcount().to_numpy()
-        b[REPEAT_INSTRUMENT] = form.name
-        b[REPEAT_INSTANCE] = (b["_seq"] + 1).astype(str)
-        b[f"_pos_{form.name}"] = np.arange(len(b))
-        b["_block"] = i
-        parts.append(b.reset_index(drop=True))
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["_pid", "_seq", "_block"])
-    out["_rank"] = out["_pid"].map(rank).to_numpy()
-    out = out.sort_values(["_rank", "_block", "_seq"], kind="stable").reset_index(drop=True)
-    lines = np.arange(len(out)) + 2
-    rows = {}
-    for form in forms:
-        pos = out.get(f"_pos_{form.name}")
-        line = np.zeros(len(text[form.name]), dtype=np.int64)
-        if pos is not None:
-            have = pos.notna().to_numpy()
-            line[pos[have].astype(np.int64).to_numpy()] = lines[have]
-        rows[form.name] = line
-    record = out["_pid"].astype("str")
-    out[RECORD_ID] = record.mask(record == "")
-    out[DAG] = out["_pid"].map(record_center).str.lower()
-    for c in columns:
-        if c not in out.columns:
-            out[c] = pd.Series(pd.NA, index=out.index, dtype="str")
-    return out[columns].astype("str"), rows
+    table, rows = _export_table(tables, d)
+    frame = pd.DataFrame({c: pd.Series(table.column(c).to_pandas(), dtype="str") for c in table.column_names})
+    return frame, rows
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+def _write_csv(table: pa.Table, path: Path) -> None:
     """CSV with an unquoted header, minimal quoting, empty cells for missing (pyarrow, no per-cell Python)."""
     header = io.StringIO()
-    csv.writer(header, lineterminator="\n").writerow(frame.columns)
-    table = pa.Table.from_arrays(
-        [pa.array(frame[c].to_numpy(dtype=object, na_value=None), type=pa.string()) for c in frame.columns],
-        names=[f"c{i}" for i in range(frame.shape[1])],
-    )
+    csv.writer(header, lineterminator="\n").writerow(table.column_names)
+    body = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
     with open(path, "wb") as fh:
         fh.write(header.getvalue().encode("utf-8"))
-        pcsv.write_csv(table, fh, write_options=pcsv.WriteOptions(include_header=False, quoting_style="needed"))
+        pcsv.write_csv(body, fh, write_options=pcsv.WriteOptions(include_header=False, quoting_style="needed"))
 
 
 def write_redcap_export(
@@ -209,8 +230,8 @@ def write_redcap_export(
     d = dictionary if dictionary is not None else load_dictionary()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame, _ = redcap_export_frame(tables, d)
-    _write_csv(frame, out_dir / EXPORT_FILE)
+    table, _ = _export_table(tables, d)
+    _write_csv(table, out_dir / EXPORT_FILE)
     write_redcap_data_dictionary(d, out_dir / DICTIONARY_FILE)
     return out_dir
 
@@ -240,7 +261,7 @@ def _read_raw(path: Path) -> pd.DataFrame:
             read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, encoding="utf8"),
             parse_options=pcsv.ParseOptions(newlines_in_values=True),
             convert_options=pcsv.ConvertOptions(
-                column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+                column_types={n: pa.large_string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
             ),
         )
     except (pa.ArrowInvalid, OSError) as exc:
@@ -249,7 +270,7 @@ def _read_raw(path: Path) -> pd.DataFrame:
     cols = {}
     for name, h in zip(names, header):
         col = pc.utf8_trim_whitespace(table.column(name))
-        col = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+        col = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.large_string()), col)
         if h.startswith("\ufeff"):
             h = h[1:]
         cols[h.strip()] = pd.Series(col.to_pandas(), dtype="str")
@@ -451,7 +472,12 @@ def read_redcap_export(
             mask |= base_row & raw[own].notna().any(axis=1)
         if not own and not mask.any():
             missing.append(form.name)
-        sub = raw.loc[mask]
+        needed = [mapping.record] + [c for c in dict.fromkeys(
+            [mapping.field_var[(form.name, f.name)] for f in form.fields]
+            + [c for opts in (mapping.checkbox.get(mapping.field_var[(form.name, f.name)], {}) for f in form.fields) for c in opts.values()]
+            + mapping.extras.get(form.name, [])
+        ) if c in present and c != mapping.record]
+        sub = raw.loc[mask, needed]
         data: dict[str, pd.Series] = {}
         for f in form.fields:
             var = mapping.field_var[(form.name, f.name)]
