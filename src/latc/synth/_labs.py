@@ -65,7 +65,7 @@ def _burden(rng: np.random.Generator, pt: pd.DataFrame, d: pd.DataFrame, p_viabl
     pre = np.where(neo, 1 + depth * g, 1.0)
     pre = np.where(day >= tr, np.maximum(pre, 1.0) * 1.3, pre)
     persistent = (pt["resection_status"].to_numpy(dtype=object)[r] == "R2") | (
-        pt["m1"].to_numpy()[r] & ~p_viable.reindex(r).fillna(False).to_numpy())
+        pt["m1"].to_numpy()[r] & ~p_viable.reindex(r).fillna(False).to_numpy(dtype=bool))
     resid = np.where(persistent, 0.08, 0.0008) * np.exp(0.5 * pt["marker_u"].to_numpy()[r])
     rec_after = pt["recurrence_observed"].to_numpy()[r] & (tr > np.nan_to_num(sx, nan=np.inf))
     k = np.where(rec_after, np.log(20) / np.maximum(tr - np.nan_to_num(sx, nan=0), 30), 0.0)

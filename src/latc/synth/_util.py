@@ -46,7 +46,7 @@ def dates(t0: np.ndarray, days: np.ndarray) -> np.ndarray:
     days = np.asarray(days, dtype=float)
     out = np.asarray(t0, dtype="datetime64[D]") + np.nan_to_num(days, nan=0).astype(np.int64)
     out = out.astype("datetime64[ns]")
-    out[np.isnan(days)] = np.datetime64("NaT")
+    out[np.isnan(days)] = np.datetime64("NaT", "ns")
     return out
 
 
