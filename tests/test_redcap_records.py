@@ -11,7 +11,7 @@ import pytest
 
 from latc.dictionary import load_dictionary
 from latc.io import ROW, StudyReadError
-from latc.io.redcap import read_redcap_export, redcap_export_frame, write_redcap_export
+from latc.io.redcap import read_redcap_export, redcap_export_frame, redcap_export_lines, write_redcap_export
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +172,16 @@ def test_export_frame_reports_line_of_each_input_row(d):
             assert frame.iloc[lines[form][i] - 2]["record_id"] == pid
     # patients and eligibility of one patient share the record's first row
     assert (lines["patients"] == lines["eligibility"]).all()
+    assert all((redcap_export_lines(tables, d)[f] == lines[f]).all() for f in tables)
+
+
+def test_reported_lines_are_the_rows_the_reader_gives(written, d):
+    tables, out = written
+    lines = redcap_export_lines(tables, d)
+    study = read_redcap_export(out / "redcap_export.csv", None, d)
+    for form, table in tables.items():
+        # the reader keeps the writer's row order within a form here, so rows align one to one
+        assert study.tables[form][ROW].tolist() == lines[form].tolist(), form
 
 
 def test_typed_tables_are_written_canonically(d, tmp_path):

@@ -208,6 +208,14 @@ def redcap_export_frame(
     return frame, rows
 
 
+def redcap_export_lines(tables: dict[str, pd.DataFrame], dictionary: Dictionary | None = None) -> dict[str, np.ndarray]:
+    """Per form, the line of ``redcap_export.csv`` (header = line 1) that :func:`write_redcap_export`
+    gives each row of ``tables`` (aligned with the table's rows): the ``_row`` the reader reports,
+    for a caller that must name rows of the written export (e.g. injected errors)."""
+    d = dictionary if dictionary is not None else load_dictionary()
+    return _export_table(tables, d)[1]
+
+
 def _write_csv(table: pa.Table, path: Path) -> None:
     """CSV with an unquoted header, minimal quoting, empty cells for missing (pyarrow, no per-cell Python)."""
     header = io.StringIO()
