@@ -22,6 +22,7 @@ import pandas as pd
 
 from latc.dictionary import Dictionary, parse_condition
 from latc.validate._log import QueryLog
+from latc.validate._schema import isin
 
 _SEP = "\x1f"
 
@@ -69,13 +70,13 @@ def check_references(dictionary: Dictionary, typed: dict[str, pd.DataFrame], raw
             if not set(fields) <= set(t.columns) or not len(t):
                 continue
             key = canonical_key(t, fields)
-            bad = key.notna().to_numpy() & ~key.isin(tkeys).to_numpy()
+            bad = key.notna().to_numpy() & ~isin(key, tkeys)
             if unless is not None:
                 bad &= ~unless.evaluate(raw[form]).to_numpy(dtype=bool, copy=True)
             if is_center:
                 others = [f for f in fields if f != "center_id"]
                 okey = canonical_key(t, others)
-                bad &= okey.isin(pd.Index(canonical_key(tgt, others).dropna().unique())).to_numpy()
+                bad &= isin(okey, pd.Index(canonical_key(tgt, others).dropna().unique()))
                 if not bad.any():
                     continue
                 pos = np.flatnonzero(bad)
@@ -112,6 +113,8 @@ def check_date_order(dictionary: Dictionary, typed: dict[str, pd.DataFrame], log
             by = list(pair.get("by", ["patient_id"]))
             ek = canonical_key(e, by)
             earliest = (pd.DataFrame({"k": ek, "d": e[efield]}).dropna().groupby("k", sort=False)["d"].min())
+            if not len(earliest):
+                continue
             ev = canonical_key(later, by).map(earliest)
             ev = pd.Series(pd.to_datetime(ev), index=later.index)
             repeating = dictionary.forms[ef].repeating

@@ -25,18 +25,29 @@ IDENTIFIER_PATTERNS: dict[str, str] = {
 }
 
 
+#: all kinds in one expression (case-insensitive flags moved to the front)
+_ANY = "(?i)" + "|".join("(?:" + p.replace("(?i)", "") + ")" for p in IDENTIFIER_PATTERNS.values())
+
+
 def identifier_kind(values: pd.Series) -> pd.Series:
     """For each value, the kind of identifier it seems to contain (missing when none).
 
-    Vectorised: one regular-expression scan per kind over the whole column.
+    Vectorised: one regular-expression scan over the column, one per kind over the hits.
     """
     text = values.astype("str")
     kind = pd.Series(pd.NA, index=values.index, dtype="str")
     present = text.notna().to_numpy()
     if not present.any():
         return kind
+    # one scan for any identifier; the kind is only worked out for the (rare) hits
+    anyhit = text.str.contains(_ANY, regex=True, na=False).to_numpy(dtype=bool, copy=True) & present
+    if not anyhit.any():
+        return kind
+    sub = text[anyhit]
+    where = np.flatnonzero(anyhit)
     for name, pattern in IDENTIFIER_PATTERNS.items():
-        hit = text.str.contains(pattern, regex=True, na=False).to_numpy() & present
+        hit = np.zeros(len(text), dtype=bool)
+        hit[where] = sub.str.contains(pattern, regex=True, na=False).to_numpy(dtype=bool)
         new = hit & kind.isna().to_numpy()
         if new.any():
             kind[new] = name

@@ -21,7 +21,7 @@ from latc.validate._fields import check_form
 from latc.validate._log import QueryLog, finalize
 from latc.validate._plausibility import check_plausibility
 from latc.validate._result import ValidationResult
-from latc.validate._schema import CLEAN_DTYPES
+from latc.validate._schema import CLEAN_DTYPES, isin
 
 #: read issues that validation re-derives itself (one query per column, its own severity)
 _REDERIVED = {"missing_column", "unknown_column"}
@@ -93,7 +93,7 @@ def _quarantine(queries: pd.DataFrame, positions: np.ndarray, raw: dict[str, pd.
 def _merge_reasons(a: pd.DataFrame | None, b: pd.DataFrame) -> pd.DataFrame:
     if a is None or not len(a):
         return b
-    j = a.join(b, how="outer", rsuffix="_b")
+    j = a.merge(b, left_index=True, right_index=True, how="outer", suffixes=("", "_b"))
     for c, sep in (("quarantine_reason", ";"), ("quarantine_message", " | ")):
         x, y = j[c], j[c + "_b"]
         j[c] = x.where(y.isna(), y.where(x.isna(), x + sep + y))
@@ -149,7 +149,7 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
                 if name == "patients" or "patient_id" not in raw[name].columns:
                     continue
                 pid = raw[name]["patient_id"]
-                hit = pid.isin(lost).to_numpy()
+                hit = isin(pid, lost)
                 if hit.any():
                     pos = np.flatnonzero(hit)
                     msg = (f"the patient's row in {sources['patients']} (row " + pid.iloc[pos].map(first_row).astype("str")
