@@ -77,6 +77,8 @@ def design_matrix(frame: pd.DataFrame, covariates: Sequence[str]) -> tuple[np.nd
     X = np.column_stack(cols) if cols else np.empty((len(frame), 0))
     # aliased columns (R gives NA coefficients): refuse, naming them
     Xc = X - X.mean(axis=0)
+    if X.shape[1] <= 1 or np.linalg.matrix_rank(Xc) == X.shape[1]:
+        return X, names, terms
     for j in range(1, X.shape[1]):
         if np.linalg.matrix_rank(Xc[:, : j + 1]) <= j and np.linalg.matrix_rank(Xc[:, :j]) == j:
             raise StatsInputError(f"cox: covariate column '{names[j]}' is a linear combination of "
@@ -123,18 +125,16 @@ class RiskSets:
         tail = np.concatenate([c, np.zeros((1,) + a.shape[1:])], axis=0)[nxt]
         return c - tail
 
-    def steps(self, X: np.ndarray, beta: np.ndarray, need_s2: bool = True):
-        """Per-step S0, xbar and (optionally) the weighted covariance of x at risk; also eta."""
+    def steps(self, X: np.ndarray, beta: np.ndarray) -> dict:
+        """Per-step S0 and x̄ (Efron-reduced risk sets), the linear predictor and risk weights."""
         eta = X @ beta
-        eta = eta - eta.max() if len(eta) else eta
+        eta = eta - eta.max() if len(eta) else eta      # the likelihood is invariant to the shift
         r = np.exp(eta)
         wr = self.weights * r
         ng = self.n_groups
-        p = X.shape[1]
         ev = self.event
-        idx = self.tgroup
-        a0 = np.bincount(idx, wr, minlength=ng)
-        d0 = np.bincount(idx, wr * ev, minlength=ng)
+        a0 = np.bincount(self.tgroup, wr, minlength=ng)
+        d0 = np.bincount(self.tgroup, wr * ev, minlength=ng)
         wrx = wr[:, None] * X
         a1 = _group_sum(wrx, self.gstart)
         d1 = _group_sum(wrx * ev[:, None], self.gstart)
@@ -144,27 +144,37 @@ class RiskSets:
         s0 = S0[sg] - fr * d0[sg]
         s1 = S1[sg] - fr[:, None] * d1[sg]
         xbar = s1 / s0[:, None]
-        out = {"eta": eta, "r": r, "s0": s0, "xbar": xbar, "S0": S0, "d0": d0}
-        if need_s2:
-            xx = X[:, :, None] * X[:, None, :]
-            a2 = _group_sum(wr[:, None, None] * xx, self.gstart)
-            d2 = _group_sum((wr * ev)[:, None, None] * xx, self.gstart)
-            S2 = self._rev_cumsum(a2)
-            s2 = S2[sg] - fr[:, None, None] * d2[sg]
-            out["vstep"] = s2 / s0[:, None, None] - xbar[:, :, None] * xbar[:, None, :]
-        return out
+        return {"eta": eta, "r": r, "wr": wr, "s0": s0, "xbar": xbar}
+
+    def information(self, X: np.ndarray, st: dict, factor: np.ndarray | None = None) -> np.ndarray:
+        """Σ_steps meanwt · f · V_step, V the weighted covariance of x in the (Efron) risk set.
+
+        Computed as Xᵀ diag(wr·c) X − Σ meanwt·f·x̄x̄ᵀ, with c_i the cumulative Σ meanwt·f/S0 over
+        the steps row i is at risk for (deaths at their own time down-weighted by the Efron
+        fraction), so no n × p × p array is formed. ``factor`` f defaults to 1 (cox.zph uses g, g²).
+        """
+        mw = self.step_meanwt if factor is None else self.step_meanwt * factor
+        c = mw / st["s0"]
+        ng = self.n_groups
+        cg = np.bincount(self.step_group, c, minlength=ng)
+        cgf = np.bincount(self.step_group, c * self.step_frac, minlength=ng)
+        C = _cum_within(cg, self.gstrat_start)
+        g = self.tgroup
+        row_w = st["wr"] * (C[g] - self.event * cgf[g])
+        xbar = st["xbar"]
+        return (X * row_w[:, None]).T @ X - (xbar * mw[:, None]).T @ xbar
 
     def loglik_score_info(self, X: np.ndarray, beta: np.ndarray):
         st = self.steps(X, beta)
         w, ev, mw = self.weights, self.event, self.step_meanwt
         loglik = float(np.sum((w * st["eta"])[ev]) - np.sum(mw * np.log(st["s0"])))
         u = (w[ev, None] * X[ev]).sum(axis=0) - (mw[:, None] * st["xbar"]).sum(axis=0)
-        imat = np.einsum("s,sij->ij", mw, st["vstep"])
+        imat = self.information(X, st)
         return loglik, u, imat, st
 
     def score_residuals(self, X: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """Per-row score residuals (unit weight), in the original row order (R ``coxscore``)."""
-        st = self.steps(X, beta, need_s2=False)
+        st = self.steps(X, beta)
         ng, p = self.n_groups, X.shape[1]
         h = self.step_meanwt / st["s0"]
         hx = h[:, None] * st["xbar"]
@@ -251,8 +261,10 @@ def concordance(time: np.ndarray, event: np.ndarray, risk: np.ndarray, strata: n
     q = blk_start[ev]
     st = s_start[ev]
     v = rank[ev]
-    less = _prefix_weight_below(rank, w, q, v) - _prefix_weight_below(rank, w, st, v)
-    leq = _prefix_weight_below(rank, w, q, v + 1) - _prefix_weight_below(rank, w, st, v + 1)
+    m = len(ev)
+    res = _prefix_weight_below(rank, w, np.r_[q, st, q, st], np.r_[v, v, v + 1, v + 1])
+    less = res[:m] - res[m:2 * m]
+    leq = res[2 * m:3 * m] - res[3 * m:]
     cw = np.r_[0.0, np.cumsum(w)]
     total = cw[q] - cw[st]
     we = w[ev]
@@ -350,11 +362,11 @@ def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
     X, names, terms = design_matrix(data.frame, covariates)
     p = X.shape[1]
     if strata_cols:
-        scode = pd.factorize(data.frame[strata_cols].astype(str).agg("\x1f".join, axis=1))[0]
+        scode = data.frame.groupby(strata_cols, sort=True, observed=True, dropna=False).ngroup().to_numpy()
     else:
         scode = np.zeros(len(w), dtype=np.int64)
     risk = RiskSets(data.time, data.event, w, scode, ties)
-    Xs = X[risk.order]
+    Xs = (X - X.mean(axis=0))[risk.order]      # centring changes nothing but the rounding
 
     # Newton–Raphson, R coxfit6
     beta = np.zeros(p)

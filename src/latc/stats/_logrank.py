@@ -44,8 +44,7 @@ def logrank(df: pd.DataFrame, time: str, event: str, group: str,
     if not data.event.any():
         raise StatsInputError(f"logrank: no events in '{event}'; the log-rank test is undefined")
     if strata_cols:
-        scode = data.frame[strata_cols].astype(str).agg("\x1f".join, axis=1)
-        scode = pd.factorize(scode)[0]
+        scode = data.frame.groupby(strata_cols, sort=True, observed=True, dropna=False).ngroup().to_numpy()
     else:
         scode = np.zeros(len(gcode), dtype=np.int64)
     k = len(levels)

@@ -62,10 +62,9 @@ def cox_zph(fit: CoxResult, transform: str = "km", global_test: bool = True) -> 
     st = risk.steps(X, fit.coef)
     mw = risk.step_meanwt
     gs = g_group[risk.step_group]
-    V = st["vstep"]
-    i11 = np.einsum("s,sij->ij", mw, V)
-    i12 = np.einsum("s,sij->ij", mw * gs, V)
-    i22 = np.einsum("s,sij->ij", mw * gs**2, V)
+    i11 = risk.information(X, st)
+    i12 = risk.information(X, st, gs)
+    i22 = risk.information(X, st, gs**2)
     imat = np.block([[i11, i12], [i12, i22]])
     ev = risk.event
     wg = (risk.weights * g_group[risk.tgroup])[ev]
