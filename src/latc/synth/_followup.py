@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from latc.synth import _params as P
-from latc.synth._util import choose, dates, occurrence, typed_table
+from latc.synth._util import Coded, choose, dates, occurrence, typed_table
 
+SCHEDULED, RECURRENCE, LAST = 0, 1, 2  # kinds of visit
 SCHEDULE_DAYS = np.array([91, 182, 273, 365, 547, 730, 912, 1095, 1460, 1825, 2190, 2555, 2920])
 
 
@@ -64,18 +65,18 @@ def follow_up_rows(rng: np.random.Generator, pt: pd.DataFrame) -> pd.DataFrame:
     event_days = np.where(rec[:, None], np.column_stack([tr, end]), np.column_stack([end, end]))
     ok = (sched < end[:, None]) & (sched != event_days[:, :1])
     r, c = np.nonzero(ok)
-    visits = [pd.DataFrame({"i": r, "day": sched[r, c], "kind": "scheduled"})]
+    visits = [pd.DataFrame({"i": r, "day": sched[r, c], "kind": SCHEDULED})]
     rec_only = rec & (tr < end)
-    visits.append(pd.DataFrame({"i": np.flatnonzero(rec_only), "day": tr[rec_only], "kind": "recurrence"}))
-    visits.append(pd.DataFrame({"i": np.arange(n), "day": end, "kind": "last"}))
+    visits.append(pd.DataFrame({"i": np.flatnonzero(rec_only), "day": tr[rec_only], "kind": RECURRENCE}))
+    visits.append(pd.DataFrame({"i": np.arange(n), "day": end, "kind": LAST}))
     v = pd.concat(visits, ignore_index=True)
     i = v["i"].to_numpy()
     day = v["day"].to_numpy()
     v["pt_row"] = e.index.to_numpy()[i]
-    v["patient_id"] = e["patient_id"].to_numpy()[i]
-    is_last = v["kind"].to_numpy() == "last"
+    kind = v["kind"].to_numpy()
+    is_last = kind == LAST
     v["dead"] = is_last & dead[i]
-    v["recurrence"] = (v["kind"].to_numpy() == "recurrence") | (is_last & rec[i] & (tr[i] == end[i]))
+    v["recurrence"] = (kind == RECURRENCE) | (is_last & rec[i] & (tr[i] == end[i]))
     rtype = e["recurrence_type"].to_numpy(dtype=object)[i]
     structural_after = rec[i] & (day >= tr[i]) & (rtype == "structural")
     persistent = (e["resection_status"].to_numpy(dtype=object)[i] == "R2") if "resection_status" in e else np.zeros(len(v), bool)
@@ -108,7 +109,7 @@ def follow_up_table(v: pd.DataFrame, pt: pd.DataFrame, centers) -> pd.DataFrame:
     rec = v["recurrence"].to_numpy()
     day = v["day"].to_numpy()
     return typed_table("follow_up", {
-        "patient_id": v["patient_id"], "center_id": centers.ids[pt["center"].to_numpy()[row]],
+        "patient_id": Coded(row, pt["patient_id"].to_numpy()), "center_id": Coded(pt["center"].to_numpy()[row], centers.ids),
         "visit_date": dates(t0, day), "vital_status": np.where(dead, "dead", "alive"),
         "death_date": dates(t0, np.where(dead, day, np.nan)),
         "cause_of_death": np.where(dead, pt["cause_of_death"].to_numpy(dtype=object)[row], None),

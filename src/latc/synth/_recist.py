@@ -142,7 +142,7 @@ def lesion_assessment_rows(rng: np.random.Generator, pt: pd.DataFrame, les: pd.D
     grid["cont"] = cont
     # monotone before progression: running minimum for shrinking lesions
     kind = grid["kind"].to_numpy()
-    key = grid["pt_row"].astype(str) + "|" + grid["lesion_id"]
+    key = pd.Series(grid["pt_row"].to_numpy() * 100 + pd.factorize(grid["lesion_id"])[0])
     shrinking = d_les < 0
     runmin = pd.Series(np.where(kind == "progression", np.inf, cont)).groupby(key.to_numpy()).cummin().to_numpy()
     cont = np.where(shrinking & (kind != "progression"), runmin, cont)

@@ -73,7 +73,11 @@ def adverse_event_rows(rng: np.random.Generator, courses: pd.DataFrame) -> pd.Da
     per_patient = courses.groupby("patient_id", sort=False).agg(
         tx_start=("tx_start", "first"), tx_stop=("tx_stop", "first"), end_day=("end_day", "first"),
         wall=("invasion_trachea", "first"))
-    member = pd.crosstab(courses["patient_id"], courses["agent_class"]).reindex(per_patient.index, fill_value=0) > 0
+    pos = per_patient.index.get_indexer(courses["patient_id"])
+    classes = list(P.AE_RATES)
+    member_arr = np.zeros((len(per_patient), len(classes)), dtype=bool)
+    member_arr[pos, pd.Categorical(courses["agent_class"], categories=classes).codes] = True
+    member = pd.DataFrame(member_arr, columns=classes)
     pids = per_patient.index.to_numpy()
     terms = sorted({t for rates in P.AE_RATES.values() for t in rates})
     n, m = len(pids), len(terms)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from latc.dictionary import Form, load_dictionary
 
@@ -72,6 +74,31 @@ def occurrence(group: np.ndarray) -> np.ndarray:
     return np.arange(n) - np.repeat(starts, lengths)
 
 
+class Coded(NamedTuple):
+    """Text values given as integer codes into categories (−1 = missing): builds a large text
+    column without materialising Python strings per row."""
+
+    codes: np.ndarray
+    categories: np.ndarray
+
+
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def text_column(values: object) -> pd.Series:
+    """A pandas ``str`` column from codes, a str Series, or any array of str / None."""
+    if isinstance(values, pd.Series) and values.dtype == _STR:
+        return values.reset_index(drop=True)
+    if isinstance(values, Coded):
+        codes, cats = np.asarray(values.codes), np.asarray(values.categories, dtype=object)
+    else:
+        codes, cats = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+        cats = np.asarray(cats, dtype=object)
+    dictionary = pa.array([str(c) for c in cats], type=pa.large_string())
+    arr = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), mask=codes < 0), dictionary)
+    return pd.Series(arr.cast(pa.large_string()).to_pandas(types_mapper={pa.large_string(): _STR}.get))
+
+
 _DTYPES = {"text": "str", "notes": "str", "choice": "str", "integer": "Int64", "number": "Float64",
            "date": "datetime64[ns]", "yesno": "boolean"}
 
@@ -97,14 +124,19 @@ def typed_table(form: str | Form, columns: Mapping[str, object], n: int | None =
             continue
         values = columns[fld.name]
         if fld.type in ("text", "notes", "choice"):
-            arr = np.asarray(values, dtype=object)
-            s = pd.Series(arr, dtype=object)
-            s = s.where(pd.notna(s), None)
-            out[fld.name] = s.astype("str")
+            out[fld.name] = text_column(values)
         elif fld.type == "date":
             out[fld.name] = pd.Series(np.asarray(values, dtype="datetime64[ns]"))
         elif fld.type == "yesno":
-            out[fld.name] = pd.Series(pd.array(np.asarray(values, dtype=object), dtype="boolean"))
+            if isinstance(values, (pd.Series, pd.api.extensions.ExtensionArray)):
+                out[fld.name] = pd.Series(pd.array(values, dtype="boolean")).reset_index(drop=True)
+            else:
+                arr = np.asarray(values)
+                if arr.dtype == bool:
+                    out[fld.name] = pd.Series(pd.array(arr, dtype="boolean"))
+                else:
+                    missing = pd.isna(arr)
+                    out[fld.name] = pd.Series(pd.arrays.BooleanArray(np.where(missing, False, arr).astype(bool), missing))
         elif fld.type == "integer":
             arr = np.asarray(values, dtype=float)
             out[fld.name] = pd.Series(pd.array(np.where(np.isnan(arr), np.nan, np.rint(arr)), dtype="Float64")).astype("Int64")
