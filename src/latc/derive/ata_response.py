@@ -1,0 +1,445 @@
+"""ATA 2015 response to therapy after surgery for differentiated thyroid cancer, and the postoperative
+Tg flag of the initial-risk module.
+
+Sources: Haugen BR et al., *Thyroid* 2016;26:1-133 (ATA 2015), Table 13 (total thyroidectomy with
+RAI remnant ablation; after Tuttle RM et al., *Thyroid* 2010;20:1341 and Vaisman F et al., *Clin
+Endocrinol* 2012;77:132) and the guideline's text on patients treated without RAI; Momesso DP,
+Vaisman F, Yang SP et al., "Dynamic risk stratification in patients with differentiated thyroid
+cancer treated without radioactive iodine", *J Clin Endocrinol Metab* 2016;101:2692-2700, Table 1
+(total thyroidectomy without RAI, and lobectomy).  Details and boundary conventions in
+``docs/derivations/biochemical.md``.
+
+Thresholds on interpretable Tg (ng/mL; TgAb negative), by initial therapy (``THRESHOLDS``):
+
+=====================  ==========================  ==========================  =====================
+regimen                excellent                   indeterminate               biochemical incomplete
+=====================  ==========================  ==========================  =====================
+total + RAI            suppressed < 0.2 or         suppressed 0.2 to < 1,      suppressed >= 1 or
+(Haugen Table 13)      stimulated < 1              stimulated 1 to < 10        stimulated >= 10
+total, no RAI          suppressed < 0.2 or         suppressed 0.2-5,           suppressed > 5 or
+(Momesso Table 1)      stimulated < 2              stimulated 2-10             stimulated > 10
+lobectomy              suppressed < 30             suppressed = 30             suppressed > 30
+(Momesso Table 1)
+=====================  ==========================  ==========================  =====================
+
+Excellent and biochemical incomplete also need negative imaging; nonspecific imaging or a positive but
+stable/declining TgAb → indeterminate; rising TgAb → biochemical incomplete; structural or functional
+evidence of disease (``imaging_result == 'structural_disease'`` or a structural recurrence) →
+structural incomplete whatever Tg is.  When two Tg measures disagree, evidence of disease wins
+(biochemical incomplete if either meets it; otherwise excellent if either meets it — the table's
+"either … or"); biochemical incomplete also outranks nonspecific imaging.
+
+Landmark: the assessment window ``[window_start_days, window_end_days]`` after the index (first
+curative) surgery — default 6-24 months — restricted to dates after the first RAI when RAI was given
+(so the pre-ablation stimulated Tg is not read as a response).  ``rule='last'`` (default) uses the
+last imaging, the last suppressed and last stimulated Tg and the last TgAb in the window;
+``rule='worst'`` the worst imaging and the highest values.  Not applicable to medullary or anaplastic
+carcinoma (missing with the reason); PDTC is assessed like DTC (follicular-cell derived, Tg-producing
+— a platform choice).  "Rising Tg with similar TSH" (Momesso) is not derived: TSH comparability is
+not recorded in a usable way; the level thresholds are applied.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from latc.derive.biochem import (
+    _col,
+    _concat_problems,
+    _dates,
+    _days,
+    _pick,
+    _problems,
+    first_curative_surgery,
+    harmonise_labs,
+)
+from latc.derive.staging import normalise_histology
+
+RESPONSE_CATEGORIES = ("excellent", "indeterminate", "biochemical_incomplete", "structural_incomplete")
+APPLICABLE_HISTOLOGIES = ("ptc", "ftc", "oncocytic", "pdtc")
+WINDOW_START_DAYS = 182  # 6 months
+WINDOW_END_DAYS = 730  # 24 months
+TGAB_RISING_PERCENT = 50.0
+TGAB_DECLINING_PERCENT = 50.0
+#: ATA 2015 text on postoperative Tg: stimulated Tg above 10-30 ng/mL goes with distant metastases and
+#: poorer outcomes; the lower end is the default (a parameter).
+POSTOP_STIMULATED_TG_THRESHOLD = 10.0
+POSTOP_WINDOW_DAYS = 180
+
+#: Tg thresholds (ng/mL) per regimen: (excellent below, incomplete from) and whether "incomplete"
+#: includes its bound (``>=``) or not (``>``).
+THRESHOLDS: dict[str, dict] = {
+    "total_with_rai": {"suppressed": (0.2, 1.0), "stimulated": (1.0, 10.0), "incomplete_inclusive": True},
+    "total_without_rai": {"suppressed": (0.2, 5.0), "stimulated": (2.0, 10.0), "incomplete_inclusive": False},
+    "lobectomy": {"suppressed": (30.0, 30.0), "stimulated": None, "incomplete_inclusive": False},
+}
+_TOTAL_EXTENTS = ("total", "near_total", "completion")
+_IMAGING_RANK = {"negative": 0, "nonspecific": 1, "structural_disease": 2}
+_EXCELLENT, _INDETERMINATE, _INCOMPLETE = 0, 1, 2
+_REGIMEN_LABEL = {"total_with_rai": "total thyroidectomy with RAI", "total_without_rai": "total thyroidectomy without RAI",
+                  "lobectomy": "lobectomy"}
+
+
+def classify_tg(value, below_detection, *, excellent_below: float, incomplete_from: float, incomplete_inclusive: bool) -> np.ndarray:
+    """Tg level → 0 excellent / 1 indeterminate / 2 biochemical incomplete (NaN when missing).
+
+    A value below detection means "< recorded value": excellent when the recorded value is at or
+    under the excellent bound, otherwise indeterminate (an insensitive assay cannot exclude it).
+    """
+    x = np.asarray(value, dtype="float64")
+    below = np.asarray(below_detection, dtype=bool)
+    incomplete = (x >= incomplete_from) if incomplete_inclusive else (x > incomplete_from)
+    measured = np.select([x < excellent_below, incomplete], [_EXCELLENT, _INCOMPLETE], default=_INDETERMINATE).astype(float)
+    censored = np.where(x <= excellent_below, _EXCELLENT, _INDETERMINATE).astype(float)
+    return np.where(np.isnan(x), np.nan, np.where(below, censored, measured))
+
+
+def _ensure_harmonised(labs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if "tg_interpretable" in labs:
+        return labs, _concat_problems([])
+    return harmonise_labs(labs)
+
+
+def _index(patients: pd.DataFrame | None, diagnosis: pd.DataFrame) -> pd.Index:
+    src = patients if patients is not None else diagnosis
+    return pd.Index(src["patient_id"].astype("str").drop_duplicates().to_numpy(), name="patient_id")
+
+
+def _sorted_labs(labs: pd.DataFrame, index: pd.Index, test: str) -> pd.DataFrame:
+    sub = labs[labs["test"].to_numpy() == test].copy()
+    sub["_pos"] = index.get_indexer(sub["patient_id"].astype("str"))
+    sub = sub[sub["_pos"].to_numpy() >= 0]
+    sub["_t"] = _days(sub["lab_date"])
+    return sub.sort_values(["_pos", "lab_date"], kind="mergesort").reset_index(drop=True)
+
+
+def _max_in_window(sub: pd.DataFrame, n: int, lo: np.ndarray, hi: np.ndarray, after: np.ndarray, extra=()) -> dict:
+    """Highest value per patient in the window (ties: the latest), same shape as :func:`_pick`."""
+    s = sub.sort_values(["_pos", "value", "lab_date"], kind="mergesort").reset_index(drop=True)
+    s["_t_sort"] = s["_t"]
+    pos = s["_pos"].to_numpy()
+    t = s["_t"].to_numpy()
+    keep = (t >= lo[pos]) & (t <= hi[pos]) & ~(t <= after[pos])
+    s = s[keep].reset_index(drop=True)
+    # after sorting by value the last row per patient is the maximum; reuse _pick with an open window
+    s["_t"] = 0.0
+    return _pick(s, s["_pos"].to_numpy(), n, np.full(n, -np.inf), np.full(n, np.inf), lo_inclusive=True, extra=extra)
+
+
+def _window_pick(sub: pd.DataFrame, n: int, lo: np.ndarray, hi: np.ndarray, after: np.ndarray, rule: str, extra=()) -> dict:
+    if rule == "worst":
+        return _max_in_window(sub, n, lo, hi, after, extra=extra)
+    pos = sub["_pos"].to_numpy()
+    t = sub["_t"].to_numpy()
+    s = sub[~(t <= after[pos])]  # strictly after the first RAI
+    return _pick(s, s["_pos"].to_numpy(), n, lo, hi, lo_inclusive=True, extra=extra)
+
+
+def ata_response_to_therapy(
+    labs: pd.DataFrame,
+    diagnosis: pd.DataFrame,
+    surgery: pd.DataFrame | None,
+    adjuvant: pd.DataFrame | None,
+    follow_up: pd.DataFrame | None,
+    patients: pd.DataFrame | None = None,
+    *,
+    window_start_days: int = WINDOW_START_DAYS,
+    window_end_days: int = WINDOW_END_DAYS,
+    rule: Literal["last", "worst"] = "last",
+    require_imaging: bool = True,
+    tgab_rising_percent: float = TGAB_RISING_PERCENT,
+    tgab_declining_percent: float = TGAB_DECLINING_PERCENT,
+    thresholds: dict[str, dict] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ATA response to initial therapy (excellent / indeterminate / biochemical incomplete /
+    structural incomplete), one row per patient (of ``patients``, else of ``diagnosis``).
+
+    ``labs`` is the harmonised long table of :func:`latc.derive.biochem.harmonise_labs` (raw clean
+    labs are harmonised on the fly).  ``surgery``: ``surgery_date, surgical_intent,
+    thyroidectomy_extent``; ``adjuvant``: ``therapy, start_date``; ``follow_up``: ``visit_date,
+    imaging_result``, optionally ``recurrence, recurrence_type, recurrence_date``.
+
+    ``require_imaging`` (default True, as Table 13 requires imaging for every category): without
+    imaging in the window only structural incomplete can be given; when False the Tg/TgAb category
+    is given and ``imaging_assessed`` is False.
+
+    Returns ``(table, problems)``; columns ``patient_id, histology, index_surgery_date,
+    thyroidectomy_extent, rai_given, rai_date, regimen, window_start, window_end, imaging_result,
+    imaging_date, imaging_assessed, suppressed_tg, suppressed_tg_date, stimulated_tg,
+    stimulated_tg_date, tg_category, tgab, tgab_date, tgab_positive, tgab_reference,
+    tgab_reference_date, tgab_percent_change, tgab_trend, response_to_therapy,
+    response_to_therapy_reason``.
+    """
+    if rule not in ("last", "worst"):
+        raise ValueError("rule must be 'last' or 'worst'")
+    thr = {**THRESHOLDS, **(thresholds or {})}
+    problems: list[pd.DataFrame] = []
+    labs, p = _ensure_harmonised(labs)
+    problems.append(p)
+    index = _index(patients, diagnosis)
+    n = len(index)
+    pid = pd.Series(index.to_numpy(), dtype="str")
+    hist = normalise_histology(diagnosis.drop_duplicates("patient_id").set_index("patient_id")["histology"].reindex(index)).to_numpy(dtype=object)
+    applicable = np.isin(hist, APPLICABLE_HISTOLOGIES)
+
+    op = first_curative_surgery(surgery).set_index("patient_id")
+    op_date = _dates(op["surgery_date"].reindex(index)).to_numpy()
+    op_d = _days(op_date)
+    has_op = ~np.isnan(op_d)
+    lo = op_d + window_start_days
+    hi = op_d + window_end_days
+
+    # extent of thyroidectomy: any total / near-total / completion operation up to the window end
+    extent = np.full(n, None, dtype=object)
+    if surgery is not None and len(surgery) and "thyroidectomy_extent" in surgery:
+        s = surgery.assign(_pos=index.get_indexer(surgery["patient_id"].astype("str")), _t=_days(_dates(surgery["surgery_date"])))
+        s = s[s["_pos"].to_numpy() >= 0]
+        s = s[s["_t"].to_numpy() <= hi[s["_pos"].to_numpy()]]
+        ext = s["thyroidectomy_extent"].astype("str")
+        tot = ext.isin(_TOTAL_EXTENTS).groupby(s["_pos"]).any()
+        lob = ext.eq("lobectomy").fillna(False).groupby(s["_pos"]).any()
+        extent[lob[lob].index.to_numpy()] = "lobectomy"
+        extent[tot[tot].index.to_numpy()] = "total"
+
+    # RAI as part of initial therapy: first RAI after the index surgery, before the window ends
+    rai_d = np.full(n, np.nan)
+    if adjuvant is not None and len(adjuvant):
+        a = adjuvant[adjuvant["therapy"].eq("rai").fillna(False).to_numpy(bool)]
+        a = a.assign(_pos=index.get_indexer(a["patient_id"].astype("str")), _t=_days(_dates(a["start_date"])))
+        a = a[a["_pos"].to_numpy() >= 0]
+        ap = a["_pos"].to_numpy()
+        a = a[(a["_t"].to_numpy() >= op_d[ap]) & (a["_t"].to_numpy() <= hi[ap])]
+        first = a.groupby("_pos")["_t"].min()
+        rai_d[first.index.to_numpy()] = first.to_numpy()
+    rai = ~np.isnan(rai_d)
+    after = np.where(rai, rai_d, -np.inf)
+    regimen = np.select([extent == "lobectomy", (extent == "total") & rai, extent == "total"],
+                        ["lobectomy", "total_with_rai", "total_without_rai"], default=None)
+
+    # ---------------------------------------------------------------- imaging in the window
+    img_rank = np.full(n, np.nan)
+    img_date = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    if follow_up is not None and len(follow_up):
+        f = follow_up.assign(_pos=index.get_indexer(follow_up["patient_id"].astype("str")), lab_date=_dates(follow_up["visit_date"]))
+        f = f[f["_pos"].to_numpy() >= 0]
+        rank = f["imaging_result"].map(_IMAGING_RANK).astype("float64").to_numpy()
+        structural_rec = (_col(f, "recurrence").astype("boolean").fillna(False).to_numpy(bool)
+                          & _col(f, "recurrence_type").eq("structural").fillna(False).to_numpy(bool))
+        rank = np.where(structural_rec, 2.0, rank)
+        f = f.assign(value=rank, _t=_days(f["lab_date"]))
+        f = f[~np.isnan(f["value"].to_numpy())].sort_values(["_pos", "lab_date"], kind="mergesort").reset_index(drop=True)
+        got = _window_pick(f, n, lo, hi, after, rule)
+        img_rank, img_date = got["value"], got["date"]
+    imaging = pd.Series(img_rank).map({v: k for k, v in _IMAGING_RANK.items()}).to_numpy(dtype=object)
+    has_img = ~np.isnan(img_rank)
+
+    # ---------------------------------------------------------------- Tg (interpretable) and TgAb
+    tg = _sorted_labs(labs, index, "tg")
+    tg = tg[tg["tg_interpretable"].fillna(False).to_numpy(bool)]
+    stim_mask = tg["stimulated"].astype("boolean").fillna(False).to_numpy(bool)
+    sup = _window_pick(tg[~stim_mask], n, lo, hi, after, rule, extra=("below_detection",))
+    sti = _window_pick(tg[stim_mask], n, lo, hi, after, rule, extra=("below_detection",))
+    cls_sup = np.full(n, np.nan)
+    cls_sti = np.full(n, np.nan)
+    for name, t in thr.items():
+        m = regimen == name
+        if not m.any():
+            continue
+        kw = {"incomplete_inclusive": t["incomplete_inclusive"]}
+        lo_s, hi_s = t["suppressed"]
+        c = classify_tg(sup["value"], pd.array(sup["below_detection"], dtype="boolean").fillna(False), excellent_below=lo_s, incomplete_from=hi_s, **kw)
+        cls_sup = np.where(m, c, cls_sup)
+        if t.get("stimulated"):
+            lo_t, hi_t = t["stimulated"]
+            c = classify_tg(sti["value"], pd.array(sti["below_detection"], dtype="boolean").fillna(False), excellent_below=lo_t, incomplete_from=hi_t, **kw)
+            cls_sti = np.where(m, c, cls_sti)
+    both = np.vstack([cls_sup, cls_sti])
+    with np.errstate(invalid="ignore"):
+        any_incomplete = np.nanmax(np.where(np.isnan(both), -1, both), axis=0) == _INCOMPLETE
+        any_excellent = np.nanmin(np.where(np.isnan(both), 9, both), axis=0) == _EXCELLENT
+    tg_known = ~np.isnan(both).all(axis=0)
+    tg_cls = np.where(~tg_known, np.nan, np.where(any_incomplete, _INCOMPLETE, np.where(any_excellent, _EXCELLENT, _INDETERMINATE)))
+
+    ab = _sorted_labs(labs, index, "tgab")
+    land = _window_pick(ab, n, lo, hi, after, rule, extra=("tgab_positive",))
+    ab_pos = pd.array(land["tgab_positive"], dtype="boolean").fillna(False).to_numpy(bool) & land["found"]
+    pre = _pick(ab, ab["_pos"].to_numpy(), n, np.full(n, -np.inf), op_d, lo_inclusive=True, extra=("tgab_positive",))
+    land_t = _days(land["date"])
+    post = _pick(ab, ab["_pos"].to_numpy(), n, op_d, land_t - 0.5, lo_inclusive=False, which="first", extra=("tgab_positive",))
+    use_pre = pre["found"]
+    ref_val = np.where(use_pre, pre["value"], post["value"])
+    ref_date = np.where(use_pre, pre["date"], post["date"])
+    ref_pos = np.where(use_pre, pd.array(pre["tgab_positive"], dtype="boolean").fillna(False).to_numpy(bool),
+                       pd.array(post["tgab_positive"], dtype="boolean").fillna(False).to_numpy(bool))
+    ref_found = use_pre | post["found"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ab_pct = np.where(ref_found & (ref_val > 0), (land["value"] - ref_val) / ref_val * 100.0, np.nan)
+    trend = np.select(
+        [~ab_pos, ~ref_found, ~ref_pos, ab_pct >= tgab_rising_percent - 1e-9, ab_pct <= -tgab_declining_percent + 1e-9, ~np.isnan(ab_pct)],
+        [None, None, "rising", "rising", "declining", "stable"], default=None)
+
+    # ---------------------------------------------------------------- combine (Table 13)
+    structural = has_img & (img_rank == 2)
+    nonspecific = has_img & (img_rank == 1)
+    img_ok = has_img | (not require_imaging)
+    tgab_path = ab_pos
+    cat = np.select(
+        [
+            structural,
+            tgab_path & (trend == "rising") & img_ok,
+            tgab_path & np.isin(trend, ["stable", "declining"]) & img_ok,
+            ~tgab_path & (tg_cls == _INCOMPLETE) & img_ok,
+            ~tgab_path & tg_known & nonspecific,
+            ~tgab_path & (tg_cls == _EXCELLENT) & img_ok,
+            ~tgab_path & (tg_cls == _INDETERMINATE) & img_ok,
+        ],
+        ["structural_incomplete", "biochemical_incomplete", "indeterminate", "biochemical_incomplete", "indeterminate",
+         "excellent", "indeterminate"],
+        default=None,
+    )
+    window_label = f"{window_start_days}-{window_end_days} days after surgery"
+    any_data = has_img | tg_known | land["found"]
+    reasons_cond = [
+        pd.isna(hist), ~applicable, ~has_op, pd.isna(regimen), ~any_data,
+        tgab_path & pd.isna(trend),
+        ~has_img & (require_imaging),
+        ~tgab_path & ~tg_known,
+    ]
+    reasons = [
+        "histology unknown",
+        "not applicable: ATA response to therapy is defined for differentiated thyroid cancer (histology "
+        + pd.Series(hist, dtype="str").str.upper().fillna("").to_numpy(dtype=object) + ")",
+        "no curative surgery",
+        "no thyroidectomy recorded (extent missing or none)",
+        f"no imaging, Tg or TgAb {window_label}" + np.where(rai, " (after RAI)", ""),
+        "TgAb positive without a reference TgAb for the trend",
+        f"no imaging {window_label}: excellent / indeterminate / biochemical incomplete need imaging",
+        f"no interpretable Tg (TgAb-negative) {window_label}",
+    ]
+    not_assessable = ~applicable | ~has_op | pd.isna(regimen)
+    cat = np.where(not_assessable, None, cat)
+    reason = np.where(pd.isna(cat), np.select(reasons_cond, reasons, default="insufficient data"), None)
+
+    out = pd.DataFrame({
+        "patient_id": pid,
+        "histology": pd.Series(hist, dtype="str"),
+        "index_surgery_date": op_date,
+        "thyroidectomy_extent": pd.Series(extent, dtype="str"),
+        "rai_given": pd.array(np.where(has_op, rai, False), dtype="boolean"),
+        "rai_date": pd.to_datetime(np.where(rai, rai_d, np.nan) * 86400, unit="s"),
+        "regimen": pd.Series(regimen, dtype="str"),
+        "window_start": pd.to_datetime(lo * 86400, unit="s"),
+        "window_end": pd.to_datetime(hi * 86400, unit="s"),
+        "imaging_result": pd.Series(imaging, dtype="str"),
+        "imaging_date": img_date,
+        "imaging_assessed": pd.array(has_img, dtype="boolean"),
+        "suppressed_tg": pd.array(sup["value"], dtype="Float64"),
+        "suppressed_tg_date": sup["date"],
+        "stimulated_tg": pd.array(sti["value"], dtype="Float64"),
+        "stimulated_tg_date": sti["date"],
+        "tg_category": pd.Series(pd.Series(tg_cls).map({0.0: "excellent", 1.0: "indeterminate", 2.0: "biochemical_incomplete"}), dtype="str"),
+        "tgab": pd.array(land["value"], dtype="Float64"),
+        "tgab_date": land["date"],
+        "tgab_positive": pd.array(np.where(land["found"], ab_pos, False), dtype="boolean"),
+        "tgab_reference": pd.array(np.where(ab_pos, ref_val, np.nan), dtype="Float64"),
+        "tgab_reference_date": np.where(ab_pos, ref_date, np.datetime64("NaT")).astype("datetime64[ns]"),
+        "tgab_percent_change": pd.array(np.where(ab_pos, ab_pct, np.nan), dtype="Float64"),
+        "tgab_trend": pd.Series(trend, dtype="str"),
+        "response_to_therapy": pd.Series(cat, dtype="str"),
+        "response_to_therapy_reason": pd.Series(reason, dtype="str"),
+    })
+    out.loc[~land["found"], "tgab_positive"] = pd.NA
+    for c in ("rai_date", "window_start", "window_end"):
+        out[c] = out[c].astype("datetime64[ns]")
+
+    assessable = applicable & ~not_assessable
+    missing = assessable & out["response_to_therapy"].isna().to_numpy()
+    problems.append(_problems(pid, missing, "response_to_therapy", "", "response_to_therapy_not_assessable",
+                              out["response_to_therapy_reason"].to_numpy(dtype=object)))
+    problems.append(_problems(pid, applicable & has_op & pd.isna(regimen), "thyroidectomy_extent", "", "thyroidectomy_extent_missing",
+                              "curative surgery without a recorded thyroidectomy: response to therapy cannot be assessed"))
+    return out, _concat_problems(problems)
+
+
+def postop_tg_suggests_distant_metastases(
+    labs: pd.DataFrame,
+    surgery: pd.DataFrame | None,
+    adjuvant: pd.DataFrame | None = None,
+    diagnosis: pd.DataFrame | None = None,
+    *,
+    stimulated_threshold: float = POSTOP_STIMULATED_TG_THRESHOLD,
+    unstimulated_threshold: float | None = None,
+    window_days: int = POSTOP_WINDOW_DAYS,
+) -> pd.DataFrame:
+    """``postop_tg_suggests_distant_metastases`` per patient, to join onto the ATA initial-risk input.
+
+    ATA 2015 (Haugen 2016) Table 11 lists "postoperative serum Tg suggestive of distant metastases"
+    as a high-risk feature without a single cut-off; its discussion of postoperative Tg associates
+    stimulated values above 10-30 ng/mL with distant metastases and poorer outcomes.  Default: the
+    highest interpretable (TgAb-negative) **stimulated** Tg after the index surgery, within
+    ``window_days`` and on or before the first RAI (pre-ablation), above ``stimulated_threshold``
+    (10 ng/mL, strict ``>``).  Unstimulated Tg counts only when ``unstimulated_threshold`` is given
+    (no guideline value).  True / False when a qualifying Tg exists, missing otherwise (with
+    ``postop_tg_reason``); missing for MTC/ATC when ``diagnosis`` is given.
+
+    Columns: ``patient_id, postop_tg_suggests_distant_metastases, postop_tg_max, postop_tg_max_date,
+    postop_tg_max_stimulated, postop_tg_reason``.
+    """
+    labs, _ = _ensure_harmonised(labs)
+    op = first_curative_surgery(surgery)
+    index = pd.Index(op["patient_id"].astype("str").to_numpy(), name="patient_id")
+    n = len(index)
+    op_d = _days(op["surgery_date"])
+    hi = op_d + window_days
+    if adjuvant is not None and len(adjuvant):
+        a = adjuvant[adjuvant["therapy"].eq("rai").fillna(False).to_numpy(bool)]
+        a = a.assign(_pos=index.get_indexer(a["patient_id"].astype("str")), _t=_days(_dates(a["start_date"])))
+        a = a[(a["_pos"].to_numpy() >= 0)]
+        a = a[a["_t"].to_numpy() >= op_d[a["_pos"].to_numpy()]]
+        first = a.groupby("_pos")["_t"].min()
+        hi[first.index.to_numpy()] = np.minimum(hi[first.index.to_numpy()], first.to_numpy())
+    tg = _sorted_labs(labs, index, "tg")
+    tg = tg[tg["tg_interpretable"].fillna(False).to_numpy(bool)]
+    stim = tg["stimulated"].astype("boolean").fillna(False).to_numpy(bool)
+    lo = op_d + 1e-9  # strictly after surgery
+    never = np.full(n, -np.inf)
+    s_max = _max_in_window(tg[stim], n, lo, hi, never)
+    u_max = _max_in_window(tg[~stim], n, lo, hi, never) if unstimulated_threshold is not None else {
+        "found": np.zeros(n, bool), "value": np.full(n, np.nan), "date": np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")}
+    s_hit = s_max["value"] > stimulated_threshold
+    u_hit = u_max["value"] > (unstimulated_threshold if unstimulated_threshold is not None else np.inf)
+    known = s_max["found"] | u_max["found"]
+    flag = pd.array(np.where(known, s_hit | u_hit, False), dtype="boolean")
+    flag[~known] = pd.NA
+    use_s = s_max["found"] & (s_hit | ~u_hit)
+    reason = np.where(known, np.where(s_hit | u_hit, "postoperative Tg above threshold", "postoperative Tg at or below threshold"),
+                      "no interpretable postoperative " + ("Tg" if unstimulated_threshold is not None else "stimulated Tg")
+                      + " before RAI / within the window")
+    out = pd.DataFrame({
+        "patient_id": pd.Series(index.to_numpy(), dtype="str"),
+        "postop_tg_suggests_distant_metastases": flag,
+        "postop_tg_max": pd.array(np.where(use_s, s_max["value"], u_max["value"]), dtype="Float64"),
+        "postop_tg_max_date": np.where(use_s, s_max["date"], u_max["date"]).astype("datetime64[ns]"),
+        "postop_tg_max_stimulated": pd.array(np.where(known, use_s, False), dtype="boolean"),
+        "postop_tg_reason": pd.Series(reason, dtype="str"),
+    })
+    out.loc[~known, "postop_tg_max_stimulated"] = pd.NA
+    if diagnosis is not None:
+        hist = normalise_histology(diagnosis.drop_duplicates("patient_id").set_index("patient_id")["histology"].reindex(index)).to_numpy(dtype=object)
+        na = ~np.isin(hist, APPLICABLE_HISTOLOGIES)
+        out.loc[na, "postop_tg_suggests_distant_metastases"] = pd.NA
+        out.loc[na, "postop_tg_reason"] = "not applicable: histology is not a Tg-producing carcinoma"
+    return out
+
+
+__all__ = [
+    "APPLICABLE_HISTOLOGIES",
+    "RESPONSE_CATEGORIES",
+    "THRESHOLDS",
+    "ata_response_to_therapy",
+    "classify_tg",
+    "postop_tg_suggests_distant_metastases",
+]
