@@ -12,6 +12,10 @@ Causal inference (agree with MatchIt / WeightIt / cobalt / EValue; see docs/stat
 - :func:`propensity`, :func:`match`, :func:`weights`, :func:`balance`, :func:`love_data`,
   :func:`evalue`.
 
+Competing risks (agree with R ``cmprsk`` 2.2; see docs/stats/competing.md):
+
+- :func:`cumulative_incidence`, :func:`gray_test`, :func:`fine_gray`.
+
 Degenerate input raises :class:`StatsInputError` (a ``ValueError``) naming the column.
 """
 
@@ -25,6 +29,7 @@ from ._evalue import evalue
 from ._matching import MatchResult, match
 from ._propensity import propensity
 from ._weighting import weights
+from ._competing import CIFResult, FineGrayResult, cumulative_incidence, fine_gray, gray_test
 
 __all__ = [
     "CoxResult",
@@ -43,4 +48,10 @@ __all__ = [
     "match",
     "propensity",
     "weights",
+    # competing risks (docs/stats/competing.md)
+    "CIFResult",
+    "FineGrayResult",
+    "cumulative_incidence",
+    "fine_gray",
+    "gray_test",
 ]
