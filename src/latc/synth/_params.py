@@ -108,16 +108,16 @@ PLAN_ESOPHAGEAL_IF_INVADED = 0.4
 HR_RECURRENCE = 0.70
 HR_DEATH = 0.80
 #: Weibull baseline (time in years): H0(t) = scale * t**shape
-RECURRENCE_BASELINE = {"scale": 0.07, "shape": 0.85}
+RECURRENCE_BASELINE = {"scale": 0.06, "shape": 0.85}
 DEATH_BASELINE = {"scale": 0.010, "shape": 1.0}
 #: log-hazard coefficients on the design columns (see _model.design_matrix)
 RECURRENCE_COEF = {
-    "hist_ftc": 0.2, "hist_oncocytic": 0.3, "hist_pdtc": 0.8, "hist_atc": 2.2, "hist_mtc": 0.4,
+    "hist_ftc": 0.2, "hist_oncocytic": 0.3, "hist_pdtc": 0.65, "hist_atc": 1.8, "hist_mtc": 0.4,
     "t4b": 0.55, "n_invaded": 0.12, "n1b": 0.3, "m1": 0.7, "age_per10": 0.1, "ecog1": 0.1, "ecog2": 0.3,
     "tert": 0.4, "borderline": 0.2, "unresectable": 0.45,
 }
 DEATH_COEF = {
-    "hist_ftc": 0.3, "hist_oncocytic": 0.4, "hist_pdtc": 1.1, "hist_atc": 4.3, "hist_mtc": 0.6,
+    "hist_ftc": 0.3, "hist_oncocytic": 0.4, "hist_pdtc": 1.1, "hist_atc": 3.0, "hist_mtc": 0.6,
     "t4b": 0.5, "n_invaded": 0.05, "n1b": 0.1, "m1": 0.9, "age_per10": 0.5, "ecog1": 0.2, "ecog2": 0.6,
     "tert": 0.4, "borderline": 0.1, "unresectable": 0.3,
 }
@@ -173,6 +173,8 @@ ICI_CHOICE = {"pembrolizumab": 0.45, "camrelizumab": 0.2, "toripalimab": 0.2, "s
 P_ICI = {"default": 0.2, "pdtc": 0.4, "atc": 0.75}
 P_CHEMO_ATC = 0.1  # BRAF-negative ATC: paclitaxel + carboplatin instead of a TKI
 P_SELPERCATINIB = 0.75  # vs pralsetinib
+#: BRAF V600E DTC/PDTC: dabrafenib + trametinib (else a multikinase inhibitor); BRAF ATC always
+P_BRAF_MEK_DTC = 0.5
 DURATION_DAYS = (60, 90, 180)  # triangular: min, mode, max (2–6 months) — NeoLen
 P_TOXICITY_STOP = 0.06
 P_SALVAGE_SURGERY_AFTER_PROGRESSION = 0.35

@@ -21,7 +21,7 @@ def plan_regimen(rng: np.random.Generator, pt: pd.DataFrame) -> pd.DataFrame:
     n = len(pt)
     hist = pt["histology"].to_numpy()
     tested = pt["tested"].to_numpy()
-    braf = tested & pt["braf"].to_numpy()
+    braf = tested & pt["braf"].to_numpy() & ((hist == "atc") | (rng.random(n) < P.P_BRAF_MEK_DTC))
     ret = tested & (pt["ret_mutation"].to_numpy() | (pt["fusion"].to_numpy() == "ret"))
     ntrk = tested & (pt["fusion"].to_numpy() == "ntrk")
     mki = choose(rng, P.MKI_CHOICE, n)
