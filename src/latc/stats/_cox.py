@@ -228,12 +228,14 @@ def _prefix_weight_below(vals: np.ndarray, w: np.ndarray, q: np.ndarray, v: np.n
         return res
     m = int(vals.max()) + 2
     pos = np.arange(n)
+    o = pos
     for k in range(int(np.ceil(np.log2(max(n, 2)))) + 1):
+        key = (pos >> k) * m + vals
+        # the previous level's order is made of sorted runs: timsort merges them in ~linear time
+        o = o[np.argsort(key[o], kind="stable")]
         has = ((q >> k) & 1) == 1
         if not has.any():
             continue
-        key = (pos >> k) * m + vals
-        o = np.argsort(key, kind="stable")
         ks = key[o]
         cw = np.r_[0.0, np.cumsum(w[o])]
         qb = (q[has] >> (k + 1)) << 1
