@@ -52,6 +52,7 @@ class KMResult:
     robust: bool
     n_dropped: int = 0
     groups: list = field(default_factory=list)
+    landmarks: pd.DataFrame | None = None   # ``at(landmarks)`` when landmarks were given
 
     def at(self, times: Sequence[float]) -> pd.DataFrame:
         """Survival at landmark ``times`` per group, like ``summary(fit, times = times)``.
