@@ -221,7 +221,7 @@ def ata_response_to_therapy(
 
     # ---------------------------------------------------------------- imaging in the window
     img_rank = np.full(n, np.nan)
-    img_date = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    img_date = np.full(n, np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
     if follow_up is not None and len(follow_up):
         f = follow_up.assign(_pos=index.get_indexer(follow_up["patient_id"].astype("str")), lab_date=_dates(follow_up["visit_date"]))
         f = f[f["_pos"].to_numpy() >= 0]
@@ -345,7 +345,7 @@ def ata_response_to_therapy(
         "tgab_date": land["date"],
         "tgab_positive": pd.array(np.where(land["found"], ab_pos, False), dtype="boolean"),
         "tgab_reference": pd.array(np.where(ab_pos, ref_val, np.nan), dtype="Float64"),
-        "tgab_reference_date": np.where(ab_pos, ref_date, np.datetime64("NaT")).astype("datetime64[ns]"),
+        "tgab_reference_date": np.where(ab_pos, ref_date, np.datetime64("NaT", "ns")).astype("datetime64[ns]"),
         "tgab_percent_change": pd.array(np.where(ab_pos, ab_pct, np.nan), dtype="Float64"),
         "tgab_trend": pd.Series(trend, dtype="str"),
         "response_to_therapy": pd.Series(cat, dtype="str"),
@@ -408,7 +408,7 @@ def postop_tg_suggests_distant_metastases(
     never = np.full(n, -np.inf)
     s_max = _max_in_window(tg[stim], n, lo, hi, never)
     u_max = _max_in_window(tg[~stim], n, lo, hi, never) if unstimulated_threshold is not None else {
-        "found": np.zeros(n, bool), "value": np.full(n, np.nan), "date": np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")}
+        "found": np.zeros(n, bool), "value": np.full(n, np.nan), "date": np.full(n, np.datetime64("NaT", "ns"), dtype="datetime64[ns]")}
     s_hit = s_max["value"] > stimulated_threshold
     u_hit = u_max["value"] > (unstimulated_threshold if unstimulated_threshold is not None else np.inf)
     known = s_max["found"] | u_max["found"]

@@ -386,7 +386,7 @@ def _pick(labs: pd.DataFrame, pos: np.ndarray, n: int, lo: np.ndarray, hi: np.nd
     value = np.full(n, np.nan)
     value[where] = labs["value"].to_numpy()[sel]
     out["value"] = value
-    d = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    d = np.full(n, np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
     d[where] = labs["lab_date"].to_numpy()[sel]
     out["date"] = d
     for col in extra:
@@ -451,7 +451,7 @@ def derive_biochemical_response(
         tx = treatments.assign(start_date=_dates(treatments["start_date"])).groupby("patient_id")["start_date"].min()
         tx_start = _dates(tx.reindex(index)).to_numpy()
     else:
-        tx_start = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+        tx_start = np.full(n, np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
     op = first_curative_surgery(surgery).set_index("patient_id")
     op_date = _dates(op["surgery_date"].reindex(index)).to_numpy()
 
