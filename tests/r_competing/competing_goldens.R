@@ -111,7 +111,8 @@ crr_json <- function(fit, call) {
   s <- summary(fit)
   list(call = call, names = names(fit$coef), coef = unname(fit$coef),
        se = unname(sqrt(diag(fit$var))), var = unname(fit$var), inf = unname(fit$inf),
-       z = unname(s$coef[, "z"]), p = unname(s$coef[, "p-value"]),
+       # summary.crr rounds its p-value (signif); the unrounded value is 2 (1 - pnorm(|z|))
+       z = unname(s$coef[, "z"]), p = unname(2 * pnorm(-abs(s$coef[, "z"]))),
        lower = unname(s$conf.int[, "2.5%"]), upper = unname(s$conf.int[, "97.5%"]),
        loglik = fit$loglik, loglik_null = fit$loglik.null, converged = fit$converged,
        n = fit$n, uftime = fit$uftime, bfitj = fit$bfitj)

@@ -247,13 +247,12 @@ class CIFResult:
                 cif = np.where(beyond, np.nan, cif)
                 var = np.where(beyond, np.nan, var)
                 lo, hi = _cif_confint(cif, var, self.conf_type, z)
-                rows.append(pd.DataFrame({"group": g, "cause": c, "time": times, "cif": cif,
+                rows.append(pd.DataFrame({"group": pd.Series([g] * len(times), dtype=object),
+                                          "cause": pd.Series([c] * len(times), dtype=object),
+                                          "time": times, "cif": cif,
                                           "var": var, "std_err": np.sqrt(var), "lower": lo,
                                           "upper": hi}))
-        out = pd.concat(rows, ignore_index=True)
-        out["group"] = out["group"].astype(object)
-        out["cause"] = out["cause"].astype(object)
-        return out
+        return pd.concat(rows, ignore_index=True)
 
 
 def cumulative_incidence(df: pd.DataFrame, time: str, event_type: str, group: str | None = None,
@@ -652,18 +651,20 @@ def fine_gray(df: pd.DataFrame, time: str, event_type: str, covariates: Sequence
         if halvings > 20:
             break
         beta = new
+    sd = X.std(axis=0)
+    scaled = np.abs(beta) * np.where(sd > 0, sd, 1.0)
     if not converged:
+        worst = names[int(np.argmax(scaled))]
         raise StatsInputError(
             f"fine_gray: Newton–Raphson did not converge in {max_iter} iterations (R crr: "
-            "converged = FALSE); a coefficient may be infinite (e.g. no events of the cause in a "
-            "covariate level); collapse levels, drop the covariate or raise max_iter")
+            f"converged = FALSE); the coefficient of '{worst}' may be infinite (e.g. no events of "
+            "the cause in a covariate level); collapse levels, drop the covariate or raise max_iter")
     info = terms_b["info"]
     try:
         naive_var = np.linalg.inv(info)
     except np.linalg.LinAlgError:
         raise StatsInputError(f"fine_gray: information matrix singular at the estimate; check {names}") from None
-    sd = X.std(axis=0)
-    huge = np.abs(beta) * np.where(sd > 0, sd, 1.0) > 15
+    huge = scaled > 15
     if huge.any():
         bad = [names[j] for j in np.flatnonzero(huge)]
         raise StatsInputError(f"fine_gray: coefficient(s) {bad} diverge (monotone likelihood — e.g. "
