@@ -66,10 +66,21 @@ def synth(
     format: str = typer.Option("csv", "--format", "-f", help="csv (folder), xlsx (workbook) or redcap (flat export + dictionary)."),
     inject_errors: int = typer.Option(0, "--inject-errors", help="Number of realistic data errors to inject (listed in injected_errors.csv)."),
 ) -> None:
-    """Synthesise a multicenter neoadjuvant + upfront-surgery cohort with documented true effects."""
-    from latc.synth import write_synthetic_study
+    """Synthesise a multicenter neoadjuvant + upfront-surgery cohort with documented true effects.
 
-    result = write_synthetic_study(out, n_patients=patients, n_centers=centers, seed=seed, fmt=format, inject_errors=inject_errors)
+    Writes OUT/study/ (what `latc validate OUT/study` reads; OUT/study.xlsx with --format xlsx),
+    OUT/truth.json, OUT/truth_patients.csv and, with --inject-errors, OUT/injected_errors.csv.
+    """
+    from latc.synth import write_synthetic_study
+    from latc.synth._write import FORMATS
+
+    if format not in FORMATS:
+        _fail(f"unknown --format {format!r}; expected one of {', '.join(FORMATS)}")
+    if patients < 1 or centers < 1 or inject_errors < 0:
+        _fail("--patients and --centers must be at least 1 and --inject-errors at least 0")
+    with console.status(f"synthesising {patients:,} patients in {centers} centers …"):
+        result = write_synthetic_study(out, n_patients=patients, n_centers=centers, seed=seed, fmt=format,
+                                       inject_errors=inject_errors)
     console.print(result.summary())
 
 
