@@ -141,10 +141,10 @@ def _codes(series: pd.Series) -> tuple[np.ndarray, list]:
 
 
 def _strata_codes(frame: pd.DataFrame, strata: str | Sequence[str] | None) -> np.ndarray:
-    if strata is None:
+    if strata is None or len(strata) == 0:
         return np.zeros(len(frame), dtype=np.int64)
     cols = [strata] if isinstance(strata, str) else list(strata)
-    return pd.factorize(frame[cols].astype(str).agg("\x1f".join, axis=1))[0]
+    return frame.groupby(cols, sort=True, observed=True).ngroup().to_numpy(dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------------------------
