@@ -140,6 +140,12 @@ def test_lesion_jump_from_the_baseline_counts_and_small_lesions_do_not():
     assert only(r, rule="plausibility")["row"].astype(int).tolist() == [4]
 
 
+def test_deep_shrinkage_under_therapy_is_not_queried():
+    # 42 mm at baseline → 6 mm: an 86 % decrease, a partial response (RECIST 1.1 §4.3.1), not an error
+    r = run(edit("lesion_assessments", 0, diameter_mm="6"))
+    assert only(r, rule="plausibility").empty
+
+
 @pytest.mark.parametrize("value,days,expected", [("1501", "2022-02-05", 1), ("1500", "2022-02-05", 0),
                                                  ("1600", "2022-02-20", 0)])
 def test_lab_value_over_10x_within_14_days(value, days, expected):

@@ -17,7 +17,7 @@ import pandas as pd
 from latc.dictionary import Dictionary, Form
 from latc.validate._log import QueryLog
 from latc.validate._privacy import identifier_kind
-from latc.validate._schema import Parsed, form_specs, parse_column, typed_column
+from latc.validate._schema import Parsed, form_specs, parse_column, regex_mask, typed_column
 
 ROW = "_row"
 
@@ -99,7 +99,7 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
             _range(log, name, f.name, np.where(hard_ok, v, np.nan), col, f.soft_min, f.soft_max,
                    "soft_range", "warning", "plausible range")
         if f.pattern and f.type in ("text", "notes"):
-            ok = col.str.fullmatch(f.pattern.strip("^$")).fillna(False).to_numpy(dtype=bool, copy=True)
+            ok = regex_mask(col, f.pattern, full=True)
             badp = p.present & ~ok
             if badp.any():
                 pos = np.flatnonzero(badp)
@@ -129,6 +129,9 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
             hidden_filled = ~shown & p.present
             if hidden_filled.any():
                 pos = np.flatnonzero(hidden_filled)
+                # a value that should not be there must not feed cross-form rules (e.g. a death
+                # date on an 'alive' visit would make every later row look after death)
+                typed[f.name] = typed[f.name].mask(pd.Series(hidden_filled, index=raw.index))
                 log.add(name, pos, f.name, "branching", "error",
                         f"is filled although the field is hidden (shown only when {f.show_if.source})", work[f.name].iloc[pos])
         else:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from latc.validate._privacy import MASK, looks_like_identifier
+from latc.validate._schema import regex_mask
 
 QUERY_COLUMNS = ["form", "row", "patient_id", "center_id", "field", "value", "rule", "severity", "message", "source"]
 #: value shown in messages up to this many characters
@@ -75,7 +76,7 @@ class QueryLog:
 def _display(value: pd.Series) -> pd.Series:
     short = value.str.slice(0, _SHOW_CHARS)
     short = short.where(value.str.len() <= _SHOW_CHARS, short + "…")
-    plain = short.str.fullmatch(_PLAIN_RE).fillna(False).astype(bool)
+    plain = pd.Series(regex_mask(short, _PLAIN_RE), index=short.index)
     return short.where(plain, "'" + short.str.replace("'", "\\'", regex=False) + "'")
 
 

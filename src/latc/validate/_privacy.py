@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from latc.validate._schema import regex_mask
+
 #: What the query log shows instead of a value that looks like an identifier.
 MASK = "<masked: possible identifier>"
 
@@ -40,14 +42,14 @@ def identifier_kind(values: pd.Series) -> pd.Series:
     if not present.any():
         return kind
     # one scan for any identifier; the kind is only worked out for the (rare) hits
-    anyhit = text.str.contains(_ANY, regex=True, na=False).to_numpy(dtype=bool, copy=True) & present
+    anyhit = regex_mask(text, _ANY) & present
     if not anyhit.any():
         return kind
     sub = text[anyhit]
     where = np.flatnonzero(anyhit)
     for name, pattern in IDENTIFIER_PATTERNS.items():
         hit = np.zeros(len(text), dtype=bool)
-        hit[where] = sub.str.contains(pattern, regex=True, na=False).to_numpy(dtype=bool)
+        hit[where] = regex_mask(sub, pattern)
         new = hit & kind.isna().to_numpy()
         if new.any():
             kind[new] = name

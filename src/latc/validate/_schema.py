@@ -76,6 +76,18 @@ def isin(values: pd.Series, allowed: pd.Index | pd.Series | list) -> np.ndarray:
     return np.asarray(pc.fill_null(res, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def regex_mask(values: pd.Series, pattern: str, full: bool = False) -> np.ndarray:
+    """Where ``pattern`` is found in (``full``: matches all of) the value; missing → False.
+
+    Runs in pyarrow (RE2) directly: pandas falls back to Python's ``re`` value by value for
+    patterns with ``\\s`` or ``\\d`` on non-ASCII data, far too slow for a million rows.
+    """
+    if full:
+        pattern = "^(?:" + pattern.removeprefix("^").removesuffix("$") + ")$"
+    res = pc.match_substring_regex(_arrow(values), pattern)
+    return np.asarray(pc.fill_null(res, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _arrow(col: pd.Series) -> pa.Array:
     return pa.array(col.astype("str"), from_pandas=True, type=pa.string())
 
