@@ -82,6 +82,35 @@ def _clean_nan(o):
     return o
 
 
+def redcap_rows(errors: pd.DataFrame, texts: dict[str, pd.DataFrame], study_path: Path) -> pd.DataFrame:
+    """Row numbers of the injected errors in a REDCap export (the reader's ``_row`` is the line of
+    the record in the export file): each listed row is found in the export as read back by
+    matching every field of the form. Errors the export cannot carry (e.g. a duplicated record
+    the writer merges) are dropped from the list."""
+    from latc.io import ROW, read_study
+
+    raw = read_study(study_path)
+    keep, rows = [], []
+    for e in errors.itertuples():
+        form = e.form
+        fields = [c for c in texts[form].columns]
+        wanted = texts[form].iloc[int(e.row) - 2][fields]
+        got = raw.tables[form]
+        eq = np.ones(len(got), dtype=bool)
+        for f in fields:
+            col = got[f] if f in got.columns else pd.Series(pd.NA, index=got.index)
+            eq &= (col.isna() & pd.isna(wanted[f])).to_numpy() | (col == wanted[f]).fillna(False).to_numpy()
+        hits = got.loc[eq, ROW].to_numpy()
+        if e.error_type == "duplicate_row":
+            hits = hits[1:]  # the second occurrence is the duplicate
+        if len(hits) >= 1:
+            keep.append(e.Index)
+            rows.append(int(hits[-1]) if e.error_type == "duplicate_row" else int(hits[0]))
+    out = errors.loc[keep].copy()
+    out["row"] = rows
+    return out.reset_index(drop=True)
+
+
 def write_synthetic_study(out: str | Path, n_patients: int = 600, n_centers: int = 8, seed: int = 20261125,
                           fmt: str = "csv", inject_errors: int = 0) -> SynthResult:
     """Synthesise a study and write it (layout in the module docstring); deterministic per seed.
@@ -107,6 +136,8 @@ def write_synthetic_study(out: str | Path, n_patients: int = 600, n_centers: int
     study_path = out / ("study.xlsx" if fmt == "xlsx" else "study")
     written = write_study(tables, study_path, fmt=fmt, dictionary=d)
     study_path = Path(written) if written else study_path
+    if errors is not None and fmt == "redcap":
+        errors = redcap_rows(errors, tables, study_path)
     truth_path = out / "truth.json"
     truth = _clean_nan(json.loads(json.dumps(study.truth, default=_json_default)))
     truth_path.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
