@@ -178,13 +178,27 @@ def _exposure_by_agent(t: pd.DataFrame, probs: _Problems) -> pd.DataFrame:
 
 
 def _class_combination(t: pd.DataFrame) -> pd.Series:
-    """Per patient: the agent classes received, '+'-joined in dictionary order (``mki+ici``)."""
-    present = pd.crosstab(t["patient_id"], t["agent_class"]).gt(0)
-    combo = pd.Series("", index=present.index, dtype=object)
-    for cls in AGENT_CLASSES:
-        if cls in present:
-            combo = combo.where(~present[cls], combo.where(combo.eq(""), combo + "+") + cls)
-    return combo.replace("", np.nan).astype("str")
+    """Per patient: the agent classes received, '+'-joined in dictionary order (``mki+ici``).
+
+    Vectorised: each class is a bit, a patient's combination the sum over its distinct classes.
+    """
+    bit = {c: 1 << i for i, c in enumerate(AGENT_CLASSES)}
+    pairs = t[["patient_id", "agent_class"]].dropna().drop_duplicates()
+    code = pairs["agent_class"].map(bit).astype("int64").groupby(pairs["patient_id"].to_numpy()).sum()
+    labels = {v: "+".join(c for c in AGENT_CLASSES if v & bit[c]) for v in code.unique()}
+    return code.map(labels).astype("str")
+
+
+def _joined_agents(t: pd.DataFrame) -> pd.Series:
+    """Per patient: the distinct agents, alphabetically, '+'-joined (vectorised over ranks)."""
+    agents = t[["patient_id", "agent"]].dropna().drop_duplicates().sort_values(["patient_id", "agent"], kind="mergesort")
+    rank = agents.groupby("patient_id", sort=False).cumcount()
+    wide = agents.assign(_r=rank.to_numpy()).pivot(index="patient_id", columns="_r", values="agent")
+    joined = wide[0].astype(object)
+    for col in wide.columns[1:]:
+        nxt = wide[col].astype(object)
+        joined = joined.where(nxt.isna(), joined + "+" + nxt)
+    return joined.astype("str")
 
 
 def treatment_exposure(
@@ -213,16 +227,15 @@ def _treatment_exposure(patients: pd.DataFrame, t: pd.DataFrame, surgery: pd.Dat
     dosed = t[t["start_date"].notna().to_numpy()]
     g = dosed.groupby("patient_id")
     neo = pt["cohort"].eq("neoadjuvant").fillna(False)
-    has_dose = pid.isin(dosed["patient_id"])
+    has_dose = pid.isin(dosed["patient_id"].unique())
     upfront_tx = has_dose & pt["cohort"].eq("upfront_surgery").fillna(False)
     probs.add(upfront_tx, pt, "cohort", "treatment_in_upfront_cohort",
               "neoadjuvant treatment recorded for an upfront-surgery patient: not in the safety population")
     out = pt.copy()
     out["safety_population"] = (neo & has_dose).astype("boolean")
     out["agent_class"] = pid.map(_class_combination(dosed)).astype("str")
-    agents = dosed.drop_duplicates(["patient_id", "agent"]).sort_values(["patient_id", "agent"], kind="mergesort")
-    out["agents"] = pid.map(agents.groupby("patient_id")["agent"].agg("+".join)).astype("str")
-    out["n_agents"] = pid.map(agents.groupby("patient_id").size()).fillna(0).astype("Int64")
+    out["agents"] = pid.map(_joined_agents(dosed)).astype("str")
+    out["n_agents"] = pid.map(dosed[["patient_id", "agent"]].dropna().drop_duplicates().groupby("patient_id").size()).fillna(0).astype("Int64")
     out["n_courses"] = pid.map(g.size()).fillna(0).astype("Int64")
     out["first_dose_date"] = pid.map(g["start_date"].min()).astype("datetime64[ns]")
     last = pid.map(g["stop_date"].max()).astype("datetime64[ns]")

@@ -568,17 +568,24 @@ def surgical_outcome_rates(outcomes: pd.DataFrame, by: str | list[str] | None = 
     """
     by_cols = _by_columns(by)
     cols = [m for m in measures if m in outcomes]
-    long = outcomes[by_cols + cols].melt(id_vars=by_cols, var_name="measure", value_name="_v")
-    long["_known"] = long["_v"].notna()
-    long["_event"] = long["_v"].astype("boolean").fillna(False).astype(bool)
-    g = long.groupby(by_cols + ["measure"], sort=False, dropna=False)
-    res = pd.DataFrame({"n": g["_known"].sum(), "events": g["_event"].sum()}).reset_index()
+    known = outcomes[cols].notna().astype("int64")
+    event = pd.DataFrame({c: outcomes[c].astype("boolean").fillna(False).astype("int64") for c in cols}, index=outcomes.index)
+    if by_cols:
+        keys = [outcomes[b] for b in by_cols]
+        n = known.groupby(keys, sort=True, dropna=False).sum()
+        e = event.groupby(keys, sort=True, dropna=False).sum()
+    else:
+        n, e = known.sum().to_frame().T, event.sum().to_frame().T
+    res = pd.DataFrame({
+        "n": n.stack(future_stack=True) if by_cols else n.iloc[0],
+        "events": e.stack(future_stack=True) if by_cols else e.iloc[0],
+    })
+    res.index = res.index.set_names(by_cols + ["measure"]) if by_cols else res.index.set_names("measure")
+    res = res.reset_index()
     res["n"] = res["n"].astype("int64")
     res["events"] = res["events"].astype("int64")
     res["percent"] = (100.0 * res["events"] / res["n"].where(res["n"] > 0)).astype("Float64")
-    order = {m: i for i, m in enumerate(cols)}
-    res = res.sort_values(by_cols + ["measure"], key=lambda s: s.map(order) if s.name == "measure" else s, kind="stable")
-    return res.reset_index(drop=True)
+    return res[by_cols + ["measure", "n", "events", "percent"]].reset_index(drop=True)
 
 
 def surgical_outcome_summary(outcomes: pd.DataFrame, by: str | list[str] | None = "cohort",
