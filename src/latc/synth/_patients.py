@@ -15,7 +15,7 @@ import pandas as pd
 
 from latc.synth import _params as P
 from latc.synth._tumour import HISTOLOGIES, INVASION_FIELDS, draw_tumour, hist_index, per_histology
-from latc.synth._util import choose, stream, typed_table
+from latc.synth._util import choose, dates, stream, typed_table
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,6 @@ def eligibility_table(pt: pd.DataFrame, centers: Centers) -> pd.DataFrame:
 
 
 def patients_table(pt: pd.DataFrame, centers: Centers) -> pd.DataFrame:
-    from latc.synth._util import dates
-
     t0 = pt["t0_date"].to_numpy()
     consent = pt["screen_failure"].to_numpy(dtype=object) != "inc_consent"
     return typed_table("patients", {

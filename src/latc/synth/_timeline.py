@@ -61,12 +61,10 @@ def build_patients(seed: int, n: int, centers: Centers, intercept: float | None 
     po = potential_outcomes(x, center, centers, z_rec, z_death)
     base = pd.concat([base, po], axis=1)
     base["z_recurrence"] = z_rec
-    arm = np.where(neo, "neoadjuvant", "upfront")
     t_rec = np.where(neo, po["t_recurrence_neoadjuvant"], po["t_recurrence_upfront"])
     t_death = np.where(neo, po["t_death_neoadjuvant"], po["t_death_upfront"])
     base["tr_day"] = _ceil_day(t_rec)
     base["td_day"] = _ceil_day(t_death)
-    del arm
 
     # --- regimen, response latent, pathological response latent ---
     reg = plan_regimen(stream(seed, "regimen"), base)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from latc.synth import _params as P
-from latc.synth._util import choose, dates, repeat_rows, typed_table
+from latc.synth._util import choose, dates, occurrence, typed_table
 
 
 def plan_regimen(rng: np.random.Generator, pt: pd.DataFrame) -> pd.DataFrame:
@@ -48,8 +48,6 @@ def treatment_rows(rng: np.random.Generator, pt: pd.DataFrame) -> pd.DataFrame:
     src = neo.index.get_indexer(exploded.index)
     rows = neo.iloc[src].reset_index(drop=True)
     rows["agent"] = exploded.to_numpy(dtype=object)
-    from latc.synth._util import occurrence
-
     occ = occurrence(rows["patient_id"].to_numpy())
     rows["course_id"] = occ + 1
     rows["agent_class"] = rows["agent"].map(P.AGENT_CLASS)
@@ -118,8 +116,6 @@ def adverse_event_rows(rng: np.random.Generator, courses: pd.DataFrame) -> pd.Da
     ev["action_taken"] = np.where(related, act, "none")
     ev["surgical_delay"] = (grade >= 3) & (rng.random(len(ev)) < 0.1)
     ev = ev[keep].sort_values(["patient_id", "start", "ctcae_term"], kind="stable").reset_index(drop=True)
-    from latc.synth._util import occurrence
-
     ev["ae_id"] = occurrence(ev["patient_id"].to_numpy()) + 1
     return ev
 

@@ -52,15 +52,6 @@ def dates(t0: np.ndarray, days: np.ndarray) -> np.ndarray:
     return out
 
 
-def repeat_rows(n_each: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For rows repeated ``n_each`` times: the source row index and the 0-based occurrence number."""
-    n_each = np.asarray(n_each, dtype=np.int64)
-    src = np.repeat(np.arange(len(n_each)), n_each)
-    starts = np.cumsum(n_each) - n_each
-    occ = np.arange(len(src)) - np.repeat(starts, n_each)
-    return src, occ
-
-
 def occurrence(group: np.ndarray) -> np.ndarray:
     """0-based running number within consecutive equal values of ``group`` (sorted input)."""
     group = np.asarray(group)
