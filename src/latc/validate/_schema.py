@@ -89,7 +89,10 @@ def regex_mask(values: pd.Series, pattern: str, full: bool = False) -> np.ndarra
 
 
 def _arrow(col: pd.Series) -> pa.Array:
-    return pa.array(col.astype("str"), from_pandas=True, type=pa.string())
+    """The column as one contiguous arrow string array (kernels such as RE2 matching pay a
+    set-up cost per chunk, and a table built by concatenation can hold thousands of chunks)."""
+    arr = pa.array(col.astype("str"), from_pandas=True, type=pa.string())
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
 def _cast_float(text: pa.Array, ok: np.ndarray) -> np.ndarray:
