@@ -326,40 +326,62 @@ def cumulative_incidence(df: pd.DataFrame, time: str, event_type: str, group: st
 # ----------------------------------------------------------------------------------------------
 # Gray's test (cmprsk crstm / crst)
 # ----------------------------------------------------------------------------------------------
-def _gray_score(t: np.ndarray, m: np.ndarray, g: np.ndarray, ng: int, rho: float):
-    """Score (ng−1) and variance ((ng−1)²) of Gray's test for one stratum.
+def _seg_cumsum(a: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Cumulative sum along axis 0 restarting at each stratum (``first``: row → first row of its
+    stratum)."""
+    c = np.cumsum(a, axis=0)
+    return c - np.concatenate([np.zeros((1,) + a.shape[1:]), c])[first]
 
-    ``m``: 0 censored, 1 the cause tested, 2 another cause; ``g``: group codes 0..ng−1.
-    Every quantity below is a (time × group) array over the distinct event times.
+
+def _gray_score(t: np.ndarray, m: np.ndarray, g: np.ndarray, st: np.ndarray, ng: int, rho: float):
+    """Score (ng−1) and variance ((ng−1)²) of Gray's test, summed over strata.
+
+    ``m``: 0 censored, 1 the cause tested, 2 another cause; ``g``: group codes 0..ng−1; ``st``:
+    stratum codes. Every quantity is a (stratum-time × group) array over the distinct event times of
+    each stratum; cumulative quantities restart at each stratum (cmprsk ``crstm`` loops over strata).
     """
-    ut, inv = np.unique(t, return_inverse=True)
-    nt = len(ut)
-    cnt = np.bincount((inv * 3 + m) * ng + g, minlength=nt * 3 * ng).reshape(nt, 3, ng).astype(float)
-    rs = np.cumsum(cnt.sum(axis=1)[::-1], axis=0)[::-1]        # at risk by group
+    order = np.lexsort((t, st))
+    t, m, g, st = t[order], m[order], g[order], st[order]
+    new = np.r_[True, (t[1:] != t[:-1]) | (st[1:] != st[:-1])]
+    blk = np.cumsum(new) - 1
+    nb = int(blk[-1]) + 1
+    bst = st[new]
+    cnt = np.bincount((blk * 3 + m) * ng + g, minlength=nb * 3 * ng).reshape(nb, 3, ng).astype(float)
+    tot = cnt.sum(axis=1)
+    # at risk by group: reverse cumulative sum within stratum
+    rc = np.cumsum(tot[::-1], axis=0)[::-1]
+    last = np.r_[bst[1:] != bst[:-1], True]
+    nxt = np.minimum.accumulate(np.where(last, np.arange(nb), nb)[::-1])[::-1] + 1
+    rs = rc - np.concatenate([rc, np.zeros((1, ng))])[nxt]
     d1, d2 = cnt[:, 1, :], cnt[:, 2, :]
     nd1, nd2 = d1.sum(axis=1), d2.sum(axis=1)
     keep = (nd1 + nd2) > 0
-    rs, d1, d2, nd1, nd2 = rs[keep], d1[keep], d2[keep], nd1[keep], nd2[keep]
-    nt = len(nd1)
+    rs, d1, d2, nd1, nd2, bst = rs[keep], d1[keep], d2[keep], nd1[keep], nd2[keep], bst[keep]
     h = ng - 1
-    if nt == 0:
+    if len(nd1) == 0:
         return np.zeros(h), np.zeros((h, h))
+    nt = len(nd1)
+    sfirst = np.r_[True, bst[1:] != bst[:-1]]
+    first = np.maximum.accumulate(np.where(sfirst, np.arange(nt), 0))
     risk = rs > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        skm = np.cumprod(np.where(risk, (rs - d1 - d2) / rs, 1.0), axis=0)   # group KM, right-cont.
-        skmm = np.vstack([np.ones((1, ng)), skm[:-1]])                        # left-continuous
+        factor = np.where(risk, (rs - d1 - d2) / rs, 1.0)
+        zero = factor <= 0
+        logf = _seg_cumsum(np.log(np.where(zero, 1.0, factor)), first)
+        skm = np.where(_seg_cumsum(zero.astype(float), first) > 0, 0.0, np.exp(logf))  # group KM
+        skmm = np.where(sfirst[:, None], 1.0, np.vstack([np.ones((1, ng)), skm[:-1]]))  # t−
         jump = np.where(risk, skmm * d1 / rs, 0.0)
-        f1m = np.cumsum(jump, axis=0) - jump                                  # group CIF at t−
+        f1m = _seg_cumsum(jump, first) - jump                                 # group CIF at t−
         t1 = np.where(risk, rs / skmm, 0.0)
         tr = t1.sum(axis=1)
         tq = (t1 * (1.0 - f1m)).sum(axis=1)
         finc = nd1 / tr
-        f = np.cumsum(finc)                                                   # pooled CIF
+        f = _seg_cumsum(finc, first)                                          # pooled CIF
         fm = f - finc
         fb = (1.0 - fm) ** rho
         a = fb[:, None, None] * (t1[:, :, None] * np.eye(ng)[None]
                                  - t1[:, :, None] * t1[:, None, :] / tr[:, None, None])
-        c = np.cumsum(a * (nd1 / (tr * (1.0 - fm)))[:, None, None], axis=0)
+        c = _seg_cumsum(a * (nd1 / (tr * (1.0 - fm)))[:, None, None], first)
         score = (fb[:, None] * (d1 - nd1[:, None] * t1 * (1.0 - f1m) / tq[:, None])).sum(axis=0)
         # events of the tested cause
         ev1 = (nd1 > 0)[:, None] & risk
@@ -374,11 +396,15 @@ def _gray_score(t: np.ndarray, m: np.ndarray, g: np.ndarray, ng: int, rho: float
     b = a[:, :h, :] - t4[:, None, :] * c[:, :h, :]
     ch = c[:, :h, :]
     w2 = t4b**2 * t3b
-    v3 = (t4**2 * t3).sum(axis=0) + w2.sum(axis=0)
-    v2 = np.einsum("tik,tk->ik", b, t4 * t3) - np.einsum("tik,tk->ik", ch, w2)
     v = np.einsum("tik,tjk,tk->ij", b, b, t3) + np.einsum("tik,tjk,tk->ij", ch, ch, w2)
-    c_end = c[-1, :h, :]
-    v += (c_end * v3) @ c_end.T + c_end @ v2.T + v2 @ c_end.T
+    # per stratum: v3, v2 and the stratum's final c enter the last term of crst
+    starts = np.flatnonzero(sfirst)
+    ends = np.r_[starts[1:], nt] - 1
+    v3 = np.add.reduceat(t4**2 * t3 + w2, starts, axis=0)                             # (S, ng)
+    v2 = np.add.reduceat(b * (t4 * t3)[:, None, :] - ch * w2[:, None, :], starts, axis=0)  # (S, h, ng)
+    c_end = c[ends, :h, :]                                                              # (S, h, ng)
+    v += (np.einsum("sik,sjk,sk->ij", c_end, c_end, v3) + np.einsum("sik,sjk->ij", c_end, v2)
+          + np.einsum("sik,sjk->ij", v2, c_end))
     return score[:h], v
 
 
@@ -388,13 +414,7 @@ def _gray_table(data: _CompetingData, gcode: np.ndarray, ng: int, scode: np.ndar
     for cause in causes:
         k = 1 + data.causes.index(cause)
         m = np.where(data.code == 0, 0, np.where(data.code == k, 1, 2))
-        s = np.zeros(ng - 1)
-        v = np.zeros((ng - 1, ng - 1))
-        for st in np.unique(scode):
-            sel = scode == st
-            ss, vv = _gray_score(data.time[sel], m[sel], gcode[sel], ng, rho)
-            s += ss
-            v += vv
+        s, v = _gray_score(data.time, m, gcode, scode, ng, rho)
         # R: statistic only when the variance matrix has full rank (qr rank), else -1
         if np.linalg.matrix_rank(v, tol=1e-7 * max(np.abs(v).max(), 1e-300)) < ng - 1:
             warnings.warn(f"gray_test: the variance of cause {cause!r} is singular (R reports "
