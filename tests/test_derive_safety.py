@@ -296,3 +296,15 @@ def test_raw_text_input_is_accepted():
     ae, problems = adverse_event_analysis(aes, _patients({"C01-001": "neoadjuvant"}), _treatments({}))
     assert ae.loc[0, "treatment_emergent"] == True and ae.loc[0, "serious"] == False  # noqa: E712
     assert {"invalid_yesno", "invalid_date"} <= set(problems["rule"])
+
+
+def test_empty_tables():
+    pts = _patients({"C01-001": "neoadjuvant"})
+    ae, problems = adverse_event_analysis(_aes({}).iloc[0:0], pts, _treatments({}).iloc[0:0])
+    expo, _ = treatment_exposure(pts, _treatments({}).iloc[0:0])
+    assert ae.empty and problems.empty
+    assert expo.loc[0, "safety_population"] == False  # noqa: E712
+    assert ae_summary_by_term(ae, expo).empty
+    o = ae_overview(ae, expo)
+    assert (o["n_safety"] == 0).all() and o["percent"].isna().all()
+    assert exposure_by_agent(_treatments({}).iloc[0:0])[0].empty

@@ -205,7 +205,7 @@ def _follow_up(visits, death=None):
     rows = [{"patient_id": "C01-001", "visit_date": v, "vital_status": "alive", "death_date": None} for v in visits]
     if death:
         rows.append({"patient_id": "C01-001", "visit_date": death, "vital_status": "dead", "death_date": death})
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(rows, columns=["patient_id", "visit_date", "vital_status", "death_date"])
     df["visit_date"] = pd.to_datetime(df["visit_date"])
     df["death_date"] = pd.to_datetime(df["death_date"])
     return df
@@ -396,3 +396,13 @@ def test_continuous_summary():
     outcomes = pd.DataFrame({"cohort": ["a"] * 4, "operative_time_min": pd.array([100, 200, 300, None], dtype="Float64")})
     r = surgical_outcome_summary(outcomes, measures=["operative_time_min"]).iloc[0]
     assert (r["n"], r["median"], r["q1"], r["q3"], r["min"], r["max"]) == (3, 200, 150, 250, 100, 300)
+
+
+def test_empty_surgery_and_complication_tables():
+    s = _surgery().iloc[0:0]
+    out, problems = surgical_outcomes(_patients(), _diagnosis(lar=True), s, _complications(), follow_up=_follow_up([]))
+    assert problems.empty
+    assert out.loc[0, "curative_surgery"] == False and pd.isna(out.loc[0, "larynx_preserved"])  # noqa: E712
+    rates = surgical_outcome_rates(out).set_index("measure")
+    assert rates.loc["curative_surgery", ["n", "events"]].tolist() == [1, 0]
+    assert rates.loc["r0_resection", "n"] == 0 and pd.isna(rates.loc["r0_resection", "percent"])

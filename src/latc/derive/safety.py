@@ -7,16 +7,17 @@ Rules (documented in ``docs/derivations/safety.md``):
 * **Treatment-emergent AE (TEAE)**: onset on or after the first neoadjuvant dose and no later than
   the *earlier* of (a) the day before the first operation after the first dose — from the
   operation on, events are postoperative complications (Clavien–Dindo, ``surgery.py``) — and
-  (b) the last dose + 30 days (the usual 30-day post-treatment reporting window of oncology
-  trials, e.g. FDA/ICH E3 practice and CTCAE-based protocols). Upfront-surgery patients have no
+  (b) the last dose + 30 days (the common 30-day post-treatment adverse-event reporting window of
+  oncology protocols; a parameter). Upfront-surgery patients have no
   TEAE. The window ends are inclusive.
 * **Treatment-related**: attribution possible, probable or definite (the NCI attribution scale;
   unrelated / unlikely are not related).
 * **Worst grade per patient per term**: in term tables a patient counts once per CTCAE term, at
   the highest grade (NCI CTCAE v5.0 reporting convention; "grade ≥ 3" = grade 3, 4 or 5).
 * **Kinase-inhibitor toxicities that matter before neck surgery** (anti-angiogenic TKIs impair
-  haemostasis and wound healing; lenvatinib label warnings, Brose et al. SELECT; Huang et al.
-  neoadjuvant lenvatinib series): hypertension; proteinuria; bleeding (pharyngeal / tracheal
+  haemostasis and wound healing: the warnings of the lenvatinib label — hypertension, proteinuria,
+  haemorrhagic events, fistula formation, impaired wound healing; Schlumberger et al., SELECT,
+  *N Engl J Med* 2015;372:621): hypertension; proteinuria; bleeding (pharyngeal / tracheal
   haemorrhage); wound-healing problems (wound dehiscence / complication); fistula (tracheal /
   oesophageal fistula).
 * **Exposure**: duration = last stop − first start + 1 day; relative dose intensity for
@@ -32,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from latc.derive.surgery import PROBLEM_COLUMNS, _bool_where, _choice, _col, _date, _days, _flag, _number, _Problems
+from latc.derive.surgery import PROBLEM_COLUMNS, _bool_where, _choice, _col, _date, _days, _flag, _lookup, _number, _Problems
 
 #: Days after the last dose during which a new AE is still treatment-emergent.
 TEAE_DAYS_AFTER_LAST_DOSE = 30
@@ -184,6 +185,8 @@ def _class_combination(t: pd.DataFrame) -> pd.Series:
     """
     bit = {c: 1 << i for i, c in enumerate(AGENT_CLASSES)}
     pairs = t[["patient_id", "agent_class"]].dropna().drop_duplicates()
+    if pairs.empty:
+        return pd.Series(dtype="str")
     code = pairs["agent_class"].map(bit).astype("int64").groupby(pairs["patient_id"].to_numpy()).sum()
     labels = {v: "+".join(c for c in AGENT_CLASSES if v & bit[c]) for v in code.unique()}
     return code.map(labels).astype("str")
@@ -192,6 +195,8 @@ def _class_combination(t: pd.DataFrame) -> pd.Series:
 def _joined_agents(t: pd.DataFrame) -> pd.Series:
     """Per patient: the distinct agents, alphabetically, '+'-joined (vectorised over ranks)."""
     agents = t[["patient_id", "agent"]].dropna().drop_duplicates().sort_values(["patient_id", "agent"], kind="mergesort")
+    if agents.empty:
+        return pd.Series(dtype="str")
     rank = agents.groupby("patient_id", sort=False).cumcount()
     wide = agents.assign(_r=rank.to_numpy()).pivot(index="patient_id", columns="_r", values="agent")
     joined = wide[0].astype(object)
@@ -233,26 +238,26 @@ def _treatment_exposure(patients: pd.DataFrame, t: pd.DataFrame, surgery: pd.Dat
               "neoadjuvant treatment recorded for an upfront-surgery patient: not in the safety population")
     out = pt.copy()
     out["safety_population"] = (neo & has_dose).astype("boolean")
-    out["agent_class"] = pid.map(_class_combination(dosed)).astype("str")
-    out["agents"] = pid.map(_joined_agents(dosed)).astype("str")
-    out["n_agents"] = pid.map(dosed[["patient_id", "agent"]].dropna().drop_duplicates().groupby("patient_id").size()).fillna(0).astype("Int64")
-    out["n_courses"] = pid.map(g.size()).fillna(0).astype("Int64")
-    out["first_dose_date"] = pid.map(g["start_date"].min()).astype("datetime64[ns]")
-    last = pid.map(g["stop_date"].max()).astype("datetime64[ns]")
-    any_missing_stop = pid.map(g["stop_date"].count() < g.size())
+    out["agent_class"] = _lookup(pid, _class_combination(dosed)).astype("str")
+    out["agents"] = _lookup(pid, _joined_agents(dosed)).astype("str")
+    out["n_agents"] = _lookup(pid, dosed[["patient_id", "agent"]].dropna().drop_duplicates().groupby("patient_id").size()).fillna(0).astype("Int64")
+    out["n_courses"] = _lookup(pid, g.size()).fillna(0).astype("Int64")
+    out["first_dose_date"] = _lookup(pid, g["start_date"].min()).astype("datetime64[ns]")
+    last = _lookup(pid, g["stop_date"].max()).astype("datetime64[ns]")
+    any_missing_stop = _lookup(pid, g["stop_date"].count() < g.size())
     out["last_dose_date"] = last.mask(any_missing_stop.fillna(False).astype(bool))
     out["exposure_days"] = (_days(out["last_dose_date"], out["first_dose_date"]) + 1).astype("Int64")
-    out["any_dose_reduction"] = _bool_where(pid.map(g["dose_reduced"].max()).fillna(False), has_dose)
-    out["any_interruption"] = _bool_where(pid.map(g["interrupted"].max()).fillna(False), has_dose)
+    out["any_dose_reduction"] = _bool_where(_lookup(pid, g["dose_reduced"].max()).fillna(False), has_dose)
+    out["any_interruption"] = _bool_where(_lookup(pid, g["interrupted"].max()).fillna(False), has_dose)
     tox = dosed.loc[dosed["reason_stopped"].eq("toxicity").fillna(False).to_numpy(), "patient_id"]
     out["discontinued_for_toxicity"] = _bool_where(pid.isin(tox), has_dose)
     out["first_surgery_date"] = pd.Series(pd.NaT, index=pt.index, dtype="datetime64[ns]")
     if surgery is not None and len(surgery):
         s = pd.DataFrame({"patient_id": surgery["patient_id"].astype("str")}, index=surgery.index)
         s["surgery_date"] = _date(surgery, "surgery_date", probs, "surgery")
-        s["first_dose_date"] = s["patient_id"].map(pd.Series(out["first_dose_date"].to_numpy(), index=pid.to_numpy()))
+        s["first_dose_date"] = _lookup(s["patient_id"], pd.Series(out["first_dose_date"].to_numpy(), index=pid.to_numpy()))
         after = s[(s["surgery_date"] >= s["first_dose_date"]).fillna(False).to_numpy()]
-        out["first_surgery_date"] = pid.map(after.groupby("patient_id")["surgery_date"].min()).astype("datetime64[ns]")
+        out["first_surgery_date"] = _lookup(pid, after.groupby("patient_id")["surgery_date"].min()).astype("datetime64[ns]")
     return out
 
 

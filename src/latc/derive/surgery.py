@@ -15,15 +15,17 @@ Rules (documented in ``docs/derivations/surgery.md``):
   operation.
 * **Clavien–Dindo** grades ordered I < II < IIIa < IIIb < IVa < IVb < V (Dindo, Demartines &
   Clavien, *Ann Surg* 2004;240:205; Clavien et al., *Ann Surg* 2009;250:187); *major* = grade ≥ IIIa
-  (an intervention was needed), the usual cut of the 2009 five-year appraisal.
+  (grade III or worse: an intervention, intensive care or death), the usual definition of a major
+  complication in reports that use the classification.
 * **30-day events**: onset 0–30 days after the operation (``onset_date - surgery_date <= 30``
   calendar days); 30- / 90-day mortality from the follow-up death date on the same day count.
 * **Hypoparathyroidism and recurrent laryngeal nerve palsy: transient vs permanent.** Permanent =
-  still present more than 6 months after the operation (Orloff et al., *Thyroid* 2018;28:830,
-  American Thyroid Association statement on postoperative hypoparathyroidism: "permanent … when
-  it persists more than 6 months"; Chandrasekhar et al., *Otolaryngol Head Neck Surg*
-  2013;148(6 Suppl):S1, AAO-HNS guideline on voice after thyroid surgery, and the ATA statement on
-  outcomes of RLN injury, which use the same 6-month horizon for nerve recovery). The cut is the
+  still present more than 6 months after the operation (the protocol's definition; Orloff et al.,
+  *Thyroid* 2018;28:830, American Thyroid Association statement on postoperative
+  hypoparathyroidism: persisting beyond 6 months = permanent). For RLN palsy the same horizon is
+  the protocol's and common practice (the AAO-HNS guideline, Chandrasekhar et al., *Otolaryngol
+  Head Neck Surg* 2013;148(6 Suppl):S1, covers laryngeal examination and voice outcomes; some
+  series wait 12 months — ``permanence_months`` is a parameter). The cut is the
   calendar date ``surgery_date + 6 months`` (``pandas.DateOffset(months=6)``; 1 January → 1 July):
   resolved on or before that date → transient; resolved after it, or unresolved and last assessed
   after it → permanent; unresolved and last assessed on or before it → undetermined.
@@ -147,6 +149,16 @@ def _number(df: pd.DataFrame, name: str, problems: _Problems, form: str) -> pd.S
     out = pd.to_numeric(s, errors="coerce").astype("Float64")
     problems.add(s.notna() & out.isna(), df, name, "invalid_number", f"{form}.{name} is not a number", value=s)
     return out
+
+
+def _lookup(keys: pd.Series, values: pd.Series) -> pd.Series:
+    """``values`` (indexed by patient) for each key, aligned with ``keys``; missing when absent.
+
+    ``reindex`` rather than ``Series.map``: it keeps the dtype and works for empty tables.
+    """
+    if not values.index.is_unique:
+        values = values[~values.index.duplicated()]
+    return values.reindex(keys.to_numpy()).set_axis(keys.index)
 
 
 def _days(later: pd.Series, earlier: pd.Series) -> pd.Series:
@@ -331,7 +343,7 @@ def _worst_permanence(comp: pd.DataFrame, ctype: str, pids: pd.Series) -> pd.Ser
     rank = {p: i + 1 for i, p in enumerate(PERMANENCE_ORDER)}
     sub = comp.loc[comp["complication_type"].eq(ctype).fillna(False), ["patient_id", "permanence"]]
     worst = sub.assign(r=sub["permanence"].map(rank)).groupby("patient_id")["r"].max()
-    out = pids.map(worst).map({i + 1: p for i, p in enumerate(PERMANENCE_ORDER)})
+    out = _lookup(pids, worst).map({i + 1: p for i, p in enumerate(PERMANENCE_ORDER)})
     return out.fillna("none").astype("str")
 
 
@@ -343,8 +355,8 @@ def _death_window(follow_up: pd.DataFrame | None, pids: pd.Series, sdate: pd.Ser
     fu["death_date"] = _date(follow_up, "death_date", probs, "follow_up")
     fu["visit_date"] = _date(follow_up, "visit_date", probs, "follow_up")
     g = fu.groupby("patient_id")
-    death = pids.map(g["death_date"].min())
-    last = pids.map(g["visit_date"].max())
+    death = _lookup(pids, g["death_date"].min())
+    last = _lookup(pids, g["visit_date"].max())
     last = pd.concat([last, death], axis=1).max(axis=1)
     ddays = _days(death, sdate)
     dead_in = ddays.ge(0) & ddays.le(days)
@@ -388,7 +400,7 @@ def surgical_outcomes(
     operated = pid.isin(index.index)
     out = pt[["patient_id", "cohort"]].copy()
     out["curative_surgery"] = operated.astype("boolean")
-    out["n_operations"] = pid.map(n_ops).fillna(0).astype("Int64")
+    out["n_operations"] = _lookup(pid, n_ops).fillna(0).astype("Int64")
     out["palliative_surgery_only"] = (out["n_operations"].gt(0) & ~operated).astype("boolean")
     out["index_surgery_id"] = op["surgery_id"].astype("Int64")
     out["surgery_date"] = op["surgery_date"].astype("datetime64[ns]")
@@ -404,9 +416,9 @@ def surgical_outcomes(
         tx = pd.DataFrame({"patient_id": treatments["patient_id"].astype("str")}, index=treatments.index)
         tx["start_date"] = _date(treatments, "start_date", probs, "treatments")
         tx["stop_date"] = _date(treatments, "stop_date", probs, "treatments")
-        tx["surgery_date"] = tx["patient_id"].map(pd.Series(sdate.to_numpy(), index=pid.to_numpy()))
+        tx["surgery_date"] = _lookup(tx["patient_id"], pd.Series(sdate.to_numpy(), index=pid.to_numpy()))
         pre = tx[(tx["start_date"] <= tx["surgery_date"]).fillna(False)]
-        last = pid.map(pre.groupby("patient_id")["stop_date"].max())
+        last = _lookup(pid, pre.groupby("patient_id")["stop_date"].max())
         gap = _days(sdate, last)
         neo = out["cohort"].eq("neoadjuvant").fillna(False)
         probs.add(gap.lt(0), pd.DataFrame({"patient_id": pid, "stop_date": last}), "stop_date",
@@ -495,11 +507,11 @@ def surgical_outcomes(
     comp = _complications(complications, ops, probs, permanence_months=permanence_months, early_days=early_days)
     ci = comp[comp["index_operation"].to_numpy(dtype=bool)]
     g = ci.groupby("patient_id")
-    n_comp = pid.map(g.size()).fillna(0).astype("Int64")
-    max_rank = pid.map(g["clavien_dindo_rank"].max()).astype("Int64")
+    n_comp = _lookup(pid, g.size()).fillna(0).astype("Int64")
+    max_rank = _lookup(pid, g["clavien_dindo_rank"].max()).astype("Int64")
     early = ci[ci["within_30_days"].eq(True).fillna(False).to_numpy(dtype=bool)]
-    early_rank = pid.map(early.groupby("patient_id")["clavien_dindo_rank"].max()).astype("Int64")
-    early_n = pid.map(early.groupby("patient_id").size()).fillna(0)
+    early_rank = _lookup(pid, early.groupby("patient_id")["clavien_dindo_rank"].max()).astype("Int64")
+    early_n = _lookup(pid, early.groupby("patient_id").size()).fillna(0)
     major_id = _CD_RANK[MAJOR_CLAVIEN_DINDO.upper()]
     out["n_complications"] = n_comp.mask(~operated, pd.NA)
     out["any_complication"] = _bool_where(n_comp.gt(0), operated)
