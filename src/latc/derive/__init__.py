@@ -15,6 +15,19 @@ from latc.derive.bor import (
 )
 from latc.derive.recist import check_target_lesions, response_long, timepoint_responses
 
+from latc.derive.surgery import (
+    complications_analysis,
+    surgical_outcome_rates,
+    surgical_outcome_summary,
+    surgical_outcomes,
+)
+from latc.derive.safety import (
+    adverse_event_analysis,
+    ae_overview,
+    ae_summary_by_term,
+    exposure_by_agent,
+    treatment_exposure,
+)
 __all__ = [
     "ajcc_stage",
     "ajcc_stage_detail",
@@ -34,4 +47,14 @@ __all__ = [
     "response_long",
     "response_rates",
     "timepoint_responses",
+    # surgical outcomes and safety (surgery.py, safety.py)
+    "complications_analysis",
+    "surgical_outcome_rates",
+    "surgical_outcome_summary",
+    "surgical_outcomes",
+    "adverse_event_analysis",
+    "ae_overview",
+    "ae_summary_by_term",
+    "exposure_by_agent",
+    "treatment_exposure",
 ]
