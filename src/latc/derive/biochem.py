@@ -92,12 +92,22 @@ HARMONISED_COLUMNS = [
 # --------------------------------------------------------------------------------------------------
 
 def _per_unique(values: pd.Series, fn) -> pd.Series:
-    """String work on the distinct values only (codes have a handful of them)."""
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    """String work on the distinct values only (codes have a handful of them).
+
+    When the transformation leaves every distinct value unchanged (clean codes, the usual case) the
+    input is returned as ``str`` without rebuilding a million-row column.
+    """
+    values = values.astype("str")
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
     if len(uniques) == 0:
-        return pd.Series(pd.NA, index=values.index, dtype="str")
-    mapped = fn(pd.Series(list(uniques), dtype="str")).astype(object).to_numpy()
-    return pd.Series(np.where(codes >= 0, mapped[np.maximum(codes, 0)], None), index=values.index, dtype="str")
+        return values
+    uniq = pd.Series(np.asarray(uniques, dtype=object), dtype="str")
+    mapped = fn(uniq).astype(object).to_numpy()
+    if all(m == u for m, u in zip(mapped, uniq.to_numpy(dtype=object))):
+        return values
+    cat = pd.Categorical.from_codes(codes, categories=pd.Index(np.arange(len(uniques))))
+    out = pd.Series(cat, index=values.index).map(dict(enumerate(mapped)))
+    return out.astype("str")
 
 
 def _normalise_unit(unit: pd.Series) -> pd.Series:
@@ -106,6 +116,18 @@ def _normalise_unit(unit: pd.Series) -> pd.Series:
         s = s.str.strip().str.lower().str.replace("µ", "u", regex=False).str.replace("μ", "u", regex=False)
         return s.str.replace("mcg", "ug", regex=False).str.replace(" ", "", regex=False).str.replace("/", "_", regex=False)
     return _per_unique(unit, clean)
+
+
+_ALLOWED_UNITS_TEXT = {t: ", ".join(u for (tt, u) in UNIT_FACTORS if tt == t) for t in CANONICAL_UNITS}
+
+
+def _unit_factor(test: pd.Series, unit: pd.Series) -> np.ndarray:
+    """Factor to the canonical unit per row (NaN when the unit does not belong to the test), looked up
+    on the distinct (test, unit) pairs only."""
+    tc, tu = pd.factorize(test.astype(object), use_na_sentinel=True)
+    uc, uu = pd.factorize(unit.astype(object), use_na_sentinel=True)
+    table = np.array([[UNIT_FACTORS.get((t, u), np.nan) for u in uu] + [np.nan] for t in tu] + [[np.nan] * (len(uu) + 1)], dtype=float)
+    return table[np.where(tc < 0, len(tu), tc), np.where(uc < 0, len(uu), uc)]
 
 
 def _normalise_test(test: pd.Series) -> pd.Series:
@@ -185,19 +207,22 @@ def harmonise_labs(
     unit = _normalise_unit(_col(df, "unit"))
     value = pd.to_numeric(_col(df, "value"), errors="coerce").astype("float64").to_numpy()
     date = _dates(_col(df, "lab_date"))
-    factor = pd.Series(list(zip(test.fillna(""), unit.fillna(""))), dtype=object).map(UNIT_FACTORS).astype("float64").to_numpy()
+    factor = _unit_factor(test, unit)
 
     bad_test = ~test.isin(TESTS).to_numpy(bool)
     bad_unit = ~bad_test & np.isnan(factor)
     missing_value = np.isnan(value)
     negative = value < 0
     missing_date = date.isna().to_numpy()
+    unit_message = pd.Series("", index=df.index, dtype=object)
+    if bad_unit.any():  # format messages for the flagged rows only
+        t_bad = test[bad_unit]
+        unit_message[bad_unit] = ("unit " + _col(df, "unit")[bad_unit].astype("str").fillna("(blank)") + " is not a unit of " + t_bad
+                                  + " (allowed: " + t_bad.map(_ALLOWED_UNITS_TEXT) + "); row left out")
     problems = [
         _problems(pid, bad_test, "test", _col(df, "test"), "unknown_test",
                   "unknown test: expected one of " + ", ".join(TESTS)),
-        _problems(pid, bad_unit, "unit", _col(df, "unit"), "unit_not_allowed_for_test",
-                  "unit " + _col(df, "unit").astype("str").fillna("(blank)") + " is not a unit of " + test.fillna("")
-                  + " (allowed: " + test.map(lambda t: ", ".join(u for (tt, u) in UNIT_FACTORS if tt == t)).fillna("") + "); row left out"),
+        _problems(pid, bad_unit, "unit", _col(df, "unit"), "unit_not_allowed_for_test", unit_message),
         _problems(pid, ~bad_test & missing_value, "value", _col(df, "value"), "value_missing",
                   "result missing or not a number; row left out"),
         _problems(pid, ~bad_test & negative, "value", _col(df, "value"), "negative_value",
@@ -207,56 +232,71 @@ def harmonise_labs(
     ]
     keep = ~(bad_test | bad_unit | missing_value | negative | missing_date)
 
+    # order rows by patient, date, test with integer keys (string sorts are slow at a million rows)
+    pcode, puniq = pd.factorize(pid, sort=True)
+    tc, tu = pd.factorize(test, use_na_sentinel=True)
+    tcode = np.array([TESTS.index(t) if t in TESTS else len(TESTS) for t in tu] + [len(TESTS)], dtype=np.int64)[np.where(tc < 0, len(tu), tc)]
+    dval = date.to_numpy("datetime64[ns]").astype("int64")
+    idx = np.flatnonzero(keep)
+    idx = idx[np.lexsort((tcode[idx], dval[idx], pcode[idx]))]
+
     url_rec = pd.to_numeric(_col(df, "upper_reference_limit"), errors="coerce").astype("float64").to_numpy()
+    test_k = test.take(idx).reset_index(drop=True)
     out = pd.DataFrame({
-        "patient_id": pid.to_numpy()[keep],
-        "lab_date": date.to_numpy()[keep],
-        "test": test.to_numpy()[keep],
-        "value": (value * factor)[keep],
-        "unit": test.map(CANONICAL_UNITS).to_numpy()[keep],
-        "below_detection": _col(df, "below_detection").astype("boolean").fillna(False).to_numpy(bool)[keep],
-        "stimulated": _col(df, "stimulated").astype("boolean").to_numpy()[keep],
-        "upper_reference_limit": (url_rec * factor)[keep],
-        "value_recorded": value[keep],
-        "unit_recorded": _col(df, "unit").astype("str").to_numpy()[keep],
+        "patient_id": pid.take(idx).reset_index(drop=True),
+        "lab_date": date.to_numpy()[idx],
+        "test": test_k,
+        "value": (value * factor)[idx],
+        "unit": pd.Series(pd.Categorical.from_codes(tcode[idx], categories=[f"{t}:{CANONICAL_UNITS[t]}" for t in TESTS])).astype("str")
+                  .str.split(":").str[1],
+        "below_detection": _col(df, "below_detection").astype("boolean").fillna(False).to_numpy(bool)[idx],
+        "stimulated": _col(df, "stimulated").astype("boolean").array.take(idx),
+        "upper_reference_limit": (url_rec * factor)[idx],
+        "value_recorded": value[idx],
+        "unit_recorded": _col(df, "unit").astype("str").take(idx).reset_index(drop=True),
     })
     if "center_id" in df:
-        out.insert(1, "center_id", df["center_id"].astype("str").to_numpy()[keep])
-    out = out.sort_values(["patient_id", "lab_date", "test"], kind="mergesort").reset_index(drop=True)
-    out["stimulated"] = out["stimulated"].astype("boolean").where(out["test"].eq("tg"), pd.NA)
+        out.insert(1, "center_id", df["center_id"].astype("str").take(idx).reset_index(drop=True))
+    is_tg = tcode[idx] == TESTS.index("tg")
+    is_tgab = tcode[idx] == TESTS.index("tgab")
+    out["stimulated"] = out["stimulated"].mask(~is_tg, pd.NA)
 
     # TgAb status (own row)
-    is_tgab = out["test"].eq("tgab").to_numpy()
     url = out["upper_reference_limit"].to_numpy()
     no_url = is_tgab & np.isnan(url)
     threshold = np.where(np.isnan(url), tgab_default_threshold, url)
     positive = ~out["below_detection"].to_numpy(bool) & (out["value"].to_numpy() >= threshold)
-    out["tgab_positive"] = pd.array(np.where(is_tgab, positive, False), dtype="boolean")
-    out.loc[~is_tgab, "tgab_positive"] = pd.NA
-    out["tgab_threshold_source"] = pd.Series(np.where(no_url, "default", "assay"), dtype="str").where(is_tgab)
+    out["tgab_positive"] = pd.array(positive, dtype="boolean")
+    out["tgab_positive"] = out["tgab_positive"].mask(~is_tgab, pd.NA)
+    source = np.where(no_url, "default", "assay").astype(object)
+    source[~is_tgab] = None
+    out["tgab_threshold_source"] = pd.Series(source, dtype="str")
     problems.append(_problems(out["patient_id"], no_url, "upper_reference_limit", "", "tgab_reference_limit_missing",
                               f"TgAb without the assay's upper reference limit: positivity judged against the default {tgab_default_threshold:g} IU/mL"))
 
-    out = _match_tgab(out, tgab_window_days)
-    is_tg = out["test"].eq("tg").to_numpy()
+    out = _match_tgab(out, pcode[idx], is_tg, is_tgab, tgab_window_days)
     no_tgab = is_tg & out["matched_tgab_positive"].isna().to_numpy()
-    problems.append(_problems(out["patient_id"], no_tgab, "lab_date", out["lab_date"].dt.strftime("%Y-%m-%d"), "tg_without_tgab",
+    no_tgab_dates = np.full(len(out), "", dtype=object)
+    no_tgab_dates[no_tgab] = out["lab_date"][no_tgab].dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+    problems.append(_problems(out["patient_id"], no_tgab, "lab_date", no_tgab_dates, "tg_without_tgab",
                               f"no TgAb within ±{tgab_window_days} days of this Tg: interpretability unknown"))
     cols = [c for c in ["patient_id", "center_id", *HARMONISED_COLUMNS[1:]] if c in out]
     return out[cols], _concat_problems(problems)
 
 
-def _match_tgab(out: pd.DataFrame, window_days: int) -> pd.DataFrame:
-    """Nearest TgAb (same patient, within ±window days) for every Tg row: ``merge_asof``, vectorised."""
-    is_tg = out["test"].eq("tg").to_numpy()
-    tg = out.loc[is_tg, ["patient_id", "lab_date"]].reset_index()
-    ab = out.loc[out["test"].eq("tgab"), ["patient_id", "lab_date", "value", "tgab_positive"]].rename(
-        columns={"lab_date": "matched_tgab_date", "value": "matched_tgab_value", "tgab_positive": "matched_tgab_positive"})
+def _match_tgab(out: pd.DataFrame, pcode: np.ndarray, is_tg: np.ndarray, is_tgab: np.ndarray, window_days: int) -> pd.DataFrame:
+    """Nearest TgAb (same patient, within ±window days) for every Tg row: ``merge_asof`` on integer
+    patient codes, vectorised."""
+    dates = out["lab_date"].to_numpy()
+    tg = pd.DataFrame({"_row": np.flatnonzero(is_tg), "_p": pcode[is_tg], "lab_date": dates[is_tg]})
+    ab = pd.DataFrame({"_p": pcode[is_tgab], "matched_tgab_date": dates[is_tgab],
+                       "matched_tgab_value": out["value"].to_numpy()[is_tgab],
+                       "matched_tgab_positive": out["tgab_positive"].array[is_tgab]})
     tg = tg.sort_values("lab_date", kind="mergesort")
     ab = ab.sort_values("matched_tgab_date", kind="mergesort")
-    m = pd.merge_asof(tg, ab, left_on="lab_date", right_on="matched_tgab_date", by="patient_id",
+    m = pd.merge_asof(tg, ab, left_on="lab_date", right_on="matched_tgab_date", by="_p",
                       direction="nearest", tolerance=pd.Timedelta(days=window_days))
-    m = m.set_index("index")
+    m = m.set_index("_row")
     out["matched_tgab_date"] = m["matched_tgab_date"].reindex(out.index).astype("datetime64[ns]")
     out["matched_tgab_value"] = m["matched_tgab_value"].reindex(out.index).astype("Float64")
     out["matched_tgab_positive"] = m["matched_tgab_positive"].reindex(out.index).astype("boolean")
