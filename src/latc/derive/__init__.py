@@ -28,6 +28,7 @@ from latc.derive.safety import (
     exposure_by_agent,
     treatment_exposure,
 )
+
 __all__ = [
     "ajcc_stage",
     "ajcc_stage_detail",
