@@ -142,11 +142,13 @@ def demo(
     patients: int = typer.Option(600, "--patients", "-n", help="Total patients over both cohorts."),
     centers: int = typer.Option(8, "--centers", "-k"),
     seed: int = typer.Option(20261125, "--seed", "-s"),
+    inject_errors: int = typer.Option(20, "--inject-errors", help="Realistic data errors planted to show the query log (0 for a clean study)."),
 ) -> None:
     """Synthesise the default multicenter cohort and run the whole pipeline on it."""
     from latc.pipeline import run_demo
 
-    result = run_demo(out, n_patients=patients, n_centers=centers, seed=seed, console=console)
+    result = run_demo(out, n_patients=patients, n_centers=centers, seed=seed, inject_errors=inject_errors,
+                      console=console)
     console.print(result.summary())
 
 

@@ -77,7 +77,7 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, consol
         counts = result.counts()
         parameters = {"data_cut": str(data_cut) if data_cut else "today", "input_format": raw.format}
         with _stage(progress, task, "summary", timings):
-            report = write_validation_summary(result, out / "report.html", study_name=study.name,
+            report = write_validation_summary(result, out / "report.html", study_name=str(study),
                                               parameters=parameters)
     manifest = write_manifest(
         out, input_path=study, parameters=parameters, timings=timings,
@@ -88,8 +88,12 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, consol
 
 
 def run_demo(out: Path, *, n_patients: int = 600, n_centers: int = 8, seed: int = 20261125,
-             console: Console | None = None) -> PipelineResult:
-    """Synthesise the default multicenter cohort into ``out/synthetic`` and run the pipeline on it."""
+             inject_errors: int = 20, console: Console | None = None) -> PipelineResult:
+    """Synthesise the default multicenter cohort into ``out/synthetic`` and run the pipeline on it.
+
+    ``inject_errors`` realistic data errors (listed in ``out/synthetic/injected_errors.csv``) are
+    planted by default so the demo shows the query log and quarantine at work.
+    """
     import json
 
     from latc.synth import write_synthetic_study
@@ -97,14 +101,15 @@ def run_demo(out: Path, *, n_patients: int = 600, n_centers: int = 8, seed: int 
     out = Path(out)
     console = console or Console(stderr=True)
     t0 = time.perf_counter()
-    synth = write_synthetic_study(out / "synthetic", n_patients=n_patients, n_centers=n_centers, seed=seed)
+    synth = write_synthetic_study(out / "synthetic", n_patients=n_patients, n_centers=n_centers, seed=seed,
+                                  inject_errors=inject_errors)
     synth_seconds = time.perf_counter() - t0
     truth = json.loads(Path(synth.truth_path).read_text())
     data_cut = date.fromisoformat(truth["data_cut"])
     result = run_pipeline(
         synth.study_path, out, data_cut=data_cut, console=console,
         extra_manifest={"synthetic": {"n_patients": n_patients, "n_centers": n_centers, "seed": seed,
-                                      "truth": str(synth.truth_path), "seconds": round(synth_seconds, 3)}},
+                                      "inject_errors": inject_errors, "truth": str(synth.truth_path), "seconds": round(synth_seconds, 3)}},
     )
     result.timings = {"synth": synth_seconds, **result.timings}
     return result

@@ -36,11 +36,13 @@ def validation_overview(result: Any) -> dict[str, pd.DataFrame]:
     rows = rows[["form", "read", "clean", "quarantined", "errors", "warnings"]]
     by_rule = (q.groupby(["rule", "severity"]).size().rename("queries").reset_index()
                .sort_values("queries", ascending=False)) if len(q) else pd.DataFrame(columns=["rule", "severity", "queries"])
-    by_center = (q.groupby(["center_id", "severity"], dropna=False).size().unstack(fill_value=0).reset_index()
+    by_center = (q.groupby(["center_id", "severity"], dropna=False).size().unstack(fill_value=0)
+                 .rename_axis(columns=None).reset_index()
                  if len(q) else pd.DataFrame(columns=["center_id"]))
     pts = result.clean.get("patients", pd.DataFrame())
     if len(pts):
-        cohort = pts.groupby(["center_id", "cohort"]).size().unstack(fill_value=0).reset_index()
+        cohort = (pts.groupby(["center_id", "cohort"]).size().unstack(fill_value=0)
+                  .rename_axis(columns=None).reset_index())
     else:
         cohort = pd.DataFrame(columns=["center_id"])
     elig = result.eligibility
