@@ -14,6 +14,8 @@ from latc.derive.bor import (
     response_rates,
 )
 from latc.derive.recist import check_target_lesions, response_long, timepoint_responses
+from latc.derive.biochem import derive_biochemical_response, doubling_times, harmonise_labs
+from latc.derive.ata_response import ata_response_to_therapy, postop_tg_suggests_distant_metastases
 
 from latc.derive.surgery import (
     complications_analysis,
@@ -58,4 +60,10 @@ __all__ = [
     "ae_summary_by_term",
     "exposure_by_agent",
     "treatment_exposure",
+    # biochemical response and ATA response to therapy (biochem.py, ata_response.py)
+    "ata_response_to_therapy",
+    "derive_biochemical_response",
+    "doubling_times",
+    "harmonise_labs",
+    "postop_tg_suggests_distant_metastases",
 ]
