@@ -50,6 +50,7 @@ res$crr <- best(crr(d$t, d$cause, X, failcode = 1, cencode = 0))
 ci <- cuminc(d$t, d$cause, d$histology)
 res$cif_last <- unname(sapply(ci[names(ci) != "Tests"], function(cv) cv$est[length(cv$est)]))
 res$tests <- unname(ci$Tests[, "stat"])
+res$strat <- unname(cuminc(d$t, d$cause, d$histology, strata = d$center)$Tests[, "stat"])
 f <- crr(d$t, d$cause, X, failcode = 1, cencode = 0)
 res$coef <- unname(f$coef); res$se <- unname(sqrt(diag(f$var)))
 write_json(res, args[2], digits = NA)
@@ -106,6 +107,8 @@ def run(n: int, reps: int) -> list[dict]:
         last = last.reindex(pd.MultiIndex.from_product([ci.causes, ci.groups])).to_numpy()
         diff["cuminc"] = max(np.max(np.abs(last - r["cif_last"])),
                              np.max(np.abs(ci.tests["stat"].to_numpy() - r["tests"])))
+        strat = gray_test(py_df, "t", "cause", "histology", strata="center")
+        diff["gray_strata"] = float(np.max(np.abs(strat["stat"].to_numpy() - r["strat"])))
         fg = fine_gray(py_df, "t", "cause", covs, cause=1)
         diff["crr"] = max(np.max(np.abs(fg.coef - r["coef"])),
                           np.max(np.abs(fg.summary["se"].to_numpy() - r["se"])))
