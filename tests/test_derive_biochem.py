@@ -1,7 +1,7 @@
 """Biochemical response: unit harmonisation, Tg interpretability, % change, categories, doubling times.
 
 Rules: docs/derivations/biochemical.md.  Tg is interpretable only with negative TgAb (ATA 2015,
-Haugen et al. Thyroid 2016, R.62 / Table 13 footnote); with TgAb the TgAb trend is the surrogate
+Haugen et al. Thyroid 2016, Table 13 footnote "in the absence of TgAb"); with TgAb the TgAb trend is the surrogate
 marker (Spencer, Curr Opin Endocrinol Diabetes Obes 2014; a > 50 % decline is favourable, Rosario et
 al., Endocr Relat Cancer 2021;28:R111).  Doubling time = ln 2 / slope of ln(value) on time (ATA MTC
 guideline, Wells et al. Thyroid 2015; ATA calcitonin/CEA doubling-time calculator).

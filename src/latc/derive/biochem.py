@@ -11,7 +11,7 @@ Rules (documented with their sources in ``docs/derivations/biochemical.md``):
   assay's detection limit — and ``below_detection`` stays as a flag.  % changes use that value
   (a conservative bound); doubling times leave such values out (a censored value would flatten the
   slope), and the ATA response module reads "below detection" as "< recorded value".
-* **Tg interpretability** (ATA 2015, Haugen et al. *Thyroid* 2016;26:1, R.62/Table 13 footnote:
+* **Tg interpretability** (ATA 2015, Haugen et al. *Thyroid* 2016;26:1, Table 13 footnote "in the absence of TgAb":
   Tg is interpretable only in the absence of TgAb; Spencer, *Curr Opin Endocrinol Diabetes Obes*
   2014;21:394 for the TgAb trend as surrogate marker).  Each Tg is matched to the TgAb of the same
   patient on the same date, or else the nearest within ``tgab_window_days`` (default ±14; ties
