@@ -119,7 +119,6 @@ def _sorted_labs(labs: pd.DataFrame, index: pd.Index, test: str) -> pd.DataFrame
 def _max_in_window(sub: pd.DataFrame, n: int, lo: np.ndarray, hi: np.ndarray, after: np.ndarray, extra=()) -> dict:
     """Highest value per patient in the window (ties: the latest), same shape as :func:`_pick`."""
     s = sub.sort_values(["_pos", "value", "lab_date"], kind="mergesort").reset_index(drop=True)
-    s["_t_sort"] = s["_t"]
     pos = s["_pos"].to_numpy()
     t = s["_t"].to_numpy()
     keep = (t >= lo[pos]) & (t <= hi[pos]) & ~(t <= after[pos])
