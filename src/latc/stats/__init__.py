@@ -30,6 +30,7 @@ from ._matching import MatchResult, match
 from ._propensity import propensity
 from ._weighting import weights
 from ._competing import CIFResult, FineGrayResult, cumulative_incidence, fine_gray, gray_test
+from ._proportion import proportion_ci, response_rates
 
 __all__ = [
     "CoxResult",
@@ -54,4 +55,7 @@ __all__ = [
     "cumulative_incidence",
     "fine_gray",
     "gray_test",
+    # descriptive (docs/stats/descriptive.md)
+    "proportion_ci",
+    "response_rates",
 ]
