@@ -16,6 +16,8 @@ CELLS = [(form, i, f) for form, rows in ROWS.items() for i in range(len(rows)) f
 SAME_ROW_RULES = {"type", "value_set", "range", "soft_range", "pattern", "pseudonym", "required", "branching",
                   "allowed_by", "identifier"}
 
+CROSS_ROW_RULES = {"reference", "center_match", "date_order", "after_death", "duplicate", "parent_quarantined"}
+
 MALFORMED = st.one_of(
     st.none(),
     st.text(max_size=25),
@@ -47,5 +49,10 @@ def test_malformed_cells_never_crash_and_never_lose_a_row(edits):
     untouched = ~q.apply(lambda x: (x["form"], x["row"]) in touched, axis=1) if len(q) else q["form"].astype(bool)
     same_row = q[untouched & q["rule"].isin(SAME_ROW_RULES) & q["row"].notna()]
     assert same_row.empty, same_row[["form", "row", "rule", "message"]].to_string()
+    # an untouched row may only be quarantined by a rule that links it to another row
+    for form, quarantined in r.quarantine.items():
+        untouched_q = quarantined[[(form, int(x)) not in touched for x in quarantined["_row"]]]
+        reasons = set(";".join(untouched_q["quarantine_reason"]).split(";")) - {""}
+        assert reasons <= CROSS_ROW_RULES, (form, reasons)
     assert set(q["severity"]) <= {"error", "warning"}
     assert q["message"].notna().all() and q["rule"].notna().all()
