@@ -91,8 +91,8 @@ class _Injector:
             return False
         form, field, pos = hit
         value = _WRONG_CODES.get(field, "unknown")
-        if value in self.d.forms[form][field].choices:
-            value = "unknown"
+        if value in self.d.forms[form][field].choices:  # e.g. cause_of_death has a code "unknown"
+            value = "not_a_code"
         self._set(form, pos, field, value, "wrong_code")
         return True
 
@@ -238,7 +238,7 @@ class _Injector:
         b = pd.to_numeric(pd.Series(base.reindex(pd.MultiIndex.from_arrays([tab["patient_id"], tab["lesion_id"]])).to_numpy()),
                           errors="coerce")
         prev = prev.fillna(b)
-        mask = ((d > 5) & (prev > 5) & (d * 10 <= 300) & (d <= prev * 2)).fillna(False).to_numpy()
+        mask = ((d > 5) & (prev > 5) & (d * 10 <= 300) & (prev < d * 2))  # ×10 must exceed the ×5 plausibility bound.fillna(False).to_numpy()
         pos = self._pick_row("lesion_assessments", mask)
         if pos is None:
             return False
