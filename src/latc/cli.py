@@ -65,11 +65,14 @@ def synth(
     seed: int = typer.Option(20261125, "--seed", "-s", help="Random seed (deterministic output per seed)."),
     format: str = typer.Option("csv", "--format", "-f", help="csv (folder), xlsx (workbook) or redcap (flat export + dictionary)."),
     inject_errors: int = typer.Option(0, "--inject-errors", help="Number of realistic data errors to inject (listed in injected_errors.csv)."),
+    omics: str = typer.Option("", "--omics", help="Comma-separated assays whose data files to generate (e.g. scrna_seq,spatial) or 'all'."),
+    omics_scale: float = typer.Option(1.0, "--omics-scale", help="Multiplies the (small) default size of the synthetic omics data."),
 ) -> None:
     """Synthesise a multicenter neoadjuvant + upfront-surgery cohort with documented true effects.
 
     Writes OUT/study/ (what `latc validate OUT/study` reads; OUT/study.xlsx with --format xlsx),
-    OUT/truth.json, OUT/truth_patients.csv and, with --inject-errors, OUT/injected_errors.csv.
+    OUT/truth.json, OUT/truth_patients.csv and, with --inject-errors, OUT/injected_errors.csv;
+    with --omics, the data files of the biospecimen manifest under OUT/study/omics/.
     """
     from latc.synth import write_synthetic_study
     from latc.synth._write import FORMATS
@@ -79,8 +82,12 @@ def synth(
     if patients < 1 or centers < 1 or inject_errors < 0:
         _fail("--patients and --centers must be at least 1 and --inject-errors at least 0")
     with console.status(f"synthesising {patients:,} patients in {centers} centers …"):
-        result = write_synthetic_study(out, n_patients=patients, n_centers=centers, seed=seed, fmt=format,
-                                       inject_errors=inject_errors)
+        try:
+            result = write_synthetic_study(out, n_patients=patients, n_centers=centers, seed=seed, fmt=format,
+                                           inject_errors=inject_errors, omics=[a for a in omics.split(",") if a],
+                                           omics_scale=omics_scale)
+        except ValueError as exc:
+            _fail(str(exc))
     console.print(result.summary())
 
 

@@ -112,11 +112,14 @@ def redcap_rows(errors: pd.DataFrame, texts: dict[str, pd.DataFrame], study_path
 
 
 def write_synthetic_study(out: str | Path, n_patients: int = 600, n_centers: int = 8, seed: int = 20261125,
-                          fmt: str = "csv", inject_errors: int = 0) -> SynthResult:
+                          fmt: str = "csv", inject_errors: int = 0, omics: tuple[str, ...] | list[str] = (),
+                          omics_scale: float = 1.0) -> SynthResult:
     """Synthesise a study and write it (layout in the module docstring); deterministic per seed.
 
     ``inject_errors`` realistic errors are injected into the written study (never into the truth)
-    and listed in ``injected_errors.csv`` (docs/dev/CONTRACTS.md).
+    and listed in ``injected_errors.csv`` (docs/dev/CONTRACTS.md). ``omics`` names the assays
+    whose data files are generated too (see :mod:`latc.synth.omics_registry`; ``"all"`` for every
+    registered assay), written under ``OUT/study/omics/<assay>/`` as the manifest's ``file_ref`` says.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -138,6 +141,21 @@ def write_synthetic_study(out: str | Path, n_patients: int = 600, n_centers: int
     study_path = Path(written) if written else study_path
     if errors is not None and fmt == "redcap":
         errors = redcap_rows(errors, tables, study_path)
+    if omics:
+        from latc.synth.omics_registry import OMICS_WRITERS, omics_writer
+
+        assays = list(OMICS_WRITERS) if "all" in omics else list(omics)
+        unknown = [a for a in assays if a not in OMICS_WRITERS]
+        if unknown:
+            raise ValueError(f"no synthetic writer for assay(s) {', '.join(unknown)}; "
+                             f"available: {', '.join(OMICS_WRITERS) or 'none'}")
+        omics_dir = study_path.parent if fmt == "xlsx" else study_path
+        manifest = study.tables["biospecimens"]
+        study.truth.setdefault("omics", {})
+        for assay in assays:
+            rows = manifest[(manifest["assay"] == assay) & manifest["file_ref"].notna()]
+            study.truth["omics"][assay] = omics_writer(assay)(
+                rows, study.latent, study.tables, omics_dir, seed=seed, scale=omics_scale)
     truth_path = out / "truth.json"
     truth = _clean_nan(json.loads(json.dumps(study.truth, default=_json_default)))
     truth_path.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
