@@ -31,6 +31,7 @@ from ._propensity import propensity
 from ._weighting import weights
 from ._competing import CIFResult, FineGrayResult, cumulative_incidence, fine_gray, gray_test
 from ._proportion import proportion_ci, response_rates
+from ._impute import ImputedData, impute, pool
 
 __all__ = [
     "CoxResult",
@@ -58,4 +59,8 @@ __all__ = [
     # descriptive (docs/stats/descriptive.md)
     "proportion_ci",
     "response_rates",
+    # multiple imputation (docs/stats/imputation.md)
+    "ImputedData",
+    "impute",
+    "pool",
 ]
