@@ -190,7 +190,7 @@ def _yes(df: pd.DataFrame, name: str) -> np.ndarray:
 
 def _to_dates(days: np.ndarray) -> pd.Series:
     """Float days since 1970 (NaN = missing) → ``datetime64[ns]`` Series."""
-    out = np.full(len(days), np.datetime64("NaT"), dtype="datetime64[ns]")
+    out = np.full(len(days), np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
     ok = ~np.isnan(days)
     out[ok] = _EPOCH + (days[ok].astype(np.int64) * _DAY_NS).astype("timedelta64[ns]")
     return pd.Series(out)
@@ -625,10 +625,10 @@ def derive_tte(
             pool.add(rec.ta_code[m], rec.ta_day[m], kinds("alive at tumour assessment", f"{name}.assessment_date", 0, 0))
         for code, day, src in rec.other_alive:
             pool.add(code, day, kinds("alive at last dated record", src, 0, 0))
+        pool.add(everyone, start_day, kinds("no follow-up after time zero", start_src, 0, 0))
         pool.add(everyone, rec.enrollment, kinds("alive at enrollment", "patients.enrollment_date", 0, 0))
         pool.add(everyone, rec.decision, kinds("alive at treatment decision", "patients.treatment_decision_date", 0, 0))
         pool.add(everyone, rec.diagnosis, kinds("alive at diagnosis", "patients.diagnosis_date", 0, 0))
-        pool.add(everyone, start_day, kinds("no follow-up after time zero", start_src, 0, 0))
         return pool
 
     # disease assessments (last date known event-free) for EFS / RFS
