@@ -182,6 +182,8 @@ ro$agegrp <- cut(ro$age, c(0, 19, 24, 100), labels = c("<=19", "20-24", ">=25"))
 ps <- fitted(glm(fin ~ age + race + wexp + mar + paro + prio, family = binomial, data = ro))
 ro$iptw <- ifelse(ro$fin == 1, 1 / ps, 1 / (1 - ps))
 write.csv(ro, file.path(out, "rossi_subgroups.csv"), row.names = FALSE)
+# glm fits converged fully (R's default epsilon = 1e-8 on the deviance leaves ~1e-5 in estimates)
+tight <- glm.control(epsilon = 1e-14, maxit = 100)
 sub_rows <- function(model, vars, weighted = FALSE) {
   rows <- list(); inter <- list()
   for (v in vars) {
@@ -193,7 +195,7 @@ sub_rows <- function(model, vars, weighted = FALSE) {
              else coxph(Surv(week, arrest) ~ fin + prio, data = d)
         b <- coef(f)["fin"]; se <- sqrt(f$var[1, 1]); ev <- sum(d$arrest)
       } else {
-        f <- glm(arrest ~ fin + prio, family = binomial, data = d)
+        f <- glm(arrest ~ fin + prio, family = binomial, data = d, control = tight)
         b <- coef(f)["fin"]; se <- sqrt(vcov(f)[2, 2]); ev <- sum(d$arrest)
       }
       rows[[length(rows) + 1]] <- data.frame(subgroup = v, level = l, n = nrow(d), events = ev,
@@ -210,8 +212,8 @@ sub_rows <- function(model, vars, weighted = FALSE) {
       b <- coef(f1)[k]; V <- f1$var[k, k, drop = FALSE]
       inter[[v]] <- pchisq(drop(t(b) %*% solve(V) %*% b), length(k), lower.tail = FALSE)
     } else {
-      f0 <- glm(arrest ~ fin + .s + prio, family = binomial, data = ro)
-      f1 <- glm(arrest ~ fin * .s + prio, family = binomial, data = ro)
+      f0 <- glm(arrest ~ fin + .s + prio, family = binomial, data = ro, control = tight)
+      f1 <- glm(arrest ~ fin * .s + prio, family = binomial, data = ro, control = tight)
       inter[[v]] <- anova(f0, f1, test = "LRT")[2, "Pr(>Chi)"]
     }
   }
@@ -221,9 +223,34 @@ vars <- c("race", "wexp", "mar", "agegrp")
 put(c(list(call = paste("per level: coxph(Surv(week, arrest) ~ fin + prio, data = subset); interaction:",
                         "anova(coxph(~ fin + s + prio), coxph(~ fin * s + prio)) (LRT)")),
       sub_rows("cox", vars)), "subgroups_rossi_cox")
-put(c(list(call = paste("per level: glm(arrest ~ fin + prio, binomial), Wald CI (confint.default);",
+put(c(list(call = paste("per level: glm(arrest ~ fin + prio, binomial, control = glm.control(epsilon = 1e-14, maxit = 100)),",
+                        "Wald CI (confint.default);",
                         "interaction: anova(glm(~ fin + s + prio), glm(~ fin * s + prio), test = 'LRT')")),
       sub_rows("logistic", vars)), "subgroups_rossi_logistic")
 put(c(list(call = paste("per level: coxph(Surv(week, arrest) ~ fin + prio, weights = iptw, robust = TRUE);",
                         "interaction: Wald chi-square of the fin:s coefficients with the robust variance")),
       sub_rows("cox", vars, weighted = TRUE)), "subgroups_rossi_cox_weighted")
+
+# weighted logistic: survey::svyglm on svydesign(ids = ~1, weights = ~iptw); Wald CI on the normal
+# scale; interaction by the Wald chi-square of the fin:s coefficients with vcov(svyglm)
+svy_rows <- list(); svy_inter <- list()
+for (v in vars) {
+  ro$.s <- factor(ro[[v]])
+  for (l in levels(ro$.s)) {
+    d <- ro[ro$.s == l, ]
+    f <- svyglm(arrest ~ fin + prio, design = svydesign(ids = ~1, weights = ~iptw, data = d),
+                family = quasibinomial())
+    b <- unname(coef(f)["fin"]); se <- sqrt(vcov(f)["fin", "fin"])
+    svy_rows[[length(svy_rows) + 1]] <- data.frame(subgroup = v, level = l, n = nrow(d), events = sum(d$arrest),
+      coef = b, se = se, estimate = exp(b), lower = exp(b - qnorm(.975) * se), upper = exp(b + qnorm(.975) * se),
+      p = 2 * pnorm(-abs(b / se)))
+  }
+  f1 <- svyglm(arrest ~ fin * .s + prio, design = svydesign(ids = ~1, weights = ~iptw, data = ro),
+               family = quasibinomial())
+  k <- grep(":", names(coef(f1)))
+  b <- coef(f1)[k]; V <- vcov(f1)[k, k, drop = FALSE]
+  svy_inter[[v]] <- pchisq(drop(t(b) %*% solve(V) %*% b), length(k), lower.tail = FALSE)
+}
+put(list(call = paste("per level: svyglm(arrest ~ fin + prio, design = svydesign(ids = ~1, weights = ~iptw),",
+                      "family = quasibinomial()), normal Wald CI; interaction: Wald chi-square of fin:s with vcov(svyglm)"),
+         rows = do.call(rbind, svy_rows), p_interaction = svy_inter), "subgroups_rossi_logistic_weighted")

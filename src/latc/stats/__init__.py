@@ -32,6 +32,7 @@ from ._weighting import weights
 from ._competing import CIFResult, FineGrayResult, cumulative_incidence, fine_gray, gray_test
 from ._proportion import proportion_ci, response_rates
 from ._impute import ImputedData, impute, pool
+from ._subgroups import subgroups
 
 __all__ = [
     "CoxResult",
@@ -63,4 +64,6 @@ __all__ = [
     "ImputedData",
     "impute",
     "pool",
+    # subgroup analyses (docs/stats/descriptive.md)
+    "subgroups",
 ]
