@@ -227,42 +227,39 @@ class _Kinds:
 
 
 class _Pool:
-    """Candidate dates per patient (patient code, day, kind); picks the first or last per patient."""
+    """Candidate dates per patient (patient code, day) of one kind per part; picks first / last per patient."""
 
     def __init__(self) -> None:
-        self.code: list[np.ndarray] = []
-        self.day: list[np.ndarray] = []
-        self.kind: list[np.ndarray] = []
+        self.parts: list[tuple[np.ndarray, np.ndarray, int]] = []
 
-    def add(self, code: np.ndarray, day: np.ndarray, kind: int | np.ndarray, mask: np.ndarray | None = None) -> None:
+    def add(self, code: np.ndarray, day: np.ndarray, kind: int, mask: np.ndarray | None = None) -> None:
         code = np.asarray(code, dtype=np.int64)
         day = np.asarray(day, dtype=float)
-        kind = np.broadcast_to(np.asarray(kind, dtype=np.int64), code.shape)
         ok = (code >= 0) & ~np.isnan(day)
         if mask is not None:
             ok &= np.asarray(mask, dtype=bool)
-        self.code.append(code[ok])
-        self.day.append(day[ok])
-        self.kind.append(kind[ok])
+        self.parts.append((code[ok], day[ok], int(kind)))
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if not self.code:
-            return np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
-        return np.concatenate(self.code), np.concatenate(self.day), np.concatenate(self.kind)
-
-    def pick(self, n: int, *, last: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Per patient (0..n-1): the earliest (or latest) day and its kind (lowest kind on ties)."""
-        code, day, kind = self.arrays()
-        out_day, out_kind = np.full(n, np.nan), np.full(n, -1, dtype=np.int64)
-        if len(code):
-            order = np.lexsort((kind, -day if last else day, code))
-            c = code[order]
-            first = np.ones(len(c), dtype=bool)
-            first[1:] = c[1:] != c[:-1]
-            sel = order[first]
-            out_day[code[sel]] = day[sel]
-            out_kind[code[sel]] = kind[sel]
-        return out_day, out_kind
+    def pick(self, n: int, *, last: bool, lo: float = -np.inf, hi: float = np.inf,
+             strict_lo: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Per patient (0..n-1): the earliest (or latest) day within [lo, hi] (``(lo, hi]`` when
+        ``strict_lo``) and its kind; on a tie the lowest kind (the first interned) wins. NaN / -1
+        when the patient has no candidate."""
+        fill = -np.inf if last else np.inf
+        reduce = np.maximum if last else np.minimum
+        best = np.full(n, fill)
+        kind_out = np.full(n, -1, dtype=np.int64)
+        for code, day, kind in sorted(self.parts, key=lambda part: part[2]):
+            m = (day > lo if strict_lo else day >= lo) & (day <= hi)
+            if not m.any():
+                continue
+            red = np.full(n, fill)
+            reduce.at(red, code[m], day[m])
+            better = red > best if last else red < best
+            best = np.where(better, red, best)
+            kind_out = np.where(better, kind, kind_out)
+        best[kind_out < 0] = np.nan
+        return best, kind_out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -298,12 +295,17 @@ class _Records:
         self._read_forms(tables)
 
     def code(self, df: pd.DataFrame, form: str) -> np.ndarray:
-        """Patient code of every row (-1 for a patient not in ``patients`` → problem)."""
+        """Patient code of every row (-1 for a patient not in ``patients`` → problem).
+
+        Factorised first: hashing the distinct ids only is several times faster on long tables.
+        """
         pid = _col(df, "patient_id").astype("str")
-        code = self.ids.get_indexer(pid.to_numpy()).astype(np.int64)
+        codes, uniques = pd.factorize(pid)
+        lookup = self.ids.get_indexer(pd.Index(uniques, dtype="str")).astype(np.int64)
+        code = np.where(codes >= 0, lookup[np.maximum(codes, 0)] if len(lookup) else -1, -1).astype(np.int64)
         unknown = code < 0
         if unknown.any():
-            bad = pd.Series(pid.to_numpy()[unknown]).drop_duplicates()
+            bad = pid[unknown].drop_duplicates()
             self.problems.add(bad, "patient_id", bad, "unknown_patient",
                               f"{form} rows of a patient not in the patients table are ignored")
         return code
@@ -354,8 +356,8 @@ class _Records:
                   "recurrence_date_missing", "recurrence recorded without a recurrence_date: the visit date "
                   "(shown) is used as the date of recurrence / progression")
         self.fu_rec_day = np.where(self.fu_rec, np.where(np.isnan(rec_day), self.fu_visit, rec_day), np.nan)
-        self.fu_rec_type = _text(fu, "recurrence_type").to_numpy(dtype=object)
-        no_type = self.fu_rec & pd.isna(self.fu_rec_type) & (self.fu_code >= 0)
+        self.fu_rec_type = _text(fu, "recurrence_type")
+        no_type = self.fu_rec & self.fu_rec_type.isna().to_numpy() & (self.fu_code >= 0)
         if no_type.any():
             p.add(_col(fu, "patient_id")[no_type], "recurrence_type", "", "recurrence_type_missing",
                   "recurrence without a type: it counts only when both structural and biochemical "
@@ -412,17 +414,13 @@ def _endpoint(
     the censoring date is the latest censoring candidate, capped at the cut.
     """
     n = rec.n
-    code, day, kind = events.arrays()
-    late = day > cut
-    on_time = _Pool()
-    on_time.add(code[~late], day[~late], kind[~late])
-    after = kinds("event-free at the data cut", cut_label, 0, 0)
-    censors.add(code[late], day[late], after)
-    ev_day, ev_kind = on_time.pick(n, last=False)
+    ev_day, ev_kind = events.pick(n, last=False, hi=cut)
+    late_day, _ = events.pick(n, last=False, lo=cut, strict_lo=True)
     cen_day, cen_kind = censors.pick(n, last=True)
+    after = kinds("event-free at the data cut", cut_label, 0, 0)
 
     has_event = ev_kind >= 0
-    beyond_cut = ~has_event & (cen_day > cut)
+    beyond_cut = ~has_event & ((cen_day > cut) | ~np.isnan(late_day))
     cen_kind = np.where(beyond_cut, after, cen_kind)
     cen_day = np.where(beyond_cut, cut, cen_day)
     adt = np.where(has_event, ev_day, cen_day)
@@ -644,8 +642,8 @@ def derive_tte(
         return pool
 
     def recurrence_mask(allowed: tuple[str, ...]) -> np.ndarray:
-        typed = pd.Series(rec.fu_rec_type).isin(allowed).to_numpy()
-        untyped = pd.isna(rec.fu_rec_type) & (set(allowed) >= set(RECURRENCE_TYPES))
+        typed = rec.fu_rec_type.isin(allowed).fillna(False).to_numpy(dtype=bool)
+        untyped = rec.fu_rec_type.isna().to_numpy() & (set(allowed) >= set(RECURRENCE_TYPES))
         return rec.fu_rec & (typed | untyped)
 
     out: list[pd.DataFrame] = []
