@@ -16,6 +16,11 @@ Competing risks (agree with R ``cmprsk`` 2.2; see docs/stats/competing.md):
 
 - :func:`cumulative_incidence`, :func:`gray_test`, :func:`fine_gray`.
 
+Prognostic models (agree with R ``survival`` / ``riskRegression``; see docs/stats/prognostic.md):
+
+- :func:`harrell_c`, :func:`uno_c` (R's G(t−)), :func:`time_dependent_auc`, :func:`brier_score`,
+  :func:`calibration`, :func:`prognostic`.
+
 Degenerate input raises :class:`StatsInputError` (a ``ValueError``) naming the column.
 """
 
@@ -33,6 +38,10 @@ from ._competing import CIFResult, FineGrayResult, cumulative_incidence, fine_gr
 from ._proportion import proportion_ci, response_rates
 from ._impute import ImputedData, impute, pool
 from ._subgroups import subgroups
+from ._table_one import table_one
+from ._discrimination import ConcordanceResult, brier_score, harrell_c, time_dependent_auc, uno_c
+from ._calibration import CalibrationResult, calibration
+from ._prognostic import PrognosticResult, prognostic
 
 __all__ = [
     "CoxResult",
@@ -66,4 +75,14 @@ __all__ = [
     "pool",
     # subgroup analyses (docs/stats/descriptive.md)
     "subgroups",
+    # prognostic models (docs/stats/prognostic.md)
+    "CalibrationResult",
+    "ConcordanceResult",
+    "PrognosticResult",
+    "brier_score",
+    "calibration",
+    "harrell_c",
+    "prognostic",
+    "time_dependent_auc",
+    "uno_c",
 ]
