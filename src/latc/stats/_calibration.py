@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from ._cox import cox
-from ._discrimination import survival_arrays
+from ._discrimination import _vector, survival_arrays
 from ._errors import StatsInputError
 from ._km import kaplan_meier
 
@@ -50,7 +50,7 @@ def _risk_groups(p: np.ndarray, groups: int) -> np.ndarray:
 
 
 def calibration(time, event, predicted_risk, at: float, groups: int = 10,
-                conf_level: float = 0.95) -> CalibrationResult:
+                linear_predictor=None, conf_level: float = 0.95) -> CalibrationResult:
     """Calibration of predicted risks of an event by time ``at``.
 
     Parameters
@@ -59,6 +59,9 @@ def calibration(time, event, predicted_risk, at: float, groups: int = 10,
     predicted_risk : predicted probability of the event by ``at`` (e.g. 1 − S(at | x) of a Cox model).
     at : the horizon (same unit as ``time``); someone must be followed beyond it.
     groups : number of quantile risk groups (10 = deciles).
+    linear_predictor : optional Cox linear predictor of the same model; the slope is then fitted on
+        it (identical to log(−log(1 − p)) up to a constant, but finite when a predicted risk rounds
+        to exactly 0 or 1 in floating point).
 
     Returns
     -------
@@ -102,8 +105,14 @@ def calibration(time, event, predicted_risk, at: float, groups: int = 10,
     rows = []
     # calibration slope: Cox on the complementary log-log of the predicted risk
     inside = (p > 0) & (p < 1)
+    if linear_predictor is not None:
+        lp = _vector(linear_predictor, "linear_predictor", ctx)
+        if len(lp) != len(p):
+            raise StatsInputError(f"{ctx}: linear_predictor and predicted_risk differ in length")
+        inside[:] = True
     if inside.all():
-        lp = np.log(-np.log1p(-p))
+        if linear_predictor is None:
+            lp = np.log(-np.log1p(-p))
         fit = cox(pd.DataFrame({"t": t, "e": e, "lp": lp}), "t", "e", ["lp"])
         b, se = float(fit.coef[0]), float(fit.summary["se"].iloc[0])
         rows.append({"metric": "calibration_slope", "estimate": b, "se": se,

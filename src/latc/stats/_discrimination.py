@@ -292,8 +292,9 @@ def _as_times(times, context: str) -> np.ndarray:
 def _horizon_note(t: np.ndarray, e: np.ndarray, s: float) -> str:
     """Reason a horizon has no estimate ('' when it has one)."""
     if not (t > s).any():
-        last = "censored" if not e[t == t.max()].any() else "an event"
-        return (f"no patient followed beyond t = {s:g} (last follow-up {t.max():g}, {last}); "
+        n_cens = int((~e & (t == t.max())).sum())
+        return (f"no patient followed beyond t = {s:g} (last follow-up {t.max():g}, "
+                f"{n_cens} censored there); "
                 "the IPCW estimate is undefined there — use an earlier horizon")
     if not (e & (t <= s)).any():
         return f"no event at or before t = {s:g}"

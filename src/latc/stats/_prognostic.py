@@ -132,7 +132,7 @@ def _folds(e: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
 
 def prognostic(df: pd.DataFrame, time: str, event: str, baseline_model: Sequence[str],
                extended_model: Sequence[str], horizon: float | Sequence[float],
-               cv: int | None = None, seed: int = 20240611, n_boot: int = 200,
+               tau: float | None = None, cv: int | None = None, seed: int = 20240611, n_boot: int = 200,
                optimism: bool = True, groups: int = 10, ties: str = "efron",
                conf_level: float = 0.95, missing: str = "error") -> PrognosticResult:
     """Compare a baseline and an extended Cox prognostic model for recurrence risk.
@@ -145,8 +145,9 @@ def prognostic(df: pd.DataFrame, time: str, event: str, baseline_model: Sequence
     extended_model : covariates of the extended model, e.g. ``["ata_initial_risk",
         "best_overall_response", "pathological_response"]``; a superset of ``baseline_model`` for
         the likelihood-ratio test (otherwise the LR row is NA with a note).
-    horizon : time point(s) for AUC, Brier and calibration (same unit as ``time``); Uno's C is
-        truncated at the largest horizon (tau). Each must leave someone followed beyond it.
+    horizon : time point(s) for AUC, Brier and calibration (same unit as ``time``). Each must
+        leave someone followed beyond it.
+    tau : truncation time of Uno's C (events after it weigh 0); default the largest horizon.
     cv : K for K-fold cross-validation (``None`` = none): folds seeded and balanced for events;
         each fold's linear predictor comes from a model fitted on the other folds, and C/AUC are
         computed on the pooled cross-validated linear predictors (Simon et al., Brief Bioinform
@@ -193,7 +194,9 @@ def prognostic(df: pd.DataFrame, time: str, event: str, baseline_model: Sequence
         if not (e & (t <= h)).any():
             raise StatsInputError(f"prognostic: no event in '{event}' at or before the horizon "
                                   f"{h:g}; choose a later horizon")
-    tau = horizons[-1]
+    tau = horizons[-1] if tau is None else float(tau)
+    if not (e & (t <= tau)).any():
+        raise StatsInputError(f"prognostic: no event at or before tau = {tau:g}")
     z = float(norm.ppf(1 - (1 - conf_level) / 2))
 
     fits, Xs, lps, risks = {}, {}, {}, {}
@@ -227,7 +230,8 @@ def prognostic(df: pd.DataFrame, time: str, event: str, baseline_model: Sequence
             rows.append(_row(name, "brier", h, brier["brier"].iloc[k],
                              method="IPCW Brier score (riskRegression Score)",
                              note=brier["note"].iloc[k]))
-            cal = calibration(t, e, risks[name][:, k], h, groups=groups, conf_level=conf_level)
+            cal = calibration(t, e, risks[name][:, k], h, groups=groups,
+                              linear_predictor=lps[name], conf_level=conf_level)
             for r in cal.summary.to_dict("records"):
                 if r["metric"] == "calibration_slope":
                     if k > 0:       # the slope on log(-log(1 - p)) is the same at every horizon
