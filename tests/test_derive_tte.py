@@ -1,10 +1,10 @@
 """Time-to-event endpoints (latc.derive.tte): worked cases for every event and censoring rule.
 
 Conventions checked (docs/derivations/tte.md):
-* FDA Guidance "Clinical Trial Endpoints for the Approval of Cancer Drugs and Biologics" (2018),
-  section III.A (OS: death from any cause; censored at the last date known alive) and the
-  progression-type endpoints (censored at the last adequate disease assessment; events after the
-  data cut-off not counted).
+* FDA Guidance "Clinical Trial Endpoints for the Approval of Cancer Drugs and Biologics" (2018):
+  OS counts death from any cause and is censored at the last date known alive; progression-type
+  endpoints are censored at the last adequate disease assessment; the progression date is the
+  first time progression can be declared; events after the data cut-off are not counted.
 * CDISC ADaM ADTTE: CNSR 0 = event, 1 = censored; ADT = event or censoring date.
 * Neoadjuvant EFS (CheckMate 816, KEYNOTE-671): progression precluding surgery, unresectable
   tumour at surgery, recurrence after surgery or death.
@@ -139,7 +139,7 @@ def test_bad_arguments_raise_value_error_not_data():
 
 
 # ------------------------------------------------------------------------------------------------
-# OS (FDA 2018 §III.A: death from any cause; censored at the last date known alive)
+# OS (FDA 2018: death from any cause; censored at the last date known alive)
 
 
 def test_os_death_is_event_at_death_date():

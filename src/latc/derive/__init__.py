@@ -30,6 +30,7 @@ from latc.derive.safety import (
     exposure_by_agent,
     treatment_exposure,
 )
+from latc.derive.tte import derive_tte, landmark
 
 __all__ = [
     "ajcc_stage",
@@ -66,4 +67,7 @@ __all__ = [
     "doubling_times",
     "harmonise_labs",
     "postop_tg_suggests_distant_metastases",
+    # time-to-event endpoints (tte.py)
+    "derive_tte",
+    "landmark",
 ]

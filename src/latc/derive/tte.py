@@ -410,8 +410,9 @@ def _endpoint(
 ) -> pd.DataFrame:
     """One row per patient of ``population``: the first event on or before the cut, else censoring.
 
-    Events after the cut move to the censoring pool (they show the patient event-free until then);
-    the censoring date is the latest censoring candidate, capped at the cut.
+    Events after the cut are not counted: they show the patient event-free until the cut, so the
+    patient is censored at the cut. Otherwise the censoring date is the latest censoring candidate,
+    capped at the cut.
     """
     n = rec.n
     ev_day, ev_kind = events.pick(n, last=False, hi=cut)
@@ -453,15 +454,15 @@ def _endpoint(
 
     is_event = event == 1
     out = pd.DataFrame({
-        "patient_id": rec.patients["patient_id"].to_numpy()[idx],
-        "center_id": rec.patients["center_id"].to_numpy()[idx],
-        "cohort": rec.patients["cohort"].to_numpy()[idx],
+        "patient_id": pd.Series(rec.patients["patient_id"].to_numpy()[idx], dtype="str"),
+        "center_id": pd.Series(rec.patients["center_id"].to_numpy()[idx], dtype="str"),
+        "cohort": pd.Series(rec.patients["cohort"].to_numpy()[idx], dtype="str"),
         "paramcd": paramcd,
         "param": param,
         "time_zero_name": time_zero_name,
         "start_date": _to_dates(start[idx]).to_numpy(),
         "adt": _to_dates(adt[idx]).to_numpy(),
-        "time_days": pd.array(np.where(np.isnan(time[idx]), np.nan, time[idx]), dtype="Float64").round().astype("Int64"),
+        "time_days": pd.array(time[idx], dtype="Float64").round().astype("Int64"),
         "time_months": pd.array(time[idx] / DAYS_PER_MONTH, dtype="Float64"),
         "event": pd.array(event[idx], dtype="Int64"),
         "cnsr": pd.array(1 - event[idx], dtype="Int64"),
