@@ -375,10 +375,11 @@ def test_bad_inputs_name_the_problem():
 
 def test_prognostic_horizon_beyond_follow_up_is_refused():
     d, g = load("rossi")
+    base, ext = g["covariates_base"], g["covariates_ext"]
     with pytest.raises(StatsInputError, match="beyond the last follow-up"):
-        prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], [40, 52], n_boot=0)
+        prognostic(d, "time", "event", base, ext, [40, 52], n_boot=0)
     with pytest.raises(StatsInputError, match="no event"):
-        prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], [0.5], n_boot=0)
+        prognostic(d, "time", "event", base, ext, [0.5], n_boot=0)
 
 
 def test_prognostic_missing_values_and_no_events():
@@ -388,7 +389,8 @@ def test_prognostic_missing_values_and_no_events():
     with pytest.raises(StatsInputError, match="ph.ecog"):
         prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], [365], n_boot=0)
     with pytest.warns(UserWarning, match="1 row"):
-        res = prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], [365], n_boot=0, missing="drop")
+        res = prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], [365],
+                         n_boot=0, missing="drop")
     assert res.n == len(d) - 1 == res.baseline_fit.n    # both models on the same patients
     d["event"] = 0
     with pytest.raises(StatsInputError, match="no events"):

@@ -238,8 +238,9 @@ def prognostic(df: pd.DataFrame, time: str, event: str, baseline_model: Sequence
                         continue
                     apparent[(name, "calibration_slope", None)] = r["estimate"]
                     r["horizon"] = np.nan
-                    r["note"] = ("apparent: 1 by construction on the development data"
-                                 + ("; see calibration_slope_optimism_corrected" if n_boot and optimism else ""))
+                    r["note"] = "apparent: 1 by construction on the development data"
+                    if n_boot and optimism:
+                        r["note"] += "; see calibration_slope_optimism_corrected"
                 rows.append(_row(name, r["metric"], r["horizon"], r["estimate"], r["se"],
                                  r["lower"], r["upper"], method="calibration at the horizon",
                                  note=r["note"]))
