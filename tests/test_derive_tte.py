@@ -561,3 +561,25 @@ def test_landmark_refuses_mixed_time_zeros_and_duplicate_status():
 def test_module_exports():
     for name in tte_mod.__all__:
         assert hasattr(tte_mod, name)
+
+
+def test_treatment_stopped_for_death_is_not_a_date_known_alive():
+    # the stop date of a course stopped for death is the death, not a date the patient was alive;
+    # the death itself is undated here, so OS is censored at the last record showing life (the start)
+    t, p = derive_tte(study([("C01-001", "neoadjuvant", "2020-01-01", "2020-01-10")],
+                            tx=[("C01-001", "2020-01-20", "2020-03-01", "death")],
+                            fu=[("C01-001", "2020-03-02", "dead", None, "thyroid_cancer", None, None)]), CUT)
+    r = row(t, "C01-001", "OS")
+    assert (r["event"], r["adt"], r["source"]) == (0, D("2020-01-20"), "treatments.start_date")
+    assert "death_date_missing" in rules(p, "C01-001")
+
+
+def test_time_zero_after_data_cut_and_death_date_on_alive_visit_are_problems():
+    t, p = derive_tte(study([("C01-001", "upfront_surgery", "2025-12-01", "2026-01-15"),
+                             ("C01-002", "upfront_surgery", "2020-01-01", "2020-01-10")],
+                            fu=[("C01-002", "2021-01-01", "alive", "2020-12-01", None, None, None)]), CUT)
+    assert pd.isna(row(t, "C01-001", "OS")["time_days"])
+    assert "time_zero_after_data_cut" in rules(p, "C01-001")
+    r = row(t, "C01-002", "OS")
+    assert (r["event"], r["adt"]) == (0, D("2021-01-01"))
+    assert "death_date_on_alive_visit" in rules(p, "C01-002")

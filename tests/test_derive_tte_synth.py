@@ -108,3 +108,18 @@ def test_screen_failures_without_follow_up_are_flagged_not_dropped(cohort):
     assert set(problems["patient_id"]) == failures
     os_ = tte[tte["paramcd"] == "OS"]
     assert os_.loc[os_["patient_id"].isin(failures), "cnsr"].eq(1).all()
+
+
+def test_tte_feeds_the_survival_functions_directly(cohort):
+    # the stats layer reads the long table as is: KM on OS by cohort, cumulative incidence of
+    # recurrence with death as competing event from RFS event_type
+    from latc.stats import cumulative_incidence, kaplan_meier
+
+    _, _, _, tte, _ = cohort
+    os_ = tte[tte["paramcd"] == "OS"]
+    km = kaplan_meier(os_, "time_months", "event", group="cohort")
+    assert list(km.medians["n"]) == list(os_.groupby("cohort")["event"].size())
+    assert list(km.medians["events"]) == list(os_.groupby("cohort")["event"].sum())
+    rfs = tte[tte["paramcd"] == "RFS"]
+    cif = cumulative_incidence(rfs, "time_months", "event_type", group="cohort")
+    assert set(cif.table["cause"].astype(int)) == {1, 2}
