@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import expit, logsumexp
+from scipy.special import expit
 from scipy.stats import t as t_dist
 
 from ._errors import StatsInputError
@@ -192,32 +192,42 @@ def _logreg(X_obs, y_obs, X_mis, rng):
     return (rng.uniform(size=len(X_mis)) <= expit(X_mis @ star)).astype(float)
 
 
-def _polyreg(X_obs, y_obs, X_mis, n_levels, rng):
-    """Multinomial logit (first level reference), category drawn from fitted probabilities."""
+def _softmax(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mx = eta.max(axis=1, keepdims=True)
+    e = np.exp(eta - mx)
+    s = e.sum(axis=1, keepdims=True)
+    return e / s, (np.log(s) + mx)[:, 0]
+
+
+def _polyreg(X_obs, y_obs, X_mis, n_levels, rng, start=None):
+    """Multinomial logit (first level reference), category drawn from the fitted probabilities
+    (as mice's ``polyreg``). ``start`` warm-starts from the previous iteration's fit; returns
+    (draws, coefficients)."""
     X_obs, X_mis = _standardize(X_obs, X_mis)
     p = X_obs.shape[1]
     K = n_levels
-    Y = np.zeros((len(y_obs), K))
-    Y[np.arange(len(y_obs)), y_obs.astype(int)] = 1.0
+    rows = np.arange(len(y_obs))
+    yi = y_obs.astype(int)
     pen = _PRIOR
 
     def nll(theta):
-        B = np.c_[np.zeros(p), theta.reshape(p, K - 1)]
-        eta = X_obs @ B
-        lse = logsumexp(eta, axis=1)
-        P = np.exp(eta - lse[:, None])
-        slope = theta.reshape(p, K - 1)[1:]          # the intercepts are not penalised
-        val = -(np.sum(Y * eta) - lse.sum()) + 0.5 * pen * np.sum(slope ** 2)
-        g = -(X_obs.T @ (Y - P))[:, 1:]
-        g[1:] += pen * slope
+        T = theta.reshape(p, K - 1)
+        eta = np.zeros((len(yi), K))
+        eta[:, 1:] = X_obs @ T
+        P, lse = _softmax(eta)
+        val = -(eta[rows, yi].sum() - lse.sum()) + 0.5 * pen * np.sum(T[1:] ** 2)   # intercepts unpenalised
+        P[rows, yi] -= 1.0
+        g = (X_obs.T @ P[:, 1:])
+        g[1:] += pen * T[1:]
         return val, g.ravel()
 
-    res = minimize(nll, np.zeros(p * (K - 1)), jac=True, method="L-BFGS-B")
-    B = np.c_[np.zeros(p), res.x.reshape(p, K - 1)]
-    eta = X_mis @ B
-    P = np.exp(eta - logsumexp(eta, axis=1)[:, None])
+    x0 = start if start is not None and start.shape == (p * (K - 1),) else np.zeros(p * (K - 1))
+    res = minimize(nll, x0, jac=True, method="L-BFGS-B")
+    eta = np.zeros((len(X_mis), K))
+    eta[:, 1:] = X_mis @ res.x.reshape(p, K - 1)
+    P, _ = _softmax(eta)
     u = rng.uniform(size=len(X_mis))[:, None]
-    return np.minimum((np.cumsum(P, axis=1) < u).sum(axis=1), K - 1).astype(float)
+    return np.minimum((np.cumsum(P, axis=1) < u).sum(axis=1), K - 1).astype(float), res.x
 
 
 # ----------------------------------------------------------------------------------------------
@@ -361,6 +371,7 @@ def impute(df: pd.DataFrame, m: int = 20, method: dict[str, str] | None = None, 
     chain = []
     for i in range(m):
         cur = {c: col.values.copy() for c, col in columns.items()}
+        warm: dict[str, np.ndarray] = {}
         for c in targets:                       # initial fill: random draws of the observed values
             col = columns[c]
             obs = col.values[~col.missing]
@@ -384,7 +395,7 @@ def impute(df: pd.DataFrame, m: int = 20, method: dict[str, str] | None = None, 
                 elif meth == "logreg":
                     draw = _logreg(X_obs, y_obs, X_mis, rng)
                 else:
-                    draw = _polyreg(X_obs, y_obs, X_mis, len(col.levels), rng)
+                    draw, warm[c] = _polyreg(X_obs, y_obs, X_mis, len(col.levels), rng, warm.get(c))
                 cur[c][col.missing] = draw
                 chain.append({"imputation": i + 1, "iteration": it + 1, "variable": c,
                               "mean": float(np.mean(draw))})
