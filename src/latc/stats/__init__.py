@@ -21,6 +21,16 @@ Prognostic models (agree with R ``survival`` / ``riskRegression``; see docs/stat
 - :func:`harrell_c`, :func:`uno_c` (R's G(t−)), :func:`time_dependent_auc`, :func:`brier_score`,
   :func:`calibration`, :func:`prognostic`.
 
+Descriptive and subgroup analyses (agree with tableone's formulas, ``binom.test``, ``coxph`` /
+``glm`` / ``svyglm``; see docs/stats/descriptive.md):
+
+- :func:`table_one`, :func:`proportion_ci`, :func:`response_rates`, :func:`subgroups`.
+
+Multiple imputation (chained equations as ``mice``; pooling agrees with ``mice::pool``; see
+docs/stats/imputation.md):
+
+- :func:`impute`, :func:`pool`.
+
 Degenerate input raises :class:`StatsInputError` (a ``ValueError``) naming the column.
 """
 
@@ -75,6 +85,7 @@ __all__ = [
     "pool",
     # subgroup analyses (docs/stats/descriptive.md)
     "subgroups",
+    "table_one",
     # prognostic models (docs/stats/prognostic.md)
     "CalibrationResult",
     "ConcordanceResult",
