@@ -494,7 +494,8 @@ def derive_tte(
         and ``labs`` when present extend the last-known-alive date. Pass the analysis population's
         patients (e.g. eligible ones): every patient of ``patients`` gets rows.
     data_cut
-        The data cut-off date: later events are censored at it, later records are not used.
+        The data cut-off date: later events are not counted (censored at the cut); later records
+        only show that the patient was alive / event-free up to the cut.
     time_zero
         ``"decision"`` (default; comparable between cohorts), ``"diagnosis"`` or
         ``"treatment_start"`` (first neoadjuvant dose; neoadjuvant cohort only). RFS / RFSSTR always
