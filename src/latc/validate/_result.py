@@ -131,23 +131,14 @@ class ValidationResult:
         return Group(t1, Columns([t2, t3]))
 
 
-def _canonical_csv(df: pd.DataFrame) -> pd.DataFrame:
-    """Clean table in the canonical text form (dates YYYY-MM-DD, yesno 1/0)."""
-    out = {}
-    for c in df.columns:
-        s = df[c]
-        if pd.api.types.is_datetime64_any_dtype(s):
-            out[c] = s.dt.strftime("%Y-%m-%d")
-        elif pd.api.types.is_bool_dtype(s):
-            out[c] = s.astype("Int8")
-        else:
-            out[c] = s
-    return pd.DataFrame(out, index=df.index)
-
-
 def write_validation(result: ValidationResult, out_dir: str | Path) -> Path:
     """Write ``queries.csv``, ``quarantine/<form>.csv`` (+ README.txt), ``clean/<form>.parquet`` and
     ``.csv``, ``eligibility.csv`` and ``summary.json`` under ``out_dir``; returns ``out_dir``."""
+    from latc.dictionary import load_dictionary
+    from latc.io import to_canonical_text
+    from latc.io._csv import write_csv_table  # pyarrow-assembled CSV, the same canonical text as the readers expect
+
+    forms = load_dictionary().forms
     out = Path(out_dir)
     (out / "clean").mkdir(parents=True, exist_ok=True)
     qdir = out / "quarantine"
@@ -161,7 +152,7 @@ def write_validation(result: ValidationResult, out_dir: str | Path) -> Path:
             t.to_csv(qdir / f"{form}.csv", index=False)
     for form, t in result.clean.items():
         t.to_parquet(out / "clean" / f"{form}.parquet", index=False)
-        _canonical_csv(t).to_csv(out / "clean" / f"{form}.csv", index=False)
+        write_csv_table(to_canonical_text(t, forms.get(form)), out / "clean" / f"{form}.csv")
     result.eligibility.to_csv(out / "eligibility.csv", index=False)
     (out / "summary.json").write_text(json.dumps(result.counts(), indent=2), encoding="utf-8")
     return out
