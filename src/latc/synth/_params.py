@@ -256,5 +256,5 @@ BIOSPECIMENS = {
 }
 OMICS_CENTER_SHARE = 0.5  # share of centers running scRNA-seq / spatial / bulk / flow
 FILE_EXTENSION = {"scrna_seq": "h5ad", "bulk_rna_seq": "tsv", "spatial": "h5ad", "flow": "fcs",
-                  "he_slide": "svs", "ultrasound": "dcm"}
+                  "he_slide": "tif", "ultrasound": "png"}  # read by latc.omics.imaging
 P_FILE_PENDING = 0.08  # file_ref blank: data not yet delivered

@@ -21,6 +21,8 @@ from typing import Callable
 
 OMICS_WRITERS: dict[str, str] = {
     # "scrna_seq": "latc.synth.omics_sc:write_scrna",
+    "ultrasound": "latc.omics.imaging._synth:write_ultrasound",
+    "he_slide": "latc.omics.imaging._synth:write_he_slide",
 }
 
 
