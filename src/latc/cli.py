@@ -24,6 +24,8 @@ dictionary_app = typer.Typer(help="The study data dictionary.", no_args_is_help=
 recist_app = typer.Typer(help="RECIST 1.1 tools usable on any trial's data.", no_args_is_help=True)
 app.add_typer(dictionary_app, name="dictionary")
 app.add_typer(recist_app, name="recist")
+omics_app = typer.Typer(help="Omics: immune profiling and biomarkers.", no_args_is_help=True)
+app.add_typer(omics_app, name="omics")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -209,6 +211,39 @@ def recist_bor(
         "confirmed BOR: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
         highlight=False, soft_wrap=True,
     )
+
+
+omics_imaging_app = typer.Typer(help="Ultrasonomics and H&E histology features.", no_args_is_help=True)
+omics_app.add_typer(omics_imaging_app, name="imaging")
+
+
+@omics_imaging_app.command("run")
+def omics_imaging_run(
+    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (file_ref paths are relative to it)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder for the feature tables and figures."),
+    subject: Optional[Path] = typer.Option(None, "--subject", help="CSV/Parquet with patient_id + binary outcomes "
+                                           "(default: truth_patients.csv beside a synthetic study)."),
+    strict: bool = typer.Option(False, "--strict", help="Fail when a manifest file is absent (default: skip and list it)."),
+    discretisation: str = typer.Option("fixed_bin_number", help="fixed_bin_number or fixed_bin_size (IBSI 2.7)."),
+    n_bins: int = typer.Option(32, help="Bins for fixed_bin_number."),
+    bin_width: float = typer.Option(8.0, help="Bin width for fixed_bin_size."),
+    spacing_mm: Optional[float] = typer.Option(None, "--resample-mm", help="Resample to this pixel spacing (mm)."),
+) -> None:
+    """Ultrasonomics (IBSI radiomics), delta-radiomics and H&E features, with example figures."""
+    from latc.omics import OmicsInputError
+    from latc.omics.imaging import RadiomicsSettings, run_imaging
+
+    try:
+        rs = RadiomicsSettings(discretisation=discretisation, n_bins=n_bins, bin_width=bin_width, target_spacing_mm=spacing_mm)
+        r = run_imaging(study_dir, out, subject=subject, strict=strict, radiomics_settings=rs)
+    except (OmicsInputError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(f"radiomics: {len(r.radiomics)} ultrasound samples; delta rows {len(r.delta)}; "
+                  f"histology: {len(r.histology)} H&E samples; absent files skipped: {len(r.missing)}")
+    if r.subject_source:
+        n_sig = int((r.association["q_value"] < 0.05).sum()) if len(r.association) else 0
+        console.print(f"association with outcomes from {r.subject_source}: {n_sig} feature tests with q < 0.05")
+    console.print(f"wrote {len(r.written)} files → {out}")
 
 
 def main() -> None:  # pragma: no cover

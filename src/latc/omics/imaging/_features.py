@@ -23,7 +23,7 @@ from latc.omics._manifest import SAMPLE_KEYS, OmicsInputError
 #: Descriptive (non-feature) columns of the imaging tables.
 DESCRIPTIVE = set(SAMPLE_KEYS) | {"spacing_mm", "spacing_source", "n_pixels_roi", "microns_per_pixel", "mpp_source",
                                    "n_tiles", "n_tiles_qc_pass", "lesion_id", "qc_pass"}
-ASSOCIATION_COLUMNS = ["timepoint", "feature", "outcome", "n_positive", "n_negative", "median_positive",
+ASSOCIATION_COLUMNS = ["timepoint", "tissue", "feature", "outcome", "n_positive", "n_negative", "median_positive",
                        "median_negative", "auc", "p_value", "q_value"]
 
 
@@ -65,10 +65,11 @@ def _binary(y: pd.Series, name: str) -> pd.Series:
 
 
 def univariate_association(table: pd.DataFrame, outcome: str, features: list[str] | None = None,
-                           by: str | None = "timepoint", min_per_group: int = 3) -> pd.DataFrame:
-    """Mann–Whitney screen of each feature against a binary ``outcome`` within each ``by`` group,
-    with BH-FDR ``q_value`` per group (:data:`ASSOCIATION_COLUMNS`). Groups with fewer than
-    ``min_per_group`` positives or negatives are skipped."""
+                           by: list[str] | None = None, min_per_group: int = 3) -> pd.DataFrame:
+    """Mann–Whitney screen of each feature against a binary ``outcome`` within each group of the
+    ``by`` columns (default: ``timepoint`` and ``tissue`` where present), with BH-FDR ``q_value``
+    per group (:data:`ASSOCIATION_COLUMNS`). Groups with fewer than ``min_per_group`` positives or
+    negatives are skipped."""
     from scipy.stats import mannwhitneyu
     from statsmodels.stats.multitest import multipletests
 
@@ -76,7 +77,9 @@ def univariate_association(table: pd.DataFrame, outcome: str, features: list[str
         raise OmicsInputError(f"outcome column {outcome!r} not in the feature table; join the subject table first")
     features = features or feature_columns(table, exclude={outcome})
     y_all = _binary(table[outcome], outcome)
-    groups = table.groupby(by, sort=True) if by else [("all", table)]
+    if by is None:
+        by = [c for c in ("timepoint", "tissue") if c in table.columns]
+    groups = table.groupby(by, sort=True) if by else [((), table)]
     out = []
     for key, g in groups:
         y = y_all.loc[g.index]
@@ -92,11 +95,13 @@ def univariate_association(table: pd.DataFrame, outcome: str, features: list[str
             continue
         res = mannwhitneyu(x[y], x[~y], axis=0, alternative="two-sided")
         q = multipletests(res.pvalue, method="fdr_bh")[1]
+        key = key if isinstance(key, tuple) else (key,)
         out.append(pd.DataFrame({
-            "timepoint": key[0] if isinstance(key, tuple) else key, "feature": names, "outcome": outcome,
+            **dict(zip(by, key)), "feature": names, "outcome": outcome,
             "n_positive": n1, "n_negative": n0, "median_positive": np.median(x[y], axis=0),
             "median_negative": np.median(x[~y], axis=0), "auc": res.statistic / (n1 * n0),
             "p_value": res.pvalue, "q_value": q}))
     if not out:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in ASSOCIATION_COLUMNS})
-    return pd.concat(out, ignore_index=True).sort_values(["timepoint", "p_value"], kind="stable").reset_index(drop=True)
+    res = pd.concat(out, ignore_index=True)
+    return res.sort_values([*by, "p_value"], kind="stable").reset_index(drop=True)
