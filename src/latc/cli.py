@@ -246,6 +246,36 @@ def omics_imaging_run(
     console.print(f"wrote {len(r.written)} files → {out}")
 
 
+
+omics_spatial_app = typer.Typer(help="Spatial transcriptomics: deconvolution, neighbourhoods, infiltration, TLS.", no_args_is_help=True)
+omics_app.add_typer(omics_spatial_app, name="spatial")
+
+
+@omics_spatial_app.command("run")
+def omics_spatial_run(
+    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (file_ref paths are relative to it)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: features, association CSVs and figures/."),
+    subject: Optional[Path] = typer.Option(None, "--subject", help="Parquet/CSV: patient_id + binary responses and/or "
+                                           "rfs_time*/rfs_event (default: truth_patients.csv beside a synthetic study)."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="Single-cell reference .h5ad (obs cell_type) or profile CSV "
+                                             "(default: omics/spatial/sc_reference.h5ad when present, else marker-based)."),
+    method: str = typer.Option("poisson", help="Reference deconvolution: poisson or nnls."),
+    n_perms: int = typer.Option(1000, "--n-perms", min=10, help="Permutations for neighbourhood enrichment."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the permutation test."),
+) -> None:
+    """Per-sample spatial features, figures and their association with response / RFS (BH-FDR)."""
+    from latc.omics import OmicsInputError
+    from latc.omics.spatial._run import default_inputs, run_spatial
+
+    try:
+        subj, ref, note = default_inputs(study_dir, subject, reference)
+        r = run_spatial(study_dir, out, subject=subj, reference=ref, method=method, n_perms=n_perms, seed=seed)
+    except (OmicsInputError, ValueError) as exc:
+        _fail(str(exc))
+    if note:
+        console.print(note, highlight=False)
+    console.print(r.summary(), highlight=False, soft_wrap=True)
+
 def main() -> None:  # pragma: no cover
     app()
 
