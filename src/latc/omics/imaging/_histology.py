@@ -23,7 +23,8 @@ Pipeline per tile (all thresholds in :class:`HistologySettings`, recorded with t
    rises above pale tumour nuclei when a tile holds many dark lymphocytes),
    holes filled, objects below ``min_nucleus_area_um2`` removed, touching nuclei split by a
    marker-controlled watershed on the distance transform (markers ``min_peak_distance_um`` apart).
-5. **Per-nucleus measures** — area (µm²), circularity 4πA/P², eccentricity, solidity, mean H.
+5. **Per-nucleus measures** — area (µm²), Crofton perimeter, circularity 4πA/P², eccentricity of
+   the equal-second-moment ellipse, mean H.
 6. **TIL-like nuclei** — small, round, dark: area in ``til_area_um2``, circularity ≥
    ``til_min_circularity``, mean H ≥ ``til_min_h``. Lymphocyte nuclei are ≈ 6–7 µm across
    (area ≈ 30–40 µm²) and hyperchromatic; tumour nuclei of papillary carcinoma are larger, pale,
@@ -116,8 +117,10 @@ def macenko_stain_matrix(rgb: np.ndarray, *, beta: float = 0.15, alpha: float = 
 def stain_concentrations(rgb: np.ndarray, stain_matrix: np.ndarray, io: float = 255.0) -> np.ndarray:
     """Per-pixel concentrations (H×W×2) of the stains by least squares on the OD."""
     od = optical_density(rgb, io)
-    c, *_ = np.linalg.lstsq(stain_matrix.T, od.reshape(-1, 3).T, rcond=None)
-    return c.T.reshape(od.shape[:-1] + (stain_matrix.shape[0],))
+    pinv = np.linalg.pinv(stain_matrix)  # 3 × k: least squares for every pixel at once
+    # channel-wise sums: a (n×3)@(3×k) matmul with tiny inner dimensions is slow in numpy
+    return np.stack([od[..., 0] * pinv[0, j] + od[..., 1] * pinv[1, j] + od[..., 2] * pinv[2, j]
+                     for j in range(pinv.shape[1])], axis=-1)
 
 
 def macenko_normalise(rgb: np.ndarray, settings: HistologySettings | None = None,
@@ -134,7 +137,8 @@ def macenko_normalise(rgb: np.ndarray, settings: HistologySettings | None = None
         max_c = np.percentile(c.reshape(-1, 2)[::7], 99, axis=0)
         c = c * (np.asarray(s.reference_max_concentration) / np.maximum(max_c, 1e-6))
     ref = reference_matrix / np.linalg.norm(reference_matrix, axis=1, keepdims=True)
-    out = s.macenko_io * np.exp(-(c @ ref))
+    od = sum(c[..., j, None] * ref[j] for j in range(ref.shape[0]))
+    out = s.macenko_io * np.exp(-od)
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
@@ -178,27 +182,37 @@ def segment_nuclei(h: np.ndarray, microns_per_pixel: float, settings: HistologyS
     return labels.astype(np.int32)
 
 
-NUCLEUS_COLUMNS = ["label", "area_um2", "perimeter_um", "circularity", "eccentricity", "solidity", "mean_h", "til_like"]
+NUCLEUS_COLUMNS = ["label", "area_um2", "perimeter_um", "circularity", "eccentricity", "mean_h", "til_like"]
 
 
 def nuclei_table(labels: np.ndarray, h: np.ndarray, microns_per_pixel: float,
                  settings: HistologySettings | None = None) -> pd.DataFrame:
     """One row per nucleus: morphology (µm), mean haematoxylin, and the TIL-like flag."""
+    from scipy import ndimage as ndi
     from skimage.measure import regionprops_table
 
     s = settings or HistologySettings()
     if labels.max() == 0:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in NUCLEUS_COLUMNS})
-    t = pd.DataFrame(regionprops_table(labels, intensity_image=h, properties=(
-        "label", "area", "perimeter_crofton", "eccentricity", "solidity", "intensity_mean")))
+    t = pd.DataFrame(regionprops_table(labels, properties=("label", "perimeter_crofton")))
+    idx = t["label"].to_numpy()
+    # area, mean H and second moments for all labels at once (eccentricity of the equal-moment ellipse)
+    ones = np.ones(labels.shape)
+    yy, xx = np.indices(labels.shape, dtype=float)
+    n = ndi.sum_labels(ones, labels, idx)
+    my, mx = ndi.sum_labels(yy, labels, idx) / n, ndi.sum_labels(xx, labels, idx) / n
+    vyy = ndi.sum_labels(yy * yy, labels, idx) / n - my ** 2
+    vxx = ndi.sum_labels(xx * xx, labels, idx) / n - mx ** 2
+    vxy = ndi.sum_labels(yy * xx, labels, idx) / n - my * mx
+    root = np.sqrt(((vyy - vxx) / 2) ** 2 + vxy ** 2)
+    l1, l2 = (vyy + vxx) / 2 + root, np.maximum((vyy + vxx) / 2 - root, 0)
     mpp = float(microns_per_pixel)
     out = pd.DataFrame({
-        "label": t["label"].to_numpy(),
-        "area_um2": t["area"].to_numpy() * mpp ** 2,
+        "label": idx,
+        "area_um2": n * mpp ** 2,
         "perimeter_um": t["perimeter_crofton"].to_numpy() * mpp,
-        "eccentricity": t["eccentricity"].to_numpy(),
-        "solidity": t["solidity"].to_numpy(),
-        "mean_h": t["intensity_mean"].to_numpy(),
+        "eccentricity": np.sqrt(1 - np.divide(l2, l1, out=np.ones_like(l1), where=l1 > 0)),
+        "mean_h": ndi.mean(h, labels, idx),
     })
     with np.errstate(divide="ignore", invalid="ignore"):
         out["circularity"] = np.clip(4 * np.pi * out["area_um2"] / out["perimeter_um"] ** 2, 0, 1)
@@ -255,7 +269,6 @@ def tile_features(rgb: np.ndarray, microns_per_pixel: float, settings: Histology
          "nucleus_area_um2_sd": float(nuc["area_um2"].std()) if n > 1 else np.nan,
          "nucleus_circularity_mean": float(nuc["circularity"].mean()) if n else np.nan,
          "nucleus_eccentricity_mean": float(nuc["eccentricity"].mean()) if n else np.nan,
-         "nucleus_solidity_mean": float(nuc["solidity"].mean()) if n else np.nan,
          "nucleus_h_mean": float(nuc["mean_h"].mean()) if n else np.nan,
          **glcm_texture(h, s.glcm_levels)}
     if return_labels:
