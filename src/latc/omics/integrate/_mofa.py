@@ -90,7 +90,8 @@ def run_mofa(matrix: FeatureMatrix, *, n_factors: int = 5, seed: int = 0, iterat
     data = [[views[m].to_numpy(dtype=float)] for m in names]
     feats = [[f"{c}" for c in views[m].columns] for m in names]
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
+    # mofapy2 prints progress and takes log(0) in its spike-and-slab ELBO term (harmless)
+    with contextlib.redirect_stdout(buf), np.errstate(divide="ignore", invalid="ignore"):
         ent = entry_point()
         ent.set_data_options(scale_views=scale_views)
         ent.set_data_matrix(data, likelihoods=["gaussian"] * len(names), views_names=names,

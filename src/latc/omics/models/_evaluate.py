@@ -141,10 +141,12 @@ def c_index_ci(time, event, risk, *, n_boot: int = 1000, seed: int = 0, conf_lev
 
 
 def _harrell_fast(t: np.ndarray, e: np.ndarray, r: np.ndarray) -> float:
-    """Harrell's C by pair counting (ties in risk ½; pairs tied in time not comparable)."""
+    """Harrell's C by pair counting as R ``concordance``: an event is compared with every patient
+    still at risk after it — a later time, or a censoring at the same time; two events at the same
+    time are not comparable; ties in risk count ½."""
     ev = e.astype(bool)
     ti, ri = t[ev][:, None], r[ev][:, None]
-    comparable = t[None, :] > ti
+    comparable = (t[None, :] > ti) | ((t[None, :] == ti) & ~ev[None, :])
     n = comparable.sum()
     if n == 0:
         return np.nan
