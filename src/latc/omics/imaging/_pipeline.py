@@ -106,6 +106,8 @@ def run_imaging(study_dir: str | Path, out: str | Path, *, subject=None, strict:
     delta = delta_radiomics(rad, feature_columns=feature_columns(rad)) if len(rad) else delta_radiomics(
         pd.DataFrame(columns=["sample_id", "patient_id", "timepoint", "tissue"]))
     hist = histology_features(he, hs)
+    if len(hist):
+        check_sample_metadata(hist, manifest, what="histology table")
     tiles = hist.attrs.get("tiles", pd.DataFrame())
 
     for name, table in (("radiomics.csv", rad), ("delta_radiomics.csv", delta), ("histology.csv", hist),
