@@ -189,16 +189,17 @@ def simulate_slide(rng: np.random.Generator, *, pattern: str, n_tls: int, n_side
         target[:, ci["cd8_t"]] = 0.008
     target[:, ci["cd8_t"]] += cd8_extra
 
-    # TLS in the stroma: ≥ 3 spots from tumour, ≥ 6 from another TLS, ≥ 3 from the slide edge
+    # TLS in the stroma: centre ≥ 4.5 spots from tumour, ≥ 8 from another TLS, ≥ 2.5 from the edge
+    # (fewer than planned when the slide has no room: the truth records the TLS placed)
     tls = np.zeros(n, dtype=int)
     edge = np.minimum.reduce([xy[:, 0], xy[:, 1], xy[:, 0].max() - xy[:, 0], xy[:, 1].max() - xy[:, 1]])
     centres: list[np.ndarray] = []
-    cand = np.flatnonzero((dist_out >= 3 + 2.2) & (edge >= 3))
+    cand = np.flatnonzero((dist_out >= 4.5) & (edge >= 2.5))
     rng.shuffle(cand)
     for i in cand:
         if len(centres) >= n_tls:
             break
-        if all(np.linalg.norm(xy[i] - c) >= 6 + 2.2 for c in centres):
+        if all(np.linalg.norm(xy[i] - c) >= 8 for c in centres):
             centres.append(xy[i])
             r = rng.uniform(1.2, 2.2)
             tls[(np.linalg.norm(xy - xy[i], axis=1) <= r) & (tls == 0)] = len(centres)
