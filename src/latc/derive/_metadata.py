@@ -6,7 +6,7 @@
 * ``common``: variables shared by several datasets (``patient_id``, ``center_id``, …), defined once;
 * ``datasets``: per dataset a ``label``, a default ``source`` and ``variables`` — each either a
   mapping (``name, label, unit, rule, source, citation``) or a bare name, resolved from ``common``
-  and then from the one other dataset that defines it.  A mapping may carry ``expand`` (placeholder
+  and then from the first other dataset (in file order) that defines it in full.  A mapping may carry ``expand`` (placeholder
   → {value: label}) to stand for several variables, e.g. ``{m}_baseline`` for every marker;
   ``{m}`` is replaced by the value and ``{m_label}`` by its label (cartesian product over several
   placeholders).
@@ -83,10 +83,10 @@ def load_metadata(path: str | None = None) -> dict[str, dict[str, dict[str, Any]
             if isinstance(e, str):
                 if e in common:
                     items = [common[e]]
-                elif len(owners.get(e, [])) == 1 and owners[e][0] != ds:
-                    items = [full[owners[e][0]][e]]
+                elif [o for o in owners.get(e, []) if o != ds]:
+                    items = [full[[o for o in owners[e] if o != ds][0]][e]]
                 else:
-                    raise MetadataError(f"{ds}: variable {e!r} is neither in common nor defined by exactly one other dataset")
+                    raise MetadataError(f"{ds}: variable {e!r} is neither in common nor defined in another dataset")
             else:
                 items = _expand(e)
             for x in items:
