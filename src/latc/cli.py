@@ -123,6 +123,48 @@ def validate(
 
 
 @app.command()
+def derive(
+    study: Path = typer.Argument(..., help="A validation output folder (clean/*.parquet, or a `latc run` folder) or a raw study (CSV folder, XLSX, REDCap export)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: the datasets go to OUT/derived/ (a raw study's validation to OUT/validation/)."),
+    data_cut: Optional[str] = typer.Option(None, "--data-cut", help="Data-cut date YYYY-MM-DD (default: the validation's, else today)."),
+    response_source: str = typer.Option("computed", "--response-source", help="computed (RECIST from measurements; recorded responses as fallback) or investigator (recorded responses first)."),
+    confirm_days: int = typer.Option(28, "--confirm-days", min=0, help="BOR confirmation interval (days)."),
+    sd_min_days: int = typer.Option(42, "--sd-min-days", min=0, help="Minimum SD duration from the first dose (days)."),
+    time_zero: str = typer.Option("decision", "--time-zero", help="Time zero of OS/DSS/EFS: decision, diagnosis or treatment_start."),
+) -> None:
+    """Derive the analysis datasets (subject, response, tumour, tte, ae, …) with their metadata."""
+    from datetime import date
+
+    from latc.derive.datasets import RESPONSE_SOURCES, derive_path
+    from latc.derive.tte import TIME_ZEROS
+    from latc.io import StudyReadError
+
+    if response_source not in RESPONSE_SOURCES:
+        _fail(f"--response-source {response_source!r}: expected one of {', '.join(RESPONSE_SOURCES)}")
+    if time_zero not in TIME_ZEROS:
+        _fail(f"--time-zero {time_zero!r}: expected one of {', '.join(TIME_ZEROS)}")
+    if not study.exists():
+        _fail(f"{study}: not found")
+    try:
+        cut = date.fromisoformat(data_cut) if data_cut else None
+    except ValueError:
+        _fail(f"--data-cut {data_cut!r} is not a date YYYY-MM-DD")
+    try:
+        with console.status("deriving the analysis datasets …"):
+            r = derive_path(study, out, data_cut=cut, response_source=response_source, confirm_days=confirm_days,
+                            sd_min_days=sd_min_days, time_zero=time_zero)
+    except StudyReadError as exc:
+        _fail(str(exc))
+    source = "validated tables in " + str(r.validation_dir) if r.input_kind == "validation" else f"raw study (validation → {r.validation_dir})"
+    console.print(f"input: {source}; data cut {r.data_cut}", highlight=False, soft_wrap=True)
+    console.print(r.datasets.summary(), highlight=False, soft_wrap=True)
+    rows = ", ".join(f"{k} {len(v):,}" for k, v in r.datasets.tables().items())
+    console.print(f"datasets ({rows}) + metadata.csv → {out / 'derived'}", highlight=False, soft_wrap=True)
+    if len(r.datasets.problems):
+        console.print(f"derivation problems → {out / 'derived' / 'problems.csv'}", highlight=False)
+
+
+@app.command()
 def run(
     study: Path = typer.Argument(..., help="Study folder of CSVs, an XLSX workbook, or a REDCap export folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),

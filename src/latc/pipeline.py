@@ -1,4 +1,4 @@
-"""The main job: read → validate (→ derive → analyze → report as later stages land).
+"""The main job: read → validate → derive (→ analyze → report as later stages land).
 
 ``run_pipeline`` is what ``latc run`` calls; ``run_demo`` synthesises the bundled default cohort
 and runs the pipeline on it (``latc demo`` / ``make demo``).  Each stage writes a plain table
@@ -19,8 +19,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from latc.manifest import write_manifest
 
-#: Stages in order; later issues append derive, analyze and report.
-STAGES = ("read", "validate", "summary")
+#: Stages in order; later issues append analyze and report.
+STAGES = ("read", "validate", "derive", "summary")
 
 
 @dataclass
@@ -39,6 +39,8 @@ class PipelineResult:
             f"{c.get('queries_warning', 0)} warning queries, {c.get('rows_quarantined', 0)} rows quarantined\n"
             f"report   → {self.report}\n"
             f"queries  → {self.out / 'validation' / 'queries.csv'}\n"
+            f"derived  → {self.out / 'derived'} ({c.get('derived', {}).get('analysis_set', '?')} patients in the analysis set, "
+            f"{c.get('derived', {}).get('problems', 0)} derivation problems)\n"
             f"manifest → {self.manifest}"
         )
 
@@ -58,6 +60,7 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, consol
 
     Raises :class:`latc.io.StudyReadError` only when the input cannot be read at all.
     """
+    from latc.derive.datasets import derive_datasets, write_datasets
     from latc.io import read_study
     from latc.report.summary import write_validation_summary
     from latc.validate import validate_study, write_validation
@@ -76,12 +79,18 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, consol
             write_validation(result, out / "validation")
         counts = result.counts()
         parameters = {"data_cut": str(data_cut) if data_cut else "today", "input_format": raw.format}
+        with _stage(progress, task, "derive", timings):
+            derived = derive_datasets(result.clean, date.fromisoformat(result.data_cut), eligibility=result.eligibility)
+            write_datasets(derived, out / "derived")
+        counts["derived"] = dc = derived.counts()
+        headline = (f"{dc['analysis_set']} patients in the analysis set, ORR {dc['objective_response']}/{dc['response_set']}, "
+                    f"pCR {dc['pcr']}/{dc['pathology_graded']} (derived/)")
         with _stage(progress, task, "summary", timings):
             report = write_validation_summary(result, out / "report.html", study_name=str(study),
-                                              parameters=parameters)
+                                              parameters={**parameters, "derived datasets": headline})
     manifest = write_manifest(
-        out, input_path=study, parameters=parameters, timings=timings,
-        outputs={"validation": "validation/", "report": "report.html"},
+        out, input_path=study, parameters={**parameters, "derive": derived.parameters}, timings=timings,
+        outputs={"validation": "validation/", "derived": "derived/", "report": "report.html"},
         extra={"counts": counts, **(extra_manifest or {})},
     )
     return PipelineResult(out=out, manifest=manifest, report=report, counts=counts, timings=timings)

@@ -72,8 +72,10 @@ __all__ = [
     "PROBLEM_COLUMNS",
     "RESPONSE_SOURCES",
     "DerivedDatasets",
+    "DeriveRun",
     "concordance_summary",
     "derive_datasets",
+    "derive_path",
     "read_clean_tables",
     "write_datasets",
 ]
@@ -808,3 +810,53 @@ def write_datasets(ds: DerivedDatasets, out_dir: str | Path) -> dict[str, Path]:
     written["metadata"] = out / "metadata.csv"
     written["parameters"] = out / "parameters.json"
     return written
+
+
+@dataclass
+class DeriveRun:
+    """What :func:`derive_path` did (for the CLI)."""
+
+    datasets: DerivedDatasets
+    written: dict[str, Path]
+    input_kind: str  # "validation" (a validation/run output folder) or "study" (raw, validated here)
+    validation_dir: Path | None
+    data_cut: str
+
+
+def _validation_folder(path: Path) -> Path | None:
+    """``path`` itself or ``path/validation`` when it holds ``clean/*.parquet`` (a `latc validate` /
+    `latc run` output folder)."""
+    for cand in (path, path / "validation"):
+        if cand.is_dir() and any((cand / "clean").glob("*.parquet")):
+            return cand
+    return None
+
+
+def derive_path(study: str | Path, out: str | Path, *, data_cut: date | None = None, **kwargs: Any) -> DeriveRun:
+    """``latc derive``: derive the analysis datasets of a study and write them to ``out/derived``.
+
+    ``study`` is either a validation output folder (``clean/*.parquet``, as written by
+    ``latc validate``; or a ``latc run`` output folder holding ``validation/``) or a raw study (CSV
+    folder, XLSX workbook, REDCap export), which is read and validated first (the validation
+    outputs go to ``out/validation``). The data cut is ``data_cut`` when given, else the one the
+    validation used (``summary.json``), else today. ``kwargs`` go to :func:`derive_datasets`.
+    Raises :class:`latc.io.StudyReadError` when a raw study cannot be read at all.
+    """
+    study, out = Path(study), Path(out)
+    folder = _validation_folder(study) if study.is_dir() else None
+    if folder is not None:
+        clean, eligibility, cut_text = read_clean_tables(folder)
+        cut = data_cut or (date.fromisoformat(cut_text) if cut_text else date.today())
+        kind, vdir = "validation", folder
+    else:
+        from latc.io import read_study
+        from latc.validate import validate_study, write_validation
+
+        raw = read_study(study)
+        result = validate_study(raw, data_cut=data_cut)
+        vdir = write_validation(result, out / "validation")
+        clean, eligibility, cut = result.clean, result.eligibility, date.fromisoformat(result.data_cut)
+        kind = "study"
+    ds = derive_datasets(clean, cut, eligibility=eligibility, **kwargs)
+    written = write_datasets(ds, out / "derived")
+    return DeriveRun(datasets=ds, written=written, input_kind=kind, validation_dir=vdir, data_cut=cut.isoformat())
