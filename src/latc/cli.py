@@ -318,6 +318,67 @@ def omics_spatial_run(
         console.print(note, highlight=False)
     console.print(r.summary(), highlight=False, soft_wrap=True)
 
+@omics_app.command("biomarkers")
+def omics_biomarkers(
+    features: list[str] = typer.Option(..., "--features", "-f", help="Feature tables (.parquet/.csv/.tsv) or folders of them; "
+                                       "repeat or comma-separate; modality = file stem, or name=path."),
+    subject: Path = typer.Option(..., "--subject", help="Per-patient table (Parquet/CSV) with patient_id, the outcome and clinical covariates."),
+    outcome: str = typer.Option(..., "--outcome", help="mpr, pcr, objective_response (any binary subject column) or rfs "
+                                "(rfs_time|rfs_time_days|rfs_months + rfs_event|rfs_cnsr)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: CV results, screen, MOFA tables, figures/."),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", help="Biospecimen manifest to check sample metadata against."),
+    timepoint: str = typer.Option("baseline", "--timepoint", help="Timepoint of the samples used (e.g. baseline for prediction)."),
+    clinical: Optional[str] = typer.Option(None, "--clinical", help="Comma-separated clinical covariates (default: those of "
+                                           "histology_group, histology, ct, braf_v600e, tert_promoter, age_at_diagnosis present)."),
+    folds: int = typer.Option(5, "--folds", min=2, help="Outer folds (split by patient)."),
+    inner_folds: int = typer.Option(3, "--inner-folds", min=2, help="Inner folds tuning the penalty."),
+    n_features: int = typer.Option(50, "--n-features", min=1, help="Columns kept by the fold-internal univariate filter."),
+    n_boot: int = typer.Option(1000, "--n-boot", min=50, help="Patient bootstrap resamples for CIs."),
+    n_permutations: int = typer.Option(100, "--n-permutations", min=0, help="Outcome permutations (0 = skip the permutation test)."),
+    mofa_factors: int = typer.Option(5, "--mofa-factors", min=1, help="MOFA+ factors."),
+    no_mofa: bool = typer.Option(False, "--no-mofa", help="Skip MOFA+."),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="Parallel processes for the permutation test."),
+    seed: int = typer.Option(0, "--seed", help="Seed of folds, bootstrap, permutations and MOFA."),
+) -> None:
+    """Multi-omics biomarkers: screen (BH-FDR), nested patient-grouped CV vs a clinical model, MOFA+."""
+    import pandas as pd
+
+    from latc.omics import OmicsInputError, load_manifest
+    from latc.omics.integrate import read_feature_tables
+    from latc.omics.models import run_biomarkers, write_biomarkers
+
+    try:
+        tables = read_feature_tables([x for item in features for x in item.split(",") if x])
+        if not subject.exists():
+            raise OmicsInputError(f"subject file not found: {subject}")
+        try:
+            subj = pd.read_parquet(subject) if subject.suffix == ".parquet" else pd.read_csv(subject)
+        except Exception as exc:  # unreadable input: one line
+            raise OmicsInputError(f"{subject}: cannot read subject table ({type(exc).__name__})") from None
+        man = None
+        if manifest is not None:
+            if not manifest.exists():
+                raise OmicsInputError(f"manifest not found: {manifest}")
+            man = load_manifest(manifest)
+        res = run_biomarkers(tables, subj, outcome, timepoint=timepoint, manifest=man,
+                             clinical=[c for c in clinical.split(",") if c] if clinical else None,
+                             outer_folds=folds, inner_folds=inner_folds, n_features=n_features, n_boot=n_boot,
+                             n_permutations=n_permutations, mofa_factors=mofa_factors, run_mofa_model=not no_mofa,
+                             seed=seed, n_jobs=jobs)
+        written = write_biomarkers(res, out, n_boot=n_boot, seed=seed)
+    except (OmicsInputError, ValueError) as exc:
+        _fail(str(exc))
+    for note in res.notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    for r in res.performance.itertuples():
+        console.print(f"{r.model}: {r.metric} {r.estimate:.3f} (95% CI {r.lower:.3f}–{r.upper:.3f}), "
+                      f"{r.n_patients} patients", highlight=False)
+    if not res.permutation.empty:
+        console.print(f"permutation p (omics) = {res.permutation['p_permutation'].iloc[0]:.3g}", highlight=False)
+    console.print(f"screen: {int((res.screen['q_value'] <= 0.05).sum())} of {len(res.screen)} features with q ≤ 0.05; "
+                  f"wrote {len(written)} files → {out}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:  # pragma: no cover
     app()
 
