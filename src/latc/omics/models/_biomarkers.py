@@ -115,7 +115,8 @@ def run_biomarkers(tables: Mapping[str, pd.DataFrame], subject: pd.DataFrame, ou
                        modalities=fm.modalities, samples=fm.samples[fm.samples["patient_id"].astype(str).isin(patients)])
     X = fm.values
     yy = y.loc[patients]
-    cv_kw = dict(outer_folds=outer_folds, inner_folds=inner_folds, n_features=n_features, seed=seed)
+    perm_kw = dict(outer_folds=outer_folds, inner_folds=inner_folds, n_features=n_features)
+    cv_kw = perm_kw | {"seed": seed}
 
     # univariate screen
     screen = (screen_survival(X, yy["time"], yy["event"]) if survival else screen_binary(X, yy))
@@ -148,9 +149,9 @@ def run_biomarkers(tables: Mapping[str, pd.DataFrame], subject: pd.DataFrame, ou
     if n_permutations > 0:
         if survival:
             perm = permutation_test(X, time=yy["time"], event=yy["event"], n_permutations=n_permutations,
-                                    seed=seed, n_jobs=n_jobs, **cv_kw)
+                                    seed=seed, n_jobs=n_jobs, **perm_kw)
         else:
-            perm = permutation_test(X, yy, n_permutations=n_permutations, seed=seed, n_jobs=n_jobs, **cv_kw)
+            perm = permutation_test(X, yy, n_permutations=n_permutations, seed=seed, n_jobs=n_jobs, **perm_kw)
         permutation = perm.to_frame().assign(model="omics")
     else:
         permutation = pd.DataFrame()
@@ -210,7 +211,7 @@ def write_biomarkers(res: BiomarkerResult, out: str | Path, *, n_boot: int = 100
         curves, aucs = {}, {}
         for name, m in res.models.items():
             pp = m.patient_predictions
-            curves[name] = roc_curve_ci(pp["y"], pp["score"], n_boot=min(n_boot, 500), seed=seed)
+            curves[name] = roc_curve_ci(pp["y"], pp["probability"], n_boot=min(n_boot, 500), seed=seed)
             aucs[name] = res.performance.set_index("model").loc[name].to_dict()
         written += P.save_figure(P.plot_roc(curves, aucs), fig_dir / "roc")
         written += P.save_figure(P.plot_score_distribution(res.models["omics"].patient_predictions), fig_dir / "score_distribution")

@@ -2,7 +2,12 @@
 p-values, Brier score, calibration slope and intercept, and paired model comparisons.
 
 Every metric is computed on :attr:`CVResult.patient_predictions` (one row per patient), so the
-bootstrap resamples **patients** (percentile interval, Efron & Tibshirani 1993, ch. 13) and a
+bootstrap resamples **patients**. For a binary outcome the AUC is that of the calibrated
+probability: the outer folds' raw decision values are on different scales (and, under the null,
+a fold model's direction is anti-correlated with its held-out patients — the training and test
+parts of a fixed sample carry opposite chance associations), whereas the Platt map fitted on the
+inner folds puts every fold on the probability scale and can flip a direction the inner folds did
+not support. The bootstrap resamples (percentile interval, Efron & Tibshirani 1993, ch. 13) and a
 patient with two samples counts once.
 
 * AUC: Mann–Whitney form with ties counted ½ (Hanley & McNeil, *Radiology* 1982;143:29).
@@ -166,7 +171,7 @@ def evaluate(result: CVResult, *, n_boot: int = 1000, seed: int = 0, conf_level:
     calibration slope / intercept of the calibrated probabilities."""
     pp = result.patient_predictions
     if result.outcome == "binary":
-        row = auc_ci(pp["y"], pp["score"], n_boot=n_boot, seed=seed, conf_level=conf_level)
+        row = auc_ci(pp["y"], pp["probability"], n_boot=n_boot, seed=seed, conf_level=conf_level)
         row |= {"brier": brier(pp["y"], pp["probability"])}
         row |= calibration_slope_intercept(pp["y"], pp["probability"])
         row |= {"n_patients": len(pp), "n_events": int(pp["y"].sum())}
@@ -191,7 +196,7 @@ def compare_models(a: CVResult, b: CVResult, *, names: tuple[str, str] = ("a", "
     idx = _boot_index(len(common), n_boot, seed)
     if a.outcome == "binary":
         y = pa["y"].to_numpy(int)
-        sa, sb = pa["score"].to_numpy(float), pb["score"].to_numpy(float)
+        sa, sb = pa["probability"].to_numpy(float), pb["probability"].to_numpy(float)
         ea, eb = auc(y, sa), auc(y, sb)
         da = _auc_rows(y[idx], sa[idx])
         db = _auc_rows(y[idx], sb[idx])
@@ -250,8 +255,9 @@ def permutation_test(X: pd.DataFrame, y=None, *, time=None, event=None, groups=N
     the outcome between patients (a patient's rows keep one outcome; ``strata`` per row, e.g.
     center, restricts permutations within strata).
 
-    ``cv_kwargs`` go to :func:`nested_cv` / :func:`nested_cv_cox` (the fold seed stays fixed, so
-    the null differs from the observed fit only by the outcome). ``n_jobs`` runs permutations in
+    ``seed`` is the fold seed of every refit (fixed, so the null differs from the observed fit only
+    by the outcome) and, offset by one, the seed of the permutations; ``cv_kwargs`` go to
+    :func:`nested_cv` / :func:`nested_cv_cox`. ``n_jobs`` runs permutations in
     parallel processes (joblib).
     """
     from joblib import Parallel, delayed
@@ -273,14 +279,14 @@ def permutation_test(X: pd.DataFrame, y=None, *, time=None, event=None, groups=N
 
     def metric(o: np.ndarray) -> float:
         if survival:
-            r = nested_cv_cox(Xo, o[:, 0], o[:, 1], groups=go, **cv_kwargs)
+            r = nested_cv_cox(Xo, o[:, 0], o[:, 1], groups=go, seed=seed, **cv_kwargs)
             pp = r.patient_predictions
             return _harrell_fast(pp["time"].to_numpy(float), pp["event"].to_numpy(float), pp["score"].to_numpy(float))
-        r = nested_cv(Xo, o[:, 0], groups=go, **cv_kwargs)
-        return auc(r.patient_predictions["y"], r.patient_predictions["score"])
+        r = nested_cv(Xo, o[:, 0], groups=go, seed=seed, **cv_kwargs)
+        return auc(r.patient_predictions["y"], r.patient_predictions["probability"])
 
     observed = metric(oo)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed + 1)
     # permute row indices of whole patients: the patient's outcome (one row) moves as a unit
     first_row = np.arange(len(go))
     perms = [oo[permute_by_patient(first_row, go, rng, st)] for _ in range(n_permutations)]
