@@ -2,5 +2,6 @@
 
 from latc.omics._manifest import SAMPLE_KEYS, OmicsInputError, check_sample_metadata, load_manifest, samples_for
 from latc.omics import imaging  # ultrasonomics and H&E features (latc.omics.imaging.run_imaging, …)
+from latc.omics import integrate, models  # feature matrix + MOFA+; nested-CV models, screens (docs/omics/biomarkers.md)
 
-__all__ = ["imaging", "SAMPLE_KEYS", "OmicsInputError", "check_sample_metadata", "load_manifest", "samples_for"]
+__all__ = ["imaging", "integrate", "models", "SAMPLE_KEYS", "OmicsInputError", "check_sample_metadata", "load_manifest", "samples_for"]
