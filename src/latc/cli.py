@@ -379,6 +379,82 @@ def omics_biomarkers(
                   f"wrote {len(written)} files → {out}", highlight=False, soft_wrap=True)
 
 
+omics_bulk_app = typer.Typer(help="Bulk RNA-seq: QC, TDS/BRS/ERK and immune scores, DESeq2 DE.", no_args_is_help=True)
+omics_app.add_typer(omics_bulk_app, name="bulk")
+omics_flow_app = typer.Typer(help="Flow cytometry of blood: compensation, gating, population frequencies.", no_args_is_help=True)
+omics_app.add_typer(omics_flow_app, name="flow")
+
+
+def _read_subject(path: Optional[Path]):
+    if path is None:
+        return None
+    import pandas as pd
+
+    if not path.exists():
+        _fail(f"subject table not found: {path}")
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+@omics_bulk_app.command("run")
+def omics_bulk_run(
+    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (file_ref paths are relative to it)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: bulk_qc.csv, bulk_scores.csv, de_*.csv, figures/."),
+    subject: Optional[Path] = typer.Option(None, "--subject", help="CSV/Parquet with patient_id + a response column "
+                                           "(default: truth_patients.csv beside a synthetic study)."),
+    response_column: str = typer.Option("objective_response", "--response-column", help="Column of --subject: 1/0, yes/no or responder/non_responder."),
+    counts: Optional[Path] = typer.Option(None, "--counts", help="A shared counts matrix (CSV/TSV, genes × samples or samples × genes) instead of per-sample files."),
+    response_timepoint: str = typer.Option("baseline", "--response-timepoint", help="Timepoint of the responder vs non-responder comparison."),
+    pre: str = typer.Option("baseline", "--pre", help="Earlier timepoint of the paired comparison."),
+    post: str = typer.Option("surgery", "--post", help="Later timepoint of the paired comparison."),
+    shrink: bool = typer.Option(True, "--shrink/--no-shrink", help="Add apeGLM-shrunken log2 fold changes (slow: ~17 ms per gene)."),
+    cpus: Optional[int] = typer.Option(None, "--cpus", min=1, help="CPU cores for pydeseq2 (default 1)."),
+    strict: bool = typer.Option(False, "--strict", help="Fail when a manifest file is absent (default: skip and list it)."),
+) -> None:
+    """Bulk RNA-seq: sample QC (outliers, sex check), thyroid/immune scores, responder and paired pre/post DE."""
+    from latc.omics import OmicsInputError
+    from latc.omics.bulk._pipeline import run_bulk
+
+    try:
+        r = run_bulk(study_dir, out, subject=_read_subject(subject), response_column=response_column, counts=counts,
+                     response_timepoint=response_timepoint, pre=pre, post=post, shrink=shrink, n_cpus=cpus, strict=strict)
+    except (OmicsInputError, ValueError) as exc:
+        _fail(str(exc))
+    for note in r.notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    n_out = int(r.qc["outlier"].sum())
+    n_swap = int(r.qc["sex_mismatch"].fillna(False).astype(bool).sum()) if "sex_mismatch" in r.qc else 0
+    console.print(f"{r.n_samples} bulk samples; QC: {n_out} outlier(s), {n_swap} sex mismatch(es)", highlight=False)
+    for name, res in r.de.items():
+        console.print(f"DE {name}: {int((res['padj'] < 0.05).sum())} of {len(res)} genes padj < 0.05 ({res.attrs.get('design', '')})",
+                      highlight=False)
+    console.print(f"wrote {len(r.files)} files → {out}", highlight=False)
+
+
+@omics_flow_app.command("run")
+def omics_flow_run(
+    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (file_ref paths are relative to it)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: flow_populations.csv, flow_gating_report.csv, figures/."),
+    gating: Optional[Path] = typer.Option(None, "--gating", help="Gating strategy: YAML (default: the shipped PBMC strategy) or GatingML 2.0 XML."),
+    compensation: Optional[str] = typer.Option(None, "--compensation", help="FCS (spillover stored in each file), none, or a CSV spillover matrix (overrides the YAML)."),
+    subject: Optional[Path] = typer.Option(None, "--subject", help="CSV/Parquet with patient_id + a response column "
+                                           "(default: truth_patients.csv beside a synthetic study)."),
+    response_column: str = typer.Option("objective_response", "--response-column", help="Column of --subject: 1/0, yes/no or responder/non_responder."),
+    strict: bool = typer.Option(False, "--strict", help="Fail when a manifest file is absent (default: skip and list it)."),
+) -> None:
+    """Flow cytometry: compensate, transform and gate every FCS file; population counts and % of parent per sample."""
+    from latc.omics import OmicsInputError
+    from latc.omics.flow._pipeline import run_flow
+
+    try:
+        r = run_flow(study_dir, out, gating=gating, compensation=compensation, subject=_read_subject(subject),
+                     response_column=response_column, strict=strict)
+    except (OmicsInputError, ValueError) as exc:
+        _fail(str(exc))
+    for note in r.notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    console.print(f"{len(r.features)} flow samples gated; wrote {len(r.files)} files → {out}", highlight=False)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -24,6 +24,8 @@ OMICS_WRITERS: dict[str, str] = {
     "ultrasound": "latc.omics.imaging._synth:write_ultrasound",
     "he_slide": "latc.omics.imaging._synth:write_he_slide",
     "spatial": "latc.omics.spatial._synth:write_spatial",
+    "bulk_rna_seq": "latc.omics.bulk._synth:write_bulk",
+    "flow": "latc.omics.flow._synth:write_flow",
 }
 
 
