@@ -12,7 +12,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from latc.validate._privacy import MASK, looks_like_identifier
+from latc.validate._privacy import MASK, looks_like_identifier, non_pseudonymous
 from latc.validate._schema import regex_mask
 
 QUERY_COLUMNS = ["form", "row", "patient_id", "center_id", "field", "value", "rule", "severity", "message", "source"]
@@ -115,6 +115,11 @@ def finalize(raw_queries: pd.DataFrame, tables: dict[str, pd.DataFrame], sources
     for ids in (pid, cid):
         hit = looks_like_identifier(ids)
         ids[hit] = MASK
+    # a patient_id that is not a pseudonym may be a name or a hospital number: never echo it
+    not_pseudonym = non_pseudonymous(pid)
+    if not_pseudonym.any():
+        value[not_pseudonym & (q["field"] == "patient_id").to_numpy() & (value == pid).fillna(False).to_numpy()] = MASK
+        pid[not_pseudonym] = MASK
     names = {f: sources.get(f) or f"{f}.csv" for f in q["form"].unique()}
     source = q["form"].map(names).astype("str")
     row_s = pd.Series(row, index=q.index)

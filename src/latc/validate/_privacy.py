@@ -69,3 +69,19 @@ def mask_identifiers(values: pd.Series) -> pd.Series:
         out = out.copy()
         out[hit] = MASK
     return out
+
+
+def non_pseudonymous(ids: pd.Series, pattern: str | None = None) -> np.ndarray:
+    """Boolean mask: a present patient id that does not match the dictionary's pseudonym pattern.
+
+    Such an id may be a name or a hospital number, so outputs mask it (the source row number
+    still lets the data manager find the record).
+    """
+    if pattern is None:
+        from latc.dictionary import load_dictionary
+
+        pattern = load_dictionary().patterns["patient_id_pattern"]
+    text = ids.astype("str")
+    present = text.notna().to_numpy()
+    ok = text.str.fullmatch(pattern.strip("^$")).fillna(False).to_numpy(dtype=bool)
+    return present & ~ok

@@ -20,6 +20,7 @@ from latc.validate._eligibility import evaluate_eligibility
 from latc.validate._fields import check_form
 from latc.validate._log import QueryLog, finalize
 from latc.validate._plausibility import check_plausibility
+from latc.validate._privacy import MASK, non_pseudonymous
 from latc.validate._result import ValidationResult
 from latc.validate._schema import CLEAN_DTYPES, isin
 
@@ -129,6 +130,8 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
     check_duplicates(d, typed, raw, log)
     check_plausibility(d, typed, log)
     eligibility = evaluate_eligibility(typed, raw["eligibility"], log)
+    if len(eligibility):  # outputs never carry a non-pseudonymous id (privacy)
+        eligibility.loc[non_pseudonymous(eligibility["patient_id"]), "patient_id"] = MASK
 
     sources = {name: study.sources.get(name) or f"{name}.csv" for name in raw}
     queries = finalize(log.raw(), raw, sources)
@@ -169,6 +172,8 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
             q = t.iloc[np.sort(rj.index.to_numpy())].copy()
             q["quarantine_reason"] = rj["quarantine_reason"].reindex(q.index).to_numpy()
             q["quarantine_message"] = rj["quarantine_message"].reindex(q.index).to_numpy()
+            if "patient_id" in q.columns:  # outputs never carry a non-pseudonymous id (privacy)
+                q.loc[non_pseudonymous(q["patient_id"]), "patient_id"] = MASK
             quarantine[name] = q.reset_index(drop=True)
         c = typed[name].loc[~bad, form.field_names].reset_index(drop=True)
         clean[name] = c.astype({f.name: CLEAN_DTYPES[f.type] for f in form.fields})
