@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.text import Text
-from matplotlib.axis import Tick
 
 from latc.derive import derive_tte, response_endpoints, timepoint_responses
 from latc.synth import synthesize
@@ -61,7 +60,6 @@ def _visible_texts(fig: Figure) -> list[tuple[Text, object]]:
             continue
         if t.axes is not None and not t.axes.get_visible():
             continue
-        parent = getattr(t, "_latc_tick", None)
         out.append((t, t.get_window_extent(renderer)))
     # drop tick labels of ticks outside the view interval (not drawn)
     keep = []
@@ -77,8 +75,10 @@ def _visible_texts(fig: Figure) -> list[tuple[Text, object]]:
                    for tk in axis.get_major_ticks() + axis.get_minor_ticks()}
     tick_labels |= {id(tk.label2) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
                     for tk in axis.get_major_ticks() + axis.get_minor_ticks()}
+    hidden_axes = {id(tk.label1) for ax in fig.axes if not ax.axison for axis in (ax.xaxis, ax.yaxis)
+                   for tk in axis.get_major_ticks() + axis.get_minor_ticks()}
     for t, bb in out:
-        if id(t) in tick_labels and id(t) not in drawn_ticks:
+        if id(t) in tick_labels and (id(t) not in drawn_ticks or id(t) in hidden_axes):
             continue
         keep.append((t, bb))
     return keep

@@ -123,6 +123,12 @@ LABELS: dict[str, str] = {
     "dtc": "DTC",
 }
 
+#: Words written in capitals inside readable labels ("braf_v600e_positive" → "BRAF V600E positive").
+_WORDS: dict[str, str] = {w: w.upper() for w in ("ptc", "ftc", "pdtc", "atc", "mtc", "dtc", "ecog", "braf",
+                                                 "v600e", "tert", "ret", "ras", "ntrk", "alk", "tsh", "tg",
+                                                 "cea", "rai", "ebrt", "mki", "ici", "ata", "ajcc", "r0",
+                                                 "r1", "r2", "os", "efs", "rfs", "dss")}
+
 RC: dict[str, Any] = {
     "font.family": "sans-serif",
     "font.sans-serif": [FONT_FAMILY],
@@ -248,7 +254,8 @@ def pretty(value: Any) -> str:
     if s in LABELS:
         return LABELS[s]
     if s == s.lower() and s[:1].isalpha():
-        s = s.replace("_", " ")
+        words = [_WORDS.get(w, w) for w in s.replace("_", " ").split(" ")]
+        s = " ".join(words)
         return s[:1].upper() + s[1:]
     return s
 
