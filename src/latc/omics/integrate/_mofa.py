@@ -78,7 +78,7 @@ def run_mofa(matrix: FeatureMatrix, *, n_factors: int = 5, seed: int = 0, iterat
 
     Raises
     ------
-    OmicsInputError when fewer than two modalities have enough data.
+    OmicsInputError when no modality has enough patients and features.
     """
     from mofapy2.run.entry_point import entry_point
 

@@ -99,6 +99,11 @@ def run_biomarkers(tables: Mapping[str, pd.DataFrame], subject: pd.DataFrame, ou
     column of ``subject``). ``clinical`` defaults to the :data:`CLINICAL_CANDIDATES` present."""
     if "patient_id" not in subject.columns:
         raise OmicsInputError("subject has no patient_id column")
+    dup = subject["patient_id"].astype(str).duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise OmicsInputError(f"subject row {i + 1}: patient_id {subject['patient_id'].iloc[i]} appears twice "
+                              "(subject has one row per patient)")
     notes: list[str] = []
     survival = outcome == "rfs"
     y = survival_outcome(subject) if survival else binary_outcome(subject, outcome)

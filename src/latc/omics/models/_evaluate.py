@@ -27,7 +27,6 @@ patient with two samples counts once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
