@@ -39,6 +39,20 @@ def main(stage: str, n: int, workdir: Path) -> dict:
             write_validation(result, workdir / "validation")
             extra["write_seconds"] = round(time.perf_counter() - t2, 3)
             extra["queries"] = int(len(result.queries))
+    elif stage == "derive":
+        # reads the validate stage's output (clean/*.parquet, eligibility.csv), derives, writes
+        from latc.derive.datasets import derive_datasets, read_clean_tables, write_datasets
+
+        clean, eligibility, cut = read_clean_tables(workdir / "validation")
+        extra["read_seconds"] = round(time.perf_counter() - t0, 3)
+        t1 = time.perf_counter()
+        ds = derive_datasets(clean, cut, eligibility=eligibility)
+        extra["derive_seconds"] = round(time.perf_counter() - t1, 3)
+        t2 = time.perf_counter()
+        write_datasets(ds, workdir / "derived")
+        extra["write_seconds"] = round(time.perf_counter() - t2, 3)
+        extra["rows"] = int(sum(len(t) for t in ds.tables().values()))
+        extra["steps"] = {k: round(v, 2) for k, v in ds.timings.items()}
     else:
         raise SystemExit(f"unknown stage {stage}")
     seconds = time.perf_counter() - t0

@@ -1,7 +1,7 @@
 """Benchmarks: wall time and peak memory of each stage at several cohort sizes.
 
     make bench                                  # default sizes 1,000 / 10,000 / 100,000
-    .venv/bin/python benchmarks/run.py --sizes 1000 10000 --stages synth validate
+    .venv/bin/python benchmarks/run.py --sizes 1000 10000 --stages synth validate derive
 
 Each stage runs in its own process (peak RSS is that stage's own); results go to
 ``benchmarks/results/<date>.json`` and a Markdown table on stdout.
@@ -39,7 +39,8 @@ def run(sizes: list[int], stages: list[str]) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
-    keys = ["stage", "patients", "seconds", "peak_mb", "rows", "read_seconds", "validate_seconds", "write_seconds", "queries"]
+    keys = ["stage", "patients", "seconds", "peak_mb", "rows", "read_seconds", "validate_seconds", "derive_seconds",
+            "write_seconds", "queries"]
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for r in rows:
         lines.append("| " + " | ".join("" if r.get(k) is None else f"{r[k]:,}" if isinstance(r.get(k), int) else str(r[k]) for k in keys) + " |")
@@ -49,7 +50,7 @@ def markdown(rows: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
-    ap.add_argument("--stages", nargs="+", default=["synth", "validate"])
+    ap.add_argument("--stages", nargs="+", default=["synth", "validate", "derive"])
     args = ap.parse_args()
     rows = run(args.sizes, args.stages)
     out = HERE / "results" / f"{date.today().isoformat()}.json"
