@@ -318,6 +318,42 @@ def omics_spatial_run(
         console.print(note, highlight=False)
     console.print(r.summary(), highlight=False, soft_wrap=True)
 
+
+omics_sc_app = typer.Typer(help="Single-cell RNA-seq immune profiling before/after neoadjuvant therapy.", no_args_is_help=True)
+omics_app.add_typer(omics_sc_app, name="sc")
+
+
+@omics_sc_app.command("run")
+def omics_sc_run(
+    study_dir: Path = typer.Argument(..., help="Study folder (file_ref paths are relative to it)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (tables, adata.h5ad, figures under OUT/sc/)."),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", help="Validated biospecimens (clean folder / parquet / csv); default: the study folder."),
+    subject: Optional[Path] = typer.Option(None, "--subject", help="CSV/Parquet: patient_id + responder (bool) + rfs_months/rfs_event "
+                                           "(default: truth_patients.csv beside a synthetic study)."),
+    strict: bool = typer.Option(False, "--strict", help="Fail when a manifest file is absent (default: skip and list it)."),
+    correction: str = typer.Option("pc_centering", help="Batch correction: pc_centering, combat or none."),
+    batch_key: str = typer.Option("center_id", help="obs column of the technical batch."),
+    resolution: float = typer.Option(1.0, help="Leiden resolution."),
+    seed: int = typer.Option(0, "--seed"),
+    no_figures: bool = typer.Option(False, "--no-figures"),
+) -> None:
+    """QC → annotation → composition/DA → pseudobulk DE → sample features (+ response/RFS tests) → figures."""
+    from latc.omics import OmicsInputError
+    from latc.omics.sc._run import run_study
+
+    if correction not in ("pc_centering", "combat", "none"):
+        _fail(f"--correction {correction!r}: expected pc_centering, combat or none")
+    try:
+        r, note = run_study(study_dir, out, manifest=manifest, subject=subject, strict=strict, correction=correction,
+                            batch_key=batch_key, resolution=resolution, seed=seed, figures=not no_figures)
+    except OmicsInputError as exc:
+        _fail(str(exc))
+    if note:
+        console.print(note, highlight=False)
+    console.print(r.summary(), highlight=False, soft_wrap=True)
+    console.print(f"tables, adata.h5ad and figures → {out / 'sc'}", highlight=False)
+
+
 @omics_app.command("biomarkers")
 def omics_biomarkers(
     features: list[str] = typer.Option(..., "--features", "-f", help="Feature tables (.parquet/.csv/.tsv) or folders of them; "

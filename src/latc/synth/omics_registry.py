@@ -20,7 +20,7 @@ import importlib
 from typing import Callable
 
 OMICS_WRITERS: dict[str, str] = {
-    # "scrna_seq": "latc.synth.omics_sc:write_scrna",
+    "scrna_seq": "latc.omics.sc._synth:write_scrna",
     "ultrasound": "latc.omics.imaging._synth:write_ultrasound",
     "he_slide": "latc.omics.imaging._synth:write_he_slide",
     "spatial": "latc.omics.spatial._synth:write_spatial",

@@ -1,0 +1,35 @@
+"""Single-cell immune profiling before/after neoadjuvant therapy, linked to response (``latc.omics.sc``).
+
+Readers (manifest-driven), QC, normalisation/embedding with batch correction, marker-based
+annotation with shipped markers, signature scores, composition and differential abundance
+(sample level, CLR, paired by patient), pseudobulk DE (pydeseq2, patient blocking), sample-level
+features with response/RFS association, figures, and the synthetic scRNA-seq writer.
+Method details and choices: ``docs/omics/single_cell.md``.
+"""
+
+from latc.omics.sc._annotate import annotate, load_markers, score_cell_types
+from latc.omics.sc._composition import bh, clr, composition, differential_abundance
+from latc.omics.sc._features import (
+    SIGNATURE_CELL_TYPES,
+    associate_features,
+    feature_changes,
+    sample_features,
+    subject_from_latent,
+)
+from latc.omics.sc._io import ASSAY, read_sample, read_samples
+from latc.omics.sc._pipeline import CORRECTIONS, embed, normalise
+from latc.omics.sc._plots import PALETTE, composition_bars, marker_dotplot, paired_plot, save_figure, umap_by_cell_type
+from latc.omics.sc._pseudobulk import pseudobulk, pseudobulk_de
+from latc.omics.sc._qc import QC_COLUMNS, qc_filter, qc_metrics, qc_summary
+from latc.omics.sc._run import COMPARISONS, ScResult, process, run_sc, write_outputs
+from latc.omics.sc._signatures import load_signatures, score_signatures
+from latc.omics.sc._synth import simulate_counts, write_scrna
+
+__all__ = [
+    "ASSAY", "COMPARISONS", "CORRECTIONS", "PALETTE", "QC_COLUMNS", "SIGNATURE_CELL_TYPES", "ScResult",
+    "annotate", "associate_features", "bh", "clr", "composition", "composition_bars", "differential_abundance",
+    "embed", "feature_changes", "load_markers", "load_signatures", "marker_dotplot", "normalise", "paired_plot",
+    "process", "pseudobulk", "pseudobulk_de", "qc_filter", "qc_metrics", "qc_summary", "read_sample", "read_samples",
+    "run_sc", "sample_features", "save_figure", "score_cell_types", "score_signatures", "simulate_counts",
+    "subject_from_latent", "umap_by_cell_type", "write_outputs", "write_scrna",
+]

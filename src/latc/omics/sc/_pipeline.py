@@ -1,0 +1,114 @@
+"""Normalisation, highly variable genes, PCA, batch-aware neighbours, Leiden and UMAP.
+
+Method (the standard scanpy recipe: Wolf et al., *Genome Biol* 2018;19:15; Luecken & Theis 2019):
+
+1. **Normalise**: raw counts are kept in ``layers["counts"]`` (pseudobulk needs them), then
+   ``normalize_total`` to 10,000 per cell and ``log1p``. Data that arrive already log-normalised
+   (e.g. scanpy's ``pbmc68k_reduced``) are used as they are and no ``counts`` layer exists.
+2. **HVG**: ``seurat`` dispersion flavour on the log data, computed per batch and merged
+   (``batch_key``) so a gene variable only because of a center's chemistry is not preferred.
+3. **PCA** on the HVG, sparse with implicit centring (no dense scaled copy: it keeps the working set
+   sparse, which the 1.5 M-cell path needs; see docs/omics/single_cell.md).
+4. **Batch correction** (``correction``), batch = ``center_id`` by default (the technical batch;
+   correcting per *sample* would erase the biology compared between pre and post samples):
+
+   * ``"pc_centering"`` (default): subtract each batch's mean from the principal components (the
+     location part of ComBat, Johnson et al., *Biostatistics* 2007;8:118, applied in PC space —
+     the single-cluster special case of Harmony, Korsunsky et al., *Nat Methods* 2019;16:1289).
+     Cheap at any size; it assumes batches have similar cell-type mixes, the same assumption
+     ComBat makes. harmonypy / bbknn are not installed (see the docs).
+   * ``"combat"``: ``sc.pp.combat`` on the log-expression of the HVG (location and scale per gene,
+     empirical Bayes), then PCA. Dense: use below ~300k cells.
+   * ``"none"``.
+5. **Neighbours** (k = 15) on the corrected PCs, **Leiden** (igraph), **UMAP**.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scanpy as sc
+from anndata import AnnData
+from scipy import sparse
+
+from latc.omics._manifest import OmicsInputError
+from latc.omics.sc._qc import _is_counts
+
+__all__ = ["CORRECTIONS", "normalise", "embed"]
+
+CORRECTIONS = ("pc_centering", "combat", "none")
+
+
+def normalise(adata: AnnData, *, target_sum: float = 1e4) -> AnnData:
+    """Log-normalise in place (returns ``adata``); raw counts move to ``layers["counts"]``.
+
+    Already-normalised input (non-integer, non-negative values) is left as is and
+    ``uns["latc_sc"]["has_counts"]`` is False. Negative values (a scaled matrix) are refused:
+    pass the log-normalised matrix (e.g. ``adata.raw.to_adata()``).
+    """
+    info = adata.uns.setdefault("latc_sc", {})
+    X = adata.X
+    data = X.data if sparse.issparse(X) else np.asarray(X)
+    if data.size and np.nanmin(data) < 0:
+        raise OmicsInputError("expression matrix has negative values (scaled data?); pass counts or "
+                              "log-normalised values (e.g. adata.raw.to_adata())")
+    if _is_counts(X):
+        adata.layers["counts"] = X.copy()
+        sc.pp.normalize_total(adata, target_sum=target_sum)
+        sc.pp.log1p(adata)
+        info["has_counts"] = True
+    else:
+        info["has_counts"] = "counts" in adata.layers
+    info["normalisation"] = f"normalize_total({target_sum:g}) + log1p" if info["has_counts"] else "as given (log-normalised)"
+    return adata
+
+
+def _batches_usable(adata: AnnData, batch_key: str | None, min_cells: int = 30) -> bool:
+    if not batch_key or batch_key not in adata.obs:
+        return False
+    n = adata.obs[batch_key].value_counts()
+    return len(n) > 1 and n.min() >= min_cells
+
+
+def embed(adata: AnnData, *, n_hvg: int = 2000, n_pcs: int = 30, batch_key: str | None = "center_id",
+          correction: str = "pc_centering", n_neighbors: int = 15, resolution: float = 1.0,
+          umap: bool = True, seed: int = 0) -> AnnData:
+    """HVG → PCA → batch correction → neighbours → Leiden → UMAP, in place (returns ``adata``).
+
+    Adds ``var["highly_variable"]``, ``obsm["X_pca"]`` (uncorrected), ``obsm["X_pca_corrected"]``,
+    the neighbour graph (``obsp``), ``obs["leiden"]`` and ``obsm["X_umap"]``; records the choices in
+    ``uns["latc_sc"]``.
+    """
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction must be one of {CORRECTIONS}, not {correction!r}")
+    info = adata.uns.setdefault("latc_sc", {})
+    use_batch = _batches_usable(adata, batch_key)
+    n_hvg = min(n_hvg, adata.n_vars)
+    sc.pp.highly_variable_genes(adata, n_top_genes=n_hvg, flavor="seurat",
+                                batch_key=batch_key if use_batch else None)
+    n_pcs = int(min(n_pcs, adata.var["highly_variable"].sum() - 1, adata.n_obs - 1))
+    if correction == "combat" and use_batch:
+        hv = adata[:, adata.var["highly_variable"].to_numpy()].copy()
+        hv.X = hv.X.toarray() if sparse.issparse(hv.X) else np.asarray(hv.X, dtype=float)
+        sc.pp.combat(hv, key=batch_key)
+        sc.pp.pca(hv, n_comps=n_pcs, random_state=seed)
+        adata.obsm["X_pca"] = hv.obsm["X_pca"]
+        adata.obsm["X_pca_corrected"] = hv.obsm["X_pca"]
+    else:
+        sc.pp.pca(adata, n_comps=n_pcs, mask_var="highly_variable", random_state=seed)
+        pcs = np.asarray(adata.obsm["X_pca"], dtype=np.float64)
+        if correction == "pc_centering" and use_batch:
+            codes = adata.obs[batch_key].astype("category").cat.codes.to_numpy()
+            sums = np.zeros((codes.max() + 1, pcs.shape[1]))
+            np.add.at(sums, codes, pcs)
+            means = sums / np.bincount(codes)[:, None]
+            pcs = pcs - means[codes] + pcs.mean(axis=0)
+        adata.obsm["X_pca_corrected"] = pcs.astype(np.float32)
+    sc.pp.neighbors(adata, n_neighbors=n_neighbors, use_rep="X_pca_corrected", random_state=seed)
+    sc.tl.leiden(adata, resolution=resolution, flavor="igraph", n_iterations=2, directed=False,
+                 random_state=seed, key_added="leiden")
+    if umap:
+        sc.tl.umap(adata, random_state=seed)
+    info.update({"n_hvg": int(adata.var["highly_variable"].sum()), "n_pcs": n_pcs,
+                 "batch_key": batch_key if use_batch else None,
+                 "correction": correction if use_batch else "none", "leiden_resolution": resolution})
+    return adata
