@@ -122,13 +122,14 @@ def _poisson_h(v: np.ndarray, w: np.ndarray, max_iter: int, tol: float) -> np.nd
 
 
 def deconvolve(adata: ad.AnnData, reference: Reference, *, method: str = "poisson", layer: str | None = None,
-               min_specificity: float = 2.0, cell_fractions: bool = True, max_iter: int = 2000,
-               tol: float = 1e-6) -> pd.DataFrame:
+               min_specificity: float = 2.0, cell_fractions: bool = True, max_iter: int = 1000,
+               tol: float = 1e-5) -> pd.DataFrame:
     """Cell-type proportions per spot (rows sum to 1; spots × reference types).
 
     ``method="poisson"`` (KL / Poisson likelihood, vectorised) or ``"nnls"`` (per-spot least
-    squares on gene-scaled relative expression); see the module docstring. Spots without counts
-    on the informative genes get NaN rows."""
+    squares on gene-scaled relative expression); see the module docstring. The Poisson updates
+    stop when no spot's fitted total moves by more than ``tol`` (relative) in one iteration, or
+    after ``max_iter``. Spots without counts on the informative genes get NaN rows."""
     if method not in ("poisson", "nnls"):
         raise ValueError(f"method must be 'poisson' or 'nnls', not {method!r}")
     genes = informative_genes(reference.profiles, pd.Index(adata.var_names.astype(str)), min_specificity)
