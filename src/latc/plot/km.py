@@ -27,19 +27,25 @@ KM_SIZE = (120 * MM, 100 * MM)   # 1.5 columns: room for the risk table
 
 
 def _curves(km: Any, labels: Mapping[Any, str] | None) -> list[dict]:
-    """Flatten one KMResult or a {name: KMResult} mapping into curves (key, label, table, result)."""
-    items = km.items() if isinstance(km, Mapping) else [(None, km)]
+    """Flatten one KMResult or a {name: KMResult} mapping into curves (key, label, table, result).
+
+    Keys: the group code for one result; ``name`` for an ungrouped fit of a mapping, else
+    ``"name: group"``. Labels: ``labels[key]`` or ``labels[group]``, else readable codes.
+    """
+    items = list(km.items()) if isinstance(km, Mapping) else [(None, km)]
     out = []
+    labels = labels or {}
     for name, res in items:
+        ungrouped = list(res.groups) == ["all"]
         for g in res.groups:
             tab = res.table[res.table["group"] == g]
-            key = g if name is None else f"{name}: {g}"
-            single = name is None and len(res.groups) == 1 and g == "all"
-            label = (labels or {}).get(key) or (labels or {}).get(g)
-            if label is None:
-                label = (pretty(name) if single is False and name is not None and g == "all"
-                         else "All patients" if single else
-                         (pretty(g) if name is None else f"{pretty(name)}: {pretty(g)}"))
+            if name is None:
+                key, default = g, ("All patients" if ungrouped else pretty(g))
+            elif ungrouped:
+                key, default = name, pretty(name)
+            else:
+                key, default = f"{name}: {g}", f"{pretty(name)}: {pretty(g)}"
+            label = labels.get(key) or labels.get(g) or default
             out.append({"key": key, "group": g, "label": label, "table": tab, "result": res})
     return out
 

@@ -64,7 +64,8 @@ def waterfall_plot(endpoints: pd.DataFrame, *, change: str = "best_percent_chang
     fig = new_figure(size)
     strip_h = 0.06 if annotate else 0.0
     bottom = 0.14 + (strip_h + 0.02 if annotate else 0.0)
-    ax = fig.add_axes((0.09, bottom, 0.86, 0.78 - bottom))
+    lf = 0.85 / size[0]                     # left margin: tick labels + two-line axis label
+    ax = fig.add_axes((lf, bottom, 0.95 - lf, 0.78 - bottom))
     x = np.arange(n)
     width = 0.8
     ax.bar(x, df[change].to_numpy(), width=width, color=[cmap[r] for r in df[response]],
@@ -95,7 +96,7 @@ def waterfall_plot(endpoints: pd.DataFrame, *, change: str = "best_percent_chang
         fig.suptitle(title, y=0.99)
 
     if annotate:
-        sax = fig.add_axes((0.09, 0.14, 0.86, strip_h), sharex=ax)
+        sax = fig.add_axes((lf, 0.14, 0.95 - lf, strip_h), sharex=ax)
         cats = df[annotate].astype("object").where(df[annotate].notna(), "Missing").astype(str)
         clevels = list(pd.unique(cats.sort_values()))
         ccols = colour_map(clevels, None, {c: PALETTE[(i + 2) % len(PALETTE)] for i, c in enumerate(clevels)})
