@@ -1,0 +1,36 @@
+"""The statistical analysis plan as code (``latc analyze``): results as named, documented tables.
+
+```python
+from latc.analysis import run_analysis, write_results, AnalysisOptions
+res = run_analysis("out/demo/derived")                 # or a DerivedDatasets
+res.table("comparative", "hazard_ratios")
+write_results(res, "out/demo/analysis")                 # <section>/<table>.csv + results.json
+```
+
+Sections (docs/analysis_plan.md): baseline, response, surgery, safety, survival, comparative,
+competing, sensitivity, subgroups, prognostic. Every statistic comes from :mod:`latc.stats`
+(agreeing with R); this package decides populations, endpoints, parameters and table layout.
+"""
+
+from ._context import AnalysisOptions
+from ._data import ANALYSIS_COLUMNS, AnalysisData, load_derived, privacy_violations
+from ._plan import SECTIONS, run_analysis
+from ._results import AnalysisInputError, AnalysisResults, ResultTable, SectionResult, SectionSkipped
+from ._write import analyze_path, write_results
+
+__all__ = [
+    "ANALYSIS_COLUMNS",
+    "AnalysisData",
+    "AnalysisInputError",
+    "AnalysisOptions",
+    "AnalysisResults",
+    "ResultTable",
+    "SECTIONS",
+    "SectionResult",
+    "SectionSkipped",
+    "analyze_path",
+    "load_derived",
+    "privacy_violations",
+    "run_analysis",
+    "write_results",
+]

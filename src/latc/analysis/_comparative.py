@@ -1,0 +1,316 @@
+"""SAP section "Neoadjuvant vs upfront surgery" (observational comparison, confounding by indication).
+
+Time zero is the treatment decision in both cohorts (no immortal time; docs/derivations/tte.md).
+Primary endpoint: recurrence or progression (cause-specific; death competing; ``_frames``).
+
+* **Propensity score**: logistic regression of neoadjuvant treatment on the baseline confounders
+  (``_frames.CONFOUNDERS``: age, sex, ECOG, histology group, cT4b, number of invaded structures,
+  cN1b, cM1, resectability, planned laryngectomy, BRAF and TERT with "not tested" as a category)
+  plus center fixed effects (centers with < ``min_center_size`` patients or one cohort pooled).
+* **Matching**: 1:1 greedy nearest neighbour on the logit PS, caliper 0.2 SD of the logit PS,
+  without replacement, exact on center where feasible (MatchIt ``method = "nearest"``); estimand ATT.
+* **Weighting**: stabilized IPTW (ATE) and overlap weights (ATO) (WeightIt formulas).
+* **Balance** before/after: standardized differences for every covariate (binary ones standardized,
+  MatchIt's ``summary()`` convention), variance ratios, effective sample sizes; Love-plot data.
+* **Outcome models** (Cox, Efron ties): naive (cohort only), covariate-adjusted (conditional HR),
+  matched (robust SE clustered on matched pair) and weighted (robust sandwich SE). **Center is
+  handled by stratification** (separate baseline hazards per center) in every model except the naive
+  one.
+* Weighted Kaplan–Meier (IPTW) with the robust (infinitesimal-jackknife) variance, landmark rates.
+* E-value of the primary estimate (IPTW ATE HR for recurrence; VanderWeele & Ding 2017; HR not rare).
+* Proportional-hazards check of the adjusted model (``cox.zph``, KM transform).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from latc.stats import (StatsInputError, balance, cox, cox_zph, effective_sample_size, evalue, kaplan_meier,
+                        love_data, match, propensity, weights)
+
+from ._context import Context, annotate_medians, attempt, check_events, concat, cox_row, front, usable_covariates
+from ._frames import CONFOUNDERS, comparative_frame
+from ._results import ResultTable, SectionResult, SectionSkipped
+
+__all__ = ["ENDPOINTS", "comparison", "run"]
+
+#: endpoint → (time column, event column, label)
+ENDPOINTS: dict[str, tuple[str, str, str]] = {
+    "recurrence": ("rec_time", "rec_event", "recurrence or progression (cause-specific; death competing)"),
+    "overall_survival": ("os_time", "os_event", "overall survival (death from any cause)"),
+    "event_free_survival": ("efs_time", "efs_event", "event-free survival (neoadjuvant convention)"),
+}
+PRIMARY = ("recurrence", "iptw_ate")
+POPULATION = "analysis set (eligible patients), both cohorts, complete baseline confounders; time zero = treatment decision"
+
+
+def comparison(ctx: Context) -> dict[str, Any]:
+    """The shared comparative setup (frame, covariates, PS, weights, matching), computed once."""
+    return ctx.cached("comparison", lambda: _setup(ctx))
+
+
+def _setup(ctx: Context) -> dict[str, Any]:
+    o = ctx.options
+    frame, info = comparative_frame(ctx.data, o.min_center_size)
+    conf = list(CONFOUNDERS)
+    complete = frame[conf + ["rec_time"]].notna().all(axis=1).to_numpy()
+    df = frame[complete].reset_index(drop=True).copy()
+    info["left_out_missing_confounder_or_time"] = int((~complete).sum())
+    if len(df) < 10 or df["neoadjuvant"].nunique() < 2:
+        raise SectionSkipped(f"{len(df)} patients with complete confounders"
+                             + ("" if df["neoadjuvant"].nunique() == 2 else " and a single cohort")
+                             + ": too few for a comparison")
+    for c in ("age_per10", "n_invaded", "rec_time", "os_time", "efs_time"):
+        df[c] = df[c].astype(float)
+    for c in ("t4b", "n1b", "m1", "planned_laryngectomy", "os_event", "efs_event"):
+        df[c] = df[c].astype(float)
+    covs, dropped = usable_covariates(df, conf)
+    ps_covs = covs + (["center"] if df["center"].nunique() > 1 else [])
+    df["center"] = pd.Categorical(df["center"])
+    out: dict[str, Any] = {"frame": df, "covariates": covs, "dropped": dropped, "info": info, "ps_covariates": ps_covs}
+    try:
+        df["ps_logit"] = propensity(df, "neoadjuvant", ps_covs, scale="logit").to_numpy()
+        df["ps"] = 1 / (1 + np.exp(-df["ps_logit"]))
+        df["w_ate"] = weights(df, "neoadjuvant", ps=df["ps"], estimand="ATE", stabilize=o.stabilize).to_numpy()
+        df["w_ato"] = weights(df, "neoadjuvant", ps=df["ps"], estimand="ATO").to_numpy()
+    except StatsInputError as exc:
+        out["ps_error"] = f"propensity model not estimable: {exc}"
+    return out
+
+
+def _ps_ready(cmp: dict[str, Any]) -> None:
+    if "ps_error" in cmp:
+        raise SectionSkipped(cmp["ps_error"])
+
+
+def _matching(ctx: Context) -> Any:
+    def build():
+        cmp = comparison(ctx)
+        _ps_ready(cmp)
+        df, o = cmp["frame"], ctx.options
+        exact = "center" if o.match_exact_center and df["center"].nunique() > 1 else None
+        note = "exact on center" if exact else "no exact matching (one center)"
+        try:
+            m = match(df, "neoadjuvant", ps=df["ps"], ratio=o.match_ratio, caliper=o.caliper, exact=exact,
+                      scale="logit")
+        except StatsInputError as exc:
+            if exact is None:
+                raise
+            m = match(df, "neoadjuvant", ps=df["ps"], ratio=o.match_ratio, caliper=o.caliper, scale="logit")
+            note = f"exact matching on center not feasible ({exc}); matched without it"
+        if int((m.weights > 0).sum()) < 4:
+            raise SectionSkipped("fewer than 2 matched pairs within the caliper")
+        return m, note
+    return ctx.cached("matching", build)
+
+
+def _cox_fit(df: pd.DataFrame, time: str, event: str, covariates: list[str], ctx: Context, what: str, **kw: Any):
+    check_events(df, event, ctx.options.min_events, what, group="neoadjuvant")
+    return cox(df, time, event, covariates, ties=ctx.options.ties, conf_level=ctx.options.conf_level, **kw)
+
+
+def estimates(ctx: Context) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Every neoadjuvant-vs-upfront HR: endpoints × analyses (naive, adjusted, matched, IPTW, ATO)."""
+    def build():
+        cmp = comparison(ctx)
+        df, covs = cmp["frame"], cmp["covariates"]
+        strata = "center" if df["center"].nunique() > 1 else None
+        rows, failed = [], {}
+        for ep, (time, event, label) in ENDPOINTS.items():
+            d = df[df[time].notna() & df[event].notna()]
+            specs = [
+                ("naive", "unadjusted (cohort only)", lambda d=d: (d, {}), ["neoadjuvant"], {}),
+                ("adjusted", "conditional (covariate-adjusted)", lambda d=d: (d, {}), ["neoadjuvant"] + covs,
+                 {"strata": strata}),
+                ("ps_matched", "ATT (matched treated)", lambda d=d: _matched_rows(ctx, d), ["neoadjuvant"],
+                 {"strata": strata, "weights": "weights", "cluster": "subclass", "robust": True}),
+                ("iptw_ate", "ATE (stabilized IPTW)", lambda d=d: (_ps_rows(cmp, d), {}), ["neoadjuvant"],
+                 {"strata": strata, "weights": "w_ate", "robust": True}),
+                ("overlap_ato", "ATO (overlap weights)", lambda d=d: (_ps_rows(cmp, d), {}), ["neoadjuvant"],
+                 {"strata": strata, "weights": "w_ato", "robust": True}),
+            ]
+            for analysis, estimand, rows_fn, terms, kw in specs:
+                try:
+                    dd, _ = rows_fn()
+                    fit = _cox_fit(dd, time, event, terms, ctx, f"{ep} {analysis}", **kw)
+                    r = cox_row(fit, "neoadjuvant")
+                except (SectionSkipped, StatsInputError) as exc:
+                    failed[f"{ep}/{analysis}"] = str(exc).splitlines()[0]
+                    rows.append({"endpoint": ep, "analysis": analysis, "estimand": estimand, "note": str(exc).splitlines()[0]})
+                    continue
+                rows.append({"endpoint": ep, "analysis": analysis, "estimand": estimand, **r,
+                             "strata": kw.get("strata") or "", "cluster": kw.get("cluster") or "",
+                             "weights": kw.get("weights") or "", "covariates": ", ".join(terms),
+                             "primary": (ep, analysis) == PRIMARY, "note": ""})
+        out = pd.DataFrame(rows)
+        for c in ("hr", "lower", "upper", "p", "log_hr", "se"):
+            if c not in out:
+                out[c] = np.nan
+        return out, failed
+    return ctx.cached("estimates", build)
+
+
+def _ps_rows(cmp: dict[str, Any], d: pd.DataFrame) -> pd.DataFrame:
+    _ps_ready(cmp)
+    return d
+
+
+def _matched_rows(ctx: Context, d: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    m, _ = _matching(ctx)
+    mw = m.weights.reindex(d.index)
+    out = d[mw.to_numpy() > 0].copy()
+    out["weights"] = mw[mw > 0].to_numpy(dtype=float)
+    out["subclass"] = m.subclass.reindex(out.index).astype("str").to_numpy()
+    return out, {}
+
+
+def run(ctx: Context, sec: SectionResult) -> None:
+    o = ctx.options
+    cmp = comparison(ctx)
+    df, covs, info = cmp["frame"], cmp["covariates"], cmp["info"]
+    base_params = {"confounders": covs, "confounders_left_out": cmp["dropped"], "center": "stratified (strata(center))",
+                   "pooled_centers": info["pooled_centers"], "min_center_size": info["min_center_size"],
+                   "time_zero": "treatment decision", "time_unit": "months",
+                   "left_out_missing_confounder_or_time": info["left_out_missing_confounder_or_time"]}
+    n = len(df)
+
+    def ps_table():
+        _ps_ready(cmp)
+        q = df.groupby("cohort")["ps"].describe()[["count", "mean", "min", "25%", "50%", "75%", "max"]]
+        q = q.rename(columns={"count": "n", "25%": "q1", "50%": "median", "75%": "q3"}).reset_index()
+        bins = np.linspace(0, 1, 21)
+        hist = (df.assign(bin=pd.cut(df["ps"], bins, include_lowest=True)).groupby(["cohort", "bin"], observed=False)
+                .size().rename("patients").reset_index())
+        hist["bin_lower"] = hist["bin"].map(lambda b: b.left).astype(float).clip(lower=0)
+        hist["bin_upper"] = hist["bin"].map(lambda b: b.right).astype(float)
+        method = ("logistic regression (R glm(neoadjuvant ~ confounders + center, family = binomial)); "
+                  "propensity = P(neoadjuvant | baseline confounders, center)")
+        par = {**base_params, "model": "logistic", "covariates": cmp["ps_covariates"]}
+        return [ResultTable("propensity_score", "Propensity score by cohort", q, method, par, POPULATION, n),
+                ResultTable("propensity_histogram", "Propensity score distribution (overlap), 20 bins",
+                            hist.drop(columns="bin"), method, par, POPULATION, n)]
+
+    attempt(sec, "propensity_score", ps_table)
+
+    def balance_tables():
+        _ps_ready(cmp)
+        bal_covs = cmp["ps_covariates"]
+        b0 = balance(df, "neoadjuvant", bal_covs, binary="std")
+        tabs, loves = [], []
+        samples = [("iptw_ate", df["w_ate"], "ATE"), ("overlap_ato", df["w_ato"], "ATO")]
+        try:
+            m, _ = _matching(ctx)
+            samples.insert(0, ("ps_matched", m, "ATT"))
+        except (SectionSkipped, StatsInputError) as exc:
+            sec.skipped_tables["balance_ps_matched"] = str(exc)
+        for name, w, est in samples:
+            b = balance(df, "neoadjuvant", bal_covs, weights=w, estimand=est, binary="std")
+            t = b.reset_index().rename(columns={"index": "variable"})
+            t.insert(0, "sample", name)
+            tabs.append(t)
+            lv = love_data(b0 if name != "ps_matched" else balance(df, "neoadjuvant", bal_covs, estimand="ATT", binary="std"), b)
+            lv.insert(0, "adjustment", name)
+            loves.append(lv)
+        bal = concat(tabs)
+        love = concat(loves)
+        ess = []
+        for name, col in (("unadjusted", None), ("iptw_ate", "w_ate"), ("overlap_ato", "w_ato")):
+            e = effective_sample_size(df, "neoadjuvant", df[col] if col else None).reset_index()
+            e.insert(0, "sample", name)
+            ess.append(e)
+        method = ("cobalt bal.tab conventions: standardized mean differences (binary variables standardized, "
+                  "sqrt(p(1-p))), SD of the unadjusted sample (pooled for ATE/ATO, treated for ATT); "
+                  "variance ratio; KS; Kish effective sample size")
+        par = {**base_params, "binary": "std", "threshold": 0.1, "caliper": o.caliper, "stabilize": o.stabilize}
+        return [ResultTable("balance", "Covariate balance before and after matching / weighting", bal, method, par,
+                            POPULATION, n),
+                ResultTable("love_plot", "Love-plot data (|SMD| before/after, threshold 0.1)", love, method, par,
+                            POPULATION, n),
+                ResultTable("effective_sample_size", "Effective sample sizes (Kish)", concat(ess),
+                            method, par, POPULATION, n)]
+
+    attempt(sec, "balance", balance_tables)
+
+    def matching_table():
+        m, note = _matching(ctx)
+        t = m.summary.reset_index().rename(columns={"index": "sample"})
+        par = {"ratio": o.match_ratio, "caliper": o.caliper, "caliper_scale": "SD of the logit propensity score",
+               "caliper_width_logit": m.caliper_width, "replace": False, "m_order": "largest", "exact": note,
+               "estimand": "ATT"}
+        return ResultTable("matching", "Propensity-score matching: sample sizes", t, m.method, par, POPULATION, n)
+
+    attempt(sec, "matching", matching_table)
+
+    def estimates_table():
+        est, failed = estimates(ctx)
+        sec.skipped_tables.update({f"hazard_ratios/{k}": v for k, v in failed.items()})
+        method = ("Cox proportional hazards (R coxph, Efron ties): naive = cohort only; adjusted = cohort + confounders "
+                  "+ strata(center) (conditional HR); ps_matched = matched pairs, strata(center), robust SE clustered on "
+                  "pair; iptw_ate / overlap_ato = weighted, strata(center), robust sandwich SE")
+        par = {**base_params, "ties": o.ties, "conf_level": o.conf_level, "robust": "matched/weighted models",
+               "estimands": {"naive": "crude", "adjusted": "conditional", "ps_matched": "ATT",
+                             "iptw_ate": "ATE (stabilized)", "overlap_ato": "ATO"},
+               "primary": "recurrence, IPTW (ATE)", "caliper": o.caliper}
+        return ResultTable("hazard_ratios", "Neoadjuvant vs upfront surgery: hazard ratios by analysis", est, method,
+                           par, POPULATION, n)
+
+    attempt(sec, "hazard_ratios", estimates_table)
+
+    def evalue_table():
+        est, _ = estimates(ctx)
+        rows = []
+        for r in est.dropna(subset=["hr"]).to_dict("records"):
+            e = evalue(r["hr"], r["lower"], r["upper"], measure="HR", rare=False)
+            rows.append({"endpoint": r["endpoint"], "analysis": r["analysis"], "hr": r["hr"], "lower": r["lower"],
+                         "upper": r["upper"], "evalue_point": float(e.loc["E-value", "point"]),
+                         "evalue_ci": float(np.nanmin([e.loc["E-value", "lower"], e.loc["E-value", "upper"]])),
+                         "primary": bool(r["primary"])})
+        if not rows:
+            raise SectionSkipped("no hazard ratio was estimable")
+        method = ("E-value (VanderWeele & Ding, Ann Intern Med 2017; R EValue evalues.HR, rare = FALSE): minimum "
+                  "strength of association of an unmeasured confounder with treatment and outcome to explain away "
+                  "the estimate; evalue_ci for the CI limit closest to 1")
+        return ResultTable("evalues", "E-values of the comparative hazard ratios", pd.DataFrame(rows), method,
+                           {"measure": "HR", "rare": False, "primary": "recurrence, IPTW (ATE)"}, POPULATION, n)
+
+    attempt(sec, "evalues", evalue_table)
+
+    def km_table():
+        rows, meds = [], []
+        for ep in ("recurrence", "overall_survival"):
+            time, event, _ = ENDPOINTS[ep]
+            d = df[df[time].notna() & df[event].notna()]
+            variants: list[tuple[str, str | None]] = [("unweighted", None)]
+            if "ps_error" not in cmp:
+                variants.append(("iptw_ate", "w_ate"))
+            for name, w in variants:
+                km = kaplan_meier(d, time, event, group="cohort", conf_type=o.conf_type, conf_level=o.conf_level,
+                                  weights=w, landmarks=list(o.landmarks_months))
+                lm = km.landmarks.assign(endpoint=ep, weighting=name)
+                rows.append(lm)
+                meds.append(annotate_medians(km.medians).assign(endpoint=ep, weighting=name, variance="robust (IJ)" if km.robust else "Greenwood"))
+        method = (f"Kaplan–Meier (R survfit), conf.type = '{o.conf_type}'; IPTW-weighted curves with the robust "
+                  "infinitesimal-jackknife variance (R survfit(weights = w, robust = TRUE)); landmarks in months")
+        par = {"conf_type": o.conf_type, "conf_level": o.conf_level, "landmarks_months": list(o.landmarks_months),
+               "weights": "stabilized IPTW (ATE)", "robust": True}
+        return [ResultTable("km_landmarks", "Survival at 12/24/36 months by cohort (unweighted and IPTW)",
+                            front(concat(rows), ["endpoint", "weighting"]), method, par, POPULATION, n),
+                ResultTable("km_medians", "Median time to event by cohort (unweighted and IPTW)",
+                            front(concat(meds), ["endpoint", "weighting"]), method, par, POPULATION, n)]
+
+    attempt(sec, "km", km_table)
+
+    def zph_table():
+        time, event, _ = ENDPOINTS["recurrence"]
+        strata = "center" if df["center"].nunique() > 1 else None
+        fit = _cox_fit(df, time, event, ["neoadjuvant"] + covs, ctx, "recurrence adjusted", strata=strata)
+        z = cox_zph(fit, transform="km").reset_index().rename(columns={"index": "term"})
+        return ResultTable("ph_check", "Proportional hazards check of the adjusted recurrence model", z,
+                           "score test of Schoenfeld-residual trend (R survival >= 3.0 cox.zph, transform = 'km'), per "
+                           "term and GLOBAL", {"transform": "km", "model": "adjusted", "ties": o.ties}, POPULATION, n)
+
+    attempt(sec, "ph_check", zph_table)
+

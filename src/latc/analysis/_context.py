@@ -1,0 +1,174 @@
+"""Options of the analysis plan and the shared, lazily computed pieces (frames, propensity score).
+
+Each SAP section receives a :class:`Context`: the inputs, the options, and a cache so that the
+comparative frame and the propensity score are computed once and shared by the comparative,
+competing-risk, sensitivity and subgroup sections.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from latc.stats import StatsInputError
+
+from ._data import AnalysisData
+from ._results import ResultTable, SectionResult, SectionSkipped
+
+__all__ = ["AnalysisOptions", "Context", "attempt", "usable_covariates", "cox_row"]
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Parameters of the analysis plan (docs/analysis_plan.md); every one is written to results.json."""
+
+    conf_level: float = 0.95
+    conf_type: str = "log"                      # KM CI transform (R's default)
+    ties: str = "efron"                         # Cox ties (R's default)
+    landmarks_months: tuple[float, ...] = (12.0, 24.0, 36.0)
+    caliper: float = 0.2                        # SD of the logit PS
+    match_ratio: int = 1
+    match_exact_center: bool = True
+    stabilize: bool = True                      # stabilized IPTW (ATE)
+    imputations: int = 20                       # m of the multiple imputation
+    imputation_iterations: int = 5              # mice's default maxit
+    seed: int = 20240611
+    landmark_months: float = 6.0                # comparative landmark analysis
+    response_landmark_months: float = 9.0       # landmark for survival by response (neoadjuvant cohort)
+    min_center_size: int = 20                   # smaller centers are pooled for the center terms
+    min_events: int = 5                         # fewer events: the model is not fitted (reason recorded)
+    prognostic_horizons_months: tuple[float, ...] = (24.0, 36.0)
+    prognostic_bootstrap: int = 100
+    prognostic_bootstrap_max_patients: int = 20000
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass
+class Context:
+    """Inputs + options + cache shared by the sections."""
+
+    data: AnalysisData
+    options: AnalysisOptions = field(default_factory=AnalysisOptions)
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def cached(self, key: str, fn: Callable[[], Any]) -> Any:
+        """``fn()`` once; a :class:`SectionSkipped` / stats error is cached and re-raised too."""
+        if key not in self.cache:
+            try:
+                self.cache[key] = ("ok", fn())
+            except (SectionSkipped, StatsInputError) as exc:
+                self.cache[key] = ("error", exc)
+        status, value = self.cache[key]
+        if status == "error":
+            raise value
+        return value
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, (SectionSkipped, StatsInputError)):
+        return text
+    return f"could not be computed ({type(exc).__name__}: {text[:300]})"
+
+
+def attempt(section: SectionResult, name: str, build: Callable[[], ResultTable | Sequence[ResultTable] | None]) -> None:
+    """Build one table (or several) into ``section``; on failure record the reason under ``name``."""
+    try:
+        out = build()
+    except Exception as exc:  # noqa: BLE001 - a table that cannot be computed records why, never stops the plan
+        section.skipped_tables[name] = _reason(exc)
+        return
+    for t in ([out] if isinstance(out, ResultTable) else (out or [])):
+        section.add(t)
+
+
+def run_section(name: str, title: str, fn: Callable[[SectionResult], None]) -> SectionResult:
+    """Run one section; a section that cannot be computed at all records its reason."""
+    sec = SectionResult(name=name, title=title)
+    t0 = time.perf_counter()
+    try:
+        fn(sec)
+    except Exception as exc:  # noqa: BLE001
+        sec.reason = _reason(exc)
+    if not sec.tables and sec.reason is None and sec.skipped_tables:
+        sec.reason = "no table could be computed: " + "; ".join(f"{k}: {v}" for k, v in sec.skipped_tables.items())
+    sec.seconds = time.perf_counter() - t0
+    return sec
+
+
+def usable_covariates(df: pd.DataFrame, covariates: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """Covariates that vary in ``df`` (unused categories dropped); the others with the reason.
+
+    A confounder that is constant in the analysed patients (e.g. no MTC patient) cannot enter a
+    model (R gives an NA coefficient); it is left out and listed in the table's parameters.
+    """
+    kept, dropped = [], {}
+    seen: dict[bytes, str] = {}
+    for c in covariates:
+        s = df[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            df[c] = s.cat.remove_unused_categories()
+        n = df[c].nunique(dropna=True)
+        if n < 2:
+            dropped[c] = "constant in the analysed patients"
+            continue
+        if not isinstance(df[c].dtype, pd.CategoricalDtype):
+            key = pd.util.hash_pandas_object(df[c], index=False).to_numpy().tobytes()
+            if key in seen:
+                dropped[c] = f"identical to {seen[key]} in the analysed patients"
+                continue
+            seen[key] = c
+        kept.append(c)
+    return kept, dropped
+
+
+def check_events(df: pd.DataFrame, event: str, min_events: int, what: str, group: str | None = None) -> None:
+    """:class:`SectionSkipped` when there are fewer than ``min_events`` events (overall or in a group)."""
+    ev = pd.to_numeric(df[event], errors="coerce").fillna(0)
+    if ev.sum() < min_events:
+        raise SectionSkipped(f"{what}: {int(ev.sum())} event(s) among {len(df)} patients "
+                             f"(at least {min_events} needed)")
+    if group is not None:
+        for g, n in ev.groupby(df[group].to_numpy()).sum().items():
+            if n == 0:
+                raise SectionSkipped(f"{what}: no event in {group} = {g}")
+
+
+def cox_row(fit: Any, term: str) -> dict[str, Any]:
+    """One coefficient of a CoxResult as a flat row (HR, CI, p, SE type, n, events)."""
+    s = fit.summary.loc[term]
+    robust = "robust_se" in fit.summary.columns and pd.notna(s.get("robust_se", np.nan))
+    return {"hr": float(s["exp_coef"]), "lower": float(s["lower"]), "upper": float(s["upper"]), "p": float(s["p"]),
+            "log_hr": float(s["coef"]), "se": float(s["robust_se"] if robust else s["se"]),
+            "se_type": "robust (sandwich)" if robust else "model-based", "n": int(fit.n), "events": int(fit.events)}
+
+
+def concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat`` of result frames, dropping ``attrs`` (stats tables keep DataFrames there)."""
+    parts = []
+    for f in frames:
+        f = f.copy()
+        f.attrs = {}
+        parts.append(f)
+    return pd.concat(parts, ignore_index=True)
+
+
+def front(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
+    """``cols`` first, then the others."""
+    return df[list(cols) + [c for c in df.columns if c not in cols]]
+
+
+def annotate_medians(m: pd.DataFrame) -> pd.DataFrame:
+    """A ``note`` saying why a KM median or its CI limit is missing (not reached: R prints NA)."""
+    m = m.copy()
+    note = np.where(m["median"].isna(), "median not reached (survival stays above 0.5)",
+                    np.where(m["upper"].isna(), "upper CI limit not reached", ""))
+    m["note"] = note
+    return m

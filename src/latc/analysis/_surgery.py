@@ -1,0 +1,80 @@
+"""SAP section "Surgical outcomes": resection status, organ preservation, complications by cohort.
+
+Rates with exact Clopper–Pearson CIs (``latc.stats.response_rates``), per cohort, in the operated set
+(analysis set with a curative operation; ``latc.derive.surgery``): R0 / R1 / R2; organ preservation
+among patients whose baseline plan included the organ resection; any complication, Clavien–Dindo
+≥ III (major), 30-day complication, permanent (> 6 months) hypoparathyroidism and recurrent laryngeal
+nerve palsy, 30/90-day mortality. Complication rates use the operated set as denominator; permanent
+events with an undetermined status (follow-up < 6 months) are not counted as permanent.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from latc.stats import response_rates
+
+from ._context import Context, attempt, concat
+from ._data import _flag, need
+from ._results import ResultTable, SectionResult, SectionSkipped
+
+OUTCOMES = {
+    "r0_resection": "R0 resection", "r1_resection": "R1 resection", "r2_resection": "R2 resection",
+    "any_complication": "any complication", "major_complication": "Clavien-Dindo >= III",
+    "complication_30d": "complication within 30 days", "hypoparathyroidism_permanent": "permanent hypoparathyroidism",
+    "rln_palsy_permanent": "permanent RLN palsy", "death_30d": "30-day mortality", "death_90d": "90-day mortality",
+}
+PRESERVATION = {  # outcome → the baseline plan that defines its denominator
+    "planned_organ_resection_avoided": "organ_resection_planned",
+    "total_laryngectomy_avoided": "planned_laryngectomy",
+    "esophageal_resection_avoided": "planned_esophageal_resection",
+}
+METHOD = "proportion with exact Clopper-Pearson CI (R binom.test) per cohort"
+
+
+def run(ctx: Context, sec: SectionResult) -> None:
+    s = ctx.data.analysis_set
+    need(s, ["operated_set", "cohort", "resection_status"])
+    op = s[_flag(s["operated_set"])].copy()
+    if not len(op):
+        raise SectionSkipped("no operated patient (curative operation) in the analysis set")
+    par = {"conf_level": ctx.options.conf_level, "method": "clopper-pearson", "permanent": "> 6 months"}
+
+    def outcomes():
+        d = pd.DataFrame({"cohort": op["cohort"].astype("str")})
+        rs = op["resection_status"].astype("str")
+        d["r0_resection"] = rs.eq("R0").to_numpy(bool)
+        d["r1_resection"] = rs.eq("R1").to_numpy(bool)
+        d["r2_resection"] = rs.eq("R2").to_numpy(bool)
+        for c in list(OUTCOMES)[3:]:
+            if c in op:
+                d[c] = op[c].astype("boolean").fillna(False).to_numpy(bool)
+        outs = [c for c in OUTCOMES if c in d]
+        t = response_rates(d, outs, by="cohort")
+        t.attrs = {}
+        t.insert(1, "label", t["outcome"].map(OUTCOMES))
+        return ResultTable("outcomes", "Resection status and complications by cohort", t, METHOD,
+                           {**par, "major": "Clavien-Dindo grade >= III (Dindo 2004)"},
+                           "operated set (analysis set with a curative operation)", len(op))
+
+    attempt(sec, "outcomes", outcomes)
+
+    def preservation():
+        parts = []
+        for out, plan in PRESERVATION.items():
+            if out not in op or plan not in op:
+                continue
+            planned = op[op[plan].astype("boolean").fillna(False).to_numpy(bool)]
+            if not len(planned):
+                continue
+            d = pd.DataFrame({"cohort": planned["cohort"].astype("str"),
+                              out: planned[out].astype("boolean").fillna(False).to_numpy(bool)})
+            t = response_rates(d, [out], by="cohort")
+            t.insert(1, "denominator", f"{plan} at baseline")
+            parts.append(t)
+        if not parts:
+            raise SectionSkipped("no operated patient had an organ resection in the baseline plan")
+        return ResultTable("organ_preservation", "Organ preservation vs the baseline surgical plan", concat(parts), METHOD,
+                           par, "operated set with the organ resection in the baseline plan", len(op))
+
+    attempt(sec, "organ_preservation", preservation)

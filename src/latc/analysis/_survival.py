@@ -1,0 +1,118 @@
+"""SAP section "Survival within the neoadjuvant cohort".
+
+Kaplan–Meier (R ``survfit``; CI transform ``conf_type``, default R's ``log``; medians by R's rule),
+survival at 12/24/36 months, log-rank test (``survdiff``), Cox model (``coxph``, Efron ties) and its
+proportional-hazards check (``cox.zph``, KM transform) — by:
+
+* **histology group** (baseline; OS and EFS from the treatment decision);
+* **objective response** (RECIST 1.1) — a status reached *after* time zero, so compared with the
+  **landmark method** at ``response_landmark_months`` (default 9) from the decision: patients alive
+  and event-free at the landmark, responders = objective response documented by the landmark
+  (Anderson, Cain & Gelber 1983), time counted from the landmark;
+* **pathological response** (MPR, pCR) — RFS from the R0/R1 index operation, the moment the
+  pathological response becomes known, so no immortal time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from latc.stats import StatsInputError, cox, cox_zph, kaplan_meier, logrank
+
+from ._context import Context, annotate_medians, attempt, check_events, concat, cox_row, front
+from ._data import MONTH_DAYS, _flag, need
+from ._frames import as_categorical, landmark_rows
+from ._results import ResultTable, SectionResult, SectionSkipped
+
+POP = "neoadjuvant cohort of the analysis set"
+
+
+def _by_factor(ctx: Context, df: pd.DataFrame, time: str, event: str, factor: str, endpoint: str,
+               acc: dict[str, list], failed: dict[str, str]) -> None:
+    """KM, log-rank, Cox and cox.zph of ``endpoint`` by ``factor``; results appended to ``acc``."""
+    o = ctx.options
+    d = df[df[time].notna() & df[event].notna() & df[factor].notna()].copy()
+    d[time] = d[time].astype(float)
+    d[event] = d[event].astype(float)
+    key = f"{endpoint} by {factor}"
+    tag = {"endpoint": endpoint, "factor": factor}
+    try:
+        if d[factor].nunique() < 2:
+            raise SectionSkipped(f"{key}: a single {factor} group")
+        km = kaplan_meier(d, time, event, group=factor, conf_type=o.conf_type, conf_level=o.conf_level,
+                          landmarks=list(o.landmarks_months))
+        acc["landmarks"].append(km.landmarks.assign(**tag))
+        acc["medians"].append(annotate_medians(km.medians).assign(**tag))
+        check_events(d, event, o.min_events, key)
+        lr = logrank(d, time, event, factor)
+        acc["logrank"].append(lr.assign(**tag))
+        fit = cox(d, time, event, [factor], ties=o.ties, conf_level=o.conf_level)
+        sm = fit.summary.reset_index().rename(columns={"index": "term"})
+        acc["cox"].append(sm.assign(**tag, n=fit.n, events=fit.events))
+        z = cox_zph(fit).reset_index().rename(columns={"index": "term"})
+        acc["zph"].append(z.assign(**tag))
+    except (SectionSkipped, StatsInputError) as exc:
+        failed[key] = str(exc).splitlines()[0]
+
+
+def run(ctx: Context, sec: SectionResult) -> None:
+    o = ctx.options
+    s = ctx.data.analysis_set
+    need(s, ["cohort", "histology_group", "os_time_months", "os_event", "efs_time_months", "efs_event"])
+    neo = s[s["cohort"].eq("neoadjuvant").fillna(False).to_numpy(bool)].copy()
+    if not len(neo):
+        raise SectionSkipped("no neoadjuvant patient in the analysis set")
+    neo["histology_group"] = as_categorical(neo["histology_group"], "DTC", ["DTC", "PDTC", "ATC", "MTC"])
+    acc: dict[str, list] = {k: [] for k in ("landmarks", "medians", "logrank", "cox", "zph")}
+    failed: dict[str, str] = {}
+    populations: dict[str, Any] = {}
+
+    # by histology group (baseline): OS and EFS from the decision
+    for ep, t, e in (("OS", "os_time_months", "os_event"), ("EFS", "efs_time_months", "efs_event")):
+        _by_factor(ctx, neo, t, e, "histology_group", ep, acc, failed)
+    populations["histology_group"] = f"{POP}; time zero = treatment decision"
+
+    # by objective response, landmark
+    L = o.response_landmark_months
+    if {"objective_response", "best_overall_response_date", "treatment_decision_date"} <= set(neo.columns):
+        by_l = ((neo["best_overall_response_date"] - neo["treatment_decision_date"]).dt.days.astype("Float64") / MONTH_DAYS) <= L
+        resp = neo["objective_response"].astype("boolean").fillna(False) & by_l.fillna(False)
+        neo["response_by_landmark"] = np.where(resp.to_numpy(bool), "responder", "non-responder")
+        for ep, t, e in (("OS", "os_time_months", "os_event"), ("EFS", "efs_time_months", "efs_event")):
+            lm = landmark_rows(neo[neo[t].notna()], t, L)
+            _by_factor(ctx, lm, t, e, "response_by_landmark", f"{ep} (landmark {L:g} months)", acc, failed)
+        populations["response_by_landmark"] = (f"{POP} alive and event-free at {L:g} months from the decision "
+                                               "(landmark method); time from the landmark")
+    else:
+        failed["objective response (landmark)"] = "derived/subject lacks objective_response or its date"
+
+    # by pathological response: RFS from the index operation (R0/R1)
+    if {"r0r1_set", "rfs_time_months", "rfs_event", "mpr", "pcr"} <= set(neo.columns):
+        r = neo[_flag(neo["r0r1_set"]) & neo["pathological_response"].notna().to_numpy(bool)].copy()
+        for f in ("mpr", "pcr"):
+            r[f] = np.where(r[f].astype("boolean").fillna(False).to_numpy(bool), "yes", "no")
+            _by_factor(ctx, r, "rfs_time_months", "rfs_event", f, "RFS", acc, failed)
+        populations["mpr/pcr"] = f"{POP} with an R0/R1 index operation and a graded specimen; time zero = operation"
+    sec.skipped_tables.update(failed)
+    par = {"conf_type": o.conf_type, "conf_level": o.conf_level, "landmarks_months": list(o.landmarks_months),
+           "ties": o.ties, "response_landmark_months": L, "time_unit": "months", "populations": populations}
+    n = len(neo)
+    if acc["landmarks"]:
+        sec.add(ResultTable("km_landmarks", "Survival at 12/24/36 months by histology group, response and pathology",
+                            front(concat(acc["landmarks"]), ["endpoint", "factor"]),
+                            f"Kaplan-Meier (R survfit, conf.type = '{o.conf_type}', Greenwood variance); summary(fit, times)",
+                            par, POP, n))
+        sec.add(ResultTable("km_medians", "Median survival by histology group, response and pathology",
+                            front(concat(acc["medians"]), ["endpoint", "factor"]),
+                            f"Kaplan-Meier median with CI (R print(survfit), conf.type = '{o.conf_type}')", par, POP, n))
+    if acc["logrank"]:
+        sec.add(ResultTable("logrank", "Log-rank tests", front(concat(acc["logrank"]), ["endpoint", "factor"]),
+                            "log-rank test (R survdiff, rho = 0)", par, POP, n))
+    if acc["cox"]:
+        sec.add(ResultTable("cox", "Cox hazard ratios", front(concat(acc["cox"]), ["endpoint", "factor", "term"]),
+                            f"Cox proportional hazards (R coxph, ties = '{o.ties}'), Wald CI", par, POP, n))
+        sec.add(ResultTable("ph_check", "Proportional hazards checks", front(concat(acc["zph"]), ["endpoint", "factor", "term"]),
+                            "R survival >= 3.0 cox.zph score test, transform = 'km'", {**par, "transform": "km"}, POP, n))
