@@ -177,7 +177,7 @@ def segment_nuclei(h: np.ndarray, microns_per_pixel: float, settings: HistologyS
     # components that got no marker (tiny/flat) keep their own label
     missing = comp * (labels == 0) * fg
     if missing.any():
-        extra, n_extra = ndi.label(missing > 0)
+        extra, _ = ndi.label(missing > 0)
         labels = np.where(extra > 0, extra + labels.max(), labels)
     return labels.astype(np.int32)
 
