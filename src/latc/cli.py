@@ -165,6 +165,44 @@ def derive(
 
 
 @app.command()
+def analyze(
+    derived: Path = typer.Argument(..., help="A `latc derive` / `latc run` output folder (OUT or OUT/derived with subject.parquet, tte.parquet, …)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: tables go to OUT/analysis/<section>/<table>.csv plus OUT/analysis/results.json."),
+    imputations: int = typer.Option(20, "--imputations", "-m", min=2, help="Number of multiply imputed data sets (sensitivity analysis)."),
+    caliper: float = typer.Option(0.2, "--caliper", min=0.0, help="Matching caliper in SD of the logit propensity score."),
+    bootstrap: int = typer.Option(100, "--bootstrap", min=0, help="Bootstrap replicates of the prognostic comparison (0: none)."),
+    seed: int = typer.Option(20240611, "--seed", help="Seed of the imputation and bootstrap."),
+) -> None:
+    """Run the statistical analysis plan on the derived datasets: result tables (CSV) + results.json."""
+    from latc.analysis import AnalysisInputError, AnalysisOptions, analyze_path
+
+    if not derived.exists():
+        _fail(f"{derived}: not found")
+    options = AnalysisOptions(imputations=imputations, caliper=caliper, prognostic_bootstrap=bootstrap, seed=seed)
+    try:
+        with console.status("running the analysis plan …"):
+            results, index = analyze_path(derived, out, options)
+    except AnalysisInputError as exc:
+        _fail(str(exc))
+    console.print(f"input: {results.inputs.get('source')} — analysis set {results.inputs.get('analysis_set', 0):,} "
+                  f"({', '.join(f'{k} {v:,}' for k, v in results.inputs.get('analysis_set_by_cohort', {}).items())})",
+                  highlight=False, soft_wrap=True)
+    try:
+        hr = results.table("comparative", "hazard_ratios")
+        prim = hr[hr["primary"].fillna(False).astype(bool)]
+        if len(prim):
+            r = prim.iloc[0]
+            console.print(f"primary: recurrence HR neoadjuvant vs upfront (IPTW, ATE) {r['hr']:.2f} "
+                          f"(95% CI {r['lower']:.2f}–{r['upper']:.2f})", highlight=False)
+    except KeyError:
+        pass
+    console.print(results.summary(), highlight=False)
+    for key, reason in results.skipped().items():
+        console.print(f"  not computed: {key} — {reason}", highlight=False, soft_wrap=True)
+    console.print(f"tables → {index.parent}; index → {index}", highlight=False, soft_wrap=True)
+
+
+@app.command()
 def run(
     study: Path = typer.Argument(..., help="Study folder of CSVs, an XLSX workbook, or a REDCap export folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
