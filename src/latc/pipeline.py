@@ -20,7 +20,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from latc.manifest import write_manifest
 
 #: Stages in order; later issues append analyze and report.
-STAGES = ("read", "validate", "derive", "summary")
+STAGES = ("read", "validate", "derive", "analyze", "summary")
 
 
 @dataclass
@@ -41,7 +41,8 @@ class PipelineResult:
             f"queries  → {self.out / 'validation' / 'queries.csv'}\n"
             f"derived  → {self.out / 'derived'} ({c.get('derived', {}).get('analysis_set', '?')} patients in the analysis set, "
             f"{c.get('derived', {}).get('problems', 0)} derivation problems)\n"
-            f"manifest → {self.manifest}"
+            + (f"analysis → {self.out / 'analysis'} ({c['analysis']['summary']})\n" if "analysis" in c else "")
+            + f"manifest → {self.manifest}"
         )
 
 
@@ -85,12 +86,18 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, consol
         counts["derived"] = dc = derived.counts()
         headline = (f"{dc['analysis_set']} patients in the analysis set, ORR {dc['objective_response']}/{dc['response_set']}, "
                     f"pCR {dc['pcr']}/{dc['pathology_graded']} (derived/)")
+        with _stage(progress, task, "analyze", timings):
+            from latc.analysis import run_analysis, write_results
+
+            analysis = run_analysis(derived)
+            write_results(analysis, out / "analysis")
+        counts["analysis"] = {"summary": analysis.summary(), "not_computed": analysis.skipped()}
         with _stage(progress, task, "summary", timings):
             report = write_validation_summary(result, out / "report.html", study_name=str(study),
                                               parameters={**parameters, "derived datasets": headline})
     manifest = write_manifest(
-        out, input_path=study, parameters={**parameters, "derive": derived.parameters}, timings=timings,
-        outputs={"validation": "validation/", "derived": "derived/", "report": "report.html"},
+        out, input_path=study, parameters={**parameters, "derive": derived.parameters, "analyze": analysis.parameters}, timings=timings,
+        outputs={"validation": "validation/", "derived": "derived/", "analysis": "analysis/results.json", "report": "report.html"},
         extra={"counts": counts, **(extra_manifest or {})},
     )
     return PipelineResult(out=out, manifest=manifest, report=report, counts=counts, timings=timings)
