@@ -11,8 +11,6 @@ import functools
 import itertools
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 

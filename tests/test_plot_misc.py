@@ -3,7 +3,6 @@ style: saving (SVG deterministic, PNG 300 dpi), fonts, Agg canvas, empty-input f
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_hex
 from matplotlib.collections import LineCollection
-from matplotlib.patches import Rectangle
 
 from latc.plot import RESPONSE_COLOURS, spider_plot, swimmer_data, swimmer_plot, waterfall_plot
 from test_plot_data import all_text, cohort, overlapping_texts, render, small_cohort, texts_outside
@@ -18,6 +17,17 @@ COHORTS = {"default": cohort, "10 patients": small_cohort}
 def _neoadjuvant(c):
     ep = c["endpoints"]
     return ep[ep["cohort"] == "neoadjuvant"]
+
+
+def _bars(ax):
+    """(x centre, height, colour) of each waterfall bar, left to right."""
+    coll = next(c for c in ax.collections if c.get_gid() == "waterfall:bars")
+    verts = [p.vertices for p in coll.get_paths()]
+    x = np.array([v[:, 0].mean() for v in verts])
+    h = np.array([v[1, 1] for v in verts])
+    cols = [to_hex(c) for c in coll.get_facecolors()]
+    order = np.argsort(x)
+    return x[order], h[order], [cols[i] for i in order]
 
 
 def _horizontal_lines(ax) -> set[float]:
@@ -39,14 +49,13 @@ def test_waterfall_one_bar_per_patient_sorted_and_coloured_by_bor(which):
     ep = _neoadjuvant(COHORTS[which]())
     fig = waterfall_plot(ep, annotate="histology")
     ax = fig.axes[0]
-    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    x, heights, colours = _bars(ax)
     measured = ep[ep["best_percent_change_from_baseline"].notna()]
-    assert len(bars) == len(measured) > 0
+    assert len(heights) == len(measured) > 0
+    assert np.all(np.diff(x) > 0)
     # expected order: largest increase first, ties by patient id (independent sort)
     exp = measured.sort_values(["best_percent_change_from_baseline", "patient_id"], ascending=[False, True])
-    heights = np.array([b.get_height() for b in sorted(bars, key=lambda b: b.get_x())])
     np.testing.assert_allclose(heights, exp["best_percent_change_from_baseline"].to_numpy(dtype=float))
-    colours = [to_hex(b.get_facecolor()) for b in sorted(bars, key=lambda b: b.get_x())]
     bor = exp["best_overall_response"].fillna("MISSING").astype(str)
     assert colours == [RESPONSE_COLOURS[r].lower() for r in bor]
     # RECIST 1.1 §4.3.1 thresholds: +20 % (PD) and −30 % (PR)
@@ -82,7 +91,7 @@ def test_waterfall_without_measurements_says_why():
 def test_waterfall_single_patient():
     ep = _neoadjuvant(cohort()).dropna(subset=["best_percent_change_from_baseline"]).iloc[:1]
     fig = waterfall_plot(ep)
-    assert len([p for p in fig.axes[0].patches if isinstance(p, Rectangle)]) == 1
+    assert len(_bars(fig.axes[0])[1]) == 1
     assert overlapping_texts(fig) == []
 
 

@@ -177,3 +177,15 @@ def test_forest_small_table_and_empty(subgroup_table):
     assert len(fig.rows) == 4            # overall, header, two levels
     assert overlapping_texts(fig) == []
     assert "No data" in all_text(forest_plot(subgroup_table.iloc[:0]))
+
+
+def test_km_six_groups_readable():
+    c = cohort()
+    os_ = _os(c).merge(c["subject"][["patient_id", "histology"]], on="patient_id")
+    km = kaplan_meier(os_, "time_months", "event", group="histology")
+    fig = km_plot(km, logrank=logrank(os_, "time_months", "event", "histology"), landmarks=[12, 60],
+                  median_lines=True)
+    assert len(fig.risk) == 6 * len(fig.axes[0].get_xticks())
+    assert overlapping_texts(fig) == []
+    assert texts_outside(fig) == []
+    render(fig, "km_by_histology")

@@ -81,6 +81,11 @@ OKABE_ITO: dict[str, str] = {
 PALETTE: list[str] = [OKABE_ITO[k] for k in ("blue", "vermillion", "bluish_green", "orange",
                                               "reddish_purple", "sky_blue", "black", "yellow")]
 
+#: Paul Tol's "muted" colour-blind-safe palette, for annotation strips that sit next to
+#: Okabe–Ito-coloured data (so a category colour never looks like a response colour).
+TOL_MUTED: list[str] = ["#332288", "#DDCC77", "#117733", "#CC6677", "#88CCEE", "#882255", "#44AA99",
+                        "#999933", "#AA4499"]
+
 #: RECIST 1.1 best overall response categories, best first (as ``latc.derive.bor``).
 RESPONSE_ORDER: tuple[str, ...] = ("CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE", "ND", "MISSING")
 RESPONSE_COLOURS: dict[str, str] = {
@@ -291,8 +296,11 @@ def colour_map(levels: Iterable[Any], fixed: Mapping[str, str] | None = None,
                colours: Mapping[Any, str] | None = None) -> dict[Any, str]:
     """Colours for ``levels``: explicit ``colours`` first, then the ``fixed`` study colours (by
     code), then the palette in order."""
+    levels = list(levels)
     out: dict[Any, str] = {}
-    spare = iter(c for c in PALETTE if c not in set((fixed or {}).values()) | set((colours or {}).values()))
+    taken = {colours[lv] for lv in levels if colours and lv in colours}
+    taken |= {fixed[str(lv)] for lv in levels if fixed and str(lv) in fixed}
+    spare = iter(c for c in PALETTE if c not in taken)
     for lv in levels:
         if colours and lv in colours:
             out[lv] = colours[lv]
@@ -301,6 +309,16 @@ def colour_map(levels: Iterable[Any], fixed: Mapping[str, str] | None = None,
         else:
             out[lv] = next(spare, "#777777")
     return out
+
+
+def legible(colour: str) -> str:
+    """The colour darkened enough to read as text on white (yellow, sky blue); others unchanged."""
+    r, g, b = mcolors.to_rgb(colour)
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    if luminance <= 0.5:
+        return mcolors.to_hex((r, g, b))
+    k = 0.5 / luminance
+    return mcolors.to_hex((r * k, g * k, b * k))
 
 
 def lighten(colour: str, amount: float = 0.6) -> str:

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
+from matplotlib.ticker import NullLocator
+from matplotlib.transforms import blended_transform_factory
 
 from ._style import (DOUBLE_COLUMN, OKABE_ITO, SMALL_SIZE, check_columns, format_ci, format_p,
                      new_figure, no_data_figure, pretty, styled, wrap)
@@ -110,7 +112,7 @@ def forest_plot(table: pd.DataFrame, *, labels: Mapping[str, str] | None = None,
     ticks = _log_ticks(xmin, xmax)
     ax.set_xticks(ticks)
     ax.set_xticklabels([f"{t:g}" for t in ticks])
-    ax.xaxis.set_minor_locator(__import__("matplotlib").ticker.NullLocator())
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_yticks([])
     ax.spines["left"].set_visible(False)
     ax.axvline(1.0, color="#333333", lw=0.8, zorder=0)
@@ -145,8 +147,6 @@ def forest_plot(table: pd.DataFrame, *, labels: Mapping[str, str] | None = None,
         ax.axvline(overall_est, color="#777777", lw=0.6, ls="--", zorder=0)
 
     # ---- text columns (figure inches → figure fraction; y in the panel's data coordinates) ----
-    from matplotlib.transforms import blended_transform_factory
-
     tr = blended_transform_factory(fig.transFigure, ax.transData)
     cols = {"label": 0.05, "n": 2.05, "events": 2.7, "est": 5.2, "p": width - 0.08}
 

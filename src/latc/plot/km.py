@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ._style import (COHORT_COLOURS, FONT_SIZE, MM, MONTH_STEPS, SMALL_SIZE, colour_map, format_ci,
-                     format_p, new_figure, nice_ticks, no_data_figure, pretty, styled, text_size_in)
+                     format_p, legible, new_figure, nice_ticks, no_data_figure, pretty, styled, text_size_in)
 
 __all__ = ["km_plot"]
 
@@ -191,16 +191,16 @@ def km_plot(km: Any, *, logrank: pd.DataFrame | None = None, cox: Any = None, hr
                 if np.isfinite(v):
                     ax.plot([t], [v], marker="o", ms=3, color=cmap[c["key"]], zorder=5)
                 vals.append("NA" if not np.isfinite(v) else f"{100 * v:.0f}%")
-            lines.append(f"At {t:g} {time_unit}: " + " vs ".join(vals))
+            if len(curves) <= 3:        # more values in one line are unreadable: markers only
+                lines.append(f"At {t:g} {time_unit}: " + " vs ".join(vals))
     if not any_event:
         n = sum(int(r.medians["n"].sum()) for r in results)
         lines.append(f"No events: all {n} patients censored")
-    if lines:
-        _place_panel_text(fig, ax, "\n".join(lines), curves)
+    extra = _place_panel_text(fig, ax, "\n".join(lines), curves) if lines else 0.0
 
     handles = [Line2D([], [], color=cmap[c["key"]], lw=1.5, label=c["label"]) for c in curves]
     if len(curves) > 1 or curves[0]["label"] != "All patients":
-        ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(handles), 3))
+        ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0 + extra), ncol=min(len(handles), 3))
     if title:
         fig.suptitle(title, y=0.995, fontsize=FONT_SIZE + 1)
 
@@ -212,7 +212,7 @@ def km_plot(km: Any, *, logrank: pd.DataFrame | None = None, cox: Any = None, hr
         rax.set_yticks(range(n_rows))
         rax.set_yticklabels([c["label"] for c in curves])
         for lab, c in zip(rax.get_yticklabels(), curves):
-            lab.set_color(cmap[c["key"]])
+            lab.set_color(legible(cmap[c["key"]]))
         rax.tick_params(axis="both", length=0)
         rax.tick_params(axis="y", pad=pad_pt)
         rax.tick_params(axis="x", labelbottom=False)
@@ -225,7 +225,7 @@ def km_plot(km: Any, *, logrank: pd.DataFrame | None = None, cox: Any = None, hr
             tables.append(rt.assign(key=c["key"]))
             for t, nr in zip(rt["time"], rt["n_risk"]):
                 tx = rax.text(t, i, f"{nr:.0f}", ha="center", va="center", fontsize=SMALL_SIZE,
-                              color=cmap[c["key"]])
+                              color=legible(cmap[c["key"]]))
                 tx.set_gid(f"risk:{c['key']}:{t:g}")
         rax.set_title("Number at risk", loc="left", fontsize=SMALL_SIZE, fontweight="bold", pad=3,
                       x=-(left - 0.05) / ((W - left - right)))
@@ -233,13 +233,14 @@ def km_plot(km: Any, *, logrank: pd.DataFrame | None = None, cox: Any = None, hr
     return fig
 
 
-def _place_panel_text(fig: Figure, ax, text: str, curves: list[dict]) -> None:
-    """Write ``text`` in the first panel corner that no curve passes through (else lower left
-    on a white box)."""
+def _place_panel_text(fig: Figure, ax, text: str, curves: list[dict]) -> float:
+    """Write ``text`` in the first panel corner that no curve passes through; when every corner
+    is crossed, above the panel (the panel shrinks to make room). Returns the height taken above
+    the panel in axes fraction (0 when the text is inside)."""
     renderer = fig.canvas.get_renderer()
     x0, x1 = ax.get_xlim()
     candidates = [("left", "bottom", 0.03, 0.04), ("right", "top", 0.98, 0.98),
-                  ("right", "bottom", 0.98, 0.04), ("left", "top", 0.03, 0.98)]
+                  ("right", "bottom", 0.98, 0.04), ("center", "bottom", 0.5, 0.04), ("left", "top", 0.03, 0.98)]
     grid_t = []
     for c in curves:
         x, y = _step(c["table"], "survival")
@@ -259,7 +260,13 @@ def _place_panel_text(fig: Figure, ax, text: str, curves: list[dict]) -> None:
                 free = False
                 break
         if free:
-            return
+            return 0.0
         t.remove()
-    ax.text(0.03, 0.04, text, transform=ax.transAxes, ha="left", va="bottom", fontsize=SMALL_SIZE, zorder=6,
-            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.5})
+    H = fig.get_size_inches()[1]
+    h_in = text_size_in(fig, text, SMALL_SIZE)[1] + 0.08
+    pos = ax.get_position()
+    new_h = pos.height - h_in / H
+    ax.set_position([pos.x0, pos.y0, pos.width, new_h])
+    ax.text(0.0, 1.0 + 0.04 / (new_h * H), text, transform=ax.transAxes, ha="left", va="bottom",
+            fontsize=SMALL_SIZE)
+    return h_in / (new_h * H)

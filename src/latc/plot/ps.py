@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
 from ._style import (COHORT_COLOURS, DOUBLE_COLUMN, SINGLE_COLUMN, SMALL_SIZE, check_columns,
                      colour_map, new_figure, no_data_figure, pretty, styled)
@@ -76,13 +77,13 @@ def ps_plot(df: pd.DataFrame, *, ps: str = "propensity_score", treatment: str = 
         ax.set_xlabel("Propensity score (probability of neoadjuvant therapy)" if str(treated) == "neoadjuvant"
                       else f"Propensity score (probability of {pretty(treated)})")
         if i == 0:
-            ax.set_ylabel("Patients (weighted)" if False else "Number of patients")
+            ax.set_ylabel("Number of patients")
         else:
             ax.set_ylabel("Sum of weights")
     m = max(max(float(c[["treated", "control"]].to_numpy().max()) for c in counts.values()), 1.0)
     for ax in axes:
         ax.set_ylim(-m * 1.1, m * 1.1)
-        ax.yaxis.set_major_formatter(__import__("matplotlib").ticker.FuncFormatter(lambda v, _: f"{abs(v):g}"))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{abs(v):g}"))   # mirrored: no minus
     axes[0].legend(handles=[Patch(color=cmap[str(treated)], label=f"{pretty(treated)} (n = {int(is_t.sum())})"),
                             Patch(color=cmap["control"], label=f"{control_label} (n = {int((~is_t).sum())})")],
                    loc="lower left", bbox_to_anchor=(0.0, 1.08), ncol=2)

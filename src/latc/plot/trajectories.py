@@ -15,7 +15,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ._style import (COHORT_COLOURS, DOUBLE_COLUMN, MONTH_STEPS, SMALL_SIZE, check_columns, colour_map,
+from ._style import (COHORT_COLOURS, DOUBLE_COLUMN, MONTH_STEPS, check_columns, colour_map,
                      lighten, new_figure, nice_ticks, no_data_figure, pretty, styled)
 
 __all__ = ["trajectory_plot"]
@@ -25,6 +25,15 @@ MARKER_LABELS = {"tg": "Thyroglobulin", "calcitonin": "Calcitonin", "cea": "CEA"
 
 _UNITS = {"ng_ml": "ng/mL", "ug_l": "µg/L", "pg_ml": "pg/mL", "ng_l": "ng/L", "miu_l": "mIU/L",
           "iu_ml": "IU/mL", "ku_l": "kU/L"}
+
+
+def _log_label(v: float, _pos=None) -> str:
+    """Plain numbers on a log axis (0.01 … 10 000); powers of ten beyond."""
+    if v <= 0:
+        return ""
+    if 1e-2 <= v < 1e5:
+        return f"{v:,.{max(0, -int(np.floor(np.log10(v))))}f}".replace(",", " ")
+    return f"$10^{{{int(round(np.log10(v)))}}}$"
 
 
 @styled
@@ -93,6 +102,11 @@ def trajectory_plot(labs: pd.DataFrame, *, time: str = "time_months", value: str
     ax.set_xticklabels([f"{t:g}" for t in ticks])
     ax.set_xlim(min(0.0, float(d["_t"].min())), tmax * 1.02 if tmax > 0 else 1)
     name = MARKER_LABELS.get(str(marker).lower(), pretty(marker)) if marker else "Marker"
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.yaxis.set_major_locator(LogLocator(base=10, numticks=12))
+    ax.yaxis.set_major_formatter(FuncFormatter(_log_label))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     unit = _UNITS.get(str(unit), unit) if unit else None
     ax.set_ylabel(f"{name} ({unit})" if unit else name)
     note = f" ({n_nonpos} values ≤ 0 not drawn)" if n_nonpos else ""

@@ -11,16 +11,25 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ._style import (DOUBLE_COLUMN, PALETTE, RESPONSE_COLOURS, RESPONSE_ORDER, SMALL_SIZE,
+from ._style import (DOUBLE_COLUMN, RESPONSE_COLOURS, RESPONSE_ORDER, SMALL_SIZE, TOL_MUTED,
                      check_columns, colour_map, new_figure, no_data_figure, pretty, styled)
 
 __all__ = ["waterfall_plot"]
 
 PD_LINE = 20.0
 PR_LINE = -30.0
+
+
+def _bars(x: np.ndarray, heights: np.ndarray, width: float, colours: list[str]) -> PolyCollection:
+    """All bars as one collection (one artist: fast and a small SVG at 10,000 patients)."""
+    x0, x1 = x - width / 2, x + width / 2
+    zero = np.zeros_like(heights)
+    verts = np.stack([np.c_[x0, zero], np.c_[x0, heights], np.c_[x1, heights], np.c_[x1, zero]], axis=1)
+    return PolyCollection(verts, facecolors=colours, edgecolors="none", linewidths=0, antialiased=len(x) < 2000)
 
 
 @styled
@@ -40,8 +49,9 @@ def waterfall_plot(endpoints: pd.DataFrame, *, change: str = "best_percent_chang
     annotate : optional categorical column shown as a colour strip under the bars (e.g. histology).
     annotate_label : the strip's legend title (default: the column name, readable).
 
-    Returns a Figure; ``fig.axes[0]`` holds one bar per patient in plotted order (bar heights =
-    best change, left to right from largest increase to deepest decrease).
+    Returns a Figure; ``fig.axes[0]`` holds the bars as one ``PolyCollection`` (``gid
+    "waterfall:bars"``, one rectangle per patient, left to right from the largest increase to the
+    deepest decrease); ``fig.plotted`` is the table in that order.
     """
     need = ["patient_id", change, response] + ([annotate] if annotate else [])
     reason = check_columns(endpoints, need, "the response table")
@@ -68,8 +78,9 @@ def waterfall_plot(endpoints: pd.DataFrame, *, change: str = "best_percent_chang
     ax = fig.add_axes((lf, bottom, 0.95 - lf, 0.78 - bottom))
     x = np.arange(n)
     width = 0.8
-    ax.bar(x, df[change].to_numpy(), width=width, color=[cmap[r] for r in df[response]],
-           linewidth=0, label="_bars")
+    bars = _bars(x, df[change].to_numpy(dtype=float), width, [cmap[r] for r in df[response]])
+    bars.set_gid("waterfall:bars")
+    ax.add_collection(bars)
     ax.axhline(PD_LINE, color="#444444", lw=0.8, ls="--", zorder=0)
     ax.axhline(PR_LINE, color="#444444", lw=0.8, ls="--", zorder=0)
     ax.axhline(0, color="#222222", lw=0.6, zorder=3)
@@ -99,8 +110,8 @@ def waterfall_plot(endpoints: pd.DataFrame, *, change: str = "best_percent_chang
         sax = fig.add_axes((lf, 0.14, 0.95 - lf, strip_h), sharex=ax)
         cats = df[annotate].astype("object").where(df[annotate].notna(), "Missing").astype(str)
         clevels = list(pd.unique(cats.sort_values()))
-        ccols = colour_map(clevels, None, {c: PALETTE[(i + 2) % len(PALETTE)] for i, c in enumerate(clevels)})
-        sax.bar(x, np.ones(n), width=1.0, color=[ccols[c] for c in cats], linewidth=0)
+        ccols = {c: TOL_MUTED[i % len(TOL_MUTED)] for i, c in enumerate(clevels)}
+        sax.add_collection(_bars(x, np.ones(n), 1.0, [ccols[c] for c in cats]))
         sax.set_ylim(0, 1)
         sax.set_yticks([])
         sax.set_xticks([])
