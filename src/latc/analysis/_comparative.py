@@ -31,7 +31,8 @@ import pandas as pd
 from latc.stats import (StatsInputError, balance, cox, cox_zph, effective_sample_size, evalue, kaplan_meier,
                         love_data, match, propensity, weights)
 
-from ._context import Context, annotate_medians, attempt, check_events, concat, cox_row, front, usable_covariates
+from ._context import (Context, annotate_medians, attempt, check_events, concat, cox_row, front, note_missing,
+                       usable_covariates)
 from ._frames import CONFOUNDERS, comparative_frame
 from ._results import ResultTable, SectionResult, SectionSkipped
 
@@ -289,7 +290,8 @@ def run(ctx: Context, sec: SectionResult) -> None:
             for name, w in variants:
                 km = kaplan_meier(d, time, event, group="cohort", conf_type=o.conf_type, conf_level=o.conf_level,
                                   weights=w, landmarks=list(o.landmarks_months))
-                lm = km.landmarks.assign(endpoint=ep, weighting=name)
+                lm = note_missing(km.landmarks.assign(endpoint=ep, weighting=name), "survival",
+                                  "no patient of the group followed to this time")
                 rows.append(lm)
                 meds.append(annotate_medians(km.medians).assign(endpoint=ep, weighting=name, variance="robust (IJ)" if km.robust else "Greenwood"))
         method = (f"Kaplan–Meier (R survfit), conf.type = '{o.conf_type}'; IPTW-weighted curves with the robust "

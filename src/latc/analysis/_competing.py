@@ -17,7 +17,7 @@ import pandas as pd
 from latc.stats import cumulative_incidence, fine_gray, gray_test
 
 from ._comparative import POPULATION, comparison
-from ._context import Context, attempt, check_events, concat
+from ._context import Context, attempt, check_events, concat, note_missing
 from ._results import ResultTable, SectionResult, SectionSkipped
 
 CAUSES = {1: "recurrence or progression", 2: "death without recurrence (competing)"}
@@ -38,6 +38,7 @@ def run(ctx: Context, sec: SectionResult) -> None:
         t = r.timepoints.copy()
         t.attrs = {}
         t["cause_label"] = t["cause"].map(CAUSES)
+        t = note_missing(t, "cif", "no patient of the group followed to this time")
         return ResultTable("cumulative_incidence", "Cumulative incidence of recurrence and of death without recurrence",
                            t, "Aalen-Johansen cumulative incidence, exact ties (R cmprsk::cuminc + timepoints), "
                            "delta-method variance, log-log CI",

@@ -172,3 +172,13 @@ def annotate_medians(m: pd.DataFrame) -> pd.DataFrame:
                     np.where(m["upper"].isna(), "upper CI limit not reached", ""))
     m["note"] = note
     return m
+
+
+def note_missing(df: pd.DataFrame, column: str, message: str) -> pd.DataFrame:
+    """Add ``message`` to the ``note`` of rows whose ``column`` is missing (never a silent NaN)."""
+    df = df.copy()
+    note = df["note"].astype("str").fillna("") if "note" in df else pd.Series("", index=df.index, dtype="str")
+    miss = df[column].isna().to_numpy()
+    note = note.where(~miss | note.ne(""), message)
+    df["note"] = note.to_numpy()
+    return df

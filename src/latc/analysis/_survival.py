@@ -22,7 +22,7 @@ import pandas as pd
 
 from latc.stats import StatsInputError, cox, cox_zph, kaplan_meier, logrank
 
-from ._context import Context, annotate_medians, attempt, check_events, concat, cox_row, front
+from ._context import Context, annotate_medians, attempt, check_events, concat, front, note_missing
 from ._data import MONTH_DAYS, _flag, need
 from ._frames import as_categorical, landmark_rows
 from ._results import ResultTable, SectionResult, SectionSkipped
@@ -44,7 +44,8 @@ def _by_factor(ctx: Context, df: pd.DataFrame, time: str, event: str, factor: st
             raise SectionSkipped(f"{key}: a single {factor} group")
         km = kaplan_meier(d, time, event, group=factor, conf_type=o.conf_type, conf_level=o.conf_level,
                           landmarks=list(o.landmarks_months))
-        acc["landmarks"].append(km.landmarks.assign(**tag))
+        acc["landmarks"].append(note_missing(km.landmarks.assign(**tag), "survival",
+                                             "no patient of the group followed to this time"))
         acc["medians"].append(annotate_medians(km.medians).assign(**tag))
         check_events(d, event, o.min_events, key)
         lr = logrank(d, time, event, factor)
