@@ -54,7 +54,7 @@ def read_counts_table(path: str | Path, sample_ids: set[str] | None = None) -> p
         r, c = np.argwhere(bad.to_numpy())[0]
         rowname, colname = raw.index[r], raw.columns[c]
         raise OmicsInputError(
-            f"{path.name}: row {r + 2} ({rowname}), column {colname!r}: value {raw.iat[r, c]!r} is not a "
+            f"{path.name}: row {r + 2} ({rowname}), column {colname!r}: value {str(raw.iat[r, c])!r} is not a "
             "non-negative integer count (raw counts are required, not normalised values)")
     counts = values.astype(np.int64)
     counts = counts.T if orient == "genes_x_samples" else counts

@@ -30,14 +30,16 @@ def _robust_z(x: np.ndarray) -> np.ndarray:
 
 
 def sample_qc(adata, *, n_top_genes: int = 1000, n_components: int = 10, n_neighbors: int = 5, distance_z: float = 5.0,
-              min_median_correlation: float | None = None, min_library_size: float = 1e5,
+              min_median_correlation: float | None = None, min_library_size: float | None = None,
               min_detected_genes: int | None = None) -> pd.DataFrame:
     """One row per sample: ``library_size``, ``detected_genes`` (count > 0), ``pca_distance`` (mean
     distance to the nearest samples in PC space) and its
     robust z (``pca_distance_z``), ``median_correlation`` with the other samples and its robust z,
     and flags ``low_library``, ``low_detected``, ``pca_outlier`` (z > ``distance_z``),
     ``correlation_outlier`` (robust z < −``distance_z``, or below ``min_median_correlation``) and
-    ``outlier`` (any flag)."""
+    ``outlier`` (any flag). ``low_library`` / ``low_detected``: below ``min_library_size`` /
+    ``min_detected_genes``, by default 10 % of the median library size / 50 % of the median
+    number of detected genes."""
     X = adata.layers["counts"] if "counts" in adata.layers else adata.X
     counts = X.toarray() if hasattr(X, "toarray") else np.asarray(X, dtype=float)
     lib = counts.sum(axis=1)
@@ -64,7 +66,8 @@ def sample_qc(adata, *, n_top_genes: int = 1000, n_components: int = 10, n_neigh
         "median_correlation": med_corr, "median_correlation_z": _robust_z(med_corr),
     })
     min_detected = min_detected_genes if min_detected_genes is not None else 0.5 * np.median(detected)
-    out["low_library"] = out["library_size"] < min_library_size
+    min_lib = min_library_size if min_library_size is not None else 0.1 * np.median(lib)
+    out["low_library"] = out["library_size"] < min_lib
     out["low_detected"] = out["detected_genes"] < min_detected
     out["pca_outlier"] = out["pca_distance_z"] > distance_z
     corr_flag = out["median_correlation_z"] < -distance_z

@@ -177,11 +177,12 @@ def erk_activation_score(logexpr: pd.DataFrame, *, min_genes: int = 40) -> pd.Se
 
 
 def immune_scores(logexpr: pd.DataFrame, *, method: str = "ulm", collection: str | None = None,
-                  tmin: int = 1) -> pd.DataFrame:
+                  tmin: int = 1, times: int = 0) -> pd.DataFrame:
     """Immune cell-type / signature activity per sample with decoupler on the shipped network.
 
-    ``method`` is ``ulm`` (univariate linear model t-value), ``waggr`` (weighted aggregate, the
-    former ``wsum``) or ``mlm`` (multivariate linear model). Expression is z-scored per gene over
+    ``method`` is ``ulm`` (univariate linear model t-value), ``waggr`` (weighted mean; ``wsum`` the
+    weighted sum, decoupler 1's name) or ``mlm`` (multivariate linear model). ``times`` > 0 adds
+    decoupler's permutation normalisation to waggr/wsum (slow; off by default). Expression is z-scored per gene over
     the cohort first, so a score says how much the set is above its cohort average relative to the
     other genes of the sample. Columns are the gene sets (``danaher2017`` cell types and signatures).
     """
@@ -194,7 +195,8 @@ def immune_scores(logexpr: pd.DataFrame, *, method: str = "ulm", collection: str
     if method == "mlm":
         net = net[net["source"] != "CD45"]  # a single gene shared with no set is collinear with nothing useful
     z = _zscore(logexpr).dropna(axis=1)
-    res = methods[method](z, net, tmin=tmin)
+    kw = {"times": times, "fun": "wsum" if method == "wsum" else "wmean"} if method in ("waggr", "wsum") else {}
+    res = methods[method](z, net, tmin=tmin, **kw)
     es = res[0] if isinstance(res, tuple) else res
     return es.add_prefix("immune_")
 

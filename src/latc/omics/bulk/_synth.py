@@ -51,7 +51,8 @@ def gene_universe(n_genes: int = 5000) -> list[str]:
 def simulate_bulk(samples: pd.DataFrame, *, n_genes: int = 5000, seed: int = 0, n_response_genes: int = 100,
                   n_treatment_genes: int = 80, lfc_range: tuple[float, float] = (0.8, 1.5),
                   patient_sd: float = 0.3, depth: float = 2e7, plant_qc: bool | None = None,
-                  thyroid_signals: bool = True, immune_signals: bool = True) -> tuple[pd.DataFrame, dict]:
+                  thyroid_signals: bool = True, immune_signals: bool = True,
+                  disp_scatter: float = 0.3) -> tuple[pd.DataFrame, dict]:
     """Counts (samples × genes) for ``samples`` and the planted truth.
 
     ``samples`` columns: ``sample_id, patient_id``; optional ``responder`` (bool / NA),
@@ -130,7 +131,7 @@ def simulate_bulk(samples: pd.DataFrame, *, n_genes: int = 5000, seed: int = 0, 
     sf = rng.lognormal(0.0, 0.25, n) * depth / 2e7
     mu = np.exp2(logmu) * sf[:, None]
     mean_g = np.exp2(base)
-    alpha = (0.04 + 2.0 / mean_g) * rng.lognormal(0.0, 0.3, G)
+    alpha = (0.04 + 2.0 / mean_g) * rng.lognormal(0.0, disp_scatter, G)
     r = 1.0 / alpha
     counts = rng.negative_binomial(r[None, :], r[None, :] / (r[None, :] + mu))
     df = pd.DataFrame(counts.astype(np.int64), index=pd.Index(s["sample_id"].astype(str), name="sample_id"),
