@@ -1,0 +1,123 @@
+"""Result tables name their method and parameters; inputs are pseudonymous derived data only;
+`latc analyze` writes OUT/analysis/<section>/<table>.csv + results.json; numbers equal hand counts.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from latc.analysis import ANALYSIS_COLUMNS, AnalysisInputError, AnalysisOptions, load_derived, run_analysis
+from latc.cli import app
+from latc.derive.datasets import derive_datasets, write_datasets
+from latc.dictionary import load_dictionary
+from latc.synth import synthesize
+
+OPTS = AnalysisOptions(imputations=2, imputation_iterations=2, prognostic_bootstrap=5)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    s = synthesize(n_patients=500, n_centers=4, seed=11)
+    elig = pd.DataFrame({"patient_id": s.latent["patient_id"].astype("str"), "eligible": s.latent["eligible"].astype(bool)})
+    ds = derive_datasets(s.tables, s.truth["data_cut"], eligibility=elig)
+    out = tmp_path_factory.mktemp("run")
+    write_datasets(ds, out / "derived")
+    return out
+
+
+@pytest.fixture(scope="module")
+def results(folder):
+    return run_analysis(folder, OPTS)
+
+
+def test_inputs_are_allow_listed_pseudonymous_and_free_of_free_text(folder):
+    data = load_derived(folder)
+    d = load_derived(folder)
+    flagged = {f.name for form in load_dictionary().forms.values() for f in form.fields if f.identifier or f.type == "notes"}
+    on_disk = set(pd.read_parquet(folder / "derived" / "subject.parquet").columns)
+    for name, t in data.tables().items():
+        assert set(t.columns) <= set(ANALYSIS_COLUMNS[name]), name
+        assert not set(t.columns) & flagged, name
+    # generated explanations (free text) in the derived subject are not read
+    for text in ("failed_criteria", "ata_risk_reasons", "response_to_therapy_reason", "restratified_risk_statement"):
+        assert text in on_disk and text not in d.subject.columns
+    assert d.subject["patient_id"].str.fullmatch(r"[A-Z][A-Z0-9]{1,5}-[0-9]{3,6}").all()
+
+
+def test_identifiable_data_is_refused_without_echoing_it(folder, tmp_path):
+    sub = pd.read_parquet(folder / "derived" / "subject.parquet")
+    tte = pd.read_parquet(folder / "derived" / "tte.parquet")
+    bad = sub.copy()
+    bad.loc[0, "patient_id"] = "Jane Doe"
+    with pytest.raises(AnalysisInputError) as e:
+        load_derived({"subject": bad, "tte": tte})
+    assert "not pseudonymous" in str(e.value) and "Jane" not in str(e.value)
+    phone = sub.copy()
+    phone["agents"] = phone["agents"].astype("str")
+    phone.loc[1, "agents"] = "call +41 79 123 45 67"
+    with pytest.raises(AnalysisInputError, match="look like a direct identifier"):
+        load_derived({"subject": phone, "tte": tte})
+    # on the command line: exit code 2 and one line, no identifier echoed
+    (tmp_path / "derived").mkdir()
+    bad.to_parquet(tmp_path / "derived" / "subject.parquet")
+    tte.to_parquet(tmp_path / "derived" / "tte.parquet")
+    r = CliRunner().invoke(app, ["analyze", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "Jane" not in r.output and "identifiable" in r.output
+
+
+def test_every_table_names_method_parameters_population_n(results):
+    for key, t in results.tables().items():
+        assert len(t.method) > 20, key
+        assert isinstance(t.parameters, dict) and t.parameters, key
+        assert t.population and t.n is not None and t.n > 0, key
+    p = results.sections["comparative"].tables["hazard_ratios"].parameters
+    assert p["caliper"] == 0.2 and p["ties"] == "efron" and p["estimands"]["iptw_ate"].startswith("ATE")
+    assert p["center"].startswith("stratified")
+    assert results.sections["comparative"].tables["matching"].parameters["caliper_scale"] == "SD of the logit propensity score"
+    assert results.sections["comparative"].tables["km_landmarks"].parameters["conf_type"] == "log"
+    assert results.sections["survival"].tables["km_landmarks"].parameters["conf_type"] == "log"
+    assert results.sections["sensitivity"].tables["hazard_ratios"].parameters["imputations"] == 2
+
+
+def test_rates_equal_hand_counts(folder, results):
+    s = pd.read_parquet(folder / "derived" / "subject.parquet")
+    rs = s[s["response_set"].fillna(False).astype(bool)]
+    orr = results.table("response", "objective_response")
+    row = orr[(orr["outcome"] == "objective_response") & (orr["by"] == "overall")].iloc[0]
+    assert row["n"] == len(rs) and row["responders"] == int(rs["objective_response"].fillna(False).astype(bool).sum())
+    t1 = results.table("baseline", "table1")
+    a = s[s["analysis_set"].fillna(False).astype(bool)]
+    n_row = t1[t1["variable"] == "n"].iloc[0]
+    assert int(n_row["neoadjuvant"]) == int((a["cohort"] == "neoadjuvant").sum())
+    op = a[a["operated_set"].fillna(False).astype(bool)]
+    out = results.table("surgery", "outcomes")
+    r0 = out[(out["outcome"] == "r0_resection") & (out["cohort"] == "upfront_surgery")].iloc[0]
+    up = op[op["cohort"] == "upfront_surgery"]
+    assert r0["n"] == len(up) and r0["responders"] == int((up["resection_status"] == "R0").sum())
+
+
+def test_cli_writes_tables_and_index(folder, tmp_path):
+    r = CliRunner().invoke(app, ["analyze", str(folder), "--out", str(tmp_path), "-m", "2", "--bootstrap", "0"])
+    assert r.exit_code == 0, r.output
+    assert "primary: recurrence HR" in r.output
+    index = json.loads((tmp_path / "analysis" / "results.json").read_text())
+    assert index["parameters"]["imputations"] == 2 and index["parameters"]["caliper"] == 0.2
+    n = 0
+    for name, sec in index["sections"].items():
+        for t in sec["tables"]:
+            n += 1
+            csv = tmp_path / "analysis" / t["file"]
+            assert csv.exists() and len(pd.read_csv(csv)) == t["rows"]
+            assert t["method"] and t["population"] and "parameters" in t
+    assert n >= 25
+    hr = pd.read_csv(tmp_path / "analysis" / "comparative" / "hazard_ratios.csv")
+    assert set(hr["analysis"]) == {"naive", "adjusted", "ps_matched", "iptw_ate", "overlap_ato"}
+
+
+def test_not_a_derived_folder(tmp_path):
+    r = CliRunner().invoke(app, ["analyze", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "subject.parquet" in r.output
