@@ -10,7 +10,8 @@ Each manifest sample with a ``file_ref`` gets an FCS 3.1 file (flowio) with the 
   lymphocytes; live monocyte-scatter events, mostly CD14+ monocytes;
 * marker intensities: negative ≈ N(0, 60²), positive ≈ 10^N(μ, 0.2²) linear units (μ 3.5–3.8,
   PD-1 3.5, Treg CD127 2.0); the true signals are mixed by the spillover matrix and detector noise
-  N(0, 30²) is added, so an uncompensated analysis is wrong (e.g. FITC-CD3 spills 15 % into PE-CD25).
+  N(0, 30²) is added, so an uncompensated analysis is wrong (e.g. BV421-CD56 spills 25 % into the
+  BV510 viability channel: without compensation NK cells look dead).
 
 Planted shifts (neoadjuvant patients, ``objective_response_latent``): PD-1+ share of CD8 T cells
 0.18 at baseline; +0.15 on treatment and +0.08 at surgery in responders, +0.02 in
@@ -36,7 +37,7 @@ MARKERS = list(PANEL)
 CHANNELS = ["FSC-A", "FSC-H", "SSC-A", *DETECTORS]
 SPILL_PAIRS = {("FITC-A", "PE-A"): 0.15, ("PE-A", "PerCP-Cy5.5-A"): 0.04, ("PE-A", "PE-Cy7-A"): 0.03,
                ("PerCP-Cy5.5-A", "PE-Cy7-A"): 0.06, ("PE-Cy7-A", "APC-H7-A"): 0.03, ("APC-A", "APC-H7-A"): 0.08,
-               ("BV421-A", "BV510-A"): 0.12, ("BV510-A", "BV605-A"): 0.04, ("BV605-A", "BV711-A"): 0.06}
+               ("BV421-A", "BV510-A"): 0.25, ("BV510-A", "BV605-A"): 0.04, ("BV605-A", "BV711-A"): 0.06}
 
 BASE_FRACTIONS = {"T": 0.70, "NK": 0.12, "B": 0.10, "CD4_of_T": 0.62, "CD8_of_T": 0.32, "Treg_of_CD4": 0.06,
                   "PD1_of_CD4": 0.12, "PD1_of_CD8": 0.18, "mono_of_live": 0.15, "CD14_of_monoscatter": 0.90}
