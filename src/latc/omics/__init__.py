@@ -3,5 +3,6 @@
 from latc.omics._manifest import SAMPLE_KEYS, OmicsInputError, check_sample_metadata, load_manifest, samples_for
 from latc.omics import imaging  # ultrasonomics and H&E features (latc.omics.imaging.run_imaging, …)
 from latc.omics import integrate, models  # feature matrix + MOFA+; nested-CV models, screens (docs/omics/biomarkers.md)
+from latc.omics import bulk, flow  # bulk RNA-seq scores/DE, flow cytometry gating (docs/omics/bulk.md, flow.md)
 
-__all__ = ["imaging", "integrate", "models", "SAMPLE_KEYS", "OmicsInputError", "check_sample_metadata", "load_manifest", "samples_for"]
+__all__ = ["bulk", "flow", "imaging", "integrate", "models", "SAMPLE_KEYS", "OmicsInputError", "check_sample_metadata", "load_manifest", "samples_for"]
