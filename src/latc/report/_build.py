@@ -1,0 +1,204 @@
+"""``build_report(results_dir, out_dir)``: the publication-ready study report.
+
+Writes ``report.html`` (self-contained: inline CSS, figures as data URIs, no script, no external
+request), ``report.pdf`` (WeasyPrint, A4, running header, page numbers, figures kept whole,
+table headers repeated), ``tables.xlsx`` (contents + one sheet per table) and ``figures/`` (SVG +
+300-dpi PNG of every figure, via :func:`latc.plot.save`).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import struct
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+import latc
+import latc.plot as P
+
+from . import _clinical, _methods, _outcomes, _quality, _strobe
+from ._inputs import ReportInputError, ReportInputs, find_inputs
+from ._model import ReportFigure, ReportTable, Section
+from ._xlsx import write_xlsx
+
+__all__ = ["MAX_HTML_ROWS", "ReportResult", "build_report", "build_sections"]
+
+#: Rows of a table shown in the HTML/PDF (the whole table is always in tables.xlsx).
+MAX_HTML_ROWS = 80
+#: SVGs larger than this are embedded as PNG instead (e.g. a spider plot of 10,000 patients).
+MAX_INLINE_SVG_BYTES = 1_500_000
+
+
+@dataclass
+class ReportResult:
+    """What :func:`build_report` wrote, and what it could not show (with reasons)."""
+
+    out_dir: Path
+    html: Path
+    pdf: Path | None
+    xlsx: Path
+    figures_dir: Path
+    figures: list[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    pdf_error: str | None = None
+
+    def summary(self) -> str:
+        size = self.html.stat().st_size / 1e6
+        return (f"report: {len(self.sections)} sections, {len(self.figures)} figures, {len(self.tables)} tables, "
+                f"{len(self.notes)} notes on what could not be shown; report.html {size:.1f} MB"
+                + (f", report.pdf" if self.pdf else f"; PDF not written ({self.pdf_error})")
+                + f", tables.xlsx in {sum(self.timings.values()):.1f} s → {self.out_dir}")
+
+
+def build_sections(inp: ReportInputs) -> list[Section]:
+    """Every section in report order (the biomarkers section only when omics outputs exist)."""
+    secs = [
+        _methods.summary_section(inp),
+        _strobe.flow_section(inp),
+        _quality.baseline_section(inp),
+        _quality.quality_section(inp),
+        _clinical.imaging_section(inp),
+        _clinical.biochemical_section(inp),
+        _clinical.pathology_section(inp),
+        _clinical.surgery_section(inp),
+        _clinical.safety_section(inp),
+        _outcomes.survival_section(inp),
+        _outcomes.comparative_section(inp),
+        _outcomes.prognostic_section(inp),
+    ]
+    bio = _methods.biomarkers_section(inp)
+    if bio is not None:
+        secs.append(bio)
+    secs.append(_methods.methods_section(inp))
+    present = {s.key for s in secs if s.figures or s.tables or s.extra.get("items")}
+    secs.append(_strobe.strobe_section(present))
+    secs.append(_methods.not_computed(inp))
+    return secs
+
+
+_DOCTYPE = re.compile(rb"<\?xml[^>]*>\s*|<!DOCTYPE[^>]*>\s*", re.S)
+
+
+def _png_width_mm(png: Path) -> float:
+    with png.open("rb") as fh:
+        head = fh.read(24)
+    w = struct.unpack(">I", head[16:20])[0]
+    return w / P._style.DPI * 25.4
+
+
+def _save_figures(figures: list[ReportFigure], folder: Path) -> None:
+    """Save each figure (SVG + PNG) and set its data URIs (HTML: SVG unless too large; PDF: PNG)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in figures:
+        svg, png = P.save(f.figure, folder / f.key)
+        f.files = [str(svg), str(png)]
+        data = _DOCTYPE.sub(b"", svg.read_bytes())
+        f.width_mm = _png_width_mm(png)  # type: ignore[attr-defined]
+        png_uri = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+        f.png_src = png_uri  # type: ignore[attr-defined]
+        f.src = ("data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii")
+                 if len(data) <= MAX_INLINE_SVG_BYTES else png_uri)
+        f.figure.clear()  # free the drawing (the files are written)
+
+
+def _table_html(t: ReportTable) -> None:
+    d = t.display
+    t.rows, t.shown = len(d), min(len(d), MAX_HTML_ROWS)  # type: ignore[attr-defined]
+    t.truncated = len(d) > MAX_HTML_ROWS  # type: ignore[attr-defined]
+    t.html = d.head(MAX_HTML_ROWS).to_html(index=False, escape=True, border=0, classes="t", na_rep="")  # type: ignore[attr-defined]
+
+
+def _env() -> Environment:
+    return Environment(loader=PackageLoader("latc.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
+
+
+def _render(sections: list[Section], inp: ReportInputs, *, pdf: bool) -> str:
+    figs = [f for s in sections for f in s.figures]
+    saved = {f.key: f.src for f in figs}
+    if pdf:
+        for f in figs:
+            f.src = f.png_src  # type: ignore[attr-defined]
+    try:
+        m = inp.manifest
+        return _env().get_template("report.html.j2").render(
+            title="LATC study report: neoadjuvant therapy in locally advanced thyroid cancer",
+            created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), version=latc.__version__,
+            results_name=inp.root.resolve().name, sections=sections,
+            data_cut=(inp.validation_summary.get("data_cut") or inp.derive_parameters.get("data_cut")),
+            checksum=(m.get("input") or {}).get("combined"),
+            n_figures=len(figs), n_tables=sum(len(s.tables) for s in sections))
+    finally:
+        for f in figs:
+            f.src = saved[f.key]
+
+
+def _offline_fetcher() -> Any:
+    """WeasyPrint URL fetcher that serves ``data:`` URIs only: the PDF never touches the network
+    (WeasyPrint ≥ 68 ``URLFetcher(allowed_protocols=...)``)."""
+    from weasyprint.urls import URLFetcher
+
+    return URLFetcher(allowed_protocols={"data"}, timeout=1)
+
+
+def write_pdf(html: str, path: Path) -> Path:
+    """Render ``html`` to an A4 PDF with WeasyPrint, fetching nothing but ``data:`` URIs."""
+    from weasyprint import HTML
+
+    HTML(string=html, url_fetcher=_offline_fetcher(), base_url=None).write_pdf(path)
+    return path
+
+
+def build_report(results_dir: str | Path, out_dir: str | Path, *, pdf: bool = True) -> ReportResult:
+    """Build the study report from a ``latc run`` / ``latc analyze`` output folder.
+
+    Raises :class:`~latc.report.ReportInputError` (one line) only when the folder holds nothing a
+    report can use; every section that cannot be computed says why inside the report.
+    """
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    inp = find_inputs(results_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sections = build_sections(inp)
+    timings["sections"] = time.perf_counter() - t0
+    figures = [f for s in sections for f in s.figures]
+    tables = [t for s in sections for t in s.tables]
+    for i, f in enumerate(figures, 1):
+        f.number = i
+    for i, t in enumerate(tables, 1):
+        t.number = i
+        _table_html(t)
+    t1 = time.perf_counter()
+    _save_figures(figures, out / "figures")
+    timings["figures"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    xlsx = write_xlsx(tables, figures, out / "tables.xlsx")
+    timings["xlsx"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    html_path = out / "report.html"
+    html_path.write_text(_render(sections, inp, pdf=False), encoding="utf-8")
+    timings["html"] = time.perf_counter() - t1
+    pdf_path, pdf_error = None, None
+    if pdf:
+        t1 = time.perf_counter()
+        try:
+            pdf_path = write_pdf(_render(sections, inp, pdf=True), out / "report.pdf")
+        except (OSError, ImportError) as exc:  # WeasyPrint's system libraries missing: HTML still stands
+            pdf_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        timings["pdf"] = time.perf_counter() - t1
+    notes = [f"{s.title}: {n}" for s in sections for n in s.notes]
+    return ReportResult(out_dir=out, html=html_path, pdf=pdf_path, xlsx=xlsx, figures_dir=out / "figures",
+                        figures=[f.key for f in figures], tables=[t.key for t in tables],
+                        sections=[s.key for s in sections], notes=notes, timings=timings, pdf_error=pdf_error)
+
+
+__all__ += ["ReportInputError", "write_pdf"]

@@ -1,0 +1,88 @@
+"""Glue shared by the section builders: analysis tables with their captions, safe figure calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from ._format import display_table
+from ._inputs import ReportInputs
+from ._model import ReportFigure, ReportTable, Section
+
+__all__ = ["add_analysis_table", "add_figure", "add_table", "caption_of", "flag", "months_since"]
+
+
+def caption_of(info: dict[str, Any] | None) -> str:
+    """"Population (n = …). Method. Note." from a results.json table entry."""
+    if not info:
+        return ""
+    parts = []
+    if info.get("population"):
+        parts.append(f"Population: {info['population']}" + (f" (n = {info['n']:,})" if info.get("n") is not None else "") + ".")
+    if info.get("method"):
+        parts.append(f"Method: {info['method']}.")
+    if info.get("note"):
+        parts.append(str(info["note"]))
+    return " ".join(parts)
+
+
+def add_table(sec: Section, key: str, title: str, data: pd.DataFrame | None, *, caption: str = "",
+              source: str = "", why_empty: str = "no rows", **display: Any) -> ReportTable | None:
+    """Add a table to ``sec`` (or a note saying why there is none)."""
+    if data is None or len(data) == 0:
+        sec.note(title, why_empty if data is not None else why_empty)
+        return None
+    t = ReportTable(key=key, title=title, data=data.reset_index(drop=True), display=display_table(data, **display),
+                    caption=caption, source=source)
+    sec.tables.append(t)
+    return t
+
+
+def add_analysis_table(sec: Section, inp: ReportInputs, section: str, name: str, *, title: str | None = None,
+                       where: Callable[[pd.DataFrame], pd.Series] | None = None, key: str | None = None,
+                       **display: Any) -> ReportTable | None:
+    """Add ``analysis/<section>/<name>.csv`` (optionally filtered) with its results.json caption."""
+    info = inp.table_info(section, name)
+    df = inp.table(section, name)
+    title = title or (info or {}).get("title") or name
+    if df is None:
+        sec.note(title, inp.why_not(section, name))
+        return None
+    if where is not None and len(df):
+        df = df[where(df)]
+    return add_table(sec, key or f"{section}_{name}", title, df, caption=caption_of(info),
+                     source=f"analysis/{section}/{name}.csv", why_empty="no rows for this population", **display)
+
+
+def add_figure(sec: Section, key: str, title: str, build: Callable[[], Any], caption: str = "") -> ReportFigure | None:
+    """Build a figure with ``latc.plot``; a figure that cannot be drawn becomes a note, never a traceback."""
+    from latc.plot import no_data_figure
+
+    try:
+        fig = build()
+    except Exception as exc:  # a figure that fails must not sink the report: say why
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        fig = no_data_figure(f"the figure could not be drawn ({reason})", title=title)
+    if fig is None:
+        return None
+    f = ReportFigure(key=key, title=title, figure=fig, caption=caption)
+    sec.figures.append(f)
+    if f.no_data:
+        sec.notes.append(f"{title}: {f.no_data}")
+    return f
+
+
+def flag(s: pd.Series) -> pd.Series:
+    """A yes/no column (boolean, 0/1, "True"/"False") as a boolean Series with missing → False."""
+    if pd.api.types.is_bool_dtype(s):
+        return s.fillna(False).astype(bool)
+    if pd.api.types.is_numeric_dtype(s):
+        return s.fillna(0).astype(float).astype(bool)
+    return s.astype("str").str.lower().isin(["true", "1", "yes"]).fillna(False).astype(bool)
+
+
+def months_since(dates: pd.Series, zero: pd.Series) -> pd.Series:
+    """Months (days / 30.4375) between two date columns."""
+    return (pd.to_datetime(dates) - pd.to_datetime(zero)).dt.days / 30.4375

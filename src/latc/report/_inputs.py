@@ -1,0 +1,176 @@
+"""Locate and read what a ``latc run`` / ``latc analyze`` output folder holds, for the report.
+
+A results folder (``RESULTS``) may hold, each optional except the analysis index or the derived
+datasets:
+
+* ``analysis/results.json`` + ``analysis/<section>/<table>.csv`` — ``latc analyze`` (the index
+  names every table's title, method, parameters, population and n, and why anything was not computed);
+* ``derived/<name>.parquet`` — ``latc derive`` (the per-patient data the figures need);
+* ``validation/`` — ``queries.csv``, ``eligibility.csv``, ``summary.json``, ``clean/<form>.parquet``;
+* ``manifest.json`` — software versions, parameters, the input's checksum (``latc run``);
+* ``omics/`` — outputs of the ``latc omics`` commands.
+
+``RESULTS`` may also be the ``analysis`` folder itself. Nothing is computed here; every reader
+returns ``None`` (or an empty table) when its file is absent, so each report section can say why.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["ReportInputError", "ReportInputs", "find_inputs"]
+
+DERIVED_NAMES = ("subject", "response", "tumour", "tte", "ae", "exposure", "surgery", "complications",
+                 "biochem", "labs", "problems")
+
+
+class ReportInputError(ValueError):
+    """The results folder holds nothing a report can be built from (one line naming the folder)."""
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, ValueError) as exc:
+        raise ReportInputError(f"{path}: not readable JSON ({type(exc).__name__})") from None
+
+
+def _read_table(folder: Path | None, name: str) -> pd.DataFrame | None:
+    if folder is None:
+        return None
+    for ext, reader in ((".parquet", pd.read_parquet), (".csv", pd.read_csv)):
+        p = folder / f"{name}{ext}"
+        if p.is_file():
+            try:
+                return reader(p)
+            except Exception as exc:  # unreadable file: the section says so
+                raise ReportInputError(f"{p}: cannot be read ({type(exc).__name__})") from None
+    return None
+
+
+@dataclass
+class ReportInputs:
+    """The folders found under ``RESULTS`` and lazy, cached readers for their files."""
+
+    root: Path
+    analysis_dir: Path | None = None
+    derived_dir: Path | None = None
+    validation_dir: Path | None = None
+    omics_dir: Path | None = None
+    manifest_path: Path | None = None
+    _tables: dict[str, pd.DataFrame | None] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def results(self) -> dict[str, Any]:
+        """``results.json`` (``{}`` when there is no analysis)."""
+        return (_read_json(self.analysis_dir / "results.json") if self.analysis_dir else None) or {}
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        return (_read_json(self.manifest_path) if self.manifest_path else None) or {}
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The ``results.json`` entry of an analysis section (``{}`` when absent)."""
+        return self.results.get("sections", {}).get(name, {}) or {}
+
+    def table_info(self, section: str, name: str) -> dict[str, Any] | None:
+        for t in self.section(section).get("tables", []):
+            if t.get("name") == name:
+                return t
+        return None
+
+    def table(self, section: str, name: str) -> pd.DataFrame | None:
+        """An analysis table (``analysis/<section>/<name>.csv``), or ``None`` when not produced."""
+        key = f"analysis:{section}/{name}"
+        if key not in self._tables:
+            info = self.table_info(section, name)
+            path = self.analysis_dir / (info.get("file") if info else f"{section}/{name}.csv") if self.analysis_dir else None
+            df = None
+            if path is not None and path.is_file():
+                try:
+                    df = pd.read_csv(path)
+                except pd.errors.EmptyDataError:
+                    df = pd.DataFrame()
+            self._tables[key] = df
+        return self._tables[key]
+
+    def why_not(self, section: str, name: str | None = None) -> str:
+        """Why a section (or one of its tables) is absent, from results.json, else a plain reason."""
+        if not self.analysis_dir:
+            return "no analysis results in the folder (run `latc analyze` or `latc run`)"
+        sec = self.section(section)
+        if not sec:
+            return f"the analysis has no '{section}' section"
+        if sec.get("reason"):
+            return str(sec["reason"])
+        if name:
+            for nc in sec.get("not_computed", []):
+                if nc.get("table") == name or str(nc.get("table", "")).startswith(f"{name}/"):
+                    return str(nc.get("reason"))
+            return f"the '{section}' section produced no '{name}' table"
+        return "not computed"
+
+    def derived(self, name: str) -> pd.DataFrame | None:
+        """A derived dataset (``derived/<name>.parquet``), or ``None``."""
+        key = f"derived:{name}"
+        if key not in self._tables:
+            self._tables[key] = _read_table(self.derived_dir, name)
+        return self._tables[key]
+
+    def clean(self, form: str) -> pd.DataFrame | None:
+        """A validated (clean) study table, or ``None``."""
+        key = f"clean:{form}"
+        if key not in self._tables:
+            self._tables[key] = _read_table(self.validation_dir / "clean" if self.validation_dir else None, form)
+        return self._tables[key]
+
+    def validation_file(self, name: str) -> pd.DataFrame | None:
+        """``validation/queries.csv`` / ``eligibility.csv`` (``None`` when absent)."""
+        key = f"validation:{name}"
+        if key not in self._tables:
+            self._tables[key] = _read_table(self.validation_dir, name)
+        return self._tables[key]
+
+    @cached_property
+    def validation_summary(self) -> dict[str, Any]:
+        return (_read_json(self.validation_dir / "summary.json") if self.validation_dir else None) or {}
+
+    @cached_property
+    def derive_parameters(self) -> dict[str, Any]:
+        p = (_read_json(self.derived_dir / "parameters.json") if self.derived_dir else None) or {}
+        return p.get("parameters", p) if isinstance(p, dict) else {}
+
+
+def find_inputs(results_dir: str | Path) -> ReportInputs:
+    """Find the analysis, derived, validation and omics folders of a results folder.
+
+    Raises :class:`ReportInputError` when the folder does not exist or holds neither an analysis
+    index (``results.json``) nor derived datasets (``subject.parquet``).
+    """
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise ReportInputError(f"{root}: not found (expected a `latc run` or `latc analyze` output folder)")
+    analysis = next((p for p in (root / "analysis", root) if (p / "results.json").is_file()), None)
+    base = root.parent if analysis == root else root
+    derived = next((p for p in (base / "derived", base) if (p / "subject.parquet").is_file() or (p / "subject.csv").is_file()), None)
+    if derived is None and analysis is not None:
+        try:
+            src = (json.loads((analysis / "results.json").read_text(encoding="utf-8")).get("inputs") or {}).get("source")
+        except ValueError:
+            src = None
+        if src and Path(src).is_dir() and (Path(src) / "subject.parquet").is_file():
+            derived = Path(src)
+    if analysis is None and derived is None:
+        raise ReportInputError(f"{root}: no analysis/results.json and no derived/subject.parquet "
+                               "(run `latc run STUDY --out DIR` or `latc analyze DERIVED --out DIR` first)")
+    validation = base / "validation" if (base / "validation").is_dir() else None
+    omics = base / "omics" if (base / "omics").is_dir() and any((base / "omics").rglob("*.csv")) else None
+    manifest = base / "manifest.json" if (base / "manifest.json").is_file() else None
+    return ReportInputs(root=root, analysis_dir=analysis, derived_dir=derived, validation_dir=validation,
+                        omics_dir=omics, manifest_path=manifest)

@@ -1,0 +1,207 @@
+"""Summary, methods (generated from what actually ran), biomarkers (optional), not-computed list.
+
+The methods text is assembled from ``manifest.json`` (software versions, the input's SHA-256,
+parameters, timings), ``derived/parameters.json`` (endpoint definitions) and ``results.json``
+(every analysis table's method, parameters, population and n) — nothing is written that did not run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._common import add_table
+from ._inputs import ReportInputs
+from ._model import Section
+
+__all__ = ["biomarkers_section", "methods_section", "not_computed", "summary_section"]
+
+
+def _pick(df: pd.DataFrame | None, **where: Any) -> pd.Series | None:
+    if df is None or not len(df):
+        return None
+    m = pd.Series(True, index=df.index)
+    for k, v in where.items():
+        if k not in df:
+            return None
+        m &= df[k].astype("str").eq(str(v))
+    r = df[m]
+    return r.iloc[0] if len(r) else None
+
+
+def _rate(r: pd.Series | None) -> str | None:
+    if r is None or pd.isna(r.get("rate")):
+        return None
+    return (f"{int(r['responders'])}/{int(r['n'])} ({100 * r['rate']:.1f} %, 95 % CI "
+            f"{100 * r['lower']:.1f}–{100 * r['upper']:.1f})")
+
+
+def summary_section(inp: ReportInputs) -> Section:
+    sec = Section("summary", "Summary")
+    ins = inp.results.get("inputs", {})
+    items: list[tuple[str, str]] = []
+    if ins.get("analysis_set") is not None:
+        by = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in (ins.get("analysis_set_by_cohort") or {}).items())
+        items.append(("Analysis set", f"{ins['analysis_set']:,} eligible patients ({by})"))
+    orr = inp.table("response", "objective_response")
+    for label, outcome in (("Objective response (RECIST 1.1)", "objective_response"),
+                           ("Confirmed objective response", "confirmed_objective_response")):
+        v = _rate(_pick(orr, outcome=outcome, by="overall"))
+        if v:
+            items.append((label, v))
+    pr = inp.table("response", "pathological_response")
+    for label, outcome in (("Pathological complete response", "pcr"), ("Major pathological response (≤ 10 % viable)", "mpr")):
+        v = _rate(_pick(pr, outcome=outcome, by="overall"))
+        if v:
+            items.append((label, v))
+    so = inp.table("surgery", "outcomes")
+    for cohort in ("neoadjuvant", "upfront_surgery"):
+        v = _rate(_pick(so, outcome="r0_resection", cohort=cohort))
+        if v:
+            items.append((f"R0 resection, {cohort.replace('_', ' ')}", v))
+    hr = inp.table("comparative", "hazard_ratios")
+    if hr is not None and "primary" in hr:
+        p = hr[hr["primary"].astype("str").str.lower().eq("true")]
+        if len(p) and pd.notna(p.iloc[0]["hr"]):
+            r = p.iloc[0]
+            items.append(("Primary comparison: recurrence HR, neoadjuvant vs upfront (IPTW, ATE)",
+                          f"{r['hr']:.2f} (95 % CI {r['lower']:.2f}–{r['upper']:.2f}), p = {r['p']:.3g}"))
+        elif len(p):
+            items.append(("Primary comparison", f"not estimable — {p.iloc[0].get('note', '')}"))
+    elif inp.section("comparative").get("reason"):
+        items.append(("Comparison with upfront surgery", f"not computed — {inp.section('comparative')['reason']}"))
+    sec.extra["items"] = items
+    if not items:
+        sec.paragraphs.append("No analysis results: the headline estimates are not available.")
+    return sec
+
+
+def _software(inp: ReportInputs) -> dict[str, str]:
+    sw = inp.manifest.get("software")
+    if sw:
+        return sw
+    from latc.manifest import software_versions
+
+    return software_versions()
+
+
+def _flat(d: Any, prefix: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out += _flat(v, f"{prefix}{k}." if not isinstance(v, dict) else f"{prefix}{k}.")
+        return out
+    return [(prefix.rstrip("."), json.dumps(d, ensure_ascii=False) if isinstance(d, (list, dict)) else str(d))]
+
+
+def methods_section(inp: ReportInputs) -> Section:
+    sec = Section("methods", "Methods (generated from what ran)")
+    m = inp.manifest
+    dp = inp.derive_parameters or (inp.results.get("inputs", {}) or {}).get("derive_parameters", {})
+    ap = inp.results.get("parameters", {})
+    if m:
+        inp_ = m.get("input", {})
+        sec.paragraphs.append(
+            f"Data: {len(inp_.get('files', {}))} input file(s) read from {Path(str(inp_.get('path', '?'))).name} "
+            f"(SHA-256 of the input, combined: {inp_.get('combined', '?')}); data dictionary "
+            f"{m.get('dictionary', {}).get('study', '')} version {m.get('dictionary', {}).get('version', '?')}. "
+            f"Pipeline latc {m.get('latc_version', '?')}, run {m.get('created_utc', '?')}"
+            + (f" as `{m['command']}`" if m.get("command") else "") + ".")
+    else:
+        sec.paragraphs.append("No manifest.json in the results folder: the input checksum and run parameters are not "
+                              "recorded here (run `latc run` to get them).")
+    if dp:
+        sec.paragraphs.append(
+            f"Endpoints (latc derive): data cut {dp.get('data_cut', '?')}; imaging response per RECIST 1.1 from "
+            f"{dp.get('response_source', 'computed')} responses, CR/PR confirmed ≥ {dp.get('confirm_days', '?')} days later, "
+            f"SD at least {dp.get('sd_min_days', '?')} days from the first dose; time zero of OS/DSS/EFS = "
+            f"{dp.get('time_zero', '?')}; MPR = ≤ {dp.get('mpr_threshold', '?')} % viable tumour; complications permanent "
+            f"after {dp.get('permanence_months', '?')} months; treatment-emergent AEs up to {dp.get('days_after_last_dose', '?')} "
+            "days after the last dose. Adverse events by CTCAE v5, complications by Clavien–Dindo, staging by AJCC 8th "
+            "edition, recurrence risk by ATA 2015.")
+    if ap:
+        sec.paragraphs.append(
+            f"Statistics (latc analyze): {int(100 * ap.get('conf_level', 0.95))} % confidence intervals; Kaplan–Meier CIs "
+            f"with the {ap.get('conf_type', 'log')} transform; Cox models with {ap.get('ties', 'efron')} ties; propensity "
+            f"score by logistic regression, 1:{ap.get('match_ratio', 1)} nearest-neighbour matching with a caliper of "
+            f"{ap.get('caliper', '?')} SD of the logit PS{' (exact on center)' if ap.get('match_exact_center') else ''}, "
+            f"{'stabilized ' if ap.get('stabilize') else ''}IPTW (ATE) and overlap weights; centers smaller than "
+            f"{ap.get('min_center_size', '?')} patients pooled; models need ≥ {ap.get('min_events', '?')} events; multiple "
+            f"imputation m = {ap.get('imputations', '?')} ({ap.get('imputation_iterations', '?')} iterations, seed "
+            f"{ap.get('seed', '?')}); landmark {ap.get('landmark_months', '?')} months; prognostic horizons "
+            f"{', '.join(f'{h:g}' for h in ap.get('prognostic_horizons_months', []))} months with "
+            f"{ap.get('prognostic_bootstrap', '?')} bootstrap replicates. Every estimate agrees with R's reference "
+            "packages (survival, MatchIt, WeightIt, cobalt, cmprsk, mice, EValue, riskRegression) as documented in docs/stats.")
+    rows = []
+    for s, info in inp.results.get("sections", {}).items():
+        for t in info.get("tables", []):
+            rows.append({"section": s, "table": t.get("title") or t.get("name"), "method": t.get("method", ""),
+                         "population": t.get("population", ""), "n": t.get("n"),
+                         "parameters": json.dumps(t.get("parameters", {}), ensure_ascii=False)[:2000],
+                         "file": f"analysis/{t.get('file', '')}"})
+    if rows:
+        add_table(sec, "methods_analyses", "Analyses that ran: method, population and n per table", pd.DataFrame(rows),
+                  columns=["section", "table", "method", "population", "n"],
+                  caption="Parameters of every table are in tables.xlsx (sheet methods_analyses) and analysis/results.json.")
+    sw = _software(inp)
+    add_table(sec, "software", "Software versions", pd.DataFrame(sorted(sw.items()), columns=["software", "version"]),
+              caption="From manifest.json" if m.get("software") else "Of the process that built the report (no manifest.json).")
+    params = _flat({"derive": dp, "analyze": ap}) + _flat({"run": m.get("parameters", {})}) if (dp or ap or m) else []
+    if params:
+        add_table(sec, "parameters", "Parameters", pd.DataFrame(params, columns=["parameter", "value"]))
+    if m.get("timings_seconds"):
+        add_table(sec, "timings", "Pipeline stage timings (seconds)",
+                  pd.DataFrame(list(m["timings_seconds"].items()), columns=["stage", "seconds"]))
+    return sec
+
+
+def not_computed(inp: ReportInputs) -> Section:
+    sec = Section("not_computed", "Analyses not computed, and why")
+    rows = []
+    for s, info in inp.results.get("sections", {}).items():
+        if info.get("reason"):
+            rows.append({"section": s, "table": "(whole section)", "reason": info["reason"]})
+        for nc in info.get("not_computed", []):
+            rows.append({"section": s, "table": nc.get("table"), "reason": nc.get("reason")})
+    if not inp.results:
+        rows.append({"section": "analysis", "table": "(all)", "reason": "no analysis/results.json in the results folder"})
+    if rows:
+        add_table(sec, "not_computed", "Not computed (from analysis/results.json)", pd.DataFrame(rows))
+    else:
+        sec.paragraphs.append("Every planned analysis was computed.")
+    return sec
+
+
+def biomarkers_section(inp: ReportInputs, max_tables: int = 6) -> Section | None:
+    """Short "Biomarkers" section listing the omics outputs (only when ``omics/`` exists)."""
+    if inp.omics_dir is None:
+        return None
+    sec = Section("biomarkers", "Biomarkers (omics)")
+    files = sorted(inp.omics_dir.rglob("*.csv"))
+    rows = []
+    for p in files:
+        try:
+            head = pd.read_csv(p, nrows=5000)
+        except Exception:
+            continue
+        rows.append({"file": str(p.relative_to(inp.omics_dir.parent)), "rows (up to 5,000 read)": len(head),
+                     "columns": len(head.columns)})
+    sec.paragraphs.append("Outputs of the `latc omics` commands found in the results folder; the full tables and "
+                          "figures are in omics/.")
+    add_table(sec, "omics_files", "Omics outputs", pd.DataFrame(rows))
+    shown = 0
+    for p in files:
+        if shown >= max_tables or not any(k in p.stem for k in ("performance", "association", "permutation")):
+            continue
+        try:
+            df = pd.read_csv(p)
+        except Exception:
+            continue
+        if 0 < len(df) <= 40:
+            add_table(sec, f"omics_{p.stem}"[:28], f"{p.stem.replace('_', ' ').capitalize()} ({p.parent.name})", df,
+                      source=str(p.relative_to(inp.omics_dir.parent)), digits=3)
+            shown += 1
+    return sec
