@@ -53,6 +53,22 @@ def main(stage: str, n: int, workdir: Path) -> dict:
         extra["write_seconds"] = round(time.perf_counter() - t2, 3)
         extra["rows"] = int(sum(len(t) for t in ds.tables().values()))
         extra["steps"] = {k: round(v, 2) for k, v in ds.timings.items()}
+    elif stage == "analyze":
+        # needs the validate stage's output; derives first (timed separately) when derived/ is absent
+        from latc.analysis import run_analysis, write_results
+
+        if not (workdir / "derived" / "subject.parquet").exists():
+            from latc.derive.datasets import derive_path
+
+            t1 = time.perf_counter()
+            derive_path(workdir / "validation", workdir)
+            extra["derive_seconds"] = round(time.perf_counter() - t1, 3)
+        t0 = time.perf_counter()  # the stage's figure is the analysis alone
+        results = run_analysis(workdir / "derived")
+        write_results(results, workdir / "analysis")
+        extra["rows"] = int(results.inputs["analysis_set"])
+        extra["sections"] = {k: round(v.seconds, 2) for k, v in results.sections.items()}
+        extra["not_computed"] = len(results.skipped())
     else:
         raise SystemExit(f"unknown stage {stage}")
     seconds = time.perf_counter() - t0
