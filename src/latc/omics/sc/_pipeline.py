@@ -20,7 +20,8 @@ Method (the standard scanpy recipe: Wolf et al., *Genome Biol* 2018;19:15; Lueck
    * ``"combat"``: ``sc.pp.combat`` on the log-expression of the HVG (location and scale per gene,
      empirical Bayes), then PCA. Dense: use below ~300k cells.
    * ``"none"``.
-5. **Neighbours** (k = 15) on the corrected PCs, **Leiden** (igraph), **UMAP**.
+5. **Neighbours** (k = 15; exact up to 50,000 cells, pynndescent above) on the corrected PCs,
+   **Leiden** (igraph), **UMAP**.
 """
 
 from __future__ import annotations
@@ -71,12 +72,14 @@ def _batches_usable(adata: AnnData, batch_key: str | None, min_cells: int = 30) 
 
 def embed(adata: AnnData, *, n_hvg: int = 2000, n_pcs: int = 30, batch_key: str | None = "center_id",
           correction: str = "pc_centering", n_neighbors: int = 15, resolution: float = 1.0,
-          umap: bool = True, seed: int = 0) -> AnnData:
+          umap: bool = True, seed: int = 0, neighbors_method: str = "umap") -> AnnData:
     """HVG → PCA → batch correction → neighbours → Leiden → UMAP, in place (returns ``adata``).
 
     Adds ``var["highly_variable"]``, ``obsm["X_pca"]`` (uncorrected), ``obsm["X_pca_corrected"]``,
     the neighbour graph (``obsp``), ``obs["leiden"]`` and ``obsm["X_umap"]``; records the choices in
-    ``uns["latc_sc"]``.
+    ``uns["latc_sc"]``. Up to 50,000 cells the k nearest neighbours are exact (scikit-learn), above
+    that approximate (pynndescent). ``neighbors_method``: connectivity kernel, ``"umap"`` (scanpy's
+    default) or ``"gauss"`` (no numba compilation; used by the fast unit tests).
     """
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {CORRECTIONS}, not {correction!r}")
@@ -103,7 +106,8 @@ def embed(adata: AnnData, *, n_hvg: int = 2000, n_pcs: int = 30, batch_key: str 
             means = sums / np.bincount(codes)[:, None]
             pcs = pcs - means[codes] + pcs.mean(axis=0)
         adata.obsm["X_pca_corrected"] = pcs.astype(np.float32)
-    sc.pp.neighbors(adata, n_neighbors=n_neighbors, use_rep="X_pca_corrected", random_state=seed)
+    sc.pp.neighbors(adata, n_neighbors=n_neighbors, use_rep="X_pca_corrected", random_state=seed,
+                    method=neighbors_method, transformer="sklearn" if adata.n_obs <= 50_000 else None)
     sc.tl.leiden(adata, resolution=resolution, flavor="igraph", n_iterations=2, directed=False,
                  random_state=seed, key_added="leiden")
     if umap:

@@ -61,7 +61,7 @@ class ScResult:
 
 def process(adata: AnnData, *, qc: bool = True, doublets: bool = True, batch_key: str | None = "center_id",
             correction: str = "pc_centering", resolution: float = 1.0, umap: bool = True, seed: int = 0,
-            annotation_level: str = "cluster") -> AnnData:
+            annotation_level: str = "cluster", neighbors_method: str = "umap") -> AnnData:
     """QC (when counts are present) → normalise → embed → annotate → signature scores.
 
     Accepts raw counts or already log-normalised data (no QC filtering by counts, no pseudobulk).
@@ -69,14 +69,14 @@ def process(adata: AnnData, *, qc: bool = True, doublets: bool = True, batch_key
     """
     if qc:
         qc_metrics(adata, doublets=doublets, seed=seed)
-        summ = None
         adata_f = qc_filter(adata)
         summ = qc_summary(adata)
         adata = adata_f
     else:
         summ = None
     normalise(adata)
-    embed(adata, batch_key=batch_key, correction=correction, resolution=resolution, umap=umap, seed=seed)
+    embed(adata, batch_key=batch_key, correction=correction, resolution=resolution, umap=umap, seed=seed,
+          neighbors_method=neighbors_method)
     annotate(adata, level=annotation_level)
     score_signatures(adata, seed=seed)
     if summ is not None:
