@@ -20,7 +20,7 @@ writes SVG (deterministic) + 300-dpi PNG. See docs/plots.md for each figure's in
 """
 
 from ._style import (AGENT_CLASS_COLOURS, COHORT_COLOURS, DOUBLE_COLUMN, OKABE_ITO, RESPONSE_COLOURS,
-                     SINGLE_COLUMN, no_data_figure, save, style_context)
+                     SINGLE_COLUMN, no_data_figure, save, save_and_close, style_context)
 from .bars import grouped_bar, stacked_bar
 from .cif import cif_plot
 from .flow import flow_diagram
@@ -52,6 +52,7 @@ __all__ = [
     "ps_plot",
     "sankey_plot",
     "save",
+    "save_and_close",
     "shift_table",
     "spider_plot",
     "stacked_bar",

@@ -359,3 +359,19 @@ def check_columns(df: Any, columns: Iterable[str], what: str) -> str | None:
     if len(df) == 0:
         return f"{what} has no rows"
     return None
+
+
+def save_and_close(fig: Figure, path_stem: str | Path) -> list[Path]:
+    """:func:`save` (SVG + 300-dpi PNG, deterministic), then close the figure to free its memory.
+
+    A suffix on ``path_stem`` (``x.png``) is dropped, so callers may pass either form.
+    """
+    import matplotlib.pyplot as plt
+
+    stem = Path(path_stem)
+    if stem.suffix.lower() in (".svg", ".png", ".pdf"):
+        stem = stem.with_suffix("")
+    try:
+        return save(fig, stem)
+    finally:
+        plt.close(fig)

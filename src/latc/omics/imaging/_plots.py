@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from latc.plot import save_and_close
+
 import numpy as np
 
 OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
@@ -15,15 +17,7 @@ OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow"
 
 
 def _save(fig, path: str | Path) -> list[Path]:
-    import matplotlib.pyplot as plt
-
-    p = Path(path).with_suffix("")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    out = [p.with_suffix(".svg"), p.with_suffix(".png")]
-    fig.savefig(out[0], bbox_inches="tight")
-    fig.savefig(out[1], dpi=300, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    return save_and_close(fig, path)
 
 
 def plot_ultrasound_overlay(image: np.ndarray, mask: np.ndarray, path: str | Path, *, title: str = "",

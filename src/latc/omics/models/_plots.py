@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from latc.plot import save_and_close
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -20,14 +22,8 @@ GREY = "#999999"
 
 
 def save_figure(fig, stem: str | Path) -> list[Path]:
-    """Write ``<stem>.svg`` and ``<stem>.png`` (300 dpi); close the figure; return the paths."""
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    out = [stem.with_suffix(".svg"), stem.with_suffix(".png")]
-    fig.savefig(out[0], bbox_inches="tight")
-    fig.savefig(out[1], dpi=300, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    """Write ``<stem>.svg`` and ``<stem>.png`` (300 dpi, deterministic) and close the figure."""
+    return save_and_close(fig, stem)
 
 
 def plot_roc(curves: Mapping[str, pd.DataFrame], aucs: Mapping[str, dict] | None = None, title: str = "ROC (outer folds)"):

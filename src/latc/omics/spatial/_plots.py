@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from latc.plot import save_and_close
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -24,14 +26,8 @@ CLASS_COLOURS = {"tumour": "#E69F00", "cd8_t_rich": "#0072B2", "b_cell_rich": "#
 
 
 def save_figure(fig: Figure, path: str | Path) -> list[Path]:
-    """Write ``path`` as ``.svg`` and ``.png`` (300 dpi); returns the files."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    out = [path.with_suffix(".svg"), path.with_suffix(".png")]
-    fig.savefig(out[0], bbox_inches="tight")
-    fig.savefig(out[1], dpi=300, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    """Write ``path`` as ``.svg`` and ``.png`` (300 dpi, deterministic); returns the files."""
+    return save_and_close(fig, path)
 
 
 def _marker_size(xy: np.ndarray) -> float:
