@@ -203,6 +203,26 @@ def analyze(
 
 
 @app.command()
+def report(
+    results: Path = typer.Argument(..., help="A `latc run` or `latc analyze` output folder (analysis/results.json, derived/, validation/, manifest.json)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: report.html, report.pdf, tables.xlsx, figures/."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also render report.pdf (WeasyPrint)."),
+) -> None:
+    """Publication-ready study report: STROBE flow, response, surgery, safety, survival, comparison, methods."""
+    from latc.report import ReportInputError, build_report
+
+    try:
+        with console.status("building the study report …"):
+            r = build_report(results, out, pdf=pdf)
+    except ReportInputError as exc:
+        _fail(str(exc))
+    console.print(r.summary(), highlight=False, soft_wrap=True)
+    if r.notes:
+        console.print(f"{len(r.notes)} item(s) not shown, each with its reason in the report (first: {r.notes[0]})",
+                      highlight=False, soft_wrap=True)
+
+
+@app.command()
 def run(
     study: Path = typer.Argument(..., help="Study folder of CSVs, an XLSX workbook, or a REDCap export folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
