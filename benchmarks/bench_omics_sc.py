@@ -1,0 +1,210 @@
+"""Benchmark the single-cell pipeline on synthetic cells: wall time per step and peak RSS.
+
+    .venv/bin/python benchmarks/bench_omics_sc.py --cells 50000 200000          # in memory
+    .venv/bin/python benchmarks/bench_omics_sc.py --cells 500000 --mode streamed # per-sample path
+
+Each size runs in a fresh process (peak RSS = ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of that
+process alone). Data: ``latc.omics.sc.simulate_counts`` — 40 patients × (baseline, surgery) tumour
+samples, cells split evenly, ~985 genes, ~575 non-zeros per cell.
+
+Modes
+-----
+``memory``: the whole pipeline on one in-memory AnnData (``latc.omics.sc.run_sc`` steps: QC with
+Scrublet, normalise, HVG/PCA/centre correction, exact/approximate kNN, Leiden, UMAP, annotation,
+signatures, composition + DA, pseudobulk + one pydeseq2 model, sample features).
+
+``streamed`` (the 1.5 M-cell design, docs/omics/single_cell.md): samples are simulated and written
+one at a time to ``.h5ad`` (raw counts on disk); pass 1 reads each sample, runs QC (Scrublet per
+sample) and log-normalisation, and keeps only the working set (log-normalised float32 CSR of the
+HVG ∪ marker ∪ signature genes — here every gene of the small synthetic panel, so the measured working set is
+an upper bound per non-zero); then PCA, kNN (pynndescent), Leiden, annotation and signature scores
+run on the working set; pass 2 streams each sample's raw counts from disk and sums them per
+sample × cell type (pseudobulk) — counts are never all in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+N_PATIENTS = 40
+
+
+def _rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def _samples() -> pd.DataFrame:
+    rows = []
+    for i in range(N_PATIENTS):
+        pid = f"C0{1 + i % 4}-{i + 1:04d}"
+        for tp, code in (("baseline", "BL"), ("surgery", "SX")):
+            rows.append({"sample_id": f"{pid}-{code}_TU_SC", "patient_id": pid, "center_id": pid[:3], "timepoint": tp,
+                         "tissue": "tumour", "responder": i % 2 == 0, "neoadjuvant": True})
+    return pd.DataFrame(rows)
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.steps: dict[str, float] = {}
+        self.rss: dict[str, float] = {}
+
+    def __call__(self, name, fn, *a, **k):
+        t = time.perf_counter()
+        out = fn(*a, **k)
+        self.steps[name] = round(time.perf_counter() - t, 2)
+        self.rss[name] = round(_rss_gib(), 2)
+        print(f"  {name}: {self.steps[name]} s (peak RSS so far {self.rss[name]} GiB)", file=sys.stderr, flush=True)
+        return out
+
+
+def run_memory(n_cells: int) -> dict:
+    import scanpy as sc
+
+    from latc.omics.sc import (annotate, composition, differential_abundance, embed, normalise, pseudobulk,
+                               pseudobulk_de, qc_filter, qc_metrics, sample_features, score_signatures, simulate_counts)
+
+    S = _samples()
+    T = Timer()
+    a, _ = T("simulate", simulate_counts, S, seed=1, cells_per_sample=n_cells // len(S), keep_truth=False)
+    nnz = a.X.nnz / a.n_obs
+    T("qc_metrics+scrublet", qc_metrics, a, doublets=True)
+    a = T("qc_filter", qc_filter, a)
+    T("normalise", normalise, a)
+    T("hvg+pca+correction+knn+leiden+umap", embed, a, batch_key="center_id", umap=False)
+    T("umap", sc.tl.umap, a, random_state=0)
+    T("annotate", annotate, a)
+    T("signatures", score_signatures, a)
+    comp = T("composition", composition, a)
+    T("da_paired", differential_abundance, comp, design="paired")
+    pb = T("pseudobulk", pseudobulk, a)
+    T("pydeseq2_one_cell_type", pseudobulk_de, pb, "cd8_t_effector", design="paired")
+    T("features", sample_features, a)
+    return {"mode": "memory", "cells": int(a.n_obs), "cells_simulated": n_cells, "genes": int(a.n_vars),
+            "nnz_per_cell": round(nnz, 1), "seconds": T.steps, "total_seconds": round(sum(T.steps.values()), 1),
+            "peak_rss_gib": round(_rss_gib(), 2), "rss_after_step_gib": T.rss}
+
+
+def run_streamed(n_cells: int, workdir: Path) -> dict:
+    import anndata as ad
+    import scanpy as sc
+    from scipy import sparse
+
+    from latc.omics.sc import (annotate, load_markers, load_signatures, normalise, qc_filter, qc_metrics,
+                               score_signatures, simulate_counts)
+
+    S = _samples()
+    T = Timer()
+    per = n_cells // len(S)
+
+    def write_all():
+        for _, row in S.iterrows():
+            a, _ = simulate_counts(row.to_frame().T, seed=1, cells_per_sample=per, keep_truth=False)
+            a.write_h5ad(workdir / f"{row.sample_id}.h5ad")
+            del a
+
+    T("simulate+write per sample", write_all)
+    keep_genes = None
+    parts = []
+
+    def pass1():
+        nonlocal keep_genes
+        for sid in S["sample_id"]:
+            a = ad.read_h5ad(workdir / f"{sid}.h5ad")
+            qc_metrics(a, doublets=True)
+            a = qc_filter(a)
+            normalise(a)
+            del a.layers["counts"]
+            if keep_genes is None:   # HVG ∪ markers ∪ signatures; the synthetic panel keeps every gene
+                keep_genes = list(a.var_names)
+            a = a[:, keep_genes].copy()
+            a.X = a.X.astype(np.float32)
+            parts.append(a)
+
+    T("pass1 QC+normalise per sample", pass1)
+    w = T("concat working set", lambda: ad.concat(parts, join="inner"))
+    parts.clear()
+    ws_gib = (w.X.data.nbytes + w.X.indices.nbytes + w.X.indptr.nbytes) / 1024**3
+    T("hvg", sc.pp.highly_variable_genes, w, n_top_genes=2000, flavor="seurat")
+    T("pca", sc.pp.pca, w, n_comps=30, mask_var="highly_variable")
+    codes = w.obs["center_id"].astype("category").cat.codes.to_numpy()
+    pcs = np.asarray(w.obsm["X_pca"], dtype=np.float64)
+
+    def centre():
+        m = np.zeros((codes.max() + 1, pcs.shape[1]))
+        np.add.at(m, codes, pcs)
+        m /= np.bincount(codes)[:, None]
+        w.obsm["X_pca_corrected"] = (pcs - m[codes] + pcs.mean(axis=0)).astype(np.float32)
+
+    T("pc_centering", centre)
+    T("knn (pynndescent)", sc.pp.neighbors, w, use_rep="X_pca_corrected", random_state=0)
+    T("leiden", sc.tl.leiden, w, flavor="igraph", n_iterations=2, directed=False, random_state=0)
+    T("annotate", annotate, w)
+    T("signatures", score_signatures, w)
+    labels = w.obs["cell_type"]
+
+    def pass2():
+        sums = []
+        for sid in S["sample_id"]:
+            a = ad.read_h5ad(workdir / f"{sid}.h5ad")
+            lab = labels.reindex(a.obs_names)
+            ok = lab.notna().to_numpy()
+            X = a.X[ok]
+            codes2 = lab[ok].cat.codes.to_numpy()
+            G = sparse.csr_matrix((np.ones(len(codes2)), (codes2, np.arange(len(codes2)))),
+                                  shape=(len(labels.cat.categories), len(codes2)))
+            sums.append(pd.DataFrame((G @ X).toarray(), index=[f"{sid}|{c}" for c in labels.cat.categories],
+                                     columns=a.var_names))
+        return pd.concat(sums)
+
+    pb = T("pass2 pseudobulk streamed from disk", pass2)
+    return {"mode": "streamed", "cells": int(w.n_obs), "cells_simulated": n_cells, "genes": int(w.n_vars),
+            "nnz_per_cell": round(w.X.nnz / w.n_obs, 1), "working_set_gib": round(ws_gib, 3),
+            "pseudobulk_shape": list(pb.shape), "seconds": T.steps, "total_seconds": round(sum(T.steps.values()), 1),
+            "peak_rss_gib": round(_rss_gib(), 2), "rss_after_step_gib": T.rss}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cells", type=int, nargs="+", default=[50_000])
+    p.add_argument("--mode", choices=["memory", "streamed"], default="memory")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/omics_sc.json"))
+    p.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    warnings.filterwarnings("ignore")
+    if args.one:
+        if args.mode == "memory":
+            r = run_memory(args.one)
+        else:
+            with tempfile.TemporaryDirectory() as d:
+                r = run_streamed(args.one, Path(d))
+        print(json.dumps(r))
+        return
+    results = json.loads(args.out.read_text()) if args.out.exists() else []
+    for n in args.cells:
+        print(f"{args.mode}: {n:,} cells …", file=sys.stderr, flush=True)
+        cp = subprocess.run([sys.executable, __file__, "--mode", args.mode, "--one", str(n)], capture_output=True,
+                            text=True)
+        if cp.returncode != 0:
+            print(cp.stderr[-3000:], file=sys.stderr)
+            continue
+        sys.stderr.write(cp.stderr)
+        r = json.loads(cp.stdout.strip().splitlines()[-1])
+        print(json.dumps(r, indent=1))
+        results = [x for x in results if not (x["mode"] == r["mode"] and x["cells_simulated"] == n)] + [r]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
