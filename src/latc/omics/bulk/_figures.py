@@ -7,19 +7,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from latc.plot import save_and_close
+
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
 
 
 def save(fig, path_stem: Path) -> list[Path]:
-    """Write ``<stem>.svg`` and ``<stem>.png`` (300 dpi) and close the figure."""
-    import matplotlib.pyplot as plt
-
-    path_stem.parent.mkdir(parents=True, exist_ok=True)
-    out = [path_stem.with_suffix(".svg"), path_stem.with_suffix(".png")]
-    fig.savefig(out[0], bbox_inches="tight")
-    fig.savefig(out[1], dpi=300, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    """Write ``<stem>.svg`` and ``<stem>.png`` (300 dpi, deterministic) and close the figure."""
+    return save_and_close(fig, path_stem)
 
 
 def volcano(res: pd.DataFrame, title: str, *, alpha: float = 0.05, label_top: int = 10):
