@@ -1,4 +1,4 @@
-"""The main job: read → validate → derive (→ analyze → report as later stages land).
+"""The main job: read → validate → derive → analyze → report.
 
 ``run_pipeline`` is what ``latc run`` calls; ``run_demo`` synthesises the bundled default cohort
 and runs the pipeline on it (``latc demo`` / ``make demo``).  Each stage writes a plain table
@@ -20,7 +20,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from latc.manifest import write_manifest
 
 #: Stages in order; later issues append analyze and report.
-STAGES = ("read", "validate", "derive", "analyze", "summary")
+STAGES = ("read", "validate", "derive", "analyze", "summary", "report")
 
 
 @dataclass
@@ -95,11 +95,29 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, consol
         with _stage(progress, task, "summary", timings):
             report = write_validation_summary(result, out / "report.html", study_name=str(study),
                                               parameters={**parameters, "derived datasets": headline})
-    manifest = write_manifest(
-        out, input_path=study, parameters={**parameters, "derive": derived.parameters, "analyze": analysis.parameters}, timings=timings,
-        outputs={"validation": "validation/", "derived": "derived/", "analysis": "analysis/results.json", "report": "report.html"},
-        extra={"counts": counts, **(extra_manifest or {})},
-    )
+
+        def manifest_now() -> Path:
+            return write_manifest(
+                out, input_path=study, parameters={**parameters, "derive": derived.parameters, "analyze": analysis.parameters},
+                timings=timings,
+                outputs={"validation": "validation/", "derived": "derived/", "analysis": "analysis/results.json",
+                         "summary": "report.html", "report": "report/report.html", "report_pdf": "report/report.pdf",
+                         "tables": "report/tables.xlsx", "figures": "report/figures/"},
+                extra={"counts": counts, **(extra_manifest or {})},
+            )
+
+        manifest_now()  # the report's methods section reads the checksum and versions from it
+        with _stage(progress, task, "report", timings):
+            from latc.report import ReportInputError, build_report
+
+            try:
+                rep = build_report(out, out / "report")
+                report = rep.html
+                counts["report"] = {"figures": len(rep.figures), "tables": len(rep.tables), "not_shown": len(rep.notes),
+                                    "pdf": rep.pdf is not None}
+            except ReportInputError as exc:
+                counts["report"] = {"error": str(exc)}
+    manifest = manifest_now()
     return PipelineResult(out=out, manifest=manifest, report=report, counts=counts, timings=timings)
 
 

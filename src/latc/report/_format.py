@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from latc.plot._style import pretty
+from latc.plot._style import LABELS, pretty
 
 __all__ = ["DROP_COLUMNS", "display_table", "fmt_ci", "fmt_number", "fmt_p", "pretty_header"]
 
@@ -119,7 +119,8 @@ def display_table(df: pd.DataFrame, *, columns: Sequence[str] | None = None, per
             out[c] = fmt_number(s * 100 if c in percent else s, 1 if c in percent else digits)
         else:
             vals = s.astype("object")
-            out[c] = vals.where(vals.notna(), "").map(lambda v: pretty(v) if isinstance(v, str) and "_" in v and " " not in v else str(v))
+            out[c] = vals.where(vals.notna(), "").map(
+                lambda v: pretty(v) if isinstance(v, str) and (v in LABELS or ("_" in v and " " not in v)) else str(v))
     out.columns = [(rename or {}).get(c, pretty_header(c)) for c in out.columns]
     out = out.reset_index(drop=True)
     if max_rows is not None and len(out) > max_rows:

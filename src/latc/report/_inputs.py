@@ -30,6 +30,11 @@ DERIVED_NAMES = ("subject", "response", "tumour", "tte", "ae", "exposure", "surg
                  "biochem", "labs", "problems")
 
 
+#: Analysis tables produced together with another one (whose reason results.json records).
+_PRODUCED_BY = {"love_plot": "balance", "effective_sample_size": "balance", "propensity_histogram": "propensity_score",
+                "km_medians": "km_landmarks", "gray_test": "cumulative_incidence", "calibration": "discrimination"}
+
+
 class ReportInputError(ValueError):
     """The results folder holds nothing a report can be built from (one line naming the folder)."""
 
@@ -110,8 +115,10 @@ class ReportInputs:
         if sec.get("reason"):
             return str(sec["reason"])
         if name:
+            names = {name, _PRODUCED_BY.get(name, name)}
             for nc in sec.get("not_computed", []):
-                if nc.get("table") == name or str(nc.get("table", "")).startswith(f"{name}/"):
+                t = str(nc.get("table", ""))
+                if t in names or any(t.startswith(f"{n}/") for n in names):
                     return str(nc.get("reason"))
             return f"the '{section}' section produced no '{name}' table"
         return "not computed"

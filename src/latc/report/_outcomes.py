@@ -62,8 +62,9 @@ def _followup(df: pd.DataFrame, conf_type: str) -> pd.DataFrame:
     if not len(d):
         return pd.DataFrame()
     km = kaplan_meier(d, "time_months", "censored", group="cohort", conf_type=conf_type)
-    m = km.medians.reset_index() if hasattr(km.medians, "reset_index") else pd.DataFrame(km.medians)
-    return m
+    m = pd.DataFrame(km.medians)
+    keep = [c for c in ("group", "n", "median", "lower", "upper") if c in m.columns]
+    return m[keep].rename(columns={"group": "cohort"})
 
 
 def survival_section(inp: ReportInputs) -> Section:
@@ -85,7 +86,10 @@ def survival_section(inp: ReportInputs) -> Section:
                        f"Kaplan–Meier estimates from the treatment decision with 95 % CIs ({conf_type} transform, as R "
                        "survfit), censoring marks and numbers at risk; dotted lines at the landmark times.")
             lr = inp.table("survival", "logrank")
-            g = os_[os_["histology_group"].notna()]
+            g = os_[os_["histology_group"].notna()].copy()
+            order = [h for h in ("DTC", "PDTC", "ATC", "MTC") if h in set(g["histology_group"])]
+            order += sorted(set(g["histology_group"]) - set(order))
+            g["histology_group"] = pd.Categorical(g["histology_group"], categories=order)
             if g["histology_group"].nunique() > 1:
                 lr_os = lr[lr["endpoint"].eq("OS") & lr["factor"].eq("histology_group")] if lr is not None else None
                 add_figure(sec, "km_os_histology", "Overall survival by histology group (neoadjuvant cohort)",
@@ -109,7 +113,7 @@ def survival_section(inp: ReportInputs) -> Section:
         fu = tte[tte["paramcd"].eq("OS") & tte["patient_id"].isin(a["patient_id"])]
         try:
             add_table(sec, "followup", "Median follow-up (reverse Kaplan–Meier) by cohort", _followup(fu, conf_type),
-                      caption="Months from the treatment decision; censoring treated as the event (Schemper & Smith 1996).")
+                      rename={"median": "Median follow-up, months (95% CI)"}, caption="Months from the treatment decision; censoring treated as the event (Schemper & Smith 1996).")
         except Exception as exc:  # degenerate follow-up (e.g. nobody censored)
             sec.note("Median follow-up", str(exc).splitlines()[0])
     else:

@@ -68,6 +68,25 @@ STROBE_ITEMS: list[tuple[str, str, str, str | None, str]] = [
 ]
 
 
+#: Protocol criteria (``validation/eligibility.csv`` names, protocol order) → the reason for exclusion.
+CRITERION_REASONS: dict[str, str] = {
+    "age_14_or_older": "Age < 14 years at enrollment",
+    "ecog_0_to_2": "ECOG performance status > 2",
+    "confirmed_carcinoma": "Thyroid carcinoma (DTC/MTC/PDTC/ATC) not confirmed",
+    "clinical_t4_n0_1": "Not clinical stage T4 N0–1 at baseline",
+    "m1_surgical_benefit_documented": "cM1 without documented benefit from surgery",
+    "measurable_lesion": "No RECIST 1.1 measurable lesion",
+    "normal_organ_function": "Major-organ function not normal",
+    "informed_consent": "No written informed consent",
+    "no_refusal_of_biopsy_or_surgery": "Refused tumour biopsy or surgery",
+    "no_prior_neck_surgery": "Prior thyroid or major neck surgery",
+    "no_prior_cancer_treatment": "Prior cancer treatment",
+    "no_concurrent_malignancy": "Concurrent active malignancy",
+    "no_uncontrolled_systemic_disease": "Uncontrolled systemic disease",
+    "not_pregnant_or_breastfeeding": "Pregnant or breastfeeding",
+}
+
+
 def _first_failed(failed: pd.Series) -> pd.Series:
     return failed.astype("str").fillna("").str.split(";").str[0].str.strip()
 
@@ -96,7 +115,7 @@ def flow_counts(inp: ReportInputs) -> dict[str, Any] | None:
         bad = elig[~flag(elig["eligible"])]
         reasons = _first_failed(bad["failed_criteria"]).replace("", "eligibility not assessable")
         for r, n in reasons.value_counts().items():
-            excluded[str(r).replace("_", " ").capitalize()] = int(n)
+            excluded[CRITERION_REASONS.get(str(r), str(r).replace("_", " ").capitalize())] = int(n)
     else:
         n_out = int((~a).sum())
         if n_out:
