@@ -117,13 +117,49 @@ def test_nonspecific_imaging_gives_indeterminate_unless_tg_is_incomplete():
     assert _case(tg=2.0, imaging="nonspecific")[0]["response_to_therapy"] == "biochemical_incomplete"
 
 
+# followed through the whole 6-24-month window (a visit after its end, 2021-12-31): missing data there
+# is a data problem
+FOLLOWED_THROUGH = [(VISIT, "not_done"), ("2022-03-01", "not_done")]
+
+
 def test_imaging_required_by_default():
-    r, problems = _case(tg=0.1, visits=[(VISIT, "not_done")])
+    r, problems = _case(tg=0.1, visits=FOLLOWED_THROUGH)
     assert pd.isna(r["response_to_therapy"])
     assert "no imaging" in r["response_to_therapy_reason"]
     assert "response_to_therapy_not_assessable" in set(problems["rule"])
-    r, _ = _case(tg=0.1, visits=[(VISIT, "not_done")], require_imaging=False)
+    r, _ = _case(tg=0.1, visits=FOLLOWED_THROUGH, require_imaging=False)
     assert r["response_to_therapy"] == "excellent" and not r["imaging_assessed"]
+
+
+@pytest.mark.parametrize("visits,reported", [
+    # last contact 8 months after surgery: follow-up ended (death, loss, data cut) before the window
+    # closed at 24 months — the category is missing for want of time, not of data: reason only
+    ([(VISIT, "not_done")], False),
+    ([("2021-12-30", "not_done")], False),  # one day before the window end
+    ([("2021-12-31", "not_done")], True),  # on the window end: followed through it
+    (FOLLOWED_THROUGH, True),
+])
+def test_not_assessable_is_a_problem_only_when_followed_through_the_window(visits, reported):
+    """ATA 2015 (Haugen 2016, Table 13) assesses the response 6-24 months after initial therapy; a
+    patient whose follow-up ended inside that window has no assessment yet, which is not a data
+    problem (the reason column keeps why); one followed past it without imaging is."""
+    r, problems = _case(tg=0.1, visits=visits)
+    assert pd.isna(r["response_to_therapy"])
+    assert r["response_to_therapy_reason"].startswith("no imaging 182-730 days after surgery")
+    assert ("response_to_therapy_not_assessable" in set(problems["rule"])) is reported
+
+
+def test_death_date_on_the_follow_up_form_counts_as_the_last_contact():
+    diagnosis = pd.DataFrame({"patient_id": [PID], "histology": ["ptc"]})
+    surg = pd.DataFrame({"patient_id": [PID], "surgery_id": [1], "surgery_date": pd.to_datetime([SURGERY]),
+                         "surgical_intent": ["curative"], "thyroidectomy_extent": ["total"]})
+    labs = _labs([(PID, VISIT, "tg", 0.1, "ng_ml", False, 77.0, False), (PID, VISIT, "tgab", 1.0, "iu_ml", False, 4.0)])
+    for death, reported in (("2021-06-01", False), ("2022-06-01", True)):
+        fu = pd.DataFrame({"patient_id": [PID, PID], "visit_date": pd.to_datetime([VISIT, "2021-03-01"]),
+                           "imaging_result": ["not_done", "not_done"], "death_date": pd.to_datetime([None, death])})
+        out, problems = ata_response_to_therapy(labs, diagnosis, surg, None, fu)
+        assert pd.isna(out.loc[0, "response_to_therapy"])
+        assert ("response_to_therapy_not_assessable" in set(problems["rule"])) is reported, death
 
 
 def test_last_versus_worst_rule():

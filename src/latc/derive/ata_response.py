@@ -55,6 +55,8 @@ from latc.derive.biochem import (
     _problems,
     first_curative_surgery,
     harmonise_labs,
+    marker_rows,
+    positions,
 )
 from latc.derive.staging import normalise_histology
 
@@ -109,11 +111,8 @@ def _index(patients: pd.DataFrame | None, diagnosis: pd.DataFrame) -> pd.Index:
 
 
 def _sorted_labs(labs: pd.DataFrame, index: pd.Index, test: str) -> pd.DataFrame:
-    sub = labs[labs["test"].to_numpy() == test].copy()
-    sub["_pos"] = index.get_indexer(sub["patient_id"].astype("str"))
-    sub = sub[sub["_pos"].to_numpy() >= 0]
-    sub["_t"] = _days(sub["lab_date"])
-    return sub.sort_values(["_pos", "lab_date"], kind="mergesort").reset_index(drop=True)
+    """Rows of one test for the patients of ``index``, sorted by patient position then date."""
+    return marker_rows(labs, index, (test,), ("below_detection", "stimulated", "tg_interpretable", "tgab_positive"))
 
 
 def _max_in_window(sub: pd.DataFrame, n: int, lo: np.ndarray, hi: np.ndarray, after: np.ndarray, extra=()) -> dict:
@@ -194,7 +193,7 @@ def ata_response_to_therapy(
     # extent of thyroidectomy: any total / near-total / completion operation up to the window end
     extent = np.full(n, None, dtype=object)
     if surgery is not None and len(surgery) and "thyroidectomy_extent" in surgery:
-        s = surgery.assign(_pos=index.get_indexer(surgery["patient_id"].astype("str")), _t=_days(_dates(surgery["surgery_date"])))
+        s = surgery.assign(_pos=positions(surgery["patient_id"], index), _t=_days(_dates(surgery["surgery_date"])))
         s = s[s["_pos"].to_numpy() >= 0]
         s = s[s["_t"].to_numpy() <= hi[s["_pos"].to_numpy()]]
         ext = s["thyroidectomy_extent"].astype("str")
@@ -207,7 +206,7 @@ def ata_response_to_therapy(
     rai_d = np.full(n, np.nan)
     if adjuvant is not None and len(adjuvant):
         a = adjuvant[adjuvant["therapy"].eq("rai").fillna(False).to_numpy(bool)]
-        a = a.assign(_pos=index.get_indexer(a["patient_id"].astype("str")), _t=_days(_dates(a["start_date"])))
+        a = a.assign(_pos=positions(a["patient_id"], index), _t=_days(_dates(a["start_date"])))
         a = a[a["_pos"].to_numpy() >= 0]
         ap = a["_pos"].to_numpy()
         a = a[(a["_t"].to_numpy() >= op_d[ap]) & (a["_t"].to_numpy() <= hi[ap])]
@@ -221,15 +220,29 @@ def ata_response_to_therapy(
     # ---------------------------------------------------------------- imaging in the window
     img_rank = np.full(n, np.nan)
     img_date = np.full(n, np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
+    last_contact = np.full(n, -np.inf)
     if follow_up is not None and len(follow_up):
-        f = follow_up.assign(_pos=index.get_indexer(follow_up["patient_id"].astype("str")), lab_date=_dates(follow_up["visit_date"]))
-        f = f[f["_pos"].to_numpy() >= 0]
-        rank = f["imaging_result"].map(_IMAGING_RANK).astype("float64").to_numpy()
+        # only the rows of the patients asked for, matched on hashed codes
+        fpos = positions(follow_up["patient_id"], index)
+        keep = np.flatnonzero(fpos >= 0)
+        f = follow_up.take(keep)
+        fpos = fpos[keep]
+        visit = _dates(f["visit_date"]).to_numpy()
+        # last contact: the latest visit or death date recorded on the follow-up form
+        contact = np.fmax(_days(visit), _days(_dates(f["death_date"]).to_numpy()) if "death_date" in f else np.nan)
+        ok = ~np.isnan(contact)
+        np.maximum.at(last_contact, fpos[ok], contact[ok])
+        rank_codes = positions(f["imaging_result"], list(_IMAGING_RANK))
+        rank = np.where(rank_codes >= 0, np.array(list(_IMAGING_RANK.values()), dtype=float)[np.maximum(rank_codes, 0)], np.nan)
         structural_rec = (_col(f, "recurrence").astype("boolean").fillna(False).to_numpy(bool)
                           & _col(f, "recurrence_type").eq("structural").fillna(False).to_numpy(bool))
         rank = np.where(structural_rec, 2.0, rank)
-        f = f.assign(value=rank, _t=_days(f["lab_date"]))
-        f = f[~np.isnan(f["value"].to_numpy())].sort_values(["_pos", "lab_date"], kind="mergesort").reset_index(drop=True)
+        has = np.flatnonzero(~np.isnan(rank))
+        vkey = visit[has].astype("int64")
+        vkey = np.where(np.isnat(visit[has]), np.iinfo(np.int64).max, vkey)
+        has = has[np.lexsort((vkey, fpos[has]))]
+        f = pd.DataFrame({"_pos": fpos[has], "lab_date": visit[has].astype("datetime64[ns]"), "value": rank[has]})
+        f["_t"] = _days(f["lab_date"])
         got = _window_pick(f, n, lo, hi, after, rule)
         img_rank, img_date = got["value"], got["date"]
     imaging = pd.Series(img_rank).map({v: k for k, v in _IMAGING_RANK.items()}).to_numpy(dtype=object)
@@ -355,7 +368,12 @@ def ata_response_to_therapy(
         out[c] = out[c].astype("datetime64[ns]")
 
     assessable = applicable & ~not_assessable
-    missing = assessable & out["response_to_therapy"].isna().to_numpy()
+    # Not assessable is a data problem only when the patient was followed through the whole window
+    # (last contact on the follow-up form on or after its end) and still lacks the data; follow-up
+    # that ended earlier (death, loss to follow-up, the data cut) is not — the reason column says
+    # why, and time-to-event reports a patient without any follow-up.
+    followed_through = last_contact >= hi
+    missing = assessable & out["response_to_therapy"].isna().to_numpy() & followed_through
     problems.append(_problems(pid, missing, "response_to_therapy", "", "response_to_therapy_not_assessable",
                               out["response_to_therapy_reason"].to_numpy(dtype=object)))
     problems.append(_problems(pid, applicable & has_op & pd.isna(regimen), "thyroidectomy_extent", "", "thyroidectomy_extent_missing",

@@ -180,6 +180,69 @@ def _concat_problems(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------------
+# integer keys: text columns of millions of rows are hashed once (pyarrow) and then handled as codes
+# --------------------------------------------------------------------------------------------------
+
+def _arrow_text(values) -> "pa.Array":
+    """Text values as one pyarrow string array (zero-copy for the pandas ``str`` dtype)."""
+    import pyarrow as pa
+
+    if isinstance(values, pd.Series):
+        s = values
+    elif isinstance(values, pd.Index):
+        s = pd.Series(values, copy=False)
+    else:
+        s = pd.Series(np.asarray(values, dtype=object))
+    if s.dtype != "str":
+        s = s.astype("str")
+    arr = pa.array(s.array)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def positions(values, keys) -> np.ndarray:
+    """Position of each value in ``keys`` (distinct), ``-1`` when absent or missing.
+
+    The same as ``pd.Index(keys).get_indexer(values)`` for text keys, hashed by pyarrow (about ten
+    times faster on millions of ``str`` values).
+    """
+    import pyarrow.compute as pc
+
+    if len(keys) == 0 or len(values) == 0:
+        return np.full(len(values), -1, dtype=np.int64)
+    res = pc.index_in(_arrow_text(values), value_set=_arrow_text(keys), skip_nulls=True)
+    return pc.fill_null(res, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def text_from_codes(codes: np.ndarray, categories: Sequence[str], index: pd.Index | None = None) -> pd.Series:
+    """``str`` Series with ``categories[code]`` per row (missing where ``code < 0``), built in pyarrow."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    codes = np.asarray(codes, dtype=np.int64)
+    cats = pa.array(list(categories), type=pa.large_string())
+    taken = pc.take(cats, pa.array(codes, mask=codes < 0)) if len(cats) else pa.nulls(len(codes), pa.large_string())
+    return pd.Series(pd.array(taken, dtype="str"), index=index)
+
+
+def _distinct_codes(values: pd.Series, clean) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``values`` (-1 missing) and their distinct spellings after ``clean`` (object array):
+    the string work is done on the handful of distinct values only."""
+    codes, uniques = pd.factorize(values.astype("str"), use_na_sentinel=True)
+    names = clean(pd.Series(np.asarray(uniques, dtype=object), dtype="str")).astype(object).to_numpy() if len(uniques) else np.array([], dtype=object)
+    return codes.astype(np.int64), names
+
+
+def _clean_test(s: pd.Series) -> pd.Series:
+    s = s.str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
+    return s.map(lambda v: _TEST_SYNONYMS.get(v, v))
+
+
+def _clean_unit(s: pd.Series) -> pd.Series:
+    s = s.str.strip().str.lower().str.replace("µ", "u", regex=False).str.replace("μ", "u", regex=False)
+    return s.str.replace("mcg", "ug", regex=False).str.replace(" ", "", regex=False).str.replace("/", "_", regex=False)
+
+
+# --------------------------------------------------------------------------------------------------
 # 1. harmonised long table with Tg interpretability
 # --------------------------------------------------------------------------------------------------
 
@@ -200,29 +263,38 @@ def harmonise_labs(
     ``value_recorded, unit_recorded``; for TgAb rows ``tgab_positive`` and ``tgab_threshold_source``
     (``assay`` / ``default``); for Tg rows ``matched_tgab_date, matched_tgab_value,
     matched_tgab_positive`` and ``tg_interpretable``.  Rows with a problem are left out.
+
+    Tests and units are normalised on their distinct spellings and carried as integer codes; rows
+    are ordered by integer keys (no string operation runs on the million-row columns).
     """
     df = labs.reset_index(drop=True)
     pid = _col(df, "patient_id").astype("str")
-    test = _normalise_test(_col(df, "test"))
-    unit = _normalise_unit(_col(df, "unit"))
+    raw_unit = _col(df, "unit")
+    t_codes, t_names = _distinct_codes(_col(df, "test"), _clean_test)
+    u_codes, u_names = _distinct_codes(raw_unit, _clean_unit)
+    # test code: position in TESTS, len(TESTS) for an unknown or missing test (index -1 → the last entry)
+    n_tests = len(TESTS)
+    tcode = np.array([TESTS.index(t) if t in TESTS else n_tests for t in t_names] + [n_tests], dtype=np.int64)[t_codes]
+    factor_table = np.array([[UNIT_FACTORS.get((t, u), np.nan) for u in u_names] + [np.nan] for t in t_names]
+                            + [[np.nan] * (len(u_names) + 1)], dtype=float)
+    factor = factor_table[t_codes, u_codes]
     value = pd.to_numeric(_col(df, "value"), errors="coerce").astype("float64").to_numpy()
     date = _dates(_col(df, "lab_date"))
-    factor = _unit_factor(test, unit)
 
-    bad_test = ~test.isin(TESTS).to_numpy(bool)
+    bad_test = tcode == n_tests
     bad_unit = ~bad_test & np.isnan(factor)
     missing_value = np.isnan(value)
     negative = value < 0
     missing_date = date.isna().to_numpy()
     unit_message = pd.Series("", index=df.index, dtype=object)
     if bad_unit.any():  # format messages for the flagged rows only
-        t_bad = test[bad_unit]
-        unit_message[bad_unit] = ("unit " + _col(df, "unit")[bad_unit].astype("str").fillna("(blank)") + " is not a unit of " + t_bad
+        t_bad = pd.Series(np.append(t_names, None)[t_codes[bad_unit]], index=df.index[bad_unit], dtype="str")
+        unit_message[bad_unit] = ("unit " + raw_unit[bad_unit].astype("str").fillna("(blank)") + " is not a unit of " + t_bad
                                   + " (allowed: " + t_bad.map(_ALLOWED_UNITS_TEXT) + "); row left out")
     problems = [
         _problems(pid, bad_test, "test", _col(df, "test"), "unknown_test",
                   "unknown test: expected one of " + ", ".join(TESTS)),
-        _problems(pid, bad_unit, "unit", _col(df, "unit"), "unit_not_allowed_for_test", unit_message),
+        _problems(pid, bad_unit, "unit", raw_unit, "unit_not_allowed_for_test", unit_message),
         _problems(pid, ~bad_test & missing_value, "value", _col(df, "value"), "value_missing",
                   "result missing or not a number; row left out"),
         _problems(pid, ~bad_test & negative, "value", _col(df, "value"), "negative_value",
@@ -233,32 +305,29 @@ def harmonise_labs(
     keep = ~(bad_test | bad_unit | missing_value | negative | missing_date)
 
     # order rows by patient, date, test with integer keys (string sorts are slow at a million rows)
-    pcode, puniq = pd.factorize(pid, sort=True)
-    tc, tu = pd.factorize(test, use_na_sentinel=True)
-    tcode = np.array([TESTS.index(t) if t in TESTS else len(TESTS) for t in tu] + [len(TESTS)], dtype=np.int64)[np.where(tc < 0, len(tu), tc)]
+    pcode = pd.factorize(pid, sort=True)[0]
     dval = date.to_numpy("datetime64[ns]").astype("int64")
     idx = np.flatnonzero(keep)
     idx = idx[np.lexsort((tcode[idx], dval[idx], pcode[idx]))]
+    tk = tcode[idx]
 
     url_rec = pd.to_numeric(_col(df, "upper_reference_limit"), errors="coerce").astype("float64").to_numpy()
-    test_k = test.take(idx).reset_index(drop=True)
     out = pd.DataFrame({
         "patient_id": pid.take(idx).reset_index(drop=True),
         "lab_date": date.to_numpy()[idx],
-        "test": test_k,
+        "test": text_from_codes(tk, TESTS),
         "value": (value * factor)[idx],
-        "unit": pd.Series(pd.Categorical.from_codes(tcode[idx], categories=[f"{t}:{CANONICAL_UNITS[t]}" for t in TESTS])).astype("str")
-                  .str.split(":").str[1],
+        "unit": text_from_codes(tk, [CANONICAL_UNITS[t] for t in TESTS]),
         "below_detection": _col(df, "below_detection").astype("boolean").fillna(False).to_numpy(bool)[idx],
         "stimulated": _col(df, "stimulated").astype("boolean").array.take(idx),
         "upper_reference_limit": (url_rec * factor)[idx],
         "value_recorded": value[idx],
-        "unit_recorded": _col(df, "unit").astype("str").take(idx).reset_index(drop=True),
+        "unit_recorded": raw_unit.astype("str").take(idx).reset_index(drop=True),
     })
     if "center_id" in df:
         out.insert(1, "center_id", df["center_id"].astype("str").take(idx).reset_index(drop=True))
-    is_tg = tcode[idx] == TESTS.index("tg")
-    is_tgab = tcode[idx] == TESTS.index("tgab")
+    is_tg = tk == TESTS.index("tg")
+    is_tgab = tk == TESTS.index("tgab")
     out["stimulated"] = out["stimulated"].mask(~is_tg, pd.NA)
 
     # TgAb status (own row)
@@ -266,15 +335,13 @@ def harmonise_labs(
     no_url = is_tgab & np.isnan(url)
     threshold = np.where(np.isnan(url), tgab_default_threshold, url)
     positive = ~out["below_detection"].to_numpy(bool) & (out["value"].to_numpy() >= threshold)
-    out["tgab_positive"] = pd.array(positive, dtype="boolean")
-    out["tgab_positive"] = out["tgab_positive"].mask(~is_tgab, pd.NA)
-    source = np.where(no_url, "default", "assay").astype(object)
-    source[~is_tgab] = None
-    out["tgab_threshold_source"] = pd.Series(source, dtype="str")
+    out["tgab_positive"] = pd.array(np.where(is_tgab, positive, False), dtype="boolean")
+    out.loc[~is_tgab, "tgab_positive"] = pd.NA
+    out["tgab_threshold_source"] = text_from_codes(np.where(is_tgab, no_url.astype(np.int64), -1), ["assay", "default"])
     problems.append(_problems(out["patient_id"], no_url, "upper_reference_limit", "", "tgab_reference_limit_missing",
                               f"TgAb without the assay's upper reference limit: positivity judged against the default {tgab_default_threshold:g} IU/mL"))
 
-    out = _match_tgab(out, pcode[idx], is_tg, is_tgab, tgab_window_days)
+    out = _match_tgab(out, pcode[idx], dval[idx], is_tg, is_tgab, tgab_window_days)
     no_tgab = is_tg & out["matched_tgab_positive"].isna().to_numpy()
     no_tgab_dates = np.full(len(out), "", dtype=object)
     no_tgab_dates[no_tgab] = out["lab_date"][no_tgab].dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
@@ -284,22 +351,47 @@ def harmonise_labs(
     return out[cols], _concat_problems(problems)
 
 
-def _match_tgab(out: pd.DataFrame, pcode: np.ndarray, is_tg: np.ndarray, is_tgab: np.ndarray, window_days: int) -> pd.DataFrame:
-    """Nearest TgAb (same patient, within ±window days) for every Tg row: ``merge_asof`` on integer
-    patient codes, vectorised."""
-    dates = out["lab_date"].to_numpy()
-    tg = pd.DataFrame({"_row": np.flatnonzero(is_tg), "_p": pcode[is_tg], "lab_date": dates[is_tg]})
-    ab = pd.DataFrame({"_p": pcode[is_tgab], "matched_tgab_date": dates[is_tgab],
-                       "matched_tgab_value": out["value"].to_numpy()[is_tgab],
-                       "matched_tgab_positive": out["tgab_positive"].array[is_tgab]})
-    tg = tg.sort_values("lab_date", kind="mergesort")
-    ab = ab.sort_values("matched_tgab_date", kind="mergesort")
-    m = pd.merge_asof(tg, ab, left_on="lab_date", right_on="matched_tgab_date", by="_p",
-                      direction="nearest", tolerance=pd.Timedelta(days=window_days))
-    m = m.set_index("_row")
-    out["matched_tgab_date"] = m["matched_tgab_date"].reindex(out.index).astype("datetime64[ns]")
-    out["matched_tgab_value"] = m["matched_tgab_value"].reindex(out.index).astype("Float64")
-    out["matched_tgab_positive"] = m["matched_tgab_positive"].reindex(out.index).astype("boolean")
+def _match_tgab(out: pd.DataFrame, pcode: np.ndarray, dval: np.ndarray, is_tg: np.ndarray, is_tgab: np.ndarray,
+                window_days: int) -> pd.DataFrame:
+    """Nearest TgAb (same patient, within ±window days) for every Tg row.
+
+    ``pandas.merge_asof(by=patient, direction="nearest", tolerance=window)`` semantics on integer
+    keys: the backward match is the last TgAb on or before the Tg date, the forward match the first
+    on or after it; the forward one is taken only when strictly nearer (a tie goes backward).  Rows
+    are sorted by (patient, date), so both are one binary search on a (patient, date-rank) key.
+    """
+    n = len(out)
+    tol = int(pd.Timedelta(days=window_days).value)
+    # rows are sorted by (patient, date): numbering the (patient, date) runs gives one ascending key
+    key = np.cumsum(np.r_[True, (pcode[1:] != pcode[:-1]) | (dval[1:] != dval[:-1])]) if n else np.zeros(0, np.int64)
+    tg_rows, ab_rows = np.flatnonzero(is_tg), np.flatnonzero(is_tgab)
+    tk, ak = key[tg_rows], key[ab_rows]  # both ascending (rows are sorted by patient, date)
+    td, ad = dval[tg_rows], dval[ab_rows]
+    tp, ap = pcode[tg_rows], pcode[ab_rows]
+    m = len(ab_rows)
+    b = np.searchsorted(ak, tk, side="right") - 1
+    f = np.searchsorted(ak, tk, side="left")
+    bc, fc = np.clip(b, 0, max(m - 1, 0)), np.clip(f, 0, max(m - 1, 0))
+    if m:
+        b_ok = (b >= 0) & (ap[bc] == tp) & (td - ad[bc] <= tol)
+        f_ok = (f < m) & (ap[fc] == tp) & (ad[fc] - td <= tol)
+        use_f = f_ok & (~b_ok | (td - ad[bc] > ad[fc] - td))
+        match = np.where(use_f, fc, np.where(b_ok, bc, -1))
+    else:
+        match = np.full(len(tg_rows), -1)
+    src = np.full(n, -1, dtype=np.int64)
+    src[tg_rows] = np.where(match >= 0, ab_rows[np.maximum(match, 0)] if m else -1, -1)
+    hit = src >= 0
+    s = np.maximum(src, 0)
+    dates = out["lab_date"].to_numpy("datetime64[ns]")
+    out["matched_tgab_date"] = np.where(hit, dates[s], np.datetime64("NaT", "ns")).astype("datetime64[ns]")
+    mv = pd.array(np.where(hit, out["value"].to_numpy()[s], np.nan), dtype="Float64")
+    mv[~hit] = pd.NA
+    out["matched_tgab_value"] = mv
+    pos = out["tgab_positive"].to_numpy(dtype=bool, na_value=False)[s]
+    mp = pd.array(pos, dtype="boolean")
+    mp[~hit] = pd.NA
+    out["matched_tgab_positive"] = mp
     out["tg_interpretable"] = (~out["matched_tgab_positive"]).astype("boolean")
     return out
 
@@ -402,6 +494,28 @@ def first_curative_surgery(surgery: pd.DataFrame | None) -> pd.DataFrame:
     order = ["patient_id", "surgery_date"] + (["surgery_id"] if "surgery_id" in s else [])
     s = s.sort_values(order, kind="mergesort").drop_duplicates("patient_id", keep="first")
     return s[[c for c in cols if c in s]].reset_index(drop=True)
+
+
+def marker_rows(labs: pd.DataFrame, index: pd.Index, tests: Sequence[str], extra: Sequence[str] = ()) -> pd.DataFrame:
+    """The harmonised rows of ``tests`` for the patients of ``index``, sorted by patient position then
+    date (stable: the order of ``labs`` within a date), as a slim frame: ``_pos`` (position in
+    ``index``), ``_test`` (position in ``tests``), ``lab_date``, ``_t`` (days), ``value`` and the
+    ``extra`` columns present in ``labs``.  Patient and test are matched on hashed codes and the rows
+    ordered on integer keys, so only the rows needed are copied."""
+    pos = positions(labs["patient_id"], index)
+    tcode = positions(labs["test"], list(tests))
+    sel = np.flatnonzero((pos >= 0) & (tcode >= 0))
+    dates = np.asarray(labs["lab_date"].to_numpy()[sel], dtype="datetime64[ns]")
+    dkey = dates.astype("int64")
+    dkey = np.where(np.isnat(dates), np.iinfo(np.int64).max, dkey)  # NaT last, as sort_values puts it
+    sel = sel[np.lexsort((dkey, pos[sel]))]
+    out = {"_pos": pos[sel], "_test": tcode[sel], "lab_date": labs["lab_date"].to_numpy()[sel].astype("datetime64[ns]")}
+    out["_t"] = _days(out["lab_date"])
+    out["value"] = pd.to_numeric(labs["value"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)[sel]
+    for c in extra:
+        if c in labs:
+            out[c] = labs[c].array.take(sel)
+    return pd.DataFrame(out)
 
 
 def _pick(labs: pd.DataFrame, pos: np.ndarray, n: int, lo: np.ndarray, hi: np.ndarray, *, lo_inclusive: bool,
@@ -511,11 +625,9 @@ def derive_biochemical_response(
     # upfront surgery has no neoadjuvant interval → no comparison
     hi_comp = np.where(neo, np.where(has_op, op_d, np.inf), np.nan)
 
-    lab = labs_harmonised.copy()
-    lab["_pos"] = index.get_indexer(lab["patient_id"].astype("str"))
-    lab = lab[lab["_pos"].to_numpy() >= 0]
-    lab["_t"] = _days(lab["lab_date"])
-    lab = lab.sort_values(["_pos", "lab_date"], kind="mergesort").reset_index(drop=True)
+    markers = ("tg", "tgab", "calcitonin", "cea")
+    lab = marker_rows(labs_harmonised, index, markers, ("below_detection", "tg_interpretable", "tgab_positive"))
+    lab_test = lab["_test"].to_numpy()
 
     cols: dict[str, object] = {
         "patient_id": pid.to_numpy(dtype=object), "cohort": cohort, "histology": hist,
@@ -524,7 +636,7 @@ def derive_biochemical_response(
     }
     picks: dict[str, tuple[dict, dict]] = {}
     for test in ("tg", "tgab", "calcitonin", "cea"):
-        sub = lab[lab["test"].to_numpy() == test]
+        sub = lab[lab_test == markers.index(test)]
         pos = sub["_pos"].to_numpy()
         extra = ("tg_interpretable",) if test == "tg" else ("tgab_positive",) if test == "tgab" else ()
         base = _pick(sub, pos, n, lo_base, hi_base, lo_inclusive=True, extra=extra)
@@ -552,7 +664,7 @@ def derive_biochemical_response(
     for test in ("calcitonin", "cea"):
         cols[f"{test}_response"] = classify_percent_change(pd.Series(cols[f"{test}_percent_change"]), response_percent=response_percent,
                                                            progression_percent=progression_percent).to_numpy(dtype=object)
-        sub = lab[(lab["test"].to_numpy() == test) & ~lab["below_detection"].to_numpy(bool)]
+        sub = lab[(lab_test == markers.index(test)) & ~lab["below_detection"].to_numpy(bool)]
         pos = sub["_pos"].to_numpy()
         t = sub["_t"].to_numpy()
         base_t = _days(picks[test][0]["date"])

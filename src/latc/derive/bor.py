@@ -41,6 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from latc.derive.biochem import positions, text_from_codes
+
 __all__ = [
     "RESPONSE_ORDER",
     "VALID_RESPONSES",
@@ -72,9 +74,21 @@ class ResponseDataError(ValueError):
 
 
 def normalise_response(values: pd.Series) -> pd.Series:
-    """Upper-case, strip and map aliases (``NON_CR_NON_PD`` → ``NON-CR/NON-PD``); others unchanged."""
-    s = values.astype("string").str.strip().str.upper()
-    return s.replace(RESPONSE_ALIASES).astype("str")
+    """Upper-case, strip and map aliases (``NON_CR_NON_PD`` → ``NON-CR/NON-PD``); others unchanged.
+
+    The text work runs on the distinct values only (a handful of codes), rows carry integer codes."""
+    s = values.astype("string")
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    if not len(uniques):
+        return s.astype("str")
+    names = pd.Series(np.asarray(uniques, dtype=object), dtype="string").str.strip().str.upper().replace(RESPONSE_ALIASES)
+    return text_from_codes(codes, names.astype(object).tolist(), index=values.index)
+
+
+def _response_codes(values: np.ndarray | pd.Series) -> np.ndarray:
+    """Position of each response in :data:`RESPONSE_ORDER` (−1 for anything else / missing)."""
+    return positions(pd.Series(np.asarray(values, dtype=object)) if not isinstance(values, pd.Series) else values,
+                     list(RESPONSE_ORDER))
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,8 +99,28 @@ def normalise_response(values: pd.Series) -> pd.Series:
 class _Prepared:
     """Responses of patients in the reference table, sorted by patient and date, after PD cut."""
 
-    rows: pd.DataFrame  # patient_id, assessment_date, response, reference_date, _pid, _day
+    rows: pd.DataFrame  # patient_id, assessment_date, response, reference_date, _pid, _day, _ref, _code
     patients: pd.DataFrame  # patient_id, reference_date (the reference table, de-duplicated)
+
+
+def _min_per(pos: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Earliest date per position ``0 … n-1`` (NaT where none); ``pos < 0`` and NaT are skipped."""
+    v = np.asarray(values, dtype="datetime64[ns]")
+    ok = (pos >= 0) & ~np.isnat(v)
+    big = np.iinfo(np.int64).max
+    out = np.full(n, big, dtype=np.int64)
+    np.minimum.at(out, pos[ok], v[ok].astype(np.int64))
+    return np.where(out == big, np.iinfo(np.int64).min, out).view("datetime64[ns]")
+
+
+def _max_per(pos: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Latest date per position (NaT where none)."""
+    v = np.asarray(values, dtype="datetime64[ns]")
+    ok = (pos >= 0) & ~np.isnat(v)
+    small = np.iinfo(np.int64).min
+    out = np.full(n, small, dtype=np.int64)
+    np.maximum.at(out, pos[ok], v[ok].astype(np.int64))
+    return out.view("datetime64[ns]")  # int64 min is NaT
 
 
 def _prepare(
@@ -109,16 +143,22 @@ def _prepare(
         }
     ).drop_duplicates("patient_id", keep="first")
     ref = ref.reset_index(drop=True)
+    n_ref = len(ref)
 
+    # patients are matched on hashed codes (position in the reference table); rows are ordered by
+    # the patient's rank in text order, then date — the order of a sort on (patient_id, date)
+    rpos = positions(responses["patient_id"], ref["patient_id"])
+    keep = np.flatnonzero(rpos >= 0)
     rows = pd.DataFrame(
         {
-            "patient_id": responses["patient_id"].astype("str").to_numpy(),
-            "assessment_date": pd.to_datetime(responses["assessment_date"], errors="coerce").astype("datetime64[ns]").to_numpy(),
-            "response": normalise_response(responses["overall_response"]).to_numpy(),
+            "patient_id": responses["patient_id"].astype("str").take(keep).to_numpy(),
+            "assessment_date": pd.to_datetime(responses["assessment_date"], errors="coerce").astype("datetime64[ns]").to_numpy()[keep],
+            "response": normalise_response(responses["overall_response"].take(keep)).to_numpy(),
+            "_ref": rpos[keep],
         }
     )
-    rows = rows.loc[rows["patient_id"].isin(ref["patient_id"])]
-    bad = ~rows["response"].isin(VALID_RESPONSES)
+    code = _response_codes(rows["response"])
+    bad = ~np.isin(code, [RESPONSE_ORDER.index(v) for v in VALID_RESPONSES])
     if bad.any():
         found = ", ".join(sorted(set(rows.loc[bad, "response"].astype(str))))
         raise ResponseDataError(
@@ -126,34 +166,43 @@ def _prepare(
         )
     if rows["assessment_date"].isna().any():
         raise ResponseDataError(f"assessment_date: {int(rows['assessment_date'].isna().sum())} row(s) without a valid date")
-    dup = rows.duplicated(["patient_id", "assessment_date"], keep=False)
+    day_ns = rows["assessment_date"].to_numpy().astype(np.int64)
+    dup = pd.DataFrame({"p": rows["_ref"].to_numpy(), "d": day_ns}).duplicated(keep=False).to_numpy()
     if dup.any():
-        d = rows.loc[dup].drop_duplicates(["patient_id", "assessment_date"])
-        conflicting = rows.loc[dup].drop_duplicates().duplicated(["patient_id", "assessment_date"]).any()
+        d = rows.loc[dup, ["patient_id", "assessment_date", "response"]].drop_duplicates(["patient_id", "assessment_date"])
+        conflicting = rows.loc[dup, ["patient_id", "assessment_date", "response"]].drop_duplicates().duplicated(
+            ["patient_id", "assessment_date"]).any()
         if conflicting:
             ex = d.iloc[0]
             raise ResponseDataError(
                 f"{len(d)} patient/date pair(s) with more than one response, e.g. patient {ex['patient_id']} on "
                 f"{ex['assessment_date']:%Y-%m-%d}; patient and date must identify one assessment"
             )
-        rows = rows.drop_duplicates(["patient_id", "assessment_date"])
+        first = ~pd.DataFrame({"p": rows["_ref"].to_numpy(), "d": day_ns}).duplicated(keep="first").to_numpy()
+        rows, code, day_ns = rows[first].reset_index(drop=True), code[first], day_ns[first]
 
     # admiralonco filter_pd: keep assessments up to and including the first progression
-    cut: pd.Series | None = None
+    cut: np.ndarray | None = None
     if pd_dates is not None:
-        pdd = pd.DataFrame(
-            {"patient_id": pd_dates["patient_id"].astype("str").to_numpy(), "pd_date": pd.to_datetime(pd_dates["pd_date"]).to_numpy()}
-        )
-        cut = pdd.groupby("patient_id")["pd_date"].min()
+        ppos = positions(pd_dates["patient_id"], ref["patient_id"])
+        cut = _min_per(ppos, pd.to_datetime(pd_dates["pd_date"]).to_numpy(), n_ref)
     elif stop_at_first_pd:
-        cut = rows.loc[rows["response"] == PD].groupby("patient_id")["assessment_date"].min()
-    if cut is not None and len(cut):
-        limit = rows["patient_id"].map(cut)
-        rows = rows.loc[limit.isna() | (rows["assessment_date"] <= limit)]
+        is_pd = code == RESPONSE_ORDER.index(PD)
+        cut = _min_per(np.where(is_pd, rows["_ref"].to_numpy(), -1), rows["assessment_date"].to_numpy(), n_ref)
+    if cut is not None and len(rows):
+        limit = cut[rows["_ref"].to_numpy()]
+        ok = np.isnat(limit) | (rows["assessment_date"].to_numpy() <= limit)
+        rows, code, day_ns = rows[ok].reset_index(drop=True), code[ok], day_ns[ok]
 
-    rows = rows.merge(ref, on="patient_id", how="left")
-    rows = rows.sort_values(["patient_id", "assessment_date"], kind="stable").reset_index(drop=True)
-    rows["_pid"] = pd.factorize(rows["patient_id"])[0]
+    text_rank = np.empty(n_ref, dtype=np.int64)
+    text_rank[np.argsort(ref["patient_id"].to_numpy(dtype=object), kind="stable")] = np.arange(n_ref)
+    pr = text_rank[rows["_ref"].to_numpy()]
+    order = np.lexsort((day_ns, pr))
+    rows = rows.take(order).reset_index(drop=True)
+    code, pr = code[order], pr[order]
+    rows.insert(3, "reference_date", ref["reference_date"].to_numpy()[rows["_ref"].to_numpy()])
+    rows["_code"] = code
+    rows["_pid"] = np.cumsum(np.r_[True, pr[1:] != pr[:-1]]) - 1 if len(pr) else np.zeros(0, dtype=np.int64)
     day = rows["assessment_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
     rows["_day"] = day - (day.min() if len(day) else 0)
     return _Prepared(rows=rows, patients=ref)
@@ -161,21 +210,28 @@ def _prepare(
 
 def _after_window(rows: pd.DataFrame, sd_min_days: int) -> np.ndarray:
     """Assessment at least ``sd_min_days`` after the reference date (missing reference → False)."""
-    ref = rows["reference_date"]
-    ok = rows["assessment_date"] >= ref + pd.Timedelta(days=int(sd_min_days))
-    return ok.fillna(False).to_numpy(dtype=bool)
+    ref = rows["reference_date"].to_numpy()
+    return rows["assessment_date"].to_numpy() >= ref + np.timedelta64(int(sd_min_days), "D")  # NaT → False
 
 
 def _pick_best(rows: pd.DataFrame, value: np.ndarray, patients: pd.DataFrame, missing_as_ne: bool, name: str) -> pd.DataFrame:
     """Best value per patient (rank, then earliest date); patients without rows → MISSING/NE."""
-    cand = pd.DataFrame({"patient_id": rows["patient_id"].to_numpy(), "date": rows["assessment_date"].to_numpy(), "value": value})
-    cand = cand.loc[pd.notna(cand["value"])]
-    cand["_rank"] = cand["value"].map(_RANK)
-    best = cand.sort_values(["patient_id", "_rank", "date"], kind="stable").drop_duplicates("patient_id", keep="first")
-    out = patients[["patient_id"]].merge(best[["patient_id", "value", "date"]], on="patient_id", how="left")
-    out["value"] = out["value"].fillna(NE if missing_as_ne else MISSING).astype("str")
-    out["date"] = out["date"].astype("datetime64[ns]")
-    return out.rename(columns={"value": name, "date": f"{name}_date"}).reset_index(drop=True)
+    value = np.asarray(value, dtype=object)
+    rank = _response_codes(value)
+    idx = np.flatnonzero(rank >= 0)
+    ref = rows["_ref"].to_numpy()[idx]
+    dates = rows["assessment_date"].to_numpy()
+    idx = idx[np.lexsort((dates[idx].astype(np.int64), rank[idx], ref))]
+    ref = rows["_ref"].to_numpy()[idx]
+    first = idx[np.r_[True, ref[1:] != ref[:-1]]] if len(idx) else idx
+    n = len(patients)
+    best = np.full(n, NE if missing_as_ne else MISSING, dtype=object)
+    best_date = np.full(n, np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
+    where = rows["_ref"].to_numpy()[first]
+    best[where] = value[first]
+    best_date[where] = dates[first]
+    return pd.DataFrame({"patient_id": patients["patient_id"].to_numpy(), name: pd.Series(best, dtype="str"),
+                         f"{name}_date": best_date})
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,6 +268,10 @@ def best_overall_response(
     Raises :class:`ResponseDataError` for an unknown response code or a duplicate/missing date.
     """
     prep = _prepare(responses, reference, pd_dates=pd_dates, stop_at_first_pd=stop_at_first_pd)
+    return _bor(prep, sd_min_days, missing_as_ne)
+
+
+def _bor(prep: _Prepared, sd_min_days: int, missing_as_ne: bool) -> pd.DataFrame:
     rows = prep.rows
     r = rows["response"].to_numpy(dtype=object)
     early = ~_after_window(rows, sd_min_days)
@@ -301,6 +361,11 @@ def confirmed_best_overall_response(
     confirmed_best_overall_response_date``.
     """
     prep = _prepare(responses, reference, pd_dates=pd_dates, stop_at_first_pd=stop_at_first_pd)
+    return _cbor(prep, confirm_days, sd_min_days, max_ne_between, accept_sd, missing_as_ne)
+
+
+def _cbor(prep: _Prepared, confirm_days: int, sd_min_days: int, max_ne_between: int, accept_sd: bool,
+          missing_as_ne: bool) -> pd.DataFrame:
     rows = prep.rows
     r = rows["response"].to_numpy(dtype=object)
     late = _after_window(rows, sd_min_days)
@@ -339,13 +404,15 @@ def confirmed_response(
     ``patient_id, confirmed_response`` (bool), ``first_confirmed_response_date``.
     """
     prep = _prepare(responses, reference, pd_dates=pd_dates, stop_at_first_pd=stop_at_first_pd)
+    return _cresp(prep, confirm_days, max_ne_between, accept_sd)
+
+
+def _cresp(prep: _Prepared, confirm_days: int, max_ne_between: int, accept_sd: bool) -> pd.DataFrame:
     rows = prep.rows
     cr_ok, pr_ok = _confirmation(rows, confirm_days, max_ne_between, accept_sd)
-    first = rows.loc[cr_ok | pr_ok].groupby("patient_id")["assessment_date"].min()
-    out = prep.patients[["patient_id"]].copy()
-    out["first_confirmed_response_date"] = out["patient_id"].map(first).astype("datetime64[ns]")
-    out.insert(1, "confirmed_response", out["first_confirmed_response_date"].notna().to_numpy())
-    return out.reset_index(drop=True)
+    first = _min_per(np.where(cr_ok | pr_ok, rows["_ref"].to_numpy(), -1), rows["assessment_date"].to_numpy(), len(prep.patients))
+    return pd.DataFrame({"patient_id": prep.patients["patient_id"].to_numpy(), "confirmed_response": ~np.isnat(first),
+                         "first_confirmed_response_date": first})
 
 
 def cr_followed_by_pr(responses: pd.DataFrame) -> pd.DataFrame:
@@ -412,19 +479,19 @@ def response_endpoints(
       target sum up to the first PD (``tumour`` from :func:`latc.derive.recist.timepoint_responses`),
       and ``depth_of_response_percent`` = the largest decrease (positive, 0 if the sum never fell).
     """
-    bor = best_overall_response(responses, reference, sd_min_days=sd_min_days, stop_at_first_pd=stop_at_first_pd)
-    cbor = confirmed_best_overall_response(
-        responses, reference, confirm_days=confirm_days, sd_min_days=sd_min_days,
-        max_ne_between=max_ne_between, accept_sd=accept_sd, stop_at_first_pd=stop_at_first_pd,
-    )
-    cresp = confirmed_response(
-        responses, reference, confirm_days=confirm_days, max_ne_between=max_ne_between,
-        accept_sd=accept_sd, stop_at_first_pd=stop_at_first_pd,
-    )
+    # the responses are prepared once (checks, PD cut, sort) and every endpoint reads them
     prep = _prepare(responses, reference, pd_dates=None, stop_at_first_pd=stop_at_first_pd)
     rows, patients = prep.rows, prep.patients
+    bor = _bor(prep, sd_min_days, False)
+    cbor = _cbor(prep, confirm_days, sd_min_days, max_ne_between, accept_sd, False)
+    cresp = _cresp(prep, confirm_days, max_ne_between, accept_sd)
+    n = len(patients)
+    ref_of_row = rows["_ref"].to_numpy()
+    code = rows["_code"].to_numpy()
+    dates = rows["assessment_date"].to_numpy()
 
-    out = patients.merge(bor, on="patient_id").merge(cbor, on="patient_id").merge(cresp, on="patient_id")
+    out = pd.concat([patients.reset_index(drop=True), bor.drop(columns="patient_id"), cbor.drop(columns="patient_id"),
+                     cresp.drop(columns="patient_id")], axis=1)
     responders = {CR, PR}
     control = {CR, PR, SD, NON}
     out["objective_response"] = out["best_overall_response"].isin(responders).to_numpy()
@@ -432,8 +499,11 @@ def response_endpoints(
     out["disease_control"] = out["best_overall_response"].isin(control).to_numpy()
     out["confirmed_disease_control"] = out["confirmed_best_overall_response"].isin(control).to_numpy()
 
-    first_resp = rows.loc[rows["response"].isin(responders)].groupby("patient_id")["assessment_date"].min()
-    out["first_response_date"] = out["patient_id"].map(first_resp).astype("datetime64[ns]")
+    def codes_of(values: set[str]) -> list[int]:
+        return [RESPONSE_ORDER.index(v) for v in values]
+
+    is_resp = np.isin(code, codes_of(responders))
+    out["first_response_date"] = _min_per(np.where(is_resp, ref_of_row, -1), dates, n)
     one = pd.Timedelta(days=1)
     out["time_to_response_days"] = ((out["first_response_date"] - out["reference_date"] + one).dt.days).astype("Int64")
     out["time_to_confirmed_response_days"] = (
@@ -441,24 +511,23 @@ def response_endpoints(
     ).astype("Int64")
 
     # events: first PD (rows are already cut at the first PD) and death
-    first_pd = rows.loc[rows["response"] == PD].groupby("patient_id")["assessment_date"].min()
-    pd_date = out["patient_id"].map(first_pd).astype("datetime64[ns]")
+    pd_arr = _min_per(np.where(code == RESPONSE_ORDER.index(PD), ref_of_row, -1), dates, n)
+    pd_date = pd.Series(pd_arr, index=out.index)
     if deaths is not None and len(deaths):
-        dd = pd.DataFrame(
-            {"patient_id": deaths["patient_id"].astype("str").to_numpy(), "death_date": pd.to_datetime(deaths["death_date"], errors="coerce").to_numpy()}
-        )
-        death = out["patient_id"].map(dd.groupby("patient_id")["death_date"].min()).astype("datetime64[ns]")
+        death_arr = _min_per(positions(deaths["patient_id"], patients["patient_id"]),
+                             pd.to_datetime(deaths["death_date"], errors="coerce").to_numpy(), n)
+        death = pd.Series(death_arr, index=out.index)
     else:
         death = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
-    adequate = rows.loc[rows["response"].isin(control), ["patient_id", "assessment_date"]]
+    is_adequate = np.isin(code, codes_of(control))
+    adequate_ref, adequate_date = ref_of_row[is_adequate], dates[is_adequate]
 
     def _duration(start: pd.Series, prefix: str) -> None:
         pd_after = pd_date.where(pd_date >= start)
         death_after = death.where(death >= start)
         event_date = pd.concat([pd_after, death_after], axis=1).min(axis=1).astype("datetime64[ns]")
-        a = adequate.merge(pd.DataFrame({"patient_id": out["patient_id"], "_start": start}), on="patient_id")
-        last_adequate = a.loc[a["assessment_date"] >= a["_start"]].groupby("patient_id")["assessment_date"].max()
-        censor_date = out["patient_id"].map(last_adequate).astype("datetime64[ns]")
+        on_or_after = adequate_date >= start.to_numpy()[adequate_ref]  # NaT start → False
+        censor_date = pd.Series(_max_per(np.where(on_or_after, adequate_ref, -1), adequate_date, n), index=out.index)
         has_event = event_date.notna() & start.notna()
         end = event_date.where(has_event, censor_date).where(start.notna())
         out[f"{prefix}duration_of_response_days"] = ((end - start + one).dt.days).astype("Int64")
@@ -469,13 +538,16 @@ def response_endpoints(
     _duration(out["first_confirmed_response_date"], "confirmed_")
 
     if tumour is not None and len(tumour):
-        t = tumour[["patient_id", "assessment_date", "percent_change_from_baseline"]].copy()
-        t["patient_id"] = t["patient_id"].astype("str")
-        t = t.merge(pd.DataFrame({"patient_id": out["patient_id"], "_pd": pd_date}), on="patient_id", how="inner")
+        tpos = positions(tumour["patient_id"], patients["patient_id"])
+        tdate = np.asarray(tumour["assessment_date"].to_numpy(), dtype="datetime64[ns]")
+        pct = pd.to_numeric(tumour["percent_change_from_baseline"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        keep = tpos >= 0
         if stop_at_first_pd:
-            t = t.loc[t["_pd"].isna() | (t["assessment_date"] <= t["_pd"])]
-        best = t.groupby("patient_id")["percent_change_from_baseline"].min()
-        out["best_percent_change_from_baseline"] = out["patient_id"].map(best).astype("float64")
+            limit = pd_arr[np.maximum(tpos, 0)]
+            keep &= np.isnat(limit) | (tdate <= limit)
+        best = np.full(n, np.nan)
+        np.fmin.at(best, tpos[keep], pct[keep])
+        out["best_percent_change_from_baseline"] = best
     else:
         out["best_percent_change_from_baseline"] = np.nan
     b = out["best_percent_change_from_baseline"]
@@ -662,10 +734,9 @@ def bor_table(
 ) -> pd.DataFrame:
     """Unconfirmed and confirmed BOR side by side, one row per reference patient (the
     ``latc recist bor`` output, :data:`BOR_OUTPUT_COLUMNS`)."""
-    bor = best_overall_response(responses, reference, sd_min_days=sd_min_days, stop_at_first_pd=stop_at_first_pd)
-    cbor = confirmed_best_overall_response(
-        responses, reference, confirm_days=confirm_days, sd_min_days=sd_min_days, stop_at_first_pd=stop_at_first_pd
-    )
+    prep = _prepare(responses, reference, pd_dates=None, stop_at_first_pd=stop_at_first_pd)
+    bor = _bor(prep, sd_min_days, False)
+    cbor = _cbor(prep, confirm_days, sd_min_days, 1, False, False)
     return bor.merge(cbor, on="patient_id", how="left")[BOR_OUTPUT_COLUMNS]
 
 

@@ -3,7 +3,8 @@
 Centers differ in size, accrual start, neoadjuvant propensity, baseline risk, T4b case mix,
 assay units, whether they record investigator timepoint responses, and whether they run the
 omics assays. Screen failures (``SCREEN_FAILURE_RATE``) have exactly one failing eligibility
-answer, and their data agree with it (e.g. ``inc_t4_mdt`` = 0 ⇔ a cT3b tumour).
+answer, and their data agree with it (e.g. ``inc_t4_mdt`` = 0 ⇔ a cT3b tumour); in the
+upfront-surgery cohort only criteria that apply to it (not the RECIST-measurable lesion).
 """
 
 from __future__ import annotations
@@ -100,14 +101,47 @@ def apply_screen_failures(rng: np.random.Generator, base: pd.DataFrame) -> pd.Da
     out = base.copy()
     fail = rng.random(n) < P.SCREEN_FAILURE_RATE
     reason = np.where(fail, choose(rng, P.SCREEN_FAILURE_REASONS, n), None)
+    out["screen_failure"] = reason
+    _make_data_agree(out, fail)
+    out["eligible"] = ~fail
+    return out
+
+
+#: criteria that do not count against eligibility in the upfront-surgery cohort: the RECIST-measurable
+#: lesion serves the imaging-response endpoint only (docs/validation.md, "Cohorts")
+NOT_APPLICABLE_UPFRONT = ("inc_measurable_lesion",)
+
+
+def redraw_upfront_screen_failures(rng: np.random.Generator, pt: pd.DataFrame) -> pd.DataFrame:
+    """Screen failures of the upfront-surgery cohort fail only criteria that apply to that cohort.
+
+    The reason is drawn at screening, before the cohort is known; an upfront-surgery patient whose
+    reason does not apply to that cohort (:data:`NOT_APPLICABLE_UPFRONT`) gets a reason redrawn from
+    the applicable ones with their relative weights — so upfront reasons follow the renormalised
+    weights exactly — and the data are made to agree with it. Assignment, and every eligible
+    patient, are unchanged (the redraw happens after it).
+    """
+    out = pt.copy()
+    reason = out["screen_failure"].to_numpy(dtype=object).copy()
+    redo = (out["cohort"].to_numpy(dtype=object) == "upfront_surgery") & np.isin(reason, NOT_APPLICABLE_UPFRONT)
+    weights = {k: v for k, v in P.SCREEN_FAILURE_REASONS.items() if k not in NOT_APPLICABLE_UPFRONT}
+    reason[redo] = choose(rng, weights, int(redo.sum()))
+    out["screen_failure"] = reason
+    _make_data_agree(out, redo)
+    return out
+
+
+def _make_data_agree(out: pd.DataFrame, rows: np.ndarray) -> None:
+    """Make the baseline data of the screen failures in ``rows`` agree with their reason (in place)."""
+    reason = out["screen_failure"].to_numpy(dtype=object).copy()
     # pregnancy only for women of child-bearing age; otherwise prior neck surgery
-    bad_preg = (reason == "exc_pregnancy") & ~(out["female"].to_numpy() & (out["age"].to_numpy() < 45))
+    bad_preg = rows & (reason == "exc_pregnancy") & ~(out["female"].to_numpy() & (out["age"].to_numpy() < 45))
     reason[bad_preg] = "exc_prior_neck_surgery"
     out["screen_failure"] = reason
     ecog = out["ecog"].to_numpy().copy()
-    ecog[reason == "inc_ecog_0_2"] = 3
+    ecog[rows & (reason == "inc_ecog_0_2")] = 3
     out["ecog"] = ecog
-    t3 = reason == "inc_t4_mdt"  # a cT3b tumour (strap muscles only) is not LATC
+    t3 = rows & (reason == "inc_t4_mdt")  # a cT3b tumour (strap muscles only) is not LATC
     for s in INVASION_FIELDS:
         col = out[f"invasion_{s}"].to_numpy().copy()
         col[t3] = s == "strap_muscles"
@@ -118,11 +152,9 @@ def apply_screen_failures(rng: np.random.Generator, base: pd.DataFrame) -> pd.Da
     out.loc[t3, "planned_laryngectomy"] = False
     out.loc[t3, "planned_tracheal_resection"] = "none"
     out.loc[t3, "planned_esophageal_resection"] = False
-    m1 = reason == "inc_m1_benefit_documented"
+    m1 = rows & (reason == "inc_m1_benefit_documented")
     out.loc[m1, "m1"] = True
     out.loc[m1, "m1_site"] = np.where(out.loc[m1, "m1_site"].isna(), "lung", out.loc[m1, "m1_site"])
-    out["eligible"] = ~fail
-    return out
 
 
 def eligibility_table(pt: pd.DataFrame, centers: Centers) -> pd.DataFrame:
@@ -178,5 +210,5 @@ def diagnosis_table(pt: pd.DataFrame, centers: Centers) -> pd.DataFrame:
     }, len(pt))
 
 
-__all__ = ["HISTOLOGIES", "Centers", "apply_screen_failures", "diagnosis_table", "draw_baseline",
-           "eligibility_table", "make_centers", "patients_table"]
+__all__ = ["HISTOLOGIES", "NOT_APPLICABLE_UPFRONT", "Centers", "apply_screen_failures", "diagnosis_table", "draw_baseline",
+           "eligibility_table", "make_centers", "patients_table", "redraw_upfront_screen_failures"]

@@ -1,6 +1,7 @@
 """RECIST 1.1 lesions, lesion assessments and investigator timepoint responses.
 
-* Baseline: 1–5 target lesions, ≤ 2 per organ (RECIST 1.1 §3.3); the primary is always a target;
+* Baseline: 1–5 target lesions, ≤ 2 per organ with all lymph nodes counted as one organ (RECIST
+  1.1 §4.2; EORTC RECIST FAQ), surplus lesions recorded as non-targets; the primary is always a target;
   target nodes ≥ 15 mm short axis (§3.2); lung targets ≥ 10 mm; bone / brain lesions non-target.
 * Assessments every 6–8 weeks from the start of therapy, a preoperative scan ≤ 2 weeks before
   surgery, and an unscheduled scan on the day progression is diagnosed (with a new lesion).
@@ -63,11 +64,17 @@ def lesion_rows(rng: np.random.Generator, pt: pd.DataFrame) -> pd.DataFrame:
     les = pd.concat([les, pd.DataFrame({"row": np.flatnonzero(no_measurable), "slot": 0, "site": "thyroid",
                                         "role": "non_target", "is_node": False})], ignore_index=True)
     les = les.sort_values(["row", "slot"], kind="stable").reset_index(drop=True)
-    # at most 5 targets (≤ 2 per organ holds by construction of the slots)
+    # RECIST 1.1 §4.2: ≤ 2 targets per organ — all lymph nodes are one organ (EORTC RECIST FAQ), so
+    # a third nodal target (the mediastinal slot after two neck nodes) — and ≤ 5 targets in total
+    # (slot order: primary, nodes, lung, liver). Surplus lesions stay in the table as non-targets.
+    rows = les["row"].to_numpy()
+    organ = np.where(les["is_node"].to_numpy(bool), "lymph_node", les["site"].to_numpy(dtype=object))
     is_t = les["role"].to_numpy() == "target"
-    t_cum = pd.Series(is_t.astype(int)).groupby(les["row"].to_numpy()).cumsum().to_numpy()
-    les = les[~(is_t & (t_cum > 5))].reset_index(drop=True)
-    is_t = les["role"].to_numpy() == "target"
+    t_organ = pd.Series(is_t.astype(int)).groupby([rows, organ]).cumsum().to_numpy()
+    is_t &= t_organ <= 2
+    t_cum = pd.Series(is_t.astype(int)).groupby(rows).cumsum().to_numpy()
+    is_t &= t_cum <= 5
+    les["role"] = np.where(is_t, "target", "non_target").astype(object)
     t_cum = pd.Series(is_t.astype(int)).groupby(les["row"].to_numpy()).cumsum().to_numpy()
     nt_cum = pd.Series((~is_t).astype(int)).groupby(les["row"].to_numpy()).cumsum().to_numpy()
     les["lesion_id"] = np.where(is_t, "T" + t_cum.astype(str), "NT" + nt_cum.astype(str))

@@ -30,7 +30,11 @@ def surgery_rows(rng: np.random.Generator, pt: pd.DataFrame) -> pd.DataFrame:
     s["thyroidectomy_extent"] = np.where(u() < 0.95, "total", "near_total")
     cn = s["cn"].to_numpy()
     central = choose(rng, {"bilateral": 0.72, "unilateral": 0.28}, n)
-    s["central_neck_dissection"] = np.where((cn == "N0") & (u() < 0.15), "none", central)
+    # central (level VI) dissection in every operation except 15 % of cN0 upfront DTC/PDTC/ATC:
+    # therapeutic for cN1, prophylactic for T4 primaries (ATA 2015 Rec. 36B), always in MTC (ATA MTC
+    # 2015 Rec. 23) and after neoadjuvant therapy, where the nodes are staged (ypN is an endpoint)
+    mtc = s["histology"].to_numpy() == "mtc"
+    s["central_neck_dissection"] = np.where((cn == "N0") & ~neo & ~mtc & (u() < 0.15), "none", central)
     s["lateral_neck_dissection"] = np.where(cn == "N1b", choose(rng, {"unilateral": 0.7, "bilateral": 0.3}, n),
                                             np.where(u() < 0.12, "unilateral", "none"))
     plan_tr = s["planned_tracheal_resection"].to_numpy(dtype=object)
@@ -164,10 +168,13 @@ def pathology_rows(rng: np.random.Generator, s: pd.DataFrame) -> pd.DataFrame:
     ex_c = np.where(central == "bilateral", rng.integers(8, 26, n), np.where(central == "unilateral", rng.integers(4, 13, n), 0))
     ex_l = np.where(lateral == "bilateral", rng.integers(30, 71, n), np.where(lateral == "unilateral", rng.integers(15, 41, n), 0))
     examined = ex_c + ex_l
-    pn = np.where((examined == 0) & (pn != "N0"), "NX", pn)
+    # the N category follows the compartments examined: NX only when no node was examined (no neck
+    # dissection: upfront cN0 DTC/PDTC/ATC only, so never with ypT0); N1b needs lateral nodes, N1a
+    # central ones — a metastasis in a compartment not dissected cannot be found (pN0 when other
+    # nodes were examined)
     pn = np.where((pn == "N1b") & (ex_l == 0), "N1a", pn)
-    pn = np.where((pn == "N1a") & (ex_c == 0), "NX", pn)
-    pn = np.where((examined == 0) & (pn == "N0"), "NX", pn)
+    pn = np.where((pn == "N1a") & (ex_c == 0), "N0", pn)
+    pn = np.where(examined == 0, "NX", pn)
     pos_c = np.where(np.isin(pn, ["N1a", "N1b"]), 1 + rng.binomial(np.maximum(ex_c - 1, 0), 0.3), 0)
     pos_l = np.where(pn == "N1b", 1 + rng.binomial(np.maximum(ex_l - 1, 0), 0.15), 0)
     positive = np.minimum(pos_c, ex_c) + np.minimum(pos_l, ex_l)

@@ -16,7 +16,7 @@ from scipy.special import expit
 from latc.synth import _params as P
 from latc.synth._model import (depth_of_response, design_matrix, potential_outcomes, propensity_linear,
                                response_latent, response_linear, solve_intercept, viable_tumour_pct)
-from latc.synth._patients import Centers, apply_screen_failures, draw_baseline
+from latc.synth._patients import Centers, apply_screen_failures, draw_baseline, redraw_upfront_screen_failures
 from latc.synth._treatment import plan_regimen
 from latc.synth._util import choose, stream, triangular_days
 
@@ -54,6 +54,8 @@ def build_patients(seed: int, n: int, centers: Centers, intercept: float | None 
     base["propensity"] = ps
     base["neoadjuvant"] = neo
     base["cohort"] = np.where(neo, "neoadjuvant", "upfront_surgery")
+    # screen failures of the upfront cohort only on criteria that apply to it (docs/validation.md)
+    base = redraw_upfront_screen_failures(stream(seed, "screening_upfront"), base)
 
     # --- potential outcomes (common random numbers) and the observed arm ---
     ro = stream(seed, "outcomes")
