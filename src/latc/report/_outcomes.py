@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 import latc.plot as P
-from latc.stats import cumulative_incidence, kaplan_meier, logrank
+from latc.stats import StatsInputError, cumulative_incidence, kaplan_meier, logrank
 
 from ._common import add_analysis_table, add_figure, add_table, flag
 from ._inputs import ReportInputs
@@ -44,6 +44,14 @@ def _hr_tuple(df: pd.DataFrame | None, **where: Any) -> tuple[float, float, floa
         return None
     x = r.iloc[0]
     return float(x[est]), float(x["lower"]), float(x["upper"])
+
+
+def _quiet(fn: Any) -> Any:
+    """``fn()``, or ``None`` when the statistic is undefined for these data (e.g. a log-rank test without events)."""
+    try:
+        return fn()
+    except StatsInputError:
+        return None
 
 
 def _km(df: pd.DataFrame, time: str, event: str, group: str | None, conf_type: str, **kw: Any):
@@ -79,10 +87,12 @@ def survival_section(inp: ReportInputs) -> Section:
         t = tte[tte["patient_id"].isin(neo_ids)].merge(a[["patient_id", "histology_group", "mpr"]], on="patient_id", how="left")
         os_, efs = t[t["paramcd"].eq("OS")], t[t["paramcd"].eq("EFS")]
         if len(os_):
-            fits = {k: v for k, v in (("Overall survival", _km(os_, "time_months", "event", None, conf_type)),
-                                      ("Event-free survival", _km(efs, "time_months", "event", None, conf_type))) if v is not None}
-            add_figure(sec, "km_os_efs", "Overall and event-free survival (neoadjuvant cohort)",
-                       lambda: P.km_plot(fits, landmarks=landmarks, median_lines=True),
+            def os_efs():
+                fits = {k: v for k, v in (("Overall survival", _km(os_, "time_months", "event", None, conf_type)),
+                                          ("Event-free survival", _km(efs, "time_months", "event", None, conf_type)))
+                        if v is not None}
+                return P.km_plot(fits, landmarks=landmarks, median_lines=True)
+            add_figure(sec, "km_os_efs", "Overall and event-free survival (neoadjuvant cohort)", os_efs,
                        f"Kaplan–Meier estimates from the treatment decision with 95 % CIs ({conf_type} transform, as R "
                        "survfit), censoring marks and numbers at risk; dotted lines at the landmark times.")
             lr = inp.table("survival", "logrank")
@@ -179,8 +189,8 @@ def comparative_section(inp: ReportInputs) -> Section:
             sec.note("Propensity-score distributions", why)
         d = frame[frame["os_time"].notna()]
         if len(d):
-            lr = logrank(d.assign(os_time=d["os_time"].astype(float), os_event=d["os_event"].astype(float)),
-                         "os_time", "os_event", "cohort") if d["cohort"].nunique() > 1 else None
+            lr = _quiet(lambda: logrank(d.assign(os_time=d["os_time"].astype(float), os_event=d["os_event"].astype(float)),
+                                        "os_time", "os_event", "cohort")) if d["cohort"].nunique() > 1 else None
             add_figure(sec, "km_os_cohort", "Overall survival by cohort (unadjusted)",
                        lambda: P.km_plot(_km(d, "os_time", "os_event", "cohort", conf_type), logrank=lr,
                                          cox=_hr_tuple(hrs, endpoint="overall_survival", analysis="naive")),
