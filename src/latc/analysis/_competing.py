@@ -60,7 +60,12 @@ def run(ctx: Context, sec: SectionResult) -> None:
 
     def fg():
         rows = []
-        covs = cmp["covariates"] + (["center"] if d["center"].nunique() > 1 else [])
+        k = d["center"].nunique()
+        with_center = 1 < k <= o.fine_gray_max_centers
+        covs = cmp["covariates"] + (["center"] if with_center else [])
+        center_note = ("fixed effects (crr has no strata)" if with_center else
+                       f"not in the model ({k} center level(s); fixed effects only up to {o.fine_gray_max_centers}: "
+                       "crr's sandwich variance grows with n x p^2)")
         for name, terms in (("unadjusted", ["neoadjuvant"]), ("adjusted", ["neoadjuvant"] + covs)):
             r = fine_gray(d, "rec_time", "rec_type", terms, cause=1, conf_level=o.conf_level)
             s = r.summary.loc["neoadjuvant"]
@@ -70,8 +75,8 @@ def run(ctx: Context, sec: SectionResult) -> None:
                          "covariates": ", ".join(terms)})
         return ResultTable("fine_gray", "Fine-Gray subdistribution hazard ratio of recurrence, neoadjuvant vs upfront",
                            pd.DataFrame(rows), "Fine-Gray proportional subdistribution hazards (R cmprsk::crr), robust "
-                           "sandwich SE; center as fixed effects in the adjusted model",
-                           {**par, "cause": 1, "center": "fixed effects (crr has no strata)",
+                           "sandwich SE; center as fixed effects in the adjusted model (up to fine_gray_max_centers levels)",
+                           {**par, "cause": 1, "center": center_note,
                             "confounders": cmp["covariates"]}, POPULATION, n)
 
     attempt(sec, "fine_gray", fg)

@@ -42,6 +42,7 @@ class AnalysisOptions:
     response_landmark_months: float = 9.0       # landmark for survival by response (neoadjuvant cohort)
     min_center_size: int = 20                   # smaller centers are pooled for the center terms
     min_events: int = 5                         # fewer events: the model is not fitted (reason recorded)
+    fine_gray_max_centers: int = 12             # center fixed effects in Fine-Gray only up to this many levels
     prognostic_horizons_months: tuple[float, ...] = (24.0, 36.0)
     prognostic_bootstrap: int = 100
     prognostic_bootstrap_max_patients: int = 2000   # larger: IJ SEs only (bootstrap ~linear in n)
