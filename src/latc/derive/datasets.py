@@ -60,7 +60,7 @@ import pandas as pd
 from latc.derive import bor as _bor
 from latc.derive.ata_response import ata_response_to_therapy, postop_tg_suggests_distant_metastases
 from latc.derive.ata_risk import ata_dynamic_risk, ata_initial_risk, ata_risk_input
-from latc.derive.biochem import derive_biochemical_response, harmonise_labs
+from latc.derive.biochem import derive_biochemical_response, harmonise_labs, positions, text_from_codes
 from latc.derive.pathology import MPR_THRESHOLD, derive_pathological_response
 from latc.derive.recist import check_target_lesions, response_long, timepoint_responses
 from latc.derive.safety import TEAE_DAYS_AFTER_LAST_DOSE, adverse_event_analysis, exposure_by_agent, treatment_exposure
@@ -249,7 +249,13 @@ class _Collector:
 
 
 def _per_patient(table: pd.DataFrame, pid: pd.Series, columns: list[str], rename: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Columns of a one-row-per-patient table aligned on ``pid`` (missing columns → all missing)."""
+    """Columns of a one-row-per-patient table aligned on ``pid`` (missing columns → all missing;
+    a patient listed twice → the first row)."""
+    if "patient_id" in table and len(table) and all(c in table for c in columns):
+        # patients matched on hashed codes; each column taken with missing rows filled
+        pos = positions(pid, table["patient_id"])
+        cols = {c: pd.array(table[c], dtype=_nullable(table[c].dtype), copy=False).take(pos, allow_fill=True) for c in columns}
+        return pd.DataFrame(cols, index=pid.index).rename(columns=dict(rename or {}))
     if "patient_id" in table and len(table):
         t = table.drop_duplicates("patient_id")
         t = t.set_index(t["patient_id"].astype("str").to_numpy())
@@ -285,9 +291,36 @@ def _insert_after(df: pd.DataFrame, after: str, name: str, values: Any) -> pd.Da
     return out
 
 
+def _isin(values: pd.Series, keys: pd.Series) -> np.ndarray:
+    """``values.isin(keys)`` for text ids, hashed in pyarrow (numpy bool)."""
+    import pyarrow.compute as pc
+
+    from latc.derive.biochem import _arrow_text
+
+    if not len(values) or not len(keys):
+        return np.zeros(len(values), dtype=bool)
+    return pc.is_in(_arrow_text(values), value_set=_arrow_text(keys), skip_nulls=True).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _lookup(values: pd.Series, by_patient: pd.Series) -> pd.Series:
+    """``by_patient`` (indexed by patient id, unique) looked up for each id in ``values`` — like
+    ``values.map(by_patient)`` but matched on hashed codes; missing where the id is unknown."""
+    pos = positions(values, by_patient.index)
+    arr = pd.array(by_patient.to_numpy(), dtype=_nullable(by_patient.dtype)) if by_patient.dtype != "str" else by_patient.array
+    return pd.Series(arr.take(pos, allow_fill=True), index=values.index)
+
+
+def _lookup_text(values: pd.Series, by_patient: pd.Series) -> pd.Series:
+    """Text ``by_patient`` looked up per id (``str``; built from codes, no per-row string work)."""
+    pos = positions(values, by_patient.index)
+    codes, uniques = pd.factorize(by_patient, use_na_sentinel=True)
+    return text_from_codes(np.where(pos >= 0, codes[np.maximum(pos, 0)] if len(codes) else -1, -1),
+                           [str(u) for u in uniques], index=values.index)
+
+
 def _with_center(df: pd.DataFrame, centers: pd.Series) -> pd.DataFrame:
     """``center_id`` right after ``patient_id`` (from the patients table)."""
-    values = df["patient_id"].astype("str").map(centers).astype("str") if "patient_id" in df else pd.Series(dtype="str")
+    values = _lookup_text(df["patient_id"], centers) if "patient_id" in df else pd.Series(dtype="str")
     return _insert_after(df, "patient_id", "center_id", values.to_numpy())
 
 
@@ -489,16 +522,16 @@ def derive_datasets(
     computed = tumour[["patient_id", "assessment_date", "overall_response"]].dropna(subset=["overall_response"])
     recorded = col.run("response", lambda: _recorded_responses(T["timepoint_responses"], col),
                        lambda: _recorded_responses(None, col))
-    has_computed = pid.isin(computed["patient_id"]).to_numpy()
-    has_recorded = pid.isin(recorded["patient_id"]).to_numpy()
+    has_computed = _isin(pid, computed["patient_id"])
+    has_recorded = _isin(pid, recorded["patient_id"])
     if response_source == "computed":
         source = np.select([has_computed, has_recorded], ["computed", "investigator"], default=None)
     else:
         source = np.select([has_recorded, has_computed], ["investigator", "computed"], default=None)
     source = pd.Series(source, index=idx, dtype="str")
     by_source = pd.Series(source.to_numpy(), index=pid.to_numpy())
-    use_computed = computed[computed["patient_id"].map(by_source).eq("computed").fillna(False).to_numpy(bool)]
-    use_recorded = recorded[recorded["patient_id"].map(by_source).eq("investigator").fillna(False).to_numpy(bool)]
+    use_computed = computed[_lookup(computed["patient_id"], by_source).eq("computed").fillna(False).to_numpy(bool)]
+    use_recorded = recorded[_lookup(recorded["patient_id"], by_source).eq("investigator").fillna(False).to_numpy(bool)]
     analysis_responses = pd.concat([use_computed, use_recorded[["patient_id", "assessment_date", "overall_response"]]],
                                    ignore_index=True)
     reference = pd.DataFrame({"patient_id": pid[response_set].to_numpy(), "reference_date": first_dose[response_set].to_numpy()})
@@ -512,7 +545,7 @@ def derive_datasets(
     both = computed.merge(recorded[["patient_id", "assessment_date", "overall_response"]], on=["patient_id", "assessment_date"],
                           suffixes=("_computed", "_investigator"))
     conc = [_crosstab("timepoint_response", both["overall_response_computed"], both["overall_response_investigator"])]
-    both_ref = reference[reference["patient_id"].isin(computed["patient_id"]) & reference["patient_id"].isin(recorded["patient_id"])]
+    both_ref = reference[_isin(reference["patient_id"], computed["patient_id"]) & _isin(reference["patient_id"], recorded["patient_id"])]
 
     def _bor_concordance() -> list[pd.DataFrame]:
         if not len(both_ref):
@@ -581,9 +614,9 @@ def derive_datasets(
     tumour_out = tumour.copy()
     if "patient_id" in tumour_out and len(tumour_out.columns) > 3:
         tumour_out = _with_center(tumour_out, centers)
-        tumour_out = _insert_after(tumour_out, "center_id", "cohort", tumour_out["patient_id"].map(
-            pd.Series(cohort.to_numpy(), index=pid.to_numpy())).astype("str").to_numpy())
-        fd = tumour_out["patient_id"].map(pd.Series(first_dose.to_numpy(), index=pid.to_numpy())).astype("datetime64[ns]")
+        tumour_out = _insert_after(tumour_out, "center_id", "cohort", _lookup_text(
+            tumour_out["patient_id"], pd.Series(cohort.to_numpy(), index=pid.to_numpy())).to_numpy())
+        fd = _lookup(tumour_out["patient_id"], pd.Series(first_dose.to_numpy(), index=pid.to_numpy())).astype("datetime64[ns]")
         tumour_out = _insert_after(tumour_out, "baseline_date", "days_from_treatment_start",
                                    (tumour_out["assessment_date"] - fd).dt.days.astype("Int64").to_numpy())
     datasets = {
@@ -668,13 +701,15 @@ def _subject(patients: pd.DataFrame, pid: pd.Series, T: Mapping[str, pd.DataFram
     base.insert(1, "histology_group", hist.map(HISTOLOGY_GROUPS).astype("str"))
     inv = dx[list(INVASION_FIELDS)].astype("boolean")
     known = inv.notna().all(axis=1)
-    names = np.full(len(idx), "", dtype=object)
-    for f in INVASION_FIELDS:
-        names = names + np.where(inv[f].fillna(False).to_numpy(bool), f.removeprefix("invasion_") + ";", "")
+    # the list of invaded structures is spelled once per distinct combination (a bit mask per patient)
+    flags = np.column_stack([inv[f].fillna(False).to_numpy(bool) for f in INVASION_FIELDS]) if len(idx) else np.zeros((0, len(INVASION_FIELDS)), bool)
+    mask = flags.astype(np.int64) @ (1 << np.arange(len(INVASION_FIELDS), dtype=np.int64))
+    combos, mcode = np.unique(mask, return_inverse=True)
+    spelled = [";".join(f.removeprefix("invasion_") for i, f in enumerate(INVASION_FIELDS) if m >> i & 1) or "none" for m in combos]
     base.insert(base.columns.get_loc("cm") + 1, "n_invaded_structures",
-                inv.fillna(False).sum(axis=1).astype("Int64").where(known))
+                pd.Series(flags.sum(axis=1), index=idx).astype("Int64").where(known))
     base.insert(base.columns.get_loc("n_invaded_structures") + 1, "invaded_structures",
-                pd.Series(names, index=idx, dtype="str").str.rstrip(";").replace("", "none").where(known).astype("str"))
+                text_from_codes(np.where(known.to_numpy(bool), mcode.reshape(-1), -1), spelled, index=idx))
     parts.append(base)
     parts.append(_per_patient(pathology, pid, ["clinical_stage"]))
 
@@ -694,14 +729,19 @@ def _subject(patients: pd.DataFrame, pid: pd.Series, T: Mapping[str, pd.DataFram
     # time-to-event, wide
     wide = {}
     if len(tte) and "paramcd" in tte:
-        t = tte.set_index(["patient_id", "paramcd"])
-        for p in TTE_PARAMETERS:
-            if p not in set(tte["paramcd"]):
+        # per parameter, the first row of each patient, matched on hashed codes
+        ppos = positions(tte["patient_id"], pid)
+        pcode = positions(tte["paramcd"], list(TTE_PARAMETERS))
+        for k, p in enumerate(TTE_PARAMETERS):
+            rows = np.flatnonzero((pcode == k) & (ppos >= 0))
+            if not len(rows):
                 continue
-            sub = t.xs(p, level="paramcd")
-            sub = sub[~sub.index.duplicated()].reindex(pid.to_numpy())
+            first_pos, first = np.unique(ppos[rows], return_index=True)
+            take = np.full(len(idx), -1, dtype=np.int64)
+            take[first_pos] = rows[first]
             for c in ("time_days", "time_months", "event", "event_type"):
-                wide[f"{p.lower()}_{c}"] = sub[c].to_numpy()
+                col = tte[c]
+                wide[f"{p.lower()}_{c}"] = pd.array(col, dtype=_nullable(col.dtype), copy=False).take(take, allow_fill=True)
     tw = pd.DataFrame(wide, index=idx)
     for p in TTE_PARAMETERS:
         for c, dtype in (("time_days", "Int64"), ("time_months", "Float64"), ("event", "Int64"), ("event_type", "Int64")):
@@ -723,7 +763,9 @@ def _response_dataset(tumour: pd.DataFrame, recorded: pd.DataFrame, endpoints: p
     if "target_response" in tumour and len(tumour):
         long = response_long(tumour)
         parts.append(pd.DataFrame({
-            "patient_id": long["patient_id"].astype("str"), "paramcd": long["parameter"].map(_LONG_TO_PARAMCD),
+            "patient_id": long["patient_id"].astype("str"),
+            "paramcd": text_from_codes(positions(long["parameter"], list(_LONG_TO_PARAMCD)), list(_LONG_TO_PARAMCD.values()),
+                                       index=long.index),
             "assessment_date": long["assessment_date"], "value": long["value"], "source": "computed",
             "assessor": pd.Series(pd.NA, index=long.index, dtype="str")}))
     if len(recorded):
@@ -734,29 +776,30 @@ def _response_dataset(tumour: pd.DataFrame, recorded: pd.DataFrame, endpoints: p
         {"patient_id": pd.Series([], dtype="str"), "paramcd": pd.Series([], dtype="str"),
          "assessment_date": pd.Series([], dtype="datetime64[ns]"), "value": pd.Series([], dtype="str"),
          "source": pd.Series([], dtype="str"), "assessor": pd.Series([], dtype="str")})
-    timepoints["analysis_flag"] = ((timepoints["source"] == timepoints["patient_id"].map(by_source)).fillna(False)
-                                   & timepoints["patient_id"].map(in_set).fillna(False)).astype(bool)
+    timepoints["analysis_flag"] = ((timepoints["source"] == _lookup(timepoints["patient_id"], by_source)).fillna(False)
+                                   & _lookup(timepoints["patient_id"], in_set).fillna(False)).astype(bool)
     bor_rows = []
     if "best_overall_response" in endpoints:
         e = endpoints
         for code, col in (("BOR", "best_overall_response"), ("CBOR", "confirmed_best_overall_response")):
             bor_rows.append(pd.DataFrame({
                 "patient_id": e["patient_id"].astype("str"), "paramcd": code, "assessment_date": e[f"{col}_date"],
-                "value": e[col].astype("str"), "source": e["patient_id"].map(by_source).astype("str"),
+                "value": e[col].astype("str"), "source": _lookup(e["patient_id"], by_source).astype("str"),
                 "assessor": pd.Series(pd.NA, index=e.index, dtype="str"), "analysis_flag": True}))
     out = pd.concat([timepoints, *bor_rows], ignore_index=True)
     # order: patient, timepoints by date and parameter (computed before investigator), then BOR and
     # CBOR — on integer keys (string sorts
     # of millions of rows are slow)
     pcode = pd.factorize(out["patient_id"], sort=True)[0]
-    ocode = pd.Categorical(out["paramcd"], categories=list(RESPONSE_PARAMETERS)).codes
-    scode = pd.Categorical(out["source"], categories=list(RESPONSE_SOURCES)).codes
+    ocode = positions(out["paramcd"], list(RESPONSE_PARAMETERS))
+    scode = positions(out["source"], list(RESPONSE_SOURCES))
     day = out["assessment_date"].astype("datetime64[ns]").to_numpy().astype("int64")  # NaT sorts first
-    per_patient = np.isin(out["paramcd"].to_numpy(dtype=object), ["BOR", "CBOR"])  # after the timepoints
-    out = out.take(np.lexsort((scode, ocode, day, per_patient, pcode))).reset_index(drop=True)
-    out.insert(1, "center_id", out["patient_id"].map(centers).astype("str"))
-    out.insert(2, "cohort", out["patient_id"].map(pd.Series(cohort.to_numpy(), index=pid.to_numpy())).astype("str"))
-    out.insert(4, "param", out["paramcd"].map(RESPONSE_PARAMETERS).astype("str"))
+    per_patient = ocode >= list(RESPONSE_PARAMETERS).index("BOR")  # BOR, CBOR after the timepoints
+    order = np.lexsort((scode, ocode, day, per_patient, pcode))
+    out = out.take(order).reset_index(drop=True)
+    out.insert(1, "center_id", _lookup_text(out["patient_id"], centers))
+    out.insert(2, "cohort", _lookup_text(out["patient_id"], pd.Series(cohort.to_numpy(), index=pid.to_numpy())))
+    out.insert(4, "param", text_from_codes(ocode[order], list(RESPONSE_PARAMETERS.values())))
     out["assessment_date"] = out["assessment_date"].astype("datetime64[ns]")
     for c in ("patient_id", "paramcd", "value", "source", "assessor"):
         out[c] = out[c].astype("str")
