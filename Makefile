@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.12 python3.13 $$HOME/.pyenv/versions/3.12*/bi
             if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench lock env clean
+.PHONY: demo test test-all bench lock env clean report-tools
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PYTHON)" || { echo "latc needs Python >= 3.12 (python3.12 on PATH or under pyenv)"; exit 1; }
@@ -23,12 +23,22 @@ env: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/latc demo --out $(OUT)
 
+## Debian's chromium and poppler-utils for the report rendering tests (tests/test_report*.py).
+## Idempotent; never fails: without apt (or root / passwordless sudo) those tests skip with a reason.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+report-tools:
+	@if command -v chromium >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium poppler-utils) \
+	    || echo "report-tools: could not install chromium/poppler-utils; the Chromium/PDF report tests will be skipped"; \
+	else echo "report-tools: no apt-get; the Chromium/PDF report tests will be skipped"; fi
+
 ## Run the test suite (what CI runs).
-test: $(STAMP)
+test: $(STAMP) report-tools
 	$(VENV)/bin/python -m pytest -n 2 -q
 
 ## Include tests marked slow.
-test-all: $(STAMP)
+test-all: $(STAMP) report-tools
 	$(VENV)/bin/python -m pytest -n 2 -q -m "slow or not slow"
 
 ## Benchmarks (wall time, peak memory, scaling) — see benchmarks/README.md.

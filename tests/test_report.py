@@ -242,8 +242,8 @@ def test_network_check_catches_an_external_request(tmp_path):
     assert any("boom" in c for c in r["console"])
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
-                    reason="poppler-utils (pdftoppm, pdftotext) not installed (make test installs them when apt is available)")
+@pytest.mark.skipif(any(shutil.which(t) is None for t in ("pdftoppm", "pdftotext", "pdfinfo")),
+                    reason="poppler-utils (pdftoppm, pdftotext, pdfinfo) not installed (make test installs them when apt is available)")
 def test_pdf_is_a4_numbered_and_holds_every_caption(report):
     pdf = report / "report.pdf"
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout

@@ -41,7 +41,7 @@ def ten(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def one_cohort(tmp_path_factory) -> Path:
     """Neoadjuvant patients only (the upfront-surgery rows removed from the written study)."""
-    return pipeline_run(tmp_path_factory.mktemp("neo"), 60, seed=5, n_centers=2, only_cohort="neoadjuvant")
+    return pipeline_run(tmp_path_factory.mktemp("neo"), 40, seed=5, n_centers=2, only_cohort="neoadjuvant")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def no_events(tmp_path_factory) -> Path:
     from latc.cli import app
 
     base = tmp_path_factory.mktemp("noev")
-    run = pipeline_run(base / "run", 60, seed=7, n_centers=2)
+    run = pipeline_run(base / "run", 40, seed=7, n_centers=2)
     out = censor_all_events(run, base / "censored")
     r = CliRunner().invoke(app, ["report", str(out), "--out", str(out / "report")])
     assert r.exit_code == 0, r.output

@@ -31,7 +31,7 @@ __all__ = ["MAX_HTML_ROWS", "ReportResult", "build_report", "build_sections"]
 
 #: Rows of a table shown in the HTML/PDF (the whole table is always in tables.xlsx).
 MAX_HTML_ROWS = 80
-#: SVGs larger than this are embedded as PNG instead (e.g. a spider plot of 10,000 patients).
+#: SVGs larger than this (or than 1.5 × the PNG) are embedded as PNG instead (e.g. a spider plot of 10,000 patients).
 MAX_INLINE_SVG_BYTES = 1_500_000
 
 
@@ -105,8 +105,9 @@ def _save_figures(figures: list[ReportFigure], folder: Path) -> None:
         f.width_mm = _png_width_mm(png)  # type: ignore[attr-defined]
         png_uri = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
         f.png_src = png_uri  # type: ignore[attr-defined]
-        f.src = ("data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii")
-                 if len(data) <= MAX_INLINE_SVG_BYTES else png_uri)
+        # vector when it is compact; a dense figure (10,000 patients' lines) is smaller as the 300-dpi PNG
+        use_svg = len(data) <= min(max(1.5 * png.stat().st_size, 150_000), MAX_INLINE_SVG_BYTES)
+        f.src = "data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii") if use_svg else png_uri
         f.figure.clear()  # free the drawing (the files are written)
 
 

@@ -36,6 +36,26 @@ HEADERS = {"n": "n", "p": "p", "smd": "SMD", "hr": "HR (95% CI)", "shr": "SHR (9
            "chisq": "χ²", "fmi": "FMI"}
 
 
+#: Analysis codes shown in tables (anything else: ``latc.plot`` labels, then ``snake_case`` → words).
+CODE_LABELS = {"naive": "Unadjusted", "adjusted": "Covariate-adjusted", "ps_matched": "PS-matched (1:1)",
+               "iptw_ate": "IPTW (ATE)", "overlap_ato": "Overlap weights (ATO)", "unweighted": "Unweighted",
+               "unadjusted": "Unadjusted", "baseline": "ATA risk", "extended": "ATA risk + response",
+               "harrell_c": "Harrell's C", "uno_c": "Uno's C", "auc": "Time-dependent AUC", "brier": "Brier score"}
+NBSP = "\u00a0"
+#: Longest text shown in a table cell (the full text is in tables.xlsx).
+MAX_CELL_CHARS = 180
+
+
+def _label(v: object) -> str:
+    if not isinstance(v, str):
+        return str(v)
+    if v in CODE_LABELS:
+        return CODE_LABELS[v]
+    if v in LABELS or ("_" in v and " " not in v):
+        return pretty(v)
+    return v if len(v) <= MAX_CELL_CHARS else v[: MAX_CELL_CHARS - 1].rstrip() + "…"
+
+
 def pretty_header(column: str) -> str:
     return HEADERS.get(column, pretty(column))
 
@@ -57,7 +77,7 @@ def fmt_p(values: pd.Series) -> pd.Series:
     """p-values as papers print them: ``< 0.001``, ``0.004``, ``0.27``."""
     x = pd.to_numeric(values, errors="coerce").astype(float)
     out = pd.Series("", index=values.index, dtype="object")
-    out[x < 0.001] = "< 0.001"
+    out[x < 0.001] = "<" + NBSP + "0.001"
     mid = (x >= 0.001) & (x < 0.01)
     out[mid] = x[mid].map(lambda v: f"{v:.3f}")
     hi = x >= 0.01
@@ -74,7 +94,7 @@ def fmt_ci(est: pd.Series, lower: pd.Series, upper: pd.Series, *, percent: bool 
     def one(v: pd.Series) -> pd.Series:
         return v.map(lambda z: "NR" if not np.isfinite(z) else f"{z:.{d}f}")
 
-    out = one(e) + " (" + one(lo) + "–" + one(up) + ")"
+    out = one(e) + NBSP + "(" + one(lo) + "–" + one(up) + ")"  # no line break inside an estimate
     return out.where(np.isfinite(e), "")
 
 
@@ -119,8 +139,11 @@ def display_table(df: pd.DataFrame, *, columns: Sequence[str] | None = None, per
             out[c] = fmt_number(s * 100 if c in percent else s, 1 if c in percent else digits)
         else:
             vals = s.astype("object")
-            out[c] = vals.where(vals.notna(), "").map(
-                lambda v: pretty(v) if isinstance(v, str) and (v in LABELS or ("_" in v and " " not in v)) else str(v))
+            present = set(vals.dropna().map(str))
+            if present and present <= {"True", "False"}:
+                out[c] = vals.map(lambda v: "" if pd.isna(v) else ("yes" if str(v) == "True" else "no"))
+            else:
+                out[c] = vals.where(vals.notna(), "").map(_label)
     out.columns = [(rename or {}).get(c, pretty_header(c)) for c in out.columns]
     out = out.reset_index(drop=True)
     if max_rows is not None and len(out) > max_rows:

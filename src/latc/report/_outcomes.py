@@ -225,8 +225,8 @@ def comparative_section(inp: ReportInputs) -> Section:
         sec.note("Love plot", inp.why_not("comparative", "love_plot"))
     forest = inp.table("subgroups", "forest")
     if forest is not None and len(forest):
-        labels = dict(zip(forest["subgroup"].astype("str"), forest.get("subgroup_label", forest["subgroup"]).astype("str")))
-        labels = {k: v for k, v in labels.items() if v and v != "nan"}
+        lab = forest[["subgroup", "subgroup_label"]].dropna() if "subgroup_label" in forest else forest.iloc[:0]
+        labels = {str(k): str(v) for k, v in zip(lab["subgroup"], lab["subgroup_label"])}
         add_figure(sec, "forest_subgroups", "Recurrence HR (neoadjuvant vs upfront) by subgroup",
                    lambda: P.forest_plot(forest, labels=labels, favours=("neoadjuvant", "upfront surgery")),
                    "IPTW-weighted Cox per subgroup with robust CIs; interaction p per subgroup variable.")
@@ -247,12 +247,14 @@ def comparative_section(inp: ReportInputs) -> Section:
                        columns=["analysis", "population", "hr", "p", "n", "events", "note"])
     add_analysis_table(sec, inp, "comparative", "evalues", title="E-values of the comparative hazard ratios",
                        columns=["endpoint", "analysis", "hr", "evalue_point", "evalue_ci", "primary"])
+    shown_with_notes = {("comparative", "hazard_ratios"), ("sensitivity", "hazard_ratios")}  # rows carry their note
     for s in ("comparative", "competing", "sensitivity", "subgroups"):
         info = inp.section(s)
         if info.get("reason"):
             sec.notes.append(f"{info.get('title', s)}: not computed — {info['reason']}")
         for nc in info.get("not_computed", []):
-            sec.notes.append(f"{s}/{nc['table']}: not computed — {nc['reason']}")
+            if (s, str(nc["table"]).split("/")[0]) not in shown_with_notes:
+                sec.notes.append(f"{s}/{nc['table']}: not computed — {nc['reason']}")
     return sec
 
 
