@@ -160,3 +160,20 @@ def test_pdf_renderer_never_fetches_a_url(tmp_path):
     assert fetched_by_default  # the check can fail
     assert out.read_bytes()[:5] == b"%PDF-"
     assert hits == []
+
+
+def test_biomarkers_section_only_with_omics_outputs(tmp_path):
+    from latc.report._methods import biomarkers_section
+
+    assert biomarkers_section(ReportInputs(root=tmp_path)) is None
+    perf = tmp_path / "omics" / "biomarkers"
+    perf.mkdir(parents=True)
+    pd.DataFrame({"model": ["clinical", "clinical + omics"], "metric": ["auc", "auc"], "estimate": [0.61, 0.74],
+                  "lower": [0.52, 0.66], "upper": [0.70, 0.82]}).to_csv(perf / "performance.csv", index=False)
+    pd.DataFrame({"feature": [f"g{i}" for i in range(100)]}).to_csv(perf / "screen.csv", index=False)
+    sec = biomarkers_section(ReportInputs(root=tmp_path, omics_dir=tmp_path / "omics"))
+    keys = [t.key for t in sec.tables]
+    assert keys == ["omics_files", "omics_performance"]
+    files = sec.tables[0].data
+    assert set(files["file"]) == {"omics/biomarkers/performance.csv", "omics/biomarkers/screen.csv"}
+    assert sec.tables[1].display.iloc[1]["Estimate (95% CI)"] == f"0.740{NBSP}(0.660–0.820)"
