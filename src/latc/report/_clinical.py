@@ -7,7 +7,6 @@ population — response set, operated set — and binning % viable tumour for di
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 import latc.plot as P

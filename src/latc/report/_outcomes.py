@@ -266,6 +266,9 @@ def prognostic_section(inp: ReportInputs) -> Section:
                               "Discrimination by Harrell's and Uno's C and the time-dependent AUC at the horizons.")
         m = disc[disc["metric"].isin(["harrell_c", "uno_c", "auc"]) & pd.to_numeric(disc["estimate"], errors="coerce").notna()].copy()
         if len(m):
+            from ._format import CODE_LABELS
+
+            m["model"] = m["model"].map(lambda v: CODE_LABELS.get(v, v))
             m["measure"] = m["metric"].map({"harrell_c": "Harrell's C", "uno_c": "Uno's C", "auc": "AUC"}) + \
                 m["horizon"].map(lambda h: "" if pd.isna(h) else f" {h:g} mo")
             add_figure(sec, "prognostic_discrimination", "Discrimination: ATA risk vs ATA + response",
