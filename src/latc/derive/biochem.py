@@ -91,50 +91,7 @@ HARMONISED_COLUMNS = [
 # small vectorised helpers
 # --------------------------------------------------------------------------------------------------
 
-def _per_unique(values: pd.Series, fn) -> pd.Series:
-    """String work on the distinct values only (codes have a handful of them).
-
-    When the transformation leaves every distinct value unchanged (clean codes, the usual case) the
-    input is returned as ``str`` without rebuilding a million-row column.
-    """
-    values = values.astype("str")
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    if len(uniques) == 0:
-        return values
-    uniq = pd.Series(np.asarray(uniques, dtype=object), dtype="str")
-    mapped = fn(uniq).astype(object).to_numpy()
-    if all(m == u for m, u in zip(mapped, uniq.to_numpy(dtype=object))):
-        return values
-    cat = pd.Categorical.from_codes(codes, categories=pd.Index(np.arange(len(uniques))))
-    out = pd.Series(cat, index=values.index).map(dict(enumerate(mapped)))
-    return out.astype("str")
-
-
-def _normalise_unit(unit: pd.Series) -> pd.Series:
-    """``ng/mL``, ``µg/L``, ``uIU/ml`` … → dictionary codes (``ng_ml``, ``ug_l``, ``uiu_ml``)."""
-    def clean(s: pd.Series) -> pd.Series:
-        s = s.str.strip().str.lower().str.replace("µ", "u", regex=False).str.replace("μ", "u", regex=False)
-        return s.str.replace("mcg", "ug", regex=False).str.replace(" ", "", regex=False).str.replace("/", "_", regex=False)
-    return _per_unique(unit, clean)
-
-
 _ALLOWED_UNITS_TEXT = {t: ", ".join(u for (tt, u) in UNIT_FACTORS if tt == t) for t in CANONICAL_UNITS}
-
-
-def _unit_factor(test: pd.Series, unit: pd.Series) -> np.ndarray:
-    """Factor to the canonical unit per row (NaN when the unit does not belong to the test), looked up
-    on the distinct (test, unit) pairs only."""
-    tc, tu = pd.factorize(test.astype(object), use_na_sentinel=True)
-    uc, uu = pd.factorize(unit.astype(object), use_na_sentinel=True)
-    table = np.array([[UNIT_FACTORS.get((t, u), np.nan) for u in uu] + [np.nan] for t in tu] + [[np.nan] * (len(uu) + 1)], dtype=float)
-    return table[np.where(tc < 0, len(tu), tc), np.where(uc < 0, len(uu), uc)]
-
-
-def _normalise_test(test: pd.Series) -> pd.Series:
-    def clean(s: pd.Series) -> pd.Series:
-        s = s.str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
-        return s.map(lambda v: _TEST_SYNONYMS.get(v, v))
-    return _per_unique(test, clean)
 
 
 def _dates(s: pd.Series | None, index: pd.Index | None = None) -> pd.Series:
