@@ -19,6 +19,8 @@ import pandas as pd  # noqa: E402
 from anndata import AnnData  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from latc.plot import save  # noqa: E402
+
 __all__ = ["PALETTE", "umap_by_cell_type", "composition_bars", "paired_plot", "marker_dotplot", "save_figure"]
 
 PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000",
@@ -31,13 +33,9 @@ def _colours(categories) -> dict:
 
 
 def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
-    """Write ``<stem>.svg`` and ``<stem>.png`` (300 dpi); returns the paths."""
+    """Write ``<stem>.svg`` and ``<stem>.png`` (300 dpi, deterministic); returns the paths."""
     stem = Path(path_stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    out = [stem.with_suffix(".svg"), stem.with_suffix(".png")]
-    fig.savefig(out[0], bbox_inches="tight")
-    fig.savefig(out[1], dpi=300, bbox_inches="tight")
-    return out
+    return save(fig, stem.with_suffix("") if stem.suffix.lower() in (".svg", ".png") else stem)
 
 
 def umap_by_cell_type(adata: AnnData, *, key: str = "cell_type", basis: str = "X_umap", max_points: int = 200_000,
