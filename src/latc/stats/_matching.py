@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from latc.stats._errors import StatsInputError
-from latc.stats._propensity import _check_frame, propensity, treatment_indicator
+from latc.stats._propensity import _check_frame, propensity_values, treatment_indicator
 
 __all__ = ["match", "MatchResult"]
 
@@ -226,26 +226,7 @@ def match(df: pd.DataFrame, treatment: str, covariates: Sequence[str] | None = N
     _check_frame(df, [treatment, *exact_cols], context)
     z = treatment_indicator(df[treatment], treatment, treated, context)
 
-    if ps is None:
-        if not covariates:
-            raise StatsInputError(f"{context}: give covariates (to fit the propensity model) or ps")
-        p = propensity(df, treatment, covariates, treated=treated).to_numpy()
-    else:
-        if isinstance(ps, str):
-            _check_frame(df, [ps], context)
-            p = pd.to_numeric(df[ps]).to_numpy(dtype=float)
-        elif isinstance(ps, pd.Series):
-            if not ps.index.equals(df.index):
-                raise StatsInputError(f"{context}: ps must be indexed like df")
-            p = ps.to_numpy(dtype=float)
-        else:
-            p = np.asarray(ps, dtype=float)
-            if p.shape != (len(df),):
-                raise StatsInputError(f"{context}: ps has {p.size} values for {len(df)} rows")
-        if np.isnan(p).any():
-            raise StatsInputError(f"{context}: the propensity score has missing values")
-        if ((p <= 0) | (p >= 1)).any():
-            raise StatsInputError(f"{context}: propensity scores must lie strictly between 0 and 1")
+    p = propensity_values(df, treatment, covariates, ps, treated, context)
     dist = np.log(p / (1 - p)) if scale == "logit" else p
 
     width = None

@@ -161,3 +161,29 @@ def propensity(df: pd.DataFrame, treatment: str, covariates: Sequence[str], *,
     if scale == "logit":
         return pd.Series(eta, index=df.index, name="logit_propensity_score")
     return pd.Series(p, index=df.index, name="propensity_score")
+
+
+def propensity_values(df, treatment, covariates, ps, treated, context) -> np.ndarray:
+    """Propensity scores from ``ps`` (column name, Series or array; checked in (0, 1)) or, when
+    ``ps`` is None, fitted on ``covariates`` — shared by matching and weighting."""
+    if ps is None:
+        if not covariates:
+            raise StatsInputError(f"{context}: give covariates (to fit the propensity model) or ps")
+        return propensity(df, treatment, covariates, treated=treated).to_numpy()
+    if isinstance(ps, str):
+        _check_frame(df, [ps], context)
+        p = pd.to_numeric(df[ps]).to_numpy(dtype=float)
+    elif isinstance(ps, pd.Series):
+        if not ps.index.equals(df.index):
+            raise StatsInputError(f"{context}: ps must be indexed like df")
+        p = ps.to_numpy(dtype=float)
+    else:
+        p = np.asarray(ps, dtype=float)
+        if p.shape != (len(df),):
+            raise StatsInputError(f"{context}: ps has {p.size} values for {len(df)} rows")
+    if np.isnan(p).any():
+        raise StatsInputError(f"{context}: the propensity score has {int(np.isnan(p).sum())} missing values")
+    if ((p <= 0) | (p >= 1)).any():
+        raise StatsInputError(f"{context}: propensity scores must lie strictly between 0 and 1 "
+                              "(a score of 0 or 1 means no overlap: the weight would be infinite)")
+    return p

@@ -35,35 +35,11 @@ import numpy as np
 import pandas as pd
 
 from latc.stats._errors import StatsInputError
-from latc.stats._propensity import _check_frame, propensity, treatment_indicator
+from latc.stats._propensity import _check_frame, propensity_values, treatment_indicator
 
 __all__ = ["weights"]
 
 _ESTIMANDS = ("ATE", "ATT", "ATO")
-
-
-def _propensity_values(df, treatment, covariates, ps, treated, context) -> np.ndarray:
-    if ps is None:
-        if not covariates:
-            raise StatsInputError(f"{context}: give covariates (to fit the propensity model) or ps")
-        return propensity(df, treatment, covariates, treated=treated).to_numpy()
-    if isinstance(ps, str):
-        _check_frame(df, [ps], context)
-        p = pd.to_numeric(df[ps]).to_numpy(dtype=float)
-    elif isinstance(ps, pd.Series):
-        if not ps.index.equals(df.index):
-            raise StatsInputError(f"{context}: ps must be indexed like df")
-        p = ps.to_numpy(dtype=float)
-    else:
-        p = np.asarray(ps, dtype=float)
-        if p.shape != (len(df),):
-            raise StatsInputError(f"{context}: ps has {p.size} values for {len(df)} rows")
-    if np.isnan(p).any():
-        raise StatsInputError(f"{context}: the propensity score has {int(np.isnan(p).sum())} missing values")
-    if ((p <= 0) | (p >= 1)).any():
-        raise StatsInputError(f"{context}: propensity scores must lie strictly between 0 and 1 "
-                              "(a score of 0 or 1 means no overlap: the weight would be infinite)")
-    return p
 
 
 def weights(df: pd.DataFrame, treatment: str, covariates: Sequence[str] | None = None,
@@ -96,7 +72,7 @@ def weights(df: pd.DataFrame, treatment: str, covariates: Sequence[str] | None =
         raise StatsInputError(f"weights: estimand must be one of {_ESTIMANDS}, not {estimand!r}")
     _check_frame(df, [treatment], context)
     z = treatment_indicator(df[treatment], treatment, treated, context)
-    e = _propensity_values(df, treatment, covariates, ps, treated, context)
+    e = propensity_values(df, treatment, covariates, ps, treated, context)
     t = z == 1
     if e[t].max() <= e[~t].min() or e[~t].max() <= e[t].min():
         raise StatsInputError(f"{context}: the propensity score ranges of treated "
