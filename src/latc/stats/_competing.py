@@ -43,7 +43,7 @@ import pandas as pd
 from scipy.stats import chi2, norm
 
 from ._cox import design_matrix
-from ._errors import StatsInputError, _require_columns
+from ._errors import StatsInputError, _require_columns, time_values
 
 __all__ = ["CIFResult", "FineGrayResult", "cumulative_incidence", "fine_gray", "gray_test"]
 
@@ -85,15 +85,7 @@ def _competing_data(df: pd.DataFrame, time: str, event_type: str, columns: Seque
         df = df.loc[keep]
     if len(df) == 0:
         raise StatsInputError(f"{context}: no rows to analyse")
-    try:
-        t = pd.to_numeric(df[time]).to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        raise StatsInputError(f"{context}: time column '{time}' must be numeric") from None
-    if not np.all(np.isfinite(t)):
-        raise StatsInputError(f"{context}: time column '{time}' has infinite values")
-    if (t < 0).any():
-        first = df.index[np.flatnonzero(t < 0)[0]]
-        raise StatsInputError(f"{context}: time column '{time}' has a negative time in row {first!r}")
+    t = time_values(df, time, f"{context}: ")
     ev = df[event_type]
     cat = ev if isinstance(ev.dtype, pd.CategoricalDtype) else pd.Categorical(ev)
     cat = pd.Categorical(cat).remove_unused_categories()

@@ -89,15 +89,7 @@ def survival_data(df: pd.DataFrame, time: str, event: str, *, columns: Sequence[
         df = df.loc[keep.to_numpy()]
     if len(df) == 0:
         raise StatsInputError(f"{context}: no rows to analyse")
-    try:
-        t = pd.to_numeric(df[time]).to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        raise StatsInputError(f"time column '{time}' must be numeric") from None
-    if not np.all(np.isfinite(t)):
-        raise StatsInputError(f"time column '{time}' has infinite values")
-    if (t < 0).any():
-        first = df.index[np.flatnonzero(t < 0)[0]]
-        raise StatsInputError(f"time column '{time}' has a negative time in row {first!r}")
+    t = time_values(df, time)
     e = _as_event(df[event], event)
     if weights:
         try:
@@ -111,3 +103,18 @@ def survival_data(df: pd.DataFrame, time: str, event: str, *, columns: Sequence[
     else:
         w = np.ones(len(df))
     return SurvivalData(df, t, e, w, n_dropped)
+
+
+def time_values(df: pd.DataFrame, time: str, prefix: str = "") -> np.ndarray:
+    """The follow-up times as floats: numeric, finite and not negative, else :class:`StatsInputError`
+    (messages start with ``prefix``, e.g. ``"fine_gray: "``)."""
+    try:
+        t = pd.to_numeric(df[time]).to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise StatsInputError(f"{prefix}time column '{time}' must be numeric") from None
+    if not np.all(np.isfinite(t)):
+        raise StatsInputError(f"{prefix}time column '{time}' has infinite values")
+    if (t < 0).any():
+        first = df.index[np.flatnonzero(t < 0)[0]]
+        raise StatsInputError(f"{prefix}time column '{time}' has a negative time in row {first!r}")
+    return t
