@@ -118,7 +118,7 @@ def test_columns_dtypes_and_parameters():
                             sx=[("C01-001", 1, "2020-02-01", "curative", "R0")]), CUT)
     assert list(t.columns) == TTE_COLUMNS
     assert list(p.columns) == PROBLEM_COLUMNS
-    assert list(t["paramcd"]) == ["OS", "DSS", "EFS", "RFS", "RFSSTR"]
+    assert list(t["paramcd"]) == ["OS", "DSS", "EFS", "TTP", "RFS", "RFSSTR"]
     assert t["time_days"].dtype == "Int64" and t["cnsr"].dtype == "Int64" and t["event_type"].dtype == "Int64"
     assert t["adt"].dtype == "datetime64[ns]" and t["start_date"].dtype == "datetime64[ns]"
     # ADaM: CNSR is the complement of the event flag
@@ -254,6 +254,42 @@ def test_efs_r2_resection_is_event_at_surgery_and_excludes_rfs():
     assert not (t["paramcd"].eq("RFS") & t["patient_id"].eq("C01-001")).any()
 
 
+def test_ttp_r2_resection_is_not_an_event_later_progression_is():
+    # EFS stops at the R2 operation; TTP follows the residual tumour to its progression 14 months later
+    t, _ = derive_tte(study([("C01-001", "upfront_surgery", "2020-01-01", "2020-01-10")],
+                            sx=[("C01-001", 1, "2020-02-01", "curative", "R2")],
+                            fu=[("C01-001", "2020-09-01", "alive", None, None, None, None),
+                                ("C01-001", "2021-04-10", "alive", None, None, "2021-04-01", "structural"),
+                                ("C01-001", "2021-06-01", "dead", "2021-05-30", "thyroid_cancer", None, None)]), CUT)
+    assert row(t, "C01-001", "EFS")["adt"] == D("2020-02-01")
+    r = row(t, "C01-001", "TTP")
+    assert (r["event"], r["cnsr"], r["event_type"], r["adt"]) == (1, 0, 1, D("2021-04-01"))
+    assert r["event_description"] == "recurrence or progression after surgery"
+    assert r["time_days"] == days("2020-01-10", "2021-04-01") and r["time_zero_name"] == "decision"
+
+
+def test_ttp_r2_without_progression_is_censored_at_last_assessment_not_at_surgery():
+    t, _ = derive_tte(study([("C01-001", "upfront_surgery", "2020-01-01", "2020-01-10")],
+                            sx=[("C01-001", 1, "2020-02-01", "curative", "R2")],
+                            fu=[("C01-001", "2021-02-01", "alive", None, None, None, None)]), CUT)
+    r = row(t, "C01-001", "TTP")
+    assert (r["event"], r["event_type"], r["adt"], r["source"]) == (0, 0, D("2021-02-01"), "follow_up.visit_date")
+
+
+def test_ttp_progression_on_neoadjuvant_therapy_counts_whether_or_not_surgery_followed():
+    base = dict(tx=[("C01-001", "2020-01-20", "2020-04-01", "progression")], tu=[("C01-001", "2020-03-30", "PD")])
+    operated = study([("C01-001", "neoadjuvant", "2020-01-01", "2020-01-10")], **base,
+                     sx=[("C01-001", 1, "2020-05-01", "curative", "R0")],
+                     fu=[("C01-001", "2021-06-01", "alive", None, None, "2021-05-20", "structural")])
+    never = study([("C01-001", "neoadjuvant", "2020-01-01", "2020-01-10")], **base,
+                  fu=[("C01-001", "2021-06-01", "alive", None, None, None, None)])
+    for tables, what in ((operated, "progression before surgery"), (never, "progression, never operated")):
+        # the precluding-only EFS variant does not change TTP
+        for variant in ("any", "precluding"):
+            r = row(derive_tte(tables, CUT, efs_progression=variant)[0], "C01-001", "TTP")
+            assert (r["event"], r["adt"], r["event_description"]) == (1, D("2020-03-30"), what)
+
+
 def test_efs_and_rfs_recurrence_after_r0_surgery():
     t, _ = derive_tte(study([("C01-001", "upfront_surgery", "2020-01-01", "2020-01-10")],
                             sx=[("C01-001", 1, "2020-02-01", "curative", "R0")],
@@ -310,11 +346,14 @@ def test_death_before_surgery_no_rfs_row_os_and_efs_events():
     t, p = derive_tte(study([("C01-001", "neoadjuvant", "2020-01-01", "2020-01-10")],
                             tx=[("C01-001", "2020-01-20", "2020-03-01", "death")],
                             fu=[("C01-001", "2020-03-01", "dead", "2020-03-01", "treatment_complication", None, None)]), CUT)
-    assert set(t.loc[t["patient_id"] == "C01-001", "paramcd"]) == {"OS", "DSS", "EFS"}
+    assert set(t.loc[t["patient_id"] == "C01-001", "paramcd"]) == {"OS", "DSS", "EFS", "TTP"}
     for code in ("OS", "EFS"):
         r = row(t, "C01-001", code)
         assert (r["event"], r["adt"], r["event_description"]) == (1, D("2020-03-01"), "death")
     assert row(t, "C01-001", "DSS")["event_type"] == 2
+    ttp = row(t, "C01-001", "TTP")  # death without progression: competing, censored for the cause-specific hazard
+    assert (ttp["event"], ttp["event_type"], ttp["adt"]) == (0, 2, D("2020-03-01"))
+    assert ttp["censor_description"] == "death without recurrence or progression (competing event)"
     assert p.empty
 
 
@@ -328,6 +367,8 @@ def test_recurrence_and_death_same_day_recurrence_wins():
         assert (r["event"], r["event_type"], r["event_description"]) == (1, 1, "recurrence after surgery")
     assert row(t, "C01-001", "EFS")["event_description"] == "recurrence after surgery"
     assert row(t, "C01-001", "OS")["event"] == 1
+    ttp = row(t, "C01-001", "TTP")
+    assert (ttp["event"], ttp["event_type"], ttp["event_description"]) == (1, 1, "recurrence or progression after surgery")
 
 
 def test_rfs_death_without_recurrence_is_event_with_competing_code():
@@ -393,7 +434,7 @@ def test_upfront_patient_with_neoadjuvant_treatment_is_a_problem():
                             tx=[("C01-001", "2020-01-15", "2020-02-15", "planned_surgery")],
                             fu=[("C01-001", "2020-09-01", "alive", None, None, None, None)]), CUT)
     assert "treatment_in_upfront_cohort" in rules(p, "C01-001")
-    assert len(t) == 3   # OS, DSS, EFS still derived
+    assert len(t) == 4   # OS, DSS, EFS, TTP still derived
     t2, _ = derive_tte(study([("C01-001", "upfront_surgery", "2020-01-01", "2020-01-10")],
                              tx=[("C01-001", "2020-01-15", "2020-02-15", "planned_surgery")]), CUT, time_zero="treatment_start")
     assert t2.loc[t2["paramcd"] != "RFS"].empty   # not a time zero for the upfront cohort
@@ -504,7 +545,7 @@ def test_raw_text_tables_give_the_same_answer_and_bad_dates_are_problems():
 
 def test_only_patients_table_and_empty_study_do_not_crash():
     t, p = derive_tte({"patients": patients([("C01-001", "upfront_surgery", "2020-01-01", "2020-01-10")])}, CUT)
-    assert list(t["paramcd"]) == ["OS", "DSS", "EFS"] and t["time_days"].eq(0).all()
+    assert list(t["paramcd"]) == ["OS", "DSS", "EFS", "TTP"] and t["time_days"].eq(0).all()
     t, p = derive_tte({}, CUT)
     assert t.empty and list(t.columns) == TTE_COLUMNS
 

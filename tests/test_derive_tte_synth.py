@@ -66,6 +66,27 @@ def test_efs_matches_latent_recurrence_death_and_r2(cohort):
     assert expected_event.sum() > 100   # the comparison is not vacuous
 
 
+def test_ttp_matches_latent_recurrence_with_death_competing_and_r2_not_an_event(cohort):
+    """TTP is the generator's recurrence/progression endpoint: event at ``tr_day`` when observed
+    before death (R2 operations ignored), competing death at ``td_day``, else censored at ``end_day``."""
+    _, latent, tables, tte, _ = cohort
+    rec = latent["recurrence_observed"].to_numpy(dtype=bool)
+    dead = latent["death_observed"].to_numpy(dtype=bool)
+    rec_day = np.where(rec, latent["tr_day"], np.inf)
+    death_day = np.where(dead, latent["td_day"], np.inf)
+    event_type = np.where(rec & (rec_day <= death_day), 1, np.where(dead, 2, 0))
+    end = np.where(event_type == 1, rec_day, np.where(event_type == 2, death_day, latent["end_day"]))
+    ttp = _param(tte, "TTP").loc[latent.index]
+    np.testing.assert_array_equal(ttp["event_type"].to_numpy(dtype=int), event_type)
+    np.testing.assert_array_equal(ttp["event"].to_numpy(dtype=int), (event_type == 1).astype(int))
+    np.testing.assert_array_equal(ttp["time_days"].to_numpy(dtype=float), end)
+    # the R2 patients whose progression EFS cannot see (its event is the operation) are events here
+    r2 = set(tables["surgery"].loc[tables["surgery"]["resection_status"] == "R2", "patient_id"])
+    efs = _param(tte, "EFS").loc[latent.index]
+    later = ttp.index.isin(list(r2)) & (ttp["event_type"] == 1).to_numpy() & (efs["time_days"] < ttp["time_days"]).to_numpy()
+    assert later.sum() >= 5
+
+
 def test_rfs_population_and_events_match_latent(cohort):
     _, latent, tables, tte, _ = cohort
     sx = tables["surgery"]

@@ -10,7 +10,7 @@ typed study tables (output of ``latc validate``) and returns a :class:`DerivedDa
 ``response``       long (like ADRS): timepoint responses computed from the measurements *and* those
                    recorded by the centers (``source``), plus the BOR / confirmed BOR parameters
 ``tumour``         target-lesion sums and % changes per assessment (like ADTR)
-``tte``            OS, DSS, EFS, RFS, RFSSTR for the analysis set (like ADTTE)
+``tte``            OS, DSS, EFS, TTP, RFS, RFSSTR for the analysis set (like ADTTE)
 ``ae``             adverse events (like ADAE)
 ``exposure``       exposure per patient × agent (dose intensity)
 ``surgery``        surgical outcomes per patient; ``complications`` one row per complication
@@ -96,7 +96,7 @@ INVASION_FIELDS = (
     "invasion_skin", "invasion_carotid", "invasion_prevertebral", "invasion_mediastinal_vessels",
 )
 #: Time-to-event parameters carried wide into ``subject`` (lower-case prefix).
-TTE_PARAMETERS = ("OS", "DSS", "EFS", "RFS", "RFSSTR")
+TTE_PARAMETERS = ("OS", "DSS", "EFS", "TTP", "RFS", "RFSSTR")
 
 #: ``response`` parameter codes (after CDISC ADRS PARAMCD) and their labels.
 RESPONSE_PARAMETERS: dict[str, str] = {

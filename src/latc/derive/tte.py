@@ -25,6 +25,14 @@ Parameters (``paramcd``):
   death (the neoadjuvant-trial convention: CheckMate 816, Forde et al. NEJM 2022;386:1973;
   KEYNOTE-671, Wakelee et al. NEJM 2023;389:491). Censored at the last disease assessment
   (follow-up visit alive, evaluable tumour assessment, operation) or the data cut, whichever first.
+* ``TTP`` — time to recurrence or progression, the cause-specific endpoint of the cohort
+  comparison: the first progression (RECIST PD, a treatment course stopped for progression, a
+  follow-up recurrence/progression) at any time — before surgery, after an R0/R1 operation
+  (recurrence) or after an R2 one (progression of the residual tumour) — is the event
+  (``event_type`` 1); an R2 operation is *not* an event (the patient stays at risk of progression);
+  death without a prior recurrence/progression is a competing event (``event`` 0, ``event_type``
+  2, censored for the cause-specific hazard; FDA 2018 guidance: time to progression does not count
+  deaths). Censored at the last disease assessment (as EFS) or the data cut.
 * ``RFS`` — only patients whose first curative operation was R0/R1; from that operation to
   recurrence (types ``recurrence_types``; a RECIST PD after surgery counts as structural) or death
   (``event_type`` 1 recurrence / 2 death without recurrence; a recurrence and a death on the same day
@@ -81,6 +89,7 @@ PARAMETERS: dict[str, str] = {
     "OS": "Overall survival",
     "DSS": "Disease-specific survival (death from thyroid cancer)",
     "EFS": "Event-free survival",
+    "TTP": "Time to recurrence or progression (death competing)",
     "RFS": "Recurrence-free survival after R0/R1 surgery",
     "RFSSTR": "Recurrence-free survival after R0/R1 surgery (structural recurrence only)",
 }
@@ -483,7 +492,7 @@ def derive_tte(
     recurrence_types: Sequence[str] = RECURRENCE_TYPES,
     efs_progression: str = "any",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ``tte`` dataset (OS, DSS, EFS, RFS, RFSSTR; one row per patient × parameter) and problems.
+    """The ``tte`` dataset (OS, DSS, EFS, TTP, RFS, RFSSTR; one row per patient × parameter) and problems.
 
     Parameters
     ----------
@@ -513,8 +522,8 @@ def derive_tte(
     ``(tte, problems)``: ``tte`` has :data:`TTE_COLUMNS` — ``start_date`` (time zero), ``adt`` (the
     event or censoring date), ``time_days`` (whole days, missing when no valid time exists),
     ``time_months`` (days / 30.4375), ``event`` (1/0), ``cnsr`` (ADaM: 0 = event, 1 = censored),
-    ``event_type`` (competing-risk coding: 0 censored, 1 event of interest, 2 competing death — DSS
-    and RFS; OS / EFS 0/1), descriptions, ``source`` (``form.field`` of ``adt``) and
+    ``event_type`` (competing-risk coding: 0 censored, 1 event of interest, 2 competing death — DSS,
+    TTP and RFS; OS / EFS 0/1), descriptions, ``source`` (``form.field`` of ``adt``) and
     ``censored_at_time_zero`` (censored with 0 days of follow-up). ``problems`` has
     :data:`PROBLEM_COLUMNS`. Data problems never raise; a wrong ``time_zero`` / ``efs_progression``
     / ``recurrence_types`` argument or an unreadable ``data_cut`` raises ``ValueError``.
@@ -703,6 +712,23 @@ def derive_tte(
            rec.sx_status == "R2")
     ev.add(everyone, death_day, kinds("death", "follow_up.death_date"))
     out.append(_endpoint(rec, "EFS", PARAMETERS["EFS"], time_zero, start, start_field, population, ev,
+                         assessment_pool(kinds, start, start_src), kinds, cut, cut_label, problems))
+
+    # --- TTP: recurrence or progression, death competing (cause-specific) ---------------------------
+    kinds = _Kinds()
+    ev = _Pool()
+    before, after = "progression before surgery", "recurrence or progression after surgery"
+    no_op = "progression, never operated"
+    for label, fu_m, ta_m, tx_m in ((no_op, fu_none, ta_none, tx_none), (before, fu_pre, ta_pre, tx_pre),
+                                    (after, rec.fu_rec_day > fu_op, rec.ta_day > ta_op, rec.tx_stop > tx_op)):
+        ev.add(rec.fu_code, rec.fu_rec_day, kinds(label, "follow_up.recurrence_date", 1, 1), rec_ok & fu_m)
+        for name in _RESPONSE_TABLES:
+            m = (rec.ta_src == name) & rec.ta_pd
+            ev.add(rec.ta_code, rec.ta_day, kinds(label, f"{name}.assessment_date", 1, 1), m & ta_m)
+        ev.add(rec.tx_code, rec.tx_stop, kinds(label, "treatments.stop_date", 1, 1), tx_prog & tx_m)
+    ev.add(everyone, death_day, kinds("death without recurrence or progression (competing event)",
+                                      "follow_up.death_date", 0, 2))
+    out.append(_endpoint(rec, "TTP", PARAMETERS["TTP"], time_zero, start, start_field, population, ev,
                          assessment_pool(kinds, start, start_src), kinds, cut, cut_label, problems))
 
     # --- RFS / RFSSTR (from the R0/R1 curative operation) -------------------------------------------
