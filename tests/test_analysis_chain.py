@@ -102,15 +102,22 @@ def test_competing_and_sensitivity_agree_in_direction_with_truth(chain):
     assert primary["analysis"] == "iptw_ate" and primary["evalue_point"] > 1
 
 
-@pytest.mark.slow
+#: seeds of the coverage study and the fewest covering CIs a nominal 95 % procedure allows: with
+#: 40 seeds, P(Binomial(40, 0.95) <= 33) = 0.34 %, so fewer than 34 would indicate under-coverage
+COVERAGE_SEEDS = range(1, 41)
+MIN_COVERED = 34
+
+
 def test_truth_recovered_over_seeds():
-    """Six seeds of 2,000 patients. Measured (docs/analysis_plan.md): the adjusted CI covered 0.70 in
-    6/6, the IPTW CI covered the marginal ATE HR in 4/6 and the matched CI the ATT HR in 4/6 (seeds 4
-    and 6 gave IPTW 0.95 and 0.96, with the adjusted HR also high, 0.85 / 0.81); the naive HR was
-    above 1 with a CI excluding the truth in 6/6."""
+    """A coverage study: 40 seeds of 2,000 patients, each CI checked against truth.json.
+
+    Measured (docs/analysis_plan.md, "Recovery of the synthetic truth"): adjusted 40/40, IPTW 37/40,
+    matched 38/40; the naive HR above 1 with a CI excluding every truth in 40/40. The oracle
+    estimator (true propensity, latent event times) misses on the same seeds (4 and 6), so the
+    misses are sampling variation of the synthetic cohort, not of the analysis.
+    """
     covered = {"adjusted": 0, "iptw_ate": 0, "ps_matched": 0}
-    seeds = range(1, 7)
-    for seed in seeds:
+    for seed in COVERAGE_SEEDS:
         truth, res = _chain(2000, seed, sections=["comparative"])
         rec = _recurrence(res)
         eff = truth["effects"]["recurrence"]
@@ -118,5 +125,4 @@ def test_truth_recovered_over_seeds():
         for a, v in (("adjusted", eff["conditional_hr"]), ("iptw_ate", eff["marginal_hr_ate"]),
                      ("ps_matched", eff["marginal_hr_att"])):
             covered[a] += int(rec.loc[a, "lower"] < v < rec.loc[a, "upper"])
-    assert covered["adjusted"] >= 5, covered
-    assert covered["iptw_ate"] >= 4 and covered["ps_matched"] >= 4, covered
+    assert min(covered.values()) >= MIN_COVERED, covered

@@ -19,6 +19,7 @@ Primary endpoint: recurrence or progression (cause-specific; death competing; ``
 * Weighted Kaplan–Meier (IPTW) with the robust (infinitesimal-jackknife) variance, landmark rates.
 * E-value of the primary estimate (IPTW ATE HR for recurrence; VanderWeele & Ding 2017; HR not rare).
 * Proportional-hazards check of the adjusted model (``cox.zph``, KM transform).
+* ``patient_data``: the per-patient analysis dataset (PS, weights, matched pairs, endpoints).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ._context import (Context, annotate_medians, attempt, check_events, concat,
 from ._frames import CONFOUNDERS, comparative_frame
 from ._results import ResultTable, SectionResult, SectionSkipped
 
-__all__ = ["ENDPOINTS", "comparison", "run"]
+__all__ = ["ENDPOINTS", "PATIENT_COLUMNS", "comparison", "patient_data", "run"]
 
 #: endpoint → (time column, event column, label)
 ENDPOINTS: dict[str, tuple[str, str, str]] = {
@@ -315,4 +316,46 @@ def run(ctx: Context, sec: SectionResult) -> None:
                            "term and GLOBAL", {"transform": "km", "model": "adjusted", "ties": o.ties}, POPULATION, n)
 
     attempt(sec, "ph_check", zph_table)
+
+    def patient_table():
+        return ResultTable("patient_data", "Per-patient comparative analysis data (propensity, weights, matching, endpoints)",
+                           patient_data(ctx),
+                           "the analysis dataset of this section, one row per patient (pseudonymous id): estimated "
+                           "propensity score and logit, stabilized IPTW (ATE) and overlap (ATO) weights, matched pair "
+                           "(subclass) and matching weight, endpoint times (months from the treatment decision) and "
+                           "event codes (rec_type 1 = recurrence/progression, 2 = death without it, 0 = censored)",
+                           {**base_params, "stabilize": o.stabilize, "caliper": o.caliper}, POPULATION, n)
+
+    attempt(sec, "patient_data", patient_table)
+
+
+#: columns of the per-patient table (``patient_data``) in order; the report draws its curves from it
+PATIENT_COLUMNS = ["patient_id", "center_id", "center", "cohort", "neoadjuvant", "ps", "ps_logit", "w_ate", "w_ato",
+                   "matched", "subclass", "match_weight", "rec_time", "rec_event", "rec_type", "os_time", "os_event",
+                   "efs_time", "efs_event"]
+
+
+def patient_data(ctx: Context) -> pd.DataFrame:
+    """One row per compared patient: PS, IPTW/ATO weights, matched pair and weight, endpoints.
+
+    Lets the report (and a statistician re-running the models in R) use exactly the analysis's
+    propensity model and weights without re-estimating them. Columns missing because the PS model
+    or the matching could not be estimated are left empty (the reason is in ``results.json``).
+    """
+    cmp = comparison(ctx)
+    df = cmp["frame"].copy()
+    for c in ("ps", "ps_logit", "w_ate", "w_ato"):
+        if c not in df:
+            df[c] = np.nan
+    df["matched"], df["subclass"], df["match_weight"] = 0, pd.NA, 0.0
+    try:
+        m, _ = _matching(ctx)
+        mw = m.weights.reindex(df.index).fillna(0.0).to_numpy(dtype=float)
+        df["matched"] = (mw > 0).astype(int)
+        df["match_weight"] = mw
+        df["subclass"] = m.subclass.reindex(df.index).astype("string").where(mw > 0)
+    except (SectionSkipped, StatsInputError):
+        pass
+    df["center"] = df["center"].astype("str")
+    return df[PATIENT_COLUMNS].reset_index(drop=True)
 

@@ -8,12 +8,12 @@ the endpoints from the common time zero, the multidisciplinary **treatment decis
 Endpoints (months = days / 30.4375):
 
 * ``rec`` — **recurrence or progression** from the decision, the cause-specific endpoint of the
-  comparison: the EFS events "progression before surgery" (precluding surgery or not) and
-  "recurrence after surgery" are events; death without a prior recurrence is a competing event
-  (censored for the cause-specific hazard, ``rec_type == 2``); an R2 (macroscopically incomplete)
-  index operation ends the recurrence follow-up (censored at the operation: after an R2 resection
-  there is no disease-free state to recur from). ``rec_type``: 0 censored, 1 recurrence /
-  progression, 2 death (competing).
+  comparison: the derived ``TTP`` parameter (``latc.derive.tte``): the first progression before
+  surgery, recurrence after an R0/R1 operation or progression of the residual tumour after an R2
+  one is the event; death without a prior recurrence/progression is a competing event (censored for
+  the cause-specific hazard, ``rec_type == 2``). An R2 operation does not end the follow-up (ending
+  it there would censor the patients at highest risk: informative censoring). ``rec_type``: 0
+  censored, 1 recurrence / progression, 2 death (competing).
 * ``os`` — death from any cause (OS); ``efs`` — event-free survival (neoadjuvant convention).
 """
 
@@ -45,8 +45,6 @@ CONFOUNDERS: dict[str, str] = {
     "tert_not_tested": "TERT promoter not tested (missing-indicator; left out when identical to BRAF's)",
 }
 
-_REC_EVENTS = ("progression before surgery, precluding surgery", "progression before surgery",
-               "recurrence after surgery")
 _COLUMNS = ["patient_id", "center_id", "cohort", "age_at_diagnosis", "sex", "ecog", "histology_group", "ct",
             "n_invaded_structures", "cn", "cm", "baseline_resectability", "planned_laryngectomy", "braf_v600e",
             "tert_promoter", "treatment_decision_date", "diagnosis_date", "days_decision_to_surgery"]
@@ -72,7 +70,7 @@ def _endpoint(tte: pd.DataFrame, paramcd: str, ids: pd.Series) -> pd.DataFrame:
     t = tte[tte["paramcd"].astype("str") == paramcd]
     if "time_zero_name" in t and len(t):
         zeros = set(t["time_zero_name"].dropna().astype("str"))
-        if paramcd in ("OS", "EFS", "DSS") and zeros - {"decision"}:
+        if paramcd in ("OS", "EFS", "DSS", "TTP") and zeros - {"decision"}:
             raise SectionSkipped(f"the {paramcd} time zero of the derived tte is {', '.join(sorted(zeros))}; the "
                                  "comparison needs the common time zero 'decision' (latc derive --time-zero decision)")
     t = t.drop_duplicates("patient_id").set_index("patient_id")
@@ -88,7 +86,7 @@ def comparative_frame(data: AnalysisData, min_center_size: int = 20) -> tuple[pd
     """
     s = data.analysis_set
     need(s, _COLUMNS)
-    need(data.tte, ["paramcd", "time_months", "event", "event_description"], "tte")
+    need(data.tte, ["paramcd", "time_months", "event", "event_type", "event_description"], "tte")
     s = s.reset_index(drop=True)
     cohorts = set(s["cohort"].dropna().astype("str"))
     if not {"neoadjuvant", "upfront_surgery"} <= cohorts:
@@ -127,11 +125,12 @@ def comparative_frame(data: AnalysisData, min_center_size: int = 20) -> tuple[pd
     ids = f["patient_id"]
     efs = _endpoint(data.tte, "EFS", ids)
     os_ = _endpoint(data.tte, "OS", ids)
-    desc = efs["event_description"].astype("str")
-    is_rec = desc.isin(_REC_EVENTS).fillna(False).to_numpy(bool) & efs["event"].astype("Int64").eq(1).fillna(False).to_numpy(bool)
-    is_death = desc.eq("death").fillna(False).to_numpy(bool)
-    f["rec_time"] = efs["time_months"].astype("Float64").to_numpy()
-    f["rec_type"] = np.where(is_rec, 1, np.where(is_death, 2, 0))
+    if not (data.tte["paramcd"].astype("str") == "TTP").any():
+        raise SectionSkipped("the derived tte has no TTP parameter (time to recurrence or progression), the primary "
+                             "endpoint of the comparison: re-run `latc derive` with this version of latc")
+    ttp = _endpoint(data.tte, "TTP", ids)
+    f["rec_time"] = ttp["time_months"].astype("Float64").to_numpy()
+    f["rec_type"] = ttp["event_type"].astype("Int64").fillna(0).to_numpy(dtype=int)
     f["rec_event"] = (f["rec_type"] == 1).astype(int)
     f["os_time"] = os_["time_months"].astype("Float64").to_numpy()
     f["os_event"] = os_["event"].astype("Int64").to_numpy()

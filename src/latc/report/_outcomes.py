@@ -2,14 +2,13 @@
 
 Estimates, tests and CIs shown in tables come from ``latc analyze`` (``analysis/*.csv``). The
 curves need per-patient data, so the figures re-estimate them with the same ``latc.stats``
-functions and parameters (conf_type, time zero, the analysis's propensity model and IPTW weights,
-rebuilt through the analysis package's own comparative frame) — the HRs printed in the panels are
+functions and parameters (conf_type, time zero, and the analysis's own per-patient propensity scores
+and IPTW weights from ``comparative/patient_data.csv``) — the HRs printed in the panels are
 read from the analysis tables, so the figure and the table cannot disagree.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -140,27 +139,20 @@ def survival_section(inp: ReportInputs) -> Section:
 
 
 def comparative_frame(inp: ReportInputs) -> tuple[pd.DataFrame | None, str | None]:
-    """The analysis's comparative frame (treatment, confounders, PS, IPTW/ATO weights, endpoints).
+    """The analysis's per-patient comparative data (``analysis/comparative/patient_data.csv``:
+    cohort, propensity score, IPTW/ATO weights, matched pairs, endpoints).
 
-    Rebuilt with ``latc.analysis`` itself from the derived datasets and the recorded parameters,
-    so the curves use exactly the analysis's propensity model. Returns ``(frame, None)`` or
-    ``(None, reason)``.
+    The curves therefore use exactly the analysis's propensity model and weights, with nothing
+    re-estimated. Returns ``(frame, None)``, ``(frame, reason)`` when the propensity model was not
+    estimable (endpoints only), or ``(None, reason)``.
     """
-    if inp.derived_dir is None:
-        return None, "no derived datasets in the results folder"
-    from latc.analysis import AnalysisOptions, load_derived
-    from latc.analysis._comparative import comparison
-    from latc.analysis._context import Context
-
-    known = {f.name for f in fields(AnalysisOptions)}
-    opts = {k: tuple(v) if isinstance(v, list) else v for k, v in _params(inp).items() if k in known}
-    try:
-        cmp = comparison(Context(load_derived(inp.derived_dir), AnalysisOptions(**opts)))
-    except Exception as exc:  # SectionSkipped / stats error: the reason is the message
-        return None, str(exc).splitlines()[0]
-    if "ps_error" in cmp:
-        return cmp["frame"], cmp["ps_error"]
-    return cmp["frame"], None
+    frame = inp.table("comparative", "patient_data")
+    if frame is None or not len(frame):
+        return None, inp.why_not("comparative", "patient_data")
+    frame = frame.astype({"cohort": "str"})
+    if frame["ps"].isna().all():
+        return frame, inp.why_not("comparative", "propensity_score")
+    return frame, None
 
 
 def comparative_section(inp: ReportInputs) -> Section:
