@@ -53,7 +53,7 @@ def censor_all_events(run: Path, out: Path) -> Path:
     tte["event_description"] = pd.Series(pd.NA, index=tte.index, dtype="str")
     tte.to_parquet(d / "tte.parquet")
     subj = pd.read_parquet(d / "subject.parquet")
-    for c in [c for c in subj.columns if c.endswith("_event") and c.split("_")[0] in ("os", "dss", "efs", "rfs", "rfsstr")]:
+    for c in [c for c in subj.columns if c.endswith("_event") and c.split("_")[0] in ("os", "dss", "efs", "ttp", "rfs", "rfsstr")]:
         subj[c] = subj[c] * 0
     subj.to_parquet(d / "subject.parquet")
     shutil.rmtree(out / "analysis")

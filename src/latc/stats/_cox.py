@@ -371,34 +371,38 @@ def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
     Xs = (X - X.mean(axis=0))[risk.order]      # centring changes nothing but the rounding
 
     # Newton–Raphson, R coxfit6
-    beta = np.zeros(p)
-    loglik0, u, imat, _ = risk.loglik_score_info(Xs, beta)
-    try:
-        step = np.linalg.solve(imat, u)
-    except np.linalg.LinAlgError:
-        raise StatsInputError(f"cox: information matrix singular at start; check covariates {names}") from None
-    score_stat = float(u @ step)
-    loglik = loglik0
-    newbeta = beta + step
-    halving = False
-    converged = False
-    it = 0
-    for it in range(1, _ITER_MAX + 1):
-        newlk, u, imat, _ = risk.loglik_score_info(Xs, newbeta)
-        if abs(1 - loglik / newlk) <= _EPS and not halving:
-            converged = True
-            break
-        if it == _ITER_MAX:
-            break
-        if not np.isfinite(newlk) or newlk < loglik:
-            halving = True
-            newbeta = (newbeta + beta) / 2
-        else:
-            halving = False
-            loglik = newlk
-            beta = newbeta
-            newbeta = newbeta + np.linalg.solve(imat, u)
-    beta, loglik = newbeta, newlk
+    # a diverging step (overflow of exp(eta), an empty weighted risk set) gives a non-finite
+    # log-likelihood that step-halving handles, as R's coxfit6 does silently; non-convergence is
+    # reported below as a StatsInputError, so numpy's floating-point warnings are only noise here
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        beta = np.zeros(p)
+        loglik0, u, imat, _ = risk.loglik_score_info(Xs, beta)
+        try:
+            step = np.linalg.solve(imat, u)
+        except np.linalg.LinAlgError:
+            raise StatsInputError(f"cox: information matrix singular at start; check covariates {names}") from None
+        score_stat = float(u @ step)
+        loglik = loglik0
+        newbeta = beta + step
+        halving = False
+        converged = False
+        it = 0
+        for it in range(1, _ITER_MAX + 1):
+            newlk, u, imat, _ = risk.loglik_score_info(Xs, newbeta)
+            if abs(1 - loglik / newlk) <= _EPS and not halving:
+                converged = True
+                break
+            if it == _ITER_MAX:
+                break
+            if not np.isfinite(newlk) or newlk < loglik:
+                halving = True
+                newbeta = (newbeta + beta) / 2
+            else:
+                halving = False
+                loglik = newlk
+                beta = newbeta
+                newbeta = newbeta + np.linalg.solve(imat, u)
+        beta, loglik = newbeta, newlk
     try:
         var = np.linalg.inv(imat)
     except np.linalg.LinAlgError:
