@@ -37,6 +37,10 @@ def gold() -> pd.DataFrame:
     ("w_ate_stabilized", {"estimand": "ATE", "stabilize": True}),   # x mean(t) or 1 - mean(t)
     ("w_ate_trim_q05", {"estimand": "ATE", "trim": 0.05}),          # Sturmer, quantile type 7
     ("w_ate_trim_0.1_0.9", {"estimand": "ATE", "trim": (0.1, 0.9)}),  # Crump fixed bounds
+    # truncation as WeightIt trim(w, at = q): cap at quantile(w, q, type = 3) (controls only for ATT)
+    ("w_ate_stabilized_truncate_0.99", {"estimand": "ATE", "stabilize": True, "truncate": 0.99}),
+    ("w_ate_truncate_0.95", {"estimand": "ATE", "truncate": 0.95}),
+    ("w_att_truncate_0.9", {"estimand": "ATT", "truncate": 0.9}),
 ])
 def test_weights_match_r(lalonde, gold, column, kwargs):
     w = weights(lalonde, "treat", COVS, **kwargs)
@@ -63,6 +67,8 @@ def test_overlap_weights_balance_means_exactly(lalonde):
     ({"ps": np.full(614, np.nan)}, "missing"),
     ({"estimand": "ATX"}, "estimand"),
     ({"trim": 0.7}, "trim"),
+    ({"truncate": 0.4}, "truncate"),
+    ({"truncate": 0.99, "trim": 0.05}, "not both"),
 ])
 def test_weights_bad_input(lalonde, bad, message):
     kwargs = {"covariates": COVS} | bad

@@ -18,9 +18,18 @@ ate_stab <- ate * ifelse(t == 1, p1, 1 - p1)
 lo <- quantile(e[t == 1], 0.05, type = 7); hi <- quantile(e[t == 0], 0.95, type = 7)
 ate_trim <- ifelse(e < lo | e > hi, 0, ate)
 ate_bounds <- ifelse(e < 0.1 | e > 0.9, 0, ate)
+# truncation = WeightIt's trim(w, at = q) (R/trim.R .trim_weights, lower = FALSE): weights above
+# quantile(w[trimmable], q, type = 3) are set to it; trimmable = everyone for ATE, controls for ATT
+trunc_w <- function(w, q, trimmable = rep(TRUE, length(w))) {
+  cap <- quantile(w[trimmable], probs = q, type = 3); w[trimmable & w > cap] <- cap; w }
+ate_stab_trunc99 <- trunc_w(ate_stab, 0.99)
+ate_trunc95 <- trunc_w(ate, 0.95)
+att_trunc90 <- trunc_w(att, 0.90, t == 0)
 out <- data.frame(unit = rownames(lalonde), ps = e, logit_ps = lp, w_ate = ate, w_att = att,
                   w_ato = ato, w_ate_stabilized = ate_stab, w_ate_trim_q05 = ate_trim,
-                  w_ate_trim_0.1_0.9 = ate_bounds, row.names = NULL, check.names = FALSE)
+                  w_ate_trim_0.1_0.9 = ate_bounds, w_ate_stabilized_truncate_0.99 = ate_stab_trunc99,
+                  w_ate_truncate_0.95 = ate_trunc95, w_att_truncate_0.9 = att_trunc90,
+                  row.names = NULL, check.names = FALSE)
 out[] <- lapply(out, function(v) if (is.numeric(v)) sprintf("%.17g", v) else v)
 write.csv(out, "tests/data/r_golden_causal/glm_ps_weights.csv", row.names = FALSE)
 coefs <- data.frame(term = names(coef(fit)), estimate = unname(coef(fit)))

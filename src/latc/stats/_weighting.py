@@ -23,8 +23,13 @@ returned Series so rows line up):
 * a pair ``(low, high)``: **fixed bounds** (Crump et al., Biometrika 2009 use (0.1, 0.9)):
   exclude patients with PS < low or PS > high.
 
-Trimming changes the target population; report it with the estimate. (WeightIt's ``trim()``
-*truncates large weights* instead — a different operation, not offered here.)
+Trimming changes the target population; report it with the estimate.
+
+``truncate`` winsorizes large weights instead (Cole & Hernán, Am J Epidemiol 2008;168:656; R
+WeightIt ``trim(w, at = q)``, whose name says "trim" for this operation): every weight above the
+``q`` quantile (R ``quantile`` type 3) of the weights that can vary — all patients for the ATE and
+ATO, the controls for the ATT (treated weights are all 1) — is set to that quantile. Nobody is
+excluded; the target population is kept at the price of some bias.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ _ESTIMANDS = ("ATE", "ATT", "ATO")
 def weights(df: pd.DataFrame, treatment: str, covariates: Sequence[str] | None = None,
             ps: str | pd.Series | np.ndarray | None = None, estimand: str = "ATE",
             stabilize: bool = False, trim: float | tuple[float, float] | None = None, *,
-            treated: object | None = None) -> pd.Series:
+            truncate: float | None = None, treated: object | None = None) -> pd.Series:
     """Propensity-score weights for the ATE (IPTW), ATT or ATO (overlap weights).
 
     Parameters
@@ -56,6 +61,8 @@ def weights(df: pd.DataFrame, treatment: str, covariates: Sequence[str] | None =
     stabilize : multiply by the proportion of the patient's group (WeightIt ``stabilize = TRUE``).
     trim : None, a quantile ``q`` (Stürmer asymmetric trimming) or fixed PS bounds ``(low, high)``;
         excluded patients get weight 0.
+    truncate : None or a quantile ``q`` in (0.5, 1): weights above their ``q`` quantile are set to
+        it (WeightIt ``trim(at = q)``; see the module docstring). Not combined with ``trim``.
 
     Returns
     -------
@@ -105,4 +112,12 @@ def weights(df: pd.DataFrame, treatment: str, covariates: Sequence[str] | None =
             if not (w[mask] > 0).any():
                 raise StatsInputError(f"{context}: trimming at PS [{low:.3g}, {high:.3g}] leaves no "
                                       f"{group} patient")
+    if truncate is not None:
+        if trim is not None:
+            raise StatsInputError(f"{context}: give trim (exclude patients) or truncate (cap weights), not both")
+        if not (np.isscalar(truncate) and 0.5 < float(truncate) < 1):
+            raise StatsInputError(f"{context}: truncate must be a quantile in (0.5, 1), not {truncate!r}")
+        vary = ~t if estimand == "ATT" else np.ones(len(w), dtype=bool)
+        cap = float(np.quantile(w[vary], float(truncate), method="closest_observation"))  # R type 3
+        w = np.where(vary & (w > cap), cap, w)
     return pd.Series(w, index=df.index, name="weights")
