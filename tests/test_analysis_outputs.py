@@ -147,3 +147,36 @@ def test_patient_data_reproduces_the_weighted_and_matched_hrs(results):
     assert (m.groupby("subclass")["neoadjuvant"].agg(["size", "sum"]).to_numpy() == [2, 1]).all()
     # event codes agree: rec_event is rec_type == 1
     assert (pdat["rec_event"] == (pdat["rec_type"] == 1)).all()
+
+
+def test_weight_diagnostics_and_truncation_sensitivity(results):
+    """weights_summary agrees with the Kish ESS table and the per-patient weights; the truncation /
+    trimming rows refit the primary model with weights from latc.stats.weights (WeightIt trim rule)."""
+    from latc.stats import cox, weights
+
+    pdat = results.table("comparative", "patient_data")
+    ws = results.table("comparative", "weight_sensitivity").set_index("analysis")
+    hr = results.table("comparative", "hazard_ratios").query("endpoint == 'recurrence'").set_index("analysis")
+    primary = ws.loc["primary (stabilized IPTW)"]
+    assert primary["hr"] == pytest.approx(hr.loc["iptw_ate", "hr"], rel=1e-12) and primary["excluded"] == 0
+    assert primary["max_weight"] == pytest.approx(pdat["w_ate"].max())
+    d = pdat.assign(center=pdat["center"].astype("category"))
+    for q in OPTS.truncate_quantiles:
+        row = ws.loc[f"truncated at the {q:g} quantile"]
+        w = weights(d, "neoadjuvant", ps=d["ps"], estimand="ATE", stabilize=True, truncate=q)
+        # the cap is an observed weight at the q quantile (R type 3) and nobody is excluded
+        assert row["max_weight"] == pytest.approx(w.max()) and w.max() in set(pdat["w_ate"]) and row["n"] == len(d)
+        assert row["max_weight"] <= primary["max_weight"]
+        fit = cox(d.assign(w=w), "rec_time", "rec_event", ["neoadjuvant"], weights="w", robust=True, strata="center")
+        assert row["hr"] == pytest.approx(float(fit.summary.loc["neoadjuvant", "exp_coef"]), rel=1e-10)
+    lo, hi = OPTS.trim_bounds
+    crump = ws.loc[f"PS trimmed to [{lo:g}, {hi:g}] (Crump)"]
+    assert crump["n"] == int(pdat["ps"].between(lo, hi).sum()) and crump["excluded"] == len(pdat) - crump["n"]
+    summ = results.table("comparative", "weights_summary").set_index(["weights", "cohort"])
+    ess = results.table("comparative", "effective_sample_size")
+    ess = ess[(ess["sample"] == "iptw_ate") & (ess["index"] == "Adjusted")].iloc[0]
+    assert summ.loc[("iptw_ate", "neoadjuvant"), "ess"] == pytest.approx(ess["treated"], rel=1e-12)
+    assert summ.loc[("iptw_ate", "upfront_surgery"), "ess"] == pytest.approx(ess["control"], rel=1e-12)
+    up = pdat.loc[pdat["cohort"] == "upfront_surgery", "w_ate"]
+    assert summ.loc[("iptw_ate", "upfront_surgery"), "max"] == pytest.approx(up.max())
+    assert summ.loc[("iptw_ate", "upfront_surgery"), "n_above_10"] == int((up > 10).sum())

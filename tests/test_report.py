@@ -134,6 +134,11 @@ def test_html_shows_every_figure_and_table_non_empty(report, parsed):
         assert H.escape(reason, quote=False)[:60] in html
     tables = re.findall(r'<div class="tablewrap" data-table="([^"]+)">(.*?)</div>', html, re.S)
     assert len(tables) >= 25
+    # weight diagnostics: the sentence quotes the analysis's own largest weight and truncated HR
+    if any(t["name"] == "weight_sensitivity" for t in comp["tables"]):
+        ws = pd.read_csv(report.parent / "analysis" / "comparative" / "weight_sensitivity.csv").set_index("analysis")
+        assert f"Largest IPTW weight {ws.loc['primary (stabilized IPTW)', 'max_weight']:.1f}" in html
+        assert {"comparative_weight_sensitivity", "comparative_weights_summary"} <= {k for k, _ in tables}
     for key, body in tables:
         cells = re.findall(r"<td[^>]*>(.*?)</td>", body, re.S)
         assert cells and any(c.strip() for c in cells), key

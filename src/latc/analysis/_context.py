@@ -35,6 +35,9 @@ class AnalysisOptions:
     match_ratio: int = 1
     match_exact_center: bool = True
     stabilize: bool = True                      # stabilized IPTW (ATE)
+    truncate_quantiles: tuple[float, ...] = (0.99, 0.95)   # IPTW weight truncation (sensitivity)
+    trim_bounds: tuple[float, float] = (0.1, 0.9)          # Crump PS trimming (sensitivity)
+    trim_quantile: float = 0.05                             # Stürmer asymmetric PS trimming (sensitivity)
     imputations: int = 20                       # m of the multiple imputation
     imputation_iterations: int = 5              # mice's default maxit
     seed: int = 20240611

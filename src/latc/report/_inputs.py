@@ -31,7 +31,7 @@ DERIVED_NAMES = ("subject", "response", "tumour", "tte", "ae", "exposure", "surg
 
 
 #: Analysis tables produced together with another one (whose reason results.json records).
-_PRODUCED_BY = {"love_plot": "balance", "effective_sample_size": "balance", "propensity_histogram": "propensity_score",
+_PRODUCED_BY = {"love_plot": "balance", "weight_sensitivity": "weights_summary", "effective_sample_size": "balance", "propensity_histogram": "propensity_score",
                 "km_medians": "km_landmarks", "gray_test": "cumulative_incidence", "calibration": "discrimination"}
 
 

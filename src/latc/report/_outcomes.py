@@ -155,6 +155,25 @@ def comparative_frame(inp: ReportInputs) -> tuple[pd.DataFrame | None, str | Non
     return frame, None
 
 
+def _weight_dependence(ws: pd.DataFrame) -> str:
+    """One sentence on how much the primary IPTW HR depends on its largest weights (from the table)."""
+    ok = ws.dropna(subset=["hr"]).set_index("analysis")
+    primary = [a for a in ok.index if a.startswith("primary")]
+    trunc = [a for a in ok.index if a.startswith("truncated at the 0.99")] or [a for a in ok.index if a.startswith("truncated")]
+    if not primary or not trunc:
+        return "Weight truncation and trimming: see the table (not every variant was estimable)."
+    p, t = ok.loc[primary[0]], ok.loc[trunc[0]]
+    ratio = float(t["hr"]) / float(p["hr"])
+    text = (f"Largest IPTW weight {float(p['max_weight']):.1f}; with weights {trunc[0]} the recurrence HR is "
+            f"{float(t['hr']):.2f} ({float(t['lower']):.2f}–{float(t['upper']):.2f}) against {float(p['hr']):.2f} "
+            f"({float(p['lower']):.2f}–{float(p['upper']):.2f}) for the primary analysis.")
+    if abs(np.log(ratio)) > np.log(1.1):
+        text += (" The primary estimate moves by more than 10 % under truncation: it rests on a few heavily weighted "
+                 "patients (near-violation of positivity); read it together with the overlap-weighted (ATO) and "
+                 "covariate-adjusted estimates.")
+    return text
+
+
 def comparative_section(inp: ReportInputs) -> Section:
     sec = Section("comparative", "Comparison with upfront surgery")
     comp = inp.section("comparative")
@@ -226,6 +245,18 @@ def comparative_section(inp: ReportInputs) -> Section:
         sec.note("Forest plot", inp.why_not("subgroups", "forest"))
     add_analysis_table(sec, inp, "comparative", "hazard_ratios", title="Neoadjuvant vs upfront surgery: hazard ratios by analysis",
                        columns=["endpoint", "analysis", "estimand", "hr", "p", "n", "events", "primary", "note"])
+    add_analysis_table(sec, inp, "comparative", "weights_summary", title="Distribution of the weights by cohort",
+                       columns=["weights", "cohort", "n", "median", "q99", "max", "ess", "share_of_weight_top1pct",
+                                "n_above_10"],
+                       rename={"median": "Median weight", "q99": "99th pct", "ess": "ESS",
+                               "share_of_weight_top1pct": "share of top 1 %",
+                               "n_above_10": "weights > 10"})
+    ws = add_analysis_table(sec, inp, "comparative", "weight_sensitivity",
+                            title="Recurrence HR under weight truncation and propensity-score trimming",
+                            columns=["analysis", "population", "hr", "p", "n", "events", "excluded", "max_weight",
+                                     "note"])
+    if ws is not None:
+        sec.paragraphs.append(_weight_dependence(inp.table("comparative", "weight_sensitivity")))
     add_analysis_table(sec, inp, "comparative", "matching", title="Propensity-score matching: sample sizes")
     add_analysis_table(sec, inp, "comparative", "effective_sample_size", title="Effective sample sizes (Kish)")
     add_analysis_table(sec, inp, "comparative", "km_landmarks", title="Landmark survival by cohort (unweighted and IPTW)",
