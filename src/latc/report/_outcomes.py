@@ -213,7 +213,7 @@ def comparative_section(inp: ReportInputs) -> Section:
                        lambda: P.km_plot(_km(r, "rec_time", "rec_event", "cohort", conf_type, weights="w_ate"),
                                          cox=_hr_tuple(hrs, endpoint="recurrence", analysis="iptw_ate"),
                                          ylabel=REC_LABEL),
-                       "Stabilized inverse-probability-of-treatment weighted Kaplan–Meier with robust (sandwich) CIs; "
+                       "Stabilized inverse-probability-of-treatment weighted Kaplan–Meier with robust sandwich CIs; "
                        "HR = primary analysis (weighted Cox, strata(center), robust SE). Numbers at risk are unweighted.")
         rr = frame[frame["rec_time"].notna()].copy()
         if len(rr):
