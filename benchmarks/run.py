@@ -50,12 +50,12 @@ def markdown(rows: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
-    ap.add_argument("--stages", nargs="+", default=["synth", "validate", "derive"])
+    ap.add_argument("--stages", nargs="+", default=["synth", "validate", "derive", "analyze"])
     ap.add_argument("--out", type=Path, default=None,
                     help="results file (default benchmarks/results/<date>.json, or <date>-<stages>.json for other stages)")
     args = ap.parse_args()
     rows = run(args.sizes, args.stages)
-    default = ["synth", "validate", "derive"]
+    default = ["synth", "validate", "derive", "analyze"]
     suffix = "" if args.stages == default else "-" + "-".join(args.stages)
     out = args.out or HERE / "results" / f"{date.today().isoformat()}{suffix}.json"
     out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
