@@ -267,12 +267,13 @@ def run(ctx: Context, sec: SectionResult) -> None:
         _ps_ready(cmp)
         rows = []
         for name, col in (("iptw_ate", "w_ate"), ("overlap_ato", "w_ato")):
+            ess = effective_sample_size(df, "neoadjuvant", col).loc["Adjusted"]
             for cohort, g in df.groupby("cohort"):
                 w = g[col].to_numpy(dtype=float)
                 rows.append({"weights": name, "cohort": cohort, "n": len(w), "sum": w.sum(), "mean": w.mean(),
                              "sd": w.std(ddof=1) if len(w) > 1 else np.nan, "min": w.min(),
                              "q01": np.quantile(w, 0.01), "median": np.median(w), "q99": np.quantile(w, 0.99),
-                             "max": w.max(), "ess": w.sum() ** 2 / np.sum(w ** 2),
+                             "max": w.max(), "ess": ess["treated" if cohort == "neoadjuvant" else "control"],
                              "share_of_weight_top1pct": np.sort(w)[::-1][:max(1, len(w) // 100)].sum() / w.sum(),
                              "n_above_10": int((w > 10).sum())})
         summary = ResultTable(
@@ -389,13 +390,10 @@ def weight_sensitivity(ctx: Context) -> pd.DataFrame:
             dd = d.assign(w_sens=w)[w > 0]
             fit = _cox_fit(dd, time, event, ["neoadjuvant"], ctx, f"recurrence IPTW ({label})", strata=strata,
                            weights="w_sens", robust=True)
-            t = dd["neoadjuvant"].to_numpy() == 1
-            ww = dd["w_sens"].to_numpy()
+            ess = effective_sample_size(dd, "neoadjuvant", "w_sens").loc["Adjusted"]
             row.update(cox_row(fit, "neoadjuvant"))
-            row.update({"max_weight": float(ww.max()),
-                        "ess_treated": float(ww[t].sum() ** 2 / np.sum(ww[t] ** 2)),
-                        "ess_control": float(ww[~t].sum() ** 2 / np.sum(ww[~t] ** 2)),
-                        "excluded": int(len(d) - len(dd)), "note": ""})
+            row.update({"max_weight": float(dd["w_sens"].max()), "ess_treated": float(ess["treated"]),
+                        "ess_control": float(ess["control"]), "excluded": int(len(d) - len(dd)), "note": ""})
         except (SectionSkipped, StatsInputError) as exc:
             row["note"] = str(exc).splitlines()[0]
         rows.append(row)
