@@ -43,7 +43,7 @@ import pandas as pd
 from scipy.stats import chi2, norm
 
 from ._cox import design_matrix
-from ._errors import StatsInputError, _require_columns, time_values
+from ._errors import StatsInputError, _require_columns, complete_cases, time_values
 
 __all__ = ["CIFResult", "FineGrayResult", "cumulative_incidence", "fine_gray", "gray_test"]
 
@@ -67,22 +67,7 @@ def _competing_data(df: pd.DataFrame, time: str, event_type: str, columns: Seque
     """Check a competing-risks data set; event types → integer codes (0 = censored)."""
     used = list(dict.fromkeys([time, event_type, *[c for c in columns if c is not None]]))
     _require_columns(df, used)
-    if missing not in ("error", "drop"):
-        raise StatsInputError(f"missing must be 'error' or 'drop', not {missing!r}")
-    na = df[used].isna()
-    counts = na.sum()
-    counts = counts[counts > 0]
-    n_dropped = 0
-    if len(counts):
-        detail = ", ".join(f"'{c}' ({n} rows)" for c, n in counts.items())
-        if missing == "error":
-            raise StatsInputError(f"{context}: missing values in {detail}; drop or impute them, or "
-                                  "pass missing='drop' for a complete-case analysis as R's na.omit")
-        keep = ~na.any(axis=1).to_numpy()
-        n_dropped = int((~keep).sum())
-        warnings.warn(f"{context}: {n_dropped} row(s) with missing values dropped (complete cases): "
-                      f"{detail}", UserWarning, stacklevel=3)
-        df = df.loc[keep]
+    df, n_dropped = complete_cases(df, used, missing, context)
     if len(df) == 0:
         raise StatsInputError(f"{context}: no rows to analyse")
     t = time_values(df, time, f"{context}: ")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["StatsInputError", "SurvivalData", "survival_data"]
+__all__ = ["StatsInputError", "SurvivalData", "complete_cases", "survival_data"]
 
 
 class StatsInputError(ValueError):
@@ -70,23 +70,7 @@ def survival_data(df: pd.DataFrame, time: str, event: str, *, columns: Sequence[
     used = [time, event, *columns] + ([weights] if weights else [])
     used = list(dict.fromkeys(c for c in used if c is not None))
     _require_columns(df, used)
-    if missing not in ("error", "drop"):
-        raise StatsInputError(f"missing must be 'error' or 'drop', not {missing!r}")
-    na = df[used].isna()
-    counts = na.sum()
-    counts = counts[counts > 0]
-    n_dropped = 0
-    if len(counts):
-        detail = ", ".join(f"'{c}' ({n} rows)" for c, n in counts.items())
-        if missing == "error":
-            raise StatsInputError(
-                f"{context}: missing values in {detail}; drop or impute them, or pass missing='drop' "
-                "for a complete-case analysis as R's na.omit")
-        keep = ~na.any(axis=1)
-        n_dropped = int((~keep).sum())
-        warnings.warn(f"{context}: {n_dropped} row(s) with missing values dropped (complete cases): "
-                      f"{detail}", UserWarning, stacklevel=3)
-        df = df.loc[keep.to_numpy()]
+    df, n_dropped = complete_cases(df, used, missing, context)
     if len(df) == 0:
         raise StatsInputError(f"{context}: no rows to analyse")
     t = time_values(df, time)
@@ -103,6 +87,31 @@ def survival_data(df: pd.DataFrame, time: str, event: str, *, columns: Sequence[
     else:
         w = np.ones(len(df))
     return SurvivalData(df, t, e, w, n_dropped)
+
+
+def complete_cases(df: pd.DataFrame, used: Sequence[str], missing: str, context: str) -> tuple[pd.DataFrame, int]:
+    """The rows of ``df`` without a missing value in ``used`` and how many were dropped.
+
+    ``missing="error"`` refuses missing values, naming each column and its count; ``"drop"`` keeps
+    complete cases like R's ``na.action = na.omit`` and warns (at the caller's caller) with the
+    number of rows dropped.
+    """
+    if missing not in ("error", "drop"):
+        raise StatsInputError(f"missing must be 'error' or 'drop', not {missing!r}")
+    na = df[list(used)].isna()
+    counts = na.sum()
+    counts = counts[counts > 0]
+    if not len(counts):
+        return df, 0
+    detail = ", ".join(f"'{c}' ({n} rows)" for c, n in counts.items())
+    if missing == "error":
+        raise StatsInputError(f"{context}: missing values in {detail}; drop or impute them, or pass missing='drop' "
+                              "for a complete-case analysis as R's na.omit")
+    keep = ~na.any(axis=1).to_numpy()
+    n_dropped = int((~keep).sum())
+    warnings.warn(f"{context}: {n_dropped} row(s) with missing values dropped (complete cases): {detail}",
+                  UserWarning, stacklevel=4)
+    return df.loc[keep], n_dropped
 
 
 def time_values(df: pd.DataFrame, time: str, prefix: str = "") -> np.ndarray:
