@@ -22,17 +22,10 @@ Calls compared:
 
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
+
+from _rbench import best, main, rows, run_r
 
 from latc.stats import cumulative_incidence, fine_gray, gray_test
 
@@ -73,15 +66,6 @@ def simulate(n: int, seed: int = 2024) -> pd.DataFrame:
     return df
 
 
-def best(fn, reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def run(n: int, reps: int) -> list[dict]:
     df = simulate(n)
     py_df = df.assign(histology=pd.Categorical(df["histology"], ["PTC", "FTC", "PDTC"]))
@@ -92,15 +76,9 @@ def run(n: int, reps: int) -> list[dict]:
         "crr": lambda: fine_gray(py_df, "t", "cause", covs, cause=1),
     }
     py = {k: best(f, reps) for k, f in calls.items()}
-    r = None
+    r = run_r(R_CODE, df, reps)
     diff = {}
-    if shutil.which("Rscript"):
-        with tempfile.TemporaryDirectory() as tmp:
-            csv, out, script = Path(tmp, "d.csv"), Path(tmp, "r.json"), Path(tmp, "bench.R")
-            df.to_csv(csv, index=False)
-            script.write_text(R_CODE)
-            subprocess.run(["Rscript", str(script), str(csv), str(out), str(reps)], check=True)
-            r = json.loads(out.read_text())
+    if r is not None:
         ci = cumulative_incidence(py_df, "t", "cause", group="histology")
         last = ci.table.groupby(["cause", "group"], sort=False, observed=True)["cif"].last()
         # R orders curves cause-major, groups within; reorder ours the same way
@@ -112,34 +90,8 @@ def run(n: int, reps: int) -> list[dict]:
         fg = fine_gray(py_df, "t", "cause", covs, cause=1)
         diff["crr"] = max(np.max(np.abs(fg.coef - r["coef"])),
                           np.max(np.abs(fg.summary["se"].to_numpy() - r["se"])))
-    rows = []
-    for k, sec in py.items():
-        r_sec = (r[k][0] if isinstance(r[k], list) else r[k]) if r else float("nan")
-        rows.append({"n": n, "call": k, "python_s": sec, "r_s": r_sec,
-                     "ratio_python_over_r": sec / r_sec if r and r_sec > 0 else float("nan"),
-                     "max_abs_diff_vs_r": diff.get(k, float("nan"))})
-    return rows
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000])
-    ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
-    rows = [row for n in args.sizes for row in run(n, args.repeats)]
-    table = pd.DataFrame(rows)
-    print(table.to_markdown(index=False, floatfmt=".4g") if _has_tabulate() else table.to_string(index=False))
-    if not shutil.which("Rscript"):
-        print("Rscript not found: R timings skipped", file=sys.stderr)
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return rows(n, py, r, diff, "max_abs_diff_vs_r")
 
 
 if __name__ == "__main__":
-    main()
+    main(run, __doc__.splitlines()[0], default_repeats=3)

@@ -12,17 +12,10 @@ reported with the ratio Python / R (< 1 = faster than R) and the largest coeffic
 
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
+
+from _rbench import best, main, rows, run_r
 
 from latc.stats import cox, kaplan_meier
 
@@ -58,15 +51,6 @@ def simulate(n: int, seed: int = 2024) -> pd.DataFrame:
     return df
 
 
-def best(fn, reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def run(n: int, reps: int) -> list[dict]:
     df = simulate(n)
     py_df = df.assign(histology=pd.Categorical(df["histology"], ["PTC", "FTC", "PDTC"]))
@@ -79,45 +63,15 @@ def run(n: int, reps: int) -> list[dict]:
         "km_weighted_robust": lambda: kaplan_meier(py_df, "t", "e", group="arm", weights="w"),
     }
     py = {k: best(f, reps) for k, f in calls.items()}
-    r = None
-    if shutil.which("Rscript"):
-        with tempfile.TemporaryDirectory() as tmp:
-            csv, out, script = Path(tmp, "d.csv"), Path(tmp, "r.json"), Path(tmp, "bench.R")
-            df.to_csv(csv, index=False)
-            script.write_text(R_CODE)
-            subprocess.run(["Rscript", str(script), str(csv), str(out), str(reps)], check=True)
-            r = json.loads(out.read_text())
+    r = run_r(R_CODE, df, reps)
+    diff = {}
+    if r is not None:  # the largest coefficient difference, shown on every row
         d_coef = max(np.max(np.abs(cox(py_df, "t", "e", covs).coef - r["coef_efron"])),
                      np.max(np.abs(cox(py_df, "t", "e", ["arm", "x1"], weights="w", cluster="center").coef
                                    - r["coef_weighted"])))
-    rows = []
-    for k, sec in py.items():
-        r_sec = r[k][0] if r and isinstance(r[k], list) else (r[k] if r else float("nan"))
-        rows.append({"n": n, "call": k, "python_s": sec, "r_s": r_sec,
-                     "ratio_python_over_r": sec / r_sec if r and r_sec > 0 else float("nan"),
-                     "max_abs_coef_diff": d_coef if r else float("nan")})
-    return rows
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000])
-    ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
-    rows = [row for n in args.sizes for row in run(n, args.repeats)]
-    table = pd.DataFrame(rows)
-    print(table.to_markdown(index=False, floatfmt=".4g") if _has_tabulate() else table.to_string(index=False))
-    if not shutil.which("Rscript"):
-        print("Rscript not found: R timings skipped", file=sys.stderr)
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        diff = dict.fromkeys(py, d_coef)
+    return rows(n, py, r, diff, "max_abs_coef_diff")
 
 
 if __name__ == "__main__":
-    main()
+    main(run, __doc__.splitlines()[0], default_repeats=5)
