@@ -11,13 +11,11 @@ same file:
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-
 import numpy as np
 import pandas as pd
 import pytest
+
+from _rlive import requires_r, run_r
 
 from latc.stats import cumulative_incidence, fine_gray, gray_test
 
@@ -46,14 +44,8 @@ write_json(out, args[2], digits = NA, na = "null")
 """
 
 
-def _have_r() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    r = subprocess.run(["Rscript", "-e", "library(cmprsk); library(jsonlite)"], capture_output=True)
-    return r.returncode == 0
 
-
-@pytest.mark.skipif(not _have_r(), reason="Rscript with cmprsk + jsonlite not available")
+@requires_r("cmprsk", "jsonlite")
 def test_simulated_cohort_agrees_with_r(tmp_path):
     rng = np.random.default_rng(20240612)
     n = 800
@@ -69,11 +61,7 @@ def test_simulated_cohort_agrees_with_r(tmp_path):
     t = np.minimum.reduce([t1, t2, c])
     df["t"] = np.ceil(t / 7) * 7                          # weekly visits: many ties
     df["cause"] = np.select([t == t1, t == t2], [1, 2], 0)
-    csv, out, script = tmp_path / "d.csv", tmp_path / "r.json", tmp_path / "cr.R"
-    df.to_csv(csv, index=False)
-    script.write_text(R_SCRIPT)
-    subprocess.run(["Rscript", str(script), str(csv), str(out)], check=True, capture_output=True)
-    r = json.loads(out.read_text())
+    r = run_r(R_SCRIPT, df, tmp_path)
 
     py = df.assign(histology=pd.Categorical(df["histology"], ["PTC", "FTC", "PDTC"]))
     fit = cumulative_incidence(py, "t", "cause", group="histology")

@@ -10,13 +10,11 @@ categorical covariate is written to CSV; R fits the same models on that file:
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-
 import numpy as np
 import pandas as pd
 import pytest
+
+from _rlive import requires_r, run_r
 
 from latc.stats import cox, cox_zph, kaplan_meier, logrank
 
@@ -42,14 +40,8 @@ write_json(out, args[2], digits = NA, na = "null")
 """
 
 
-def _have_r() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    r = subprocess.run(["Rscript", "-e", "library(survival); library(jsonlite)"], capture_output=True)
-    return r.returncode == 0
 
-
-@pytest.mark.skipif(not _have_r(), reason="Rscript with survival + jsonlite not available")
+@requires_r("survival", "jsonlite")
 def test_simulated_cohort_agrees_with_r(tmp_path):
     rng = np.random.default_rng(20240611)
     n = 600
@@ -65,12 +57,7 @@ def test_simulated_cohort_agrees_with_r(tmp_path):
     df["t"] = np.ceil(rng.exponential(np.exp(-lp)) * 24)            # months → many ties
     df["e"] = (rng.random(n) < 0.75).astype(int)
     df["histology"] = pd.Categorical(df["histology"], ["PTC", "FTC", "PDTC"])
-    csv, out = tmp_path / "d.csv", tmp_path / "r.json"
-    df.to_csv(csv, index=False)
-    script = tmp_path / "fit.R"
-    script.write_text(R_SCRIPT)
-    subprocess.run(["Rscript", str(script), str(csv), str(out)], check=True, capture_output=True)
-    r = json.loads(out.read_text())
+    r = run_r(R_SCRIPT, df, tmp_path)
 
     f1 = cox(df, "t", "e", ["x", "arm", "histology"], strata="stage", weights="w", cluster="center")
     np.testing.assert_allclose(f1.coef, r["f1"]["coef"], rtol=1e-6)

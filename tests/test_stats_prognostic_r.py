@@ -14,13 +14,11 @@ censoring at 60 months so the last time is censored — is written to CSV and R 
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-
 import numpy as np
 import pandas as pd
 import pytest
+
+from _rlive import requires_r, run_r
 
 from latc.stats import brier_score, harrell_c, prognostic, time_dependent_auc, uno_c
 
@@ -50,15 +48,8 @@ write_json(out, args[2], digits = NA)
 """
 
 
-def _have_r() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    libs = "library(survival); library(riskRegression); library(jsonlite)"
-    r = subprocess.run(["Rscript", "-e", libs], capture_output=True)
-    return r.returncode == 0
 
-
-@pytest.mark.skipif(not _have_r(), reason="Rscript with survival + riskRegression + jsonlite not available")
+@requires_r("survival", "riskRegression", "jsonlite")
 def test_simulated_recurrence_cohort_agrees_with_r(tmp_path):
     rng = np.random.default_rng(20240612)
     n = 500
@@ -70,12 +61,7 @@ def test_simulated_recurrence_cohort_agrees_with_r(tmp_path):
     df["t"] = np.minimum(np.minimum(recur, cens), 60)
     df["e"] = ((recur <= cens) & (recur < 60)).astype(int)     # administrative censoring at 60
     assert (df.loc[df["t"] == df["t"].max(), "e"] == 0).all()     # the last time is censored
-    csv, out = tmp_path / "d.csv", tmp_path / "r.json"
-    df.to_csv(csv, index=False)
-    (tmp_path / "fit.R").write_text(R_SCRIPT)
-    subprocess.run(["Rscript", str(tmp_path / "fit.R"), str(csv), str(out)], check=True,
-                   capture_output=True)
-    r = json.loads(out.read_text())
+    r = run_r(R_SCRIPT, df, tmp_path)
 
     res = prognostic(df, "t", "e", ["ata", "age"], ["ata", "age", "response"], [12, 36], n_boot=0)
     lp_r = np.asarray(r["lp"])

@@ -4,12 +4,11 @@ correct = FALSE)$conf.int`` against :func:`latc.stats.proportion_ci` to 1e-10.""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import numpy as np
 import pandas as pd
 import pytest
+
+from _rlive import requires_r, run_r
 
 from latc.stats import proportion_ci
 
@@ -24,17 +23,13 @@ write.csv(data.frame(res), commandArgs(TRUE)[2], row.names = FALSE)
 """
 
 
-@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed")
+@requires_r()
 def test_random_counts_agree_with_live_r(tmp_path):
     rng = np.random.default_rng(2024)
     n = rng.integers(1, 400, 60)
     x = np.minimum(rng.binomial(n, rng.uniform(0, 1, 60)), n)
     x[:3], x[3:6] = 0, n[3:6]                       # edges
-    pd.DataFrame({"x": x, "n": n}).to_csv(tmp_path / "in.csv", index=False)
-    (tmp_path / "ci.R").write_text(R_SCRIPT)
-    subprocess.run(["Rscript", str(tmp_path / "ci.R"), str(tmp_path / "in.csv"), str(tmp_path / "out.csv")],
-                   check=True, capture_output=True, timeout=120)
-    r = pd.read_csv(tmp_path / "out.csv").to_numpy()
+    r = run_r(R_SCRIPT, pd.DataFrame({"x": x, "n": n}), tmp_path, out="out.csv").to_numpy()
     cp = proportion_ci(x, n, conf_level=0.9)
     wi = proportion_ci(x, n, method="wilson", conf_level=0.9)
     np.testing.assert_allclose(cp[["lower", "upper"]].to_numpy(), r[:, :2], atol=1e-10, rtol=0)
