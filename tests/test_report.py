@@ -139,6 +139,10 @@ def test_html_shows_every_figure_and_table_non_empty(report, parsed):
         ws = pd.read_csv(report.parent / "analysis" / "comparative" / "weight_sensitivity.csv").set_index("analysis")
         assert f"Largest IPTW weight {ws.loc['primary (stabilized IPTW)', 'max_weight']:.1f}" in html
         assert {"comparative_weight_sensitivity", "comparative_weights_summary"} <= {k for k, _ in tables}
+        # the summary adds the truncated estimate exactly when truncation moves the HR by > 10 %
+        ratio = ws.loc["truncated at the 0.99 quantile", "hr"] / ws.loc["primary (stabilized IPTW)", "hr"]
+        summary = html.split('id="summary"', 1)[1].split("<section", 1)[0]
+        assert ("Primary comparison with weights truncated" in summary) == (abs(np.log(ratio)) > np.log(1.1))
     for key, body in tables:
         cells = re.findall(r"<td[^>]*>(.*?)</td>", body, re.S)
         assert cells and any(c.strip() for c in cells), key

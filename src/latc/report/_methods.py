@@ -16,6 +16,7 @@ import pandas as pd
 from ._common import add_table
 from ._inputs import ReportInputs
 from ._model import Section
+from ._outcomes import weight_dependence
 
 __all__ = ["biomarkers_section", "methods_section", "not_computed", "summary_section"]
 
@@ -69,6 +70,13 @@ def summary_section(inp: ReportInputs) -> Section:
             r = p.iloc[0]
             items.append(("Primary comparison: recurrence HR, neoadjuvant vs upfront (IPTW, ATE)",
                           f"{r['hr']:.2f} (95 % CI {r['lower']:.2f}–{r['upper']:.2f}), p = {r['p']:.3g}"))
+            dep = weight_dependence(inp.table("comparative", "weight_sensitivity"))
+            if dep is not None and dep["moved"]:
+                t = dep["truncated"]
+                items.append((f"Primary comparison with weights {dep['truncation']}",
+                              f"{t['hr']:.2f} (95 % CI {t['lower']:.2f}–{t['upper']:.2f}) — the primary estimate "
+                              f"rests on a few heavily weighted patients (largest weight "
+                              f"{dep['primary']['max_weight']:.1f}); see the comparison section"))
         elif len(p):
             items.append(("Primary comparison", f"not estimable — {p.iloc[0].get('note', '')}"))
     elif inp.section("comparative").get("reason"):

@@ -21,7 +21,7 @@ from ._common import add_analysis_table, add_figure, add_table, flag
 from ._inputs import ReportInputs
 from ._model import Section
 
-__all__ = ["comparative_frame", "comparative_section", "prognostic_section", "survival_section"]
+__all__ = ["comparative_frame", "comparative_section", "prognostic_section", "survival_section", "weight_dependence"]
 
 REC_LABEL = "Recurrence-free probability"
 
@@ -155,19 +155,32 @@ def comparative_frame(inp: ReportInputs) -> tuple[pd.DataFrame | None, str | Non
     return frame, None
 
 
-def _weight_dependence(ws: pd.DataFrame) -> str:
-    """One sentence on how much the primary IPTW HR depends on its largest weights (from the table)."""
+def weight_dependence(ws: pd.DataFrame | None) -> dict[str, Any] | None:
+    """How much the primary IPTW HR depends on its largest weights, from ``weight_sensitivity``:
+    the primary and the 0.99-truncated rows (or the first truncated one), and whether truncation
+    moves the HR by more than 10 %. None when either row is missing."""
+    if ws is None or not len(ws) or "hr" not in ws:
+        return None
     ok = ws.dropna(subset=["hr"]).set_index("analysis")
     primary = [a for a in ok.index if a.startswith("primary")]
     trunc = [a for a in ok.index if a.startswith("truncated at the 0.99")] or [a for a in ok.index if a.startswith("truncated")]
     if not primary or not trunc:
-        return "Weight truncation and trimming: see the table (not every variant was estimable)."
+        return None
     p, t = ok.loc[primary[0]], ok.loc[trunc[0]]
-    ratio = float(t["hr"]) / float(p["hr"])
-    text = (f"Largest IPTW weight {float(p['max_weight']):.1f}; with weights {trunc[0]} the recurrence HR is "
+    return {"primary": p, "truncated": t, "truncation": trunc[0],
+            "moved": bool(abs(np.log(float(t["hr"]) / float(p["hr"]))) > np.log(1.1))}
+
+
+def _weight_dependence(ws: pd.DataFrame) -> str:
+    """One sentence on how much the primary IPTW HR depends on its largest weights (from the table)."""
+    dep = weight_dependence(ws)
+    if dep is None:
+        return "Weight truncation and trimming: see the table (not every variant was estimable)."
+    p, t = dep["primary"], dep["truncated"]
+    text = (f"Largest IPTW weight {float(p['max_weight']):.1f}; with weights {dep['truncation']} the recurrence HR is "
             f"{float(t['hr']):.2f} ({float(t['lower']):.2f}–{float(t['upper']):.2f}) against {float(p['hr']):.2f} "
             f"({float(p['lower']):.2f}–{float(p['upper']):.2f}) for the primary analysis.")
-    if abs(np.log(ratio)) > np.log(1.1):
+    if dep["moved"]:
         text += (" The primary estimate moves by more than 10 % under truncation: it rests on a few heavily weighted "
                  "patients (near-violation of positivity); read it together with the overlap-weighted (ATO) and "
                  "covariate-adjusted estimates.")
