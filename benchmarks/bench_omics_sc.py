@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_omics_sc.py --cells 50000 200000          # in memory
     .venv/bin/python benchmarks/bench_omics_sc.py --cells 500000 --mode streamed # per-sample path
+    .venv/bin/python benchmarks/bench_omics_sc.py --cells 50000 200000 500000 --mode corrections
+    .venv/bin/python benchmarks/bench_omics_sc.py --cells 9600 --mode integration
 
 Each size runs in a fresh process (peak RSS = ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of that
 process alone). Data: ``latc.omics.sc.simulate_counts`` — 40 patients × (baseline, surgery) tumour
@@ -12,6 +14,22 @@ Modes
 ``memory``: the whole pipeline on one in-memory AnnData (``latc.omics.sc.run_sc`` steps: QC with
 Scrublet, normalise, HVG/PCA/centre correction, exact/approximate kNN, Leiden, UMAP, annotation,
 signatures, composition + DA, pseudobulk + one pydeseq2 model, sample features).
+
+``corrections`` (batch correction alone): simulate, add a center batch effect (per-center gene
+factors exp(N(0, 0.25)) applied by binomial thinning of the counts, so Harmony has something to
+correct), normalise, batch-aware HVG and PCA once, then time each correction on the same data:
+``pc_centering`` and ``harmony`` on the 30 PCs, ``combat`` on the dense HVG matrix + PCA (skipped
+above 300,000 cells, its documented limit). Harmony's rounds and convergence are recorded.
+
+``integration`` (batch-correction quality, not speed): the four corrections through ``embed`` on
+three designs of 4 centers × 8 baseline samples with the same thinning center effect (``--cells``
+is the total before QC; default sd 0.25 and 0.5, seeds 11 and 12): ``balanced`` (every center 4
+tumour, 2 lymph node, 2 blood), ``unbalanced`` (C01 7 tumour + 1 blood, C02 7 blood + 1 tumour, C03
+7 lymph node + 1 tumour, C04 mixed) and ``disjoint`` (C01 only tumour, C02 only blood: types
+absent from a center). Metrics against the simulator's true types: iLISI (harmonypy's LISI,
+perplexity 30), within-type kNN batch mixing (entropy of the centers among a cell's 15 same-type
+neighbours / entropy of the type's center distribution), batch ASW within types (1 − |silhouette|),
+15-NN true-type purity, cell-type ASW, Leiden ARI.
 
 ``streamed`` (the 1.5 M-cell design, docs/omics/single_cell.md): samples are simulated and written
 one at a time to ``.h5ad`` (raw counts on disk); pass 1 reads each sample, runs QC (Scrublet per
@@ -94,6 +112,130 @@ def run_memory(n_cells: int) -> dict:
     return {"mode": "memory", "cells": int(a.n_obs), "cells_simulated": n_cells, "genes": int(a.n_vars),
             "nnz_per_cell": round(nnz, 1), "seconds": T.steps, "total_seconds": round(sum(T.steps.values()), 1),
             "peak_rss_gib": round(_rss_gib(), 2), "rss_after_step_gib": T.rss}
+
+
+def _center_effect(a, sd: float = 0.25, seed: int = 1) -> None:
+    """Per-center gene factors exp(N(0, sd)), applied by binomial thinning of the counts (in place)."""
+    rng = np.random.default_rng(seed)
+    centers = sorted(a.obs["center_id"].unique())
+    b = rng.normal(0, sd, (len(centers), a.n_vars))
+    p = np.exp(b - b.max(axis=0))
+    X = a.X.tocsr()
+    codes = pd.Categorical(a.obs["center_id"], categories=centers).codes
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    X.data = rng.binomial(X.data, p[codes[rows], X.indices]).astype(X.data.dtype)
+    X.eliminate_zeros()
+    a.X = X
+
+
+def run_corrections(n_cells: int) -> dict:
+    import scanpy as sc
+    from scipy import sparse
+
+    from latc.omics.sc import normalise, simulate_counts
+    from latc.omics.sc._pipeline import harmony
+
+    S = _samples()
+    T = Timer()
+    a, _ = T("simulate", simulate_counts, S, seed=1, cells_per_sample=n_cells // len(S), keep_truth=False)
+    T("center effect (binomial thinning)", _center_effect, a)
+    T("normalise", normalise, a)
+    del a.layers["counts"]
+    T("hvg (per center)", sc.pp.highly_variable_genes, a, n_top_genes=2000, flavor="seurat", batch_key="center_id")
+    T("pca", sc.pp.pca, a, n_comps=30, mask_var="highly_variable", random_state=0)
+    pcs = np.asarray(a.obsm["X_pca"], dtype=np.float64)
+    codes = a.obs["center_id"].astype("category").cat.codes.to_numpy()
+
+    def centre():
+        m = np.zeros((codes.max() + 1, pcs.shape[1]))
+        np.add.at(m, codes, pcs)
+        m /= np.bincount(codes)[:, None]
+        return pcs - m[codes] + pcs.mean(axis=0)
+
+    T("pc_centering", centre)
+    _, hinfo = T("harmony", harmony, pcs, a.obs["center_id"].to_numpy(), seed=0)
+
+    def combat():
+        hv = a[:, a.var["highly_variable"].to_numpy()].copy()
+        hv.X = hv.X.toarray() if sparse.issparse(hv.X) else np.asarray(hv.X, dtype=float)
+        sc.pp.combat(hv, key="center_id")
+        sc.pp.pca(hv, n_comps=30, random_state=0)
+
+    if a.n_obs <= 300_000:
+        T("combat (dense HVG) + pca", combat)
+    return {"mode": "corrections", "cells": int(a.n_obs), "cells_simulated": n_cells, "genes": int(a.n_vars),
+            "n_hvg": int(a.var["highly_variable"].sum()), "n_pcs": 30, "harmony": hinfo, "seconds": T.steps,
+            "peak_rss_gib": round(_rss_gib(), 2), "rss_after_step_gib": T.rss}
+
+
+INTEGRATION_DESIGNS = {
+    "balanced": {c: ["tumour"] * 4 + ["lymph_node"] * 2 + ["blood"] * 2 for c in ("C01", "C02", "C03", "C04")},
+    "unbalanced": {"C01": ["tumour"] * 7 + ["blood"], "C02": ["blood"] * 7 + ["tumour"],
+                   "C03": ["lymph_node"] * 7 + ["tumour"], "C04": ["tumour"] * 3 + ["blood"] * 3 + ["lymph_node"] * 2},
+    "disjoint": {"C01": ["tumour"] * 8, "C02": ["blood"] * 8, "C03": ["lymph_node"] * 6 + ["tumour"] * 2,
+                 "C04": ["tumour"] * 3 + ["blood"] * 3 + ["lymph_node"] * 2},
+}
+
+
+def _integration_metrics(Z: np.ndarray, obs: pd.DataFrame, k: int = 15) -> dict:
+    import harmonypy
+    from sklearn.metrics import silhouette_samples, silhouette_score
+    from sklearn.neighbors import NearestNeighbors
+
+    bt, ct = obs["center_id"].astype(str).to_numpy(), obs["true_cell_type"].astype(str).to_numpy()
+    idx = NearestNeighbors(n_neighbors=k + 1).fit(Z).kneighbors(Z, return_distance=False)[:, 1:]
+    lisi = harmonypy.compute_lisi(Z, {"b": bt, "t": ct}, ["b", "t"])
+    mix, basw, w = [], [], []
+    for t in np.unique(ct):
+        m = ct == t
+        levels, counts = np.unique(bt[m], return_counts=True)
+        if len(levels) < 2 or m.sum() <= k:
+            continue
+        ii = NearestNeighbors(n_neighbors=k + 1).fit(Z[m]).kneighbors(Z[m], return_distance=False)[:, 1:]
+        codes = np.searchsorted(levels, bt[m])
+        frac = np.stack([(codes[ii] == j).mean(axis=1) for j in range(len(levels))], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = -np.where(frac > 0, frac * np.log(frac), 0.0).sum(axis=1)
+        q = counts / counts.sum()
+        mix.append(h.mean() / -(q * np.log(q)).sum())
+        basw.append(float(np.mean(1 - np.abs(silhouette_samples(Z[m], bt[m])))))
+        w.append(m.sum())
+    sub = np.random.default_rng(0).choice(len(Z), min(5000, len(Z)), replace=False)
+    return {"ilisi": round(float(lisi[:, 0].mean()), 3), "mixing_within_type": round(float(np.average(mix, weights=w)), 3),
+            "batch_asw_within_type": round(float(np.average(basw, weights=w)), 3),
+            "knn_type_purity": round(float((ct[idx] == ct[:, None]).mean()), 4),
+            "clisi": round(float(lisi[:, 1].mean()), 3), "celltype_asw": round(float(silhouette_score(Z[sub], ct[sub])), 3)}
+
+
+def run_integration(n_cells: int, sds=(0.25, 0.5), seeds=(11, 12)) -> dict:
+    from sklearn.metrics import adjusted_rand_score
+
+    from latc.omics.sc import embed, normalise, simulate_counts
+
+    rows = []
+    for sd in sds:
+        for seed in seeds:
+            for design, centers in INTEGRATION_DESIGNS.items():
+                S = pd.DataFrame([{"sample_id": f"{c}-{i:04d}-BL_{t[:2].upper()}_SC", "patient_id": f"{c}-{i:04d}",
+                                   "center_id": c, "timepoint": "baseline", "tissue": t, "responder": None,
+                                   "neoadjuvant": False}
+                                  for c, tissues in centers.items() for i, t in enumerate(tissues)])
+                base, _ = simulate_counts(S, seed=seed, cells_per_sample=n_cells // len(S))
+                base = base[~(base.obs["true_doublet"] | base.obs["true_damaged"]).to_numpy()].copy()
+                _center_effect(base, sd, seed + 1000)
+                normalise(base)
+                for correction in ("none", "pc_centering", "combat", "harmony"):
+                    a = base.copy()
+                    t = time.perf_counter()
+                    embed(a, correction=correction, umap=False, neighbors_method="gauss", seed=0)
+                    secs = time.perf_counter() - t
+                    m = _integration_metrics(np.asarray(a.obsm["X_pca_corrected"], dtype=np.float64), a.obs)
+                    m["leiden_ari"] = round(float(adjusted_rand_score(a.obs["true_cell_type"].astype(str),
+                                                                      a.obs["leiden"].astype(str))), 3)
+                    rows.append({"design": design, "sd": sd, "seed": seed, "correction": correction, "cells": int(a.n_obs),
+                                 **m, "embed_seconds": round(secs, 2)})
+                    print(f"  {design} sd={sd} seed={seed} {correction}: {m}", file=sys.stderr, flush=True)
+    return {"mode": "integration", "cells_simulated": n_cells, "rows": rows}
 
 
 def run_streamed(n_cells: int, workdir: Path, doublets: bool = True) -> dict:
@@ -208,7 +350,7 @@ def run_streamed(n_cells: int, workdir: Path, doublets: bool = True) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cells", type=int, nargs="+", default=[50_000])
-    p.add_argument("--mode", choices=["memory", "streamed"], default="memory")
+    p.add_argument("--mode", choices=["memory", "streamed", "corrections", "integration"], default="memory")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "omics_sc.json")
     p.add_argument("--no-scrublet", action="store_true", help="streamed mode: skip Scrublet (time only; it runs per library)")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)
@@ -217,6 +359,10 @@ def main() -> None:
     if args.one:
         if args.mode == "memory":
             r = run_memory(args.one)
+        elif args.mode == "corrections":
+            r = run_corrections(args.one)
+        elif args.mode == "integration":
+            r = run_integration(args.one)
         else:
             with tempfile.TemporaryDirectory() as d:
                 r = run_streamed(args.one, Path(d), doublets=not args.no_scrublet)

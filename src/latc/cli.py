@@ -389,7 +389,7 @@ def omics_sc_run(
     subject: Optional[Path] = typer.Option(None, "--subject", help="CSV/Parquet: patient_id + responder (bool) + rfs_months/rfs_event "
                                            "(default: truth_patients.csv beside a synthetic study)."),
     strict: bool = typer.Option(False, "--strict", help="Fail when a manifest file is absent (default: skip and list it)."),
-    correction: str = typer.Option("pc_centering", help="Batch correction: pc_centering, combat or none."),
+    correction: str = typer.Option("harmony", help="Batch correction across --batch-key: harmony (default), pc_centering, combat or none."),
     batch_key: str = typer.Option("center_id", help="obs column of the technical batch."),
     resolution: float = typer.Option(1.0, help="Leiden resolution."),
     seed: int = typer.Option(0, "--seed"),
@@ -397,10 +397,11 @@ def omics_sc_run(
 ) -> None:
     """QC → annotation → composition/DA → pseudobulk DE → sample features (+ response/RFS tests) → figures."""
     from latc.omics import OmicsInputError
+    from latc.omics.sc._pipeline import CORRECTIONS
     from latc.omics.sc._run import run_study
 
-    if correction not in ("pc_centering", "combat", "none"):
-        _fail(f"--correction {correction!r}: expected pc_centering, combat or none")
+    if correction not in CORRECTIONS:
+        _fail(f"--correction {correction!r}: expected one of {', '.join(CORRECTIONS)}")
     try:
         r, note = run_study(study_dir, out, manifest=manifest, subject=subject, strict=strict, correction=correction,
                             batch_key=batch_key, resolution=resolution, seed=seed, figures=not no_figures)

@@ -22,7 +22,7 @@ from latc.omics._manifest import OmicsInputError
 from latc.omics.sc._annotate import annotate
 from latc.omics.sc._composition import composition, differential_abundance
 from latc.omics.sc._features import associate_features, feature_changes, sample_features
-from latc.omics.sc._pipeline import embed, normalise
+from latc.omics.sc._pipeline import DEFAULT_CORRECTION, embed, normalise
 from latc.omics.sc._pseudobulk import pseudobulk, pseudobulk_de
 from latc.omics.sc._qc import qc_filter, qc_metrics, qc_summary
 from latc.omics.sc._signatures import score_signatures
@@ -60,7 +60,7 @@ class ScResult:
 
 
 def process(adata: AnnData, *, qc: bool = True, doublets: bool = True, batch_key: str | None = "center_id",
-            correction: str = "pc_centering", resolution: float = 1.0, umap: bool = True, seed: int = 0,
+            correction: str = DEFAULT_CORRECTION, resolution: float = 1.0, umap: bool = True, seed: int = 0,
             annotation_level: str = "cluster", neighbors_method: str = "umap") -> AnnData:
     """QC (when counts are present) → normalise → embed → annotate → signature scores.
 
