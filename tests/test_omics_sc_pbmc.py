@@ -90,3 +90,24 @@ def test_scaled_matrix_is_refused():
     a = sc.datasets.pbmc68k_reduced()   # X is scaled (negative values)
     with pytest.raises(OmicsInputError, match="negative"):
         normalise(a)
+
+
+def test_cluster_labels_follow_cluster_ids_when_clusters_match_types_one_to_one():
+    """One Leiden cluster per cell type, clusters numbered in another order than the types: each
+    cluster takes its own majority type (pandas 3.1 maps a categorical through a categorical Series
+    of the same length by position — the annotation must not)."""
+    from anndata import AnnData
+
+    markers = pd.DataFrame({"cell_type": ["a", "a", "b", "b", "c", "c"], "lineage": ["x"] * 6,
+                            "gene": ["g1", "g2", "g3", "g4", "g5", "g6"], "weight": 1.0, "source": "test"})
+    rng = np.random.default_rng(0)
+    truth = np.repeat(["b", "c", "a"], 20)                    # clusters 0, 1, 2 hold types b, c, a
+    X = rng.uniform(0, 0.2, (60, 6))
+    for j, t in enumerate("abc"):
+        X[truth == t, 2 * j:2 * j + 2] += 3.0
+    a = AnnData(X, obs=pd.DataFrame({"leiden": pd.Categorical(np.repeat(["0", "1", "2"], 20))},
+                                    index=[f"c{i}" for i in range(60)]),
+                var=pd.DataFrame(index=[f"g{i}" for i in range(1, 7)]))
+    annotate(a, markers)
+    assert list(a.obs["cell_type_cell"].astype(str)) == list(truth)
+    assert list(a.obs["cell_type_cluster"].astype(str)) == list(truth)

@@ -102,8 +102,10 @@ def annotate(adata: AnnData, markers: pd.DataFrame | None = None, *, cluster_key
     adata.obs["annotation_margin"] = top[:, 0] - top[:, 1] if top.shape[1] > 1 else np.nan
     if cluster_key in adata.obs:
         tab = pd.crosstab(adata.obs[cluster_key], adata.obs["cell_type_cell"])
-        major = tab.idxmax(axis=1)
-        adata.obs["cell_type_cluster"] = pd.Categorical(adata.obs[cluster_key].map(major).astype(str), categories=types)
+        # a plain dict: pandas 3.1 maps a categorical column through a categorical Series *by position*
+        # when both have as many categories (one cluster per cell type), scrambling the labels
+        major = {str(k): str(v) for k, v in tab.idxmax(axis=1).items()}
+        adata.obs["cell_type_cluster"] = pd.Categorical(adata.obs[cluster_key].astype(str).map(major), categories=types)
         adata.uns.setdefault("latc_sc", {})["cluster_purity"] = float((tab.max(axis=1).sum()) / tab.to_numpy().sum())
     else:
         adata.obs["cell_type_cluster"] = adata.obs["cell_type_cell"]
