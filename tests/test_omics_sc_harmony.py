@@ -213,10 +213,27 @@ def test_single_center_falls_back_to_none_like_the_other_corrections():
     a = _data("balanced", cells=1300)
     a = a[(a.obs["center_id"] == "C01").to_numpy()].copy()
     for correction in ("harmony", "pc_centering"):
-        b = _embed(a, correction)
+        with pytest.warns(UserWarning, match=f"{correction} not applied: batch_key 'center_id' has 1 level"):
+            b = _embed(a, correction)
         info = b.uns["latc_sc"]
         assert info["correction"] == "none" and info["batch_key"] is None and "harmony" not in info
+        assert info["correction_skipped"].startswith(f"{correction} not applied")
         np.testing.assert_allclose(b.obsm["X_pca_corrected"], b.obsm["X_pca"], rtol=1e-6)
+
+
+def test_mistyped_batch_key_or_tiny_center_is_said_not_silent():
+    a = _data("balanced", cells=1300)
+    with pytest.warns(UserWarning, match="batch_key 'centre_id' is not an obs column .*center_id"):
+        b = embed(a.copy(), batch_key="centre_id", correction="harmony", umap=False, neighbors_method="gauss")
+    assert b.uns["latc_sc"]["correction"] == "none" and "centre_id" in b.uns["latc_sc"]["correction_skipped"]
+    small = a[~((a.obs["center_id"] == "C04").to_numpy() & (np.arange(a.n_obs) % 20 != 0))].copy()
+    n04 = int((small.obs["center_id"] == "C04").sum())
+    assert 0 < n04 < 30
+    with pytest.warns(UserWarning, match=rf"fewer than 30 cells: C04 \({n04} cells\)"):
+        embed(small, correction="harmony", umap=False, neighbors_method="gauss")
+    # an explicit "none" is a choice, not a skipped correction
+    c = embed(a.copy(), correction="none", umap=False, neighbors_method="gauss")
+    assert "correction_skipped" not in c.uns["latc_sc"]
 
 
 def test_harmony_function_errors_are_one_line():

@@ -36,13 +36,16 @@ Method (the standard scanpy recipe: Wolf et al., *Genome Biol* 2018;19:15; Lueck
    uncorrected), and Leiden clusters matched the true types (ARI 1.00 against 0.77–0.90). With
    equal mixes the three tie at a moderate effect (0.89) and Harmony corrects less of a very strong
    one (0.76–0.78 against 0.88–0.89). No correction is applied (recorded as ``"none"``) when
-   ``batch_key`` is absent, has one level or a level with < 30 cells — for every method alike;
-   cells without a batch label are an :class:`OmicsInputError`.
+   ``batch_key`` is absent, has one level or a level with < 30 cells — for every method alike, with
+   a ``UserWarning`` (unless ``batch_key=None`` was asked for) and the reason in ``uns["latc_sc"]["correction_skipped"]``; cells without a
+   batch label are an :class:`OmicsInputError`.
 5. **Neighbours** (k = 15; exact up to 50,000 cells, pynndescent above) on the corrected PCs,
    **Leiden** (igraph), **UMAP**.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -83,15 +86,23 @@ def normalise(adata: AnnData, *, target_sum: float = 1e4) -> AnnData:
     return adata
 
 
-def _batches_usable(adata: AnnData, batch_key: str | None, min_cells: int = 30) -> bool:
-    if not batch_key or batch_key not in adata.obs:
-        return False
+def _batches_usable(adata: AnnData, batch_key: str | None, min_cells: int = 30) -> tuple[bool, str]:
+    """Whether ``batch_key`` can drive a batch correction, and why not (empty when it can)."""
+    if not batch_key:
+        return False, "no batch_key given"
+    if batch_key not in adata.obs:
+        return False, (f"batch_key {batch_key!r} is not an obs column (columns: "
+                       f"{', '.join(map(str, adata.obs.columns[:20]))})")
     n = adata.obs[batch_key].value_counts()
-    usable = len(n) > 1 and n.min() >= min_cells
-    if usable and adata.obs[batch_key].isna().any():
+    if len(n) < 2:
+        return False, f"batch_key {batch_key!r} has {len(n)} level(s): nothing to correct"
+    if n.min() < min_cells:
+        small = ", ".join(f"{k} ({v} cells)" for k, v in n[n < min_cells].items())
+        return False, f"batch_key {batch_key!r} has level(s) with fewer than {min_cells} cells: {small}"
+    if adata.obs[batch_key].isna().any():
         raise OmicsInputError(f"batch_key {batch_key!r}: {int(adata.obs[batch_key].isna().sum()):,} cells have no "
                               "value; label them or remove them before batch correction")
-    return usable
+    return True, ""
 
 
 def harmony(pcs: np.ndarray, batches, *, seed: int = 0, theta: float = 2.0, sigma: float = 0.1,
@@ -143,7 +154,12 @@ def embed(adata: AnnData, *, n_hvg: int = 2000, n_pcs: int = 30, batch_key: str 
         raise ValueError(f"correction must be one of {CORRECTIONS}, not {correction!r}")
     info = adata.uns.setdefault("latc_sc", {})
     info.pop("harmony", None)
-    use_batch = _batches_usable(adata, batch_key)
+    use_batch, why_not = _batches_usable(adata, batch_key)
+    info.pop("correction_skipped", None)
+    if correction != "none" and batch_key and not use_batch:
+        # the analysis goes on uncorrected; say so rather than silently (a mistyped key, a tiny center)
+        info["correction_skipped"] = f"{correction} not applied: {why_not}"
+        warnings.warn(f"batch correction {info['correction_skipped']}", UserWarning, stacklevel=2)
     n_hvg = min(n_hvg, adata.n_vars)
     sc.pp.highly_variable_genes(adata, n_top_genes=n_hvg, flavor="seurat",
                                 batch_key=batch_key if use_batch else None)
