@@ -178,32 +178,30 @@ INTEGRATION_DESIGNS = {
 
 
 def _integration_metrics(Z: np.ndarray, obs: pd.DataFrame, k: int = 15) -> dict:
+    """latc's within-type batch mixing and kNN purity, plus iLISI / cLISI (harmonypy) and ASWs."""
     import harmonypy
+    from anndata import AnnData
     from sklearn.metrics import silhouette_samples, silhouette_score
-    from sklearn.neighbors import NearestNeighbors
+
+    from latc.omics.sc import integration_metrics
 
     bt, ct = obs["center_id"].astype(str).to_numpy(), obs["true_cell_type"].astype(str).to_numpy()
-    idx = NearestNeighbors(n_neighbors=k + 1).fit(Z).kneighbors(Z, return_distance=False)[:, 1:]
+    a = AnnData(obs=obs[["center_id", "true_cell_type"]].reset_index(drop=True).set_axis(
+        [str(i) for i in range(len(obs))]), obsm={"X_pca_corrected": Z})
+    m = integration_metrics(a, "center_id", "true_cell_type", k=k)
     lisi = harmonypy.compute_lisi(Z, {"b": bt, "t": ct}, ["b", "t"])
-    mix, basw, w = [], [], []
+    basw, w = [], []
     for t in np.unique(ct):
-        m = ct == t
-        levels, counts = np.unique(bt[m], return_counts=True)
-        if len(levels) < 2 or m.sum() <= k:
+        sel = ct == t
+        if len(np.unique(bt[sel])) < 2 or sel.sum() <= k:
             continue
-        ii = NearestNeighbors(n_neighbors=k + 1).fit(Z[m]).kneighbors(Z[m], return_distance=False)[:, 1:]
-        codes = np.searchsorted(levels, bt[m])
-        frac = np.stack([(codes[ii] == j).mean(axis=1) for j in range(len(levels))], axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            h = -np.where(frac > 0, frac * np.log(frac), 0.0).sum(axis=1)
-        q = counts / counts.sum()
-        mix.append(h.mean() / -(q * np.log(q)).sum())
-        basw.append(float(np.mean(1 - np.abs(silhouette_samples(Z[m], bt[m])))))
-        w.append(m.sum())
+        basw.append(float(np.mean(1 - np.abs(silhouette_samples(Z[sel], bt[sel])))))
+        w.append(sel.sum())
     sub = np.random.default_rng(0).choice(len(Z), min(5000, len(Z)), replace=False)
-    return {"ilisi": round(float(lisi[:, 0].mean()), 3), "mixing_within_type": round(float(np.average(mix, weights=w)), 3),
+    return {"ilisi": round(float(lisi[:, 0].mean()), 3),
+            "mixing_within_type": round(m["batch_mixing_within_type"], 3),
             "batch_asw_within_type": round(float(np.average(basw, weights=w)), 3),
-            "knn_type_purity": round(float((ct[idx] == ct[:, None]).mean()), 4),
+            "knn_type_purity": round(m["knn_label_purity"], 4),
             "clisi": round(float(lisi[:, 1].mean()), 3), "celltype_asw": round(float(silhouette_score(Z[sub], ct[sub])), 3)}
 
 

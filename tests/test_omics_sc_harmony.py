@@ -43,10 +43,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
-from sklearn.neighbors import NearestNeighbors
 
 from latc.omics import OmicsInputError
-from latc.omics.sc import embed, normalise, simulate_counts
+from latc.omics.sc import embed, integration_metrics, normalise, simulate_counts
 from latc.omics.sc._pipeline import DEFAULT_CORRECTION, harmony
 
 DESIGNS = {
@@ -99,32 +98,12 @@ def _embed(a, correction: str, seed: int = 0):
     return a
 
 
-def mixing(a, k: int = 15) -> float:
-    Z = np.asarray(a.obsm["X_pca_corrected"], dtype=float)
-    ct = a.obs["true_cell_type"].astype(str).to_numpy()
-    bt = a.obs["center_id"].astype(str).to_numpy()
-    scores, weights = [], []
-    for t in np.unique(ct):
-        m = ct == t
-        levels, counts = np.unique(bt[m], return_counts=True)
-        if len(levels) < 2 or m.sum() <= k:
-            continue
-        idx = NearestNeighbors(n_neighbors=k + 1).fit(Z[m]).kneighbors(Z[m], return_distance=False)[:, 1:]
-        codes = np.searchsorted(levels, bt[m])
-        frac = np.stack([(codes[idx] == j).mean(axis=1) for j in range(len(levels))], axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            h = -np.where(frac > 0, frac * np.log(frac), 0.0).sum(axis=1)
-        q = counts / counts.sum()
-        scores.append(h.mean() / -(q * np.log(q)).sum())
-        weights.append(m.sum())
-    return float(np.average(scores, weights=weights))
+def mixing(a) -> float:
+    return integration_metrics(a, "center_id", "true_cell_type")["batch_mixing_within_type"]
 
 
-def purity(a, k: int = 15) -> float:
-    Z = np.asarray(a.obsm["X_pca_corrected"], dtype=float)
-    ct = a.obs["true_cell_type"].astype(str).to_numpy()
-    idx = NearestNeighbors(n_neighbors=k + 1).fit(Z).kneighbors(Z, return_distance=False)[:, 1:]
-    return float((ct[idx] == ct[:, None]).mean())
+def purity(a) -> float:
+    return integration_metrics(a, "center_id", "true_cell_type")["knn_label_purity"]
 
 
 def ari(a) -> float:
@@ -265,3 +244,38 @@ def test_cli_lists_harmony(tmp_path):
 
     r = CliRunner().invoke(app, ["omics", "sc", "run", str(tmp_path), "--out", str(tmp_path / "o"), "--correction", "x"])
     assert r.exit_code == 2 and "harmony" in r.output and "Traceback" not in r.output
+
+
+def test_integration_metrics_on_hand_built_embeddings():
+    """Hand-computed values on tiny embeddings: two batches × two types far apart (label purity 1);
+    separated batches give low mixing, batches mixed within sites a known entropy ratio; a type
+    seen in one batch only is not scored."""
+    from anndata import AnnData
+
+    def adata(pos, batch, label):
+        a = AnnData(np.zeros((len(pos), 1)), obs=pd.DataFrame({"b": batch, "t": label}, index=[str(i) for i in range(len(pos))]))
+        a.obsm["X_pca_corrected"] = np.c_[pos, np.zeros(len(pos))]
+        return a
+
+    n = 8
+    x = np.r_[np.arange(n), 100 + np.arange(n)].astype(float)
+    t = ["A"] * n + ["B"] * n
+    separated = ["b1"] * (n // 2) + ["b2"] * (n // 2)
+    m = integration_metrics(adata(x, separated * 2, t), "b", "t", k=2)
+    assert m["knn_label_purity"] == 1.0 and m["types_scored"] == 2
+    # within the separated halves only the two boundary cells reach across: 2 of 8 cells per type
+    # have neighbour shares (1/2, 1/2) → entropy log 2 → mean 2/8 of log 2 over log 2
+    assert m["batch_mixing_within_type"] == pytest.approx(0.25)
+    # well mixed: sites of 4 cells (2 per batch, jittered 1e-3 apart), sites 10 apart; k = 3 → each
+    # cell's neighbours are its site's 3 others (1 own batch, 2 other): H(1/3, 2/3) / log 2 = 0.9183
+    sites = np.repeat([0.0, 10.0, 100.0, 110.0], 4) + np.tile([0.0, 1e-3, 2e-3, 3e-3], 4)
+    mixed = ["b1", "b2", "b1", "b2"] * 4
+    h = -(1 / 3 * np.log(1 / 3) + 2 / 3 * np.log(2 / 3)) / np.log(2)
+    m2 = integration_metrics(adata(sites, mixed, ["A"] * 8 + ["B"] * 8), "b", "t", k=3)
+    assert m2["batch_mixing_within_type"] == pytest.approx(h, rel=1e-12) and m2["knn_label_purity"] == 1.0
+    one_batch = integration_metrics(adata(x, separated + ["b1"] * n, t), "b", "t", k=2)
+    assert one_batch["types_scored"] == 1
+    with pytest.raises(OmicsInputError, match="no 't' level has cells from two 'b' levels"):
+        integration_metrics(adata(x, ["b1"] * (2 * n), t), "b", "t", k=2)
+    with pytest.raises(OmicsInputError, match="obs has no column 'center'"):
+        integration_metrics(adata(x, separated * 2, t), "center", "t")

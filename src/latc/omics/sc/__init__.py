@@ -16,6 +16,7 @@ from latc.omics.sc._features import (
     sample_features,
     subject_from_latent,
 )
+from latc.omics.sc._integration import integration_metrics
 from latc.omics.sc._io import ASSAY, read_sample, read_samples
 from latc.omics.sc._pipeline import CORRECTIONS, embed, normalise
 from latc.omics.sc._plots import PALETTE, composition_bars, marker_dotplot, paired_plot, save_figure, umap_by_cell_type
@@ -28,7 +29,7 @@ from latc.omics.sc._synth import simulate_counts, write_scrna
 __all__ = [
     "ASSAY", "COMPARISONS", "CORRECTIONS", "PALETTE", "QC_COLUMNS", "SIGNATURE_CELL_TYPES", "ScResult",
     "annotate", "associate_features", "bh", "clr", "composition", "composition_bars", "differential_abundance",
-    "embed", "feature_changes", "load_markers", "load_signatures", "marker_dotplot", "normalise", "paired_plot",
+    "embed", "feature_changes", "integration_metrics", "load_markers", "load_signatures", "marker_dotplot", "normalise", "paired_plot",
     "process", "pseudobulk", "pseudobulk_de", "qc_filter", "qc_metrics", "qc_summary", "read_sample", "read_samples",
     "run_sc", "sample_features", "save_figure", "score_cell_types", "score_signatures", "simulate_counts",
     "subject_from_latent", "umap_by_cell_type", "write_outputs", "write_scrna",
