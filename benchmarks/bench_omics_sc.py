@@ -114,31 +114,17 @@ def run_memory(n_cells: int) -> dict:
             "peak_rss_gib": round(_rss_gib(), 2), "rss_after_step_gib": T.rss}
 
 
-def _center_effect(a, sd: float = 0.25, seed: int = 1) -> None:
-    """Per-center gene factors exp(N(0, sd)), applied by binomial thinning of the counts (in place)."""
-    rng = np.random.default_rng(seed)
-    centers = sorted(a.obs["center_id"].unique())
-    b = rng.normal(0, sd, (len(centers), a.n_vars))
-    p = np.exp(b - b.max(axis=0))
-    X = a.X.tocsr()
-    codes = pd.Categorical(a.obs["center_id"], categories=centers).codes
-    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    X.data = rng.binomial(X.data, p[codes[rows], X.indices]).astype(X.data.dtype)
-    X.eliminate_zeros()
-    a.X = X
-
-
 def run_corrections(n_cells: int) -> dict:
     import scanpy as sc
     from scipy import sparse
 
-    from latc.omics.sc import normalise, simulate_counts
+    from latc.omics.sc import add_center_effect, normalise, simulate_counts
     from latc.omics.sc._pipeline import harmony
 
     S = _samples()
     T = Timer()
     a, _ = T("simulate", simulate_counts, S, seed=1, cells_per_sample=n_cells // len(S), keep_truth=False)
-    T("center effect (binomial thinning)", _center_effect, a)
+    T("center effect (binomial thinning)", add_center_effect, a, seed=1)
     T("normalise", normalise, a)
     del a.layers["counts"]
     T("hvg (per center)", sc.pp.highly_variable_genes, a, n_top_genes=2000, flavor="seurat", batch_key="center_id")
@@ -208,7 +194,7 @@ def _integration_metrics(Z: np.ndarray, obs: pd.DataFrame, k: int = 15) -> dict:
 def run_integration(n_cells: int, sds=(0.25, 0.5), seeds=(11, 12)) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
-    from latc.omics.sc import embed, normalise, simulate_counts
+    from latc.omics.sc import add_center_effect, embed, normalise, simulate_counts
 
     rows = []
     for sd in sds:
@@ -220,7 +206,7 @@ def run_integration(n_cells: int, sds=(0.25, 0.5), seeds=(11, 12)) -> dict:
                                   for c, tissues in centers.items() for i, t in enumerate(tissues)])
                 base, _ = simulate_counts(S, seed=seed, cells_per_sample=n_cells // len(S))
                 base = base[~(base.obs["true_doublet"] | base.obs["true_damaged"]).to_numpy()].copy()
-                _center_effect(base, sd, seed + 1000)
+                add_center_effect(base, sd, seed=seed + 1000)
                 normalise(base)
                 for correction in ("none", "pc_centering", "combat", "harmony"):
                     a = base.copy()

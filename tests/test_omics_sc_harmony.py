@@ -45,7 +45,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from latc.omics import OmicsInputError
-from latc.omics.sc import embed, integration_metrics, normalise, simulate_counts
+from latc.omics.sc import add_center_effect, embed, integration_metrics, normalise, simulate_counts
 from latc.omics.sc._pipeline import DEFAULT_CORRECTION, harmony
 
 DESIGNS = {
@@ -68,26 +68,13 @@ def _samples(design: dict[str, list[str]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _center_effect(a, sd: float, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    centers = sorted(a.obs["center_id"].unique())
-    b = rng.normal(0, sd, (len(centers), a.n_vars))
-    p = np.exp(b - b.max(axis=0))                      # thinning probabilities ≤ 1
-    X = a.X.tocsr()
-    codes = pd.Categorical(a.obs["center_id"], categories=centers).codes
-    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    X.data = rng.binomial(X.data, p[codes[rows], X.indices]).astype(X.data.dtype)
-    X.eliminate_zeros()
-    a.X = X
-
-
 def _data(design: str, seed: int = SEED, sd: float = 0.25, cells: int = 2400):
     """``cells``: about that many cells in all (before removing doublets and damaged cells)."""
     warnings.filterwarnings("ignore")
     s = _samples(DESIGNS[design])
     a, _ = simulate_counts(s, seed=seed, cells_per_sample=cells // len(s))
     a = a[~(a.obs["true_doublet"] | a.obs["true_damaged"]).to_numpy()].copy()
-    _center_effect(a, sd, seed + 1000)
+    add_center_effect(a, sd, seed=seed + 1000)
     normalise(a)
     return a
 

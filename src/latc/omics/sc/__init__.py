@@ -24,13 +24,14 @@ from latc.omics.sc._pseudobulk import pseudobulk, pseudobulk_de
 from latc.omics.sc._qc import QC_COLUMNS, qc_filter, qc_metrics, qc_summary
 from latc.omics.sc._run import COMPARISONS, ScResult, process, run_sc, write_outputs
 from latc.omics.sc._signatures import load_signatures, score_signatures
-from latc.omics.sc._synth import simulate_counts, write_scrna
+from latc.omics.sc._synth import add_center_effect, simulate_counts, write_scrna
 
 __all__ = [
     "ASSAY", "COMPARISONS", "CORRECTIONS", "PALETTE", "QC_COLUMNS", "SIGNATURE_CELL_TYPES", "ScResult",
-    "annotate", "associate_features", "bh", "clr", "composition", "composition_bars", "differential_abundance",
-    "embed", "feature_changes", "integration_metrics", "load_markers", "load_signatures", "marker_dotplot", "normalise", "paired_plot",
-    "process", "pseudobulk", "pseudobulk_de", "qc_filter", "qc_metrics", "qc_summary", "read_sample", "read_samples",
-    "run_sc", "sample_features", "save_figure", "score_cell_types", "score_signatures", "simulate_counts",
-    "subject_from_latent", "umap_by_cell_type", "write_outputs", "write_scrna",
+    "add_center_effect", "annotate", "associate_features", "bh", "clr", "composition", "composition_bars",
+    "differential_abundance", "embed", "feature_changes", "integration_metrics", "load_markers", "load_signatures",
+    "marker_dotplot", "normalise", "paired_plot", "process", "pseudobulk", "pseudobulk_de", "qc_filter",
+    "qc_metrics", "qc_summary", "read_sample", "read_samples", "run_sc", "sample_features", "save_figure",
+    "score_cell_types", "score_signatures", "simulate_counts", "subject_from_latent", "umap_by_cell_type",
+    "write_outputs", "write_scrna",
 ]

@@ -47,7 +47,7 @@ from latc.omics._manifest import SAMPLE_KEYS
 from latc.omics.sc._annotate import load_markers
 from latc.omics.sc._signatures import load_signatures
 
-__all__ = ["CELL_TYPES", "MT_GENES", "TISSUE_MIX", "gene_panel", "simulate_counts", "write_scrna"]
+__all__ = ["CELL_TYPES", "MT_GENES", "TISSUE_MIX", "add_center_effect", "gene_panel", "simulate_counts", "write_scrna"]
 
 MT_GENES = ["MT-ND1", "MT-ND2", "MT-CO1", "MT-CO2", "MT-ATP8", "MT-ATP6", "MT-CO3", "MT-ND3", "MT-ND4L",
             "MT-ND4", "MT-ND5", "MT-ND6", "MT-CYB"]
@@ -249,6 +249,23 @@ def simulate_counts(samples: pd.DataFrame, *, seed: int, cells_per_sample: int =
         "samples": realised,
     }
     return a, truth
+
+
+def add_center_effect(adata: ad.AnnData, sd: float = 0.25, *, seed: int, key: str = "center_id") -> None:
+    """A technical center (batch) effect on simulated counts, in place: per center and gene a factor
+    exp(N(0, ``sd``)), rescaled so the largest per gene is 1 and applied by binomial thinning of
+    the counts (they stay counts, so normalise → HVG → PCA run unchanged). Used to test and
+    benchmark batch correction; ``simulate_counts`` itself has no center effect."""
+    rng = np.random.default_rng(seed)
+    centers = sorted(adata.obs[key].unique())
+    b = rng.normal(0, sd, (len(centers), adata.n_vars))
+    p = np.exp(b - b.max(axis=0))                      # thinning probabilities ≤ 1
+    X = sparse.csr_matrix(adata.X)
+    codes = pd.Categorical(adata.obs[key], categories=centers).codes
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    X.data = rng.binomial(X.data, p[codes[rows], X.indices]).astype(X.data.dtype)
+    X.eliminate_zeros()
+    adata.X = X
 
 
 def _choose(manifest: pd.DataFrame, latent: pd.DataFrame, n_samples: int, seed: int) -> pd.DataFrame:
