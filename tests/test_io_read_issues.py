@@ -76,9 +76,10 @@ def test_ragged_rows(tmp_path):
     p = s["patients"]
     assert p[ROW].tolist() == [2, 3, 4]
     assert p.loc[1, "consent"] == "1"  # the first cells are kept
+    assert p.loc[1, "_extra_cells"] == "extra,more" and pd.isna(p.loc[0, "_extra_cells"])  # and the others too
     assert pd.isna(p.loc[2, "cohort"]) and p.loc[2, "center_id"] == "C01"  # short row padded
     rules = _rules(s)
-    assert ("ragged_row", "error", 3, None) in rules
+    assert ("ragged_row", "error", 3, "_extra_cells") in rules
     assert ("ragged_row", "warning", 4, None) in rules
     msg = next(i["message"] for i in s.read_issues if i["rule"] == "ragged_row" and i["row"] == 3)
     assert "patients.csv row 3" in msg and "\n" not in msg
@@ -91,7 +92,7 @@ def test_ragged_row_numbered_after_multiline_value_and_blank_lines(tmp_path):
     # rows as a spreadsheet shows them: header 1, multi-line record 2, blank 3, ragged 4, last 5
     assert t[ROW].tolist() == [2, 4, 5]
     assert t.loc[0, "lesion_id"] == "two\nlines"
-    assert ("ragged_row", "error", 4, None) in _rules(s, "lesions")
+    assert ("ragged_row", "error", 4, "_extra_cells") in _rules(s, "lesions")
     assert ("blank_rows", "warning", 3, None) in _rules(s, "lesions")
 
 

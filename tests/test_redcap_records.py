@@ -324,7 +324,7 @@ def test_one_wrong_label_is_a_data_problem_not_a_labels_export(d, tmp_path):
     [
         (b"name,age\nAnna,3\n", "not a REDCap"),
         (b"", "empty"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "cannot read"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "not a text CSV"),
         (b"record_id,record_id\nC01-0001,C01-0001\n", "repeated column"),
     ],
 )

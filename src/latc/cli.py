@@ -36,6 +36,24 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+def _data_cut(value: str | None):
+    """The ``--data-cut`` option as a date (None when not given); exits with a one-line message
+    for text that is not an ISO date or a date outside the dates a study record may hold."""
+    from datetime import date
+
+    from latc.validate._schema import DATE_MAX, DATE_MIN
+
+    if not value:
+        return None
+    try:
+        cut = date.fromisoformat(value.strip())
+    except ValueError:
+        _fail(f"--data-cut {value!r} is not a date YYYY-MM-DD")
+    if not DATE_MIN <= cut.isoformat() <= DATE_MAX:
+        _fail(f"--data-cut {value}: outside the dates a study may hold ({DATE_MIN} to {DATE_MAX})")
+    return cut
+
+
 @app.callback()
 def _main() -> None:
     """LATC neoadjuvant study platform."""
@@ -100,15 +118,11 @@ def validate(
     data_cut: Optional[str] = typer.Option(None, "--data-cut", help="Data-cut date YYYY-MM-DD: no date may be later (default: today)."),
 ) -> None:
     """Validate a study against the data dictionary and the protocol's eligibility criteria."""
-    from datetime import date
 
     from latc.io import StudyReadError, read_study
     from latc.validate import validate_study, write_validation
 
-    try:
-        cut = date.fromisoformat(data_cut) if data_cut else None
-    except ValueError:
-        _fail(f"--data-cut {data_cut!r} is not a date YYYY-MM-DD")
+    cut = _data_cut(data_cut)
     try:
         raw = read_study(study)
     except StudyReadError as exc:
@@ -133,7 +147,6 @@ def derive(
     time_zero: str = typer.Option("decision", "--time-zero", help="Time zero of OS/DSS/EFS: decision, diagnosis or treatment_start."),
 ) -> None:
     """Derive the analysis datasets (subject, response, tumour, tte, ae, …) with their metadata."""
-    from datetime import date
 
     from latc.derive.datasets import RESPONSE_SOURCES, derive_path
     from latc.derive.tte import TIME_ZEROS
@@ -145,10 +158,7 @@ def derive(
         _fail(f"--time-zero {time_zero!r}: expected one of {', '.join(TIME_ZEROS)}")
     if not study.exists():
         _fail(f"{study}: not found")
-    try:
-        cut = date.fromisoformat(data_cut) if data_cut else None
-    except ValueError:
-        _fail(f"--data-cut {data_cut!r} is not a date YYYY-MM-DD")
+    cut = _data_cut(data_cut)
     try:
         with console.status("deriving the analysis datasets …"):
             r = derive_path(study, out, data_cut=cut, response_source=response_source, confirm_days=confirm_days,
@@ -229,15 +239,11 @@ def run(
     data_cut: Optional[str] = typer.Option(None, "--data-cut", help="Data-cut date YYYY-MM-DD (dates after it are queried); default today."),
 ) -> None:
     """Run the whole pipeline on a study and write a manifest (versions, checksum, parameters)."""
-    from datetime import date
 
     from latc.io import StudyReadError
     from latc.pipeline import run_pipeline
 
-    try:
-        cut = date.fromisoformat(data_cut) if data_cut else None
-    except ValueError:
-        _fail(f"--data-cut {data_cut!r} is not a date in YYYY-MM-DD form")
+    cut = _data_cut(data_cut)
     try:
         result = run_pipeline(study, out, data_cut=cut, console=console)
     except StudyReadError as exc:

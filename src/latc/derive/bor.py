@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from latc.derive.biochem import positions, text_from_codes
+from latc.io._dates import parse_iso_dates
 
 __all__ = [
     "RESPONSE_ORDER",
@@ -604,9 +605,11 @@ PROBLEM_COLUMNS = ["file", "row", "patient_id", "field", "value", "rule", "messa
 
 def _parse_dates(s: pd.Series) -> pd.Series:
     txt = s.astype("string").str.strip()
-    ok = txt.str.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}").fillna(False)
-    parsed = pd.to_datetime(txt.where(ok), format="%Y-%m-%d", errors="coerce")
-    return parsed.astype("datetime64[ns]")
+    # zero-pad 2020-1-5 to 2020-01-05, then the study's date parser (range 1900-2199, never overflows)
+    parts = txt.str.extract(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+    iso = (parts[0] + "-" + parts[1].str.zfill(2) + "-" + parts[2].str.zfill(2)).astype("str")
+    values, _ = parse_iso_dates(iso)
+    return pd.Series(values, index=s.index)
 
 
 def _problems(file: str, rows: pd.DataFrame, mask: pd.Series, field: str, rule: str, message: pd.Series | str) -> pd.DataFrame:
@@ -756,11 +759,19 @@ class BorCsvResult:
 def _read_text_csv(path, required: list[str]) -> pd.DataFrame:
     from pathlib import Path
 
+    import io
+
+    from latc.io import StudyReadError
+    from latc.io._csv import read_text
+
     p = Path(path)
+    if not p.exists():
+        raise BorInputError(f"{p}: file not found")
     try:
-        df = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
-    except FileNotFoundError:
-        raise BorInputError(f"{p}: file not found") from None
+        text, _ = read_text(p)
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
+    except StudyReadError as exc:
+        raise BorInputError(str(exc)) from None
     except pd.errors.EmptyDataError:
         raise BorInputError(f"{p}: file is empty (expected a header row with {', '.join(required)})") from None
     except (UnicodeDecodeError, pd.errors.ParserError, IsADirectoryError, PermissionError, OSError) as exc:

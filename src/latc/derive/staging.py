@@ -41,6 +41,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+#: ages above this are typing errors, not ages (years)
+MAX_AGE = 130
+
 #: Stage groups in increasing order of extent (for downstaging comparisons).
 STAGE_ORDER: tuple[str, ...] = ("I", "II", "III", "IVA", "IVB", "IVC")
 #: T categories in increasing order of extent (TX excluded: unknown).
@@ -175,6 +178,7 @@ def ajcc_stage_detail(histology, age, t, n, m) -> pd.DataFrame:
     hist = normalise_histology(df["histology"])
     chapter = _chapter(hist)
     age_num = pd.to_numeric(df["age"], errors="coerce")
+    age_num = age_num.where((age_num >= 0) & (age_num <= MAX_AGE))  # 1e22 or -3 is no age
     t_raw, n_raw, m_raw = clean_tnm_code(df["t"], "T"), clean_tnm_code(df["n"], "N"), clean_tnm_code(df["m"], "M")
     m_code = m_raw.map(_M_CODES)
     t_lo = t_raw.map({k: _T_RANK[v[0]] for k, v in _T_CANDIDATES.items()})
@@ -234,7 +238,7 @@ def ajcc_stage_detail(histology, age, t, n, m) -> pd.DataFrame:
             ("T category '" + sub["t"] + "' is not an AJCC 8th T category (T0, T1a, T1b, T2, T3a, T3b, T4a, T4b, TX)").fillna("T category is missing"),
             ("N category '" + sub["n"] + "' is not an AJCC 8th N category (N0, N1a, N1b, NX)").fillna("N category is missing"),
             ("M category '" + sub["m"] + "' is not M0 or M1").fillna("M category is missing").mask(m_is_mx, "MX is not a valid category in AJCC 8th (use cM0 when no metastasis is evident)"),
-            pd.Series("age at diagnosis is missing or not a number: the differentiated/poorly differentiated stage depends on age < 55 vs >= 55", index=sub.index),
+            pd.Series(f"age at diagnosis is missing, not a number or outside 0-{MAX_AGE}: the differentiated/poorly differentiated stage depends on age < 55 vs >= 55", index=sub.index),
             combo + span + "record the T sub-category (T1a/T1b, T3a/T3b, T4a/T4b) or a known T",
             combo + span + "record the N category (N0, N1a, N1b)",
             pd.Series("T0 N0 M0: no evident/residual tumour — AJCC 8th assigns no stage group", index=sub.index),
@@ -345,11 +349,19 @@ def stage_csv(input_path, out_path) -> pd.DataFrame:
     """
     from pathlib import Path
 
+    import io
+
+    from latc.io import StudyReadError
+    from latc.io._csv import read_text
+
     path = Path(input_path)
+    if not path.exists():
+        raise StageInputError(f"{path}: file not found")
     try:
-        table = pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""], skipinitialspace=True)
-    except FileNotFoundError:
-        raise StageInputError(f"{path}: file not found") from None
+        text, _ = read_text(path)
+        table = pd.read_csv(io.StringIO(text), dtype="str", keep_default_na=False, na_values=[""], skipinitialspace=True)
+    except StudyReadError as exc:
+        raise StageInputError(str(exc)) from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
         raise StageInputError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     lookup = {str(c).strip().lower(): c for c in table.columns}

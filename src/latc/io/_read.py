@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from latc.dictionary import Dictionary, Form
-from latc.io._csv import RawForm, read_csv_form
+from latc.io._csv import EXTRA_CELLS, RawForm, read_csv_form
 from latc.io._study import ROW, Study, StudyReadError, read_issue
 from latc.io._write import resolve_dictionary
 
@@ -126,7 +126,7 @@ def normalise_form(raw: RawForm, form: Form, source: str, issues: list[dict]) ->
             table[f.name] = _yesno_codes(table[f.name])
     extras = [c for c in table.columns if c not in set(fields)]
     for name in extras:
-        if name in unnamed or name in duplicates:
+        if name in unnamed or name in duplicates or name == EXTRA_CELLS:
             continue
         issues.append(
             read_issue(form.name, None, name, None, "unknown_column", "warning",

@@ -29,7 +29,14 @@ in the export (header = line 1). Documented representations:
   missing; checkbox columns of unknown variables are kept as extra columns;
 * ``<form>_complete`` and survey columns are ignored; columns the dictionary does not know are kept
   as extra columns of the form they stand in (the form whose ``_complete`` column follows them);
-  columns and rows of instruments the dictionary does not know are dropped with a read issue;
+  columns of instruments the dictionary does not know are dropped with a read issue; *rows* of a
+  repeating instrument the dictionary does not know (a typo such as ``lab``) become a table of
+  their own that validation quarantines row by row (rule ``unknown_form``), never dropped;
+* REDCap's own columns are checked (each bad line's rows are quarantined): event names must be
+  unique event names (``<event>_arm_<n>``, and events of ``redcap_event_mapping.csv`` when that
+  instrument–event mapping export lies beside the export; rule ``redcap_event``), repeat
+  instances positive whole numbers (``redcap_instance``), checkbox cells 0/1 (``redcap_checkbox``);
+  an export whose first column is not the record id is refused (it would misattribute every row);
 * yes/no fields: ``yes``/``true`` → 1 and ``no``/``false`` → 0 (case-insensitive), as every reader.
 
 A file that is not a REDCap raw export (unreadable, no record id, a "labels" export whose headers
@@ -248,15 +255,20 @@ def write_redcap_export(
 # reading
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
-    """Every cell as text, stripped, blank → NA; the index is the record's position (line - 2)."""
+def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
+    """Every cell as text, stripped, blank → NA; the index is the record's position (line - 2).
+    Also returns the text encoding when it was not UTF-8 (see :func:`latc.io._csv.decode_csv`)."""
+    from latc.io._csv import decode_csv
+
     if not path.is_file():
         raise StudyReadError(f"{path}: REDCap export not found")
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(fh), None)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StudyReadError(f"{path}: cannot read as a UTF-8 CSV REDCap export ({type(exc).__name__})") from exc
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StudyReadError(f"{path}: cannot read ({exc.strerror})") from None
+    body, encoding = decode_csv(data, str(path))
+    text = body.decode("utf-8")
+    header = next(csv.reader(io.StringIO(text[: text.find("\n") + 1 if "\n" in text else len(text)])), None)
     if not header or not any(h.strip() for h in header):
         raise StudyReadError(f"{path}: empty file, not a REDCap export")
     if len(set(header)) != len(header):
@@ -265,8 +277,8 @@ def _read_raw(path: Path) -> pd.DataFrame:
     names = [f"c{i}" for i in range(len(header))]
     try:
         table = pcsv.read_csv(
-            path,
-            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, encoding="utf8"),
+            pa.BufferReader(body),
+            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, block_size=max(1 << 24, len(body) + 1)),
             parse_options=pcsv.ParseOptions(newlines_in_values=True),
             convert_options=pcsv.ConvertOptions(
                 column_types={n: pa.large_string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
@@ -274,7 +286,7 @@ def _read_raw(path: Path) -> pd.DataFrame:
         )
     except (pa.ArrowInvalid, OSError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StudyReadError(f"{path}: cannot read as a REDCap export ({reason})") from exc
+        raise StudyReadError(f"{path}: cannot read as a REDCap export ({reason})") from None
     cols = {}
     for name, h in zip(names, header):
         col = pc.utf8_trim_whitespace(table.column(name))
@@ -282,7 +294,7 @@ def _read_raw(path: Path) -> pd.DataFrame:
         if h.startswith("\ufeff"):
             h = h[1:]
         cols[h.strip()] = pd.Series(col.to_pandas(), dtype="str")
-    return pd.DataFrame(cols, index=pd.RangeIndex(table.num_rows)) if cols else pd.DataFrame()
+    return (pd.DataFrame(cols, index=pd.RangeIndex(table.num_rows)) if cols else pd.DataFrame()), encoding
 
 
 def _labels_error(path: Path, detail: str) -> StudyReadError:
@@ -304,11 +316,15 @@ class _Mapping:
         self.known_forms: set[str] = set(d.forms)
         self.checkbox_vars: set[str] = set()
         dict_form: dict[str, str] = {}
+        #: the project's record id variable: the first variable of its REDCap data dictionary
+        self.dictionary_record: str | None = None
         if dictionary_csv is not None:
             try:
                 frame = _read_dictionary_frame(Path(dictionary_csv))
             except RedcapDictionaryError as exc:
                 raise StudyReadError(str(exc)) from exc
+            if len(frame):
+                self.dictionary_record = str(frame[C_VAR].iloc[0])
             for var, form, ftype, ann in frame[[C_VAR, C_FORM, C_TYPE, C_ANNOTATION]].itertuples(index=False):
                 self.known_forms.add(form)
                 dict_form[var] = form
@@ -420,6 +436,143 @@ def _check_labels(path: Path, raw: pd.DataFrame, mapping: _Mapping) -> None:
         raise _labels_error(path, example)
 
 
+def _check_record_column(path: Path, columns: list[str], mapping: _Mapping) -> None:
+    """REDCap exports start with the record id; refuse an export whose first column is something else.
+
+    Without this an export that lost its record id column would be read with another column as
+    the patient id and every row quarantined for reasons that hide the cause."""
+    first = columns[0]
+    expected = mapping.dictionary_record or RECORD_ID
+    if first == expected:
+        return
+    if first in _CONTROL or first.endswith(COMPLETE_SUFFIX) or first.partition(CHECKBOX_SEP)[1]:
+        role = "a REDCap control column" if first in _CONTROL else "not a record id"
+    elif any(name != RECORD_FIELD for _, name in mapping.var_targets.get(first, [])):
+        form, name = next(t for t in mapping.var_targets[first] if t[1] != RECORD_FIELD)
+        role = f"field '{name}' of form '{form}'"
+    elif mapping.dictionary_record is None and first not in columns[1:]:
+        return  # a project whose record id has another name, and no data dictionary to say otherwise
+    else:
+        role = "not the project's record id"
+    where = f"the record id '{expected}'" + (" (the first variable of redcap_data_dictionary.csv)" if mapping.dictionary_record else "")
+    raise StudyReadError(
+        f"{path}: no record id column — a REDCap export starts with {where}, but its first column is "
+        f"'{first}' ({role}); export the records again with the record id"
+    )
+
+
+#: REDCap's unique event names: the event's name, lowercased, and its arm
+_EVENT_RE = re.compile(r"^[a-z0-9][a-z0-9_]*_arm_[0-9]+[a-z]?$")
+_INSTANCE_RE = re.compile(r"^[1-9][0-9]{0,5}$")
+_CHECKBOX_VALUES = {"0", "1", "Checked", "Unchecked"}
+EVENT_MAPPING_FILES = ("redcap_event_mapping.csv", "redcap_instrument_designations.csv")
+
+
+def read_event_mapping(path: Path) -> dict[str, set[str]] | None:
+    """A REDCap instrument–event mapping export (``arm_num, unique_event_name, form``): event →
+    forms designated for it; None when the file is absent or not such a mapping."""
+    if not path.is_file():
+        return None
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError):
+        return None
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    if not {"unique_event_name", "form"} <= set(frame.columns):
+        return None
+    out: dict[str, set[str]] = {}
+    for ev, form in frame[["unique_event_name", "form"]].itertuples(index=False):
+        out.setdefault(ev.strip(), set()).add(form.strip())
+    return out
+
+
+def _line_issues(tables: dict[str, pd.DataFrame], bad: pd.Series, field: str, values: pd.Series, rule: str,
+                 message: pd.Series) -> list[dict]:
+    """One error read issue per form row coming from a bad export line (a record's shared line
+    feeds several forms), so validation quarantines each of them with the line's reason."""
+    lines = (bad[bad].index.to_numpy() + 2).astype(np.int64)
+    if not len(lines):
+        return []
+    msg_by_line = pd.Series(message[bad].to_numpy(), index=lines)
+    val_by_line = pd.Series(values[bad].to_numpy(), index=lines)
+    out = []
+    for name, t in tables.items():
+        hit = t[ROW].isin(lines).to_numpy()
+        for line in t[ROW].to_numpy()[hit]:
+            v = val_by_line[line]
+            out.append(read_issue(name, int(line), field, None if pd.isna(v) else str(v), rule, "error", str(msg_by_line[line])))
+    return out
+
+
+def _layout_issues(src: str, raw: pd.DataFrame, tables: dict[str, pd.DataFrame], mapping: _Mapping,
+                   events: dict[str, set[str]] | None, forms_by_line: dict[int, str]) -> list[dict]:
+    """Errors in REDCap's own columns: unknown or malformed event names, repeat instances that are
+    not positive whole numbers, checkbox cells that hold neither 0 nor 1."""
+    issues: list[dict] = []
+    if EVENT in raw.columns:
+        ev = raw[EVENT]
+        present = ev.notna()
+        malformed = present & ~ev.fillna("").str.match(_EVENT_RE.pattern)
+        msg = (src + " line " + (raw.index.to_series() + 2).astype(str) + ": event '" + ev.fillna("")
+               + "' is not a REDCap unique event name (<event>_arm_<n>) — the record's timing is unknown; "
+               "correct the event in REDCap and export again")
+        issues += _line_issues(tables, malformed, EVENT, ev, "redcap_event", msg)
+        if events is not None:
+            unknown = present & ~malformed & ~ev.isin(list(events))
+            msg = (src + " line " + (raw.index.to_series() + 2).astype(str) + ": event '" + ev.fillna("")
+                   + "' is not an event of the project's instrument–event mapping")
+            issues += _line_issues(tables, unknown, EVENT, ev, "redcap_event", msg)
+    if REPEAT_INSTANCE in raw.columns:
+        inst = raw[REPEAT_INSTANCE]
+        instrument = raw[REPEAT_INSTRUMENT] if REPEAT_INSTRUMENT in raw.columns else pd.Series(pd.NA, index=raw.index, dtype="str")
+        bad = inst.notna() & ~inst.fillna("").str.match(_INSTANCE_RE.pattern)
+        missing = instrument.notna() & inst.isna()
+        why = pd.Series(np.where(missing, "has no redcap_repeat_instance", ""), index=raw.index)
+        why = why.where(~bad, "redcap_repeat_instance '" + inst.fillna("") + "' is not a positive whole number")
+        msg = src + " line " + (raw.index.to_series() + 2).astype(str) + ": " + why + " — instances of a repeating instrument are numbered 1, 2, 3 …"
+        issues += _line_issues(tables, bad | missing, REPEAT_INSTANCE, inst, "redcap_instance", msg)
+    for var, options in mapping.checkbox.items():
+        for code, col in options.items():
+            cells = raw[col]
+            bad = cells.notna() & ~cells.isin(list(_CHECKBOX_VALUES))
+            if bad.any():
+                targets = mapping.var_targets.get(var, [])
+                owner = {t[0] for t in targets}
+                msg = (src + " line " + (raw.index.to_series() + 2).astype(str) + ": checkbox column " + col + " holds '"
+                       + cells.fillna("") + "'; a checkbox cell is 0 (not ticked) or 1 (ticked)")
+                issues += _line_issues({n: t for n, t in tables.items() if n in owner}, bad, col, cells, "redcap_checkbox", msg)
+    return issues
+
+
+def _unknown_instrument_tables(src: str, raw: pd.DataFrame, mapping: _Mapping, instrument: pd.Series,
+                               d: Dictionary, record_center: pd.Series) -> tuple[dict[str, pd.DataFrame], list[dict]]:
+    """Rows of repeating instruments the dictionary does not know (a typo such as ``lab``): kept as
+    tables of their own — validation quarantines every row with the reason — never dropped."""
+    import difflib
+
+    tables: dict[str, pd.DataFrame] = {}
+    issues: list[dict] = []
+    unknown = sorted(set(instrument.dropna().unique()) - set(d.forms))
+    for name in unknown:
+        rows = raw.loc[(instrument == name).to_numpy()]
+        cols = [c for c in rows.columns if c not in _CONTROL and rows[c].notna().any()]
+        if mapping.record not in cols:
+            cols = [mapping.record] + cols
+        t = rows[cols].rename(columns={mapping.record: RECORD_FIELD}).copy()
+        if CENTER_FIELD not in t.columns:
+            t.insert(1, CENTER_FIELD, t[RECORD_FIELD].map(record_center).astype("str"))
+        t[ROW] = (rows.index.to_numpy() + 2).astype(np.int64)
+        key = name if name not in tables else f"{name}.2"
+        tables[key] = t.reset_index(drop=True)
+        close = difflib.get_close_matches(name, list(d.forms), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        for line in t[ROW]:
+            issues.append(read_issue(key, int(line), REPEAT_INSTRUMENT, name, "unknown_form", "error",
+                                     f"{src} line {line}: instrument '{name}' is not a form of the data dictionary{hint}; "
+                                     "row kept in quarantine — correct the instrument name"))
+    return tables, issues
+
+
 def _yesno(values: pd.Series) -> pd.Series:
     low = values.str.lower()
     return values.mask(low.isin(["yes", "true"]), "1").mask(low.isin(["no", "false"]), "0")
@@ -438,7 +591,7 @@ def read_redcap_export(
     """
     d = dictionary if dictionary is not None else load_dictionary()
     path = Path(export_csv)
-    raw = _read_raw(path)
+    raw, encoding = _read_raw(path)
     columns = list(raw.columns)
     lowered = {c.lower() for c in columns}
     if lowered & _LABEL_HEADERS or any(c.endswith("Complete?") for c in columns):
@@ -451,6 +604,7 @@ def read_redcap_export(
     if not (present & {REPEAT_INSTRUMENT, EVENT, DAG}) and not any(c.endswith(COMPLETE_SUFFIX) for c in columns) and not known:
         raise StudyReadError(f"{path}: not a REDCap export (no redcap_* columns, no <form>_complete columns, no variables of the dictionary)")
     _check_labels(path, raw, mapping)
+    _check_record_column(path, columns, mapping)
 
     instrument = raw[REPEAT_INSTRUMENT] if REPEAT_INSTRUMENT in present else pd.Series(pd.NA, index=raw.index, dtype="str")
     base_row = instrument.isna()
@@ -513,8 +667,20 @@ def read_redcap_export(
         table[ROW] = (sub.index.to_numpy() + 2).astype(np.int64)
         tables[form.name] = table.reset_index(drop=True)
 
-    study = Study(tables=tables, sources={f: path.name for f in d.forms}, path=path, format="redcap", missing_forms=missing)
+    events = None
+    for name in EVENT_MAPPING_FILES:
+        events = events or read_event_mapping(path.parent / name)
+    layout = _layout_issues(path.name, raw, tables, mapping, events, {})
+    extra, extra_issues = _unknown_instrument_tables(path.name, raw, mapping, instrument, d, record_center)
+    study = Study(tables={**tables, **extra}, sources={**{f: path.name for f in d.forms}, **{n: path.name for n in extra}},
+                  path=path, format="redcap", missing_forms=missing)
+    if encoding:
+        from latc.io._csv import encoding_issue
+
+        study.read_issues.append(encoding_issue("", path.name, encoding))
     study.read_issues.extend(_read_issues(path, d, mapping, present, instrument, missing))
+    study.read_issues.extend(layout)
+    study.read_issues.extend(extra_issues)
     return study
 
 
@@ -539,10 +705,6 @@ def _read_issues(
         for c in mapping.extras.get(form.name, []):
             issues.append(read_issue(form.name, None, c, None, "unknown_column", "warning",
                                      f"{src}: column '{c}' is not a field of form '{form.name}'; kept for review"))
-    for name in sorted(set(instrument.dropna().unique()) - set(d.forms)):
-        n = int((instrument == name).sum())
-        issues.append(read_issue("", None, REPEAT_INSTRUMENT, name, "unknown_form", "warning",
-                                 f"{src}: {n} row(s) of instrument '{name}', which the dictionary does not know, not read"))
     if mapping.dropped:
         issues.append(read_issue("", None, None, None, "unknown_column", "warning",
                                  f"{src}: columns of instruments the dictionary does not know not read: {', '.join(mapping.dropped)}"))

@@ -17,9 +17,11 @@ import pandas as pd
 from latc.dictionary import Dictionary, Form
 from latc.validate._log import QueryLog
 from latc.validate._privacy import identifier_kind
-from latc.validate._schema import Parsed, form_specs, parse_column, regex_mask, typed_column
+from latc.validate._schema import DATE_MAX, DATE_MIN, Parsed, form_specs, parse_column, regex_mask, typed_column
 
 ROW = "_row"
+#: the longest cell a study record may hold: Excel's cell limit (docs/validation.md "Sizes")
+MAX_CELL_CHARS = 32_767
 
 
 @dataclass
@@ -52,9 +54,21 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
     n = len(raw)
     specs = form_specs(dictionary, name)
     known = set(form.field_names) | {ROW}
+    # -- cells too long to be data (a pasted document, a corrupt export) ----------------------
+    for col in raw.columns:
+        if col == ROW or raw[col].dtype.kind in "iufb":
+            continue
+        length = raw[col].astype("str").str.len()
+        long = (length > MAX_CELL_CHARS).fillna(False).to_numpy(dtype=bool)
+        if long.any():
+            pos = np.flatnonzero(long)
+            log.add(name, pos, str(col), "cell_size", "error",
+                    "holds " + length.iloc[pos].astype("int64").map("{:,}".format) + f" characters; a cell holds at most "
+                    f"{MAX_CELL_CHARS:,} (the most a spreadsheet cell can hold) — the row is kept in quarantine",
+                    raw[col].iloc[pos].str.slice(0, 40) + "…")
     # -- columns ------------------------------------------------------------------------------
     for col in raw.columns:
-        if col not in known and col not in reported_unknown:
+        if col not in known and col not in reported_unknown and col != "_extra_cells":
             log.add_form(name, str(col), "unknown_column", "warning",
                          "not a field of this form in the data dictionary; ignored (not in the clean table)")
     missing = [f for f in form.field_names if f not in raw.columns or f in reported_missing]
@@ -85,9 +99,22 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
             if f.type in ("choice", "yesno"):
                 log.add(name, pos, f.name, "value_set", "error", f"is not a code of the value set (expected {spec.expected})", col.iloc[pos])
             else:
-                det = np.where(p.impossible_date[pos], "is not a calendar date (expected a date YYYY-MM-DD)",
-                               f"is not {spec.expected}") if f.type == "date" else f"is not {spec.expected}"
-                log.add(name, pos, f.name, "type", "error", det, col.iloc[pos])
+                if f.type == "date":
+                    far = p.out_of_range[pos]
+                    serial = col.iloc[pos].str.fullmatch(r"\d{5}(\.\d+)?").fillna(False).to_numpy(dtype=bool)
+                    det = np.where(p.impossible_date[pos], "is not a calendar date (expected a date YYYY-MM-DD)",
+                                   np.where(serial, f"is not {spec.expected} — a plain number (an Excel date serial "
+                                            "in a cell not formatted as a date?); format the cell as a date or type the date",
+                                            f"is not {spec.expected}"))
+                    if (~far).any():
+                        log.add(name, pos[~far], f.name, "type", "error", det[~far], col.iloc[pos[~far]])
+                    if far.any():
+                        log.add(name, pos[far], f.name, "date_range", "error",
+                                f"is outside the dates a study record may hold ({DATE_MIN} to {DATE_MAX}); a placeholder "
+                                "such as 9999-12-31 or 0001-01-01 is not a date — leave the cell blank when unknown",
+                                col.iloc[pos[far]])
+                else:
+                    log.add(name, pos, f.name, "type", "error", f"is not {spec.expected}", col.iloc[pos])
         if f.type in ("integer", "number"):
             v = p.values
             _range(log, name, f.name, v, col, f.min, f.max, "range", "error", "allowed range")

@@ -12,7 +12,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from latc.validate._privacy import MASK, looks_like_identifier, non_pseudonymous
+from latc.validate._privacy import MASK, looks_like_identifier, mask_identifier_parts, mask_values_in, non_pseudonymous
 from latc.validate._schema import regex_mask
 
 QUERY_COLUMNS = ["form", "row", "patient_id", "center_id", "field", "value", "rule", "severity", "message", "source"]
@@ -108,17 +108,23 @@ def finalize(raw_queries: pd.DataFrame, tables: dict[str, pd.DataFrame], sources
     if "row_hint" in q.columns:
         hint = q["row_hint"].to_numpy()
         row = np.where((row < 0) & (hint > 0), hint, row)
-    # never echo identifiers: values, ids and thereby messages are masked
+    # never echo identifiers: values, ids and the messages that repeat them are masked
     value = q["value"].copy()
     masked = looks_like_identifier(value)
+    secret_value = value.where(masked)
     value[masked] = MASK
+    secret_ids = []
     for ids in (pid, cid):
         hit = looks_like_identifier(ids)
+        secret_ids.append(ids.where(hit))
         ids[hit] = MASK
     # a patient_id that is not a pseudonym may be a name or a hospital number: never echo it
     not_pseudonym = non_pseudonymous(pid)
     if not_pseudonym.any():
-        value[not_pseudonym & (q["field"] == "patient_id").to_numpy() & (value == pid).fillna(False).to_numpy()] = MASK
+        same = not_pseudonym & (q["field"] == "patient_id").to_numpy() & (value == pid).fillna(False).to_numpy()
+        secret_value = secret_value.where(~same, value)
+        value[same] = MASK
+        secret_ids.append(pid.where(not_pseudonym))
         pid[not_pseudonym] = MASK
     names = {f: sources.get(f) or f"{f}.csv" for f in q["form"].unique()}
     source = q["form"].map(names).astype("str")
@@ -129,8 +135,15 @@ def finalize(raw_queries: pd.DataFrame, tables: dict[str, pd.DataFrame], sources
     lead = pd.Series("", index=q.index, dtype="str").where(~show, shown + " ")
     where = source + pd.Series(np.where(has_row, " row " + row_s.astype(str), ""), index=q.index, dtype="str")
     where = where + np.where(has_row, ", field ", ", column ") + q["field"].fillna("")
-    message = where + ": " + lead + q["detail"].fillna("") + " (rule " + q["rule"] + ")"
-    message = q["message"].where(q["message"].notna(), message)
+    detail = mask_identifier_parts(q["detail"].fillna(""))
+    message = where + ": " + lead + detail + " (rule " + q["rule"] + ")"
+    prebuilt = q["message"].notna()
+    if prebuilt.any():  # the reader's messages: "<source> row <n>: <text>" — mask the text part
+        head = q["message"].str.extract(r"^([^:]*:)(.*)$", expand=True)
+        text = mask_identifier_parts(head[1].fillna(q["message"]))
+        message = message.where(~prebuilt, head[0].fillna("") + text)
+    for secret in [secret_value, *secret_ids]:
+        message = mask_values_in(message, secret)
     out = pd.DataFrame({
         "form": q["form"], "row": pd.array(np.where(has_row, row, 0), dtype="Int64"),
         "patient_id": pid, "center_id": cid, "field": q["field"], "value": value,

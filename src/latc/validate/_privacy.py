@@ -85,3 +85,40 @@ def non_pseudonymous(ids: pd.Series, pattern: str | None = None) -> np.ndarray:
     present = text.notna().to_numpy()
     ok = text.str.fullmatch(pattern.strip("^$")).fillna(False).to_numpy(dtype=bool)
     return present & ~ok
+
+
+#: what replaces an identifier-like part of a longer text (a message, a raw line)
+MASK_PART = "<masked>"
+
+
+def mask_identifier_parts(text: pd.Series) -> pd.Series:
+    """Each identifier-like part of the texts (e-mail, long digit run, phone number, date-of-birth
+    label; :data:`IDENTIFIER_PATTERNS`) replaced by :data:`MASK_PART`; the rest kept.
+
+    For texts that repeat data values, such as query messages: the row numbers and dates in them do
+    not match (a date has no run of 7 digits and no phone-like groups)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    s = text.astype("str")
+    hit = regex_mask(s, _ANY)
+    if not hit.any():
+        return s
+    arr = pa.array(s[hit], from_pandas=True, type=pa.string())
+    out = s.copy()
+    out[hit] = pc.replace_substring_regex(arr, _ANY, MASK_PART).to_pandas().to_numpy()
+    return out
+
+
+def mask_values_in(text: pd.Series, secrets: pd.Series) -> pd.Series:
+    """Each text with the aligned secret value (when present) replaced by :data:`MASK` wherever it
+    occurs — e.g. a patient id that is no pseudonym (a name) repeated inside a message."""
+    s = text.astype("str")
+    sec = secrets.astype("str")
+    todo = (sec.notna() & s.notna() & (sec.str.len() > 0)).to_numpy(dtype=bool)
+    if not todo.any():
+        return s
+    out = s.copy()
+    idx = np.flatnonzero(todo)
+    out.iloc[idx] = [m.replace(v, MASK) for m, v in zip(s.iloc[idx], sec.iloc[idx])]
+    return out

@@ -21,6 +21,11 @@ original column, including _row = the row number in the source file, header = ro
   quarantine_reason   the rules that rejected the row, separated by ';'
   quarantine_message  the matching messages from queries.csv, separated by ' | '
 
+One exception to "exactly as read": a value (or column name) a spreadsheet would run as a formula
+(it starts with = + - @, a tab, a carriage return or a full-width = + - @, and is not a plain number
+such as -5) is written with a leading ' so it opens as text; drop that one ' to get the value as
+read (docs/spreadsheet_safety.md).
+
 A row is quarantined when it has at least one error-severity query, or when its patient's row in
 patients is quarantined (rule parent_quarantined: the patient's other rows are kept here, not lost).
 Rows with warnings only stay in the clean tables.  Correct the source and validate again; nothing
@@ -133,10 +138,14 @@ class ValidationResult:
 
 def write_validation(result: ValidationResult, out_dir: str | Path) -> Path:
     """Write ``queries.csv``, ``quarantine/<form>.csv`` (+ README.txt), ``clean/<form>.parquet`` and
-    ``.csv``, ``eligibility.csv`` and ``summary.json`` under ``out_dir``; returns ``out_dir``."""
+    ``.csv``, ``eligibility.csv`` and ``summary.json`` under ``out_dir``; returns ``out_dir``.
+
+    Every CSV is spreadsheet-safe (:func:`latc.io._spreadsheet.neutralise_formulas`: a formula-leading
+    text cell gets a leading ``'``); the parquet files keep the values exactly."""
     from latc.dictionary import load_dictionary
     from latc.io import to_canonical_text
     from latc.io._csv import write_csv_table  # pyarrow-assembled CSV, the same canonical text as the readers expect
+    from latc.io._spreadsheet import neutralise_formulas  # every CSV here is opened by people in spreadsheets
 
     forms = load_dictionary().forms
     out = Path(out_dir)
@@ -145,14 +154,14 @@ def write_validation(result: ValidationResult, out_dir: str | Path) -> Path:
     qdir.mkdir(parents=True, exist_ok=True)
     for old in qdir.glob("*.csv"):  # a re-run must not leave stale quarantine files behind
         old.unlink()
-    result.queries.to_csv(out / "queries.csv", index=False)
+    neutralise_formulas(result.queries).to_csv(out / "queries.csv", index=False)
     (qdir / "README.txt").write_text(QUARANTINE_README, encoding="utf-8")
     for form, t in result.quarantine.items():
         if len(t):
-            t.to_csv(qdir / f"{form}.csv", index=False)
+            neutralise_formulas(t).to_csv(qdir / f"{form}.csv", index=False)
     for form, t in result.clean.items():
         t.to_parquet(out / "clean" / f"{form}.parquet", index=False)
-        write_csv_table(to_canonical_text(t, forms.get(form)), out / "clean" / f"{form}.csv")
-    result.eligibility.to_csv(out / "eligibility.csv", index=False)
+        write_csv_table(neutralise_formulas(to_canonical_text(t, forms.get(form))), out / "clean" / f"{form}.csv")
+    neutralise_formulas(result.eligibility).to_csv(out / "eligibility.csv", index=False)
     (out / "summary.json").write_text(json.dumps(result.counts(), indent=2), encoding="utf-8")
     return out

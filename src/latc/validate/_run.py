@@ -116,10 +116,16 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
     cut = data_cut or date.today()
     log = QueryLog()
     raw = {name: _raw_table(study, name, form.field_names) for name, form in d.forms.items()}
-    for extra in study.tables:
-        if extra not in d.forms:
-            log.add_form(extra, "", "unknown_form", "warning", "not a form of the data dictionary; ignored")
-    missing_declared, unknown_declared = _read_issues(study, raw, log)
+    # tables of no dictionary form (e.g. rows of an unknown REDCap instrument): quarantined whole
+    extras = {name: _raw_table(study, name, []) for name in study.tables if name not in d.forms}
+    missing_declared, unknown_declared = _read_issues(study, {**raw, **extras}, log)
+    for name, t in extras.items():
+        told = {int(i["row"]) for i in study.read_issues or [] if i.get("form") == name and i.get("row") is not None}
+        untold = np.flatnonzero(~t[ROW].isin(told).to_numpy())
+        log.add(name, untold, "", "unknown_form", "error",
+                "not a form of the data dictionary; the row is kept in quarantine, not analysed")
+        if not len(t):
+            log.add_form(name, "", "unknown_form", "warning", "not a form of the data dictionary; ignored")
     checks = {name: check_form(d, form, raw[name], log, missing_declared.get(name, set()), unknown_declared.get(name, set()))
               for name, form in d.forms.items()}
     typed = {name: c.typed for name, c in checks.items()}
@@ -133,11 +139,12 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
     if len(eligibility):  # outputs never carry a non-pseudonymous id (privacy)
         eligibility.loc[non_pseudonymous(eligibility["patient_id"]), "patient_id"] = MASK
 
-    sources = {name: study.sources.get(name) or f"{name}.csv" for name in raw}
-    queries = finalize(log.raw(), raw, sources)
+    sources = {name: study.sources.get(name) or f"{name}.csv" for name in {**raw, **extras}}
+    queries = finalize(log.raw(), {**raw, **extras}, sources)
     positions = queries.pop("_pos").to_numpy()
     forced = {n: c.rejected_all for n, c in checks.items() if c.rejected_all}
-    rejected = _quarantine(queries, positions, raw, forced)
+    forced.update({n: ("unknown_form", "not a form of the data dictionary") for n, t in extras.items() if len(t)})
+    rejected = _quarantine(queries, positions, {**raw, **extras}, forced)
 
     # parent_quarantined: a patient without a clean patients row takes all their rows along
     pr = rejected.get("patients")
@@ -177,7 +184,16 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
             quarantine[name] = q.reset_index(drop=True)
         c = typed[name].loc[~bad, form.field_names].reset_index(drop=True)
         clean[name] = c.astype({f.name: CLEAN_DTYPES[f.type] for f in form.fields})
+    for name, t in extras.items():
+        if len(t):
+            rj = rejected[name]
+            q = t.copy()
+            q["quarantine_reason"] = rj["quarantine_reason"].reindex(q.index).to_numpy()
+            q["quarantine_message"] = rj["quarantine_message"].reindex(q.index).to_numpy()
+            if "patient_id" in q.columns:
+                q.loc[non_pseudonymous(q["patient_id"]), "patient_id"] = MASK
+            quarantine[name] = q
     return ValidationResult(
         queries=queries, clean=clean, quarantine=quarantine, eligibility=eligibility,
-        rows_read={n: len(t) for n, t in raw.items()}, data_cut=cut.isoformat(), sources=sources,
+        rows_read={n: len(t) for n, t in {**raw, **extras}.items()}, data_cut=cut.isoformat(), sources=sources,
     )

@@ -21,10 +21,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from latc.dictionary import Dictionary, Field, Form
+from latc.io._dates import DATE_MAX, DATE_MIN, DATE_RE, parse_iso_dates  # noqa: F401 - re-exported
 
 INTEGER_RE = r"^[+-]?\d+(\.0*)?$"
 NUMBER_RE = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
-DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 #: integers beyond this cannot be stored exactly (float64 mantissa) and are not study values
 INT_LIMIT = 2**53
 
@@ -117,6 +117,8 @@ class Parsed:
     present: np.ndarray
     well_formed: np.ndarray
     impossible_date: np.ndarray | None = None
+    #: dates (calendar dates or not) outside :data:`DATE_MIN` … :data:`DATE_MAX`
+    out_of_range: np.ndarray | None = None
 
 
 def parse_column(col: pd.Series, field: Field) -> Parsed:
@@ -138,9 +140,10 @@ def parse_column(col: pd.Series, field: Field) -> Parsed:
     if t == "date":
         arr = _arrow(text)
         shaped = np.asarray(pc.fill_null(pc.match_substring_regex(arr, DATE_RE), False).to_numpy(zero_copy_only=False), dtype=bool)
-        values = pd.to_datetime(text.where(shaped), format="%Y-%m-%d", errors="coerce").to_numpy(dtype="datetime64[ns]")
-        ok = shaped & ~np.isnat(values)
-        return Parsed(values=values, present=present, well_formed=ok, impossible_date=shaped & ~ok)
+        values, out_of_range = parse_iso_dates(text, shaped)
+        ok = ~np.isnat(values)
+        return Parsed(values=values, present=present, well_formed=ok, impossible_date=shaped & ~out_of_range & ~ok,
+                      out_of_range=out_of_range)
     if t in ("choice", "yesno"):
         ok = text.isin(field.codes).to_numpy() & present
         return Parsed(values=text, present=present, well_formed=ok)
