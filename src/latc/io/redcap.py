@@ -412,11 +412,16 @@ def _check_labels(path: Path, raw: pd.DataFrame, mapping: _Mapping) -> None:
             value = raw[c][raw[c].isin(list(_STATUS_LABELS))].iloc[0]
             raise _labels_error(path, f"{c} = {value!r}")
     if REPEAT_INSTRUMENT in raw.columns:
-        found = raw[REPEAT_INSTRUMENT].dropna().unique()
+        values = raw[REPEAT_INSTRUMENT].dropna()
         labels = {form.label.lower(): form.name for form in d.forms.values()}
-        odd = [v for v in found if v not in mapping.known_forms and (v.lower() in labels or not _VAR_RE.match(v))]
-        if odd:
-            raise _labels_error(path, f"{REPEAT_INSTRUMENT} = {odd[0]!r}")
+        # a labels export names instruments by their labels; one odd name is a typo (its rows are
+        # quarantined as an unknown instrument), most names odd is the wrong kind of export
+        as_label = [v for v in values.unique() if v not in mapping.known_forms and v.lower() in labels]
+        not_names = ~values.str.match(_VAR_RE.pattern) & ~values.isin(list(mapping.known_forms))
+        if as_label:
+            raise _labels_error(path, f"{REPEAT_INSTRUMENT} = {as_label[0]!r}")
+        if len(values) and not_names.sum() > 0.5 * len(values):
+            raise _labels_error(path, f"{REPEAT_INSTRUMENT} = {values[not_names].iloc[0]!r}")
     n_cells = n_labels = 0
     example = ""
     for var, targets in mapping.var_targets.items():

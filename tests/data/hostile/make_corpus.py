@@ -326,6 +326,19 @@ def cases(csv_base: dict[str, bytes], redcap_base: dict[str, bytes], xlsx_base: 
     wb.save(buf)
     c.files = {"study.xlsx": buf.getvalue()}
     out.append(c)
+
+    c = Case("xlsx_formula_uncached", "A workbook written by a program and never opened in Excel: a formula cell has "
+             "no computed value, so it would read as blank. Queried (xlsx_formula) and the row quarantined.",
+             xlsx_base, layout="study.xlsx")
+    wb = load_workbook(io.BytesIO(xlsx_base["study.xlsx"]))
+    ws = wb["patients"]
+    hdr = [cell.value for cell in ws[1]]
+    ws.cell(2, hdr.index("age_at_diagnosis") + 1).value = "=40+15"
+    c.expect("patients", 2, "age_at_diagnosis", "xlsx_formula")
+    buf = io.BytesIO()
+    wb.save(buf)
+    c.files = {"study.xlsx": buf.getvalue()}
+    out.append(c)
     return out
 
 
