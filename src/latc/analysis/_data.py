@@ -186,7 +186,9 @@ def load_derived(derived: Any) -> AnalysisData:
             tables[name] = pd.read_parquet(pq, columns=[c for c in ANALYSIS_COLUMNS[name] if c in cols])
         elif csv.exists():
             head = pd.read_csv(csv, nrows=0).columns
-            tables[name] = pd.read_csv(csv, usecols=[c for c in ANALYSIS_COLUMNS[name] if c in head])
+            from latc.io._spreadsheet import restore_formulas  # derived CSVs are spreadsheet-safe
+
+            tables[name] = restore_formulas(pd.read_csv(csv, usecols=[c for c in ANALYSIS_COLUMNS[name] if c in head]))
         elif name in REQUIRED_DATASETS:
             raise AnalysisInputError(f"{folder}: no {name}.parquet (not a `latc derive` output folder)")
         else:

@@ -3,6 +3,7 @@
 ``results.json`` describes every table — section, title, method, parameters (caliper, estimand,
 ties, conf_type, robust, …), population, n, file — and the reason for every section or table that
 was not computed, so the report (and a statistician in R) can consume the CSVs without guessing.
+Text cells a spreadsheet would run as a formula get a leading ``'`` (docs/spreadsheet_safety.md).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import math
 from pathlib import Path
 from typing import Any
+
+from latc.io._spreadsheet import neutralise_formulas
 
 from ._results import AnalysisResults, _plain
 
@@ -38,7 +41,7 @@ def write_results(results: AnalysisResults, out_dir: str | Path) -> Path:
             (out / name).mkdir(exist_ok=True)
         for tname, t in sec.tables.items():
             path = out / name / f"{tname}.csv"
-            t.data.to_csv(path, index=False, date_format="%Y-%m-%d")
+            neutralise_formulas(t.data).to_csv(path, index=False, date_format="%Y-%m-%d")
             tables.append({**t.describe(), "file": f"{name}/{tname}.csv"})
         sections[name] = {"title": sec.title, "computed": not sec.skipped, "reason": sec.reason,
                           "seconds": round(sec.seconds, 3), "tables": tables,

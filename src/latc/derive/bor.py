@@ -816,6 +816,9 @@ def bor_csv(
     written = table.copy()
     for c in ("best_overall_response_date", "confirmed_best_overall_response_date"):
         written[c] = _fmt_date(written[c])
+    from latc.io._spreadsheet import neutralise_formulas  # the output is opened in spreadsheets
+
+    written = neutralise_formulas(written)
     out = Path(out_path)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

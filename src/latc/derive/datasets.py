@@ -826,6 +826,10 @@ def read_clean_tables(folder: str | Path) -> tuple[dict[str, pd.DataFrame], pd.D
     clean = {f.stem: pd.read_parquet(f) for f in files}
     elig_path = folder / "eligibility.csv"
     eligibility = pd.read_csv(elig_path, dtype="str", keep_default_na=False, na_values=[""]) if elig_path.exists() else None
+    if eligibility is not None:
+        from latc.io._spreadsheet import restore_formulas  # the CSV is spreadsheet-safe ('-prefixed formulas)
+
+        eligibility = restore_formulas(eligibility)
     data_cut = None
     summary = folder / "summary.json"
     if summary.exists():
@@ -835,12 +839,15 @@ def read_clean_tables(folder: str | Path) -> tuple[dict[str, pd.DataFrame], pd.D
 
 def _write_csv(table: pd.DataFrame, path: Path) -> None:
     """CSV through pyarrow (several times faster than ``DataFrame.to_csv`` at millions of rows):
-    dates as ``YYYY-MM-DD``, booleans ``true``/``false``, missing values as empty cells."""
+    dates as ``YYYY-MM-DD``, booleans ``true``/``false``, missing values as empty cells; text
+    cells a spreadsheet would run as a formula get a leading ``'`` (docs/spreadsheet_safety.md)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    t = pa.Table.from_pandas(table, preserve_index=False)
+    from latc.io._spreadsheet import neutralise_formulas
+
+    t = pa.Table.from_pandas(neutralise_formulas(table), preserve_index=False)
     for i, f in enumerate(t.schema):
         if pa.types.is_timestamp(f.type):
             t = t.set_column(i, f.name, pc.cast(t.column(i), pa.date32(), safe=False))
@@ -854,6 +861,7 @@ def write_datasets(ds: DerivedDatasets, out_dir: str | Path) -> dict[str, Path]:
     import json
 
     from latc.derive._metadata import metadata_table
+    from latc.io._spreadsheet import neutralise_formulas
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -864,7 +872,7 @@ def write_datasets(ds: DerivedDatasets, out_dir: str | Path) -> dict[str, Path]:
         _write_csv(t, out / f"{name}.csv")
         written[name] = out / f"{name}.csv"
     meta = metadata_table(tables)
-    meta.to_csv(out / "metadata.csv", index=False)
+    neutralise_formulas(meta).to_csv(out / "metadata.csv", index=False)
     (out / "metadata.json").write_text(json.dumps(meta.to_dict(orient="records"), indent=1, ensure_ascii=False), encoding="utf-8")
     (out / "parameters.json").write_text(json.dumps({"parameters": ds.parameters, "counts": ds.counts()}, indent=2),
                                          encoding="utf-8")

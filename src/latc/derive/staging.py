@@ -343,7 +343,9 @@ def stage_csv(input_path, out_path) -> pd.DataFrame:
     """Stage every row of a CSV with columns ``histology,age,t,n,m``; write it back with ``stage``.
 
     The output keeps the input columns (in their order) and adds ``stage`` (empty when not
-    stageable) and ``stage_problem`` (why). Header names are matched case-insensitively.
+    stageable) and ``stage_problem`` (why). Header names are matched case-insensitively. Text
+    cells a spreadsheet would run as a formula are written with a leading ``'``
+    (docs/spreadsheet_safety.md).
     Raises :class:`StageInputError` (one line naming the file) when the file cannot be read or
     lacks a required column; data problems never raise.
     """
@@ -373,7 +375,9 @@ def stage_csv(input_path, out_path) -> pd.DataFrame:
     out = table.copy()
     out["stage"] = detail["stage"]
     out["stage_problem"] = detail["message"]
-    out.to_csv(out_path, index=False)
+    from latc.io._spreadsheet import neutralise_formulas  # the output is opened in spreadsheets
+
+    neutralise_formulas(out).to_csv(out_path, index=False)
     return out
 
 

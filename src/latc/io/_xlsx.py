@@ -8,7 +8,9 @@ number; a ``number`` field holding a canonical number is a number. Everything el
 choice codes, and any value that is not already canonical (``2021-13-45``, ``012``, ``12,5``,
 ``abc``) — is written as text exactly as given. A value is typed only when formatting the typed
 value back gives the same text, so reading the workbook returns the written text: the round trip
-CSV → XLSX → raw tables is lossless. (Control characters that XML cannot hold are dropped.)
+CSV → XLSX → raw tables is lossless. (Control characters that XML cannot hold are dropped.) A text
+cell is always a string cell, never a formula, whatever it starts with (``=``, ``+``, ``-``, ``@``…),
+and is written without any prefix, so it reads back exactly.
 
 Reading: every cell is turned into canonical text (:func:`latc.io._canonical.format_value`):
 Excel dates → ``YYYY-MM-DD`` (the time of day is kept only outside ``date`` fields), whole
@@ -31,6 +33,7 @@ from openpyxl.styles import Font
 from latc.dictionary import Dictionary, Form
 from latc.io._canonical import format_numbers, format_value
 from latc.io._csv import RawForm
+from latc.io._spreadsheet import FORMULA_TRIGGERS
 from latc.io._study import Study, StudyReadError, read_issue
 
 #: rows a worksheet holds, header included (Excel's limit)
@@ -76,10 +79,22 @@ def _typed_cells(col: pd.Series, field_type: str | None) -> np.ndarray:
 
 
 def _text_cell(ws, value: str) -> WriteOnlyCell:
-    """A cell that stays text even when it starts with '=' (openpyxl would make it a formula)."""
+    """A cell that stays text whatever it starts with (openpyxl would make ``=…`` a formula);
+    used for text starting with any of :data:`FORMULA_TRIGGERS` (docs/spreadsheet_safety.md)."""
     cell = WriteOnlyCell(ws, value=value)
     cell.data_type = "s"
     return cell
+
+
+def _formula_like(values: np.ndarray) -> np.ndarray:
+    """Which cells of one column (object array from :func:`_typed_cells`) are text starting with a
+    formula trigger — they are written with :func:`_text_cell` (the test runs per column, not per row)."""
+    is_text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+    out = np.zeros(len(values), dtype=bool)
+    if is_text.any():
+        starts = pd.Series(values[is_text], dtype="str").str.startswith(FORMULA_TRIGGERS)
+        out[is_text] = starts.fillna(False).to_numpy(dtype=bool)
+    return out
 
 
 def write_xlsx(tables: dict[str, pd.DataFrame], out: Path, d: Dictionary) -> Path:
@@ -98,14 +113,17 @@ def write_xlsx(tables: dict[str, pd.DataFrame], out: Path, d: Dictionary) -> Pat
         ws.freeze_panes = "A2"
         header = []
         for c in table.columns:
-            cell = WriteOnlyCell(ws, value=str(c))
+            cell = _text_cell(ws, str(c))
             cell.font = bold
             header.append(cell)
         ws.append(header)
         columns = [_typed_cells(table[c], types.get(c)) for c in table.columns]
-        for row in zip(*columns):
-            if any(isinstance(v, str) and v.startswith("=") for v in row):
-                row = tuple(_text_cell(ws, v) if isinstance(v, str) and v.startswith("=") else v for v in row)
+        guard = np.zeros(len(table), dtype=bool)
+        for values in columns:
+            guard |= _formula_like(values)
+        for i, row in enumerate(zip(*columns)):
+            if guard[i]:
+                row = tuple(_text_cell(ws, v) if isinstance(v, str) and v.startswith(FORMULA_TRIGGERS) else v for v in row)
             ws.append(row)
     out.parent.mkdir(parents=True, exist_ok=True)
     wb.save(out)
@@ -155,11 +173,46 @@ def _sheet_form(ws, form: Form, source: str) -> RawForm | None:
     return RawForm(names=names, columns=columns, rows=np.arange(2, len(data) + 2, dtype=np.int64))
 
 
+def _has_formulas(path: Path) -> bool:
+    """Whether any worksheet of the workbook holds a formula (a ``<f>`` element in its XML)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                    with z.open(name) as fh:
+                        for chunk in iter(lambda: fh.read(1 << 20), b""):
+                            if b"<f>" in chunk or b"<f " in chunk:
+                                return True
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return False
+
+
+def _uncached_formulas(formula_ws, value_ws, form_name: str, source: str) -> list[dict]:
+    """A formula cell whose computed value the file does not hold (a workbook written by a program
+    and never opened in Excel) reads as blank: an error per cell, so the row is not analysed with
+    the value missing. The formula itself is not repeated (it may hold any text)."""
+    issues = []
+    header: list[str] = []
+    for i, (frow, vrow) in enumerate(zip(formula_ws.iter_rows(values_only=True), value_ws.iter_rows(values_only=True))):
+        if i == 0:
+            header = [format_value(v) or f"column {j + 1}" for j, v in enumerate(frow)]
+            continue
+        for j, f in enumerate(frow):
+            if isinstance(f, str) and f.startswith("=") and (j >= len(vrow) or vrow[j] is None):
+                name = header[j] if j < len(header) else f"column {j + 1}"
+                issues.append(read_issue(form_name, i + 1, name, None, "xlsx_formula", "error",
+                                         f"{source} row {i + 1}, column {name}: a formula without a computed value — "
+                                         "open and save the workbook in Excel, or paste the values"))
+    return issues
+
+
 def read_xlsx(path: Path, d: Dictionary) -> Study:
     """Read a workbook with one sheet per form (see module docstring)."""
     from latc.io._read import finish_study, normalise_form
 
     wb = _open_workbook(path)
+    formulas = load_workbook(path, read_only=True, data_only=False) if _has_formulas(path) else None
     try:
         study = Study(tables={}, path=path, format="xlsx")
         by_key = {n.strip().lower(): n for n in d.forms}
@@ -188,6 +241,10 @@ def read_xlsx(path: Path, d: Dictionary) -> Study:
                 study.missing_forms.append(form_name)
                 continue
             study.tables[form_name] = normalise_form(raw, d.forms[form_name], source, study.read_issues)
+            if formulas is not None:
+                study.read_issues.extend(_uncached_formulas(formulas[ws.title], ws, form_name, source))
     finally:
         wb.close()
+        if formulas is not None:
+            formulas.close()
     return finish_study(study, d, {n: f"{path.name}#{n}" for n in d.forms})

@@ -46,10 +46,18 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         raise ReportInputError(f"{path}: not readable JSON ({type(exc).__name__})") from None
 
 
+def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
+    """A CSV output of latc, with the spreadsheet-safety prefix removed (docs/spreadsheet_safety.md):
+    the report shows values as read, and tables.xlsx writes text cells as text."""
+    from latc.io._spreadsheet import restore_formulas
+
+    return restore_formulas(pd.read_csv(path, **kwargs))
+
+
 def _read_table(folder: Path | None, name: str) -> pd.DataFrame | None:
     if folder is None:
         return None
-    for ext, reader in ((".parquet", pd.read_parquet), (".csv", pd.read_csv)):
+    for ext, reader in ((".parquet", pd.read_parquet), (".csv", _read_csv)):
         p = folder / f"{name}{ext}"
         if p.is_file():
             try:
@@ -99,7 +107,7 @@ class ReportInputs:
             df = None
             if path is not None and path.is_file():
                 try:
-                    df = pd.read_csv(path)
+                    df = _read_csv(path)
                 except pd.errors.EmptyDataError:
                     df = pd.DataFrame()
             self._tables[key] = df

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from ._common import add_table
-from ._inputs import ReportInputs
+from ._inputs import ReportInputs, _read_csv
 from ._model import Section
 from ._outcomes import weight_dependence
 
@@ -205,7 +205,7 @@ def biomarkers_section(inp: ReportInputs, max_tables: int = 6) -> Section | None
         if shown >= max_tables or not any(k in p.stem for k in ("performance", "association", "permutation")):
             continue
         try:
-            df = pd.read_csv(p)
+            df = _read_csv(p)
         except Exception:
             continue
         if 0 < len(df) <= 40:

@@ -2,6 +2,10 @@
 
 Raw values, not the display strings: numbers stay numbers (a statistician can recompute), dates
 stay dates, missing cells stay empty. Headers bold on a tinted fill, frozen, with an autofilter.
+
+Every text cell is a string cell (data type ``s``), never a formula, whatever it starts with: a
+center id ``=HYPERLINK(...)`` is shown as that text (docs/spreadsheet_safety.md). Characters XML
+cannot hold (control characters other than tab and line breaks) are dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -52,7 +57,19 @@ def _cell(v):
         return None if math.isnan(f) else (f if math.isfinite(f) else str(f))
     if isinstance(v, pd.Timestamp):
         return v.to_pydatetime()
-    return v if isinstance(v, (int, str)) else str(v)
+    if isinstance(v, int):
+        return v
+    return ILLEGAL_CHARACTERS_RE.sub("", v if isinstance(v, str) else str(v))
+
+
+def _append(ws, values: Sequence) -> None:
+    """``ws.append(values)`` with every text cell typed as a string: openpyxl would make a text
+    starting with ``=`` a live formula."""
+    ws.append(values)
+    if values:
+        for c in ws[ws.max_row]:
+            if isinstance(c.value, str):
+                c.data_type = "s"
 
 
 def write_xlsx(tables: Sequence[ReportTable], figures: Sequence[ReportFigure], path: Path) -> Path:
@@ -60,10 +77,10 @@ def write_xlsx(tables: Sequence[ReportTable], figures: Sequence[ReportFigure], p
     wb = Workbook()
     contents = wb.active
     contents.title = "contents"
-    contents.append(["LATC study report — tables"])
+    _append(contents, ["LATC study report — tables"])
     contents["A1"].font = Font(bold=True, size=13)
     contents.append([])
-    contents.append(["Table", "Sheet", "Title", "Rows", "Source", "Caption"])
+    _append(contents, ["Table", "Sheet", "Title", "Rows", "Source", "Caption"])
     for c in contents[3]:
         c.font, c.fill = _BOLD, _HEAD_FILL
     names = sheet_names([t.key for t in tables])
@@ -71,13 +88,13 @@ def write_xlsx(tables: Sequence[ReportTable], figures: Sequence[ReportFigure], p
         t.sheet = name  # type: ignore[attr-defined]
         ws = wb.create_sheet(name)
         df = t.data
-        cols = [str(c) for c in df.columns]
-        ws.append(cols)
+        cols = [_cell(str(c)) for c in df.columns]
+        _append(ws, cols)
         for c in ws[1]:
             c.font, c.fill = _BOLD, _HEAD_FILL
             c.alignment = Alignment(wrap_text=True, vertical="top")
         for row in df.itertuples(index=False, name=None):
-            ws.append([_cell(v) for v in row])
+            _append(ws, [_cell(v) for v in row])
         ws.freeze_panes = "A2"
         if len(df):
             ws.auto_filter.ref = f"A1:{get_column_letter(max(len(cols), 1))}{len(df) + 1}"
@@ -85,16 +102,16 @@ def write_xlsx(tables: Sequence[ReportTable], figures: Sequence[ReportFigure], p
             longest = df.iloc[:200, j - 1].astype("str").fillna("").str.len().max() if len(df) else 0
             width = max(len(col), int(longest) if pd.notna(longest) else 0)
             ws.column_dimensions[get_column_letter(j)].width = min(max(width + 2, 8), 60)
-        contents.append([t.number, name, t.title, len(df), t.source, t.caption[:500]])
+        _append(contents, [_cell(v) for v in (t.number, name, t.title, len(df), t.source, t.caption[:500])])
         link = contents.cell(row=contents.max_row, column=2)
         link.hyperlink = f"#'{name}'!A1"
         link.font = Font(color="0563C1", underline="single")
     contents.append([])
-    contents.append(["Figure", "Files", "Title"])
+    _append(contents, ["Figure", "Files", "Title"])
     for c in contents[contents.max_row]:
         c.font, c.fill = _BOLD, _HEAD_FILL
     for f in figures:
-        contents.append([f.number, f"figures/{f.key}.svg, figures/{f.key}.png", f.title])
+        _append(contents, [_cell(v) for v in (f.number, f"figures/{f.key}.svg, figures/{f.key}.png", f.title)])
     for col, w in zip("ABCDEF", (8, 30, 70, 8, 45, 80)):
         contents.column_dimensions[col].width = w
     path = Path(path)
