@@ -170,7 +170,13 @@ def test_quarantined_patient_takes_their_rows_along_without_losing_them():
         assert set(q["patient_id"]) == {A}
         assert q["quarantine_reason"].str.contains("parent_quarantined").all()
         assert (r.clean[form]["patient_id"] != A).all()
-    assert only(r, rule="parent_quarantined").empty  # one query for the patients row, not one per child row
+    # every held row is explained by a query of its own, grouped under the patients row's query
+    held = only(r, rule="parent_quarantined")
+    n_held = sum(len(r.quarantine[f]) for f in r.quarantine if f != "patients")
+    assert len(held) == n_held and set(held["patient_id"]) == {A}
+    root = only(r, form="patients", rule="value_set")["query_id"].iloc[0]
+    assert (held["root_query_id"] == root).all()
+    assert held["message"].str.contains(r"patients\.csv \(row 2\) is quarantined").all()
     accounted(study, r)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 from rich.console import Console
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 
 from latc.cli import app
 from latc.io import write_study
-from latc.validate import QUERY_COLUMNS, validate_study, write_validation
+from latc.validate import QUERY_FILE_COLUMNS, validate_study, write_validation
 from test_validate_fixtures import DATA_CUT, edit, make_study, valid_rows
 
 
@@ -18,8 +19,15 @@ def test_write_validation_files(tmp_path):
     r = validate_study(edit("labs", 1, value="-3"), data_cut=DATA_CUT)
     out = write_validation(r, tmp_path / "v")
     q = pd.read_csv(out / "queries.csv")
-    assert q.columns.tolist() == QUERY_COLUMNS
-    assert q["rule"].tolist() == ["range"]
+    assert q.columns.tolist() == QUERY_FILE_COLUMNS
+    assert q["rule"].tolist() == ["range"] and q["status"].tolist() == ["open"]
+    qid = q["query_id"].iloc[0]
+    assert re.fullmatch(r"Q[0-9a-f]{12}", qid)
+    # one file per center, named by the (pseudonymous, pattern-checked) center id
+    assert pd.read_csv(out / "queries_by_center" / f"{q['center_id'].iloc[0]}.csv")["query_id"].tolist() == [qid]
+    # re-validating the same data gives the same id
+    write_validation(validate_study(edit("labs", 1, value="-3"), data_cut=DATA_CUT), out)
+    assert pd.read_csv(out / "queries.csv")["query_id"].tolist() == [qid]
     assert sorted(p.name for p in (out / "quarantine").iterdir()) == ["README.txt", "labs.csv"]
     ql = pd.read_csv(out / "quarantine" / "labs.csv", dtype=str)
     assert ql["_row"].tolist() == ["3"] and ql["quarantine_reason"].tolist() == ["range"]
@@ -35,6 +43,10 @@ def test_write_validation_files(tmp_path):
     # a second run with a clean study removes the stale quarantine file
     write_validation(validate_study(make_study(), data_cut=DATA_CUT), out)
     assert sorted(p.name for p in (out / "quarantine").iterdir()) == ["README.txt"]
+    # ... and keeps the corrected problem in the log as resolved, with the date it was first seen
+    q2 = pd.read_csv(out / "queries.csv", dtype=str)
+    assert q2[["query_id", "status"]].values.tolist() == [[qid, "resolved"]]
+    assert q2["first_seen"].iloc[0] == q["first_seen"].iloc[0]
 
 
 def test_counts_add_up():

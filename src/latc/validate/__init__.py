@@ -7,8 +7,8 @@
 
 from latc.validate._log import QUERY_COLUMNS
 from latc.validate._privacy import MASK, identifier_kind, looks_like_identifier
-from latc.validate._result import ValidationResult, write_validation
+from latc.validate._result import QUERY_FILE_COLUMNS, ValidationResult, write_validation
 from latc.validate._run import validate_study
 
-__all__ = ["MASK", "QUERY_COLUMNS", "ValidationResult", "identifier_kind", "looks_like_identifier",
+__all__ = ["MASK", "QUERY_COLUMNS", "QUERY_FILE_COLUMNS", "ValidationResult", "identifier_kind", "looks_like_identifier",
            "validate_study", "write_validation"]

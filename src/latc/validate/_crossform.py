@@ -123,8 +123,9 @@ def check_date_order(dictionary: Dictionary, typed: dict[str, pd.DataFrame], log
         bad = (lv < ev).fillna(False).to_numpy(dtype=bool, copy=True)
         if bad.any():
             pos = np.flatnonzero(bad)
+            cause = f"{ef}.{efield}" if not dictionary.forms[ef].repeating else None
             log.add(lf, pos, lfield, "date_order", "error",
-                    f"is before {label} " + _date_str(ev.iloc[pos]), _date_str(lv.iloc[pos]))
+                    f"is before {label} " + _date_str(ev.iloc[pos]), _date_str(lv.iloc[pos]), cause=cause)
 
 
 def date_fields(dictionary: Dictionary) -> list[tuple[str, str]]:

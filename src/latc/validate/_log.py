@@ -29,11 +29,13 @@ class QueryLog:
 
     def add(self, form: str, pos: np.ndarray | Iterable[int], field: str, rule: str, severity: str,
             detail: str | pd.Series | np.ndarray, value: pd.Series | np.ndarray | str | None = None,
-            show_value: bool = True) -> None:
+            show_value: bool = True, cause: str | None = None) -> None:
         """Add one query per position ``pos`` (0-based position in the raw table of ``form``).
 
         ``value`` and ``detail`` are scalars or aligned with ``pos``; ``show_value`` puts the value
-        in front of the detail in the message.
+        in front of the detail in the message; ``cause``: ``"<form>.<field>"`` when the problem
+        follows from another form's value of the same patient (a date_order against
+        ``patients.diagnosis_date``), so consequences of one wrong value can be grouped.
         """
         pos = np.asarray(list(pos) if not isinstance(pos, np.ndarray) else pos, dtype=np.int64)
         if not len(pos):
@@ -44,6 +46,7 @@ class QueryLog:
             "form": form, "pos": pos, "field": field,
             "value": pd.Series(val if val is not None else [None] * len(pos), dtype="str") if not isinstance(val, str) else val,
             "rule": rule, "severity": severity, "detail": det, "show_value": show_value, "message": None,
+            "cause": cause,
         }))
 
     def add_form(self, form: str, field: str, rule: str, severity: str, detail: str) -> None:
@@ -59,7 +62,7 @@ class QueryLog:
             self._parts.append(frame)
 
     def raw(self) -> pd.DataFrame:
-        cols = ["form", "pos", "field", "value", "rule", "severity", "detail", "show_value", "message", "row_hint"]
+        cols = ["form", "pos", "field", "value", "rule", "severity", "detail", "show_value", "message", "row_hint", "cause"]
         if not self._parts:
             return pd.DataFrame({c: pd.Series([], dtype="str") for c in cols}).astype(
                 {"pos": "int64", "show_value": "bool", "row_hint": "int64"})
@@ -68,7 +71,7 @@ class QueryLog:
         out["pos"] = out["pos"].astype("int64")
         out["row_hint"] = pd.to_numeric(out["row_hint"], errors="coerce").fillna(-1).astype("int64")
         out["show_value"] = out["show_value"].fillna(False).astype(bool)
-        for c in ("form", "field", "value", "rule", "severity", "detail", "message"):
+        for c in ("form", "field", "value", "rule", "severity", "detail", "message", "cause"):
             out[c] = out[c].astype("str")
         return out
 
@@ -87,6 +90,7 @@ def finalize(raw_queries: pd.DataFrame, tables: dict[str, pd.DataFrame], sources
     if not len(q):
         out = pd.DataFrame({c: pd.Series([], dtype="Int64" if c == "row" else "str") for c in QUERY_COLUMNS})
         out["_pos"] = pd.Series([], dtype="int64")
+        out["_cause"] = pd.Series([], dtype="str")
         return out
     n = len(q)
     row = np.full(n, -1, dtype=np.int64)
@@ -151,5 +155,6 @@ def finalize(raw_queries: pd.DataFrame, tables: dict[str, pd.DataFrame], sources
     })
     out.loc[~has_row.to_numpy(), "row"] = pd.NA
     out["_pos"] = q["pos"].to_numpy()
+    out["_cause"] = q["cause"].to_numpy() if "cause" in q.columns else None
     out = out.sort_values(["form", "row", "field", "rule"], kind="stable", na_position="first").reset_index(drop=True)
     return out

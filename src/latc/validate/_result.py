@@ -136,15 +136,58 @@ class ValidationResult:
         return Group(t1, Columns([t2, t3]))
 
 
+#: queries.csv column order: the tracking id and status first (validate/_queries.py)
+QUERY_FILE_COLUMNS = ["query_id", "status", "form", "row", "patient_id", "center_id", "field", "value", "rule",
+                      "severity", "message", "source", "root_query_id", "first_seen"]
+
+
+def _tracked_queries(queries: pd.DataFrame, previous_file: Path) -> pd.DataFrame:
+    """This run's queries with ``status``/``first_seen`` carried from the previous ``queries.csv``
+    in the folder (problems gone since are kept as ``resolved``)."""
+    from latc.io._spreadsheet import restore_formulas
+    from latc.validate._queries import carry_status
+
+    previous = None
+    if previous_file.is_file():
+        try:
+            previous = restore_formulas(pd.read_csv(previous_file, dtype=str, keep_default_na=False, na_values=[""]))
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
+            previous = None  # an old or damaged log: start a new one
+    tracked = carry_status(queries, previous)
+    return tracked.reindex(columns=QUERY_FILE_COLUMNS + [c for c in tracked.columns if c not in QUERY_FILE_COLUMNS])
+
+
+def _write_center_queries(queries: pd.DataFrame, folder: Path, neutralise) -> None:
+    """``queries_by_center/<center>.csv``: each center's open and resolved queries, for the site to
+    act on (queries with no valid center id in ``_no_center.csv``)."""
+    import re
+
+    from latc.dictionary import load_dictionary
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.csv"):
+        old.unlink()
+    pattern = re.compile(load_dictionary().patterns["center_id_pattern"])
+    center = queries["center_id"].astype("str")
+    valid = center.map(lambda c: bool(isinstance(c, str) and pattern.fullmatch(c))).astype(bool)
+    for c, g in queries[valid.to_numpy()].groupby(center[valid], sort=True):
+        neutralise(g).to_csv(folder / f"{c}.csv", index=False)
+    rest = queries[~valid.to_numpy()]
+    if len(rest):
+        neutralise(rest).to_csv(folder / "_no_center.csv", index=False)
+
+
 def write_validation(result: ValidationResult, out_dir: str | Path) -> Path:
-    """Write ``queries.csv``, ``quarantine/<form>.csv`` (+ README.txt), ``clean/<form>.parquet`` and
-    ``.csv``, ``eligibility.csv`` and ``summary.json`` under ``out_dir``; returns ``out_dir``.
+    """Write ``queries.csv`` (and ``queries_by_center/<center>.csv``), ``quarantine/<form>.csv``
+    (+ README.txt), ``clean/<form>.parquet`` and ``.csv``, ``eligibility.csv`` and ``summary.json``
+    under ``out_dir``; returns ``out_dir``.
 
     Every CSV is spreadsheet-safe (:func:`latc.io._spreadsheet.neutralise_formulas`: a formula-leading
     text cell gets a leading ``'``); the parquet files keep the values exactly."""
     from latc.dictionary import load_dictionary
     from latc.io import to_canonical_text
     from latc.io._csv import write_csv_table  # pyarrow-assembled CSV, the same canonical text as the readers expect
+    from latc._paths import safe_filename
     from latc.io._spreadsheet import neutralise_formulas  # every CSV here is opened by people in spreadsheets
 
     forms = load_dictionary().forms
@@ -154,11 +197,15 @@ def write_validation(result: ValidationResult, out_dir: str | Path) -> Path:
     qdir.mkdir(parents=True, exist_ok=True)
     for old in qdir.glob("*.csv"):  # a re-run must not leave stale quarantine files behind
         old.unlink()
-    neutralise_formulas(result.queries).to_csv(out / "queries.csv", index=False)
+    queries = _tracked_queries(result.queries, out / "queries.csv")
+    neutralise_formulas(queries).to_csv(out / "queries.csv", index=False)
+    _write_center_queries(queries, out / "queries_by_center", neutralise_formulas)
     (qdir / "README.txt").write_text(QUARANTINE_README, encoding="utf-8")
     for form, t in result.quarantine.items():
         if len(t):
-            neutralise_formulas(t).to_csv(qdir / f"{form}.csv", index=False)
+            # a table of no dictionary form is named by data (an unknown REDCap instrument): a safe name
+            name = form if form in forms else "unknown_" + safe_filename(form)
+            neutralise_formulas(t).to_csv(qdir / f"{name}.csv", index=False)
     for form, t in result.clean.items():
         t.to_parquet(out / "clean" / f"{form}.parquet", index=False)
         write_csv_table(neutralise_formulas(to_canonical_text(t, forms.get(form))), out / "clean" / f"{form}.csv")

@@ -20,6 +20,7 @@ from latc.validate._eligibility import evaluate_eligibility
 from latc.validate._fields import check_form
 from latc.validate._log import QueryLog, finalize
 from latc.validate._plausibility import check_plausibility
+from latc.validate._queries import add_cascade_roots, assign_query_ids, order_queries, route_center_match
 from latc.validate._privacy import MASK, non_pseudonymous
 from latc.validate._result import ValidationResult
 from latc.validate._schema import CLEAN_DTYPES, isin
@@ -72,6 +73,19 @@ def _read_issues(study: Study, raw: dict[str, pd.DataFrame], log: QueryLog) -> t
             "row_hint": rows.fillna(-1).astype("int64"),
         }))
     return missing, unknown
+
+
+def raw_pid_at(tables: dict[str, pd.DataFrame], queries: pd.DataFrame, positions: np.ndarray) -> pd.Series:
+    """The raw ``patient_id`` of each query's row (unmasked: for joins, never written)."""
+    out = pd.Series(pd.NA, index=queries.index, dtype="str")
+    for form, idx in queries.groupby("form", sort=False).indices.items():
+        t = tables.get(form)
+        if t is None or "patient_id" not in t.columns:
+            continue
+        pos = positions[idx]
+        ok = pos >= 0
+        out.iloc[idx[ok]] = t["patient_id"].astype("str").iloc[pos[ok]].to_numpy()
+    return out
 
 
 def _quarantine(queries: pd.DataFrame, positions: np.ndarray, raw: dict[str, pd.DataFrame],
@@ -140,13 +154,20 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
         eligibility.loc[non_pseudonymous(eligibility["patient_id"]), "patient_id"] = MASK
 
     sources = {name: study.sources.get(name) or f"{name}.csv" for name in {**raw, **extras}}
-    queries = finalize(log.raw(), {**raw, **extras}, sources)
+    tables = {**raw, **extras}
+    queries = finalize(log.raw(), tables, sources)
+    queries = route_center_match(queries, queries["_pos"].to_numpy(), tables)
+    queries["query_id"] = assign_query_ids(queries, queries["_pos"].to_numpy(), tables, d)
+    queries = add_cascade_roots(queries, tables, sources)
     positions = queries.pop("_pos").to_numpy()
+    queries = queries.drop(columns="_cause")
     forced = {n: c.rejected_all for n, c in checks.items() if c.rejected_all}
     forced.update({n: ("unknown_form", "not a form of the data dictionary") for n, t in extras.items() if len(t)})
     rejected = _quarantine(queries, positions, {**raw, **extras}, forced)
 
     # parent_quarantined: a patient without a clean patients row takes all their rows along
+    rejected_by_query = {n: r.index.to_numpy() for n, r in rejected.items()}
+    parent_log = QueryLog()
     pr = rejected.get("patients")
     pts = raw["patients"]
     if pr is not None and len(pr) and "patient_id" in pts.columns:
@@ -167,6 +188,25 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
                     extra = pd.DataFrame({"quarantine_reason": "parent_quarantined", "quarantine_message": msg.to_numpy()},
                                          index=pd.Index(pos, name="_pos"))
                     rejected[name] = _merge_reasons(rejected.get(name), extra)
+                    held = pos[~np.isin(pos, rejected_by_query.get(name, []))]
+                    if len(held):  # rows held only for their patient: one query each, so none is unexplained
+                        parent_log.add(name, held, "patient_id", "parent_quarantined", "error",
+                                       msg.iloc[np.searchsorted(pos, held)].to_numpy()
+                                       + "; this row is held until that row is corrected", show_value=False)
+
+    parents = finalize(parent_log.raw(), tables, sources)
+    if len(parents):
+        ppos = parents.pop("_pos").to_numpy()
+        parents = parents.drop(columns="_cause")
+        parents["query_id"] = assign_query_ids(parents, ppos, tables, d)
+        # the root of a held row is the first error query of its patient's patients row
+        prow = queries[(queries["form"] == "patients") & (queries["severity"] == "error")].drop_duplicates("patient_id")
+        root = prow.set_index("row")["query_id"]
+        first = pts.dropna(subset=["patient_id"]).drop_duplicates("patient_id").set_index("patient_id")[ROW]
+        key = raw_pid_at(tables, parents, ppos).map(first)
+        parents["root_query_id"] = key.map(root).astype("str").to_numpy()
+        queries = pd.concat([queries, parents], ignore_index=True)
+    queries = order_queries(queries)
 
     clean: dict[str, pd.DataFrame] = {}
     quarantine: dict[str, pd.DataFrame] = {}
