@@ -87,13 +87,22 @@ def test_date_order_joined_by_operation():
     assert q["field"].tolist() == ["onset_date"] and "surgery.surgery_date" in q["message"].iloc[0]
 
 
-def test_no_date_after_the_data_cut():
-    r = run(make_study(), cut=date(2023, 6, 30))
+def test_records_after_an_earlier_data_cut_are_not_errors():
+    r = validate_study(make_study(), data_cut=date(2023, 6, 30), today=date(2026, 12, 4))
+    # A's visit of 2023-09-01 (recording a recurrence of 2023-08-20) was entered after the cut:
+    # valid, counted, kept in the clean table for latc derive to set aside — not a query
+    assert only(r, rule="future_date").empty
+    assert r.rows_after_data_cut.get("follow_up") == 1
+    assert "2023-09-01" in r.clean["follow_up"]["visit_date"].dt.strftime("%Y-%m-%d").tolist()
+    assert r.counts()["rows_after_data_cut"]["follow_up"] == 1
+
+
+def test_no_date_after_the_day_of_validation():
+    r = validate_study(make_study(), data_cut=date(2023, 6, 30), today=date(2023, 8, 31))
     q = only(r, rule="future_date")
-    # A's visit of 2023-09-01 and the recurrence of 2023-08-20 it records are after the cut
-    assert sorted(zip(q["form"], q["row"].astype(int), q["field"])) == [
-        ("follow_up", 3, "recurrence_date"), ("follow_up", 3, "visit_date")]
-    assert "2023-06-30" in q["message"].iloc[0]
+    # on 2023-08-31 the visit of 2023-09-01 cannot have happened; the recurrence of 2023-08-20 can
+    assert sorted(zip(q["form"], q["row"].astype(int), q["field"])) == [("follow_up", 3, "visit_date")]
+    assert "2023-08-31" in q["message"].iloc[0] and "day of validation" in q["message"].iloc[0]
 
 
 def test_nothing_dated_after_death():

@@ -37,7 +37,10 @@ class PipelineResult:
             f"[bold green]done[/] in {sum(self.timings.values()):.1f} s — "
             f"{c.get('patients_clean', '?')} patients clean, {c.get('queries_error', 0)} error and "
             f"{c.get('queries_warning', 0)} warning queries, {c.get('rows_quarantined', 0)} rows quarantined\n"
-            f"report   → {self.report}\n"
+            + (f"data cut {c.get('data_cut')}: rows dated later left out of the analysis — "
+               + ", ".join(f"{f} {n:,}" for f, n in c["rows_after_data_cut"].items()) + "\n"
+               if c.get("rows_after_data_cut") else "")
+            + f"report   → {self.report}\n"
             f"queries  → {self.out / 'validation' / 'queries.csv'}\n"
             f"derived  → {self.out / 'derived'} ({c.get('derived', {}).get('analysis_set', '?')} patients in the analysis set, "
             f"{c.get('derived', {}).get('problems', 0)} derivation problems)\n"

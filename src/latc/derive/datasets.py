@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from latc.derive import bor as _bor
+from latc.derive.data_cut import apply_data_cut
 from latc.derive.ata_response import ata_response_to_therapy, postop_tg_suggests_distant_metastases
 from latc.derive.ata_risk import ata_dynamic_risk, ata_initial_risk, ata_risk_input
 from latc.derive.biochem import derive_biochemical_response, harmonise_labs, positions, text_from_codes
@@ -455,7 +456,9 @@ def derive_datasets(
         Form → clean typed table (``ValidationResult.clean`` or :func:`read_clean_tables`); a
         missing form counts as empty.
     data_cut
-        The data cut-off (events after it are censored; see :func:`latc.derive.tte.derive_tte`).
+        The data cut-off: records dated after it are left out and events ongoing at it left open
+        (:func:`latc.derive.data_cut.apply_data_cut`); survival is censored at it
+        (:func:`latc.derive.tte.derive_tte`).
     eligibility
         The validation's eligibility table (``patient_id, eligible, failed_criteria, …``). Without
         it every patient is in the analysis set (and a problem ``eligibility_not_supplied`` says so).
@@ -482,6 +485,11 @@ def derive_datasets(
     forms = load_dictionary().forms
     T = {name: (clean[name] if name in clean and clean[name] is not None else _empty_form(name)) for name in forms}
     col = _Collector()
+    # the study as known at the data cut (records dated later left out, events ongoing at the cut)
+    T, after_cut = apply_data_cut(T, data_cut)
+    for r in after_cut.to_dict("records"):
+        col.note("data_cut", "after_data_cut", f"{r['form']}: {r['rows']} row(s) {r['action']}", field=r["form"],
+                 value=str(r["rows"]))
 
     patients = T["patients"].drop_duplicates("patient_id").reset_index(drop=True)
     pid = patients["patient_id"].astype("str")
@@ -634,7 +642,8 @@ def derive_datasets(
     parameters = {"data_cut": str(pd.Timestamp(data_cut).date()), "response_source": response_source,
                   "confirm_days": confirm_days, "sd_min_days": sd_min_days, "time_zero": time_zero,
                   "mpr_threshold": mpr_threshold, "permanence_months": permanence_months,
-                  "days_after_last_dose": days_after_last_dose, "eligibility_supplied": eligibility is not None}
+                  "days_after_last_dose": days_after_last_dose, "eligibility_supplied": eligibility is not None,
+                  "rows_after_data_cut": after_cut.to_dict("records")}
     return DerivedDatasets(subject=subject, response=response, tumour=tumour_out.reset_index(drop=True),
                            concordance=concordance, problems=problems, parameters=parameters, timings=timings,
                            **{k: v.reset_index(drop=True) for k, v in datasets.items()})

@@ -142,6 +142,9 @@ class Form:
     note: str | None = None
     #: prefix for REDCap variable names of this form's fields that clash with another form's
     redcap_prefix: str | None = None
+    #: the date field that places a row in time (a row dated after the data cut was not known at
+    #: the cut: latc.derive.data_cut); None for forms without one
+    record_date: str | None = None
 
     @property
     def field_names(self) -> list[str]:
@@ -245,7 +248,11 @@ def _load(path: str) -> Dictionary:
             fields=fields,
             note=fr.get("note"),
             redcap_prefix=fr.get("redcap_prefix"),
+            record_date=fr.get("record_date"),
         )
+        rd = fr.get("record_date")
+        if rd is not None and (rd not in names or forms[fname][rd].type != "date"):
+            raise DictionaryError(f"{fname}: record_date {rd!r} is not a date field of the form")
     return Dictionary(
         study=raw["study"],
         title=raw.get("title", raw["study"]),

@@ -338,6 +338,7 @@ def redcap_data_dictionary(d: Dictionary) -> pd.DataFrame:
                             "key": form.key,
                             "note": form.note,
                             "redcap_prefix": form.redcap_prefix,
+                            "record_date": form.record_date,
                             "shared": shared,
                         },
                     )
@@ -558,6 +559,7 @@ def read_redcap_dictionary(path: str | Path) -> Dictionary:
                 fields=fields,
                 note=meta.get("note"),
                 redcap_prefix=meta.get("redcap_prefix"),
+                record_date=meta.get("record_date"),
             )
         else:
             if form != base_name and record_field is not None and record_name not in {f.name for f in fields}:

@@ -132,18 +132,35 @@ def date_fields(dictionary: Dictionary) -> list[tuple[str, str]]:
     return [(f.form, f.name) for f in dictionary.fields() if f.type == "date"]
 
 
-def check_future_dates(dictionary: Dictionary, typed: dict[str, pd.DataFrame], data_cut: date, log: QueryLog) -> None:
-    """No date after the data-cut date (``rules.no_future_dates``)."""
+def check_future_dates(dictionary: Dictionary, typed: dict[str, pd.DataFrame], today: date, log: QueryLog) -> None:
+    """No date after the day of validation (``rules.no_future_dates``): such a date cannot be true.
+
+    A date after an earlier *data cut* is no error — the record was entered after the cut; the
+    analysis leaves it out (:func:`latc.derive.data_cut.apply_data_cut`, counted by
+    :func:`rows_after_cut`)."""
     if not dictionary.rules.get("no_future_dates", False):
         return
-    cut = pd.Timestamp(data_cut)
+    limit = pd.Timestamp(today)
     for form, fld in date_fields(dictionary):
         v = typed[form][fld]
-        bad = (v > cut).fillna(False).to_numpy(dtype=bool, copy=True)
+        bad = (v > limit).fillna(False).to_numpy(dtype=bool, copy=True)
         if bad.any():
             pos = np.flatnonzero(bad)
-            log.add(form, pos, fld, "future_date", "error", f"is after the data-cut date {cut:%Y-%m-%d}",
+            log.add(form, pos, fld, "future_date", "error", f"is in the future (after {limit:%Y-%m-%d}, the day of validation)",
                     _date_str(v.iloc[pos]))
+
+
+def rows_after_cut(dictionary: Dictionary, typed: dict[str, pd.DataFrame], data_cut: date) -> dict[str, int]:
+    """Rows per form whose record date (the dictionary's ``record_date``) is after the data cut."""
+    cut = pd.Timestamp(data_cut)
+    out = {}
+    for name, form in dictionary.forms.items():
+        t = typed.get(name)
+        if form.record_date and t is not None and form.record_date in t.columns:
+            n = int((t[form.record_date] > cut).fillna(False).sum())
+            if n:
+                out[name] = n
+    return out
 
 
 #: the follow-up fields that record the death itself (death_date; the visit that reports it)

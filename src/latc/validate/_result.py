@@ -51,6 +51,8 @@ class ValidationResult:
     rows_read: dict[str, int] = field(default_factory=dict)
     data_cut: str = ""
     sources: dict[str, str] = field(default_factory=dict)
+    #: rows per form dated after the data cut: valid, kept in clean, left out by ``latc derive``
+    rows_after_data_cut: dict[str, int] = field(default_factory=dict)
 
     # -- tables ------------------------------------------------------------------------------------
     def by_form(self) -> pd.DataFrame:
@@ -92,6 +94,7 @@ class ValidationResult:
         pts = self.clean.get("patients")
         return {
             "data_cut": self.data_cut,
+            "rows_after_data_cut": {k: int(v) for k, v in self.rows_after_data_cut.items()},
             "rows_read": int(bf["rows_read"].sum()) if len(bf) else 0,
             "rows_clean": int(bf["clean"].sum()) if len(bf) else 0,
             "rows_quarantined": int(bf["quarantined"].sum()) if len(bf) else 0,

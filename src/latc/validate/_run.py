@@ -15,6 +15,7 @@ from latc.validate._crossform import (
     check_duplicates,
     check_future_dates,
     check_references,
+    rows_after_cut,
 )
 from latc.validate._eligibility import evaluate_eligibility
 from latc.validate._fields import check_form
@@ -115,7 +116,8 @@ def _merge_reasons(a: pd.DataFrame | None, b: pd.DataFrame) -> pd.DataFrame:
     return j[["quarantine_reason", "quarantine_message"]]
 
 
-def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut: date | None = None) -> ValidationResult:
+def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut: date | None = None,
+                   today: date | None = None) -> ValidationResult:
     """Validate a raw study against the data dictionary and the protocol.
 
     Runs the single-field checks of every form, the cross-form rules of the dictionary's
@@ -124,7 +126,10 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
     error go to quarantine (and, when a patient's ``patients`` row is quarantined, all that
     patient's rows, rule ``parent_quarantined``); the rest become typed clean tables.
 
-    ``data_cut``: no date may be later (default: today).  A data problem never raises.
+    ``data_cut``: the analysis data cut (default: today); rows dated after it are counted
+    (``rows_after_data_cut``) and left for the analysis to set aside, not queried. ``today``: the
+    day of validation (default: the system date); a date after it is a ``future_date`` error.
+    A data problem never raises.
     """
     d = dictionary or load_dictionary()
     cut = data_cut or date.today()
@@ -145,7 +150,8 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
     typed = {name: c.typed for name, c in checks.items()}
     check_references(d, typed, raw, log)
     check_date_order(d, typed, log)
-    check_future_dates(d, typed, cut, log)
+    check_future_dates(d, typed, today or date.today(), log)
+    after_cut = rows_after_cut(d, typed, cut)
     check_after_death(d, typed, log)
     check_duplicates(d, typed, raw, log)
     check_plausibility(d, typed, log)
@@ -236,4 +242,5 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
     return ValidationResult(
         queries=queries, clean=clean, quarantine=quarantine, eligibility=eligibility,
         rows_read={n: len(t) for n, t in {**raw, **extras}.items()}, data_cut=cut.isoformat(), sources=sources,
+        rows_after_data_cut=after_cut,
     )
