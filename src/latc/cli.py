@@ -7,6 +7,7 @@ unreadable input stops a command (exit code 2, one line naming the input).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -52,6 +53,51 @@ def _data_cut(value: str | None):
     if not DATE_MIN <= cut.isoformat() <= DATE_MAX:
         _fail(f"--data-cut {value}: outside the dates a study may hold ({DATE_MIN} to {DATE_MAX})")
     return cut
+
+
+def _data_root_option():
+    return typer.Option(None, "--data-root", help="Folder the manifest's file_ref paths are relative to "
+                        "(default: the study folder); a file_ref must stay inside it.")
+
+
+@contextmanager
+def _omics_refusals(out: Path):
+    """Run an omics command body, then print each sample it did not analyse — a biospecimens row
+    quarantined by validation, a file_ref outside the data folder (:class:`latc.omics.SampleRefused`)
+    — and list them in OUT/refused_samples.csv. Other warnings are shown as usual."""
+    import warnings
+
+    from rich.markup import escape
+
+    from latc.omics import SampleRefused
+
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SampleRefused)
+            yield
+    finally:
+        seen: set[str] = set()
+        rows = []
+        for w in caught:
+            if not isinstance(w.message, SampleRefused):
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+                continue
+            msg = str(w.message)
+            if msg in seen:
+                continue
+            seen.add(msg)
+            rows.append(w.message.record)
+            err_console.print(f"[yellow]skipped:[/] {escape(msg)}", highlight=False, soft_wrap=True)
+        if rows:
+            import pandas as pd
+
+            from latc.io._spreadsheet import neutralise_formulas
+
+            out.mkdir(parents=True, exist_ok=True)
+            neutralise_formulas(pd.DataFrame(rows, columns=["sample_id", "assay", "file_ref", "rule", "message"])).to_csv(
+                out / "refused_samples.csv", index=False)
+            err_console.print(f"{len(rows)} sample(s) not analysed → {out / 'refused_samples.csv'}", highlight=False)
 
 
 @app.callback()
@@ -132,6 +178,9 @@ def validate(
     console.print(result.summary_table())
     n_err = int((result.queries["severity"] == "error").sum())
     console.print(f"{len(result.queries):,} queries ({n_err:,} errors); data cut {result.data_cut}")
+    if result.rows_after_data_cut:
+        later = ", ".join(f"{f} {n:,}" for f, n in result.rows_after_data_cut.items())
+        console.print(f"rows dated after the data cut (valid; left out of the analysis by latc derive): {later}")
     console.print(f"queries → {out / 'queries.csv'}; clean tables → {out / 'clean'}; quarantine → {out / 'quarantine'}; "
                   f"eligibility → {out / 'eligibility.csv'}")
 
@@ -167,6 +216,8 @@ def derive(
         _fail(str(exc))
     source = "validated tables in " + str(r.validation_dir) if r.input_kind == "validation" else f"raw study (validation → {r.validation_dir})"
     console.print(f"input: {source}; data cut {r.data_cut}", highlight=False, soft_wrap=True)
+    for row in r.datasets.parameters.get("rows_after_data_cut", []):
+        console.print(f"  {row['form']}: {row['rows']:,} row(s) {row['action']}", highlight=False, soft_wrap=True)
     console.print(r.datasets.summary(), highlight=False, soft_wrap=True)
     rows = ", ".join(f"{k} {len(v):,}" for k, v in r.datasets.tables().items())
     console.print(f"datasets ({rows}) + metadata.csv → {out / 'derived'}", highlight=False, soft_wrap=True)
@@ -325,7 +376,7 @@ omics_app.add_typer(omics_imaging_app, name="imaging")
 
 @omics_imaging_app.command("run")
 def omics_imaging_run(
-    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (file_ref paths are relative to it)."),
+    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (validated here; file_ref paths are relative to it), or a `latc validate` output folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for the feature tables and figures."),
     subject: Optional[Path] = typer.Option(None, "--subject", help="CSV/Parquet with patient_id + binary outcomes "
                                            "(default: truth_patients.csv beside a synthetic study)."),
@@ -334,14 +385,16 @@ def omics_imaging_run(
     n_bins: int = typer.Option(32, help="Bins for fixed_bin_number."),
     bin_width: float = typer.Option(8.0, help="Bin width for fixed_bin_size."),
     spacing_mm: Optional[float] = typer.Option(None, "--resample-mm", help="Resample to this pixel spacing (mm)."),
+    data_root: Optional[Path] = _data_root_option(),
 ) -> None:
     """Ultrasonomics (IBSI radiomics), delta-radiomics and H&E features, with example figures."""
     from latc.omics import OmicsInputError
     from latc.omics.imaging import RadiomicsSettings, run_imaging
 
     try:
-        rs = RadiomicsSettings(discretisation=discretisation, n_bins=n_bins, bin_width=bin_width, target_spacing_mm=spacing_mm)
-        r = run_imaging(study_dir, out, subject=subject, strict=strict, radiomics_settings=rs)
+        with _omics_refusals(out):
+            rs = RadiomicsSettings(discretisation=discretisation, n_bins=n_bins, bin_width=bin_width, target_spacing_mm=spacing_mm)
+            r = run_imaging(study_dir, out, subject=subject, strict=strict, radiomics_settings=rs, data_root=data_root)
     except (OmicsInputError, ValueError) as exc:
         _fail(str(exc))
     console.print(f"radiomics: {len(r.radiomics)} ultrasound samples; delta rows {len(r.delta)}; "
@@ -359,7 +412,7 @@ omics_app.add_typer(omics_spatial_app, name="spatial")
 
 @omics_spatial_app.command("run")
 def omics_spatial_run(
-    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (file_ref paths are relative to it)."),
+    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (validated here; file_ref paths are relative to it), or a `latc validate` output folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: features, association CSVs and figures/."),
     subject: Optional[Path] = typer.Option(None, "--subject", help="Parquet/CSV: patient_id + binary responses and/or "
                                            "rfs_time*/rfs_event (default: truth_patients.csv beside a synthetic study)."),
@@ -368,14 +421,17 @@ def omics_spatial_run(
     method: str = typer.Option("poisson", help="Reference deconvolution: poisson or nnls."),
     n_perms: int = typer.Option(1000, "--n-perms", min=10, help="Permutations for neighbourhood enrichment."),
     seed: int = typer.Option(0, "--seed", help="Seed of the permutation test."),
+    data_root: Optional[Path] = _data_root_option(),
 ) -> None:
     """Per-sample spatial features, figures and their association with response / RFS (BH-FDR)."""
     from latc.omics import OmicsInputError
     from latc.omics.spatial._run import default_inputs, run_spatial
 
     try:
-        subj, ref, note = default_inputs(study_dir, subject, reference)
-        r = run_spatial(study_dir, out, subject=subj, reference=ref, method=method, n_perms=n_perms, seed=seed)
+        with _omics_refusals(out):
+            subj, ref, note = default_inputs(study_dir, subject, reference, data_root=data_root)
+            r = run_spatial(study_dir, out, subject=subj, reference=ref, method=method, n_perms=n_perms, seed=seed,
+                            data_root=data_root)
     except (OmicsInputError, ValueError) as exc:
         _fail(str(exc))
     if note:
@@ -391,7 +447,8 @@ omics_app.add_typer(omics_sc_app, name="sc")
 def omics_sc_run(
     study_dir: Path = typer.Argument(..., help="Study folder (file_ref paths are relative to it)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (tables, adata.h5ad, figures under OUT/sc/)."),
-    manifest: Optional[Path] = typer.Option(None, "--manifest", help="Validated biospecimens (clean folder / parquet / csv); default: the study folder."),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", help="Biospecimens: a `latc validate` output / clean folder / parquet "
+                                            "(validated), or a CSV validated here; default: the study folder."),
     subject: Optional[Path] = typer.Option(None, "--subject", help="CSV/Parquet: patient_id + responder (bool) + rfs_months/rfs_event "
                                            "(default: truth_patients.csv beside a synthetic study)."),
     strict: bool = typer.Option(False, "--strict", help="Fail when a manifest file is absent (default: skip and list it)."),
@@ -400,6 +457,7 @@ def omics_sc_run(
     resolution: float = typer.Option(1.0, help="Leiden resolution."),
     seed: int = typer.Option(0, "--seed"),
     no_figures: bool = typer.Option(False, "--no-figures"),
+    data_root: Optional[Path] = _data_root_option(),
 ) -> None:
     """QC → annotation → composition/DA → pseudobulk DE → sample features (+ response/RFS tests) → figures."""
     from latc.omics import OmicsInputError
@@ -409,8 +467,10 @@ def omics_sc_run(
     if correction not in CORRECTIONS:
         _fail(f"--correction {correction!r}: expected one of {', '.join(CORRECTIONS)}")
     try:
-        r, note = run_study(study_dir, out, manifest=manifest, subject=subject, strict=strict, correction=correction,
-                            batch_key=batch_key, resolution=resolution, seed=seed, figures=not no_figures)
+        with _omics_refusals(out):
+            r, note = run_study(study_dir, out, manifest=manifest, subject=subject, strict=strict, correction=correction,
+                                batch_key=batch_key, resolution=resolution, seed=seed, figures=not no_figures,
+                                data_root=data_root)
     except OmicsInputError as exc:
         _fail(str(exc))
     if note:
@@ -498,7 +558,7 @@ def _read_subject(path: Optional[Path]):
 
 @omics_bulk_app.command("run")
 def omics_bulk_run(
-    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (file_ref paths are relative to it)."),
+    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (validated here; file_ref paths are relative to it), or a `latc validate` output folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: bulk_qc.csv, bulk_scores.csv, de_*.csv, figures/."),
     subject: Optional[Path] = typer.Option(None, "--subject", help="CSV/Parquet with patient_id + a response column "
                                            "(default: truth_patients.csv beside a synthetic study)."),
@@ -510,14 +570,17 @@ def omics_bulk_run(
     shrink: bool = typer.Option(True, "--shrink/--no-shrink", help="Add apeGLM-shrunken log2 fold changes (slow: ~17 ms per gene)."),
     cpus: Optional[int] = typer.Option(None, "--cpus", min=1, help="CPU cores for pydeseq2 (default 1)."),
     strict: bool = typer.Option(False, "--strict", help="Fail when a manifest file is absent (default: skip and list it)."),
+    data_root: Optional[Path] = _data_root_option(),
 ) -> None:
     """Bulk RNA-seq: sample QC (outliers, sex check), thyroid/immune scores, responder and paired pre/post DE."""
     from latc.omics import OmicsInputError
     from latc.omics.bulk._pipeline import run_bulk
 
     try:
-        r = run_bulk(study_dir, out, subject=_read_subject(subject), response_column=response_column, counts=counts,
-                     response_timepoint=response_timepoint, pre=pre, post=post, shrink=shrink, n_cpus=cpus, strict=strict)
+        with _omics_refusals(out):
+            r = run_bulk(study_dir, out, subject=_read_subject(subject), response_column=response_column, counts=counts,
+                         response_timepoint=response_timepoint, pre=pre, post=post, shrink=shrink, n_cpus=cpus, strict=strict,
+                         data_root=data_root)
     except (OmicsInputError, ValueError) as exc:
         _fail(str(exc))
     for note in r.notes:
@@ -533,7 +596,7 @@ def omics_bulk_run(
 
 @omics_flow_app.command("run")
 def omics_flow_run(
-    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (file_ref paths are relative to it)."),
+    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (validated here; file_ref paths are relative to it), or a `latc validate` output folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: flow_populations.csv, flow_gating_report.csv, figures/."),
     gating: Optional[Path] = typer.Option(None, "--gating", help="Gating strategy: YAML (default: the shipped PBMC strategy) or GatingML 2.0 XML."),
     compensation: Optional[str] = typer.Option(None, "--compensation", help="FCS (spillover stored in each file), none, or a CSV spillover matrix (overrides the YAML)."),
@@ -541,14 +604,16 @@ def omics_flow_run(
                                            "(default: truth_patients.csv beside a synthetic study)."),
     response_column: str = typer.Option("objective_response", "--response-column", help="Column of --subject: 1/0, yes/no or responder/non_responder."),
     strict: bool = typer.Option(False, "--strict", help="Fail when a manifest file is absent (default: skip and list it)."),
+    data_root: Optional[Path] = _data_root_option(),
 ) -> None:
     """Flow cytometry: compensate, transform and gate every FCS file; population counts and % of parent per sample."""
     from latc.omics import OmicsInputError
     from latc.omics.flow._pipeline import run_flow
 
     try:
-        r = run_flow(study_dir, out, gating=gating, compensation=compensation, subject=_read_subject(subject),
-                     response_column=response_column, strict=strict)
+        with _omics_refusals(out):
+            r = run_flow(study_dir, out, gating=gating, compensation=compensation, subject=_read_subject(subject),
+                         response_column=response_column, strict=strict, data_root=data_root)
     except (OmicsInputError, ValueError) as exc:
         _fail(str(exc))
     for note in r.notes:

@@ -13,7 +13,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from latc.omics._manifest import SAMPLE_KEYS, OmicsInputError, check_sample_metadata, load_manifest, samples_for
+from latc.omics._manifest import SAMPLE_KEYS, OmicsInputError, check_sample_metadata, load_manifest, refuse, resolve_data_root, samples_for
 
 ASSAY = "bulk_rna_seq"
 
@@ -105,6 +105,19 @@ def counts_to_anndata(counts: pd.DataFrame, manifest: pd.DataFrame, *, what: str
     return adata
 
 
+def _drop_quarantined(table: pd.DataFrame, manifest: pd.DataFrame, what: str) -> pd.DataFrame:
+    """Rows (samples) of a shared counts matrix whose biospecimens row validation quarantined are
+    not analysed: dropped, each reported once (:class:`latc.omics.SampleRefused`)."""
+    quarantined = {r.get("sample_id"): r for r in manifest.attrs.get("quarantined", ()) or ()}
+    drop = [s for s in table.index if s in quarantined]
+    for sid in drop:
+        r = quarantined[sid]
+        refuse(sid, ASSAY, what, r.get("rule", "quarantined"),
+               f"{ASSAY} sample {sid}: not analysed, its biospecimens row is quarantined by validation "
+               f"[{r.get('rule')}]: {r.get('message')}")
+    return table.drop(index=drop) if drop else table
+
+
 def read_bulk(source: str | Path | pd.DataFrame, root: str | Path | None = None, *,
               counts: str | Path | ad.AnnData | None = None, strict: bool = True) -> ad.AnnData:
     """All bulk RNA-seq samples of a study as one AnnData (samples × genes, raw counts).
@@ -118,7 +131,7 @@ def read_bulk(source: str | Path | pd.DataFrame, root: str | Path | None = None,
     are skipped and listed in ``uns["missing_samples"]`` instead of raising.
     """
     manifest = load_manifest(source)
-    root = Path(root if root is not None else source if not isinstance(source, pd.DataFrame) else ".")
+    root = Path(root if root is not None else resolve_data_root(source) if not isinstance(source, pd.DataFrame) else ".")
     known = set(manifest["sample_id"].astype(str))
     if isinstance(counts, ad.AnnData):
         ids = counts.obs["sample_id"].astype(str) if "sample_id" in counts.obs else counts.obs_names.astype(str)
@@ -127,12 +140,16 @@ def read_bulk(source: str | Path | pd.DataFrame, root: str | Path | None = None,
         if (X < 0).any() or (X % 1 != 0).any():
             raise OmicsInputError("bulk AnnData: X (or layers['counts']) must hold non-negative integer counts")
         table = pd.DataFrame(X.astype(np.int64), index=pd.Index(ids, name="sample_id"), columns=counts.var_names.astype(str))
+        table = _drop_quarantined(table, manifest, "bulk AnnData")
         adata = counts_to_anndata(table, manifest, what="bulk AnnData")
         carried = counts.obs.reset_index(drop=True).assign(sample_id=list(ids))
+        carried = carried[carried["sample_id"].isin(table.index)]
         check_sample_metadata(carried, manifest, what="bulk AnnData")
         return adata
     if counts is not None:
-        return counts_to_anndata(read_counts_table(counts, known), manifest, what=Path(counts).name)
+        quarantined = {r.get("sample_id") for r in manifest.attrs.get("quarantined", ()) or ()} - {None}
+        table = read_counts_table(counts, known | quarantined)
+        return counts_to_anndata(_drop_quarantined(table, manifest, Path(counts).name), manifest, what=Path(counts).name)
     rows = samples_for(manifest, ASSAY, root, require_files=strict)
     missing = rows.loc[~rows["exists"], "sample_id"].astype(str).tolist()
     rows = rows[rows["exists"]]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from latc.omics._manifest import SAMPLE_KEYS, OmicsInputError, load_manifest
+from latc.omics._manifest import SAMPLE_KEYS, OmicsInputError, load_manifest, resolve_data_root, validated_form
 from latc.omics.bulk import _figures
 from latc.omics.bulk._de import de_paired, de_response
 from latc.omics.bulk._io import read_bulk
@@ -41,13 +41,9 @@ def response_from_subject(subject: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _study_table(study_dir: Path, form: str) -> pd.DataFrame | None:
-    for cand in (study_dir / "clean" / f"{form}.parquet", study_dir / f"{form}.parquet"):
-        if cand.exists():
-            return pd.read_parquet(cand)
-    for cand in (study_dir / f"{form}.csv", study_dir / "clean" / f"{form}.csv"):
-        if cand.exists():
-            return pd.read_csv(cand, dtype=str, keep_default_na=False).replace({"": pd.NA})
-    return None
+    """The validated (clean) ``form`` table of the study, or None when the study has none: a row
+    that validation quarantines is not used (:func:`latc.omics._manifest.validated_form`)."""
+    return validated_form(study_dir, form)
 
 
 def synthetic_subject(study_dir: Path) -> pd.DataFrame | None:
@@ -64,7 +60,8 @@ def synthetic_subject(study_dir: Path) -> pd.DataFrame | None:
 def run_bulk(study_dir: str | Path, out: str | Path, *, subject: pd.DataFrame | None = None,
              response_column: str = "objective_response", counts: str | Path | None = None,
              response_timepoint: str = "baseline", pre: str = "baseline", post: str = "surgery",
-             tissue: str = "tumour", shrink: bool = True, n_cpus: int | None = None, strict: bool = True) -> BulkRun:
+             tissue: str = "tumour", shrink: bool = True, n_cpus: int | None = None, strict: bool = True,
+             data_root: str | Path | None = None) -> BulkRun:
     """Read the bulk samples named by the manifest, then write to ``out``:
 
     * ``bulk_qc.csv`` (library size, detected genes, PCA / correlation outliers, sex check);
@@ -73,11 +70,15 @@ def run_bulk(study_dir: str | Path, out: str | Path, *, subject: pd.DataFrame | 
       ``response_timepoint`` (when a response is known); ``de_paired.csv`` — ``post`` vs ``pre``
       paired by patient (``~ patient + timepoint``);
     * ``figures/`` volcano plots and score distributions by response (SVG + 300-dpi PNG).
+
+    The manifest and the patients / diagnosis tables are the validated ones; ``file_ref`` paths are
+    relative to ``data_root`` (default: the study folder).
     """
     study_dir, out = Path(study_dir), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    root = resolve_data_root(study_dir, data_root)
     manifest = load_manifest(study_dir)
-    adata = read_bulk(manifest, study_dir, counts=counts, strict=strict)
+    out.mkdir(parents=True, exist_ok=True)
+    adata = read_bulk(manifest, root, counts=counts, strict=strict)
     notes: list[str] = []
     miss = adata.uns.get("missing_samples", [])
     if len(miss):

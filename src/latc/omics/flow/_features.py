@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from latc.omics._manifest import SAMPLE_KEYS, OmicsInputError, load_manifest, samples_for
+from latc.omics._manifest import SAMPLE_KEYS, OmicsInputError, load_manifest, resolve_data_root, samples_for
 from latc.omics.flow._gating import gate_sample, load_gating
 from latc.omics.flow._io import read_fcs
 
@@ -47,7 +47,7 @@ def flow_features(source: str | Path | pd.DataFrame, root: str | Path | None = N
     ``wide.attrs["missing_samples"]`` instead of raising.
     """
     manifest = load_manifest(source)
-    root = Path(root if root is not None else source if not isinstance(source, pd.DataFrame) else ".")
+    root = Path(root if root is not None else resolve_data_root(source) if not isinstance(source, pd.DataFrame) else ".")
     rows = samples_for(manifest, ASSAY, root, require_files=strict)
     missing = rows.loc[~rows["exists"], "sample_id"].astype(str).tolist()
     rows = rows[rows["exists"]]

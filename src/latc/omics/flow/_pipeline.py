@@ -28,13 +28,17 @@ class FlowRun:
 
 def run_flow(study_dir: str | Path, out: str | Path, *, gating: str | Path | None = None, compensation=None,
              subject: pd.DataFrame | None = None, response_column: str = "objective_response",
-             strict: bool = True) -> FlowRun:
+             strict: bool = True, data_root: str | Path | None = None) -> FlowRun:
     """Write ``flow_populations.csv`` (one row per sample: keys, counts and % of parent per gate),
     ``flow_gating_report.csv`` (long: one row per sample × gate) and ``figures/`` (population
-    frequencies by timepoint, split by response when a response is known)."""
+    frequencies by timepoint, split by response when a response is known). The manifest is the
+    validated one; ``file_ref`` paths are relative to ``data_root`` (default: the study folder)."""
+    from latc.omics._manifest import resolve_data_root
+
     study_dir, out = Path(study_dir), Path(out)
+    root = resolve_data_root(study_dir, data_root)
     out.mkdir(parents=True, exist_ok=True)
-    wide, long = flow_features(study_dir, gating=gating, compensation=compensation, strict=strict)
+    wide, long = flow_features(study_dir, root, gating=gating, compensation=compensation, strict=strict)
     notes: list[str] = []
     if wide.attrs.get("missing_samples"):
         miss = wide.attrs["missing_samples"]

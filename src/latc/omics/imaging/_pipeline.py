@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from latc.omics._manifest import OmicsInputError, check_sample_metadata, load_manifest, samples_for
+from latc._paths import safe_filename
+from latc.omics._manifest import (OmicsInputError, check_sample_metadata, drop_outside, load_manifest,
+                                  resolve_data_root, samples_for)
 from latc.omics.imaging._delta import delta_radiomics
 from latc.omics.imaging._features import feature_columns, join_subject, univariate_association
 from latc.omics.imaging._histology import HistologySettings, histology_features
@@ -63,13 +65,19 @@ def _resolve_subject(study_dir: Path, subject) -> tuple[pd.DataFrame | None, str
 def _samples(manifest: pd.DataFrame, assay: str, root: Path, strict: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     m = manifest[manifest["assay"] == assay]
     if m.empty:
+        samples_for(manifest, assay, root, require_files=strict)  # reports this assay's quarantined rows
         return m.assign(path=[], exists=[]), pd.DataFrame(columns=["assay", "sample_id", "file_ref"])
     s = samples_for(manifest, assay, root, require_files=strict)
+    if assay == "ultrasound":  # the lesion mask beside the image must stay inside the data root too
+        from latc.omics.imaging._io import mask_path_for
+
+        s = drop_outside(s, root, assay, mask_path_for)
     missing = s.loc[~s["exists"], ["sample_id", "file_ref"]].assign(assay=assay)[["assay", "sample_id", "file_ref"]]
     return s[s["exists"]].reset_index(drop=True), missing
 
 
 def run_imaging(study_dir: str | Path, out: str | Path, *, subject=None, strict: bool = False,
+                data_root: str | Path | None = None,
                 radiomics_settings: RadiomicsSettings | None = None,
                 histology_settings: HistologySettings | None = None,
                 outcomes: list[str] | None = None, n_examples: int = 2,
@@ -79,6 +87,9 @@ def run_imaging(study_dir: str | Path, out: str | Path, *, subject=None, strict:
     ``subject``: DataFrame or CSV/Parquet path with ``patient_id`` and binary outcome columns.
     ``strict``: a manifest file that is absent is an error instead of being skipped.
     ``sample_ids``: restrict to these samples (all when None).
+    ``data_root``: the folder ``file_ref`` paths are relative to (default: the study folder).
+    The manifest is the validated one (:func:`latc.omics.load_manifest`); figure file names are
+    made from sample ids with :func:`latc._paths.safe_filename`.
     """
     import numpy as np
 
@@ -87,6 +98,7 @@ def run_imaging(study_dir: str | Path, out: str | Path, *, subject=None, strict:
     from latc.omics.imaging._plots import plot_nuclei_overlay, plot_ultrasound_overlay
 
     study_dir, out = Path(study_dir), Path(out)
+    root = resolve_data_root(study_dir, data_root)
     manifest = load_manifest(study_dir)
     if sample_ids:
         unknown = sorted(set(sample_ids) - set(manifest["sample_id"].astype(str)))
@@ -95,8 +107,8 @@ def run_imaging(study_dir: str | Path, out: str | Path, *, subject=None, strict:
         manifest = manifest[manifest["sample_id"].isin(sample_ids)]
     rs = radiomics_settings or RadiomicsSettings()
     hs = histology_settings or HistologySettings()
-    us, miss_us = _samples(manifest, "ultrasound", study_dir, strict)
-    he, miss_he = _samples(manifest, "he_slide", study_dir, strict)
+    us, miss_us = _samples(manifest, "ultrasound", root, strict)
+    he, miss_he = _samples(manifest, "he_slide", root, strict)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
@@ -146,12 +158,12 @@ def run_imaging(study_dir: str | Path, out: str | Path, *, subject=None, strict:
     fig_dir = out / "figures"
     for rec in us.head(n_examples).to_dict("records"):
         img = load_ultrasound(str(rec["sample_id"]), rec["path"])
-        written += plot_ultrasound_overlay(img.image, img.mask, fig_dir / f"ultrasound_{rec['sample_id']}",
+        written += plot_ultrasound_overlay(img.image, img.mask, fig_dir / f"ultrasound_{safe_filename(rec['sample_id'])}",
                                            title=f"{rec['sample_id']} lesion mask", spacing_mm=img.spacing_mm)
     for rec in he.head(n_examples).to_dict("records"):
         tiles_, mpp = load_he_tiles(str(rec["sample_id"]), rec["path"])
         _, labels, nuc = tile_features(tiles_[0], mpp or hs.microns_per_pixel, hs, return_labels=True)
         til = nuc.loc[nuc["til_like"], "label"].to_numpy(dtype=np.int64) if len(nuc) else []
-        written += plot_nuclei_overlay(tiles_[0], labels, til, fig_dir / f"he_{rec['sample_id']}",
+        written += plot_nuclei_overlay(tiles_[0], labels, til, fig_dir / f"he_{safe_filename(rec['sample_id'])}",
                                        title=f"{rec['sample_id']} tile 1: nuclei (blue), TIL-like (red)")
     return ImagingResult(rad, delta, hist, assoc, missing, written, source)

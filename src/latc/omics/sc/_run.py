@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from latc._paths import safe_filename
 from latc.omics._manifest import OmicsInputError
 from latc.omics.sc._annotate import annotate
 from latc.omics.sc._composition import composition, differential_abundance
@@ -177,7 +178,7 @@ def write_outputs(res: ScResult, out: Path, *, figures: bool = True, responders:
     d = Path(out) / "sc"
     d.mkdir(parents=True, exist_ok=True)
     for name, t in res.tables.items():
-        t.to_csv(d / f"{name}.csv", index=False)
+        t.to_csv(d / f"{safe_filename(name)}.csv", index=False)
     pd.DataFrame(res.skipped, columns=["analysis", "tissue", "contrast", "reason"]).to_csv(d / "skipped.csv", index=False)
     a = res.adata
     for k, v in list(a.uns.get("latc_sc", {}).items()):
@@ -194,12 +195,12 @@ def write_outputs(res: ScResult, out: Path, *, figures: bool = True, responders:
         f = d / "figures"
         figs = {"umap_cell_type": umap_by_cell_type(a), "marker_dotplot": marker_dotplot(a)}
         comp = res.tables["composition"]
-        for tissue in comp["tissue"].unique():
-            figs[f"composition_{tissue}"] = composition_bars(comp, tissue=tissue)
+        for tissue in comp["tissue"].unique():  # a data value in a file name: one safe path component
+            figs[f"composition_{safe_filename(tissue)}"] = composition_bars(comp, tissue=tissue)
         for tissue, pre, post in COMPARISONS:
             c = comp[(comp["tissue"] == tissue) & (comp["cell_type"] == "cd8_t_effector")]
             if c["timepoint"].isin([pre]).any() and c["timepoint"].isin([post]).any():
-                figs[f"paired_cd8_effector_{tissue}_{post}"] = paired_plot(
+                figs[f"paired_cd8_effector_{safe_filename(tissue)}_{safe_filename(post)}"] = paired_plot(
                     c, value="proportion", pre=pre, post=post, group=responders, ylabel="CD8 effector share")
         for name, fig in figs.items():
             save_figure(fig, f / name)
@@ -224,21 +225,24 @@ def load_subject(path: str | Path) -> tuple[pd.DataFrame, str]:
 
 
 def run_study(study_dir: str | Path, out: str | Path, *, manifest: str | Path | pd.DataFrame | None = None,
-              subject: str | Path | pd.DataFrame | None = None, strict: bool = False, **kw) -> tuple[ScResult, str]:
+              subject: str | Path | pd.DataFrame | None = None, strict: bool = False,
+              data_root: str | Path | None = None, **kw) -> tuple[ScResult, str]:
     """Read the study's scRNA-seq libraries through the manifest and :func:`run_sc` them.
 
     ``manifest`` defaults to the study folder (``biospecimens.csv``); ``subject`` defaults to
     ``truth_patients.csv`` beside a synthetic study when present. Absent files are skipped and
-    listed unless ``strict``.
+    listed unless ``strict``. The manifest is the validated one (:func:`latc.omics.load_manifest`);
+    ``file_ref`` paths are relative to ``data_root`` (default: the study folder).
     """
-    from latc.omics._manifest import load_manifest
+    from latc.omics._manifest import load_manifest, resolve_data_root
     from latc.omics.sc._io import read_samples
 
     study_dir = Path(study_dir)
     if not study_dir.exists():
         raise OmicsInputError(f"study folder not found: {study_dir}")
+    root = resolve_data_root(study_dir, data_root)
     m = load_manifest(manifest if manifest is not None else study_dir)
-    a = read_samples(m, study_dir, missing="error" if strict else "skip")
+    a = read_samples(m, root, missing="error" if strict else "skip")
     note = ""
     if subject is None:
         cand = study_dir.parent / "truth_patients.csv"

@@ -125,9 +125,11 @@ def read_spatial(path: str | Path, sample: Mapping | pd.Series | None = None) ->
 
 
 def read_spatial_samples(study_dir: str | Path, manifest: pd.DataFrame | None = None) -> dict[str, ad.AnnData]:
-    """Every ``spatial`` sample of the manifest (default: the study folder's ``biospecimens``),
-    keyed by ``sample_id``; samples whose ``file_ref`` is blank (data pending) are skipped.
-    A file named in the manifest but absent raises :class:`OmicsInputError` naming the sample."""
+    """Every ``spatial`` sample of the manifest (default: the study folder's validated
+    ``biospecimens``), keyed by ``sample_id``; samples whose ``file_ref`` is blank (data pending) are
+    skipped. ``study_dir`` is the folder ``file_ref`` paths are relative to; a ``file_ref`` leaving it
+    is refused (:func:`latc.omics.samples_for`). A file named in the manifest but absent raises
+    :class:`OmicsInputError` naming the sample."""
     root = Path(study_dir)
     m = load_manifest(root if manifest is None else manifest)
     rows = samples_for(m, "spatial", root)

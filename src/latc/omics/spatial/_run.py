@@ -78,11 +78,13 @@ def synthetic_subject(latent: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def default_inputs(study_dir: str | Path, subject: str | Path | None, reference: str | Path | None
-                   ) -> tuple[pd.DataFrame | Path | None, Path | None, str]:
+def default_inputs(study_dir: str | Path, subject: str | Path | None, reference: str | Path | None,
+                   data_root: str | Path | None = None) -> tuple[pd.DataFrame | Path | None, Path | None, str]:
     """The CLI defaults: ``truth_patients.csv`` beside a synthetic study as subject (via
-    :func:`synthetic_subject`) and ``omics/spatial/sc_reference.h5ad`` as reference, when present."""
+    :func:`synthetic_subject`) and ``omics/spatial/sc_reference.h5ad`` (under ``data_root``, default
+    the study folder) as reference, when present."""
     study_dir = Path(study_dir)
+    base = Path(data_root) if data_root is not None else study_dir
     notes = []
     subj: pd.DataFrame | Path | None = subject
     if subject is None and (study_dir.parent / "truth_patients.csv").exists():
@@ -91,8 +93,8 @@ def default_inputs(study_dir: str | Path, subject: str | Path | None, reference:
     ref = reference
     from latc.omics.spatial._synth import REFERENCE_FILE
 
-    if reference is None and (study_dir / REFERENCE_FILE).exists():
-        ref = study_dir / REFERENCE_FILE
+    if reference is None and (base / REFERENCE_FILE).exists():
+        ref = base / REFERENCE_FILE
         notes.append(f"single-cell reference {ref}")
     return subj, ref, "; ".join(notes)
 
@@ -117,15 +119,17 @@ class SpatialRun:
 
 def run_spatial(study_dir: str | Path, out: str | Path, *, subject: str | Path | pd.DataFrame | None = None,
                 reference: str | Path | Reference | None = None, method: str = "poisson", n_perms: int = 1000,
-                seed: int = 0, max_maps: int = 12) -> SpatialRun:
-    """Run the spatial pipeline on every spatial sample of the study's manifest (module docstring)."""
-    from latc.omics._manifest import load_manifest, samples_for
+                seed: int = 0, max_maps: int = 12, data_root: str | Path | None = None) -> SpatialRun:
+    """Run the spatial pipeline on every spatial sample of the study's (validated) manifest (module
+    docstring); ``file_ref`` paths are relative to ``data_root`` (default: the study folder)."""
+    from latc.omics._manifest import load_manifest, resolve_data_root, samples_for
     from latc.omics.spatial._plots import plot_feature_by_group, plot_nhood_heatmap, plot_spatial_maps, save_figure
 
     out = Path(out)
+    root = resolve_data_root(study_dir, data_root)
     manifest = load_manifest(study_dir)
-    pending = samples_for(manifest, "spatial", study_dir).attrs.get("pending", 0)
-    samples = read_spatial_samples(study_dir, manifest)
+    pending = samples_for(manifest, "spatial", root).attrs.get("pending", 0)
+    samples = read_spatial_samples(root, manifest)
     if not samples:
         raise OmicsInputError(f"no spatial samples with data files in the manifest of {study_dir}")
     ref = load_reference(reference) if isinstance(reference, (str, Path)) else reference
