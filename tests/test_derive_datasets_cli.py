@@ -52,7 +52,7 @@ def test_latc_run_writes_derived_and_derive_reads_its_output_folder(synthetic, t
     assert "derive" in manifest["timings_seconds"]
     assert manifest["counts"]["derived"]["subjects"] == synthetic.counts["patients"]
     assert manifest["parameters"]["derive"]["response_source"] == "computed"
-    assert "derived datasets" in (run_out / "report.html").read_text()
+    assert "derived datasets" in (run_out / "validation" / "summary.html").read_text()
     # `latc derive RUN_OUT` finds RUN_OUT/validation and reproduces the run's datasets
     r2 = runner.invoke(app, ["derive", str(run_out), "--out", str(tmp_path / "again"), "--response-source", "investigator"])
     assert r2.exit_code == 0, r2.output

@@ -175,13 +175,18 @@ def validate(
         _fail(str(exc))
     result = validate_study(raw, data_cut=cut)
     write_validation(result, out)
+    from latc.report.summary import write_validation_summary
+
+    write_validation_summary(result, out / "summary.html", study_name=str(study),
+                             parameters={"data cut": result.data_cut})
     console.print(result.summary_table())
     n_err = int((result.queries["severity"] == "error").sum())
     console.print(f"{len(result.queries):,} queries ({n_err:,} errors); data cut {result.data_cut}")
     if result.rows_after_data_cut:
         later = ", ".join(f"{f} {n:,}" for f, n in result.rows_after_data_cut.items())
         console.print(f"rows dated after the data cut (valid; left out of the analysis by latc derive): {later}")
-    console.print(f"queries → {out / 'queries.csv'}; clean tables → {out / 'clean'}; quarantine → {out / 'quarantine'}; "
+    console.print(f"summary → {out / 'summary.html'}; queries → {out / 'queries.csv'} (per center: {out / 'queries_by_center'}); "
+                  f"clean tables → {out / 'clean'}; quarantine → {out / 'quarantine'}; "
                   f"eligibility → {out / 'eligibility.csv'}")
 
 

@@ -96,7 +96,7 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, consol
             write_results(analysis, out / "analysis")
         counts["analysis"] = {"summary": analysis.summary(), "not_computed": analysis.skipped()}
         with _stage(progress, task, "summary", timings):
-            report = write_validation_summary(result, out / "report.html", study_name=str(study),
+            report = write_validation_summary(result, out / "validation" / "summary.html", study_name=str(study),
                                               parameters={**parameters, "derived datasets": headline})
 
         def manifest_now() -> Path:
@@ -104,7 +104,7 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, consol
                 out, input_path=study, parameters={**parameters, "derive": derived.parameters, "analyze": analysis.parameters},
                 timings=timings,
                 outputs={"validation": "validation/", "derived": "derived/", "analysis": "analysis/results.json",
-                         "summary": "report.html", "report": "report/report.html", "report_pdf": "report/report.pdf",
+                         "summary": "validation/summary.html", "report": "report/report.html", "report_pdf": "report/report.pdf",
                          "tables": "report/tables.xlsx", "figures": "report/figures/"},
                 extra={"counts": counts, **(extra_manifest or {})},
             )
