@@ -50,6 +50,11 @@ class Condition:
         """The same condition in REDCap branching-logic syntax, e.g. ``[vital_status] = 'dead'``."""
         return _redcap(self.tree)
 
+    def describe(self, form: "Form") -> str:
+        """The condition in the clinic's words, from the form's labels: ``vital_status == 'dead'``
+        → ``Vital status is "Dead"``; ``resolved == 0`` → ``Resolved is "No"``."""
+        return _words(self.tree, form)
+
 
 def _const(node: ast.expr) -> str:
     if isinstance(node, ast.Constant):
@@ -89,6 +94,29 @@ def _redcap(node: ast.expr) -> str:
         return "(" + join.join(f"[{name}] {sym} '{_const(v)}'" for v in right.elts) + ")"  # type: ignore[attr-defined]
     sym = "=" if isinstance(op, ast.Eq) else "<>"
     return f"[{name}] {sym} '{_const(right)}'"
+
+
+def _words(node: ast.expr, form: "Form") -> str:
+    if isinstance(node, ast.BoolOp):
+        joiner = " and " if isinstance(node.op, ast.And) else " or "
+        return joiner.join(_words(v, form) for v in node.values)
+    assert isinstance(node, ast.Compare) and isinstance(node.left, ast.Name)
+    name, op, right = node.left.id, node.ops[0], node.comparators[0]
+    try:
+        f = form[name]
+        label, labels = f.label, f.choices
+    except KeyError:
+        label, labels = name, {}
+
+    def value(v: ast.expr) -> str:
+        code = _const(v)
+        return f'"{labels.get(code, code)}"'
+
+    if isinstance(op, (ast.In, ast.NotIn)):
+        vals = [value(v) for v in right.elts]  # type: ignore[attr-defined]
+        listed = ", ".join(vals[:-1]) + " or " + vals[-1] if len(vals) > 1 else vals[0]
+        return f"{label} is {'not ' if isinstance(op, ast.NotIn) else ''}{listed}"
+    return f"{label} is {'not ' if isinstance(op, ast.NotEq) else ''}{value(right)}"
 
 
 def parse_condition(source: str) -> Condition:

@@ -91,7 +91,7 @@ def check_references(dictionary: Dictionary, typed: dict[str, pd.DataFrame], raw
                 what = fields[0] if len(fields) == 1 else "(" + ", ".join(fields) + ")"
                 shown = _show_key(key.iloc[pos])
                 shown = shown if len(fields) == 1 else "(" + shown + ")"
-                extra = f" (allowed only when {unless.source})" if unless is not None else ""
+                extra = f" (allowed only when {unless.describe(dictionary.forms[form])})" if unless is not None else ""
                 log.add(form, pos, fields[-1], "reference", "error",
                         f"has no matching row in {target}: {what} = " + shown + extra, t[fields[-1]].astype("str").iloc[pos],
                         show_value=False)

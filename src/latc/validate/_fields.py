@@ -160,13 +160,13 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
                 # date on an 'alive' visit would make every later row look after death)
                 typed[f.name] = typed[f.name].mask(pd.Series(hidden_filled, index=raw.index))
                 log.add(name, pos, f.name, "branching", "error",
-                        f"is filled although the field is hidden (shown only when {f.show_if.source})", work[f.name].iloc[pos])
+                        f"is filled although the field is hidden (it is asked only when {f.show_if.describe(form)})", work[f.name].iloc[pos])
         else:
             shown = np.ones(n, dtype=bool)
         if f.required:
             gap = shown & ~p.present
             if gap.any():
-                when = f" when {f.show_if.source}" if f.show_if is not None else ""
+                when = f" when {f.show_if.describe(form)}" if f.show_if is not None else ""
                 log.add(name, np.flatnonzero(gap), f.name, "required", "error", f"is missing (required{when})")
         if f.allowed_by:
             _allowed_by(log, form, f.name, f.allowed_by, work, p)
