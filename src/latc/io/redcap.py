@@ -268,7 +268,10 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
         raise StudyReadError(f"{path}: cannot read ({exc.strerror})") from None
     body, encoding = decode_csv(data, str(path))
     text = body.decode("utf-8")
-    header = next(csv.reader(io.StringIO(text[: text.find("\n") + 1 if "\n" in text else len(text)])), None)
+    try:
+        header = next(csv.reader(io.StringIO(text[: text.find("\n") + 1 if "\n" in text else len(text)], newline="")), None)
+    except csv.Error as exc:  # e.g. a bare carriage return inside the header
+        raise StudyReadError(f"{path}: the header line cannot be read as CSV ({exc}); export the records again") from None
     if not header or not any(h.strip() for h in header):
         raise StudyReadError(f"{path}: empty file, not a REDCap export")
     if len(set(header)) != len(header):
