@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.12 python3.13 $$HOME/.pyenv/versions/3.12*/bi
             if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench lock env clean report-tools
+.PHONY: demo test test-all bench fuzz lock env clean report-tools
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PYTHON)" || { echo "latc needs Python >= 3.12 (python3.12 on PATH or under pyenv)"; exit 1; }
@@ -44,6 +44,11 @@ test-all: $(STAMP) report-tools
 ## Benchmarks (wall time, peak memory, scaling) — see benchmarks/README.md.
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/run.py
+
+## Coverage-guided fuzzing of the readers and the validator (atheris), FUZZ_SECONDS per target — see benchmarks/README.md.
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	$(VENV)/bin/python benchmarks/fuzz.py --seconds $(FUZZ_SECONDS) --target all
 
 ## Re-resolve the lock file after changing dependencies in pyproject.toml.
 lock:

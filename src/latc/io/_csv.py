@@ -293,6 +293,20 @@ def read_csv_form(path: Path, form_name: str) -> RawForm | None:
     issues: list[dict] = []
     if encoding:
         issues.append(encoding_issue(form_name, source, encoding))
+    # old Mac line ends (a bare CR, Excel's "CSV (Macintosh)"): read as line breaks
+    if b"\r" in body:
+        body = re.sub(rb"\r(?!\n)", b"\n", body)
+    # blank lines above the header: skipped, and the rows keep the numbers a spreadsheet shows
+    offset = 0
+    while True:
+        end = body.find(b"\n")
+        first = body if end < 0 else body[: end + 1]
+        if first.strip(b" \t\r\n,;") or end < 0:
+            break
+        body, offset = body[end + 1 :], offset + 1
+    if offset:
+        issues.append(read_issue(form_name, 1, None, None, "blank_rows", "warning",
+                                 f"{source}: {offset} blank line(s) above the header skipped (the header is row {offset + 1})"))
     header_text = _header_line(body)
     delimiter = sniff_delimiter(header_text)
     if delimiter != ",":
@@ -318,6 +332,8 @@ def read_csv_form(path: Path, form_name: str) -> RawForm | None:
     except pa.ArrowInvalid as exc:
         raise StudyReadError(f"{path}: cannot parse as CSV ({str(exc).splitlines()[0]})") from None
     parsed_rows, skipped_rows = _record_numbers(table.num_rows, invalid)
+    parsed_rows = parsed_rows + offset
+    skipped_rows = [r + offset for r in skipped_rows]
     columns = [table.column(j).to_pandas() for j in range(n_cols)]
     rows = parsed_rows
     extra_rows: list[list[str | None]] = []

@@ -156,7 +156,11 @@ def _sheet_form(ws, form: Form, source: str) -> RawForm | None:
     """One sheet as text columns; None for a sheet without even a header row."""
     rows = ws.iter_rows(values_only=True)
     header = next(rows, None)
-    if header is None or all(v is None for v in header):
+    skipped = 0  # blank rows above the header: skipped, rows keep the numbers Excel shows
+    while header is not None and all(v is None or (isinstance(v, str) and not v.strip()) for v in header):
+        header = next(rows, None)
+        skipped += 1
+    if header is None:
         return None
     data = list(rows)
     width = max([len(header)] + [len(r) for r in data])
@@ -170,7 +174,7 @@ def _sheet_form(ws, form: Form, source: str) -> RawForm | None:
             columns.append(pd.Series(cells, dtype="str"))
         else:
             columns.append(pd.Series([format_value(v, date_only) for v in cells], dtype="str"))
-    return RawForm(names=names, columns=columns, rows=np.arange(2, len(data) + 2, dtype=np.int64))
+    return RawForm(names=names, columns=columns, rows=np.arange(2 + skipped, len(data) + 2 + skipped, dtype=np.int64))
 
 
 def _has_formulas(path: Path) -> bool:
