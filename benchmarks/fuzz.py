@@ -229,6 +229,7 @@ def main() -> None:
     ap.add_argument("--minimize", type=Path, default=None, help="shrink one saved crash input instead of fuzzing")
     ap.add_argument("libfuzzer", nargs="*", help="extra libFuzzer options after --, e.g. -- -use_value_profile=1")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the libFuzzer processes too (finally:)
     if args.minimize:
         minimize(args.minimize.resolve(), int(args.seconds))
         return

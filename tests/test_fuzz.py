@@ -8,7 +8,7 @@ corpus in tests/fuzz/corpus/. The test fails when libFuzzer reports a crash (any
 really ran: more inputs than the seed corpus holds, i.e. at least one mutated input.
 
 Longer runs: ``make fuzz`` / benchmarks/fuzz.py. Inputs that once crashed are kept in
-tests/fuzz/crashes/ and replayed by ``test_saved_crash_inputs``.
+tests/fuzz/crashes/ and replayed in the default run by tests/test_fuzz_regressions.py.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ FUZZ = Path(__file__).parent / "fuzz"
 SECONDS = int(os.environ.get("LATC_FUZZ_SECONDS", "15"))
 RUNS = int(os.environ.get("LATC_FUZZ_RUNS", "2000"))
 NAMES = ("csv_form", "redcap_export", "xlsx")
-SAVED = sorted(p for p in (FUZZ / "crashes").glob("*") if p.suffix in (".csv", ".xlsx", ".bin"))
 
 
 @functools.cache
@@ -67,10 +66,3 @@ def test_fuzz_target_bounded(target: str, tmp_path: Path) -> None:
     assert n == int(done.group(1))
     assert n > n_seeds, f"{target}: only {n} inputs run for {n_seeds} seeds — no mutated input was tried:\n{tail}"
     assert int(done.group(2)) > 0
-
-
-@pytest.mark.parametrize("path", SAVED, ids=[p.name for p in SAVED])
-def test_saved_crash_inputs(path: Path) -> None:
-    """Every input that once crashed a target is read (or refused with StudyReadError) and validated
-    within the contract now (tests/fuzz/crashes/README.md says what each one was)."""
-    _targets().check_file(path)

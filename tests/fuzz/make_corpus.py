@@ -7,7 +7,8 @@ Writes (deterministic for a given latc / openpyxl):
 * ``base/patients.csv`` — the valid ``patients.csv`` beside every ``csv_form`` input
   (``latc synth --patients 5 --centers 2 --seed 1``);
 * ``corpus/csv_form/`` — per form: its index byte + the header and first rows of the synthetic file,
-  plus a few variants (``;`` delimiter, byte-order mark and CRLF, quoted line break, UTF-16, Windows-1252);
+  plus a few variants (``;`` delimiter, byte-order mark and CRLF, quoted line break, UTF-16, Windows-1252,
+  ragged rows, trailing empty columns);
 * ``corpus/redcap_export/`` — the first record of the synthetic REDCap export (two instances per
   repeating instrument), a longitudinal variant (``redcap_event_name``), a checkbox-column variant,
   a base-row-only export;
@@ -91,6 +92,8 @@ def main() -> None:
         ragged[1] = ragged[1] + ["extra"]
         ragged[2] = ragged[2][:3]
         _write(out, "labs-ragged", bytes([li]) + _csv(ragged).encode())
+        trailing = [r + [""] * 20 for r in labs]  # Excel's CSV of a sheet with touched empty columns
+        _write(out, "labs-trailing-commas", bytes([li]) + _csv(trailing).encode())
 
         # redcap_export: the first record
         rc = _synth(tmp / "redcap", "redcap")

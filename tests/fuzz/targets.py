@@ -520,17 +520,24 @@ def xlsx_structured(fdp) -> tuple[bytes | None, dict[str, int] | None, dict[str,
             if len(data_rows) > 1 and fdp.ConsumeIntInRange(0, 15) == 0:
                 ws.merge_cells(start_row=first + 1, start_column=1, end_row=first + 2, end_column=2)
                 counts = None
+            stray = fdp.ConsumeIntInRange(0, 255)
+            if stray in (0, 1):  # a stray value far right or far down (a touched cell at XFD / row 1,048,576)
+                far_row = first + 1 if stray == 0 else fdp.ConsumeIntInRange(first + 1, 1_048_576)
+                far_col = fdp.ConsumeIntInRange(1, 16_384) if stray == 0 else 1
+                ws.cell(row=far_row, column=far_col, value="x")
+                counts = None
         except Exception:
             return None, None, None  # openpyxl refuses the value (not the reader's business)
-        if counts is not None:
-            for row in data_rows:
+        if counts is not None:  # the header is the first non-blank row; the non-blank rows below it count
+            filled = []
+            for row in [[(h, None) for h in header], *data_rows]:
                 blanks = [_is_blank(v) for v, _ in row]
                 if any(b is None for b in blanks):
                     counts = None
                     break
-                counts += not all(blanks)
-            if any(_is_blank(h) is None for h in header):
-                counts = None
+                filled.append(not all(blanks))
+            if counts is not None:
+                counts = max(sum(filled) - 1, 0)
         if form is not None and form.name not in taken:
             taken.add(form.name)
             if first > 1 or all(_is_blank(h) for h in header):
@@ -576,10 +583,33 @@ FUZZ = {"csv_form": fuzz_csv_form, "redcap_export": fuzz_redcap_export, "xlsx": 
 
 # ----------------------------------------------------------------- saved files (tests/fuzz/crashes)
 
+#: seconds a saved input named ``*-slow-*`` may take (``LATC_FUZZ_SLOW_LIMIT``): an input that made the
+#: reader hang is replayed against the clock, so its test fails fast instead of hanging
+SLOW_LIMIT = float(os.environ.get("LATC_FUZZ_SLOW_LIMIT", "30"))
+
+
 def check_file(path: str | Path) -> str:
     """Replay one saved input: ``csv_form-<form>-<name>.csv`` (that form's file), ``redcap_export-<name>.csv``,
-    ``xlsx-<name>.xlsx`` (the workbook) or a raw fuzz input ``<target>-<name>.bin``."""
+    ``xlsx-<name>.xlsx`` (the workbook) or a raw fuzz input ``<target>-<name>.bin``. A name holding
+    ``-slow-`` must be read and validated within :data:`SLOW_LIMIT` seconds."""
     p = Path(path)
+    if "-slow-" not in p.name:
+        return _check_file(p)
+    import signal
+
+    def too_slow(signum, frame):  # noqa: ANN001
+        raise ContractViolation("too_slow", f"{p.name}: not read and validated within {SLOW_LIMIT:g} s")
+
+    old = signal.signal(signal.SIGALRM, too_slow)
+    signal.setitimer(signal.ITIMER_REAL, SLOW_LIMIT)
+    try:
+        return _check_file(p)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _check_file(p: Path) -> str:
     data = p.read_bytes()
     target = next((t for t in TARGET_NAMES if p.name.startswith(t + "-")), None)
     if target is None:
@@ -708,6 +738,8 @@ def main(argv: list[str]) -> None:
     if len(argv) >= 2 and argv[1] == "--check":
         bad = 0
         for p in argv[2:]:
+            if not any(Path(p).name.startswith(t + "-") for t in TARGET_NAMES):
+                continue  # README.md and the like
             try:
                 print(f"{p}: {check_file(p)}")
             except Exception as exc:  # noqa: BLE001

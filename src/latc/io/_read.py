@@ -61,6 +61,15 @@ def _clean_text(col: pd.Series) -> pd.Series:
     return s.where(s != "")
 
 
+def _blank_column(col: pd.Series) -> bool:
+    """Whether every cell is missing or whitespace, without building a cleaned copy (cheap enough for
+    the thousands of padded columns a stray far cell gives: tests/fuzz/crashes/*-slow-*)."""
+    if col.isna().all():
+        return True
+    present = col.notna().to_numpy()
+    return not any(not isinstance(v, str) or v.strip() for v in col.to_numpy(dtype=object)[present])
+
+
 def _yesno_codes(col: pd.Series) -> pd.Series:
     low = col.str.lower()
     return col.mask(low.isin(YES_WORDS), "1").mask(low.isin(NO_WORDS), "0")
@@ -81,6 +90,8 @@ def normalise_form(raw: RawForm, form: Form, source: str, issues: list[dict]) ->
     duplicates: set[str] = set()
     for j, (name, col) in enumerate(zip(raw.names, raw.columns)):
         name = (name or "").replace("\ufeff", "").strip()
+        if not name and _blank_column(col):
+            continue  # an empty column without a header (Excel's trailing commas; openpyxl pads rows to a stray far cell)
         if not name:
             name = f"column_{j + 1}"
             unnamed.append(name)
@@ -112,15 +123,19 @@ def normalise_form(raw: RawForm, form: Form, source: str, issues: list[dict]) ->
             )
         table = table.loc[filled].reset_index(drop=True)
         rows = rows[filled]
-    for name in unnamed:  # header-less columns: only worth a word when they hold values
-        if table[name].notna().any():
-            first = int(rows[table[name].notna().to_numpy()][0])
+    empty = []  # header-less columns: only worth a word when they hold values
+    for name in unnamed:
+        present = table[name].notna().to_numpy()
+        if present.any():
+            first = int(rows[present][0])
             issues.append(
                 read_issue(form.name, first, name, table[name].dropna().iloc[0], "unknown_column", "warning",
                            f"{source}: {name.replace('_', ' ')} has values but no header (first at row {first}); kept for review")
             )
         else:
-            table = table.drop(columns=name)
+            empty.append(name)
+    if empty:  # one drop: dropping them one by one copies the table each time (quadratic; tests/fuzz/crashes)
+        table = table.drop(columns=empty)
     for f in form.fields:
         if f.type == "yesno" and f.name in table:
             table[f.name] = _yesno_codes(table[f.name])
