@@ -2,7 +2,8 @@
 
 * Adjuvant: RAI for operated DTC / PDTC (ATA2015 activities 3.7 / 5.55 / 7.4 GBq) 6–17 weeks
   after surgery; external-beam RT for ATC and some R1/R2 DTC and R2 MTC; BRAF-directed therapy
-  continued after surgery in some BRAF-mutant ATC (Wang2019).
+  (dabrafenib + trametinib) after surgery for every operated BRAF V600E ATC — resumed after
+  neoadjuvant therapy or started after upfront surgery (Maniakas2020, Zhao2023).
 * Follow-up visits every 3 months in year 1, every 6 months in years 2–3, then yearly (ATA2015),
   plus a visit on the day a recurrence / progression is diagnosed (recurrence_date = visit_date)
   and the last contact: the day of death (vital status dead) or of censoring (alive).
@@ -38,7 +39,9 @@ def adjuvant_rows(rng: np.random.Generator, s: pd.DataFrame) -> pd.DataFrame:
     ebrt = rng.random(n) < p_ebrt
     parts.append(pd.DataFrame({"i": np.flatnonzero(ebrt), "therapy": "ebrt", "day": (sx + rng.integers(21, 51, n))[ebrt],
                                "gy": choose(rng, {"60": 0.3, "63": 0.2, "66": 0.4, "70": 0.1}, n)[ebrt].astype(float)}))
-    braf_atc = (hist == "atc") & s["neoadjuvant"].to_numpy() & s["agents"].str.contains("dabrafenib").to_numpy() & (rng.random(n) < 0.5)
+    # BRAF V600E ATC: dabrafenib + trametinib after surgery — resumed after neoadjuvant therapy, or
+    # started after upfront surgery (Maniakas2020 algorithm; Zhao2023 "surgery before BRAF-directed therapy")
+    braf_atc = (hist == "atc") & s["agents"].str.contains("dabrafenib").to_numpy() & (rng.random(n) < P.P_ADJUVANT_BRAF_ATC)
     day = sx + rng.integers(14, 36, n)
     for agent in ("dabrafenib", "trametinib"):
         parts.append(pd.DataFrame({"i": np.flatnonzero(braf_atc), "therapy": "systemic", "day": day[braf_atc], "agent": agent}))
@@ -65,7 +68,7 @@ def follow_up_rows(rng: np.random.Generator, pt: pd.DataFrame) -> pd.DataFrame:
     event_days = np.where(rec[:, None], np.column_stack([tr, end]), np.column_stack([end, end]))
     ok = (sched < end[:, None]) & (sched != event_days[:, :1])
     r, c = np.nonzero(ok)
-    visits = [pd.DataFrame({"i": r, "day": sched[r, c], "kind": SCHEDULED})]
+    visits = [pd.DataFrame({"i": r, "day": sched[r, c], "kind": SCHEDULED, "slot": c})]
     rec_only = rec & (tr < end)
     visits.append(pd.DataFrame({"i": np.flatnonzero(rec_only), "day": tr[rec_only], "kind": RECURRENCE}))
     visits.append(pd.DataFrame({"i": np.arange(n), "day": end, "kind": LAST}))
@@ -82,6 +85,10 @@ def follow_up_rows(rng: np.random.Generator, pt: pd.DataFrame) -> pd.DataFrame:
     persistent = (e["resection_status"].to_numpy(dtype=object)[i] == "R2") if "resection_status" in e else np.zeros(len(v), bool)
     u = rng.random(len(v))
     routine = np.where(u < 0.8, "negative", np.where(u < 0.9, "nonspecific", "not_done"))
+    # the 1-year visit always has neck imaging (ATA2015: neck ultrasound 6–12 months after surgery),
+    # so the ATA response to therapy (imaging 6–24 months after surgery) is assessable
+    one_year = v["slot"].to_numpy() == int(np.flatnonzero(SCHEDULE_DAYS == 365)[0])
+    routine = np.where(one_year & (routine == "not_done"), "negative", routine)
     imaging = np.where(structural_after | (persistent & (u < 0.7)), "structural_disease", routine)
     imaging = np.where(v["recurrence"].to_numpy() & (rtype == "biochemical"), np.where(u < 0.6, "negative", "nonspecific"), imaging)
     imaging = np.where(v["dead"].to_numpy() & ~v["recurrence"].to_numpy(), "not_done", imaging)

@@ -45,6 +45,8 @@ DESIGN_COLUMNS = {
     "tert": "diagnosis.tert_promoter == 'positive' (true status; 'not_tested' is missing completely at random)",
     "borderline": "diagnosis.baseline_resectability == 'borderline'",
     "unresectable": "diagnosis.baseline_resectability == 'unresectable'",
+    "braf_atc": "diagnosis.histology == 'atc' and diagnosis.braf_v600e == 'positive' (recorded: every such patient "
+                "receives BRAF-directed therapy, neoadjuvant or after upfront surgery)",
     "planned_laryngectomy": "diagnosis.planned_laryngectomy == 1 (assignment model only)",
 }
 
@@ -60,6 +62,7 @@ def design_matrix(base: pd.DataFrame) -> pd.DataFrame:
         "n_invaded": base["n_invaded"].to_numpy(), "n1b": base["cn"].to_numpy() == "N1b", "m1": base["m1"].to_numpy(),
         "age_per10": (base["age"].to_numpy() - 55) / 10.0, "ecog1": ecog == 1, "ecog2": ecog == 2,
         "tert": base["tert"].to_numpy(), "borderline": res == "borderline", "unresectable": res == "unresectable",
+        "braf_atc": (h == "atc") & base["braf"].to_numpy() & base["tested"].to_numpy(),
         "planned_laryngectomy": base["planned_laryngectomy"].to_numpy(),
     }).astype(float)
 

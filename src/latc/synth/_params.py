@@ -26,6 +26,17 @@ source tags below:
 * Jeannon2009 — Jeannon et al., Int J Clin Pract 2009 (RLN palsy: temporary 9.8 %, permanent 2.3 %).
 * Dindo2004 — Dindo, Demartines, Clavien, Ann Surg 2004;240:205 (complication grading).
 * ATA2015 — Haugen et al., Thyroid 2016;26:1 (RAI activity, Tg/TgAb follow-up, TgAb+ ≈ 25 %).
+* Maniakas2020 — Maniakas et al., JAMA Oncol 2020;6:1397 (MD Anderson, 479 ATC 2000–2019: 1-year OS
+  35 % / 47 % / 59 % in 2000–13 / 2014–16 / 2017–19, improvement with BRAF-directed therapy; best with
+  surgery after neoadjuvant BRAF-directed therapy; treatment algorithm: BRAF V600E IVB/IVC →
+  neoadjuvant dabrafenib + trametinib ± immunotherapy, surgery if resectable, BRAF/MEK resumed after).
+* Zhao2023 — Zhao et al., Thyroid 2023;33:484 (57 BRAF V600E ATC on BRAF-directed therapy: 32/45 of
+  the neoadjuvant patients (71 %) operated; 12-month OS 93.6 % neoadjuvant + surgery, 74.1 % surgery
+  then BRAF-directed therapy, 38.5 % never operated; reduced extent of surgery).
+* ROAR-ATC — Subbiah et al., Ann Oncol 2022;33:406 (dabrafenib + trametinib in unresectable /
+  metastatic BRAF V600E ATC: ORR 56 %, median PFS 6.7 / OS 14.5 months, 12-month OS 51.7 %).
+* Gambardella2017 — Gambardella et al., Int J Surg 2017;41:S55 (RLN palsy is reported as
+  *unintentional* injury, 1–2 % in tertiary centres; a nerve sacrificed for invasion is not a complication).
 """
 
 from __future__ import annotations
@@ -114,13 +125,19 @@ DEATH_BASELINE = {"scale": 0.010, "shape": 1.0}
 RECURRENCE_COEF = {
     "hist_ftc": 0.2, "hist_oncocytic": 0.3, "hist_pdtc": 0.65, "hist_atc": 1.8, "hist_mtc": 0.4,
     "t4b": 0.55, "n_invaded": 0.12, "n1b": 0.3, "m1": 0.7, "age_per10": 0.1, "ecog1": 0.1, "ecog2": 0.3,
-    "tert": 0.4, "borderline": 0.2, "unresectable": 0.45,
+    "tert": 0.4, "borderline": 0.2, "unresectable": 0.45, "braf_atc": -1.2,
 }
 DEATH_COEF = {
     "hist_ftc": 0.3, "hist_oncocytic": 0.4, "hist_pdtc": 1.1, "hist_atc": 3.0, "hist_mtc": 0.6,
     "t4b": 0.5, "n_invaded": 0.05, "n1b": 0.1, "m1": 0.9, "age_per10": 0.5, "ecog1": 0.2, "ecog2": 0.6,
-    "tert": 0.4, "borderline": 0.1, "unresectable": 0.3,
+    "tert": 0.4, "borderline": 0.1, "unresectable": 0.3, "braf_atc": -1.6,
 }
+#: BRAF-directed therapy in BRAF V600E ATC (design column ``braf_atc``: recorded BRAF V600E ATC, all of
+#: whom receive dabrafenib + trametinib — neoadjuvant, or adjuvant after upfront surgery): the
+#: ``braf_atc`` coefficients above are its log-hazard ratios on death and on recurrence/progression,
+#: the same in both cohorts (so the neoadjuvant HRs stay one number each). Calibrated so that, on
+#: BRAF-directed therapy, 1-year OS is ≈ 75 % (vs ≈ 25 % for BRAF-negative ATC) and ≈ 75 % of the
+#: neoadjuvant patients reach surgery — Maniakas2020, Zhao2023, ROAR-ATC
 CENTER_RISK_SD = 0.25  # center log-hazard offsets (recurrence; death uses half)
 #: neoadjuvant assignment: logit on the same design columns + planned laryngectomy + centre
 PROPENSITY_COEF = {
@@ -206,7 +223,12 @@ AE_RATES = {
 P_R0 = {"upfront": {"resectable": 0.62, "borderline": 0.40, "unresectable": 0.18},
         "neoadjuvant": {"resectable": 0.70, "borderline": 0.55, "unresectable": 0.40}}
 P_R2 = {"resectable": 0.02, "borderline": 0.08, "unresectable": 0.30}  # upfront; halved by response
-P_ORGAN_PRESERVATION = {"responder": 0.7, "non_responder": 0.2}  # laryngectomy plan not executed
+#: planned laryngectomy / planned oesophageal resection not performed (organ preservation), by
+#: response to neoadjuvant therapy (never after upfront surgery) — NeoLen, Zhao2023
+P_ORGAN_PRESERVATION = {"responder": 0.7, "non_responder": 0.2}
+P_TRACHEA_DOWNSIZED_RESPONDER = 0.55  # planned tracheal resection one step smaller (sleeve → window → shave → none)
+#: P(invaded recurrent laryngeal nerve resected): less often after response (NeoLen)
+P_RLN_RESECTED_IF_INVADED = {"responder": 0.25, "non_responder": 0.45, "upfront": 0.55}
 COMPLICATIONS = {  # type → (probability, Clavien–Dindo grades, weights)
     "hematoma": (0.015, ("IIIb",), (1.0,)),
     "chyle_leak": (0.03, ("I", "II", "IIIa"), (0.5, 0.35, 0.15)),  # with lateral neck dissection only
@@ -220,13 +242,18 @@ COMPLICATIONS = {  # type → (probability, Clavien–Dindo grades, weights)
     "other": (0.02, ("I", "II"), (0.6, 0.4)),
 }
 HYPOPARA = {"transient": 0.28, "permanent": 0.07}  # after bilateral central dissection ×1.3
-RLN_PALSY = {"transient": 0.10, "permanent": 0.03}
+RLN_PALSY = {"transient": 0.10, "permanent": 0.03}  # unintended palsy per operated patient (Jeannon2009)
+#: a resected (invaded) nerve is not a complication; the contralateral nerve alone is at risk
+RLN_PALSY_RESECTED_FACTOR = 0.5
 TKI_WOUND_FACTOR = 1.5  # wound problems after neoadjuvant kinase inhibitors
 
 # --- adjuvant therapy (ATA2015) ----------------------------------------------------------------
 P_RAI = 0.78  # operated DTC / PDTC
 RAI_ACTIVITY_MBQ = {3700: 0.55, 5550: 0.35, 7400: 0.10}
 P_EBRT = {"atc": 0.6, "r1r2_dtc": 0.15, "mtc_r2": 0.3}
+#: BRAF V600E ATC: dabrafenib + trametinib after surgery (resumed after neoadjuvant therapy, started
+#: after upfront surgery) — Maniakas2020 treatment algorithm, Zhao2023
+P_ADJUVANT_BRAF_ATC = 1.0
 P_TGAB_POSITIVE = 0.2  # ATA2015: TgAb detectable in ≈ 20–25 % of DTC
 
 # --- biospecimens -------------------------------------------------------------------------------

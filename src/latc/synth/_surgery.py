@@ -1,10 +1,14 @@
 """Surgery, postoperative complications (Clavien–Dindo) and surgical pathology.
 
-* Extent follows invasion and, after neoadjuvant therapy, the response: a planned laryngectomy
-  is omitted (organ preservation) in most responders (NeoLen series), tracheal / oesophageal
-  resections are downsized; R0 is more frequent after response.
+* Extent follows invasion and, after neoadjuvant therapy, the response: a planned laryngectomy or
+  oesophageal resection is omitted (organ preservation) in most responders (NeoLen series; Zhao2023:
+  reduced extent after BRAF-directed therapy), tracheal resections are downsized, a planned
+  oesophageal resection that is still done is more often limited to the muscular layer; R0 is more
+  frequent after response.
 * Hypoparathyroidism and RLN palsy are transient (resolved ≤ 6 months) or permanent (unresolved,
-  last assessed at the last contact); a resected nerve is a permanent palsy (Edafe2014, Jeannon2009).
+  last assessed at the last contact) (Edafe2014, Jeannon2009). RLN palsy is an unintended injury:
+  a nerve resected for invasion is recorded in ``surgery.rln_resected`` only, never as a
+  complication (Gambardella2017); only the contralateral nerve is then at risk.
 * Pathology: ypTNM with % viable tumour after neoadjuvant therapy (pCR = 0 %, MPR ≤ 10 %), pTNM
   after upfront surgery; margins agree with the R status; nodes positive ≤ nodes examined.
 """
@@ -40,7 +44,7 @@ def surgery_rows(rng: np.random.Generator, pt: pd.DataFrame) -> pd.DataFrame:
     plan_tr = s["planned_tracheal_resection"].to_numpy(dtype=object)
     down = {"sleeve": "window", "window": "shave", "shave": "none", "none": "none"}
     downsized = pd.Series(plan_tr).map(down).to_numpy(dtype=object)
-    s["tracheal_resection"] = np.where(resp & (u() < 0.55), downsized, plan_tr)
+    s["tracheal_resection"] = np.where(resp & (u() < P.P_TRACHEA_DOWNSIZED_RESPONDER), downsized, plan_tr)
     plan_lar = s["planned_laryngectomy"].to_numpy()
     preserve = np.where(resp, u() < P.P_ORGAN_PRESERVATION["responder"],
                         np.where(nonresp, u() < P.P_ORGAN_PRESERVATION["non_responder"], False))
@@ -50,10 +54,17 @@ def surgery_rows(rng: np.random.Generator, pt: pd.DataFrame) -> pd.DataFrame:
     s["organ_preserved"] = plan_lar & (lar == "none")
     plan_eso = s["planned_esophageal_resection"].to_numpy()
     inv_eso = s["invasion_esophagus"].to_numpy()
-    eso = np.where(plan_eso, np.where(resp & (u() < 0.5), "muscular_layer", np.where(u() < 0.35, "full_thickness", "muscular_layer")),
+    done_eso = np.where(resp & (u() < 0.5), "muscular_layer", np.where(u() < 0.35, "full_thickness", "muscular_layer"))
+    # organ preservation after response, as for the larynx: the planned oesophageal resection is
+    # not performed (the tumour separates from the oesophageal wall) — same probabilities (NeoLen)
+    preserve_eso = np.where(resp, u() < P.P_ORGAN_PRESERVATION["responder"],
+                            np.where(nonresp, u() < P.P_ORGAN_PRESERVATION["non_responder"], False))
+    eso = np.where(plan_eso, np.where(preserve_eso, "none", done_eso),
                    np.where(inv_eso & (u() < 0.6), "muscular_layer", "none"))
     s["esophageal_resection"] = eso
-    p_rln = np.where(resp, 0.25, np.where(nonresp, 0.45, 0.55))
+    s["esophagus_preserved"] = plan_eso & (eso == "none")
+    p_rln = np.where(resp, P.P_RLN_RESECTED_IF_INVADED["responder"],
+                     np.where(nonresp, P.P_RLN_RESECTED_IF_INVADED["non_responder"], P.P_RLN_RESECTED_IF_INVADED["upfront"]))
     s["rln_resected"] = s["invasion_rln"].to_numpy() & (u() < p_rln)
     s["vascular_resection"] = s["invasion_carotid"].to_numpy() & (u() < np.where(neo, 0.08, 0.15))
     s["tracheostomy"] = (lar == "total") | ((s["tracheal_resection"].to_numpy() == "sleeve") & (u() < 0.2)) | (u() < 0.03)
@@ -90,10 +101,14 @@ def complication_rows(rng: np.random.Generator, s: pd.DataFrame) -> pd.DataFrame
     for mask, permanent in ((perm, True), (trans, False)):
         parts.append(pd.DataFrame({"i": np.flatnonzero(mask), "type": "hypoparathyroidism", "permanent": permanent,
                                    "onset": 1, "grade": "II", "heal": 150}))
+    # RLN palsy = an *unintended* injury. A nerve resected because the tumour invades it is reported
+    # in surgery.rln_resected, not as a complication (the palsy is intended); after a resection only
+    # the contralateral nerve is at risk (half the per-patient rates), and its palsy is one-sided
     u = rng.random(n)
     resected = s["rln_resected"].to_numpy()
-    rperm = resected | (u < P.RLN_PALSY["permanent"])
-    rtrans = ~rperm & (u < P.RLN_PALSY["permanent"] + P.RLN_PALSY["transient"])
+    at_risk = np.where(resected, P.RLN_PALSY_RESECTED_FACTOR, 1.0)
+    rperm = u < P.RLN_PALSY["permanent"] * at_risk
+    rtrans = ~rperm & (u < (P.RLN_PALSY["permanent"] + P.RLN_PALSY["transient"]) * at_risk)
     for mask, permanent in ((rperm, True), (rtrans, False)):
         parts.append(pd.DataFrame({"i": np.flatnonzero(mask), "type": "rln_palsy", "permanent": permanent,
                                    "onset": 0, "grade": "I", "heal": 170}))
@@ -131,7 +146,9 @@ def complication_rows(rng: np.random.Generator, s: pd.DataFrame) -> pd.DataFrame
     c = c[c["onset_day"].to_numpy() <= end[i]].copy()
     typ = c["type"].to_numpy()
     side = choose(rng, {"left": 0.47, "right": 0.45, "bilateral": 0.08}, len(c))
-    side = np.where(c["i"].isin(np.flatnonzero(resected)).to_numpy() & (side == "bilateral"), "left", side)
+    # after a resection the palsy is of the other (remaining) nerve: one side, never bilateral
+    side = np.where(c["i"].isin(np.flatnonzero(resected)).to_numpy() & (side == "bilateral"),
+                    np.where(rng.random(len(c)) < 0.5, "left", "right"), side)
     c["rln_side"] = np.where(typ == "rln_palsy", side, None)
     grade = c["grade"].to_numpy(dtype=object)
     grade = np.where((typ == "rln_palsy") & (side == "bilateral"), "IIIb", grade)
