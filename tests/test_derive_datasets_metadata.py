@@ -39,7 +39,7 @@ def test_every_written_column_has_metadata_and_every_entry_is_written(written):
         assert not missing, f"{name}: columns without a metadata.yaml entry: {missing}"
         unused = sorted(set(documented[name]) - set(cols))
         assert not unused, f"{name}: metadata.yaml entries never written: {unused}"
-    assert (meta["documented"] == "True").all()
+    assert (meta["documented"] == "TRUE").all()  # R read.csv reads TRUE/FALSE as logical (docs/r.md)
     assert (meta["label"] != "").all() and (meta["source"] != "").all() and (meta["derivation"] != "").all()
 
 

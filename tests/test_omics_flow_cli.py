@@ -20,7 +20,7 @@ def test_flow_cli_recovers_the_planted_frequencies_of_every_sample(tmp_path):
     r = runner.invoke(app, ["omics", "flow", "run", str(tmp_path / "s" / "study"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     assert "flow samples gated" in r.output
-    w = pd.read_csv(tmp_path / "o" / "flow_populations.csv").set_index("sample_id")
+    w = pd.read_csv(tmp_path / "o" / "tables" / "flow_populations.csv").set_index("sample_id")
     assert len(w) == truth["n_samples"] > 0
     worst = 0.0
     for sid, t in truth["samples"].items():

@@ -85,8 +85,9 @@ def result(study, tmp_path_factory):
 
 def test_run_writes_tables_parameters_and_figures(result):
     r, out = result
-    for name in ("radiomics.csv", "delta_radiomics.csv", "histology.csv", "histology_tiles.csv",
-                 "radiomics_parameters.json", "histology_parameters.json", "association.csv", "missing_files.csv"):
+    for name in ("tables/radiomics.csv", "tables/delta_radiomics.csv", "tables/histology.csv", "tables/histology_tiles.csv",
+                 "radiomics_parameters.json", "histology_parameters.json", "tables/association.csv", "missing_files.csv",
+                 "run.json", "skipped.csv"):
         assert (out / name).exists(), name
     params = json.loads((out / "radiomics_parameters.json").read_text())
     assert params["discretisation"] == "fixed_bin_number" and params["n_bins"] == 32
@@ -149,7 +150,7 @@ def test_cli_runs_and_reports_data_errors_without_traceback(study, tmp_path):
                               "--discretisation", "fixed_bin_size", "--bin-width", "16"])
     assert res.exit_code == 0, res.output
     assert "radiomics: 12 ultrasound samples" in res.output
-    cols = pd.read_csv(tmp_path / "o" / "radiomics.csv", nrows=0).columns
+    cols = pd.read_csv(tmp_path / "o" / "tables" / "radiomics.csv", nrows=0).columns
     assert any(c.endswith("_fbs_w16.0") for c in cols)
     res = runner.invoke(app, ["omics", "imaging", "run", str(root), "--out", str(tmp_path / "o2"), "--strict"])
     assert res.exit_code == 2 and "C01-0099-BL_TU_US" in res.output and "Traceback" not in res.output

@@ -52,19 +52,19 @@ def test_biomarkers_binary_outcome_end_to_end(tmp_path):
     r = runner.invoke(app, ["omics", "biomarkers", "--features", str(feat), "--subject", str(subj),
                             "--outcome", "mpr", "--out", str(out), *ARGS])
     assert r.exit_code == 0, r.output
-    perf = pd.read_csv(out / "model_performance.csv").set_index("model")
+    perf = pd.read_csv(out / "tables" / "model_performance.csv").set_index("model")
     assert list(perf.index) == ["omics", "clinical", "clinical+omics"]
     assert perf.loc["omics", "lower"] > 0.5                           # planted markers predict MPR
     assert perf.loc["clinical", "lower"] < 0.5 < perf.loc["clinical", "upper"]   # random clinical covariates
-    comp = pd.read_csv(out / "model_comparison.csv")
+    comp = pd.read_csv(out / "tables" / "model_comparison.csv")
     assert set(comp["model_b"]) == {"omics", "clinical+omics"} and (comp["difference"] > 0).all()
-    screen = pd.read_csv(out / "screen.csv")
+    screen = pd.read_csv(out / "tables" / "screen.csv")
     hits = set(screen.loc[screen["q_value"] <= 0.05, "feature"])
     assert {"bulk:gene0", "bulk:gene1", "bulk:gene2"} <= hits
     assert not any(h.startswith("flow:") for h in hits)
-    avail = pd.read_csv(out / "modality_availability.csv", index_col=0)
+    avail = pd.read_csv(out / "tables" / "modality_availability.csv", index_col=0)
     assert avail["bulk"].all() and avail["flow"].sum() == 60
-    assert (out / "mofa_factors.csv").exists() and (out / "mofa_variance_explained.csv").exists()
+    assert (out / "tables" / "mofa_factors.csv").exists() and (out / "tables" / "mofa_variance_explained.csv").exists()
     for fig in ("roc", "volcano", "score_distribution", "mofa_factors", "mofa_variance_explained", "selection_stability"):
         assert (out / "figures" / f"{fig}.svg").stat().st_size > 1000
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
@@ -80,11 +80,11 @@ def test_biomarkers_rfs_end_to_end(tmp_path):
     r = runner.invoke(app, ["omics", "biomarkers", "-f", str(feat / "bulk.parquet"), "--subject", str(subj),
                             "--outcome", "rfs", "--out", str(out), "--no-mofa", *ARGS])
     assert r.exit_code == 0, r.output
-    perf = pd.read_csv(out / "model_performance.csv").set_index("model")
+    perf = pd.read_csv(out / "tables" / "model_performance.csv").set_index("model")
     assert perf.loc["omics", "metric"] == "harrell_c" and perf.loc["omics", "estimate"] > 0.6
-    screen = pd.read_csv(out / "screen.csv")
+    screen = pd.read_csv(out / "tables" / "screen.csv")
     assert screen.iloc[0]["feature"] == "bulk:gene0" and screen.iloc[0]["hazard_ratio_per_sd"] > 1
-    assert not (out / "mofa_factors.csv").exists()
+    assert not (out / "tables" / "mofa_factors.csv").exists()
 
 
 @pytest.mark.parametrize("case, pattern", [

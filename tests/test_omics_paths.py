@@ -106,9 +106,9 @@ def test_escaping_file_refs_are_refused_per_sample_and_the_others_run(synth_stud
     assert "Traceback" not in r.output
     assert _snapshot(tmp_path, out) == before  # nothing written (or changed) outside --out
 
-    rad = pd.read_csv(out / "radiomics.csv", dtype=str)
+    rad = pd.read_csv(out / "tables" / "radiomics.csv", dtype=str)
     assert set(rad["sample_id"]) == set(m.loc[us[4:], "sample_id"])  # the other samples still produce features
-    assert len(pd.read_csv(out / "histology.csv")) == N_HE
+    assert len(pd.read_csv(out / "tables" / "histology.csv")) == N_HE
 
     refused = pd.read_csv(out / "refused_samples.csv", dtype=str).set_index("sample_id")
     assert refused.loc[a, "rule"] == "pattern" and refused.loc[b, "rule"] == "pattern"  # quarantined by validation
@@ -144,7 +144,7 @@ def test_validated_folder_with_data_root_safe_names_and_refused_refs(synth_study
     assert r.exit_code == 0, r.output
     assert _snapshot(tmp_path, out) == before
 
-    rad = pd.read_csv(out / "radiomics.csv", dtype=str)
+    rad = pd.read_csv(out / "tables" / "radiomics.csv", dtype=str)
     assert evil in set(rad["sample_id"]) and len(rad) == N_US - 2
     assert not {abs_id, up_id} & set(rad["sample_id"])
     figs = sorted(p.name for p in (out / "figures").iterdir())
@@ -157,8 +157,12 @@ def test_validated_folder_with_data_root_safe_names_and_refused_refs(synth_study
     flat = " ".join(r.output.split())
     assert f"ultrasound sample {abs_id}: not analysed" in flat and "(rule file_ref_absolute)" in flat
 
-    # the same validated table without --data-root: file_refs resolve under the validation folder → absent
+    # the same validated table without --data-root: the study its run record (manifest.json) names is the root
     r = _imaging(str(val), "--out", str(tmp_path / "out2"))
+    assert r.exit_code == 0 and f"radiomics: {N_US - 2} ultrasound samples" in " ".join(r.output.split())
+    # … and without the record, file_refs resolve under the validation folder → absent
+    (val / "manifest.json").unlink()
+    r = _imaging(str(val), "--out", str(tmp_path / "out2b"))
     assert r.exit_code == 0 and "radiomics: 0 ultrasound samples" in " ".join(r.output.split())
     r = _imaging(str(val), "--data-root", str(tmp_path / "nope"), "--out", str(tmp_path / "out3"))
     assert r.exit_code == 2 and "data root not found" in r.output and "Traceback" not in r.output
@@ -180,7 +184,7 @@ def test_quarantined_biospecimen_row_is_not_analysed(synth_study, tmp_path):
     out = tmp_path / "out"
     r = _imaging(str(study), "--out", str(out))
     assert r.exit_code == 0, r.output
-    rad = pd.read_csv(out / "radiomics.csv", dtype=str)
+    rad = pd.read_csv(out / "tables" / "radiomics.csv", dtype=str)
     assert sid not in set(rad["sample_id"]) and len(rad) == N_US - 1
     flat = " ".join(r.output.split())
     assert f"ultrasound sample {sid}: not analysed, its biospecimens row is quarantined by validation [value_set]" in flat

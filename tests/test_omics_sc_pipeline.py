@@ -40,19 +40,21 @@ def test_synth_then_run_recovers_planted_effects(tmp_path):
     assert r.exit_code == 0, r.output
     truth = json.loads((out / "truth.json").read_text())["omics"]["scrna_seq"]
     assert truth["n_samples_written"] == len(list((out / "study/omics/scrna_seq").glob("*.h5ad")))
-    r = runner.invoke(app, ["omics", "sc", "run", str(out / "study"), "--out", str(tmp_path / "res")])
+    # the planted effects follow the synthetic truth: name it (never a default outside the demo)
+    r = runner.invoke(app, ["omics", "sc", "run", str(out / "study"), "--out", str(tmp_path / "res"),
+                            "--subject", str(out / "truth_patients.csv")])
     assert r.exit_code == 0, r.output
-    d = tmp_path / "res" / "sc"
+    d = tmp_path / "res"
     for name in ("composition", "da_paired", "pseudobulk_de", "features", "associations", "qc_summary"):
-        assert (d / f"{name}.csv").exists(), name
+        assert (d / "tables" / f"{name}.csv").exists(), name
     assert (d / "adata.h5ad").exists() and (d / "figures" / "umap_cell_type.svg").exists()
     import anndata as ad
 
     a = ad.read_h5ad(d / "adata.h5ad")
     assert {"cell_type", "lineage", "sample_id", "patient_id", "timepoint", "tissue"} <= set(a.obs.columns)
-    qc = pd.read_csv(d / "qc_summary.csv")
+    qc = pd.read_csv(d / "tables" / "qc_summary.csv")
     assert (qc["n_doublets"] + qc["n_low_quality"]).sum() > 0
-    de = pd.read_csv(d / "pseudobulk_de.csv")
+    de = pd.read_csv(d / "tables" / "pseudobulk_de.csv")
     e = truth["expression_effects"]
     hits = de[(de["cell_type"] == "cd8_t_effector") & (de["padj"] < 0.05)]["gene"]
     assert len(set(hits) & (set(e["de_genes_up"]) | set(e["de_genes_down"]))) >= 5

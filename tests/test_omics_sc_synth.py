@@ -174,7 +174,7 @@ def test_null_features_have_no_fdr_association(null):
     rng = np.random.default_rng(0)
     subj["rfs_months"] = rng.exponential(30, len(subj))
     subj["rfs_event"] = rng.random(len(subj)) < 0.6
-    res = associate_features(pd.concat([f, feature_changes(f)]), subj)
+    res = associate_features(pd.concat([f, feature_changes(f)]), subj, response="responder", time="rfs_months")
     assert res["p"].notna().sum() > 50
     assert (res["q"] < 0.05).sum() == 0
 
@@ -183,7 +183,7 @@ def test_planted_features_associate_with_response(planted):
     a, _ = planted
     f = sample_features(a)
     subj = pd.DataFrame({"patient_id": _responders().index, "responder": _responders().to_numpy()})
-    res = associate_features(feature_changes(f), subj).set_index("feature")
+    res = associate_features(feature_changes(f), subj, response="responder").set_index("feature")
     r = res.loc["change__prop__thyrocyte_tumour"]
     assert r["q"] < 0.05 and r["effect"] < 0.2  # AUC: responders' tumour-cell share falls more
     # non-responders lose their baseline excess of exhausted CD8 cells, responders do not

@@ -130,13 +130,13 @@ def test_cli_run_writes_tables_and_figures(tmp_path):
                                  "--n-perms", "50"])
     assert r.exit_code == 0, r.output
     assert "6 spatial sample(s)" in r.output and "poisson" in r.output  # the reference beside the study is used
-    f = pd.read_csv(out / "spatial_features.csv")
+    f = pd.read_csv(out / "tables" / "spatial_features.csv")
     assert len(f) == 6 and f["sample_id"].str.endswith("_SP").all()
-    a = pd.read_csv(out / "spatial_association.csv")
+    a = pd.read_csv(out / "tables" / "spatial_association.csv")
     assert set(a["endpoint"]) == {"objective_response"} and (a["n"] <= 6).all()
     for name in ("spatial_maps_classes", "spatial_maps_cd8", "spatial_nhood_enrichment"):
         assert (out / "figures" / f"{name}.svg").stat().st_size > 0 and (out / "figures" / f"{name}.png").exists()
-    assert len(pd.read_csv(out / "spatial_feature_dictionary.csv")) == len(FEATURE_DESCRIPTIONS)
+    assert len(pd.read_csv(out / "tables" / "spatial_feature_dictionary.csv")) == len(FEATURE_DESCRIPTIONS)
 
 
 def test_cli_errors_are_one_line_exit_2(tmp_path):

@@ -78,8 +78,11 @@ def test_pipeline_writes_the_report_and_records_it_in_the_manifest(run):
     assert "report" in m["timings_seconds"]
     for name in ("report.html", "report.pdf", "tables.xlsx"):
         assert (run / "report" / name).stat().st_size > 10_000
-    # the validation summary page (validation/summary.html) links to the full report
+    # the validation summary page (validation/summary.html since the summary moved there) links to the full report
     assert 'href="../report/report.html"' in (run / "validation" / "summary.html").read_text()
+    # every stage is in the run record, none stale
+    assert list(m["stages"]) == ["validate", "derive", "analyze", "report"]
+    assert not any("stale" in s for s in m["stages"].values())
 
 
 def test_html_has_no_url_a_browser_would_fetch(parsed):

@@ -60,49 +60,76 @@ def _data_root_option():
                         "(default: the study folder); a file_ref must stay inside it.")
 
 
+def _subject_option():
+    return typer.Option(None, "--subject", help="Outcomes: `latc derive`'s subject table (subject.parquet/.csv) or a "
+                        "`latc derive`/`latc run` output folder. Default: STUDY's derived/subject.parquet when STUDY is "
+                        "such a folder, else a derived/ folder beside STUDY; without one the outcome analyses are "
+                        "skipped (never taken from synthetic truth).")
+
+
+def _response_option():
+    return typer.Option(None, "--response-column", help="Binary subject column(s), comma-separated; the first drives "
+                        "group comparisons, all are screened for association (default objective_response; e.g. mpr, pcr).")
+
+
+def _time_option():
+    return typer.Option(None, "--time-column", help="RFS time column of the subject table (default rfs_time_months).")
+
+
+def _event_option():
+    return typer.Option(None, "--event-column", help="RFS event column, 1 = event (default rfs_event).")
+
+
 @contextmanager
-def _omics_refusals(out: Path):
-    """Run an omics command body, then print each sample it did not analyse — a biospecimens row
-    quarantined by validation, a file_ref outside the data folder (:class:`latc.omics.SampleRefused`)
-    — and list them in OUT/refused_samples.csv. Other warnings are shown as usual."""
-    import warnings
+def _omics_refusals(out: Path, *, scanpy: bool = False):
+    """Run an omics command body in :func:`latc.omics._session.omics_session` (yields it: ``.step``
+    prints progress on stderr): samples not analysed are printed and listed in
+    OUT/refused_samples.csv; library warnings and log lines go to OUT/warnings.log, latc's own
+    warnings are shown."""
+    from latc.omics._session import omics_session
 
-    from rich.markup import escape
+    with omics_session(out, scanpy=scanpy) as session:
+        yield session
 
-    from latc.omics import SampleRefused
 
-    caught: list = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", SampleRefused)
-            yield
-    finally:
-        seen: set[str] = set()
-        rows = []
-        for w in caught:
-            if not isinstance(w.message, SampleRefused):
-                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-                continue
-            msg = str(w.message)
-            if msg in seen:
-                continue
-            seen.add(msg)
-            rows.append(w.message.record)
-            err_console.print(f"[yellow]skipped:[/] {escape(msg)}", highlight=False, soft_wrap=True)
-        if rows:
-            import pandas as pd
+def _version(value: bool) -> None:
+    if value:
+        from latc.manifest import version_text
 
-            from latc.io._spreadsheet import neutralise_formulas
-
-            out.mkdir(parents=True, exist_ok=True)
-            neutralise_formulas(pd.DataFrame(rows, columns=["sample_id", "assay", "file_ref", "rule", "message"])).to_csv(
-                out / "refused_samples.csv", index=False)
-            err_console.print(f"{len(rows)} sample(s) not analysed → {out / 'refused_samples.csv'}", highlight=False)
+        console.print(version_text(), highlight=False)
+        raise typer.Exit()
 
 
 @app.callback()
-def _main() -> None:
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print latc's version and the Python version, then exit."),
+) -> None:
     """LATC neoadjuvant study platform."""
+
+
+def _analysis_options(imputations: int, caliper: float, bootstrap: int, seed: int):
+    """The analysis options of `latc analyze`, `latc run` and `latc demo` (same names, same defaults)."""
+    from latc.analysis import AnalysisOptions
+
+    return AnalysisOptions(imputations=imputations, caliper=caliper, prognostic_bootstrap=bootstrap, seed=seed)
+
+
+#: `latc analyze` / `latc run` / `latc demo` analysis options: one definition, so names and defaults agree.
+def _imputations_option():
+    return typer.Option(20, "--imputations", "-m", min=2, help="Number of multiply imputed data sets (sensitivity analysis).")
+
+
+def _caliper_option():
+    return typer.Option(0.2, "--caliper", min=0.0, help="Matching caliper in SD of the logit propensity score.")
+
+
+def _bootstrap_option():
+    return typer.Option(100, "--bootstrap", min=0, help="Bootstrap replicates of the prognostic comparison (0: none).")
+
+
+def _pdf_option():
+    return typer.Option(True, "--pdf/--no-pdf", help="Also render report.pdf (WeasyPrint).")
 
 
 @dictionary_app.command("export")
@@ -168,7 +195,10 @@ def validate(
     from latc.io import StudyReadError, read_study
     from latc.validate import validate_study, write_validation
 
+    import time
+
     cut = _data_cut(data_cut)
+    t0 = time.perf_counter()
     try:
         raw = read_study(study)
     except StudyReadError as exc:
@@ -179,6 +209,12 @@ def validate(
 
     write_validation_summary(result, out / "summary.html", study_name=str(study),
                              parameters={"data cut": result.data_cut})
+    from latc.manifest import record_stage
+
+    record_stage(out, "validate", input_path=study, seconds=time.perf_counter() - t0, counts=result.counts(),
+                 parameters={"data_cut": str(cut) if cut else "today", "input_format": raw.format,
+                             "data_cut_used": result.data_cut},
+                 outputs={"validation": "./", "summary": "summary.html"})
     console.print(result.summary_table())
     n_err = int((result.queries["severity"] == "error").sum())
     console.print(f"{len(result.queries):,} queries ({n_err:,} errors); data cut {result.data_cut}")
@@ -212,13 +248,25 @@ def derive(
         _fail(f"--time-zero {time_zero!r}: expected one of {', '.join(TIME_ZEROS)}")
     if not study.exists():
         _fail(f"{study}: not found")
+    import time
+
     cut = _data_cut(data_cut)
+    t0 = time.perf_counter()
     try:
         with console.status("deriving the analysis datasets …"):
             r = derive_path(study, out, data_cut=cut, response_source=response_source, confirm_days=confirm_days,
                             sd_min_days=sd_min_days, time_zero=time_zero)
     except StudyReadError as exc:
         _fail(str(exc))
+    from latc.manifest import record_stage, run_record_near
+
+    if r.input_kind == "study":  # validated here: the validate stage belongs to this run record too
+        record_stage(out, "validate", input_path=study, parameters={"data_cut": str(cut) if cut else "today",
+                     "data_cut_used": r.data_cut}, outputs={"validation": "validation/"})
+    record_stage(out, "derive", input_path=r.validation_dir, parameters=r.datasets.parameters,
+                 seconds=time.perf_counter() - t0, outputs={"derived": "derived/"},
+                 counts={"derived": r.datasets.counts()},
+                 upstream=run_record_near(r.validation_dir) if r.input_kind == "validation" else None)
     source = "validated tables in " + str(r.validation_dir) if r.input_kind == "validation" else f"raw study (validation → {r.validation_dir})"
     console.print(f"input: {source}; data cut {r.data_cut}", highlight=False, soft_wrap=True)
     for row in r.datasets.parameters.get("rows_after_data_cut", []):
@@ -234,17 +282,19 @@ def derive(
 def analyze(
     derived: Path = typer.Argument(..., help="A `latc derive` / `latc run` output folder (OUT or OUT/derived with subject.parquet, tte.parquet, …)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: tables go to OUT/analysis/<section>/<table>.csv plus OUT/analysis/results.json."),
-    imputations: int = typer.Option(20, "--imputations", "-m", min=2, help="Number of multiply imputed data sets (sensitivity analysis)."),
-    caliper: float = typer.Option(0.2, "--caliper", min=0.0, help="Matching caliper in SD of the logit propensity score."),
-    bootstrap: int = typer.Option(100, "--bootstrap", min=0, help="Bootstrap replicates of the prognostic comparison (0: none)."),
+    imputations: int = _imputations_option(),
+    caliper: float = _caliper_option(),
+    bootstrap: int = _bootstrap_option(),
     seed: int = typer.Option(20240611, "--seed", help="Seed of the imputation and bootstrap."),
 ) -> None:
-    """Run the statistical analysis plan on the derived datasets: result tables (CSV) + results.json."""
-    from latc.analysis import AnalysisInputError, AnalysisOptions, analyze_path
+    """Run the statistical analysis plan on the derived datasets: result tables (CSV) + results.json.
+
+    Records the analyze stage (parameters, the derived data's checksum, timing) in OUT/manifest.json."""
+    from latc.analysis import AnalysisInputError, analyze_path
 
     if not derived.exists():
         _fail(f"{derived}: not found")
-    options = AnalysisOptions(imputations=imputations, caliper=caliper, prognostic_bootstrap=bootstrap, seed=seed)
+    options = _analysis_options(imputations, caliper, bootstrap, seed)
     try:
         with console.status("running the analysis plan …"):
             results, index = analyze_path(derived, out, options)
@@ -265,16 +315,19 @@ def analyze(
     console.print(results.summary(), highlight=False)
     for key, reason in results.skipped().items():
         console.print(f"  not computed: {key} — {reason}", highlight=False, soft_wrap=True)
-    console.print(f"tables → {index.parent}; index → {index}", highlight=False, soft_wrap=True)
+    console.print(f"tables → {index.parent}; index → {index}; run record → {out / 'manifest.json'}",
+                  highlight=False, soft_wrap=True)
 
 
 @app.command()
 def report(
     results: Path = typer.Argument(..., help="A `latc run` or `latc analyze` output folder (analysis/results.json, derived/, validation/, manifest.json)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: report.html, report.pdf, tables.xlsx, figures/."),
-    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also render report.pdf (WeasyPrint)."),
+    pdf: bool = _pdf_option(),
 ) -> None:
-    """Publication-ready study report: STROBE flow, response, surgery, safety, survival, comparison, methods."""
+    """Publication-ready study report: STROBE flow, response, surgery, safety, survival, comparison, methods.
+
+    Records the report stage in the run record (RESULTS/manifest.json when OUT is inside RESULTS)."""
     from latc.report import ReportInputError, build_report
 
     try:
@@ -293,15 +346,23 @@ def run(
     study: Path = typer.Argument(..., help="Study folder of CSVs, an XLSX workbook, or a REDCap export folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     data_cut: Optional[str] = typer.Option(None, "--data-cut", help="Data-cut date YYYY-MM-DD (dates after it are queried); default today."),
+    imputations: int = _imputations_option(),
+    caliper: float = _caliper_option(),
+    bootstrap: int = _bootstrap_option(),
+    seed: int = typer.Option(20240611, "--seed", help="Seed of the imputation and bootstrap (as `latc analyze --seed`)."),
+    pdf: bool = _pdf_option(),
 ) -> None:
-    """Run the whole pipeline on a study and write a manifest (versions, checksum, parameters)."""
+    """Run the whole pipeline (validate → derive → analyze → report) and keep its run record, OUT/manifest.json
+    (versions, input checksum, each stage's parameters and timing). The analysis and report options are
+    those of `latc analyze` and `latc report`."""
 
     from latc.io import StudyReadError
     from latc.pipeline import run_pipeline
 
     cut = _data_cut(data_cut)
+    options = _analysis_options(imputations, caliper, bootstrap, seed)
     try:
-        result = run_pipeline(study, out, data_cut=cut, console=console)
+        result = run_pipeline(study, out, data_cut=cut, options=options, pdf=pdf, console=console)
     except StudyReadError as exc:
         _fail(str(exc))
     console.print(result.summary())
@@ -314,11 +375,19 @@ def demo(
     centers: int = typer.Option(8, "--centers", "-k"),
     seed: int = typer.Option(20261125, "--seed", "-s"),
     inject_errors: int = typer.Option(20, "--inject-errors", help="Realistic data errors planted to show the query log (0 for a clean study)."),
+    imputations: int = _imputations_option(),
+    caliper: float = _caliper_option(),
+    bootstrap: int = _bootstrap_option(),
+    analysis_seed: int = typer.Option(20240611, "--analysis-seed", help="Seed of the imputation and bootstrap "
+                                      "(`latc analyze --seed`; --seed is the synthetic cohort's)."),
+    pdf: bool = _pdf_option(),
 ) -> None:
-    """Synthesise the default multicenter cohort and run the whole pipeline on it."""
+    """Synthesise the default multicenter cohort and run the whole pipeline on it (analysis and report
+    options as `latc run`)."""
     from latc.pipeline import run_demo
 
     result = run_demo(out, n_patients=patients, n_centers=centers, seed=seed, inject_errors=inject_errors,
+                      options=_analysis_options(imputations, caliper, bootstrap, analysis_seed), pdf=pdf,
                       console=console)
     console.print(result.summary())
 
@@ -357,7 +426,12 @@ def recist_bor(
         result = bor_csv(responses, reference, out, confirm_days=confirm_days, sd_min_days=sd_min_days, stop_at_first_pd=stop_at_first_pd)
     except BorInputError as exc:
         _fail(str(exc))
-    for p in result.problems.itertuples(index=False):
+    from latc.validate._privacy import MASK, looks_like_identifier
+
+    shown = result.problems.astype({"patient_id": "str", "value": "str"})
+    for col in ("patient_id", "value"):  # the terminal is a log: never echo a national id or a phone number
+        shown.loc[looks_like_identifier(shown[col]), col] = MASK
+    for p in shown.itertuples(index=False):
         detail = escape(f"{p.file} row {p.row} (patient {p.patient_id or '?'}), field {p.field} = {p.value!r}: {p.message} [rule {p.rule}]")
         err_console.print(f"[yellow]skipped:[/] {detail}", highlight=False, soft_wrap=True)
     for w in result.cr_then_pr.itertuples(index=False):
@@ -381,34 +455,41 @@ omics_app.add_typer(omics_imaging_app, name="imaging")
 
 @omics_imaging_app.command("run")
 def omics_imaging_run(
-    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (validated here; file_ref paths are relative to it), or a `latc validate` output folder."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder for the feature tables and figures."),
-    subject: Optional[Path] = typer.Option(None, "--subject", help="CSV/Parquet with patient_id + binary outcomes "
-                                           "(default: truth_patients.csv beside a synthetic study)."),
+    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (validated here; file_ref paths are relative to it), or a `latc validate`/`latc run` output folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: tables/*.csv, figures/, run.json, *_parameters.json."),
+    subject: Optional[Path] = _subject_option(),
+    response_column: Optional[str] = _response_option(),
+    time_column: Optional[str] = _time_option(),
+    event_column: Optional[str] = _event_option(),
     strict: bool = typer.Option(False, "--strict", help="Fail when a manifest file is absent (default: skip and list it)."),
     discretisation: str = typer.Option("fixed_bin_number", help="fixed_bin_number or fixed_bin_size (IBSI 2.7)."),
     n_bins: int = typer.Option(32, help="Bins for fixed_bin_number."),
     bin_width: float = typer.Option(8.0, help="Bin width for fixed_bin_size."),
     spacing_mm: Optional[float] = typer.Option(None, "--resample-mm", help="Resample to this pixel spacing (mm)."),
+    no_figures: bool = typer.Option(False, "--no-figures", help="Write no figures."),
     data_root: Optional[Path] = _data_root_option(),
 ) -> None:
     """Ultrasonomics (IBSI radiomics), delta-radiomics and H&E features, with example figures."""
-    from latc.omics import OmicsInputError
-    from latc.omics.imaging import RadiomicsSettings, run_imaging
+    from latc.omics._manifest import OmicsInputError
 
     try:
-        with _omics_refusals(out):
+        with _omics_refusals(out) as session:
+            from latc.omics.imaging import RadiomicsSettings, run_imaging
+
             rs = RadiomicsSettings(discretisation=discretisation, n_bins=n_bins, bin_width=bin_width, target_spacing_mm=spacing_mm)
-            r = run_imaging(study_dir, out, subject=subject, strict=strict, radiomics_settings=rs, data_root=data_root)
+            r = run_imaging(study_dir, out, subject=subject, strict=strict, radiomics_settings=rs, data_root=data_root,
+                            outcomes=response_column, time_col=time_column, event_col=event_column,
+                            figures=not no_figures, progress=session.step)
     except (OmicsInputError, ValueError) as exc:
         _fail(str(exc))
     console.print(f"radiomics: {len(r.radiomics)} ultrasound samples; delta rows {len(r.delta)}; "
                   f"histology: {len(r.histology)} H&E samples; absent files skipped: {len(r.missing)}")
+    if r.outcomes is not None:
+        console.print(r.outcomes.message(), highlight=False, soft_wrap=True)
     if r.subject_source:
         n_sig = int((r.association["q_value"] < 0.05).sum()) if len(r.association) else 0
-        console.print(f"association with outcomes from {r.subject_source}: {n_sig} feature tests with q < 0.05")
-    console.print(f"wrote {len(r.written)} files → {out}")
-
+        console.print(f"association with the response: {n_sig} feature tests with q < 0.05")
+    console.print(f"wrote {len(r.written)} files → {out} (tables/, {'figures/, ' if not no_figures else ''}run.json)")
 
 
 omics_spatial_app = typer.Typer(help="Spatial transcriptomics: deconvolution, neighbourhoods, infiltration, TLS.", no_args_is_help=True)
@@ -417,31 +498,36 @@ omics_app.add_typer(omics_spatial_app, name="spatial")
 
 @omics_spatial_app.command("run")
 def omics_spatial_run(
-    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (validated here; file_ref paths are relative to it), or a `latc validate` output folder."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder: features, association CSVs and figures/."),
-    subject: Optional[Path] = typer.Option(None, "--subject", help="Parquet/CSV: patient_id + binary responses and/or "
-                                           "rfs_time*/rfs_event (default: truth_patients.csv beside a synthetic study)."),
+    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (validated here; file_ref paths are relative to it), or a `latc validate`/`latc run` output folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: tables/*.csv, figures/, adata.h5ad (spots), run.json, skipped.csv."),
+    subject: Optional[Path] = _subject_option(),
+    response_column: Optional[str] = _response_option(),
+    time_column: Optional[str] = _time_option(),
+    event_column: Optional[str] = _event_option(),
     reference: Optional[Path] = typer.Option(None, "--reference", help="Single-cell reference .h5ad (obs cell_type) or profile CSV "
                                              "(default: omics/spatial/sc_reference.h5ad when present, else marker-based)."),
     method: str = typer.Option("poisson", help="Reference deconvolution: poisson or nnls."),
     n_perms: int = typer.Option(1000, "--n-perms", min=10, help="Permutations for neighbourhood enrichment."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the permutation test."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the permutation test and the UMAP."),
+    umap: bool = typer.Option(True, "--umap/--no-umap", help="UMAP of the spots by cell-type proportions (adata.h5ad, figure)."),
+    no_figures: bool = typer.Option(False, "--no-figures", help="Write no figures."),
     data_root: Optional[Path] = _data_root_option(),
 ) -> None:
     """Per-sample spatial features, figures and their association with response / RFS (BH-FDR)."""
-    from latc.omics import OmicsInputError
-    from latc.omics.spatial._run import default_inputs, run_spatial
+    from latc.omics._manifest import OmicsInputError
 
     try:
-        with _omics_refusals(out):
+        with _omics_refusals(out, scanpy=True) as session:
+            from latc.omics.spatial._run import default_inputs, run_spatial
+
             subj, ref, note = default_inputs(study_dir, subject, reference, data_root=data_root)
-            r = run_spatial(study_dir, out, subject=subj, reference=ref, method=method, n_perms=n_perms, seed=seed,
-                            data_root=data_root)
+            r = run_spatial(study_dir, out, subject=subj, response=response_column, time_col=time_column,
+                            event_col=event_column, reference=ref, method=method, n_perms=n_perms, seed=seed,
+                            data_root=data_root, figures=not no_figures, umap=umap, progress=session.step)
     except (OmicsInputError, ValueError) as exc:
         _fail(str(exc))
-    if note:
-        console.print(note, highlight=False)
-    console.print(r.summary(), highlight=False, soft_wrap=True)
+    note = "; ".join(n for n in (r.outcomes.message() if r.outcomes else "", note) if n)
+    _omics_done(r, note, out, figures=not no_figures, adata=True)
 
 
 omics_sc_app = typer.Typer(help="Single-cell RNA-seq immune profiling before/after neoadjuvant therapy.", no_args_is_help=True)
@@ -450,49 +536,102 @@ omics_app.add_typer(omics_sc_app, name="sc")
 
 @omics_sc_app.command("run")
 def omics_sc_run(
-    study_dir: Path = typer.Argument(..., help="Study folder (file_ref paths are relative to it)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder (tables, adata.h5ad, figures under OUT/sc/)."),
+    study_dir: Path = typer.Argument(..., help="Study folder (file_ref paths are relative to it), or a `latc run` output folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: tables/*.csv, figures/, adata.h5ad, run.json, skipped.csv."),
     manifest: Optional[Path] = typer.Option(None, "--manifest", help="Biospecimens: a `latc validate` output / clean folder / parquet "
                                             "(validated), or a CSV validated here; default: the study folder."),
-    subject: Optional[Path] = typer.Option(None, "--subject", help="CSV/Parquet: patient_id + responder (bool) + rfs_months/rfs_event "
-                                           "(default: truth_patients.csv beside a synthetic study)."),
+    subject: Optional[Path] = _subject_option(),
+    response_column: Optional[str] = _response_option(),
+    time_column: Optional[str] = _time_option(),
+    event_column: Optional[str] = _event_option(),
     strict: bool = typer.Option(False, "--strict", help="Fail when a manifest file is absent (default: skip and list it)."),
     correction: str = typer.Option("harmony", help="Batch correction across --batch-key: harmony (default), pc_centering, combat or none."),
     batch_key: str = typer.Option("center_id", help="obs column of the technical batch."),
     resolution: float = typer.Option(1.0, help="Leiden resolution."),
+    doublets: bool = typer.Option(True, "--doublets/--no-doublets", help="Scrublet doublet detection per sample "
+                                  "(--no-doublets when the libraries are already doublet-filtered)."),
     seed: int = typer.Option(0, "--seed"),
-    no_figures: bool = typer.Option(False, "--no-figures"),
+    no_figures: bool = typer.Option(False, "--no-figures", help="Write no figures."),
     data_root: Optional[Path] = _data_root_option(),
 ) -> None:
-    """QC → annotation → composition/DA → pseudobulk DE → sample features (+ response/RFS tests) → figures."""
-    from latc.omics import OmicsInputError
-    from latc.omics.sc._pipeline import CORRECTIONS
-    from latc.omics.sc._run import run_study
+    """QC → annotation → composition/DA → pseudobulk DE → sample features (+ response/RFS tests) → figures.
 
-    if correction not in CORRECTIONS:
-        _fail(f"--correction {correction!r}: expected one of {', '.join(CORRECTIONS)}")
+    Re-run only the statistics (e.g. after a new `latc derive`) with `latc omics sc stats OUT`.
+    """
+    from latc.omics._manifest import OmicsInputError
+
+    if correction not in ("harmony", "pc_centering", "combat", "none"):
+        _fail(f"--correction {correction!r}: expected one of harmony, pc_centering, combat, none")
     try:
-        with _omics_refusals(out):
-            r, note = run_study(study_dir, out, manifest=manifest, subject=subject, strict=strict, correction=correction,
-                                batch_key=batch_key, resolution=resolution, seed=seed, figures=not no_figures,
-                                data_root=data_root)
-    except OmicsInputError as exc:
+        with _omics_refusals(out, scanpy=True) as session:
+            from latc.omics.sc._run import run_study
+
+            r, note = run_study(study_dir, out, manifest=manifest, subject=subject, response=response_column,
+                                time_col=time_column, event_col=event_column, strict=strict, correction=correction,
+                                batch_key=batch_key, resolution=resolution, seed=seed, doublets=doublets,
+                                figures=not no_figures, data_root=data_root, progress=session.step)
+    except (OmicsInputError, ValueError) as exc:
         _fail(str(exc))
+    _omics_done(r, note, out, figures=not no_figures, adata=True)
+
+
+def _omics_done(r, note: str, out: Path, *, figures: bool, adata: bool = False) -> None:
+    """The closing lines of an sc/spatial run: outcome source (or why skipped), summary, where things are."""
     if note:
-        console.print(note, highlight=False)
+        console.print(note, highlight=False, soft_wrap=True)
     console.print(r.summary(), highlight=False, soft_wrap=True)
-    console.print(f"tables, adata.h5ad and figures → {out / 'sc'}", highlight=False)
+    what = ["tables → " + str(out / "tables")]
+    if adata:
+        what.append(f"AnnData → {out / 'adata.h5ad'}")
+    if figures:
+        what.append(f"figures → {out / 'figures'}")
+    what.append(f"run record → {out / 'run.json'}")
+    console.print("; ".join(what), highlight=False, soft_wrap=True)
+
+
+@omics_sc_app.command("stats")
+def omics_sc_stats(
+    source: Path = typer.Argument(..., help="Output folder of `latc omics sc run` (adata.h5ad + run.json) or its adata.h5ad."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: SOURCE's folder, updated in place)."),
+    subject: Optional[Path] = typer.Option(None, "--subject", help="Subject table or `latc derive`/`latc run` output folder "
+                                           "(default: the one the earlier run used, read again)."),
+    response_column: Optional[str] = _response_option(),
+    time_column: Optional[str] = _time_option(),
+    event_column: Optional[str] = _event_option(),
+    no_figures: bool = typer.Option(False, "--no-figures", help="Write no figures."),
+) -> None:
+    """Statistics only, from the saved adata.h5ad: no QC, no embedding, paired pseudobulk DE reused."""
+    from latc.omics._manifest import OmicsInputError
+
+    target = out if out is not None else (source if source.is_dir() else source.parent)
+    try:
+        with _omics_refusals(target, scanpy=True) as session:
+            from latc.omics.sc._run import stats_from_h5ad
+
+            r, note = stats_from_h5ad(source, out, subject=subject, response=response_column, time_col=time_column,
+                                      event_col=event_column, figures=not no_figures, progress=session.step)
+    except (OmicsInputError, ValueError) as exc:
+        _fail(str(exc))
+    _omics_done(r, note, target, figures=not no_figures, adata=True)
 
 
 @omics_app.command("biomarkers")
 def omics_biomarkers(
     features: list[str] = typer.Option(..., "--features", "-f", help="Feature tables (.parquet/.csv/.tsv) or folders of them; "
                                        "repeat or comma-separate; modality = file stem, or name=path."),
-    subject: Path = typer.Option(..., "--subject", help="Per-patient table (Parquet/CSV) with patient_id, the outcome and clinical covariates."),
-    outcome: str = typer.Option(..., "--outcome", help="mpr, pcr, objective_response (any binary subject column) or rfs "
-                                "(rfs_time|rfs_time_days|rfs_months + rfs_event|rfs_cnsr)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder: CV results, screen, MOFA tables, figures/."),
-    manifest: Optional[Path] = typer.Option(None, "--manifest", help="Biospecimen manifest to check sample metadata against."),
+    subject: Optional[Path] = typer.Option(None, "--subject", help="`latc derive`'s subject table (or a `latc derive`/`latc run` "
+                                           "output folder) with patient_id, the outcome and clinical covariates "
+                                           "(default: the one of --manifest when that is such a folder)."),
+    outcome: str = typer.Option("objective_response", "--outcome", "--response-column",
+                                help="mpr, pcr, objective_response (default; any binary subject column) or rfs "
+                                "(--time-column + --event-column)."),
+    time_column: Optional[str] = typer.Option(None, "--time-column", help="RFS time column for --outcome rfs "
+                                              "(default rfs_time_months when present, else rfs_time|rfs_time_days|rfs_months)."),
+    event_column: Optional[str] = typer.Option(None, "--event-column", help="RFS event column for --outcome rfs "
+                                               "(default rfs_event, or 1 − rfs_cnsr)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: tables/ (CV results, screen, MOFA), figures/, summary.json, run.json."),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", help="Biospecimen manifest to check sample metadata against "
+                                            "(a `latc run`/`latc derive` folder also gives the subject table)."),
     timepoint: str = typer.Option("baseline", "--timepoint", help="Timepoint of the samples used (e.g. baseline for prediction)."),
     clinical: Optional[str] = typer.Option(None, "--clinical", help="Comma-separated clinical covariates (default: those of "
                                            "histology_group, histology, ct, braf_v600e, tert_promoter, age_at_diagnosis present)."),
@@ -507,33 +646,61 @@ def omics_biomarkers(
     seed: int = typer.Option(0, "--seed", help="Seed of folds, bootstrap, permutations and MOFA."),
 ) -> None:
     """Multi-omics biomarkers: screen (BH-FDR), nested patient-grouped CV vs a clinical model, MOFA+."""
-    import pandas as pd
-
-    from latc.omics import OmicsInputError, load_manifest
-    from latc.omics.integrate import read_feature_tables
-    from latc.omics.models import run_biomarkers, write_biomarkers
+    from latc.omics._manifest import OmicsInputError
 
     try:
-        tables = read_feature_tables([x for item in features for x in item.split(",") if x])
-        if not subject.exists():
-            raise OmicsInputError(f"subject file not found: {subject}")
-        try:
-            subj = pd.read_parquet(subject) if subject.suffix == ".parquet" else pd.read_csv(subject)
-        except Exception as exc:  # unreadable input: one line
-            raise OmicsInputError(f"{subject}: cannot read subject table ({type(exc).__name__})") from None
-        man = None
-        if manifest is not None:
-            if not manifest.exists():
-                raise OmicsInputError(f"manifest not found: {manifest}")
-            man = load_manifest(manifest)
-        res = run_biomarkers(tables, subj, outcome, timepoint=timepoint, manifest=man,
-                             clinical=[c for c in clinical.split(",") if c] if clinical else None,
-                             outer_folds=folds, inner_folds=inner_folds, n_features=n_features, n_boot=n_boot,
-                             n_permutations=n_permutations, mofa_factors=mofa_factors, run_mofa_model=not no_mofa,
-                             seed=seed, n_jobs=jobs)
-        written = write_biomarkers(res, out, n_boot=n_boot, seed=seed)
+        with _omics_refusals(out) as session:
+            import time
+
+            from latc.omics import load_manifest
+            from latc.omics._outcomes import NO_SUBJECT_HINT, find_subject
+            from latc.omics._output import Output, files_checksum, write_run_json
+            from latc.omics.integrate import read_feature_tables
+            from latc.omics.models import run_biomarkers, write_biomarkers
+
+            t0 = time.perf_counter()
+            session.step("reading the feature tables and the subject table")
+            tables = read_feature_tables([x for item in features for x in item.split(",") if x])
+            subj, src = _biomarker_subject(subject, manifest, outcome, time_column, event_column, find_subject,
+                                           NO_SUBJECT_HINT, OmicsInputError)
+            man = None
+            if manifest is not None:
+                if not manifest.exists():
+                    raise OmicsInputError(f"manifest not found: {manifest}")
+                man = load_manifest(manifest)
+            session.step(f"screen, nested cross-validation and {'no ' if no_mofa else ''}MOFA+ for {outcome}")
+            res = run_biomarkers(tables, subj, outcome, timepoint=timepoint, manifest=man,
+                                 clinical=[c for c in clinical.split(",") if c] if clinical else None,
+                                 outer_folds=folds, inner_folds=inner_folds, n_features=n_features, n_boot=n_boot,
+                                 n_permutations=n_permutations, mofa_factors=mofa_factors, run_mofa_model=not no_mofa,
+                                 seed=seed, n_jobs=jobs)
+            session.step(f"writing tables and figures → {out}")
+            written = write_biomarkers(res, out, n_boot=n_boot, seed=seed)
+            oo = Output(out)
+            oo.files = list(written)
+            oo.skipped([])
+            feats = {}
+            for item in features:
+                for x in item.split(","):
+                    p = Path(x.split("=", 1)[-1])
+                    for f in ([p] if p.is_file() else sorted(p.glob("*")) if p.is_dir() else []):
+                        if f.is_file():
+                            feats[str(f)] = f
+            write_run_json(oo, command="latc omics biomarkers",
+                           parameters={"outcome": outcome, "time_column": time_column, "event_column": event_column,
+                                       "timepoint": timepoint, "clinical": clinical, "folds": folds,
+                                       "inner_folds": inner_folds, "n_features": n_features, "n_boot": n_boot,
+                                       "n_permutations": n_permutations, "mofa_factors": mofa_factors, "mofa": not no_mofa,
+                                       "seed": seed},
+                           inputs={"features": files_checksum(feats), "subject": files_checksum({"subject": src}),
+                                   "manifest": str(manifest) if manifest else None},
+                           outcomes={"subject": str(Path(src).resolve()), "outcome": outcome},
+                           timings={"total": time.perf_counter() - t0}, steps=["screen", "cv", "mofa"],
+                           counts={"n_patients": int(len(res.matrix.values))})
+            written.append(oo.run_json)
     except (OmicsInputError, ValueError) as exc:
         _fail(str(exc))
+    console.print(f"outcome {outcome} from {src}", highlight=False, soft_wrap=True)
     for note in res.notes:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
     for r in res.performance.itertuples():
@@ -542,7 +709,35 @@ def omics_biomarkers(
     if not res.permutation.empty:
         console.print(f"permutation p (omics) = {res.permutation['p_permutation'].iloc[0]:.3g}", highlight=False)
     console.print(f"screen: {int((res.screen['q_value'] <= 0.05).sum())} of {len(res.screen)} features with q ≤ 0.05; "
-                  f"wrote {len(written)} files → {out}", highlight=False, soft_wrap=True)
+                  f"wrote {len(written)} files → {out} (tables/, figures/, summary.json, run.json)", highlight=False, soft_wrap=True)
+
+
+def _biomarker_subject(subject, manifest, outcome, time_column, event_column, find_subject, hint, error):
+    """The subject table of `latc omics biomarkers` (file, or derive/run folder; else --manifest's
+    folder) with, for --outcome rfs, the named time/event columns as rfs_time/rfs_event."""
+    import pandas as pd
+
+    if subject is not None and not subject.exists():
+        raise error(f"subject file not found: {subject}")
+    path, _ = find_subject(manifest if subject is None and manifest is not None and manifest.is_dir() else None, subject)
+    if path is None:
+        raise error(f"no subject table: the biomarker models need the outcome ({hint})")
+    try:
+        subj = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as exc:  # unreadable input: one line
+        raise error(f"{path}: cannot read subject table ({type(exc).__name__})") from None
+    if outcome == "rfs":
+        t = time_column or ("rfs_time_months" if "rfs_time_months" in subj.columns else None)
+        e = event_column or ("rfs_event" if time_column and "rfs_event" in subj.columns else None)
+        for c, opt in ((time_column, "--time-column"), (event_column, "--event-column")):
+            if c is not None and c not in subj.columns:
+                raise error(f"subject table {path} has no column {c!r} ({opt})")
+        if t is not None:
+            subj = subj.drop(columns=[c for c in ("rfs_time", "rfs_time_days", "rfs_months") if c in subj.columns and c != t])
+            subj["rfs_time"] = subj[t]
+        if e is not None:
+            subj["rfs_event"] = subj[e]
+    return subj, path
 
 
 omics_bulk_app = typer.Typer(help="Bulk RNA-seq: QC, TDS/BRS/ERK and immune scores, DESeq2 DE.", no_args_is_help=True)
@@ -551,23 +746,14 @@ omics_flow_app = typer.Typer(help="Flow cytometry of blood: compensation, gating
 omics_app.add_typer(omics_flow_app, name="flow")
 
 
-def _read_subject(path: Optional[Path]):
-    if path is None:
-        return None
-    import pandas as pd
-
-    if not path.exists():
-        _fail(f"subject table not found: {path}")
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str, keep_default_na=False)
-
-
 @omics_bulk_app.command("run")
 def omics_bulk_run(
-    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (validated here; file_ref paths are relative to it), or a `latc validate` output folder."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder: bulk_qc.csv, bulk_scores.csv, de_*.csv, figures/."),
-    subject: Optional[Path] = typer.Option(None, "--subject", help="CSV/Parquet with patient_id + a response column "
-                                           "(default: truth_patients.csv beside a synthetic study)."),
-    response_column: str = typer.Option("objective_response", "--response-column", help="Column of --subject: 1/0, yes/no or responder/non_responder."),
+    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (validated here; file_ref paths are relative to it), or a `latc validate`/`latc run` output folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: tables/ (bulk_qc, bulk_scores, de_*, bulk_association), figures/, adata.h5ad, run.json."),
+    subject: Optional[Path] = _subject_option(),
+    response_column: Optional[str] = _response_option(),
+    time_column: Optional[str] = _time_option(),
+    event_column: Optional[str] = _event_option(),
     counts: Optional[Path] = typer.Option(None, "--counts", help="A shared counts matrix (CSV/TSV, genes × samples or samples × genes) instead of per-sample files."),
     response_timepoint: str = typer.Option("baseline", "--response-timepoint", help="Timepoint of the responder vs non-responder comparison."),
     pre: str = typer.Option("baseline", "--pre", help="Earlier timepoint of the paired comparison."),
@@ -575,17 +761,20 @@ def omics_bulk_run(
     shrink: bool = typer.Option(True, "--shrink/--no-shrink", help="Add apeGLM-shrunken log2 fold changes (slow: ~17 ms per gene)."),
     cpus: Optional[int] = typer.Option(None, "--cpus", min=1, help="CPU cores for pydeseq2 (default 1)."),
     strict: bool = typer.Option(False, "--strict", help="Fail when a manifest file is absent (default: skip and list it)."),
+    no_figures: bool = typer.Option(False, "--no-figures", help="Write no figures."),
     data_root: Optional[Path] = _data_root_option(),
 ) -> None:
     """Bulk RNA-seq: sample QC (outliers, sex check), thyroid/immune scores, responder and paired pre/post DE."""
-    from latc.omics import OmicsInputError
-    from latc.omics.bulk._pipeline import run_bulk
+    from latc.omics._manifest import OmicsInputError
 
     try:
-        with _omics_refusals(out):
-            r = run_bulk(study_dir, out, subject=_read_subject(subject), response_column=response_column, counts=counts,
-                         response_timepoint=response_timepoint, pre=pre, post=post, shrink=shrink, n_cpus=cpus, strict=strict,
-                         data_root=data_root)
+        with _omics_refusals(out) as session:
+            from latc.omics.bulk._pipeline import run_bulk
+
+            r = run_bulk(study_dir, out, subject=subject, response_column=response_column, time_col=time_column,
+                         event_col=event_column, counts=counts, response_timepoint=response_timepoint, pre=pre, post=post,
+                         shrink=shrink, n_cpus=cpus, strict=strict, data_root=data_root, figures=not no_figures,
+                         progress=session.step)
     except (OmicsInputError, ValueError) as exc:
         _fail(str(exc))
     for note in r.notes:
@@ -596,34 +785,39 @@ def omics_bulk_run(
     for name, res in r.de.items():
         console.print(f"DE {name}: {int((res['padj'] < 0.05).sum())} of {len(res)} genes padj < 0.05 ({res.attrs.get('design', '')})",
                       highlight=False)
-    console.print(f"wrote {len(r.files)} files → {out}", highlight=False)
+    console.print(f"wrote {len(r.files)} files → {out} (tables/, {'figures/, ' if not no_figures else ''}run.json)", highlight=False)
 
 
 @omics_flow_app.command("run")
 def omics_flow_run(
-    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (validated here; file_ref paths are relative to it), or a `latc validate` output folder."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder: flow_populations.csv, flow_gating_report.csv, figures/."),
+    study_dir: Path = typer.Argument(..., help="Study folder with biospecimens.csv (validated here; file_ref paths are relative to it), or a `latc validate`/`latc run` output folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: tables/ (flow_populations, flow_gating_report, flow_association), figures/, run.json."),
     gating: Optional[Path] = typer.Option(None, "--gating", help="Gating strategy: YAML (default: the shipped PBMC strategy) or GatingML 2.0 XML."),
     compensation: Optional[str] = typer.Option(None, "--compensation", help="FCS (spillover stored in each file), none, or a CSV spillover matrix (overrides the YAML)."),
-    subject: Optional[Path] = typer.Option(None, "--subject", help="CSV/Parquet with patient_id + a response column "
-                                           "(default: truth_patients.csv beside a synthetic study)."),
-    response_column: str = typer.Option("objective_response", "--response-column", help="Column of --subject: 1/0, yes/no or responder/non_responder."),
+    subject: Optional[Path] = _subject_option(),
+    response_column: Optional[str] = _response_option(),
+    time_column: Optional[str] = _time_option(),
+    event_column: Optional[str] = _event_option(),
     strict: bool = typer.Option(False, "--strict", help="Fail when a manifest file is absent (default: skip and list it)."),
+    no_figures: bool = typer.Option(False, "--no-figures", help="Write no figures."),
     data_root: Optional[Path] = _data_root_option(),
 ) -> None:
     """Flow cytometry: compensate, transform and gate every FCS file; population counts and % of parent per sample."""
-    from latc.omics import OmicsInputError
-    from latc.omics.flow._pipeline import run_flow
+    from latc.omics._manifest import OmicsInputError
 
     try:
-        with _omics_refusals(out):
-            r = run_flow(study_dir, out, gating=gating, compensation=compensation, subject=_read_subject(subject),
-                         response_column=response_column, strict=strict, data_root=data_root)
+        with _omics_refusals(out) as session:
+            from latc.omics.flow._pipeline import run_flow
+
+            r = run_flow(study_dir, out, gating=gating, compensation=compensation, subject=subject,
+                         response_column=response_column, time_col=time_column, event_col=event_column, strict=strict,
+                         data_root=data_root, figures=not no_figures, progress=session.step)
     except (OmicsInputError, ValueError) as exc:
         _fail(str(exc))
     for note in r.notes:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
-    console.print(f"{len(r.features)} flow samples gated; wrote {len(r.files)} files → {out}", highlight=False)
+    console.print(f"{len(r.features)} flow samples gated; wrote {len(r.files)} files → {out} "
+                  f"(tables/, {'figures/, ' if not no_figures else ''}run.json)", highlight=False)
 
 
 def main() -> None:  # pragma: no cover

@@ -17,9 +17,9 @@ from typing import Any, Iterator
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from latc.manifest import write_manifest
+from latc.manifest import record_stage
 
-#: Stages in order; later issues append analyze and report.
+#: Stages in order (progress bar and timings; the run record groups them as validate, derive, analyze, report).
 STAGES = ("read", "validate", "derive", "analyze", "summary", "report")
 
 
@@ -58,12 +58,17 @@ def _stage(progress: Progress, task: Any, name: str, timings: dict[str, float]) 
     progress.advance(task)
 
 
-def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, console: Console | None = None,
-                 extra_manifest: dict[str, Any] | None = None) -> PipelineResult:
-    """Run every available stage on ``study`` and write outputs, a summary report and ``manifest.json``.
+def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, options: Any = None, pdf: bool = True,
+                 console: Console | None = None, extra_manifest: dict[str, Any] | None = None) -> PipelineResult:
+    """Run every stage on ``study`` and write the outputs, the report and the run record ``manifest.json``.
 
-    Raises :class:`latc.io.StudyReadError` only when the input cannot be read at all.
+    ``options`` are the analysis options (:class:`latc.analysis.AnalysisOptions`; default: the plan's
+    defaults, as ``latc analyze``); ``pdf=False`` skips ``report.pdf`` (as ``latc report --no-pdf``).
+    Each stage updates ``OUT/manifest.json`` as it finishes (:func:`latc.manifest.record_stage`), so
+    the record is current even when a later stage fails. Raises :class:`latc.io.StudyReadError`
+    only when the input cannot be read at all.
     """
+    from latc.analysis import AnalysisOptions, input_locations, run_analysis, write_results
     from latc.derive.datasets import derive_datasets, write_datasets
     from latc.io import read_study
     from latc.report.summary import write_validation_summary
@@ -71,6 +76,7 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, consol
 
     study, out = Path(study), Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    options = options or AnalysisOptions()
     timings: dict[str, float] = {}
     console = console or Console(stderr=True)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -83,53 +89,57 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, consol
             write_validation(result, out / "validation")
         counts = result.counts()
         parameters = {"data_cut": str(data_cut) if data_cut else "today", "input_format": raw.format}
+        manifest = record_stage(out, "validate", input_path=study, parameters={**parameters, "data_cut_used": result.data_cut},
+                                seconds=timings["read"] + timings["validate"],
+                                timings={k: timings[k] for k in ("read", "validate")},
+                                outputs={"validation": "validation/", "summary": "validation/summary.html"},
+                                counts=counts, extra=extra_manifest)
         with _stage(progress, task, "derive", timings):
             derived = derive_datasets(result.clean, date.fromisoformat(result.data_cut), eligibility=result.eligibility)
             write_datasets(derived, out / "derived")
         counts["derived"] = dc = derived.counts()
+        record_stage(out, "derive", input_path=out / "validation", parameters=derived.parameters,
+                     seconds=timings["derive"], outputs={"derived": "derived/"}, counts={"derived": dc})
         headline = (f"{dc['analysis_set']} patients in the analysis set, ORR {dc['objective_response']}/{dc['response_set']}, "
                     f"pCR {dc['pcr']}/{dc['pathology_graded']} (derived/)")
         with _stage(progress, task, "analyze", timings):
-            from latc.analysis import run_analysis, write_results
-
-            analysis = run_analysis(derived)
+            analysis = run_analysis(derived, options)
+            analysis.inputs.update(input_locations(out / "derived", out / "analysis"))
             write_results(analysis, out / "analysis")
         counts["analysis"] = {"summary": analysis.summary(), "not_computed": analysis.skipped()}
+        record_stage(out, "analyze", input_path=out / "derived", parameters=analysis.parameters,
+                     seconds=timings["analyze"], outputs={"analysis": "analysis/results.json"},
+                     counts={"analysis": counts["analysis"]})
         with _stage(progress, task, "summary", timings):
             report = write_validation_summary(result, out / "validation" / "summary.html", study_name=str(study),
                                               parameters={**parameters, "derived datasets": headline})
-
-        def manifest_now() -> Path:
-            return write_manifest(
-                out, input_path=study, parameters={**parameters, "derive": derived.parameters, "analyze": analysis.parameters},
-                timings=timings,
-                outputs={"validation": "validation/", "derived": "derived/", "analysis": "analysis/results.json",
-                         "summary": "validation/summary.html", "report": "report/report.html", "report_pdf": "report/report.pdf",
-                         "tables": "report/tables.xlsx", "figures": "report/figures/"},
-                extra={"counts": counts, **(extra_manifest or {})},
-            )
-
-        manifest_now()  # the report's methods section reads the checksum and versions from it
         with _stage(progress, task, "report", timings):
             from latc.report import ReportInputError, build_report
 
             try:
-                rep = build_report(out, out / "report")
+                rep = build_report(out, out / "report", pdf=pdf, record=False)
                 report = rep.html
                 counts["report"] = {"figures": len(rep.figures), "tables": len(rep.tables), "not_shown": len(rep.notes),
                                     "pdf": rep.pdf is not None}
             except ReportInputError as exc:
                 counts["report"] = {"error": str(exc)}
-    manifest = manifest_now()
+        manifest = record_stage(
+            out, "report", input_path=out / "analysis", parameters={"pdf": pdf},
+            seconds=timings["report"], counts={"report": counts["report"]},
+            timings={"summary": timings["summary"], "report": timings["report"]},
+            outputs={"report": "report/report.html", **({"report_pdf": "report/report.pdf"} if pdf else {}),
+                     "tables": "report/tables.xlsx", "figures": "report/figures/"})
     return PipelineResult(out=out, manifest=manifest, report=report, counts=counts, timings=timings)
 
 
 def run_demo(out: Path, *, n_patients: int = 600, n_centers: int = 8, seed: int = 20261125,
-             inject_errors: int = 20, console: Console | None = None) -> PipelineResult:
+             inject_errors: int = 20, options: Any = None, pdf: bool = True,
+             console: Console | None = None) -> PipelineResult:
     """Synthesise the default multicenter cohort into ``out/synthetic`` and run the pipeline on it.
 
     ``inject_errors`` realistic data errors (listed in ``out/synthetic/injected_errors.csv``) are
-    planted by default so the demo shows the query log and quarantine at work.
+    planted by default so the demo shows the query log and quarantine at work. ``options`` (analysis
+    options) and ``pdf`` are passed to :func:`run_pipeline`.
     """
     import json
 
@@ -144,7 +154,7 @@ def run_demo(out: Path, *, n_patients: int = 600, n_centers: int = 8, seed: int 
     truth = json.loads(Path(synth.truth_path).read_text())
     data_cut = date.fromisoformat(truth["data_cut"])
     result = run_pipeline(
-        synth.study_path, out, data_cut=data_cut, console=console,
+        synth.study_path, out, data_cut=data_cut, options=options, pdf=pdf, console=console,
         extra_manifest={"synthetic": {"n_patients": n_patients, "n_centers": n_centers, "seed": seed,
                                       "inject_errors": inject_errors, "truth": str(synth.truth_path), "seconds": round(synth_seconds, 3)}},
     )

@@ -16,7 +16,8 @@ from ._context import AnalysisOptions
 from ._data import ANALYSIS_COLUMNS, AnalysisData, load_derived, privacy_violations
 from ._plan import SECTIONS, run_analysis
 from ._results import AnalysisInputError, AnalysisResults, ResultTable, SectionResult, SectionSkipped
-from ._write import analyze_path, write_results
+from ._coding import coding, coding_text, plan_coding
+from ._write import analyze_path, coding_frame, input_locations, write_results
 
 __all__ = [
     "ANALYSIS_COLUMNS",
@@ -29,6 +30,11 @@ __all__ = [
     "SectionResult",
     "SectionSkipped",
     "analyze_path",
+    "coding",
+    "coding_frame",
+    "coding_text",
+    "input_locations",
+    "plan_coding",
     "load_derived",
     "privacy_violations",
     "run_analysis",

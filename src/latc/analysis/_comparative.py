@@ -34,8 +34,9 @@ import pandas as pd
 from latc.stats import (StatsInputError, balance, cox, cox_zph, effective_sample_size, evalue, kaplan_meier,
                         love_data, match, propensity, weights)
 
-from ._context import (Context, annotate_medians, attempt, check_events, concat, cox_row, front, note_missing,
-                       usable_covariates)
+from ._coding import coding
+from ._context import (Context, annotate_medians, attempt, check_events, concat, cox_row, front, landmarks_text,
+                       note_missing, row_populations, usable_covariates)
 from ._frames import CONFOUNDERS, comparative_frame
 from ._results import ResultTable, SectionResult, SectionSkipped
 
@@ -180,6 +181,13 @@ def run(ctx: Context, sec: SectionResult) -> None:
                    "time_zero": "treatment decision", "time_unit": "months",
                    "left_out_missing_confounder_or_time": info["left_out_missing_confounder_or_time"]}
     n = len(df)
+    strata = "center" if df["center"].nunique() > 1 else None
+    ps_coding = coding(cmp["ps_covariates"], df, events=["treatment"])
+    outcome_coding = coding(["neoadjuvant"] + covs, df, events=list(ENDPOINTS), strata=strata,
+                            notes=["naive, matched and weighted models hold neoadjuvant only; the adjusted model "
+                                   "neoadjuvant + the confounders listed"])
+    weighted_coding = coding(["neoadjuvant"], df, events=["recurrence"], strata=strata,
+                             notes=["weights from the propensity model: " + ", ".join(cmp["ps_covariates"])])
 
     def ps_table():
         _ps_ready(cmp)
@@ -193,9 +201,9 @@ def run(ctx: Context, sec: SectionResult) -> None:
         method = ("logistic regression (R glm(neoadjuvant ~ confounders + center, family = binomial)); "
                   "propensity = P(neoadjuvant | baseline confounders, center)")
         par = {**base_params, "model": "logistic", "covariates": cmp["ps_covariates"]}
-        return [ResultTable("propensity_score", "Propensity score by cohort", q, method, par, POPULATION, n),
+        return [ResultTable("propensity_score", "Propensity score by cohort", q, method, par, POPULATION, n, coding=ps_coding),
                 ResultTable("propensity_histogram", "Propensity score distribution (overlap), 20 bins",
-                            hist.drop(columns="bin"), method, par, POPULATION, n)]
+                            hist.drop(columns="bin"), method, par, POPULATION, n, coding=ps_coding)]
 
     attempt(sec, "propensity_score", ps_table)
 
@@ -230,7 +238,7 @@ def run(ctx: Context, sec: SectionResult) -> None:
                   "variance ratio; KS; Kish effective sample size")
         par = {**base_params, "binary": "std", "threshold": 0.1, "caliper": o.caliper, "stabilize": o.stabilize}
         return [ResultTable("balance", "Covariate balance before and after matching / weighting", bal, method, par,
-                            POPULATION, n),
+                            POPULATION, n, coding=ps_coding),
                 ResultTable("love_plot", "Love-plot data (|SMD| before/after, threshold 0.1)", love, method, par,
                             POPULATION, n),
                 ResultTable("effective_sample_size", "Effective sample sizes (Kish)", concat(ess),
@@ -244,7 +252,8 @@ def run(ctx: Context, sec: SectionResult) -> None:
         par = {"ratio": o.match_ratio, "caliper": o.caliper, "caliper_scale": "SD of the logit propensity score",
                "caliper_width_logit": m.caliper_width, "replace": False, "m_order": "largest", "exact": note,
                "estimand": "ATT"}
-        return ResultTable("matching", "Propensity-score matching: sample sizes", t, m.method, par, POPULATION, n)
+        return ResultTable("matching", "Propensity-score matching: sample sizes", t, m.method, par, POPULATION, n,
+                           coding=ps_coding)
 
     attempt(sec, "matching", matching_table)
 
@@ -258,8 +267,15 @@ def run(ctx: Context, sec: SectionResult) -> None:
                "estimands": {"naive": "crude", "adjusted": "conditional", "ps_matched": "ATT",
                              "iptw_ate": "ATE (stabilized)", "overlap_ato": "ATO"},
                "primary": "recurrence, IPTW (ATE)", "caliper": o.caliper}
+        blocks = []
+        for r in (est.dropna(subset=["n"]) if "n" in est else est.iloc[:0]).itertuples(index=False):
+            if r.analysis == "ps_matched":
+                why = "the matched pairs within the caliper (ATT): matched treated and control patients only"
+            else:
+                why = f"{n - int(r.n)} patient(s) without a {r.endpoint.replace('_', ' ')} time left out"
+            blocks.append((f"{r.endpoint.replace('_', ' ')}, {r.analysis}", int(r.n), why))
         return ResultTable("hazard_ratios", "Neoadjuvant vs upfront surgery: hazard ratios by analysis", est, method,
-                           par, POPULATION, n)
+                           par, POPULATION, n, coding=outcome_coding, row_populations=row_populations(blocks, n))
 
     attempt(sec, "hazard_ratios", estimates_table)
 
@@ -281,13 +297,17 @@ def run(ctx: Context, sec: SectionResult) -> None:
             pd.DataFrame(rows), "weight distribution per cohort: Kish ESS (sum w)^2 / sum w^2, quantiles (numpy "
             "linear = R type 7), share of the cohort's total weight carried by its top 1 % of patients; extreme "
             "weights (near-violations of positivity) show as a large max / small ESS (Cole & Hernán 2008)",
-            {"stabilize": o.stabilize}, POPULATION, n)
+            {"stabilize": o.stabilize}, POPULATION, n, coding=ps_coding)
+        ws = weight_sensitivity(ctx)
+        blocks = [(str(r.analysis), int(r.n), f"{r.population}: {int(r.excluded)} patient(s) outside it excluded")
+                  for r in ws.dropna(subset=["n", "excluded"]).itertuples(index=False)]
         return [summary, ResultTable("weight_sensitivity",
                                      "Recurrence HR under IPTW weight truncation and propensity-score trimming",
-                                     weight_sensitivity(ctx), WEIGHT_SENSITIVITY_METHOD,
+                                     ws, WEIGHT_SENSITIVITY_METHOD,
                                      {"truncate_quantiles": list(o.truncate_quantiles), "trim_bounds": list(o.trim_bounds),
                                       "trim_quantile": o.trim_quantile, "stabilize": o.stabilize,
-                                      "strata": "center", "robust": True, "ties": o.ties}, POPULATION, n)]
+                                      "strata": "center", "robust": True, "ties": o.ties}, POPULATION, n,
+                                     coding=weighted_coding, row_populations=row_populations(blocks, n))]
 
     attempt(sec, "weights_summary", weights_tables)
 
@@ -306,15 +326,17 @@ def run(ctx: Context, sec: SectionResult) -> None:
                   "strength of association of an unmeasured confounder with treatment and outcome to explain away "
                   "the estimate; evalue_ci for the CI limit closest to 1")
         return ResultTable("evalues", "E-values of the comparative hazard ratios", pd.DataFrame(rows), method,
-                           {"measure": "HR", "rare": False, "primary": "recurrence, IPTW (ATE)"}, POPULATION, n)
+                           {"measure": "HR", "rare": False, "primary": "recurrence, IPTW (ATE)"}, POPULATION, n,
+                           coding=outcome_coding)
 
     attempt(sec, "evalues", evalue_table)
 
     def km_table():
-        rows, meds = [], []
+        rows, meds, blocks = [], [], []
         for ep in ("recurrence", "overall_survival"):
             time, event, _ = ENDPOINTS[ep]
             d = df[df[time].notna() & df[event].notna()]
+            blocks.append((ep.replace("_", " "), len(d), f"{n - len(d)} patient(s) without a {ep.replace('_', ' ')} time left out"))
             variants: list[tuple[str, str | None]] = [("unweighted", None)]
             if "ps_error" not in cmp:
                 variants.append(("iptw_ate", "w_ate"))
@@ -329,10 +351,15 @@ def run(ctx: Context, sec: SectionResult) -> None:
                   "infinitesimal-jackknife variance (R survfit(weights = w, robust = TRUE)); landmarks in months")
         par = {"conf_type": o.conf_type, "conf_level": o.conf_level, "landmarks_months": list(o.landmarks_months),
                "weights": "stabilized IPTW (ATE)", "robust": True}
-        return [ResultTable("km_landmarks", "Survival at 12/24/36 months by cohort (unweighted and IPTW)",
-                            front(concat(rows), ["endpoint", "weighting"]), method, par, POPULATION, n),
+        rp = row_populations(blocks, n)
+        km_coding = coding(["neoadjuvant"], df, events=["recurrence", "overall_survival"],
+                           notes=["IPTW rows weighted by the stabilized ATE weights of the propensity model"])
+        return [ResultTable("km_landmarks", f"Survival at {landmarks_text(o.landmarks_months)} by cohort (unweighted and IPTW)",
+                            front(concat(rows), ["endpoint", "weighting"]), method, par, POPULATION, n,
+                            coding=km_coding, row_populations=rp),
                 ResultTable("km_medians", "Median time to event by cohort (unweighted and IPTW)",
-                            front(concat(meds), ["endpoint", "weighting"]), method, par, POPULATION, n)]
+                            front(concat(meds), ["endpoint", "weighting"]), method, par, POPULATION, n,
+                            coding=km_coding, row_populations=rp)]
 
     attempt(sec, "km", km_table)
 
@@ -343,7 +370,8 @@ def run(ctx: Context, sec: SectionResult) -> None:
         z = cox_zph(fit, transform="km").reset_index().rename(columns={"index": "term"})
         return ResultTable("ph_check", "Proportional hazards check of the adjusted recurrence model", z,
                            "score test of Schoenfeld-residual trend (R survival >= 3.0 cox.zph, transform = 'km'), per "
-                           "term and GLOBAL", {"transform": "km", "model": "adjusted", "ties": o.ties}, POPULATION, n)
+                           "term and GLOBAL", {"transform": "km", "model": "adjusted", "ties": o.ties}, POPULATION, n,
+                           coding=coding(["neoadjuvant"] + covs, df, events=["recurrence"], strata=strata))
 
     attempt(sec, "ph_check", zph_table)
 
@@ -354,7 +382,8 @@ def run(ctx: Context, sec: SectionResult) -> None:
                            "propensity score and logit, stabilized IPTW (ATE) and overlap (ATO) weights, matched pair "
                            "(subclass) and matching weight, endpoint times (months from the treatment decision) and "
                            "event codes (rec_type 1 = recurrence/progression, 2 = death without it, 0 = censored)",
-                           {**base_params, "stabilize": o.stabilize, "caliper": o.caliper}, POPULATION, n)
+                           {**base_params, "stabilize": o.stabilize, "caliper": o.caliper}, POPULATION, n,
+                           coding=coding(cmp["ps_covariates"], df, events=list(ENDPOINTS)))
 
     attempt(sec, "patient_data", patient_table)
 

@@ -4,7 +4,7 @@ Population and time zero as the comparison (``_comparative``). ``rec_type``: 1 r
 progression, 2 death without prior recurrence, 0 censored (``_frames``).
 
 * cumulative incidence of each cause by cohort (Aalen–Johansen with exact ties; R ``cmprsk::cuminc``
-  variance, log-log CI) at 12/24/36 months;
+  variance, log-log CI) at the landmarks (12, 24, 36 and 60 months);
 * Gray's test (``cuminc(...)$Tests``), unstratified and stratified by center;
 * Fine–Gray subdistribution hazard ratio (``cmprsk::crr``, robust sandwich SE): unadjusted and
   adjusted for the baseline confounders and center (fixed effects; ``crr`` has no strata).
@@ -17,6 +17,7 @@ import pandas as pd
 from latc.stats import cumulative_incidence, fine_gray, gray_test
 
 from ._comparative import POPULATION, comparison
+from ._coding import coding
 from ._context import Context, attempt, check_events, concat, note_missing
 from ._results import ResultTable, SectionResult, SectionSkipped
 
@@ -42,7 +43,8 @@ def run(ctx: Context, sec: SectionResult) -> None:
         return ResultTable("cumulative_incidence", "Cumulative incidence of recurrence and of death without recurrence",
                            t, "Aalen-Johansen cumulative incidence, exact ties (R cmprsk::cuminc + timepoints), "
                            "delta-method variance, log-log CI",
-                           {**par, "conf_type": "log-log", "times_months": list(o.landmarks_months)}, POPULATION, n)
+                           {**par, "conf_type": "log-log", "times_months": list(o.landmarks_months)}, POPULATION, n,
+                           coding=coding(["neoadjuvant"], d, events=["recurrence"]))
 
     attempt(sec, "cumulative_incidence", cif)
 
@@ -54,7 +56,7 @@ def run(ctx: Context, sec: SectionResult) -> None:
         t["cause_label"] = t["cause"].map(CAUSES)
         return ResultTable("gray_test", "Gray's test: cumulative incidence by cohort", t,
                            "Gray's K-sample test (R cmprsk::cuminc(...)$Tests, rho = 0), unstratified and stratified by center",
-                           {**par, "rho": 0}, POPULATION, n)
+                           {**par, "rho": 0}, POPULATION, n, coding=coding(["neoadjuvant"], d, events=["recurrence"]))
 
     attempt(sec, "gray_test", gray)
 
@@ -77,6 +79,10 @@ def run(ctx: Context, sec: SectionResult) -> None:
                            pd.DataFrame(rows), "Fine-Gray proportional subdistribution hazards (R cmprsk::crr), robust "
                            "sandwich SE; center as fixed effects in the adjusted model (up to fine_gray_max_centers levels)",
                            {**par, "cause": 1, "center": center_note,
-                            "confounders": cmp["covariates"]}, POPULATION, n)
+                            "confounders": cmp["covariates"]}, POPULATION, n,
+                           coding=coding(["neoadjuvant"] + covs, d, events=["recurrence"],
+                                         notes=["unadjusted model: neoadjuvant only; adjusted: all terms listed",
+                                                "cause 1 = recurrence or progression (rec_type 1), competing cause 2 = "
+                                                "death without it (rec_type 2), 0 = censored"]))
 
     attempt(sec, "fine_gray", fg)

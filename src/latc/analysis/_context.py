@@ -20,7 +20,7 @@ from latc.stats import StatsInputError
 from ._data import AnalysisData
 from ._results import ResultTable, SectionResult, SectionSkipped
 
-__all__ = ["AnalysisOptions", "Context", "attempt", "usable_covariates", "cox_row"]
+__all__ = ["AnalysisOptions", "Context", "attempt", "usable_covariates", "cox_row", "row_populations"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class AnalysisOptions:
     conf_level: float = 0.95
     conf_type: str = "log"                      # KM CI transform (R's default)
     ties: str = "efron"                         # Cox ties (R's default)
-    landmarks_months: tuple[float, ...] = (12.0, 24.0, 36.0)
+    landmarks_months: tuple[float, ...] = (12.0, 24.0, 36.0, 60.0)   # KM / CIF landmarks (60 = 5 years)
     caliper: float = 0.2                        # SD of the logit PS
     match_ratio: int = 1
     match_exact_center: bool = True
@@ -186,3 +186,25 @@ def note_missing(df: pd.DataFrame, column: str, message: str) -> pd.DataFrame:
     note = note.where(~miss | note.ne(""), message)
     df["note"] = note.to_numpy()
     return df
+
+
+def row_populations(blocks: Sequence[tuple[str, int, str]], n: int | None) -> list[dict[str, Any]]:
+    """The row blocks of a table whose patients differ from the table's population ``n``, each with
+    the reason (``{"rows", "n", "reason"}``, in order, duplicates dropped) — the caption states them
+    so that a table's n and its rows never silently disagree."""
+    out, seen = [], set()
+    for rows, k, reason in blocks:
+        if n is not None and int(k) == int(n):
+            continue
+        key = (rows, int(k))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append({"rows": rows, "n": int(k), "reason": reason})
+    return out
+
+
+def landmarks_text(months: Sequence[float]) -> str:
+    """``12, 24, 36 and 60 months`` for titles."""
+    m = [f"{x:g}" for x in months]
+    return (", ".join(m[:-1]) + " and " + m[-1] if len(m) > 1 else "".join(m)) + " months"

@@ -15,6 +15,7 @@ import pandas as pd
 
 from latc.stats import prognostic
 
+from ._coding import TERMS, coding
 from ._context import Context, check_events
 from ._data import _flag, need
 from ._results import ResultTable, SectionResult, SectionSkipped
@@ -55,11 +56,15 @@ def run(ctx: Context, sec: SectionResult) -> None:
            "uno_c": "R G(t-) convention", "ties": "efron"}
     pop = ("neoadjuvant patients (analysis set) with an R0/R1 index operation, a graded specimen and an ATA risk; "
            "time zero = operation")
+    cod = coding(["ata_high_risk", "objective_response", "mpr"], d, events=["recurrence after surgery"],
+                 overrides={"mpr": TERMS["mpr_indicator"]},
+                 notes=["baseline model: ata_high_risk; extended model: ata_high_risk + objective_response + mpr"])
     sec.add(ResultTable("discrimination", "ATA risk vs ATA + response: discrimination, calibration, LR test", summ,
                         "Cox models (R coxph); Harrell's C (R concordance), Uno's C (timewt = 'n/G2'), cumulative/dynamic "
                         "AUC and Brier (riskRegression::Score), calibration (O/E, slope), bootstrap optimism (Harrell 1996)",
-                        par, pop, len(d)))
+                        par, pop, len(d), coding=cod))
     cal = res.calibration.copy()
     cal.attrs = {}
     sec.add(ResultTable("calibration", "Calibration by risk group at the horizons", cal,
-                        "deciles of predicted risk; observed = 1 - KM at the horizon (R survfit, log CI)", par, pop, len(d)))
+                        "deciles of predicted risk; observed = 1 - KM at the horizon (R survfit, log CI)", par, pop, len(d),
+                        coding=cod))

@@ -36,13 +36,22 @@ class ResultTable:
     population: str = ""
     n: int | None = None
     note: str = ""
+    #: model tables: how each term and the event are coded (``_coding.coding``)
+    coding: dict[str, Any] = field(default_factory=dict)
+    #: row blocks whose patients are not the table's population ``n``: ``{"rows", "n", "reason"}``
+    row_populations: list[dict[str, Any]] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready description (everything except the data)."""
-        return {"name": self.name, "title": self.title, "method": self.method,
-                "parameters": _plain(self.parameters), "population": self.population,
-                "n": None if self.n is None else int(self.n), "rows": int(len(self.data)),
-                "columns": [str(c) for c in self.data.columns], "note": self.note}
+        out = {"name": self.name, "title": self.title, "method": self.method,
+               "parameters": _plain(self.parameters), "population": self.population,
+               "n": None if self.n is None else int(self.n), "rows": int(len(self.data)),
+               "columns": [str(c) for c in self.data.columns], "note": self.note}
+        if self.row_populations:
+            out["row_populations"] = _plain(self.row_populations)
+        if self.coding:
+            out["coding"] = _plain(self.coding)
+        return out
 
 
 @dataclass

@@ -24,7 +24,8 @@ import pandas as pd
 from latc.stats import StatsInputError, cox, impute, pool
 
 from ._comparative import POPULATION, comparison, estimates
-from ._context import Context, attempt, check_events, cox_row, usable_covariates
+from ._coding import coding
+from ._context import Context, attempt, check_events, cox_row, row_populations, usable_covariates
 from ._frames import landmark_rows
 from ._results import ResultTable, SectionResult, SectionSkipped
 
@@ -114,16 +115,28 @@ def run(ctx: Context, sec: SectionResult) -> None:
         if c not in t:
             t[c] = np.nan if c != "note" else ""
     t["note"] = t["note"].fillna("")
+    strata = "center" if df["center"].nunique() > 1 else None
+    blocks = [(str(r.analysis), int(r.n), str(r.population))
+              for r in (t.dropna(subset=["n"]) if "n" in t else t.iloc[:0]).itertuples(index=False)]
     sec.add(ResultTable("hazard_ratios", "Sensitivity analyses of the adjusted recurrence hazard ratio", t,
                         "Cox proportional hazards (R coxph, Efron ties), neoadjuvant + confounders + strata(center); "
                         "multiple imputation by chained equations (R mice) pooled by Rubin's rules (mice::pool)",
                         {"confounders": covs, "imputations": o.imputations, "imputation_iterations": o.imputation_iterations,
                          "imputation_seed": o.seed, "landmark_months": L, "ties": o.ties, "center": "strata(center)",
                          "imputed": imp_info.get("missing", {}), "imputation_methods": imp_info.get("method", {})},
-                        POPULATION, len(df)))
+                        POPULATION, len(df),
+                        coding=coding(["neoadjuvant"] + covs, df, events=["recurrence"], strata=strata,
+                                      notes=["complete case: without the not-tested indicators; multiple imputation: "
+                                             "braf and tert as factors (negative / positive, reference negative) with "
+                                             "untested values imputed", "time zero diagnosis / surgery rows: time from "
+                                             "that date instead of the decision"]),
+                        row_populations=row_populations(blocks, len(df))))
     if "pooled" in imp_info:
         p = imp_info["pooled"].reset_index().rename(columns={"index": "term"})
         sec.add(ResultTable("imputation_pooled", "Multiple imputation: pooled Cox model (all terms)", p,
                             "Rubin's rules as R summary(mice::pool(fits), conf.int = TRUE); log hazard ratios",
                             {"imputations": o.imputations, "iterations": o.imputation_iterations, "seed": o.seed,
-                             "survival_predictors": "event indicator + Nelson-Aalen cumulative hazard"}, POPULATION, len(df)))
+                             "survival_predictors": "event indicator + Nelson-Aalen cumulative hazard"}, POPULATION, len(df),
+                            coding=coding(["neoadjuvant"] + [c for c in covs if c not in ("braf_positive", "tert_positive",
+                                          "braf_not_tested", "tert_not_tested")] + ["braf", "tert"], df,
+                                          events=["recurrence"], strata=strata)))

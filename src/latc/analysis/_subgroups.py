@@ -15,6 +15,7 @@ import pandas as pd
 from latc.stats import subgroups
 
 from ._comparative import POPULATION, comparison
+from ._coding import coding
 from ._context import Context, check_events
 from ._results import ResultTable, SectionResult, SectionSkipped
 
@@ -44,4 +45,7 @@ def run(ctx: Context, sec: SectionResult) -> None:
                         "robust Wald test of treatment x subgroup",
                         {"weights": "stabilized IPTW (ATE) from the overall propensity model", "robust": True,
                          "ties": "efron", "interaction_test": "Wald (robust)", "subgroups": SUBGROUPS,
-                         "conf_level": o.conf_level}, POPULATION, len(d)))
+                         "conf_level": o.conf_level}, POPULATION, len(d),
+                        coding=coding(["neoadjuvant", *SUBGROUPS], d, events=["recurrence"],
+                                      notes=["one weighted Cox model of neoadjuvant per subgroup level; interaction "
+                                             "model: neoadjuvant * subgroup"])))

@@ -14,7 +14,7 @@ import pandas as pd
 
 from latc.stats import response_rates
 
-from ._context import Context, attempt, concat
+from ._context import Context, attempt, concat, row_populations
 from ._data import _flag, need
 from ._results import ResultTable, SectionResult, SectionSkipped
 
@@ -30,6 +30,11 @@ PRESERVATION = {  # outcome → the baseline plan that defines its denominator
     "esophageal_resection_avoided": "planned_esophageal_resection",
 }
 METHOD = "proportion with exact Clopper-Pearson CI (R binom.test) per cohort"
+OUTCOME_WORDS = {"planned_organ_resection_avoided": "planned organ resection avoided",
+                 "total_laryngectomy_avoided": "total laryngectomy avoided",
+                 "esophageal_resection_avoided": "oesophageal resection avoided"}
+PLAN_WORDS = {"organ_resection_planned": "an organ resection", "planned_laryngectomy": "a laryngectomy",
+              "planned_esophageal_resection": "an oesophageal resection"}
 
 
 def run(ctx: Context, sec: SectionResult) -> None:
@@ -60,21 +65,28 @@ def run(ctx: Context, sec: SectionResult) -> None:
     attempt(sec, "outcomes", outcomes)
 
     def preservation():
-        parts = []
+        parts, blocks = [], []
+        any_plan = pd.Series(False, index=op.index)
         for out, plan in PRESERVATION.items():
             if out not in op or plan not in op:
                 continue
-            planned = op[op[plan].astype("boolean").fillna(False).to_numpy(bool)]
+            has = op[plan].astype("boolean").fillna(False).to_numpy(bool)
+            planned = op[has]
             if not len(planned):
                 continue
+            any_plan |= has
             d = pd.DataFrame({"cohort": planned["cohort"].astype("str"),
                               out: planned[out].astype("boolean").fillna(False).to_numpy(bool)})
             t = response_rates(d, [out], by="cohort")
             t.insert(1, "denominator", f"{plan} at baseline")
             parts.append(t)
+            blocks.append((OUTCOME_WORDS.get(out, out), len(planned), f"operated patients with {PLAN_WORDS.get(plan, plan)} "
+                           "in the baseline plan"))
         if not parts:
             raise SectionSkipped("no operated patient had an organ resection in the baseline plan")
+        n = int(any_plan.sum())
         return ResultTable("organ_preservation", "Organ preservation vs the baseline surgical plan", concat(parts), METHOD,
-                           par, "operated set with the organ resection in the baseline plan", len(op))
+                           par, "operated set with an organ resection in the baseline plan", n,
+                           row_populations=row_populations(blocks, n))
 
     attempt(sec, "organ_preservation", preservation)

@@ -846,31 +846,68 @@ def read_clean_tables(folder: str | Path) -> tuple[dict[str, pd.DataFrame], pd.D
     return clean, eligibility, data_cut
 
 
-def _write_csv(table: pd.DataFrame, path: Path) -> None:
-    """CSV through pyarrow (several times faster than ``DataFrame.to_csv`` at millions of rows):
-    dates as ``YYYY-MM-DD``, booleans ``true``/``false``, missing values as empty cells; text
-    cells a spreadsheet would run as a formula get a leading ``'`` (docs/spreadsheet_safety.md)."""
+#: What a missing value is written as in latc's CSV outputs: R's ``read.csv`` reads ``NA`` as a missing
+#: value in every column type (an empty cell only in logical and number columns: in a text or date
+#: column it stays ``""``), pandas' ``read_csv`` reads it as missing too, and R's ``write.csv`` writes it.
+CSV_NA = "NA"
+
+
+def _csv_column(s: pd.Series) -> pd.Series:
+    """One column in its CSV form: flags as ``TRUE``/``FALSE`` (what R's ``read.csv`` reads as logical
+    without options; ``true``/``True`` stay text in R 4.2), categories and mixed text as text, dates kept."""
+    dtype = s.dtype
+    if pd.api.types.is_bool_dtype(dtype):  # bool and the nullable boolean
+        return s.astype("boolean").map({True: "TRUE", False: "FALSE"}, na_action="ignore").astype("object")
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = dtype.categories
+        if pd.api.types.is_bool_dtype(cats.dtype):
+            return _csv_column(s.astype("boolean"))
+        return s.astype("object").where(s.notna(), None).map(str, na_action="ignore")
+    if dtype == object:
+        kind = pd.api.types.infer_dtype(s, skipna=True)
+        if kind == "boolean":
+            return s.map({True: "TRUE", False: "FALSE"}, na_action="ignore").astype("object")
+        if kind not in ("string", "empty", "integer", "floating", "mixed-integer-float", "decimal", "date", "datetime",
+                        "datetime64"):  # mixed types: each value as text
+            return s.map(lambda v: "TRUE" if v is True or v is np.True_ else "FALSE" if v is False or v is np.False_
+                         else str(v), na_action="ignore")
+    return s
+
+
+def write_table_csv(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write a derived or analysis table as CSV that R's ``read.csv`` and pandas' ``read_csv`` read
+    without options (docs/r.md): logical columns as ``TRUE``/``FALSE``, missing values as ``NA``,
+    dates as ``YYYY-MM-DD``, numbers as numbers; text cells a spreadsheet would run as a formula get
+    a leading ``'`` (docs/spreadsheet_safety.md). Written through pyarrow (several times faster than
+    ``DataFrame.to_csv`` at millions of rows), which quotes every text value."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     from latc.io._spreadsheet import neutralise_formulas
 
-    t = pa.Table.from_pandas(neutralise_formulas(table), preserve_index=False)
+    safe = neutralise_formulas(table)
+    frame = pd.DataFrame({c: _csv_column(safe[c]) for c in safe.columns}, index=safe.index)
+    frame.columns = [str(c) for c in safe.columns]
+    t = pa.Table.from_pandas(frame, preserve_index=False)
     for i, f in enumerate(t.schema):
         if pa.types.is_timestamp(f.type):
             t = t.set_column(i, f.name, pc.cast(t.column(i), pa.date32(), safe=False))
-    pacsv.write_csv(t, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        elif pa.types.is_null(f.type):  # a column without any value
+            t = t.set_column(i, f.name, pa.array([None] * len(t), pa.string()))
+    path = Path(path)
+    pacsv.write_csv(t, path, write_options=pacsv.WriteOptions(quoting_style="needed", null_string=CSV_NA))
+    return path
 
 
 def write_datasets(ds: DerivedDatasets, out_dir: str | Path) -> dict[str, Path]:
-    """Write every dataset as ``<name>.parquet`` and ``<name>.csv``, plus ``metadata.csv`` /
-    ``metadata.json`` (one row per dataset × variable, from ``metadata.yaml``) and
+    """Write every dataset as ``<name>.parquet`` and ``<name>.csv`` (read by R without options:
+    :func:`write_table_csv`), plus ``metadata.csv`` / ``metadata.json`` (one row per dataset ×
+    variable, from ``metadata.yaml``) and
     ``problems.csv``. Returns name → path of what was written (CSV paths for the datasets)."""
     import json
 
     from latc.derive._metadata import metadata_table
-    from latc.io._spreadsheet import neutralise_formulas
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -878,10 +915,10 @@ def write_datasets(ds: DerivedDatasets, out_dir: str | Path) -> dict[str, Path]:
     tables = ds.tables()
     for name, t in tables.items():
         t.to_parquet(out / f"{name}.parquet", index=False)
-        _write_csv(t, out / f"{name}.csv")
+        write_table_csv(t, out / f"{name}.csv")
         written[name] = out / f"{name}.csv"
     meta = metadata_table(tables)
-    neutralise_formulas(meta).to_csv(out / "metadata.csv", index=False)
+    write_table_csv(meta, out / "metadata.csv")
     (out / "metadata.json").write_text(json.dumps(meta.to_dict(orient="records"), indent=1, ensure_ascii=False), encoding="utf-8")
     (out / "parameters.json").write_text(json.dumps({"parameters": ds.parameters, "counts": ds.counts()}, indent=2),
                                          encoding="utf-8")

@@ -55,7 +55,8 @@ class ReportResult:
         size = self.html.stat().st_size / 1e6
         return (f"report: {len(self.sections)} sections, {len(self.figures)} figures, {len(self.tables)} tables, "
                 f"{len(self.notes)} notes on what could not be shown; report.html {size:.1f} MB"
-                + (f", report.pdf" if self.pdf else f"; PDF not written ({self.pdf_error})")
+                + (", report.pdf" if self.pdf else f"; PDF not written ({self.pdf_error})" if self.pdf_error
+                   else "; no PDF (--no-pdf)")
                 + f", tables.xlsx in {sum(self.timings.values()):.1f} s → {self.out_dir}")
 
 
@@ -158,11 +159,14 @@ def write_pdf(html: str, path: Path) -> Path:
     return path
 
 
-def build_report(results_dir: str | Path, out_dir: str | Path, *, pdf: bool = True) -> ReportResult:
+def build_report(results_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, record: bool = True) -> ReportResult:
     """Build the study report from a ``latc run`` / ``latc analyze`` output folder.
 
-    Raises :class:`~latc.report.ReportInputError` (one line) only when the folder holds nothing a
-    report can use; every section that cannot be computed says why inside the report.
+    With ``record`` the report stage is entered in the run record: ``RESULTS/manifest.json`` when
+    the report is written inside the results folder (``RESULTS/report``), else ``OUT/manifest.json``
+    (copying the results folder's stages). Raises :class:`~latc.report.ReportInputError` (one line)
+    only when the folder holds nothing a report can use; every section that cannot be computed says
+    why inside the report.
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -197,9 +201,29 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, pdf: bool = Tr
             pdf_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         timings["pdf"] = time.perf_counter() - t1
     notes = [f"{s.title}: {n}" for s in sections for n in s.notes]
+    if record:
+        _record(inp, out, pdf=pdf, seconds=time.perf_counter() - t0,
+                counts={"figures": len(figures), "tables": len(tables), "not_shown": len(notes), "pdf": pdf_path is not None})
     return ReportResult(out_dir=out, html=html_path, pdf=pdf_path, xlsx=xlsx, figures_dir=out / "figures",
                         figures=[f.key for f in figures], tables=[t.key for t in tables],
                         sections=[s.key for s in sections], notes=notes, timings=timings, pdf_error=pdf_error)
+
+
+def _record(inp: ReportInputs, out: Path, *, pdf: bool, seconds: float, counts: dict[str, Any]) -> Path:
+    """Enter the report stage in the run record of the folder the report belongs to."""
+    import os
+
+    from latc.manifest import record_stage
+
+    base = inp.analysis_dir.parent if inp.analysis_dir is not None and inp.analysis_dir != inp.root else inp.root
+    inside = Path(os.path.abspath(out)).is_relative_to(Path(os.path.abspath(base)))
+    folder = base if inside else out
+    rel = os.path.relpath(out, folder)
+    prefix = "" if rel == "." else rel + "/"
+    return record_stage(folder, "report", input_path=inp.analysis_dir or inp.root, parameters={"pdf": pdf},
+                        seconds=seconds, counts={"report": counts}, upstream=inp.manifest_path,
+                        outputs={"report": f"{prefix}report.html", **({"report_pdf": f"{prefix}report.pdf"} if counts.get("pdf") else {}),
+                                 "tables": f"{prefix}tables.xlsx", "figures": f"{prefix}figures/"})
 
 
 __all__ += ["ReportInputError", "write_pdf"]

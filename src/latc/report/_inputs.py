@@ -7,11 +7,15 @@ datasets:
   names every table's title, method, parameters, population and n, and why anything was not computed);
 * ``derived/<name>.parquet`` — ``latc derive`` (the per-patient data the figures need);
 * ``validation/`` — ``queries.csv``, ``eligibility.csv``, ``summary.json``, ``clean/<form>.parquet``;
-* ``manifest.json`` — software versions, parameters, the input's checksum (``latc run``);
+* ``manifest.json`` — the run record: software versions, each stage's parameters, the input's
+  checksum, timings (every stage updates it);
 * ``omics/`` — outputs of the ``latc omics`` commands.
 
-``RESULTS`` may also be the ``analysis`` folder itself. Nothing is computed here; every reader
-returns ``None`` (or an empty table) when its file is absent, so each report section can say why.
+``RESULTS`` may also be the ``analysis`` folder itself. When the analysis was written elsewhere
+(``latc analyze RUN --out NEW``), ``results.json`` ``inputs.locations`` names the derived and
+validation folders and the upstream run record (relative to the analysis folder, and absolute).
+Nothing is computed here; every reader returns ``None`` (or an empty table) when its file is
+absent, so each report section can say why.
 """
 
 from __future__ import annotations
@@ -103,7 +107,8 @@ class ReportInputs:
         key = f"analysis:{section}/{name}"
         if key not in self._tables:
             info = self.table_info(section, name)
-            path = self.analysis_dir / (info.get("file") if info else f"{section}/{name}.csv") if self.analysis_dir else None
+            # only tables results.json lists: a CSV an earlier run left behind is not this analysis's
+            path = self.analysis_dir / info["file"] if self.analysis_dir and info and info.get("file") else None
             df = None
             if path is not None and path.is_file():
                 try:
@@ -173,19 +178,34 @@ def find_inputs(results_dir: str | Path) -> ReportInputs:
         raise ReportInputError(f"{root}: not found (expected a `latc run` or `latc analyze` output folder)")
     analysis = next((p for p in (root / "analysis", root) if (p / "results.json").is_file()), None)
     base = root.parent if analysis == root else root
-    derived = next((p for p in (base / "derived", base) if (p / "subject.parquet").is_file() or (p / "subject.csv").is_file()), None)
-    if derived is None and analysis is not None:
+    located: dict[str, Any] = {}
+    if analysis is not None:
         try:
-            src = (json.loads((analysis / "results.json").read_text(encoding="utf-8")).get("inputs") or {}).get("source")
+            ins = json.loads((analysis / "results.json").read_text(encoding="utf-8")).get("inputs") or {}
         except ValueError:
-            src = None
-        if src and Path(src).is_dir() and (Path(src) / "subject.parquet").is_file():
-            derived = Path(src)
+            ins = {}
+        located = dict(ins.get("locations") or {})
+        if ins.get("source") and "derived" not in located:
+            located["derived"] = {"path": ins["source"]}
+
+    def recorded(kind: str, ok) -> Path | None:
+        """A folder ``results.json`` names (relative to the analysis folder first, then absolute)."""
+        where = located.get(kind) or {}
+        cands = ([analysis / where["relative"]] if where.get("relative") else []) + ([Path(where["path"])] if where.get("path") else [])
+        return next((c for c in cands if ok(c)), None)
+
+    def has_subject(p: Path) -> bool:
+        return (p / "subject.parquet").is_file() or (p / "subject.csv").is_file()
+
+    def has_clean(p: Path) -> bool:
+        return p.is_dir() and (p / "clean").is_dir()
+
+    derived = next((p for p in (base / "derived", base) if has_subject(p)), None) or recorded("derived", has_subject)
     if analysis is None and derived is None:
         raise ReportInputError(f"{root}: no analysis/results.json and no derived/subject.parquet "
                                "(run `latc run STUDY --out DIR` or `latc analyze DERIVED --out DIR` first)")
-    validation = base / "validation" if (base / "validation").is_dir() else None
+    validation = (base / "validation" if (base / "validation").is_dir() else None) or recorded("validation", has_clean)
     omics = base / "omics" if (base / "omics").is_dir() and any((base / "omics").rglob("*.csv")) else None
-    manifest = base / "manifest.json" if (base / "manifest.json").is_file() else None
+    manifest = base / "manifest.json" if (base / "manifest.json").is_file() else recorded("run_record", Path.is_file)
     return ReportInputs(root=root, analysis_dir=analysis, derived_dir=derived, validation_dir=validation,
                         omics_dir=omics, manifest_path=manifest)

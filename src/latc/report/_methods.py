@@ -1,8 +1,10 @@
 """Summary, methods (generated from what actually ran), biomarkers (optional), not-computed list.
 
-The methods text is assembled from ``manifest.json`` (software versions, the input's SHA-256,
-parameters, timings), ``derived/parameters.json`` (endpoint definitions) and ``results.json``
-(every analysis table's method, parameters, population and n) — nothing is written that did not run.
+The methods text is assembled from ``manifest.json`` (the run record every stage updates: software
+versions, the input's SHA-256, each stage's command, parameters and timing), ``derived/parameters.json``
+(endpoint definitions) and ``results.json`` (every analysis table's method, parameters, coding,
+population and n) — nothing is written that did not run, and a stage the record marks stale (or
+analysis parameters that differ from the record's) is said so.
 """
 
 from __future__ import annotations
@@ -105,19 +107,55 @@ def _flat(d: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix.rstrip("."), json.dumps(d, ensure_ascii=False) if isinstance(d, (list, dict)) else str(d))]
 
 
+def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Keys whose values differ between two parameter dicts (JSON-normalised), for a staleness note."""
+    na, nb = json.loads(json.dumps(a, default=str)), json.loads(json.dumps(b, default=str))
+    return sorted(k for k in set(na) | set(nb) if na.get(k) != nb.get(k))
+
+
+def _stages_text(m: dict[str, Any]) -> str | None:
+    stages = m.get("stages") or {}
+    if not stages:
+        return None
+    parts = []
+    for name, st in stages.items():
+        if name == "report":  # its entry is the previous build; this report is being built now
+            continue
+        how = f"`{st['command']}`" if st.get("command") else "the Python API"
+        where = f", recorded in {st['recorded_in']}" if st.get("recorded_in") else ""
+        parts.append(f"{name} by {how} at {st.get('finished_utc', '?')} (latc {st.get('latc_version', '?')}{where})")
+    return ("Run record (manifest.json, updated by every stage): " + "; ".join(parts)
+            + "; this report built from them." if parts else None)
+
+
 def methods_section(inp: ReportInputs) -> Section:
     sec = Section("methods", "Methods (generated from what ran)")
     m = inp.manifest
     dp = inp.derive_parameters or (inp.results.get("inputs", {}) or {}).get("derive_parameters", {})
     ap = inp.results.get("parameters", {})
+    stages = m.get("stages") or {}
     if m:
         inp_ = m.get("input", {})
         sec.paragraphs.append(
             f"Data: {len(inp_.get('files', {}))} input file(s) read from {Path(str(inp_.get('path', '?'))).name} "
             f"(SHA-256 of the input, combined: {inp_.get('combined', '?')}); data dictionary "
             f"{m.get('dictionary', {}).get('study', '')} version {m.get('dictionary', {}).get('version', '?')}. "
-            f"Pipeline latc {m.get('latc_version', '?')}, run {m.get('created_utc', '?')}"
-            + (f" as `{m['command']}`" if m.get("command") else "") + ".")
+            f"Pipeline latc {m.get('latc_version', '?')}, run record updated {m.get('updated_utc') or m.get('created_utc', '?')}"
+            + (f" by `{m['command']}`" if m.get("command") else "") + ".")
+        text = _stages_text(m)
+        if text:
+            sec.paragraphs.append(text)
+        # the report stage is this report being built: its earlier entry being stale is why it runs
+        warnings = [f"the {name} stage is stale: {st['stale']}" for name, st in stages.items()
+                    if st.get("stale") and name != "report"]
+        rec_ap = (m.get("parameters") or {}).get("analyze")
+        if ap and rec_ap is not None:
+            diff = _differences(rec_ap, ap)
+            if diff:
+                warnings.append("the run record's analyze parameters differ from analysis/results.json in "
+                                + ", ".join(diff) + " (the tables use results.json)")
+        if warnings:
+            sec.paragraphs.append("Warning — " + "; ".join(warnings) + ".")
     else:
         sec.paragraphs.append("No manifest.json in the results folder: the input checksum and run parameters are not "
                               "recorded here (run `latc run` to get them).")
@@ -133,7 +171,9 @@ def methods_section(inp: ReportInputs) -> Section:
     if ap:
         sec.paragraphs.append(
             f"Statistics (latc analyze): {int(100 * ap.get('conf_level', 0.95))} % confidence intervals; Kaplan–Meier CIs "
-            f"with the {ap.get('conf_type', 'log')} transform; Cox models with {ap.get('ties', 'efron')} ties; propensity "
+            f"with the {ap.get('conf_type', 'log')} transform; landmarks at "
+            f"{', '.join(f'{h:g}' for h in ap.get('landmarks_months', []))} months; Cox models with "
+            f"{ap.get('ties', 'efron')} ties; propensity "
             f"score by logistic regression, 1:{ap.get('match_ratio', 1)} nearest-neighbour matching with a caliper of "
             f"{ap.get('caliper', '?')} SD of the logit PS{' (exact on center)' if ap.get('match_exact_center') else ''}, "
             f"{'stabilized ' if ap.get('stabilize') else ''}IPTW (ATE) and overlap weights; centers smaller than "
@@ -143,6 +183,13 @@ def methods_section(inp: ReportInputs) -> Section:
             f"{', '.join(f'{h:g}' for h in ap.get('prognostic_horizons_months', []))} months with "
             f"{ap.get('prognostic_bootstrap', '?')} bootstrap replicates. Every estimate agrees with R's reference "
             "packages (survival, MatchIt, WeightIt, cobalt, cmprsk, mice, EValue, riskRegression) as documented in docs/stats.")
+        coding = inp.results.get("coding") or {}
+        if coding.get("contrasts"):
+            sec.paragraphs.append(
+                "Covariate coding (analysis/results.json \"coding\" and <table>_coding.csv beside each model table): "
+                "categorical covariates use " + coding["contrasts"] + "; the comparison's reference is upfront surgery "
+                "(neoadjuvant = 1); age is centered at 55 years and scaled per 10 years; the other numbers are not "
+                "centered. Each model table's caption names its terms, reference levels and event definition.")
     rows = []
     for s, info in inp.results.get("sections", {}).items():
         for t in info.get("tables", []):
@@ -157,9 +204,17 @@ def methods_section(inp: ReportInputs) -> Section:
     sw = _software(inp)
     add_table(sec, "software", "Software versions", pd.DataFrame(sorted(sw.items()), columns=["software", "version"]),
               caption="From manifest.json" if m.get("software") else "Of the process that built the report (no manifest.json).")
-    params = _flat({"derive": dp, "analyze": ap}) + _flat({"run": m.get("parameters", {})}) if (dp or ap or m) else []
+    # one source per stage: derive from derived/parameters.json and analyze from results.json (what the
+    # tables were computed with); validate and report from the run record
+    rec_params = m.get("parameters") or {}
+    stage_params = {"validate": rec_params.get("validate"), "derive": dp or rec_params.get("derive"),
+                    "analyze": ap or rec_params.get("analyze")}
+    if not stages:  # a record written before stages existed: its flat parameters
+        stage_params["run"] = {k: v for k, v in rec_params.items() if k not in ("derive", "analyze")} or None
+    params = _flat({k: v for k, v in stage_params.items() if v})
     if params:
-        add_table(sec, "parameters", "Parameters", pd.DataFrame(params, columns=["parameter", "value"]))
+        add_table(sec, "parameters", "Parameters", pd.DataFrame(params, columns=["parameter", "value"]),
+                  caption="derive: derived/parameters.json; analyze: analysis/results.json; validate: manifest.json.")
     if m.get("timings_seconds"):
         add_table(sec, "timings", "Pipeline stage timings (seconds)",
                   pd.DataFrame(list(m["timings_seconds"].items()), columns=["stage", "seconds"]))

@@ -78,7 +78,7 @@ def survival_section(inp: ReportInputs) -> Section:
     sec = Section("survival", "Survival of the neoadjuvant cohort")
     par = _params(inp)
     conf_type = par.get("conf_type", "log")
-    landmarks = par.get("landmarks_months", [12, 24, 36])
+    landmarks = par.get("landmarks_months", [12, 24, 36, 60])
     subj, tte = inp.derived("subject"), inp.derived("tte")
     if subj is not None and tte is not None and "analysis_set" in subj:
         a = subj[flag(subj["analysis_set"]).to_numpy()]
@@ -127,12 +127,19 @@ def survival_section(inp: ReportInputs) -> Section:
             sec.note("Median follow-up", str(exc).splitlines()[0])
     else:
         sec.note("Survival curves", "no derived subject/tte datasets")
-    add_analysis_table(sec, inp, "survival", "km_medians", title="Median survival (months) with 95 % CIs",
+    only = "neoadjuvant cohort only"
+    add_analysis_table(sec, inp, "survival", "km_medians",
+                       title=f"Median survival (months) with 95 % CIs by histology group, response and pathological "
+                             f"response — {only}",
                        columns=["endpoint", "factor", "group", "n", "events", "median", "note"])
-    add_analysis_table(sec, inp, "survival", "km_landmarks", title="Landmark survival at 12, 24 and 36 months",
+    times = ", ".join(f"{x:g}" for x in landmarks[:-1]) + f" and {landmarks[-1]:g}" if len(landmarks) > 1 else f"{landmarks[0]:g}"
+    add_analysis_table(sec, inp, "survival", "km_landmarks",
+                       title=f"Landmark survival at {times} months (5-year = 60 months) by histology group, response and "
+                             f"pathological response — {only}",
                        columns=["endpoint", "factor", "group", "time", "n_risk", "survival"], rename={"time": "Months"})
-    add_analysis_table(sec, inp, "survival", "cox", title="Cox hazard ratios within the neoadjuvant cohort",
-                       columns=["endpoint", "factor", "term", "exp_coef", "p", "n", "events"])
+    add_analysis_table(sec, inp, "survival", "cox", title=f"Cox hazard ratios by histology group, response and pathological response — {only}",
+                       columns=["endpoint", "factor", "term", "exp_coef", "p", "n", "events"],
+                       reference_rows=["endpoint", "factor"])
     for k, v in [(nc["table"], nc["reason"]) for nc in inp.section("survival").get("not_computed", [])]:
         sec.notes.append(f"{k}: not computed — {v}")
     return sec
@@ -256,7 +263,8 @@ def comparative_section(inp: ReportInputs) -> Section:
                    "IPTW-weighted Cox per subgroup with robust CIs; interaction p per subgroup variable.")
     else:
         sec.note("Forest plot", inp.why_not("subgroups", "forest"))
-    add_analysis_table(sec, inp, "comparative", "hazard_ratios", title="Neoadjuvant vs upfront surgery: hazard ratios by analysis",
+    add_analysis_table(sec, inp, "comparative", "hazard_ratios",
+                       title="Neoadjuvant vs upfront surgery (reference): hazard ratios by analysis",
                        columns=["endpoint", "analysis", "estimand", "hr", "p", "n", "events", "primary", "note"])
     add_analysis_table(sec, inp, "comparative", "weights_summary", title="Distribution of the weights by cohort",
                        columns=["weights", "cohort", "n", "median", "q99", "max", "ess", "share_of_weight_top1pct",
@@ -265,23 +273,30 @@ def comparative_section(inp: ReportInputs) -> Section:
                                "share_of_weight_top1pct": "share of top 1 %",
                                "n_above_10": "weights > 10"})
     ws = add_analysis_table(sec, inp, "comparative", "weight_sensitivity",
-                            title="Recurrence HR under weight truncation and propensity-score trimming",
+                            title="Recurrence HR, neoadjuvant vs upfront surgery (reference), under weight truncation "
+                                  "and propensity-score trimming",
                             columns=["analysis", "population", "hr", "p", "n", "events", "excluded", "max_weight",
                                      "note"])
     if ws is not None:
         sec.paragraphs.append(_weight_dependence(inp.table("comparative", "weight_sensitivity")))
     add_analysis_table(sec, inp, "comparative", "matching", title="Propensity-score matching: sample sizes")
     add_analysis_table(sec, inp, "comparative", "effective_sample_size", title="Effective sample sizes (Kish)")
-    add_analysis_table(sec, inp, "comparative", "km_landmarks", title="Landmark survival by cohort (unweighted and IPTW)",
+    add_analysis_table(sec, inp, "comparative", "km_landmarks",
+                       title="Landmark survival by cohort at " + ", ".join(f"{x:g}" for x in par.get("landmarks_months", [])) + " months (unweighted and IPTW)",
                        columns=["endpoint", "weighting", "group", "time", "n_risk", "survival"], rename={"time": "Months"})
-    add_analysis_table(sec, inp, "competing", "cumulative_incidence", title="Cumulative incidence at 12, 24 and 36 months",
+    add_analysis_table(sec, inp, "competing", "cumulative_incidence",
+                       title="Cumulative incidence at " + ", ".join(f"{x:g}" for x in par.get("landmarks_months", [])) + " months",
                        columns=["group", "cause_label", "time", "cif"], rename={"time": "Months", "cause_label": "Cause"})
     add_analysis_table(sec, inp, "competing", "gray_test", title="Gray's test by cohort",
                        columns=["cause_label", "strata", "stat", "df", "p"], rename={"cause_label": "Cause"})
-    add_analysis_table(sec, inp, "competing", "fine_gray", title="Fine–Gray subdistribution hazard ratio of recurrence")
-    add_analysis_table(sec, inp, "sensitivity", "hazard_ratios", title="Sensitivity analyses of the adjusted recurrence HR",
+    add_analysis_table(sec, inp, "competing", "fine_gray",
+                       title="Fine–Gray subdistribution hazard ratio of recurrence, neoadjuvant vs upfront surgery (reference)",
+                       columns=["model", "shr", "p", "n", "events", "competing_events"])
+    add_analysis_table(sec, inp, "sensitivity", "hazard_ratios",
+                       title="Sensitivity analyses of the adjusted recurrence HR, neoadjuvant vs upfront surgery (reference)",
                        columns=["analysis", "population", "hr", "p", "n", "events", "note"])
-    add_analysis_table(sec, inp, "comparative", "evalues", title="E-values of the comparative hazard ratios",
+    add_analysis_table(sec, inp, "comparative", "evalues",
+                       title="E-values of the comparative hazard ratios (neoadjuvant vs upfront surgery, reference)",
                        columns=["endpoint", "analysis", "hr", "evalue_point", "evalue_ci", "primary"])
     shown_with_notes = {("comparative", "hazard_ratios"), ("sensitivity", "hazard_ratios")}  # rows carry their note
     for s in ("comparative", "competing", "sensitivity", "subgroups"):

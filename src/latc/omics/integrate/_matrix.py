@@ -24,10 +24,12 @@ import pandas as pd
 from latc.omics._manifest import SAMPLE_KEYS, OmicsInputError, check_sample_metadata
 
 #: Columns a feature table may carry that describe the sample or the acquisition, not biology;
-#: they are never used as features.
+#: they are never used as features. ``cohort`` and ``response`` are the outcome labels the omics
+#: commands add for plotting (docs/omics/journey.md): as features they would leak the outcome.
 META_COLUMNS: frozenset[str] = frozenset(SAMPLE_KEYS) | {
     "assay", "file_ref", "path", "exists", "collection_date", "lesion_id", "spacing_mm", "spacing_source",
     "n_pixels_roi", "microns_per_pixel", "mpp_source", "n_cells", "n_tiles", "batch", "library_id",
+    "cohort", "response",
 }
 
 #: Separator between modality and feature in the matrix's column names.

@@ -176,15 +176,17 @@ def run_biomarkers(tables: Mapping[str, pd.DataFrame], subject: pd.DataFrame, ou
 
 
 def write_biomarkers(res: BiomarkerResult, out: str | Path, *, n_boot: int = 1000, seed: int = 0) -> list[Path]:
-    """Write the tables (CSV) and figures (SVG + PNG) of a run into ``out``; return the paths."""
+    """Write the tables (``tables/*.csv``), figures (``figures/``, SVG + PNG) and ``summary.json`` of a
+    run into ``out`` (the omics output layout, :mod:`latc.omics._output`); return the paths."""
     from latc.omics.models import _plots as P
 
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
     def csv(df: pd.DataFrame, name: str, index: bool = False) -> None:
-        p = out / name
+        p = out / "tables" / name
         df.to_csv(p, index=index)
         written.append(p)
 

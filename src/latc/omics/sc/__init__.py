@@ -19,10 +19,12 @@ from latc.omics.sc._features import (
 from latc.omics.sc._integration import integration_metrics
 from latc.omics.sc._io import ASSAY, read_sample, read_samples
 from latc.omics.sc._pipeline import CORRECTIONS, embed, normalise
-from latc.omics.sc._plots import PALETTE, composition_bars, marker_dotplot, paired_plot, save_figure, umap_by_cell_type
+from latc.omics.sc._plots import (PALETTE, composition_bars, marker_dotplot, paired_plot, save_figure, umap_by_cell_type,
+                                  umap_panels)
 from latc.omics.sc._pseudobulk import pseudobulk, pseudobulk_de
 from latc.omics.sc._qc import QC_COLUMNS, qc_filter, qc_metrics, qc_summary
-from latc.omics.sc._run import COMPARISONS, ScResult, process, run_sc, write_outputs
+from latc.omics.sc._run import (COMPARISONS, ScResult, annotate_outcomes, process, run_sc, run_statistics, run_study,
+                                stats_from_h5ad, write_outputs)
 from latc.omics.sc._signatures import load_signatures, score_signatures
 from latc.omics.sc._synth import add_center_effect, simulate_counts, write_scrna
 
@@ -33,5 +35,5 @@ __all__ = [
     "marker_dotplot", "normalise", "paired_plot", "process", "pseudobulk", "pseudobulk_de", "qc_filter",
     "qc_metrics", "qc_summary", "read_sample", "read_samples", "run_sc", "sample_features", "save_figure",
     "score_cell_types", "score_signatures", "simulate_counts", "subject_from_latent", "umap_by_cell_type",
-    "write_outputs", "write_scrna",
+    "write_outputs", "write_scrna", "annotate_outcomes", "run_statistics", "run_study", "stats_from_h5ad", "umap_panels",
 ]

@@ -91,20 +91,14 @@ def feature_changes(features: pd.DataFrame, *, pre: str = "baseline", post: str 
 
 
 def subject_from_latent(latent: pd.DataFrame) -> pd.DataFrame:
-    """A ``subject``-like table from the synthetic per-patient truth (``truth_patients.csv``):
-    ``patient_id, responder`` (neoadjuvant and objective response; NA for upfront surgery),
-    ``mpr``, ``rfs_months``, ``rfs_event`` (recurrence observed; time = recurrence or end day)."""
-    lat = latent.copy()
-    neo = lat["cohort"].astype(str).eq("neoadjuvant").to_numpy()
-    resp = pd.to_numeric(lat["objective_response_latent"], errors="coerce")
-    ev = pd.to_numeric(lat["recurrence_observed"], errors="coerce").fillna(0).astype(int)
-    day = np.where(ev == 1, pd.to_numeric(lat["tr_day"], errors="coerce"), pd.to_numeric(lat["end_day"], errors="coerce"))
-    return pd.DataFrame({
-        "patient_id": lat["patient_id"].astype(str),
-        "responder": pd.array(np.where(neo, resp == 1, pd.NA), dtype="boolean"),
-        "mpr": pd.to_numeric(lat.get("mpr"), errors="coerce") if "mpr" in lat else np.nan,
-        "rfs_months": day / 30.4375, "rfs_event": ev,
-    })
+    """A ``subject``-like table from the synthetic per-patient truth (``truth_patients.csv``) in
+    `latc derive`'s column names: ``patient_id, cohort, objective_response, mpr, pcr`` (neoadjuvant
+    cohort only; missing for upfront surgery), ``rfs_time_days``, ``rfs_time_months``, ``rfs_event``
+    (recurrence observed; time = recurrence or end of follow-up). For demonstrations: the omics
+    commands use it only when ``--subject`` names the truth file."""
+    from latc.omics._outcomes import _from_truth
+
+    return _from_truth(latent)
 
 
 def _mw(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -112,31 +106,39 @@ def _mw(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(u / (len(x) * len(y))), float(p)
 
 
-def associate_features(features: pd.DataFrame, subject: pd.DataFrame, *, response: str = "responder",
-                       time: str = "rfs_months", event: str = "rfs_event", min_patients: int = 6) -> pd.DataFrame:
+def associate_features(features: pd.DataFrame, subject: pd.DataFrame, *,
+                       response: str | list[str] | None = "objective_response", time: str | None = "rfs_time_months",
+                       event: str | None = "rfs_event", min_patients: int = 6) -> pd.DataFrame:
     """Association of every numeric feature with response (Mann–Whitney) and RFS (Cox), per stratum.
 
     ``features``: :func:`sample_features` or :func:`feature_changes` output (``tissue``,
-    ``timepoint`` strata). ``subject``: one row per ``patient_id`` with the outcome columns
-    (missing outcome columns skip that test). Returns long rows ``tissue, timepoint, feature, test,
-    n, effect, effect_name, ci_low, ci_high, p, q, note``.
+    ``timepoint`` strata). ``subject``: one row per ``patient_id`` with the outcome columns — by
+    default `latc derive`'s ``objective_response``, ``rfs_time_months``, ``rfs_event``;
+    ``response`` may list several binary columns (missing outcome columns skip that test).
+    Returns long rows ``tissue, timepoint, feature, outcome, test, n, effect, effect_name, ci_low,
+    ci_high, p, q, note`` (BH-FDR per tissue, timepoint, outcome and test).
     """
+    from latc.omics._outcomes import binary_values
     from latc.stats import StatsInputError, cox
 
     subj = subject.drop_duplicates("patient_id").set_index("patient_id")
+    subj.index = subj.index.astype(str)
+    responses = [response] if isinstance(response, str) else list(response or [])
     num = [c for c in features.columns
            if c not in SAMPLE_KEYS and c != "n_cells" and pd.api.types.is_numeric_dtype(features[c])]
     rows = []
     for (tissue, tp), f in features.groupby(["tissue", "timepoint"], sort=True):
         f = f.drop_duplicates("patient_id").set_index("patient_id")
-        j = f[num].join(subj, how="inner")
-        if response in j:
-            r = j[response]
+        f.index = f.index.astype(str)
+        j = f[num].join(subj[[c for c in subj.columns if c not in num]], how="inner")
+        for resp_col in (c for c in responses if c in j):
+            r = binary_values(j[resp_col])
             for c in num:
                 ok = j[c].notna().to_numpy() & r.notna().to_numpy()
                 rr = r[ok].astype(bool).to_numpy()
                 x, y = j.loc[ok, c].to_numpy(float)[rr], j.loc[ok, c].to_numpy(float)[~rr]
-                row = {"tissue": tissue, "timepoint": tp, "feature": c, "test": "response (Mann-Whitney)",
+                row = {"tissue": tissue, "timepoint": tp, "feature": c, "outcome": resp_col,
+                       "test": "response (Mann-Whitney)",
                        "n": int(ok.sum()), "effect_name": "AUC", "effect": np.nan, "ci_low": np.nan, "ci_high": np.nan,
                        "p": np.nan, "note": ""}
                 if min(len(x), len(y)) >= min_patients // 2 and len(x) + len(y) >= min_patients and np.ptp(np.r_[x, y]) > 0:
@@ -144,10 +146,11 @@ def associate_features(features: pd.DataFrame, subject: pd.DataFrame, *, respons
                 else:
                     row["note"] = "too few patients or constant"
                 rows.append(row)
-        if time in j and event in j:
+        if time and event and time in j and event in j:
             for c in num:
-                d = j[[c, time, event]].dropna()
-                row = {"tissue": tissue, "timepoint": tp, "feature": c, "test": "RFS (Cox, per SD)", "n": len(d),
+                d = j[[c, time, event]].apply(pd.to_numeric, errors="coerce").astype("float64").dropna()
+                row = {"tissue": tissue, "timepoint": tp, "feature": c, "outcome": f"rfs ({time}, {event})",
+                       "test": "RFS (Cox, per SD)", "n": len(d),
                        "effect_name": "HR", "effect": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan, "note": ""}
                 sd = d[c].std()
                 if len(d) >= min_patients and sd > 0 and d[event].astype(int).sum() >= 2:
@@ -162,10 +165,11 @@ def associate_features(features: pd.DataFrame, subject: pd.DataFrame, *, respons
                 else:
                     row["note"] = "too few patients/events or constant"
                 rows.append(row)
+    cols = ["tissue", "timepoint", "feature", "outcome", "test", "n", "effect", "effect_name", "ci_low", "ci_high",
+            "p", "q", "note"]
     out = pd.DataFrame(rows)
     if out.empty:
-        return pd.DataFrame(columns=["tissue", "timepoint", "feature", "test", "n", "effect", "effect_name",
-                                     "ci_low", "ci_high", "p", "q", "note"])
-    out["q"] = out.groupby(["tissue", "timepoint", "test"])["p"].transform(lambda p: pd.Series(bh(p), index=p.index))
-    return out[["tissue", "timepoint", "feature", "test", "n", "effect", "effect_name", "ci_low", "ci_high",
-                "p", "q", "note"]]
+        return pd.DataFrame(columns=cols)
+    out["q"] = out.groupby(["tissue", "timepoint", "outcome", "test"])["p"].transform(
+        lambda p: pd.Series(bh(p), index=p.index))
+    return out[cols]

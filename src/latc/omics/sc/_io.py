@@ -106,4 +106,5 @@ def read_samples(manifest: pd.DataFrame, root: str | Path, *, missing: str = "er
         a.obs[k] = a.obs[k].astype(str).astype("category")
     a.uns["skipped_samples"] = skipped
     a.uns["pending_samples"] = int(m.attrs.get("pending", 0))
+    a.uns["sample_files"] = {str(r["sample_id"]): str(r["path"]) for _, r in m.iterrows()}  # for run.json checksums
     return a

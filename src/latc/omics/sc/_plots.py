@@ -21,7 +21,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from latc.plot import save  # noqa: E402
 
-__all__ = ["PALETTE", "umap_by_cell_type", "composition_bars", "paired_plot", "marker_dotplot", "save_figure"]
+__all__ = ["PALETTE", "umap_by_cell_type", "umap_panels", "composition_bars", "paired_plot", "marker_dotplot", "save_figure"]
 
 PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000",
            "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
@@ -60,6 +60,54 @@ def umap_by_cell_type(adata: AnnData, *, key: str = "cell_type", basis: str = "X
     ax.set_xticks([]), ax.set_yticks([])
     ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=7, markerscale=3, frameon=False)
     ax.set_title(f"Cells by {key.replace('_', ' ')} (n = {len(lab):,})")
+    return fig
+
+
+#: fixed colours of the outcome panels (Okabe & Ito), so a figure reads the same in every run
+OUTCOME_COLOURS = {"responder": "#0072B2", "non_responder": "#D55E00", "neoadjuvant": "#009E73",
+                   "upfront_surgery": "#CC79A7", "baseline": "#56B4E9", "on_treatment": "#E69F00",
+                   "surgery": "#000000", "follow_up": "#999999", "unknown": "#DDDDDD"}
+
+
+def umap_panels(adata: AnnData, keys: list[str] | None = None, *, basis: str = "X_umap", max_points: int = 200_000,
+                seed: int = 0, unit: str = "cells") -> Figure:
+    """The embedding in one panel per ``obs`` column (default: ``cell_type``, ``timepoint``,
+    ``tissue``, ``cohort``, ``response`` — those present), cells without a value in light grey
+    ("unknown", e.g. the response of upfront-surgery patients). A seeded subsample beyond
+    ``max_points``; drawn in a seeded random order so no group hides another."""
+    keys = [k for k in (keys or ["cell_type", "timepoint", "tissue", "cohort", "response"]) if k in adata.obs]
+    if basis not in adata.obsm:
+        basis = "X_pca_corrected" if "X_pca_corrected" in adata.obsm else "X_pca"
+    xy = np.asarray(adata.obsm[basis])[:, :2]
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(adata.n_obs)
+    if len(idx) > max_points:
+        idx = idx[:max_points]
+    ncol = min(3, max(1, len(keys)))
+    nrow = int(np.ceil(len(keys) / ncol)) or 1
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.9 * ncol, 3.3 * nrow), squeeze=False)
+    size = 2 if len(idx) > 5000 else 5
+    for ax, key in zip(axes.ravel(), keys):
+        v = adata.obs[key]
+        lab = v.astype("object").where(v.notna(), "unknown").astype(str).to_numpy()
+        cats = [c for c in (list(v.cat.categories) if hasattr(v, "cat") else sorted(set(lab))) if c in set(lab)]
+        if "unknown" in set(lab) and "unknown" not in cats:
+            cats.append("unknown")
+        auto = _colours([c for c in cats if c not in OUTCOME_COLOURS])
+        col = {c: OUTCOME_COLOURS.get(c, auto.get(c, "#DDDDDD")) for c in cats}
+        if key == "cell_type":
+            col = {**_colours(cats), "unknown": "#DDDDDD"}
+        colours = np.array([col[c] for c in lab[idx]])
+        ax.scatter(xy[idx, 0], xy[idx, 1], s=size, c=colours, linewidths=0, rasterized=True)
+        for c in cats:
+            ax.scatter([], [], s=20, c=col[c], label=f"{c} ({(lab == c).sum():,})")
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(key.replace("_", " "), fontsize=10)
+        ax.legend(loc="upper left", bbox_to_anchor=(1, 1), fontsize=6, frameon=False, markerscale=1)
+    for ax in axes.ravel()[len(keys):]:
+        ax.set_axis_off()
+    fig.suptitle(f"{basis.replace('X_', '').upper()} of {adata.n_obs:,} {unit}", fontsize=11)
+    fig.tight_layout()
     return fig
 
 
