@@ -222,3 +222,22 @@ def test_flow_on_a_derive_output_folder_reads_its_subject_table(journey, tmp_pat
     assert not (out / "figures").exists()
     rec = json.loads((out / "run.json").read_text())
     assert Path(rec["inputs"]["data_root"]) == (journey["s"] / "study").resolve()
+
+
+def test_refused_samples_csv_is_part_of_every_layout_and_never_stale(tmp_path):
+    """One layout: OUT/refused_samples.csv is written even when every sample was analysed (header
+    only, like skipped.csv) — before, it was absent then, and a re-run into the same OUT left the
+    earlier run's refusals in place."""
+    from latc.omics._session import omics_session
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "refused_samples.csv").write_text("sample_id,assay,file_ref,rule,message\nS1,flow,../x.fcs,path,old run\n")
+    with omics_session(out):
+        pass
+    df = pd.read_csv(out / "refused_samples.csv")
+    assert list(df.columns) == ["sample_id", "assay", "file_ref", "rule", "message"] and df.empty
+    never = tmp_path / "not_created"
+    with omics_session(never):
+        pass
+    assert not never.exists()

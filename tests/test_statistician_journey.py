@@ -444,3 +444,54 @@ def test_survival_by_histology_is_labelled_neoadjuvant_only_with_5_year_values(r
         title = re.search(rf'id="tab-{key}"><b>Table \d+\.</b>([^<]*)', html).group(1)
         assert "neoadjuvant cohort only" in title and "histology" in title, (key, title)
     assert "5-year = 60 months" in re.search(r'id="tab-survival_km_landmarks"><b>Table \d+\.</b>([^<]*)', html).group(1)
+
+
+def test_an_earlier_data_cut_adds_up_in_the_flow_and_is_not_a_derivation_problem(study, tmp_path):
+    """``--data-cut 2024-12-31`` leaves ~40 later-enrolled patients out of derive: the STROBE flow
+    must count them (screened − excluded = eligible) and the quality section must list the rows
+    left out by form, not as 'derivation problems' (it showed 'Data cut / After data cut / 30')."""
+    from latc.report._inputs import find_inputs
+    from latc.report._quality import quality_section
+    from latc.report._strobe import flow_counts
+
+    path, _ = study
+    invoke("validate", str(path), "--out", str(tmp_path / "validation"), "--data-cut", "2024-12-31")
+    invoke("derive", str(tmp_path / "validation"), "--out", str(tmp_path))
+    inp = find_inputs(tmp_path)
+    counts = flow_counts(inp)
+    left = counts["excluded"].get("Enrolled after the data cut (2024-12-31)", 0)
+    subj = pd.read_parquet(tmp_path / "derived" / "subject.parquet")
+    elig = pd.read_csv(tmp_path / "validation" / "eligibility.csv")
+    clean = pd.read_parquet(tmp_path / "validation" / "clean" / "patients.parquet")
+    assert left == (~elig["patient_id"].isin(subj["patient_id"]) & elig["patient_id"].isin(clean["patient_id"])).sum() > 0
+    assert counts["screened"] - sum(counts["excluded"].values()) == counts["eligible"]
+    sec = quality_section(inp)
+    tables = {t.key: t for t in sec.tables}
+    assert "data_cut_rows" in tables
+    cut = tables["data_cut_rows"].data
+    assert int(cut.loc[cut["form"].eq("patients"), "rows"].sum()) == left
+    if "derivation_problems" in tables:
+        assert not tables["derivation_problems"].data["derivation"].eq("data_cut").any()
+
+
+def test_swimmer_lanes_show_nothing_after_the_data_cut():
+    """The swimmer plot draws from the validated (uncut) tables: with ``--data-cut 2024-12-31`` it
+    showed recurrences years after the lane's end (the data cut). The report cuts them first."""
+    import latc.plot as P
+    from latc.report._clinical import _at_data_cut
+
+    tte = pd.DataFrame({"patient_id": ["P1"], "paramcd": ["OS"], "start_date": pd.to_datetime(["2024-01-01"]),
+                        "adt": pd.to_datetime(["2024-12-31"]), "event": [0], "cohort": ["neoadjuvant"]})
+    tables = {
+        "treatments": pd.DataFrame({"patient_id": ["P1", "P1"], "start_date": pd.to_datetime(["2024-01-10", "2025-02-01"]),
+                                    "stop_date": pd.to_datetime(["2025-03-01", "2025-04-01"]), "agent_class": ["mki", "mki"]}),
+        "surgery": pd.DataFrame({"patient_id": ["P1", "P1"], "surgery_date": pd.to_datetime(["2024-06-01", "2025-06-01"])}),
+        "follow_up": pd.DataFrame({"patient_id": ["P1", "P1"], "visit_date": pd.to_datetime(["2024-12-01", "2025-08-01"]),
+                                   "recurrence_date": pd.to_datetime([None, "2025-07-15"])}),
+    }
+    lanes, courses, events = P.swimmer_data(_at_data_cut(tables, "2024-12-31"), tte)
+    end = float(lanes["end"].max())
+    assert len(courses) == 1 and float(courses["stop"].max()) <= end + 1e-9
+    assert (events["time"] <= end + 1e-9).all() and "recurrence" not in set(events["event"])
+    assert list(events.loc[events["event"].eq("surgery"), "time"].round(1)) == [5.0]
+    assert _at_data_cut(tables, None) is tables

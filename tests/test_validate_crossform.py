@@ -239,3 +239,37 @@ def test_identifier_rule_covers_notes_fields(tmp_path):
     r = validate_study(study, dictionary=d, data_cut=DATA_CUT)
     q = only(r, rule="identifier")
     assert q["field"].tolist() == ["comment"] and "example.org" not in r.queries.to_csv()
+
+
+# -- cascades: one wrong value, one root, its consequences grouped under it (issue #19) ------------
+
+def test_future_operation_date_roots_the_complication_queries_and_is_not_a_row_after_the_cut():
+    # patient A's operation typed as 2055: a future_date error on that cell; the complication dated
+    # after the (real) operation is now "before surgery.surgery_date" — a consequence, grouped under
+    # the future_date query (no second root on the same cell), and the 2055 row is an error, not a
+    # valid record entered after the data cut
+    r = run(edit("surgery", 0, surgery_date="2055-05-20"))
+    fut = only(r, form="surgery", rule="future_date")
+    assert len(fut) == 1 and fut["field"].iloc[0] == "surgery_date"
+    cons = only(r, form="complications", rule="date_order", field="onset_date")
+    assert len(cons) == 1 and cons["root_query_id"].iloc[0] == fut["query_id"].iloc[0]
+    assert only(r, rule="date_order_root").empty
+    assert "surgery" not in r.rows_after_data_cut
+    order = r.queries["query_id"].tolist()
+    assert order.index(fut["query_id"].iloc[0]) < order.index(cons["query_id"].iloc[0])
+
+
+def test_one_wrong_diagnosis_date_gives_one_root_listed_before_its_consequences():
+    # a diagnosis date after every later date of patient A: the date_order queries it causes on
+    # several forms are grouped under one date_order_root on patients.diagnosis_date, listed first
+    r = run(edit("patients", 0, diagnosis_date="2023-06-01"))
+    roots = only(r, rule="date_order_root")
+    assert len(roots) == 1 and roots["field"].iloc[0] == "diagnosis_date"
+    rid = roots["query_id"].iloc[0]
+    grouped = r.queries[r.queries["root_query_id"] == rid]
+    assert len(grouped) >= 2 and set(grouped["rule"]) == {"date_order"}
+    mine = r.queries[r.queries["patient_id"] == A]["query_id"].tolist()
+    assert mine[0] == rid and set(mine[1:1 + len(grouped)]) == set(grouped["query_id"])
+    # a second root on that cell would be a duplicate: none of the patient's other queries sits there
+    same_cell = only(r, form="patients", field="diagnosis_date")
+    assert same_cell["query_id"].tolist() == [rid]

@@ -51,3 +51,15 @@ def test_summary_of_a_clean_study_has_no_center_sections(tmp_path):
     r = validate_study(make_study(), data_cut=DATA_CUT)
     html = write_validation_summary(r, tmp_path / "summary.html", study_name="s", parameters={}).read_text()
     assert not re.search(r'id="center-', html) and "No queries" in html
+
+
+def test_failed_criteria_in_words_and_no_dead_report_link_after_validate_alone(tmp_path):
+    # a patient with ECOG 3 fails the protocol's ECOG 0-2 criterion: the summary names the reason for
+    # exclusion, not only the code; latc validate alone writes no report, so the page links none
+    r = validate_study(edit("patients", 0, ecog="3"), data_cut=DATA_CUT)
+    assert "ecog_0_to_2" in ";".join(r.eligibility["failed_criteria"].fillna(""))
+    alone = write_validation_summary(r, tmp_path / "a.html", study_name="s", parameters={}).read_text()
+    assert "ECOG performance status &gt; 2" in alone or "ECOG performance status > 2" in alone
+    assert "../report/report.html" not in alone and "latc run STUDY --out DIR" in alone
+    in_run = write_validation_summary(r, tmp_path / "b.html", study_name="s", parameters={}, report_link=True).read_text()
+    assert '<a href="../report/report.html">' in in_run

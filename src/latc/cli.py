@@ -188,7 +188,7 @@ def synth(
 def validate(
     study: Path = typer.Argument(..., help="Study folder of CSVs, an XLSX workbook, or a REDCap export folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: queries.csv, quarantine/, clean/."),
-    data_cut: Optional[str] = typer.Option(None, "--data-cut", help="Data-cut date YYYY-MM-DD: no date may be later (default: today)."),
+    data_cut: Optional[str] = typer.Option(None, "--data-cut", help="Data-cut date YYYY-MM-DD (default: today): records dated after it are counted and left for the analysis to set aside, not queried; only dates after today are errors."),
 ) -> None:
     """Validate a study against the data dictionary and the protocol's eligibility criteria."""
 
@@ -345,7 +345,7 @@ def report(
 def run(
     study: Path = typer.Argument(..., help="Study folder of CSVs, an XLSX workbook, or a REDCap export folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    data_cut: Optional[str] = typer.Option(None, "--data-cut", help="Data-cut date YYYY-MM-DD (dates after it are queried); default today."),
+    data_cut: Optional[str] = typer.Option(None, "--data-cut", help="Data-cut date YYYY-MM-DD (default: today): records after it are excluded from the analysis (and counted), follow-up is censored at it; only dates after today are queried."),
     imputations: int = _imputations_option(),
     caliper: float = _caliper_option(),
     bootstrap: int = _bootstrap_option(),

@@ -112,7 +112,7 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
                      counts={"analysis": counts["analysis"]})
         with _stage(progress, task, "summary", timings):
             report = write_validation_summary(result, out / "validation" / "summary.html", study_name=str(study),
-                                              parameters={**parameters, "derived datasets": headline})
+                                              parameters={**parameters, "derived datasets": headline}, report_link=True)
         with _stage(progress, task, "report", timings):
             from latc.report import ReportInputError, build_report
 

@@ -149,7 +149,9 @@ def _report(session: OmicsSession, out: Path, caught, text: str, refused_cls) ->
                 session.console.print(f"[yellow]warning:[/] {escape(str(w.message))}")
         entry = logged.setdefault(key, [f"{w.filename}:{w.lineno}", 0])
         entry[1] += 1
-    if rows:
+    if rows or out.is_dir():
+        # always written (header only when every sample was analysed): one layout for every
+        # command, and no refused_samples.csv of an earlier run left behind in OUT
         import pandas as pd
 
         from latc.io._spreadsheet import neutralise_formulas
@@ -157,7 +159,8 @@ def _report(session: OmicsSession, out: Path, caught, text: str, refused_cls) ->
         out.mkdir(parents=True, exist_ok=True)
         neutralise_formulas(pd.DataFrame(rows, columns=["sample_id", "assay", "file_ref", "rule", "message"])).to_csv(
             out / "refused_samples.csv", index=False)
-        session.console.print(f"{len(rows)} sample(s) not analysed → {out / 'refused_samples.csv'}")
+        if rows:
+            session.console.print(f"{len(rows)} sample(s) not analysed → {out / 'refused_samples.csv'}")
     if not (logged or text.strip()) or not out.is_dir():
         return
     lines = ["# library warnings and log output of this run (kept out of the terminal)\n"]

@@ -30,6 +30,35 @@ def _neoadjuvant(subj: pd.DataFrame | None, population: str = "response_set") ->
     return subj[keep.to_numpy()]
 
 
+#: the date that places a row of a validated (clean) form in time, for the data cut
+_CUT_DATES = {"treatments": "start_date", "surgery": "surgery_date", "follow_up": "visit_date"}
+
+
+def _at_data_cut(tables: dict[str, pd.DataFrame | None], cut: str | None) -> dict[str, pd.DataFrame | None]:
+    """The validated tables as ``latc derive`` saw them at its data cut: rows dated after the cut
+    left out, a treatment stopping after it runs to the cut, a recurrence after it not yet known.
+    (The clean tables are not cut — validation keeps every record — so without this a swimmer
+    lane would show recurrences and operations after the data cut.)"""
+    if not cut:
+        return tables
+    try:
+        day = pd.Timestamp(cut)
+    except (TypeError, ValueError):
+        return tables
+    out: dict[str, pd.DataFrame | None] = {}
+    for name, df in tables.items():
+        if df is not None and _CUT_DATES.get(name) in df:
+            df = df[~(pd.to_datetime(df[_CUT_DATES[name]], errors="coerce") > day).to_numpy()].copy()
+            if name == "treatments" and "stop_date" in df:
+                stop = pd.to_datetime(df["stop_date"], errors="coerce")
+                df["stop_date"] = stop.where(~(stop > day), day)
+            if name == "follow_up" and "recurrence_date" in df:
+                rec = pd.to_datetime(df["recurrence_date"], errors="coerce")
+                df["recurrence_date"] = rec.where(~(rec > day))
+        out[name] = df
+    return out
+
+
 def imaging_section(inp: ReportInputs) -> Section:
     sec = Section("imaging", "Imaging response (RECIST 1.1)")
     subj = inp.derived("subject")
@@ -53,7 +82,9 @@ def imaging_section(inp: ReportInputs) -> Section:
                        "One line per patient from the baseline scan, coloured by best overall response.")
         else:
             sec.note("Spider plot", "no derived tumour dataset (target-lesion sums)")
-        tte, tables = inp.derived("tte"), {f: inp.clean(f) for f in ("treatments", "surgery", "follow_up")}
+        tte = inp.derived("tte")
+        tables = _at_data_cut({f: inp.clean(f) for f in ("treatments", "surgery", "follow_up")},
+                              inp.derive_parameters.get("data_cut"))
         if tte is not None and all(v is not None for v in tables.values()):
             def swimmer():
                 lanes, courses, events = P.swimmer_data(tables, tte, tum, patients=rs["patient_id"])

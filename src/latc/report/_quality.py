@@ -129,6 +129,21 @@ def quality_section(inp: ReportInputs) -> Section:
     elif q is not None:
         sec.paragraphs.append("No queries: every row passed every rule.")
     prob = inp.derived("problems")
+    if prob is not None and len(prob) and "derivation" in prob:
+        is_cut = prob["derivation"].astype("str").eq("data_cut").to_numpy()
+        cut = prob[is_cut]
+        if len(cut):
+            # one line per form and action (counts of rows, from latc derive), not problems to flag
+            c = pd.DataFrame({
+                "form": cut["field"].astype("str").to_numpy(),
+                "rows": pd.to_numeric(cut["value"], errors="coerce").to_numpy(),
+                "action": cut["message"].astype("str").str.replace(r"^.*?row\(s\)\s*", "", regex=True).to_numpy(),
+            })
+            when = inp.derive_parameters.get("data_cut") or vs.get("data_cut", "")
+            add_table(sec, "data_cut_rows", f"Records after the data cut {when}".strip(), c,
+                      caption="Not errors: latc derive leaves records dated after the data cut (and patients enrolled "
+                              "after it) out of the analysis, and truncates what was ongoing at the cut (derived/problems.csv).")
+        prob = prob[~is_cut]
     if prob is not None and len(prob):
         p = prob.groupby(["derivation", "rule"]).size().rename("patients or rows").reset_index()
         add_table(sec, "derivation_problems", "Derivation problems (derived/problems.csv)", p,

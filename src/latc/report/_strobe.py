@@ -91,11 +91,20 @@ def _first_failed(failed: pd.Series) -> pd.Series:
     return failed.astype("str").fillna("").str.split(";").str[0].str.strip()
 
 
+def _cut_left_out_patients(inp: ReportInputs) -> bool:
+    """Did ``latc derive`` leave patients out because they were enrolled after its data cut?"""
+    rows = inp.derive_parameters.get("rows_after_data_cut") or []
+    if isinstance(rows, dict):
+        return bool(rows.get("patients"))
+    return any(isinstance(r, dict) and r.get("form") == "patients" and r.get("rows") for r in rows)
+
+
 def flow_counts(inp: ReportInputs) -> dict[str, Any] | None:
     """STROBE flow counts: screened, excluded by reason, eligible, and per cohort included / analysed.
 
     * screened — patient records read (``validation/summary.json`` ``patients_read``), else subjects;
-    * excluded — records quarantined by validation, then ineligible patients counted once under
+    * excluded — records quarantined by validation, patients left out by an earlier data cut
+      (validated, but not in ``derived/subject``), then ineligible patients counted once under
       their **first** failed protocol criterion (``eligibility.csv`` ``failed_criteria``);
     * per cohort — included = analysis set; neoadjuvant analysed = response set (≥ 1 dose),
       upfront surgery analysed = patients with a curative operation (operated set).
@@ -112,6 +121,20 @@ def flow_counts(inp: ReportInputs) -> dict[str, Any] | None:
         excluded["Patient record failed validation (quarantined)"] = quarantined
     a = flag(subj["analysis_set"]) if "analysis_set" in subj else pd.Series(True, index=subj.index)
     if elig is not None and "eligible" in elig and len(elig):
+        if "patient_id" in elig and "patient_id" in subj:
+            # patients validated but not derived: enrolled after an earlier data cut (latc derive
+            # --data-cut) — counted once, before the protocol criteria, so the flow adds up
+            ids = elig["patient_id"].astype("str")
+            gone = ~ids.isin(set(subj["patient_id"].astype("str")))
+            clean = inp.clean("patients")
+            if clean is not None and "patient_id" in clean:   # quarantined records are counted above
+                gone &= ids.isin(set(clean["patient_id"].astype("str")))
+            if gone.any():
+                cut = inp.derive_parameters.get("data_cut")
+                label = (f"Enrolled after the data cut ({cut})" if cut and _cut_left_out_patients(inp)
+                         else "Not in the derived datasets")
+                excluded[label] = int(gone.sum())
+                elig = elig[~gone.to_numpy()]
         bad = elig[~flag(elig["eligible"])]
         reasons = _first_failed(bad["failed_criteria"]).replace("", "eligibility not assessable")
         for r, n in reasons.value_counts().items():

@@ -50,6 +50,9 @@ def validation_overview(result: Any) -> dict[str, pd.DataFrame]:
         eligible = elig.groupby("cohort")["eligible"].agg(patients="size", eligible="sum").reset_index()
         failed = (elig.loc[~elig["eligible"].astype(bool), "failed_criteria"].fillna("").str.split(";")
                   .explode().loc[lambda s: s != ""].value_counts().rename_axis("criterion").rename("patients").reset_index())
+        from latc.report._strobe import CRITERION_REASONS
+
+        failed.insert(1, "reason for exclusion", failed["criterion"].map(CRITERION_REASONS).fillna(""))
     else:
         eligible = pd.DataFrame(columns=["cohort", "patients", "eligible"])
         failed = pd.DataFrame(columns=["criterion", "patients"])
@@ -144,8 +147,12 @@ def center_queries(q: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def write_validation_summary(result: Any, path: Path, *, study_name: str, parameters: dict[str, Any]) -> Path:
-    """Render the validation summary (``validation/summary.html``) and return its path."""
+def write_validation_summary(result: Any, path: Path, *, study_name: str, parameters: dict[str, Any],
+                             report_link: bool = False) -> Path:
+    """Render the validation summary (``validation/summary.html``) and return its path.
+
+    ``report_link``: the page sits in ``latc run``'s folder, beside ``report/`` (a link to the study
+    report); ``latc validate`` alone writes no report and says how to make one."""
     tables = validation_overview(result)
     br = tables["by_rule"]
     if len(br):
@@ -156,6 +163,7 @@ def write_validation_summary(result: Any, path: Path, *, study_name: str, parame
         data_cut=getattr(result, "data_cut", ""),
         n_quarantined=int(sum(len(t) for t in result.quarantine.values())),
         study_name=study_name,
+        report_link=report_link,
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         version=latc.__version__,
         parameters=parameters,

@@ -112,10 +112,13 @@ def check_date_order(dictionary: Dictionary, typed: dict[str, pd.DataFrame], log
         else:
             by = list(pair.get("by", ["patient_id"]))
             ek = canonical_key(e, by)
-            earliest = (pd.DataFrame({"k": ek, "d": e[efield]}).dropna().groupby("k", sort=False)["d"].min())
-            if not len(earliest):
+            frame = pd.DataFrame({"k": ek.to_numpy(), "d": e[efield].to_numpy(), "p": np.arange(len(e))}).dropna(subset=["k", "d"])
+            if not len(frame):
                 continue
-            ev = canonical_key(later, by).map(earliest)
+            first = frame.loc[frame.groupby("k", sort=False)["d"].idxmin()].set_index("k")
+            earliest, earliest_at = first["d"], first["p"]  # the earliest date and the row holding it
+            lk = canonical_key(later, by)
+            ev = lk.map(earliest)
             ev = pd.Series(pd.to_datetime(ev), index=later.index)
             repeating = dictionary.forms[ef].repeating
             label = f"{ef}.{efield}" + (" (earliest of the " + ("patient" if by == ["patient_id"] else "matching")
@@ -123,7 +126,14 @@ def check_date_order(dictionary: Dictionary, typed: dict[str, pd.DataFrame], log
         bad = (lv < ev).fillna(False).to_numpy(dtype=bool, copy=True)
         if bad.any():
             pos = np.flatnonzero(bad)
-            cause = f"{ef}.{efield}" if not dictionary.forms[ef].repeating else None
+            # the cause, so that one wrong date's consequences can be grouped (add_cascade_roots):
+            # "form.field", and for another form "@<row position>" of the row whose date was compared
+            # (the earliest matching row of a repeating form)
+            if ef == lf:
+                cause = f"{ef}.{efield}" if not dictionary.forms[ef].repeating else None
+            else:
+                at = lk.iloc[pos].map(earliest_at)
+                cause = (f"{ef}.{efield}@" + at.astype("Int64").astype("str")).to_numpy(dtype=object)
             log.add(lf, pos, lfield, "date_order", "error",
                     f"is before {label} " + _date_str(ev.iloc[pos]), _date_str(lv.iloc[pos]), cause=cause)
 
@@ -150,14 +160,19 @@ def check_future_dates(dictionary: Dictionary, typed: dict[str, pd.DataFrame], t
                     _date_str(v.iloc[pos]))
 
 
-def rows_after_cut(dictionary: Dictionary, typed: dict[str, pd.DataFrame], data_cut: date) -> dict[str, int]:
-    """Rows per form whose record date (the dictionary's ``record_date``) is after the data cut."""
+def rows_after_cut(dictionary: Dictionary, typed: dict[str, pd.DataFrame], data_cut: date,
+                   today: date | None = None) -> dict[str, int]:
+    """Rows per form whose record date (the dictionary's ``record_date``) is after the data cut and
+    not after ``today`` — a date in the future is an error (``future_date``), not a valid record
+    entered after the cut."""
     cut = pd.Timestamp(data_cut)
+    limit = pd.Timestamp(today or date.today())
     out = {}
     for name, form in dictionary.forms.items():
         t = typed.get(name)
         if form.record_date and t is not None and form.record_date in t.columns:
-            n = int((t[form.record_date] > cut).fillna(False).sum())
+            v = t[form.record_date]
+            n = int(((v > cut) & (v <= limit)).fillna(False).sum())
             if n:
                 out[name] = n
     return out

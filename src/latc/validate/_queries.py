@@ -104,36 +104,63 @@ def route_center_match(q: pd.DataFrame, positions: np.ndarray, raw: dict[str, pd
     return q
 
 
+def _cause_row(t: pd.DataFrame, pid: str, fld: str) -> int | None:
+    """Position of the patient's row in the cause form that the date-order rule compared: the
+    only row of a one-row form, the earliest date of a repeating one (``check_date_order``)."""
+    at = np.flatnonzero((t["patient_id"].astype("str") == pid).fillna(False).to_numpy())
+    if not len(at):
+        return None
+    if len(at) == 1:
+        return int(at[0])
+    when = pd.to_datetime(t[fld].iloc[at], errors="coerce", format="ISO8601")
+    return int(at[int(np.nanargmin(when.to_numpy(dtype="datetime64[ns]").astype("float64")))]) if when.notna().any() else int(at[0])
+
+
 def add_cascade_roots(q: pd.DataFrame, raw: dict[str, pd.DataFrame], sources: dict[str, str]) -> pd.DataFrame:
-    """Root-cause warnings for groups of date-order queries following from one value (docstring)."""
+    """Group the date-order queries that follow from one value under their root cause.
+
+    The queries a wrong date causes (``_cause`` = ``form.field``: later dates of the patient found
+    earlier than it) get ``root_query_id``: the query already open on that very cell when there is
+    one (an ``after_death`` or ``future_date`` error, say — one root per cell, never two), else a new
+    ``date_order_root`` warning on it when it explains two or more queries."""
     q = q.copy()
     q["root_query_id"] = pd.Series(pd.NA, index=q.index, dtype="str")
     cause = q["_cause"].astype("str")
     grp = q[cause.notna() & q["patient_id"].notna() & (q["patient_id"] != MASK)]
     if not len(grp):
         return q
+    on_cell = q[q["rule"] != "date_order"].dropna(subset=["row"])
+    on_cell = on_cell.assign(_k=on_cell["form"].astype("str") + "\x1f" + on_cell["row"].astype("int64").astype("str")
+                             + "\x1f" + on_cell["field"].astype("str"))
+    errors_first = on_cell.assign(_e=on_cell["severity"] != "error").sort_values("_e", kind="stable")
+    existing = errors_first.drop_duplicates("_k").set_index("_k")["query_id"]
     roots = []
     for (pid, c), g in grp.groupby(["patient_id", "_cause"], sort=True):
-        if len(g) < 2:
-            continue
         form, fld = str(c).split(".", 1)
+        fld, _, where = fld.partition("@")
         t = raw.get(form)
         if t is None or fld not in t.columns:
             continue
-        at = np.flatnonzero((t["patient_id"].astype("str") == pid).fillna(False).to_numpy())
-        if not len(at):
+        at = int(where) if where.isdigit() and int(where) < len(t) else _cause_row(t, pid, fld)
+        if at is None:
             continue
-        row = int(t[ROW].iloc[at[0]])
-        value = t[fld].iloc[at[0]]
-        forms = sorted(set(g["form"]))
-        src = sources.get(form) or f"{form}.csv"
-        msg = (f"{src} row {row}, field {fld}: {value} is later than {len(g)} dates of this patient in "
-               f"{', '.join(forms)} — probably this date is wrong; correct it first, the {len(g)} queries "
-               f"grouped under this one (root_query_id) may then resolve (rule date_order_root)")
-        rid = "Q" + hashlib.blake2b(f"{form}\x1f{pid}\x1f{fld}\x1fdate_order_root".encode(), digest_size=6).hexdigest()
-        roots.append({"form": form, "row": row, "patient_id": pid, "center_id": t["center_id"].iloc[at[0]] if "center_id" in t else pd.NA,
-                      "field": fld, "value": value, "rule": "date_order_root", "severity": "warning", "message": msg,
-                      "source": src, "query_id": rid, "_pos": int(at[0]), "_cause": None, "root_query_id": pd.NA})
+        row = int(t[ROW].iloc[at])
+        rid = existing.get(f"{form}\x1f{row}\x1f{fld}")
+        if rid is None:
+            if len(g) < 2:
+                continue
+            value = t[fld].iloc[at]
+            forms = sorted(set(g["form"]))
+            src = sources.get(form) or f"{form}.csv"
+            msg = (f"{src} row {row}, field {fld}: {value} is later than {len(g)} dates of this patient in "
+                   f"{', '.join(forms)} — probably this date is wrong; correct it first, the {len(g)} queries "
+                   f"grouped under this one (root_query_id) may then resolve (rule date_order_root)")
+            n_rows = int((t["patient_id"].astype("str") == pid).fillna(False).sum())
+            cell = f"{fld}@{row}" if n_rows > 1 else fld  # which of a repeating form's rows
+            rid = "Q" + hashlib.blake2b(f"{form}\x1f{pid}\x1f{cell}\x1fdate_order_root".encode(), digest_size=6).hexdigest()
+            roots.append({"form": form, "row": row, "patient_id": pid, "center_id": t["center_id"].iloc[at] if "center_id" in t else pd.NA,
+                          "field": fld, "value": value, "rule": "date_order_root", "severity": "warning", "message": msg,
+                          "source": src, "query_id": rid, "_pos": at, "_cause": None, "root_query_id": pd.NA})
         q.loc[g.index, "root_query_id"] = rid
     if roots:
         q = pd.concat([q, pd.DataFrame(roots)], ignore_index=True)
@@ -141,19 +168,21 @@ def add_cascade_roots(q: pd.DataFrame, raw: dict[str, pd.DataFrame], sources: di
 
 
 def order_queries(q: pd.DataFrame) -> pd.DataFrame:
-    """Center, then patient (file-level queries first), then each root cause followed by the queries
-    it explains, then form, row, field, rule."""
+    """Center, then patient (file-level queries first); within a patient, each root cause followed by
+    the queries it explains (roots in form, row order), then the patient's other queries by form,
+    row, field, rule."""
     if not len(q):
         return q
-    group = q["root_query_id"].where(q["root_query_id"].notna(), q["query_id"])
-    anchor = q.set_index("query_id")["row"]
-    anchor = anchor[~anchor.index.duplicated()]
-    g_row = group.map(anchor)
-    is_root = q["rule"] == "date_order_root"
-    out = q.assign(_c=q["center_id"].fillna(""), _p=q["patient_id"].fillna(""), _g=group.where(q["root_query_id"].notna() | is_root, ""),
-                   _gr=g_row.astype("Float64"), _r=~is_root)
-    out = out.sort_values(["_c", "_p", "_g", "_r", "form", "row", "field", "rule"], kind="stable", na_position="first")
-    return out.drop(columns=["_c", "_p", "_g", "_gr", "_r"]).reset_index(drop=True)
+    rooted = q["root_query_id"].notna()
+    is_root = q["query_id"].isin(set(q.loc[rooted, "root_query_id"].astype("str")))
+    group = q["root_query_id"].where(rooted, q["query_id"])
+    first = q.drop_duplicates("query_id").set_index("query_id")
+    out = q.assign(_c=q["center_id"].fillna(""), _p=q["patient_id"].fillna(""), _u=~(rooted | is_root),
+                   _gf=group.map(first["form"]).fillna(""), _gr=group.map(first["row"]).astype("Float64"),
+                   _g=group.where(rooted | is_root, ""), _r=~is_root)
+    out = out.sort_values(["_c", "_p", "_u", "_gf", "_gr", "_g", "_r", "form", "row", "field", "rule"], kind="stable",
+                          na_position="first")
+    return out.drop(columns=["_c", "_p", "_u", "_gf", "_gr", "_g", "_r"]).reset_index(drop=True)
 
 
 def carry_status(current: pd.DataFrame, previous: pd.DataFrame | None, today: date | None = None) -> pd.DataFrame:

@@ -151,7 +151,7 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
     check_references(d, typed, raw, log)
     check_date_order(d, typed, log)
     check_future_dates(d, typed, today or date.today(), log)
-    after_cut = rows_after_cut(d, typed, cut)
+    after_cut = rows_after_cut(d, typed, cut, today or date.today())
     check_after_death(d, typed, log)
     check_duplicates(d, typed, raw, log)
     check_plausibility(d, typed, log)
@@ -228,6 +228,9 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
             if "patient_id" in q.columns:  # outputs never carry a non-pseudonymous id (privacy)
                 q.loc[non_pseudonymous(q["patient_id"]), "patient_id"] = MASK
             quarantine[name] = q.reset_index(drop=True)
+        if not len(t):  # no rows: check_form already built the empty table with the clean dtypes
+            clean[name] = typed[name][form.field_names].reset_index(drop=True)
+            continue
         c = typed[name].loc[~bad, form.field_names].reset_index(drop=True)
         clean[name] = c.astype({f.name: CLEAN_DTYPES[f.type] for f in form.fields})
     for name, t in extras.items():
