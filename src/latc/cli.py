@@ -27,6 +27,8 @@ app.add_typer(dictionary_app, name="dictionary")
 app.add_typer(recist_app, name="recist")
 omics_app = typer.Typer(help="Omics: immune profiling and biomarkers.", no_args_is_help=True)
 app.add_typer(omics_app, name="omics")
+from latc.capture.commands import capture_app  # noqa: E402 - imports no Django (lazy inside the commands)
+app.add_typer(capture_app, name="capture")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -17,7 +17,7 @@ import pandas as pd
 from latc.dictionary import Dictionary, Form
 from latc.validate._log import QueryLog
 from latc.validate._privacy import identifier_kind
-from latc.validate._schema import DATE_MAX, DATE_MIN, Parsed, form_specs, parse_column, regex_mask, typed_column
+from latc.validate._schema import CLEAN_DTYPES, DATE_MAX, DATE_MIN, Parsed, form_specs, parse_column, regex_mask, typed_column
 
 ROW = "_row"
 #: the longest cell a study record may hold: Excel's cell limit (docs/validation.md "Sizes")
@@ -55,7 +55,7 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
     specs = form_specs(dictionary, name)
     known = set(form.field_names) | {ROW}
     # -- cells too long to be data (a pasted document, a corrupt export) ----------------------
-    for col in raw.columns:
+    for col in raw.columns if n else ():  # (no rows, no cells)
         if col == ROW or raw[col].dtype.kind in "iufb":
             continue
         length = raw[col].astype("str").str.len()
@@ -81,6 +81,12 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
         if is_key and n:
             rejected_all = ("missing_column", f"key column {col} missing from the source")
     absent = [c for c in missing if c not in raw.columns]
+    if n == 0:
+        # no rows: only the column-level queries above can arise. Skip the per-field parsing, a
+        # fixed pandas cost per field that dominated one-patient validation (latc capture's save)
+        return FormCheck(typed=pd.DataFrame({f.name: pd.Series([], dtype=CLEAN_DTYPES[f.type], index=raw.index)
+                                             for f in form.fields}, index=raw.index),
+                         parsed={}, missing_columns=missing, rejected_all=rejected_all)
     work = raw if not absent else raw.assign(**{c: pd.Series(pd.NA, index=raw.index, dtype="str") for c in absent})
     parsed: dict[str, Parsed] = {}
     typed: dict[str, pd.Series] = {}
