@@ -1,0 +1,37 @@
+"""Site-side guards and the split of a pooled (synthetic) dataset into sites.
+
+Every ``site_*`` function calls :func:`site_rows`, which refuses a frame holding rows of more than one
+site (by ``center_id``): a site function never sees another site's rows.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ._disclosure import DisclosurePolicy, FederatedInputError
+
+__all__ = ["SITE_COLUMN", "site_rows", "split_by_site"]
+
+SITE_COLUMN = "center_id"
+
+
+def site_rows(df: pd.DataFrame, site: str, policy: DisclosurePolicy, analysis: str,
+              columns=(), site_column: str = SITE_COLUMN) -> pd.DataFrame:
+    """Check the allow-list, the columns and that ``df`` holds only ``site``'s rows; return ``df``."""
+    policy.require_allowed(analysis, site)
+    if not isinstance(df, pd.DataFrame):
+        raise FederatedInputError(f"site {site!r}: expected a DataFrame, got {type(df).__name__}")
+    absent = [c for c in columns if c is not None and c not in df.columns]
+    if absent:
+        raise FederatedInputError(f"site {site!r}, {analysis}: column(s) {absent} not found")
+    if site_column in df.columns:
+        seen = sorted(set(df[site_column].dropna().astype(str)))
+        if seen and seen != [str(site)]:
+            raise FederatedInputError(f"site {site!r}, {analysis}: the data holds rows of site(s) "
+                                      f"{[s for s in seen if s != str(site)]}; a site analyses only its own rows")
+    return df
+
+
+def split_by_site(df: pd.DataFrame, site_column: str = SITE_COLUMN) -> dict[str, pd.DataFrame]:
+    """{site: that site's rows} (for the demo and tests; a deployment has each part at its site)."""
+    return {str(k): g.copy() for k, g in df.groupby(df[site_column].astype(str), sort=True)}
