@@ -164,3 +164,26 @@ def test_concurrent_appends_keep_one_chain(capture_users, capture_db):
     assert AuditEntry.objects.count() == before + 60
     r = audit.verify_chain()
     assert r.ok, r.message()
+
+
+def test_a_record_edited_in_the_database_is_found_by_replaying_the_trail(capture_users, capture_db):
+    # someone with database access changes a stored value directly (the record table has no
+    # trigger): the hash chain is intact, but replaying the trail's values names the field
+    from latc.capture.audit import verify_chain, verify_records
+    from latc.capture.models import Record
+
+    p = _some_history(capture_users)
+    before = verify_records()
+    assert before.ok and before.records == Record.objects.count() >= 1, before.message()
+    rec = Record.objects.get(patient=p, form="patients", instance=1)
+    assert rec.data["cohort"] == "upfront_surgery"
+    _raw("UPDATE capture_record SET data = %s WHERE id = %s",
+         [__import__("json").dumps({**rec.data, "cohort": "neoadjuvant"}), rec.pk])
+    assert verify_chain().ok
+    after = verify_records()
+    assert not after.ok and after.mismatches == ("C01-0001 patients #1 field cohort: stored value differs from the last audited value",)
+    assert "changed outside latc capture" in after.message()
+    # a record deleted behind the application's back is named too
+    _raw("DELETE FROM capture_record WHERE id = %s", [rec.pk])
+    gone = verify_records()
+    assert any("not in the database" in m for m in gone.mismatches)

@@ -130,3 +130,25 @@ def test_demo_sets_up_logins_once(tmp_path):
     assert again.returncode == 2 and "already holds" in again.stderr
     v = latc("verify-audit", "--dir", out)
     assert v.returncode == 0 and "intact" in v.stdout
+
+
+def test_served_app_answers_a_static_path_probe_with_400_not_500(capture_sqlite_db):
+    # '/static/..%2f..%2fviews.py' makes Django's static handler raise SuspiciousFileOperation; the
+    # application `latc capture serve` runs answers 400 (and logs it), serves real static files
+    from django.test.client import RequestFactory
+
+    from latc.capture.commands import wsgi_app
+
+    app = wsgi_app()
+
+    def call(path):
+        status = []
+        body = b"".join(app(RequestFactory()._base_environ(PATH_INFO=path, REQUEST_METHOD="GET"),
+                            lambda s, h, *a: status.append(s)))
+        return status[0], body
+
+    status, body = call("/static/../../views.py")
+    assert status.startswith("400"), status
+    assert b"def " not in body
+    status, body = call("/static/capture/capture.js")
+    assert status.startswith("200") and b"function" in body

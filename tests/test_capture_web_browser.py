@@ -203,7 +203,7 @@ def test_capture_journey_in_chromium(live_server, chromium_browser, time_limit):
     assert site.locator(f"a[href='/queries/{qpk}/']").count() >= 1
     _shot(site, "06_queries_site")
     site.click(f"a[href='/queries/{qpk}/'] >> nth=0")
-    site.fill("#id_new_value", "ftc")
+    site.select_option("#id_new_value", "ftc")  # a coded field: chosen from the list, as on the form
     site.fill("#id_text", "Corrected from the pathology report of 2024-03-02.")
     site.click("button:text-is('Send answer')")
     site.wait_for_selector(".flash.ok")

@@ -167,3 +167,59 @@ def verify_chain(using: str | None = None, batch: int = 2000) -> VerifyResult:
                                                "after it was written")
         prev_hash, prev_seq = e["entry_hash"], seq
     return VerifyResult(True, n, None, "", prev_seq or None, prev_hash if n else "")
+
+
+#: audit actions that set a field's value (``new_value``) and the one that removes it
+_SETS = ("create", "update", "import")
+_REMOVES = ("delete",)
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """Whether every stored record equals what its audit trail says it should hold."""
+
+    ok: bool
+    records: int
+    mismatches: tuple[str, ...] = ()
+
+    def message(self) -> str:
+        if self.ok:
+            return f"records match the audit trail: {self.records:,} records replayed from their entries"
+        more = f" (and {len(self.mismatches) - 5:,} more)" if len(self.mismatches) > 5 else ""
+        return ("records DIFFER from the audit trail — changed outside latc capture: "
+                + "; ".join(self.mismatches[:5]) + more)
+
+
+def verify_records(using: str | None = None, batch: int = 5000) -> RecordCheck:
+    """Replay the value entries (create / update / import set a field, delete removes it) in sequence
+    order and compare the result with every stored record (Part 11 §11.10(e): the trail must
+    account for the current value). A value edited directly in the database, bypassing the
+    application, has no entry and is named here, even though the hash chain itself is intact."""
+    from latc.capture.models import Record
+
+    using = using or router.db_for_read(AuditEntry)
+    expected: dict[tuple[str, str, int], dict[str, str]] = {}
+    qs = (AuditEntry.objects.using(using).filter(action__in=_SETS + _REMOVES).exclude(form="").exclude(field="")
+          .order_by("seq").values_list("action", "patient_id", "form", "instance", "field", "new_value"))
+    for action, pid, form, instance, fld, new in qs.iterator(chunk_size=batch):
+        vals = expected.setdefault((pid, form, int(instance or 0)), {})
+        if action in _REMOVES or new in (None, ""):
+            vals.pop(fld, None)
+        else:
+            vals[fld] = new
+    actual = {}
+    for pid, form, instance, data in (Record.objects.using(using).values_list("patient__patient_id", "form", "instance", "data")
+                                      .iterator(chunk_size=batch)):
+        actual[(pid, form, int(instance))] = {k: str(v) for k, v in (data or {}).items() if v not in (None, "")}
+    bad = []
+    for key in sorted(set(expected) | set(actual), key=lambda k: (k[0], k[1], k[2])):
+        exp, act = expected.get(key, {}), actual.get(key)
+        pid, form, instance = key
+        if act is None:
+            if exp:
+                bad.append(f"{pid} {form} #{instance}: in the audit trail but not in the database (record deleted)")
+            continue
+        for fld in sorted(set(exp) | set(act)):
+            if exp.get(fld) != act.get(fld):
+                bad.append(f"{pid} {form} #{instance} field {fld}: stored value differs from the last audited value")
+    return RecordCheck(not bad, len(actual), tuple(bad))

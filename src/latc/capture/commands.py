@@ -233,14 +233,19 @@ def verify_audit(
     db: Optional[str] = _db_option(),
     data_dir: Optional[Path] = _dir_option(),
 ) -> None:
-    """Recompute the audit trail's hash chain; exit 1 naming the first broken link."""
+    """Recompute the audit trail's hash chain and replay it against the stored records; exit 1 naming
+    the first broken link or the records changed outside the application."""
     with _django(data_dir, db):
-        from latc.capture.audit import verify_chain
+        from latc.capture.audit import verify_chain, verify_records
 
         r = verify_chain()
         if not r.ok:
             _fail(r.message(), code=1)
         console.print(r.message(), highlight=False)
+        rc = verify_records()
+        if not rc.ok:
+            _fail(rc.message(), code=1)
+        console.print(rc.message(), highlight=False)
 
 
 @capture_app.command()
@@ -274,14 +279,31 @@ def _check_host(host: str, public: bool) -> None:
                           "set LATC_CAPTURE_TLS=1 for secure cookies", highlight=False)
 
 
-def _serve(host: str, port: int, threads: int) -> None:
+def wsgi_app():
+    """The WSGI application ``serve`` runs: Django with /static/ served from the app folders (nginx
+    serves it in production); a suspicious static path ('/static/..%2f..') is answered 400 and
+    logged by Django's security logger, never a 500 with a traceback."""
     from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.exceptions import SuspiciousOperation
+    from django.core.handlers.exception import response_for_exception
     from django.core.wsgi import get_wsgi_application
+
+    class Static(StaticFilesHandler):
+        def get_response(self, request):  # noqa: ANN001
+            try:
+                return super().get_response(request)
+            except SuspiciousOperation as exc:
+                return response_for_exception(request, exc)
+
+    return Static(get_wsgi_application())
+
+
+def _serve(host: str, port: int, threads: int) -> None:
     from waitress import serve as waitress_serve
 
     from latc.capture.settings import behind_tls
 
-    app = StaticFilesHandler(get_wsgi_application())  # /static/ from the app folders
+    app = wsgi_app()
     proxy = {}
     if behind_tls():
         # the TLS proxy on this machine: waitress takes the scheme and the client address from its

@@ -93,6 +93,12 @@ def rule(*, get: str | None = None, post: str | None = None, methods: tuple[str,
 
 
 def _login_redirect(request):
+    if request.method == "POST":
+        # the session ended while a form was open: say that what was sent is not saved
+        from django.contrib import messages
+
+        messages.warning(request, "Your session had ended (30 minutes without activity, or the browser was "
+                                  "closed): what you just sent was not saved. Log in and enter it again.")
     return redirect(f"/login/?next={quote(request.get_full_path())}")
 
 

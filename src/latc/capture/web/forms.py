@@ -190,7 +190,8 @@ class NewPatientForm(forms.Form):
 
     def __init__(self, *args, centers=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["center"].choices = [(c.code, f"{c.code} — {c.name}" if c.name else c.code) for c in centers]
+        self.fields["center"].choices = [(c.code, f"{c.code} — {c.name}" if c.name and c.name != c.code else c.code)
+                                          for c in centers]
 
 
 class ReasonForm(forms.Form):

@@ -25,6 +25,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import static as static_views
 
@@ -98,7 +99,10 @@ def nav_for(request) -> dict:
 def render_page(request, template: str, ctx: dict | None = None, status: int = 200):
     ctx = dict(ctx or {})
     ctx.setdefault("nav", nav_for(request))
-    return with_csp(render(request, template, ctx, status=status))
+    resp = with_csp(render(request, template, ctx, status=status))
+    if getattr(request, "user", None) is not None and request.user.is_authenticated:
+        add_never_cache_headers(resp)  # patient data: not kept in the browser cache (Back after log-out)
+    return resp
 
 
 def _next_url(request, default: str = "/") -> str:
@@ -346,6 +350,13 @@ def _message(exc) -> str:
     return str(exc)
 
 
+def _shown_code(form, name, value) -> str:
+    """A key value as the casebook lists it: a code by its label (“Thyroglobulin (Tg)”, not “tg”)."""
+    field = form[name] if name in form.field_names else None
+    choices = getattr(field, "choices", None) or {}
+    return str(choices.get(value, value))
+
+
 @rule(get="view", patient=True)
 def patient_view(request, patient):
     user = request.user
@@ -358,8 +369,8 @@ def patient_view(request, patient):
     for fname, f in d.forms.items():
         instances = []
         for r in by_form.get(fname, []):
-            keys = [f"{r.data.get(k, '')}" for k in f.key if k not in wf.PATIENT_FIELDS and r.data.get(k)]
-            date = r.data.get(f.record_date, "") if f.record_date else ""
+            keys = [_shown_code(f, k, r.data.get(k)) for k in f.key if k not in wf.PATIENT_FIELDS and r.data.get(k)]
+            date = r.data.get(f.record_date, "") if f.record_date and f.record_date not in f.key else ""
             instances.append({"record": r, "url": record_url(patient, fname, r.instance), "queries": open_q.get(r.pk, 0),
                               "summary": " · ".join(x for x in keys + [date] if x),
                               "status": "verified" if r.verified_at else r.status})
@@ -370,6 +381,7 @@ def patient_view(request, patient):
     sigs = list(patient.signatures.order_by("-signed_at"))
     return render_page(request, "capture/patient.html", {
         "patient": patient, "forms": forms_, "signature": _signature(patient),
+        "voided_signature": sigs[0] if sigs and sigs[0].voided_at else None,
         "signatures": sigs if len(sigs) > 1 or any(s.voided_at for s in sigs) else [],
         "can_edit": _can(user, "edit", patient=patient) and not patient.locked,
         "can_sign": _can(user, "sign", patient=patient), "can_lock": _can(user, "lock", patient=patient)})
@@ -401,6 +413,7 @@ def _record_context(request, patient, dform, record, bound, *, errors=None, othe
         "form_status": posted_status or (record.status if record else "incomplete"),
         "base_version": record.version if record else 0, "editable": editable,
         "reason_forced": reason_forced, "reason_error": reason_error, "other_errors": list(other_errors),
+        "signature": _signature(patient) if editable else None,
         "reason_value": request.POST.get("reason", "") if request.method == "POST" else "",
         "has_errors": bool(errors) or bool(other_errors),
         "can_verify": record is not None and _can(user, "verify", patient=patient),
@@ -468,13 +481,17 @@ def _record_page(request, patient, dform, record, instance):
     reason = request.POST.get("reason", "").strip() or None
     form_status = request.POST.get("status") if request.POST.get("status") in ("incomplete", "complete") else None
     problems, other, forced, reason_error, status = [], [], False, "", 200
+    signed_before = _signature(patient)
     try:
+        if reason and len(reason) > MAX_REASON:
+            raise ReasonRequired(f"The reason for the change is too long ({len(reason):,} characters; at most "
+                                 f"{MAX_REASON:,}).")
         res = services.save_record(user, patient, dform.name, instance, values, base_version=base_version or None,
                                    reason=reason, status=form_status, client_addr=client_addr(request))
     except ConflictError as exc:
         return _conflict(request, patient, dform, instance, values, base_version, exc)
     except ReasonRequired as exc:
-        forced, reason_error = True, str(exc)
+        forced, reason_error = True, _reason_message(exc, dform)
     except Forbidden as exc:
         return forbidden(request, str(exc))
     except Locked as exc:
@@ -495,11 +512,18 @@ def _record_page(request, patient, dform, record, instance):
             messages.success(request, msg)
             if opened:
                 request.session["capture_new_queries"] = [q.pk for q in opened]
-                messages.warning(request, f"{len(opened)} query opened by the study rules: " +
+                messages.warning(request, f"{len(opened)} {'query' if len(opened) == 1 else 'queries'} opened by the "
+                                 "study rules: " +
                                  "; ".join(f"{dform[q.field].label if q.field in dform.field_names else q.field} "
                                            f"{q.message}" for q in opened))
+            if signed_before is not None and res.saved and _signature(patient) is None:
+                messages.warning(request, f"This change voided the investigator's signature of casebook "
+                                 f"{patient.patient_id} (signed by {signed_before.signer_name or signed_before.signer}"
+                                 f" on {signed_before.signed_at:%Y-%m-%d %H:%M} UTC): it must be signed again.")
             if request.POST.get("then") == "casebook":
                 return redirect(reverse("patient", kwargs={"pid": patient.patient_id}) + f"#form-{dform.name}")
+            if request.POST.get("then") == "another" and dform.repeating:
+                return redirect("record_new", pid=patient.patient_id, form=dform.name)
             return redirect(record_url(patient, dform.name, rec.instance))
     by_field, unplaced = _problems_by_field(problems, dform, instance)
     other = list(other) + unplaced
@@ -509,6 +533,18 @@ def _record_page(request, patient, dform, record, instance):
                           reason_forced=forced, reason_error=reason_error)
     ctx["base_version"] = base_version
     return render_page(request, "capture/record.html", ctx, status=status)
+
+
+MAX_REASON = 2000  # as the other free-text boxes (forms.ReasonForm …): the audit trail keeps every character
+
+
+def _reason_message(exc, dform) -> str:
+    """The refusal of a save without a reason, naming the fields by their labels (not their codes)."""
+    fields = getattr(exc, "fields", None) or []
+    if not fields:
+        return str(exc)
+    labels = ", ".join(f"“{dform[f].label}”" if f in dform.field_names else f for f in fields)
+    return f"{labels} already had a saved value: say why it is changed, then save again."
 
 
 def _conflict(request, patient, dform, instance, values, base_version, exc):
@@ -536,8 +572,9 @@ def _record_or_404(request, patient, form, instance):
 def record_delete(request, patient, form, instance):
     record = _record_or_404(request, patient, form, instance)
     reason = request.POST.get("reason", "").strip()
-    if not reason:
-        messages.error(request, "Deleting a record needs a reason.")
+    if not reason or len(reason) > MAX_REASON:
+        messages.error(request, "Deleting a record needs a reason." if not reason else
+                       f"The reason is too long ({len(reason):,} characters; at most {MAX_REASON:,}).")
         return redirect(record_url(patient, form, instance))
     try:
         services.delete_record(request.user, record, reason=reason, base_version=record.version,
@@ -647,6 +684,12 @@ def query_thread(request, pk):
     if not _can(user, "view", patient=patient):
         return forbidden(request)
     answer_form = wf.AnswerQueryForm(request.POST if request.POST.get("action") == "answer" else None)
+    qform = dictionary().forms.get(q.record.form)
+    qfield = qform[q.field] if qform is not None and q.field in qform.field_names else None
+    if qfield is not None and getattr(qfield, "choices", None):
+        # a coded field is corrected by choosing, as on the form: the site never types a code
+        answer_form.fields["new_value"].widget = wf.forms.Select(
+            choices=[("", "— keep the value —")] + list(qfield.choices.items()))
     comment_form = wf.CommentForm(request.POST if request.POST.get("action") in ("close", "reopen") else None)
     if request.method == "POST":
         action = request.POST.get("action")
@@ -728,7 +771,8 @@ def sign(request, patient):
         "patient": patient, "form": form, "meaning": SIGNATURE_MEANING, "signature": _signature(patient),
         "name": (scoping.membership(user).display_name or user.get_username()),
         "summary": [(f.label, counts.get(n, 0)) for n, f in d.forms.items()],
-        "open_queries": _open_queries(user, record__patient=patient).count()})
+        "open_queries": _open_queries(user, record__patient=patient).count(),
+        "incomplete": _records(user, patient).filter(status="incomplete").count()})
 
 
 def _lock_page(request, patient, lock: bool):

@@ -9,6 +9,8 @@
  * 2. Reason for change: when a value that was already saved (data-original) is changed, the
  *    reason row appears and becomes required.
  * 3. Keyboard: Enter saves from any field (a select too), Ctrl+Enter saves from a notes box.
+ * 4. Focus: a pre-filled box with the focus gets the cursor at its end; a refused save without a
+ *    reason for change puts the cursor in the reason box.
  */
 (function () {
   "use strict";
@@ -95,6 +97,23 @@
     form.addEventListener("change", refresh);
     form.addEventListener("keydown", function (e) { onKey(form, e); });
     refresh();
+    // a save refused for want of a reason: the cursor goes to the reason box, not the first field
+    var forced = form.querySelector("[data-reason-forced] textarea");
+    if (forced) forced.focus();
+  }
+
+  // 4. A pre-filled box that has the focus (the "C01-" of a new patient id): the cursor goes after
+  //    the text, so that typing continues it instead of writing in front of it.
+  function caretToEnd() {
+    var el = document.querySelector("input[autofocus]");
+    if (!el || ["text", "search"].indexOf(el.type) < 0) return;
+    var move = function () {
+      if (!el.value) return;
+      try { el.setSelectionRange(el.value.length, el.value.length); } catch (e) { /* not a text box */ }
+    };
+    // autofocus may happen before or after this script runs: handle both, once
+    if (document.activeElement === el) move();
+    else el.addEventListener("focus", move, { once: true });
   }
 
   function confirmForms() {
@@ -108,6 +127,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     Array.prototype.slice.call(document.querySelectorAll("form[data-crf]")).forEach(setup);
     confirmForms();
+    caretToEnd();
     document.documentElement.classList.add("js");
   });
 
