@@ -108,6 +108,45 @@ def test_correction_marks_the_rule_query_answered(capture_users):
     assert q.messages.last().new_value == "25"
 
 
+def test_answering_a_rule_query_with_the_correction_is_one_answer_by_the_site(capture_users):
+    # the site answers the rule's query with a corrected value: the thread shows the site's answer
+    # once (not a second, automatic "answered" in the nurse's name)
+    from latc.capture import services
+    from latc.capture.models import Query
+
+    p = _patient(capture_users)
+    res = _save(capture_users, p, "diagnosis", {"primary_size_mm": "2500"})
+    q = Query.objects.get(record=res.record, field="primary_size_mm")
+    q = services.answer_query(capture_users["site_entry"], q, "2.5 cm typed as mm", new_value="25")
+    answers = [(m.user.get_username() if m.user else None, m.text) for m in q.messages.filter(action="answer")]
+    assert answers == [("site.entry", "2.5 cm typed as mm")]
+    # a plain correction (no thread) is noted by the study rules, not in the user's name
+    p2 = _patient(capture_users, pid="C01-0002")
+    res = _save(capture_users, p2, "diagnosis", {"primary_size_mm": "3000"})
+    q2 = Query.objects.filter(record=res.record, field="primary_size_mm", status="open").get()
+    _save(capture_users, p2, "diagnosis", {"primary_size_mm": "30"}, reason="typo")
+    m = q2.messages.filter(action="answer").get()
+    assert m.user is None and "study rules" in m.text
+
+
+def test_notes_longer_than_the_limit_are_refused_by_every_caller(capture_users):
+    # the web form caps a reason at 2,000 characters; the service refuses a longer one from any caller
+    # (commands, imports), so the append-only trail never takes a megabyte of text
+    from latc.capture import services
+    from latc.capture.errors import CaptureError
+    from latc.capture.models import AuditEntry
+
+    p = _patient(capture_users)
+    rec = _save(capture_users, p, "diagnosis", {"primary_size_mm": "45"}).record
+    n = AuditEntry.objects.count()
+    with pytest.raises(CaptureError, match="at most 2,000 characters"):
+        services.open_query(capture_users["data_manager"], rec, "primary_size_mm", "x" * 2001)
+    with pytest.raises(CaptureError, match="at most 2,000"):
+        _save(capture_users, p, "diagnosis", {"primary_size_mm": "46"}, reason="y" * 1_000_000)
+    assert AuditEntry.objects.count() == n
+    services.open_query(capture_users["data_manager"], rec, "primary_size_mm", "x" * 2000)
+
+
 def test_hostile_text_in_a_patterned_field_is_refused(capture_users):
     from latc.capture.models import Record
 
@@ -450,26 +489,22 @@ def test_validating_only_affected_forms_finds_the_same_problems(synthetic_rows):
     assert checked >= 2 * (len(d.forms) - 2) and with_problems == 2
 
 
-def test_time_per_save(capture_sqlite_users, capture_sqlite_db):
-    """The issue's target is p95 < 300 ms per save request; the validation + database part of a save
-    (a full casebook, lab rows added one by one) is measured and must stay well inside it."""
+def test_lab_rows_added_one_by_one_get_consecutive_instances(capture_sqlite_users, capture_sqlite_db):
+    """A nurse adding lab results one after another (the load benchmark's pattern; time per save is
+    measured in benchmarks/bench_capture.py, not here)."""
     from latc.capture import services
+    from latc.capture.models import Record
 
     users = capture_sqlite_users
     p = services.create_patient(users["site_entry"], "C01-0009", "C01")
     _save(users, p, "patients", {"cohort": "neoadjuvant", "diagnosis_date": "2021-01-04", "sex": "female"})
     _save(users, p, "diagnosis", {"histology": "ptc", "primary_size_mm": "40", "ct": "T4a"})
-    times = []
     for i in range(20):
-        t = time.perf_counter()
         res = _save(users, p, "labs", {"lab_date": f"2021-{1 + i % 12:02d}-{1 + i:02d}", "test": "tg", "value": str(10 + i),
                                       "unit": "ng_ml"}, instance=None)
-        times.append(time.perf_counter() - t)
         assert res.saved, res.errors
-    times.sort()
-    p95 = times[int(0.95 * (len(times) - 1))]
-    print(f"save: median {times[len(times) // 2] * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
-    assert p95 < 1.0  # generous bound for a loaded 2-core test machine; docs/capture.md has the figures
+    labs = Record.objects.filter(patient=p, form="labs").order_by("instance")
+    assert [r.instance for r in labs] == list(range(1, 21)) and labs.last().data["value"] == "29"
 
 
 # -- Django stays out of the batch commands --------------------------------------------------------

@@ -261,3 +261,24 @@ def test_deidentified_export(notes_dictionary, capture_sqlite_users, tmp_path):
     res = validate_study(read_study(study, notes_dictionary), notes_dictionary, data_cut=CUT)
     assert not (res.queries["rule"] == "pseudonym").any()
     assert list(AuditEntry.objects.filter(action="export").values_list("reason", flat=True)) == ["de-identified"] * 2
+
+
+def test_import_queries_leaves_required_quiet_on_forms_still_incomplete(capture_sqlite_db, tmp_path):
+    """The export → latc validate → import-queries loop must not undo the rule of the forms: a blank
+    required field of a form the site still marks incomplete raises no query (as on save)."""
+    from latc.capture import interchange, services
+    from latc.capture.models import Query
+    from latc.io import read_study
+    from latc.validate import validate_study, write_validation
+
+    services.create_center(None, "C01", "Center 1")
+    p = services.create_patient(None, "C01-0042", "C01")
+    res = services.save_record(None, p, "diagnosis", 1, {"histology": "ptc"}, base_version=None, status="incomplete")
+    assert res.saved and not Query.objects.filter(rule="required").exists()
+    study = interchange.export_study(tmp_path / "export")
+    v = validate_study(read_study(study), data_cut=CUT)
+    assert ((v.queries["rule"] == "required") & (v.queries["form"] == "diagnosis")).any()
+    write_validation(v, tmp_path / "validation")
+    rep = interchange.import_queries(tmp_path / "validation/queries.csv")
+    assert rep.quiet_incomplete >= 1 and "left quiet" in rep.summary()
+    assert not Query.objects.filter(record=res.record, rule="required").exists()

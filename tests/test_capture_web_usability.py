@@ -184,3 +184,23 @@ def test_post_after_the_session_ended_says_nothing_was_saved(capture_db, capture
     assert resp.redirect_chain and resp.redirect_chain[-1][0].startswith("/login/")
     assert "was not saved" in html
     assert "was not saved" not in _client().get(url, follow=True).content.decode()  # a plain visit: no alarm
+
+
+def test_data_manager_sends_an_unsettling_answer_back_to_the_site(capture_db, capture_users):
+    """An answered query that the data manager does not accept can be re-opened (as in REDCap's data
+    resolution workflow), not only closed; the site sees it open again."""
+    from latc.capture import services
+    from latc.capture.models import Query
+
+    data = seed_web(capture_users)
+    q = Query.objects.get(pk=data["own"]["query"])
+    services.answer_query(capture_users["site_entry"], q, "checked")
+    dm = _client(capture_users["data_manager"])
+    page = dm.get(f"/queries/{q.pk}/").content.decode()
+    assert "Not settled: send back to the site" in page
+    resp = dm.post(f"/queries/{q.pk}/", {"action": "reopen", "text": "The report says FTC; please look again."})
+    assert resp.status_code == 302
+    q.refresh_from_db()
+    assert q.status == "open" and [m.action for m in q.messages.order_by("at", "id")] == ["open", "answer", "reopen"]
+    # the site cannot send it back itself
+    assert "Not settled" not in _client(capture_users["site_entry"]).get(f"/queries/{q.pk}/").content.decode()

@@ -472,12 +472,15 @@ class QueryImportReport:
     opened: int = 0
     already_open: int = 0
     not_open: int = 0
+    #: ``required`` queries on forms the site still marks incomplete (quiet until complete, as on save)
+    quiet_incomplete: int = 0
     #: (query_id, patient_id, form, row, why) of queries that match no record
     unmatched: list[tuple[str, str, str, str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         return (f"{self.opened} queries opened, {self.already_open} already open, {len(self.unmatched)} matched no "
-                f"record, {self.not_open} not open (resolved) skipped")
+                f"record, {self.not_open} not open (resolved) skipped"
+                + (f", {self.quiet_incomplete} 'required' on forms still incomplete left quiet" if self.quiet_incomplete else ""))
 
 
 def import_queries(queries_csv: str | Path, *, user=None, client_addr: str = "") -> QueryImportReport:
@@ -552,6 +555,9 @@ def import_queries(queries_csv: str | Path, *, user=None, client_addr: str = "")
                     why = f"no {form} record of {pid} at row {row or '?'}"
             if rec is None:
                 report.unmatched.append((qid, pid, form, row, why))
+                continue
+            if str(r["rule"]) in services._QUIET_WHILE_INCOMPLETE and rec.status == RecordStatus.INCOMPLETE:
+                report.quiet_incomplete += 1  # the same rule as on save: a blank field of a form still being filled
                 continue
             if Query.objects.filter(record=rec, field=fld, rule=str(r["rule"]), query_id=qid).exclude(
                     status=QueryStatus.CLOSED).exists():

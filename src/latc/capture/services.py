@@ -7,6 +7,8 @@ exception of :mod:`latc.capture.errors` whose text is one line for the user.
 
 from __future__ import annotations
 
+import contextvars
+
 import getpass
 import hashlib
 import json
@@ -108,6 +110,21 @@ def _clean(v) -> str:
     if v is None:
         return ""
     return str(v).strip()
+
+
+#: the longest reason, query text, answer or signature meaning (the web forms say the same): a note
+#: is a sentence or two, and whatever is accepted stays in the append-only audit trail for good
+MAX_NOTE = 2000
+
+
+def _note(v) -> str:
+    """A free-text note (reason for change, query text, answer, meaning), stripped; refused when longer
+    than :data:`MAX_NOTE` characters — for every caller (web, commands, imports), not only the form."""
+    text = _clean(v)
+    if len(text) > MAX_NOTE:
+        raise CaptureError(f"a note may hold at most {MAX_NOTE:,} characters (this one has {len(text):,}); "
+                           "shorten it, the details belong in the source documents")
+    return text
 
 
 # -- centers and users -----------------------------------------------------------------------------
@@ -343,7 +360,7 @@ def save_record(user, patient: Patient, form: str, instance: int | None, values:
         if record is not None and not changed and new_status == record.status:
             return SaveResult(record=record, saved=False, changed=[])
         corrected = [k for k in changed if old.get(k)]
-        if record is not None and corrected and not _clean(reason):
+        if record is not None and corrected and not _note(reason):
             raise ReasonRequired(f"a reason for the change is required: {', '.join(corrected)} already had a saved "
                                  "value", fields=corrected)
         if instance is None:
@@ -374,7 +391,7 @@ def save_record(user, patient: Patient, form: str, instance: int | None, values:
         if reverify:
             record.verified_by, record.verified_at = None, None
         record.save()
-        why = _clean(reason)
+        why = _note(reason)
         for k in changed:
             _entry(user, "create" if is_new else "update", patient=patient, form=form, instance=instance, field=k,
                    old_value=old.get(k), new_value=new.get(k), reason=why if old.get(k) else (why or ""),
@@ -475,10 +492,13 @@ def _sync_rule_queries(user, patient: Patient, record: Record, problems: list[Fi
             continue
         if q.rule in _QUIET_WHILE_INCOMPLETE and record.status == RecordStatus.INCOMPLETE and q.field not in record.data:
             continue  # still blank: the problem is only quiet, not solved
+        if q.pk == _ANSWERING.get():
+            continue  # answered by its own thread (answer_query): one answer, the site's, not two
         q.status = QueryStatus.ANSWERED
         q.save(update_fields=["status"])
-        QueryMessage.objects.create(query=q, user=user, at=now, action=QueryMessage.Action.ANSWER,
-                                    text="corrected: the rule no longer finds this problem",
+        # the rule's own note: no user (shown as "study rules"); the audit entry names who saved
+        QueryMessage.objects.create(query=q, user=None, at=now, action=QueryMessage.Action.ANSWER,
+                                    text="the study rules no longer find this problem after the correction",
                                     new_value=record.data.get(q.field))
         _entry(user, "query_answer", patient=patient, form=record.form, instance=record.instance, field=q.field,
                new_value=record.data.get(q.field), reason=f"{q.rule} no longer fires (query {q.pk})", client_addr=client_addr)
@@ -489,7 +509,7 @@ def delete_record(user, record: Record, *, reason: str, base_version: int | None
     """Delete one record of a repeating form (its values stay in the audit trail)."""
     patient = record.patient
     _require(user, "edit", patient)
-    if not _clean(reason):
+    if not _note(reason):
         raise ReasonRequired("a reason is required to delete a record")
     d = dictionary()
     if record.form == "patients" or not d.forms[record.form].repeating:
@@ -507,7 +527,7 @@ def delete_record(user, record: Record, *, reason: str, base_version: int | None
                                 current_version=rec.version)
         for k, v in sorted(rec.data.items()):
             _entry(user, "delete", patient=patient, form=rec.form, instance=rec.instance, field=k, old_value=v,
-                   reason=_clean(reason), client_addr=client_addr)
+                   reason=_note(reason), client_addr=client_addr)
         _void_signatures(user, patient, f"{rec.form} #{rec.instance} deleted", client_addr)
         rec.delete()
 
@@ -528,7 +548,7 @@ def _open(user, record: Record, field: str, text: str, *, rule: str, severity: s
 
 def open_query(user, record: Record, field: str, text: str, *, client_addr: str = "") -> Query:
     _require(user, "open_query", record.patient)
-    text = _clean(text)
+    text = _note(text)
     if not text:
         raise CaptureError("a query needs a text")
     if field and field not in dictionary().forms[record.form].field_names:
@@ -537,13 +557,17 @@ def open_query(user, record: Record, field: str, text: str, *, client_addr: str 
         return _open(user, record, field, text, rule="manual", severity="warning", client_addr=client_addr)
 
 
+#: the query being answered with a corrected value (answer_query → save_record → _sync_rule_queries)
+_ANSWERING: contextvars.ContextVar[int | None] = contextvars.ContextVar("latc_capture_answering", default=None)
+
+
 def answer_query(user, query: Query, text: str, *, new_value: str | None = None, base_version: int | None = None,
                  client_addr: str = "") -> Query:
     """The site's answer: a justification, or a corrected value (saved through save_record with
     the answer as the reason for change; hard errors raise ValidationFailed)."""
     record = query.record
     _require(user, "answer_query", record.patient)
-    text = _clean(text)
+    text = _note(text)
     if not text:
         raise CaptureError("an answer needs a text (the justification or the reason for the correction)")
     if query.status == QueryStatus.CLOSED:
@@ -552,9 +576,13 @@ def answer_query(user, query: Query, text: str, *, new_value: str | None = None,
         if new_value is not None:
             if not query.field:
                 raise CaptureError("this query is not on a field; answer it with a text")
-            res = save_record(user, record.patient, record.form, record.instance, {query.field: new_value},
-                              base_version=base_version if base_version is not None else record.version,
-                              reason=text, client_addr=client_addr)
+            token = _ANSWERING.set(query.pk)
+            try:
+                res = save_record(user, record.patient, record.form, record.instance, {query.field: new_value},
+                                  base_version=base_version if base_version is not None else record.version,
+                                  reason=text, client_addr=client_addr)
+            finally:
+                _ANSWERING.reset(token)
             if res.errors:
                 raise ValidationFailed("; ".join(f"{p.field}: {p.message}" for p in res.errors), problems=res.errors)
         q = Query.objects.select_for_update().get(pk=query.pk)
@@ -575,9 +603,9 @@ def close_query(user, query: Query, text: str = "", *, client_addr: str = "") ->
             return q
         q.status, q.closed_at = QueryStatus.CLOSED, timezone.now()
         q.save(update_fields=["status", "closed_at"])
-        QueryMessage.objects.create(query=q, user=user, action=QueryMessage.Action.CLOSE, text=_clean(text))
+        QueryMessage.objects.create(query=q, user=user, action=QueryMessage.Action.CLOSE, text=_note(text))
         _entry(user, "query_close", patient=record.patient, form=record.form, instance=record.instance, field=q.field,
-               reason=_clean(text), client_addr=client_addr)
+               reason=_note(text), client_addr=client_addr)
         return q
 
 
@@ -585,7 +613,7 @@ def reopen_query(user, query: Query, text: str, *, client_addr: str = "") -> Que
     record = query.record
     if not (can(user, "close_query", record.patient) or can(user, "open_query", record.patient)):
         raise Forbidden(f"your role may not re-open queries for patient {record.patient.patient_id}")
-    text = _clean(text)
+    text = _note(text)
     if not text:
         raise CaptureError("say why the query is re-opened")
     with transaction.atomic():
@@ -632,7 +660,7 @@ def sign_casebook(user, patient: Patient, password: str, meaning: str, *, client
     """The investigator signs the casebook by re-entering the password (Part 11 §11.200(a)(1));
     the signature shows name, UTC time and meaning (§11.50) and holds the casebook's SHA-256 (§11.70)."""
     _require(user, "sign", patient)
-    meaning = _clean(meaning)
+    meaning = _note(meaning)
     if not meaning:
         raise CaptureError("state the meaning of the signature (e.g. 'I approve the data of this casebook')")
     if not user.check_password(password or ""):
@@ -660,7 +688,7 @@ def unlock_patient(user, patient: Patient, reason: str, *, client_addr: str = ""
 
 def _set_lock(user, patient: Patient, locked: bool, reason: str, client_addr: str) -> Patient:
     _require(user, "lock", patient)
-    if not _clean(reason):
+    if not _note(reason):
         raise ReasonRequired(f"a reason is required to {'lock' if locked else 'unlock'} a casebook")
     with transaction.atomic():
         p = Patient.objects.select_for_update().select_related("center").get(pk=patient.pk)
@@ -671,7 +699,7 @@ def _set_lock(user, patient: Patient, locked: bool, reason: str, client_addr: st
         p.locked_at = timezone.now() if locked else None
         p.save(update_fields=["locked", "locked_by", "locked_at"])
         _entry(user, "lock" if locked else "unlock", patient=p, old_value=str(not locked).lower(),
-               new_value=str(locked).lower(), reason=_clean(reason), client_addr=client_addr)
+               new_value=str(locked).lower(), reason=_note(reason), client_addr=client_addr)
         return p
 
 

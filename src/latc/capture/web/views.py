@@ -500,6 +500,8 @@ def _record_page(request, patient, dform, record, instance):
         problems = exc.problems or []
         if not problems:
             other = [str(exc)]
+    except CaptureError as exc:  # any other refusal of the service (a note too long, …): said, nothing saved
+        other, status = [str(exc)], 400
     else:
         if res.errors and not getattr(res, "saved", False):
             problems = res.errors
@@ -742,7 +744,8 @@ def query_thread(request, pk):
         if q.field else "",
         "can_answer": q.status != QueryStatus.CLOSED and _can(user, "answer_query", patient=patient),
         "can_close": q.status != QueryStatus.CLOSED and _can(user, "close_query", patient=patient),
-        "can_reopen": q.status == QueryStatus.CLOSED and _can(user, "close_query", patient=patient),
+        # re-open a closed query, or send an answer back that does not settle it (the data manager)
+        "can_reopen": q.status in (QueryStatus.CLOSED, QueryStatus.ANSWERED) and _can(user, "close_query", patient=patient),
         "answer_form": answer_form, "comment_form": comment_form, "age": (timezone.now() - q.opened_at).days})
 
 
