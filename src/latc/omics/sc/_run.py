@@ -420,7 +420,9 @@ def run_study(study_dir: str | Path, out: str | Path, *, manifest: str | Path | 
     write_outputs(r, Path(out), figures=figures, progress=progress, parameters=params, inputs=inputs)
     notes = [o.message()]
     if skipped:
-        notes.append(f"{len(skipped)} sample file(s) named in the manifest absent and skipped")
+        notes.append(f"{len(skipped)} sample file(s) named in the manifest absent and skipped (their ids are in "
+                     "adata.h5ad's uns['skipped_samples']): not delivered yet? `latc synth --omics` writes files for "
+                     "a subset of the manifest's samples unless --omics-scale is raised")
     return r, "; ".join(n for n in notes if n)
 
 
