@@ -16,6 +16,7 @@ Everything is vectorised (joins through canonical string keys, group minima); no
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,12 @@ def _date_str(values: pd.Series) -> pd.Series:
     return pd.Series(pd.to_datetime(values).dt.strftime("%Y-%m-%d"), index=values.index).astype("str")
 
 
+@lru_cache(maxsize=64)
+def _condition(source: str):
+    """A parsed ``unless`` condition (parsing checks the grammar on a table: once per text)."""
+    return parse_condition(source)
+
+
 def check_references(dictionary: Dictionary, typed: dict[str, pd.DataFrame], raw: dict[str, pd.DataFrame],
                      log: QueryLog) -> None:
     """Referential integrity and center match (``rules.references``)."""
@@ -64,7 +71,7 @@ def check_references(dictionary: Dictionary, typed: dict[str, pd.DataFrame], raw
             continue
         tkeys = pd.Index(canonical_key(tgt, fields).dropna().unique())
         is_center = "center_id" in fields and len(fields) > 1
-        unless = parse_condition(ref["unless"]) if ref.get("unless") else None
+        unless = _condition(ref["unless"]) if ref.get("unless") else None
         for form in forms:
             t = typed[form]
             if not set(fields) <= set(t.columns) or not len(t):

@@ -17,7 +17,8 @@ import pandas as pd
 from latc.dictionary import Dictionary, Form
 from latc.validate._log import QueryLog
 from latc.validate._privacy import identifier_kind
-from latc.validate._schema import CLEAN_DTYPES, DATE_MAX, DATE_MIN, Parsed, form_specs, parse_column, regex_mask, typed_column
+from latc.validate._schema import (CLEAN_DTYPES, DATE_MAX, DATE_MIN, Parsed, _as_str, batches, form_specs, parse_columns,
+                                   regex_mask)
 
 ROW = "_row"
 #: the longest cell a study record may hold: Excel's cell limit (docs/validation.md "Sizes")
@@ -41,12 +42,99 @@ def _fmt(x: float | None) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
+@dataclass
+class Prepared:
+    """A form's columns parsed and typed, and scanned for identifiers (:func:`prepare_forms`)."""
+
+    cols: list[pd.Series]                       # the raw text of each field (form order)
+    parsed_typed: list[tuple[Parsed, pd.Series]]
+    #: free-text field number → (identifier kinds of a run of columns laid end to end, the
+    #: column's start in it, where one was found in the column)
+    hits: dict[int, tuple[pd.Series, int, np.ndarray]]
+    pattern_ok: dict[int, np.ndarray]           # field number → where its pattern matches (text with a pattern)
+    short_cells: bool                           # certainly no field's cell holds more than MAX_CELL_CHARS characters
+
+
+def _work(form: Form, raw: pd.DataFrame, reported_missing: set[str]) -> tuple[list[str], pd.DataFrame]:
+    missing = [f for f in form.field_names if f not in raw.columns or f in reported_missing]
+    absent = [c for c in missing if c not in raw.columns]
+    work = raw if not absent else raw.assign(**{c: pd.Series(pd.NA, index=raw.index, dtype="str") for c in absent})
+    return missing, work
+
+
+def prepare_forms(dictionary: Dictionary, raws: dict[str, pd.DataFrame],
+                  reported_missing: dict[str, set[str]] | None = None) -> dict[str, Prepared]:
+    """Parse, type and scan for identifiers the fields of every form with rows, all forms at once.
+
+    :func:`parse_columns` and :func:`latc.validate._privacy.identifier_kind` work value by value,
+    so running them once per type over the columns of every form laid end to end gives each
+    column its own result, at a fixed cost per type instead of per column (one-patient validation).
+    """
+    reported_missing = reported_missing or {}
+    cols: list[pd.Series] = []
+    fields: list = []
+    index: list[pd.Index] = []
+    spans: dict[str, tuple[int, int]] = {}
+    for name, raw in raws.items():
+        if not len(raw):
+            continue
+        form = dictionary.forms[name]
+        _, work = _work(form, raw, reported_missing.get(name, set()))
+        start = len(cols)
+        for f in form.fields:
+            cols.append(_as_str(work[f.name]))
+            fields.append(f)
+            index.append(raw.index)
+        spans[name] = (start, len(cols))
+    parsed_typed = parse_columns(cols, fields, index)
+    hits: dict[int, tuple[pd.Series, int, np.ndarray]] = {}
+    free = [i for i, f in enumerate(fields) if f.type in ("text", "notes")]
+    for run in batches(free, [len(cols[i]) for i in free]):
+        kind = identifier_kind(_joined([cols[i] for i in run]))
+        hit = kind.notna().to_numpy()
+        at = 0
+        for i in run:
+            hits[i] = (kind, at, hit[at:at + len(cols[i])])
+            at += len(cols[i])
+    # patterns (one regular expression over every column that has it, e.g. the pseudonym pattern)
+    pattern_ok: dict[int, np.ndarray] = {}
+    by_pattern: dict[str, list[int]] = {}
+    for i, f in enumerate(fields):
+        if f.pattern and f.type in ("text", "notes"):
+            by_pattern.setdefault(f.pattern, []).append(i)
+    for pattern, members in by_pattern.items():
+        for run in batches(members, [len(cols[i]) for i in members]):
+            ok = regex_mask(_joined([cols[i] for i in run]), pattern, full=True)
+            at = 0
+            for i in run:
+                pattern_ok[i] = ok[at:at + len(cols[i])]
+                at += len(cols[i])
+    out = {}
+    for name, (a, b) in spans.items():
+        n_cells = sum(len(c) for c in cols[a:b])
+        short = n_cells <= _SHORT_SCAN_CELLS and not any(
+            isinstance(v, str) and len(v) > MAX_CELL_CHARS for c in cols[a:b] for v in c.to_numpy(dtype=object))
+        out[name] = Prepared(cols=cols[a:b], parsed_typed=parsed_typed[a:b],
+                             hits={i - a: h for i, h in hits.items() if a <= i < b},
+                             pattern_ok={i - a: m for i, m in pattern_ok.items() if a <= i < b}, short_cells=short)
+    return out
+
+
+def _joined(cols: list[pd.Series]) -> pd.Series:
+    """Text columns laid end to end (one column: itself)."""
+    if len(cols) == 1:
+        return cols[0]
+    return pd.Series(np.concatenate([c.to_numpy(dtype=object) for c in cols]), dtype="str")
+
+
 def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: QueryLog,
-               reported_missing: set[str] | None = None, reported_unknown: set[str] | None = None) -> FormCheck:
+               reported_missing: set[str] | None = None, reported_unknown: set[str] | None = None,
+               prepared: Prepared | None = None) -> FormCheck:
     """Run every single-field check of ``form`` on its raw table (positions = 0..n-1).
 
     ``reported_missing``: columns the reader found missing (it adds them blank);
-    ``reported_unknown``: extra columns the reader already reported (not reported twice).
+    ``reported_unknown``: extra columns the reader already reported (not reported twice);
+    ``prepared``: the form's part of :func:`prepare_forms` (computed here when None).
     """
     reported_missing = reported_missing or set()
     reported_unknown = reported_unknown or set()
@@ -54,10 +142,17 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
     n = len(raw)
     specs = form_specs(dictionary, name)
     known = set(form.field_names) | {ROW}
+    # parsing, typing, pattern and identifier scans are done per type / pattern over the columns
+    # laid end to end (prepare_forms); the checks below run field by field in the dictionary's
+    # order, as the queries are logged
+    pre = (prepared or prepare_forms(dictionary, {name: raw}, {name: reported_missing})[name]) if n else None
     # -- cells too long to be data (a pasted document, a corrupt export) ----------------------
-    for col in raw.columns if n else ():  # (no rows, no cells)
-        if col == ROW or raw[col].dtype.kind in "iufb":
-            continue
+    text_cols = [c for c in raw.columns if n and c != ROW and raw[c].dtype.kind not in "iufb"]  # (no rows, no cells)
+    if pre is not None and pre.short_cells:  # the fields' cells were measured: none is too long
+        text_cols = [c for c in text_cols if c not in known]
+    if _all_short(raw, text_cols, n):
+        text_cols = []  # no cell is longer than MAX_CELL_CHARS: the check below cannot fire
+    for col in text_cols:
         length = raw[col].astype("str").str.len()
         long = (length > MAX_CELL_CHARS).fillna(False).to_numpy(dtype=bool)
         if long.any():
@@ -71,7 +166,7 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
         if col not in known and col not in reported_unknown and col != "_extra_cells":
             log.add_form(name, str(col), "unknown_column", "warning",
                          "not a field of this form in the data dictionary; ignored (not in the clean table)")
-    missing = [f for f in form.field_names if f not in raw.columns or f in reported_missing]
+    missing, work = _work(form, raw, reported_missing)
     rejected_all = None
     for col in missing:
         is_key = col in form.key
@@ -80,23 +175,20 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
                                                           else "; its checks were skipped and the clean column is empty"))
         if is_key and n:
             rejected_all = ("missing_column", f"key column {col} missing from the source")
-    absent = [c for c in missing if c not in raw.columns]
     if n == 0:
         # no rows: only the column-level queries above can arise. Skip the per-field parsing, a
         # fixed pandas cost per field that dominated one-patient validation (latc capture's save)
-        return FormCheck(typed=pd.DataFrame({f.name: pd.Series([], dtype=CLEAN_DTYPES[f.type], index=raw.index)
-                                             for f in form.fields}, index=raw.index),
+        return FormCheck(typed=_empty_typed(dictionary, form, raw.index),
                          parsed={}, missing_columns=missing, rejected_all=rejected_all)
-    work = raw if not absent else raw.assign(**{c: pd.Series(pd.NA, index=raw.index, dtype="str") for c in absent})
     parsed: dict[str, Parsed] = {}
     typed: dict[str, pd.Series] = {}
     id_pattern = dictionary.patterns.get("patient_id_pattern")
-    for spec in specs:
+    cols = pre.cols
+    for k, spec in enumerate(specs):
         f = spec.field
-        col = work[f.name].astype("str")
-        p = parse_column(col, f)
+        col = cols[k]
+        p, typed[f.name] = pre.parsed_typed[k]
         parsed[f.name] = p
-        typed[f.name] = typed_column(p, f, raw.index)
         if f.name in missing:
             continue
         bad = p.present & ~p.well_formed
@@ -132,7 +224,7 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
             _range(log, name, f.name, np.where(hard_ok, v, np.nan), col, f.soft_min, f.soft_max,
                    "soft_range", "warning", "plausible range")
         if f.pattern and f.type in ("text", "notes"):
-            ok = regex_mask(col, f.pattern, full=True)
+            ok = pre.pattern_ok[k]
             badp = p.present & ~ok
             if badp.any():
                 pos = np.flatnonzero(badp)
@@ -142,14 +234,15 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
                 else:
                     log.add(name, pos, f.name, "pattern", "error", f"does not match the pattern {f.pattern}", col.iloc[pos])
         if f.type in ("text", "notes"):
-            kind = identifier_kind(col)
-            hit = kind.notna().to_numpy()
+            kinds, start, hit = pre.hits[k]
             if hit.any():
+                kind = kinds.iloc[start:start + n]
                 pos = np.flatnonzero(hit)
                 log.add(name, pos, f.name, "identifier", "error",
                         "looks like a direct identifier (" + kind.iloc[pos].astype(str) + "); remove it from the source",
                         col.iloc[pos], show_value=False)
     # -- required and branching (show_if is evaluated on the raw codes) -----------------------
+    shown_by: dict[str, np.ndarray] = {}  # one evaluation per condition (several fields share one)
     for spec in specs:
         f = spec.field
         if f.name in missing:
@@ -158,13 +251,15 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
         if f.show_if is not None:
             if set(f.show_if.fields) & set(missing):
                 continue
-            shown = f.show_if.evaluate(work).to_numpy(dtype=bool, copy=True)
+            shown = shown_by.get(f.show_if.source)
+            if shown is None:
+                shown = shown_by[f.show_if.source] = f.show_if.evaluate(work).to_numpy(dtype=bool, copy=True)
             hidden_filled = ~shown & p.present
             if hidden_filled.any():
                 pos = np.flatnonzero(hidden_filled)
                 # a value that should not be there must not feed cross-form rules (e.g. a death
                 # date on an 'alive' visit would make every later row look after death)
-                typed[f.name] = typed[f.name].mask(pd.Series(hidden_filled, index=raw.index))
+                typed[f.name] = pd.Series(typed[f.name], index=raw.index, name=f.name).mask(pd.Series(hidden_filled, index=raw.index))
                 log.add(name, pos, f.name, "branching", "error",
                         f"is filled although the field is hidden (it is asked only when {f.show_if.describe(form)})", work[f.name].iloc[pos])
         else:
@@ -178,6 +273,40 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
             _allowed_by(log, form, f.name, f.allowed_by, work, p)
     return FormCheck(typed=pd.DataFrame(typed, index=raw.index), parsed=parsed, missing_columns=missing,
                      rejected_all=rejected_all)
+
+
+_EMPTY_TYPED: dict[tuple[int, str], tuple[Dictionary, pd.DataFrame]] = {}
+
+
+def _empty_typed(dictionary: Dictionary, form: Form, index: pd.Index) -> pd.DataFrame:
+    """The typed table of a form without rows (built once per dictionary and form; a shallow copy
+    each time, which copy-on-write keeps apart from the cached one)."""
+    def build() -> pd.DataFrame:
+        return pd.DataFrame({f.name: pd.Series([], dtype=CLEAN_DTYPES[f.type], index=index) for f in form.fields}, index=index)
+
+    if not (isinstance(index, pd.RangeIndex) and (index.start, index.stop, index.step) == (0, 0, 1) and index.name is None):
+        return build()
+    key = (id(dictionary), form.name)
+    hit = _EMPTY_TYPED.get(key)
+    if hit is None or hit[0] is not dictionary:
+        if len(_EMPTY_TYPED) > 256:
+            _EMPTY_TYPED.clear()
+        hit = _EMPTY_TYPED[key] = (dictionary, build())
+    return hit[1].copy(deep=False)
+
+
+#: up to this many cells a form's text cells are measured in Python before the vectorised check
+_SHORT_SCAN_CELLS = 20_000
+
+
+def _all_short(raw: pd.DataFrame, cols: list, n: int) -> bool:
+    """True when it is certain that no cell of ``cols`` is longer than :data:`MAX_CELL_CHARS`
+    (string columns of a small table, measured value by value); False when unsure."""
+    if not cols or n * len(cols) > _SHORT_SCAN_CELLS:
+        return not cols
+    if not all(isinstance(raw[c].dtype, pd.StringDtype) for c in cols):
+        return False
+    return not any(isinstance(v, str) and len(v) > MAX_CELL_CHARS for c in cols for v in raw[c].array)
 
 
 def _range(log: QueryLog, form: str, field: str, v: np.ndarray, col: pd.Series, lo: float | None,

@@ -7,6 +7,7 @@ Messages read ``<source> row <row>, field <field>: <value> <detail> (rule <rule>
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
@@ -64,8 +65,7 @@ class QueryLog:
     def raw(self) -> pd.DataFrame:
         cols = ["form", "pos", "field", "value", "rule", "severity", "detail", "show_value", "message", "row_hint", "cause"]
         if not self._parts:
-            return pd.DataFrame({c: pd.Series([], dtype="str") for c in cols}).astype(
-                {"pos": "int64", "show_value": "bool", "row_hint": "int64"})
+            return _empty_raw().copy()
         parts = [p.reindex(columns=cols) for p in self._parts]
         out = pd.concat(parts, ignore_index=True)
         out["pos"] = out["pos"].astype("int64")
@@ -74,6 +74,14 @@ class QueryLog:
         for c in ("form", "field", "value", "rule", "severity", "detail", "message", "cause"):
             out[c] = out[c].astype("str")
         return out
+
+
+@lru_cache(maxsize=1)
+def _empty_raw() -> pd.DataFrame:
+    """The raw log without queries (built once; callers get a copy)."""
+    cols = ["form", "pos", "field", "value", "rule", "severity", "detail", "show_value", "message", "row_hint", "cause"]
+    return pd.DataFrame({c: pd.Series([], dtype="str") for c in cols}).astype(
+        {"pos": "int64", "show_value": "bool", "row_hint": "int64"})
 
 
 def _display(value: pd.Series) -> pd.Series:

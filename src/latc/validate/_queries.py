@@ -52,7 +52,9 @@ def _row_keys(q: pd.DataFrame, positions: np.ndarray, raw: dict[str, pd.DataFram
         take = pos[has]
         if cols:
             part = t[cols].iloc[take].astype("str").fillna("")
-            text = part.apply(lambda r: "|".join(r), axis=1) if len(cols) > 1 else part[cols[0]]
+            text = part[cols[0]]
+            for c in cols[1:]:  # "|".join of the row's key values (all text: astype/fillna above)
+                text = text + "|" + part[c]
             secret = np.zeros(len(take), dtype=bool)
             for c in cols:
                 col = t[c].iloc[take].astype("str")

@@ -18,7 +18,7 @@ from latc.validate._crossform import (
     rows_after_cut,
 )
 from latc.validate._eligibility import evaluate_eligibility
-from latc.validate._fields import check_form
+from latc.validate._fields import check_form, prepare_forms
 from latc.validate._log import QueryLog, finalize
 from latc.validate._plausibility import check_plausibility
 from latc.validate._queries import add_cascade_roots, assign_query_ids, order_queries, route_center_match
@@ -145,7 +145,9 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
                 "not a form of the data dictionary; the row is kept in quarantine, not analysed")
         if not len(t):
             log.add_form(name, "", "unknown_form", "warning", "not a form of the data dictionary; ignored")
-    checks = {name: check_form(d, form, raw[name], log, missing_declared.get(name, set()), unknown_declared.get(name, set()))
+    prepared = prepare_forms(d, {name: raw[name] for name in d.forms}, missing_declared)
+    checks = {name: check_form(d, form, raw[name], log, missing_declared.get(name, set()), unknown_declared.get(name, set()),
+                               prepared=prepared.get(name))
               for name, form in d.forms.items()}
     typed = {name: c.typed for name, c in checks.items()}
     check_references(d, typed, raw, log)
@@ -232,7 +234,9 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
             clean[name] = typed[name][form.field_names].reset_index(drop=True)
             continue
         c = typed[name].loc[~bad, form.field_names].reset_index(drop=True)
-        clean[name] = c.astype({f.name: CLEAN_DTYPES[f.type] for f in form.fields})
+        # (the typed columns already have the clean dtypes, as a rule: only a column that differs is cast)
+        cast = {f.name: CLEAN_DTYPES[f.type] for f in form.fields if c[f.name].dtype != CLEAN_DTYPES[f.type]}
+        clean[name] = c.astype(cast) if cast else c
     for name, t in extras.items():
         if len(t):
             rj = rejected[name]

@@ -95,12 +95,19 @@ def _arrow(col: pd.Series) -> pa.Array:
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
-def _cast_float(text: pa.Array, ok: np.ndarray) -> np.ndarray:
-    """Floats of the well-formed values (NaN elsewhere); falls back to pandas if arrow refuses one."""
+class _ArrowRefused(Exception):
+    """Raised instead of the pandas fallback of :func:`_cast_float` in a batched parse."""
+
+
+def _cast_float(text: pa.Array, ok: np.ndarray, strict: bool = False) -> np.ndarray:
+    """Floats of the well-formed values (NaN elsewhere); falls back to pandas if arrow refuses one
+    (``strict``: raise :class:`_ArrowRefused` instead, so a batch can redo its columns one by one)."""
     sel = pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string()))
     try:
         return pc.cast(sel, pa.float64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # pragma: no cover - defensive
+        if strict:
+            raise _ArrowRefused() from None
         return pd.to_numeric(pd.Series(sel.to_pandas()), errors="coerce").to_numpy(dtype="float64")
 
 
@@ -121,7 +128,7 @@ class Parsed:
     out_of_range: np.ndarray | None = None
 
 
-def parse_column(col: pd.Series, field: Field) -> Parsed:
+def parse_column(col: pd.Series, field: Field, _strict: bool = False) -> Parsed:
     """Parse one raw string column per its dictionary type (vectorised)."""
     text = col.astype("str")
     present = text.notna().to_numpy()
@@ -130,7 +137,7 @@ def parse_column(col: pd.Series, field: Field) -> Parsed:
         arr = _arrow(text)
         ok = pc.fill_null(pc.match_substring_regex(arr, INTEGER_RE if t == "integer" else NUMBER_RE), False)
         ok = np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
-        values = _cast_float(arr, ok)
+        values = _cast_float(arr, ok, strict=_strict)
         finite = np.isfinite(values)
         if t == "integer":
             finite &= np.abs(np.where(finite, values, 0)) < INT_LIMIT
@@ -148,6 +155,95 @@ def parse_column(col: pd.Series, field: Field) -> Parsed:
         ok = text.isin(field.codes).to_numpy() & present
         return Parsed(values=text, present=present, well_formed=ok)
     return Parsed(values=text, present=present, well_formed=present.copy())
+
+
+def _slice(a, sl: slice):
+    return None if a is None else a[sl]
+
+
+def parse_columns(cols: list[pd.Series], fields: list[Field],
+                  index: pd.Index | list[pd.Index]) -> list[tuple[Parsed, pd.Series | pd.api.extensions.ExtensionArray]]:
+    """:func:`parse_column` and :func:`typed_column` of several columns (of one or more forms) at once.
+
+    The same functions run once on the columns of one type laid end to end, and their results
+    are cut back into columns: every value is parsed and typed on its own (a regular expression,
+    a cast, a fixed date format, a code lookup), so each column's result is the one
+    :func:`parse_column` / :func:`typed_column` give it alone — a fixed pandas/pyarrow cost per
+    type instead of per column (one-patient validation, ``latc capture``'s save). Choice and yesno
+    columns are looked up as ``<column number>\x1f<value>`` in ``<column number>\x1f<code>`` (codes
+    hold no ``\x1f``). ``cols[i]``: the raw text of ``fields[i]`` with ``index`` (or ``index[i]``).
+    Returns per column its :class:`Parsed` and its typed values (a Series or the Series' array).
+    """
+    idx = index if isinstance(index, list) else [index] * len(cols)
+    out: list[tuple[Parsed, pd.Series] | None] = [None] * len(cols)
+    groups: dict[str, list[int]] = {}
+    for i, f in enumerate(fields):
+        groups.setdefault("text" if f.type == "notes" else f.type, []).append(i)
+    for kind, all_members in groups.items():
+        for members in batches(all_members, [len(cols[i]) for i in all_members]):
+            texts = [_as_str(cols[i]) for i in members]
+            if len(members) == 1:
+                i = members[0]
+                p = parse_column(texts[0], fields[i])
+                out[i] = (p, typed_column(p, fields[i], idx[i]))
+                continue
+            lengths = np.array([len(t) for t in texts], dtype=np.int64)
+            ends = np.cumsum(lengths)
+            big_index = pd.RangeIndex(int(ends[-1]))
+            joined = pd.Series(np.concatenate([t.to_numpy(dtype=object) for t in texts]) if len(big_index) else
+                               np.array([], dtype=object), index=big_index, dtype="str")
+            if kind in ("choice", "yesno"):
+                present = joined.notna().to_numpy()
+                tag = np.repeat(np.array([f"{k}\x1f" for k in range(len(members))], dtype=object), lengths)
+                allowed = [f"{k}\x1f{c}" for k, i in enumerate(members) for c in fields[i].codes]
+                well = (pd.Series(tag, index=big_index, dtype="str") + joined).isin(allowed).to_numpy() & present
+                bp = Parsed(values=joined, present=present, well_formed=well)
+            else:
+                try:
+                    bp = parse_column(joined, fields[members[0]], _strict=True)
+                except _ArrowRefused:  # pragma: no cover - defensive: the columns one by one, as parse_column does
+                    for k, i in enumerate(members):
+                        p = parse_column(texts[k], fields[i])
+                        out[i] = (p, typed_column(p, fields[i], idx[i]))
+                    continue
+            bt = typed_column(bp, fields[members[0]], big_index).array
+            for k, i in enumerate(members):
+                sl = slice(int(ends[k] - lengths[k]), int(ends[k]))
+                f = fields[i]
+                values = texts[k] if kind in ("text", "choice", "yesno") else bp.values[sl]
+                p = Parsed(values=values, present=bp.present[sl], well_formed=bp.well_formed[sl],
+                           impossible_date=_slice(bp.impossible_date, sl), out_of_range=_slice(bp.out_of_range, sl))
+                out[i] = (p, bt[sl])  # the typed column's values (an array: the caller makes the table)
+    return out  # type: ignore[return-value]
+
+
+#: columns are laid end to end up to this many values (beyond, the fixed cost per column is
+#: negligible and one long object array would only cost memory: batch validation)
+BATCH_VALUES = 20_000
+
+
+def batches(members: list[int], lengths: list[int], limit: int = BATCH_VALUES) -> list[list[int]]:
+    """``members`` in order, cut into runs of at most ``limit`` values (a longer column alone)."""
+    out: list[list[int]] = []
+    run: list[int] = []
+    total = 0
+    for m, n in zip(members, lengths):
+        if run and total + n > limit:
+            out.append(run)
+            run, total = [], 0
+        run.append(m)
+        total += n
+    if run:
+        out.append(run)
+    return out
+
+
+def _as_str(col: pd.Series) -> pd.Series:
+    """``col.astype("str")`` (the column itself when it already is one)."""
+    return col if col.dtype == _STR else col.astype("str")
+
+
+_STR = pd.Series([], dtype="str").dtype
 
 
 def typed_column(parsed: Parsed, field: Field, index: pd.Index) -> pd.Series:
