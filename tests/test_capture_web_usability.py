@@ -146,12 +146,12 @@ def test_script_moves_the_cursor_after_a_prefilled_id_and_to_a_forced_reason():
 
 
 def test_audit_page_shortens_a_long_reason_and_keeps_values_readable(capture_db, capture_users):
-    """A reason stored before the 2,000-character limit (or by a command) is listed shortened; the
-    field history keeps it whole."""
+    """A long reason (up to the 2,000-character limit the services enforce) is listed shortened on
+    the audit page; the field history keeps it whole."""
     from latc.capture import services
 
     data = seed_web(capture_users)
-    long = "r" * 5000
+    long = "r" * 2000
     res = services.save_record(capture_users["site_entry"], data["own"]["patient"], "diagnosis", 1,
                                {**DIAGNOSIS, "primary_size_mm": "43"}, base_version=1, reason=long)
     assert res.saved
