@@ -145,6 +145,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=180)
     ap.add_argument("--spawn-rate", type=float, default=10)
     ap.add_argument("--threads", type=int, default=16, help="waitress worker threads")
+    ap.add_argument("--think", default="5,15", help="seconds between a user's pages, min,max (5,15: a nurse "
+                    "filling forms; 0.5,1.5: a stress test)")
     ap.add_argument("--db", choices=["auto", "postgresql", "sqlite"], default="auto")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -176,7 +178,7 @@ def main() -> None:
             raise SystemExit(f"server did not start: {(work / 'server.log').read_text()[-2000:]}")
         acks = work / "acks.jsonl"
         lenv = {**env, "BENCH_ACCOUNTS": str(work / "accounts.json"), "BENCH_TEMPLATES": str(work / "casebooks.json"),
-                "BENCH_ACK": str(acks)}
+                "BENCH_ACK": str(acks), "BENCH_THINK": args.think}
         t0 = time.perf_counter()
         subprocess.run([str(BIN / "locust"), "-f", str(HERE / "capture_locustfile.py"), "--headless", "--users", str(args.users),
                         "--spawn-rate", str(args.spawn_rate), "--run-time", f"{args.seconds}s", "--stop-timeout", "20",
@@ -193,7 +195,7 @@ def main() -> None:
     saves = [s for s in stats if s["name"].startswith("save ") and s["type"] == "POST"]
     result = {
         "date": dt.date.today().isoformat(), "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "database": vendor, "users": args.users, "seconds": args.seconds, "threads": args.threads, "wall_s": round(wall, 1),
+        "database": vendor, "users": args.users, "seconds": args.seconds, "think_s": args.think, "threads": args.threads, "wall_s": round(wall, 1),
         "requests": total["requests"], "failures": total["failures"], "rps": total["rps"],
         "p50_ms": total["p50_ms"], "p95_ms": total["p95_ms"], "p99_ms": total["p99_ms"],
         "saves": saves, "by_request": stats, "check": check,
@@ -202,7 +204,7 @@ def main() -> None:
     out = args.out or HERE / "results" / f"{result['date']}-capture.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
-    print(f"{vendor}, {args.users} users, {args.seconds} s: {total['requests']} requests ({total['rps']:.1f}/s), "
+    print(f"{vendor}, {args.users} users (think {args.think} s), {args.seconds} s: {total['requests']} requests ({total['rps']:.1f}/s), "
           f"{total['failures']} failures; p50 {total['p50_ms']:.0f} ms, p95 {total['p95_ms']:.0f} ms, p99 {total['p99_ms']:.0f} ms")
     for s in stats:
         if s["name"] != "Aggregated":

@@ -35,7 +35,9 @@ def _write_acks(environment, **kwargs):  # noqa: ANN001
 
 
 class Nurse(HttpUser):
-    wait_time = between(0.5, 1.5)  # a person between pages
+    # seconds between pages: BENCH_THINK "min,max" (the driver's --think; 5-15 s is a nurse typing a
+    # form, 0.5-1.5 s a stress test far beyond what people do)
+    wait_time = between(*map(float, os.environ.get("BENCH_THINK", "0.5,1.5").split(",")))
 
     def on_start(self) -> None:
         k = next(_next_account)

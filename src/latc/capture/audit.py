@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 
@@ -71,6 +72,21 @@ def _lock(using: str) -> None:
         with conn.cursor() as c:
             c.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
     # SQLite: the surrounding transaction began with BEGIN IMMEDIATE and holds the write lock
+
+
+@contextmanager
+def atomic(using: str | None = None):
+    """A write transaction that takes the audit chain's lock FIRST, before any row lock.
+
+    Every write ends with an audit append, which needs the chain's lock; a transaction that locked
+    rows (a patient ``SELECT … FOR UPDATE``, a new unique key) and only then waited for the chain's
+    lock deadlocked with one holding the chain's lock and waiting for those rows (PostgreSQL,
+    measured under load by benchmarks/bench_capture.py). One order — chain lock, then rows — for
+    every writer removes the cycle. Validation runs before this, outside the lock."""
+    using = using or router.db_for_write(AuditEntry)
+    with transaction.atomic(using=using):
+        _lock(using)
+        yield
 
 
 def _text(v) -> str:

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -146,7 +145,7 @@ def import_study(folder: str | Path, *, user=None, dictionary=None, out: str | P
         if form not in d.forms or "missing_column" in reasons:
             forced[form] = "unknown_form" if form not in d.forms else "missing_column"
 
-    with transaction.atomic():
+    with audit.atomic():
         base = max(Record.objects.aggregate(m=Max("source_order"))["m"] or 0,
                    QuarantinedRow.objects.aggregate(m=Max("source_order"))["m"] or 0) + 1
         existing = set(Patient.objects.values_list("patient_id", flat=True))
@@ -442,7 +441,7 @@ def export_study(out_dir: str | Path, *, user=None, deidentified: bool = False, 
     out_dir = Path(out_dir)
     study_dir = out_dir / "study"
     study_dir.mkdir(parents=True, exist_ok=True)
-    with transaction.atomic():  # a consistent snapshot, and the audit entry with it
+    with audit.atomic():  # a consistent snapshot, and the audit entry with it
         tables = export_tables(user=user, deidentified=deidentified)
         files = {}
         for name, t in tables.items():
@@ -517,7 +516,7 @@ def import_queries(queries_csv: str | Path, *, user=None, client_addr: str = "")
             export_pos[form] = [t[3] for t in sorted(rs)]
         return export_pos[form]
 
-    with transaction.atomic():
+    with audit.atomic():
         for r in q.to_dict("records"):
             if str(r.get("status") or "open") not in ("open", "nan", "None"):
                 report.not_open += 1

@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Max
 from django.utils import timezone
 
@@ -136,7 +136,7 @@ def create_center(actor_user, code: str, name: str = "", *, client_addr: str = "
         validate_center_code(code)
     except ValidationError as exc:
         raise CaptureError(exc.messages[0]) from None
-    with transaction.atomic():
+    with audit.atomic():
         c, created = Center.objects.get_or_create(code=code, defaults={"name": name})
         if created:
             _entry(actor_user, "center_create", center=code, new_value=f"{code} {name}".strip(), client_addr=client_addr)
@@ -173,7 +173,7 @@ def create_user(actor_user, username: str, password: str, role: str, centers: It
         validate_password(password, candidate)
     except ValidationError as exc:
         raise CaptureError("password refused: " + " ".join(exc.messages)) from None
-    with transaction.atomic():
+    with audit.atomic():
         if User.objects.filter(username=username).exists():
             raise CaptureError(f"user {username!r} exists")
         user = User.objects.create_user(username=username, password=password)
@@ -193,7 +193,7 @@ def set_membership(actor_user, target_user, *, role: str | None = None, centers:
                    client_addr: str = "") -> Membership:
     """Change a user's role, centers, expiry, active flag or display name (each change audited)."""
     _require(actor_user, "manage_users")
-    with transaction.atomic():
+    with audit.atomic():
         m, _ = Membership.objects.get_or_create(user=target_user, defaults={"role": role or Role.SITE_ENTRY})
         if role is not None and role != m.role:
             if role not in Role.values:
@@ -287,7 +287,7 @@ def create_patient(user, patient_id: str, center_code: str, *, client_addr: str 
         raise CaptureError(f"unknown center {center_code!r}")
     _require(user, "create_patient", center=center)
     try:
-        with transaction.atomic():
+        with audit.atomic():
             p = Patient.objects.create(patient_id=patient_id, center=center)
             now = timezone.now()
             data = {"patient_id": patient_id, "center_id": center.code}
@@ -336,7 +336,7 @@ def save_record(user, patient: Patient, form: str, instance: int | None, values:
     # validate before taking the write lock (SQLite's IMMEDIATE transaction serialises all writers);
     # inside, the result is used only if the casebook is still exactly what was validated
     pre = _prevalidate(d, patient, form, instance, values, base_version) if validate else None
-    with transaction.atomic():
+    with audit.atomic():
         patient = Patient.objects.select_for_update().select_related("center").get(pk=patient.pk)
         if patient.locked:
             raise Locked(f"patient {patient.patient_id} is locked by the data manager; no edits until unlocked")
@@ -515,7 +515,7 @@ def delete_record(user, record: Record, *, reason: str, base_version: int | None
     if record.form == "patients" or not d.forms[record.form].repeating:
         # a non-repeating form is cleared field by field (save_record with ""), never removed
         raise CaptureError(f"{record.form} is not a repeating form; clear its values instead")
-    with transaction.atomic():
+    with audit.atomic():
         patient = Patient.objects.select_for_update().select_related("center").get(pk=patient.pk)
         if patient.locked:
             raise Locked(f"patient {patient.patient_id} is locked; no edits until unlocked")
@@ -553,7 +553,7 @@ def open_query(user, record: Record, field: str, text: str, *, client_addr: str 
         raise CaptureError("a query needs a text")
     if field and field not in dictionary().forms[record.form].field_names:
         raise CaptureError(f"{record.form} has no field {field!r}")
-    with transaction.atomic():
+    with audit.atomic():
         return _open(user, record, field, text, rule="manual", severity="warning", client_addr=client_addr)
 
 
@@ -572,7 +572,7 @@ def answer_query(user, query: Query, text: str, *, new_value: str | None = None,
         raise CaptureError("an answer needs a text (the justification or the reason for the correction)")
     if query.status == QueryStatus.CLOSED:
         raise CaptureError("the query is closed; ask the data manager to re-open it")
-    with transaction.atomic():
+    with audit.atomic():
         if new_value is not None:
             if not query.field:
                 raise CaptureError("this query is not on a field; answer it with a text")
@@ -597,7 +597,7 @@ def answer_query(user, query: Query, text: str, *, new_value: str | None = None,
 def close_query(user, query: Query, text: str = "", *, client_addr: str = "") -> Query:
     record = query.record
     _require(user, "close_query", record.patient)
-    with transaction.atomic():
+    with audit.atomic():
         q = Query.objects.select_for_update().get(pk=query.pk)
         if q.status == QueryStatus.CLOSED:
             return q
@@ -616,7 +616,7 @@ def reopen_query(user, query: Query, text: str, *, client_addr: str = "") -> Que
     text = _note(text)
     if not text:
         raise CaptureError("say why the query is re-opened")
-    with transaction.atomic():
+    with audit.atomic():
         q = Query.objects.select_for_update().get(pk=query.pk)
         q.status, q.closed_at = QueryStatus.OPEN, None
         q.save(update_fields=["status", "closed_at"])
@@ -631,7 +631,7 @@ def reopen_query(user, query: Query, text: str, *, client_addr: str = "") -> Que
 def verify_form(user, record: Record, *, client_addr: str = "") -> Record:
     """The monitor's source data verification of one record."""
     _require(user, "verify", record.patient)
-    with transaction.atomic():
+    with audit.atomic():
         rec = Record.objects.select_for_update().get(pk=record.pk)
         rec.verified_by, rec.verified_at = user, timezone.now()
         rec.save(update_fields=["verified_by", "verified_at"])
@@ -664,10 +664,10 @@ def sign_casebook(user, patient: Patient, password: str, meaning: str, *, client
     if not meaning:
         raise CaptureError("state the meaning of the signature (e.g. 'I approve the data of this casebook')")
     if not user.check_password(password or ""):
-        with transaction.atomic():
+        with audit.atomic():
             _entry(user, "signature_failed", patient=patient, reason="wrong password", client_addr=client_addr)
         raise SignatureFailed("the password is not correct; the casebook was not signed")
-    with transaction.atomic():
+    with audit.atomic():
         patient = Patient.objects.select_for_update().select_related("center").get(pk=patient.pk)
         h = casebook_hash(patient)
         m = membership(user)
@@ -690,7 +690,7 @@ def _set_lock(user, patient: Patient, locked: bool, reason: str, client_addr: st
     _require(user, "lock", patient)
     if not _note(reason):
         raise ReasonRequired(f"a reason is required to {'lock' if locked else 'unlock'} a casebook")
-    with transaction.atomic():
+    with audit.atomic():
         p = Patient.objects.select_for_update().select_related("center").get(pk=patient.pk)
         if p.locked == locked:
             return p
