@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
-from latc.stats._cox import RiskSets
+from latc.stats._cox import _ITER_MAX, RiskSets, coxfit_newton
 
 from ._design import site_design
 from ._disclosure import DisclosurePolicy, FederatedInputError, check_messages
@@ -48,8 +48,6 @@ __all__ = ["site_cox_stratified_step", "combine_cox_step", "site_cox_stratified_
            "site_cox_webdisco_step", "combine_cox_webdisco_step", "site_cox_webdisco_robust",
            "combine_cox_robust", "newton_cox", "cox_summary"]
 
-_EPS = 1e-9
-_ITER_MAX = 20
 _DEFAULT = DisclosurePolicy()
 
 
@@ -254,34 +252,12 @@ def newton_cox(evaluate: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndar
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             return evaluate(b)
 
-    beta = np.zeros(p)
-    loglik0, u, imat = ev(beta)
-    step = np.linalg.solve(imat, u)
-    score_stat = float(u @ step)
-    loglik = loglik0
-    newbeta = beta + step
-    halving = converged = False
-    it = 0
-    for it in range(1, _ITER_MAX + 1):
-        newlk, u, imat = ev(newbeta)
-        if abs(1 - loglik / newlk) <= _EPS and not halving:
-            converged = True
-            break
-        if it == _ITER_MAX:
-            break
-        if not np.isfinite(newlk) or newlk < loglik:
-            halving = True
-            newbeta = (newbeta + beta) / 2
-        else:
-            halving = False
-            loglik = newlk
-            beta = newbeta
-            newbeta = newbeta + np.linalg.solve(imat, u)
-    if not converged:
+    fit = coxfit_newton(ev, p)
+    if not fit.converged:
         raise FederatedInputError(f"federated cox: Newton–Raphson did not converge in {_ITER_MAX} iterations")
-    return {"coef": newbeta, "var": np.linalg.inv(imat), "loglik": (float(loglik0), float(newlk)),
-            "score_test": {"chisq": score_stat, "df": p, "p": float(chi2.sf(score_stat, p))},
-            "iterations": it, "rounds": rounds}
+    return {"coef": fit.beta, "var": np.linalg.inv(fit.information), "loglik": (fit.loglik0, fit.loglik),
+            "score_test": {"chisq": fit.score_stat, "df": p, "p": float(chi2.sf(fit.score_stat, p))},
+            "iterations": fit.iterations, "rounds": rounds}
 
 
 def cox_summary(fit: dict, names: Sequence[str], robust_var: np.ndarray | None = None,

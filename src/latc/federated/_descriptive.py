@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from latc.stats import proportion_ci
+from latc.stats._proportion import add_rate_columns
 
 from ._disclosure import DisclosurePolicy, FederatedInputError, check_messages
 from ._messages import Message
@@ -153,17 +153,7 @@ def combine_response_rates(messages: Sequence[Message], method: str = "clopper-p
                 row[by] = k
             row.update({"responders": r, "n": e, "not_evaluable": t - e})
             rows.append(row)
-    res = pd.DataFrame(rows)
-    rate = np.full(len(res), np.nan)
-    lower, upper = rate.copy(), rate.copy()
-    ok = res["n"].to_numpy() > 0
-    if ok.any():
-        ci = proportion_ci(res.loc[ok, "responders"], res.loc[ok, "n"], method=method, conf_level=conf_level)
-        rate[ok], lower[ok], upper[ok] = ci["proportion"], ci["lower"], ci["upper"]
-    res["rate"], res["lower"], res["upper"] = rate, lower, upper
-    res["method"] = f"{method} {conf_level:.0%} CI"
-    res["note"] = np.where(ok, "", "no evaluable patient")
-    return res
+    return add_rate_columns(pd.DataFrame(rows), method=method, conf_level=conf_level)
 
 
 # --------------------------------------------------------------------------- mean / SD

@@ -28,6 +28,7 @@ import pandas as pd
 from scipy.stats import chi2, norm
 
 from latc.stats._km import KMResult, _confint, _first_below_half
+from latc.stats._logrank import logrank_stratum
 
 from ._disclosure import DisclosurePolicy, FederatedInputError, check_messages
 from ._messages import Message
@@ -188,17 +189,10 @@ def combine_logrank(messages: Sequence[Message], stratify_by_site: bool = False)
         at_time = np.zeros((D.shape[1], k))
         deaths[:, gi] = D.T
         at_time[:, gi] = (D + C).T
-        n_g = np.cumsum(at_time[::-1], axis=0)[::-1]
-        n = n_g.sum(axis=1)
-        d = deaths.sum(axis=1)
-        keep = d > 0
-        n_g, n, d, deaths = n_g[keep], n[keep], d[keep], deaths[keep]
-        frac = n_g / n[:, None]
-        obs += deaths.sum(axis=0)
-        exp += (d[:, None] * frac).sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kk = np.where(n > 1, d * (n - d) / (n - 1), 0.0)
-        var += np.diag((kk[:, None] * frac).sum(axis=0)) - np.einsum("t,tg,th->gh", kk, frac, frac)
+        o, e_, v = logrank_stratum(at_time, deaths)
+        obs += o
+        exp += e_
+        var += v
         n_by_group += at_time.sum(axis=0).astype(np.int64)
     used = exp > 0
     dof = int(used.sum()) - 1

@@ -319,6 +319,59 @@ def _test(stat: float, dof: int) -> dict:
     return {"chisq": float(stat), "df": int(dof), "p": float(chi2.sf(stat, dof))}
 
 
+@dataclass(frozen=True)
+class NewtonFit:
+    """Result of :func:`coxfit_newton`: β̂ and ℓ(β̂), ℓ(0), score U and information I at β̂, the score
+    test statistic at 0, whether it converged and the iterations used."""
+
+    beta: np.ndarray
+    loglik: float
+    loglik0: float
+    score: np.ndarray
+    information: np.ndarray
+    score_stat: float
+    converged: bool
+    iterations: int
+
+
+def coxfit_newton(evaluate, p: int, *, singular_start=None) -> NewtonFit:
+    """R ``coxfit6``'s Newton–Raphson with step-halving on ``evaluate(beta) -> (ℓ, U, I)``, from β = 0.
+
+    Converged when |1 − ℓ_old/ℓ_new| ≤ 1e-9 after a full (not halved) step; a non-finite or lower
+    ℓ halves the step. Shared by :func:`cox` and the federated coordinator (``latc.federated``),
+    whose ``evaluate`` sums the sites' (ℓ, U, I). A singular information at 0 raises
+    ``singular_start()`` when given (the caller's worded error), else ``np.linalg.LinAlgError``."""
+    beta = np.zeros(p)
+    loglik0, u, imat = evaluate(beta)
+    try:
+        step = np.linalg.solve(imat, u)
+    except np.linalg.LinAlgError:
+        if singular_start is None:
+            raise
+        raise singular_start() from None
+    score_stat = float(u @ step)
+    loglik = loglik0
+    newbeta = beta + step
+    halving = converged = False
+    it = 0
+    for it in range(1, _ITER_MAX + 1):
+        newlk, u, imat = evaluate(newbeta)
+        if abs(1 - loglik / newlk) <= _EPS and not halving:
+            converged = True
+            break
+        if it == _ITER_MAX:
+            break
+        if not np.isfinite(newlk) or newlk < loglik:
+            halving = True
+            newbeta = (newbeta + beta) / 2
+        else:
+            halving = False
+            loglik = newlk
+            beta = newbeta
+            newbeta = newbeta + np.linalg.solve(imat, u)
+    return NewtonFit(newbeta, float(newlk), float(loglik0), u, imat, score_stat, converged, it)
+
+
 def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
         strata: str | Sequence[str] | None = None, weights: str | None = None,
         cluster: str | None = None, robust: bool | None = None, ties: str = "efron",
@@ -375,34 +428,10 @@ def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
     # log-likelihood that step-halving handles, as R's coxfit6 does silently; non-convergence is
     # reported below as a StatsInputError, so numpy's floating-point warnings are only noise here
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        beta = np.zeros(p)
-        loglik0, u, imat, _ = risk.loglik_score_info(Xs, beta)
-        try:
-            step = np.linalg.solve(imat, u)
-        except np.linalg.LinAlgError:
-            raise StatsInputError(f"cox: information matrix singular at start; check covariates {names}") from None
-        score_stat = float(u @ step)
-        loglik = loglik0
-        newbeta = beta + step
-        halving = False
-        converged = False
-        it = 0
-        for it in range(1, _ITER_MAX + 1):
-            newlk, u, imat, _ = risk.loglik_score_info(Xs, newbeta)
-            if abs(1 - loglik / newlk) <= _EPS and not halving:
-                converged = True
-                break
-            if it == _ITER_MAX:
-                break
-            if not np.isfinite(newlk) or newlk < loglik:
-                halving = True
-                newbeta = (newbeta + beta) / 2
-            else:
-                halving = False
-                loglik = newlk
-                beta = newbeta
-                newbeta = newbeta + np.linalg.solve(imat, u)
-        beta, loglik = newbeta, newlk
+        fit = coxfit_newton(lambda b: risk.loglik_score_info(Xs, b)[:3], p, singular_start=lambda: StatsInputError(
+            f"cox: information matrix singular at start; check covariates {names}"))
+        beta, loglik, loglik0, u, imat = fit.beta, fit.loglik, fit.loglik0, fit.score, fit.information
+        score_stat, converged, it = fit.score_stat, fit.converged, fit.iterations
     try:
         var = np.linalg.inv(imat)
     except np.linalg.LinAlgError:

@@ -25,6 +25,23 @@ def _levels(series: pd.Series) -> tuple[np.ndarray, list]:
     return np.asarray(cat.codes, dtype=np.int64), list(cat.categories)
 
 
+def logrank_stratum(at_time: np.ndarray, deaths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observed, expected and the variance matrix of one stratum from per-time, per-group counts
+    (``at_time``: rows leaving the risk set at each ordered time — events and censorings; ``deaths``:
+    events), hypergeometric variance as R ``survdiff``. Shared with the federated coordinator, which
+    builds the same counts from the sites' messages on the pooled time grid."""
+    n_g = np.cumsum(at_time[::-1], axis=0)[::-1]          # at risk by group
+    n = n_g.sum(axis=1)
+    d = deaths.sum(axis=1)
+    keep = d > 0
+    n_g, n, d, deaths = n_g[keep], n[keep], d[keep], deaths[keep]
+    frac = n_g / n[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kk = np.where(n > 1, d * (n - d) / (n - 1), 0.0)
+    return (deaths.sum(axis=0), (d[:, None] * frac).sum(axis=0),
+            np.diag((kk[:, None] * frac).sum(axis=0)) - np.einsum("t,tg,th->gh", kk, frac, frac))
+
+
 def logrank(df: pd.DataFrame, time: str, event: str, group: str,
             strata: str | Sequence[str] | None = None, missing: str = "error") -> pd.DataFrame:
     """Log-rank test of ``group``, optionally stratified, like R
@@ -60,18 +77,10 @@ def logrank(df: pd.DataFrame, time: str, event: str, group: str,
         np.add.at(at_time, (inv, g), 1.0)
         deaths = np.zeros((m, k))
         np.add.at(deaths, (inv[e], g[e]), 1.0)
-        n_g = np.cumsum(at_time[::-1], axis=0)[::-1]          # at risk by group
-        n = n_g.sum(axis=1)
-        d = deaths.sum(axis=1)
-        keep = d > 0
-        n_g, n, d, deaths = n_g[keep], n[keep], d[keep], deaths[keep]
-        frac = n_g / n[:, None]
-        obs += deaths.sum(axis=0)
-        exp += (d[:, None] * frac).sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kk = np.where(n > 1, d * (n - d) / (n - 1), 0.0)
-        var += (np.diag((kk[:, None] * frac).sum(axis=0))
-                - np.einsum("t,tg,th->gh", kk, frac, frac))
+        o, e_, v = logrank_stratum(at_time, deaths)
+        obs += o
+        exp += e_
+        var += v
     used = exp > 0
     dof = int(used.sum()) - 1
     if dof < 1:

@@ -163,6 +163,13 @@ def response_rates(df: pd.DataFrame, outcome: str | Sequence[str], by: str | Seq
     res["responders"] = res["responders"].astype(np.int64)
     res["n"] = res["n"].astype(np.int64)
     res["not_evaluable"] = res.pop("total").astype(np.int64) - res["n"]
+    return add_rate_columns(res, method=method, conf_level=conf_level)
+
+
+def add_rate_columns(res: pd.DataFrame, *, method: str, conf_level: float) -> pd.DataFrame:
+    """``rate``, ``lower``, ``upper`` (:func:`proportion_ci` of ``responders`` / ``n``), ``method`` and
+    ``note`` on a response-rate table; rows with ``n`` = 0 get no rate and the note "no evaluable
+    patient". Shared by :func:`response_rates` and the federated coordinator."""
     ok = res["n"].to_numpy() > 0
     rate = np.full(len(res), np.nan)
     lower = np.full(len(res), np.nan)
