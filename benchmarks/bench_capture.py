@@ -7,10 +7,12 @@ What it does, all on loopback and bounded in time:
 
 1. a fresh database (PostgreSQL ``latc_bench_capture`` on the local server, or SQLite), migrated by
    ``latc capture init``; 8 centers and one site-entry account per simulated user;
-2. ``latc capture serve`` (waitress, ``--threads``) in its own process;
+2. ``latc capture serve`` in its own process(es): waitress (``--workers 1``) or gunicorn's
+   pre-forked workers (``--workers N``), ``--threads`` each;
 3. locust, headless (``benchmarks/capture_locustfile.py``): each user logs in, then creates
-   patients and fills the patients form, the diagnosis form and two lab results with one
-   synthetic patient's values (``latc synth``), fetching each page before posting it;
+   patients and fills the patients, eligibility and diagnosis forms and two lab results with one
+   synthetic patient's values (``latc synth``), fetching each page, thinking (``--think``: the
+   nurse typing) and posting it;
 4. afterwards, the checks that matter more than speed: every save the server acknowledged (the
    redirect to the saved record) is in the database and has its audit entry, and
    ``latc capture verify-audit`` passes over the whole chain.
@@ -123,9 +125,9 @@ def _casebooks(folder: Path, env: dict) -> list[dict]:
                 out.setdefault(r["patient_id"], []).append(r)
         return out
 
-    pat, dx, labs = rows("patients"), rows("diagnosis"), rows("labs")
-    return [{"patients": pat[p][0], "diagnosis": dx[p][0], "labs": labs.get(p, [])[:2]}
-            for p in pat if p in dx and len(labs.get(p, [])) >= 2]
+    pat, el, dx, labs = rows("patients"), rows("eligibility"), rows("diagnosis"), rows("labs")
+    return [{"patients": pat[p][0], "eligibility": el[p][0], "diagnosis": dx[p][0], "labs": labs.get(p, [])[:2]}
+            for p in pat if p in dx and p in el and len(labs.get(p, [])) >= 2]
 
 
 def _stats(prefix: Path) -> list[dict]:
@@ -143,8 +145,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--users", type=int, default=50)
     ap.add_argument("--seconds", type=int, default=180)
-    ap.add_argument("--spawn-rate", type=float, default=10)
-    ap.add_argument("--threads", type=int, default=16, help="waitress worker threads")
+    ap.add_argument("--spawn-rate", type=float, default=1, help="users starting per second (logins: PBKDF2, ~0.5 s of CPU each)")
+    ap.add_argument("--threads", type=int, default=8, help="worker threads per server process")
+    ap.add_argument("--workers", type=int, default=2, help="server processes (1: waitress; N > 1: gunicorn)")
+    ap.add_argument("--burst", action="store_true", help="think only between patients, post a casebook's pages "
+                    "back to back (the first runs' load model)")
     ap.add_argument("--think", default="5,15", help="seconds between a user's pages, min,max (5,15: a nurse "
                     "filling forms; 0.5,1.5: a stress test)")
     ap.add_argument("--db", choices=["auto", "postgresql", "sqlite"], default="auto")
@@ -166,7 +171,7 @@ def main() -> None:
 
     port = _free_port()
     server = subprocess.Popen([LATC, "capture", "serve", "--dir", str(data), *db_args, "--port", str(port),
-                               "--threads", str(args.threads)], env=env, stdout=subprocess.DEVNULL, stderr=open(work / "server.log", "w"))
+                               "--threads", str(args.threads), "--workers", str(args.workers)], env=env, stdout=subprocess.DEVNULL, stderr=open(work / "server.log", "w"))
     try:
         for _ in range(100):
             try:
@@ -178,7 +183,8 @@ def main() -> None:
             raise SystemExit(f"server did not start: {(work / 'server.log').read_text()[-2000:]}")
         acks = work / "acks.jsonl"
         lenv = {**env, "BENCH_ACCOUNTS": str(work / "accounts.json"), "BENCH_TEMPLATES": str(work / "casebooks.json"),
-                "BENCH_ACK": str(acks), "BENCH_THINK": args.think}
+                "BENCH_ACK": str(acks), "BENCH_THINK": args.think,
+                "BENCH_THINK_PER_PAGE": "0" if args.burst else "1"}
         t0 = time.perf_counter()
         subprocess.run([str(BIN / "locust"), "-f", str(HERE / "capture_locustfile.py"), "--headless", "--users", str(args.users),
                         "--spawn-rate", str(args.spawn_rate), "--run-time", f"{args.seconds}s", "--stop-timeout", "20",
@@ -195,7 +201,8 @@ def main() -> None:
     saves = [s for s in stats if s["name"].startswith("save ") and s["type"] == "POST"]
     result = {
         "date": dt.date.today().isoformat(), "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "database": vendor, "users": args.users, "seconds": args.seconds, "think_s": args.think, "threads": args.threads, "wall_s": round(wall, 1),
+        "database": vendor, "users": args.users, "seconds": args.seconds, "think_s": args.think, "think_per_page": not args.burst,
+        "threads": args.threads, "workers": args.workers, "wall_s": round(wall, 1),
         "requests": total["requests"], "failures": total["failures"], "rps": total["rps"],
         "p50_ms": total["p50_ms"], "p95_ms": total["p95_ms"], "p99_ms": total["p99_ms"],
         "saves": saves, "by_request": stats, "check": check,

@@ -1,8 +1,9 @@
 """Locust user of ``benchmarks/bench_capture.py``: a research nurse entering new patients.
 
 Each simulated user logs in with its own site-entry account, then loops: create a patient, fill
-the patients form, the diagnosis form and two lab results (each page fetched first, as a browser
-does, then posted with its CSRF token and ``base_version``). A save is *acknowledged* when the
+the patients form, the eligibility form, the diagnosis form and two lab results (each page
+fetched first, as a browser does, then — after the user's think time, the nurse typing — posted
+with its CSRF token and ``base_version``). A save is *acknowledged* when the
 server answers with the redirect to the saved record; acknowledged saves are written to
 ``BENCH_ACK`` (JSON lines) so the driver can check afterwards that each one is in the database and
 in the audit chain. Configuration comes from the driver through environment variables.
@@ -19,7 +20,7 @@ import threading
 from locust import HttpUser, between, events, task
 
 ACCOUNTS = json.loads(open(os.environ["BENCH_ACCOUNTS"]).read())
-CASEBOOKS = json.loads(open(os.environ["BENCH_TEMPLATES"]).read())  # [{"patients": row, "diagnosis": row, "labs": [rows]}]
+CASEBOOKS = json.loads(open(os.environ["BENCH_TEMPLATES"]).read())  # [{"patients": row, "eligibility": row, "diagnosis": row, "labs": [rows]}]
 ACK_PATH = os.environ["BENCH_ACK"]
 _next_account = itertools.count()
 _ack_lock = threading.Lock()
@@ -36,8 +37,11 @@ def _write_acks(environment, **kwargs):  # noqa: ANN001
 
 class Nurse(HttpUser):
     # seconds between pages: BENCH_THINK "min,max" (the driver's --think; 5-15 s is a nurse typing a
-    # form, 0.5-1.5 s a stress test far beyond what people do)
+    # form, 0.5-1.5 s a stress test far beyond what people do). Taken before every post (filling the
+    # page just fetched) and between patients; BENCH_THINK_PER_PAGE=0: only between patients (the
+    # load model of the first runs: a whole casebook posted in a burst)
     wait_time = between(*map(float, os.environ.get("BENCH_THINK", "0.5,1.5").split(",")))
+    per_page = os.environ.get("BENCH_THINK_PER_PAGE", "1") != "0"
 
     def on_start(self) -> None:
         k = next(_next_account)
@@ -58,6 +62,8 @@ class Nurse(HttpUser):
         m = re.search(r'name="base_version" value="(\d*)"', page.text)
         data = {f"f-{k}": v for k, v in row.items() if k not in ("patient_id", "center_id")}
         data.update({"csrfmiddlewaretoken": self._csrf(), "base_version": m.group(1) if m else "", "status": "complete"})
+        if self.per_page:
+            self.wait()  # the nurse fills the page
         with self.client.post(url, data=data, name=name, allow_redirects=False, catch_response=True) as r:
             loc = r.headers.get("Location", "")
             hit = SAVED.search(loc) if r.status_code == 302 else None
@@ -83,7 +89,7 @@ class Nurse(HttpUser):
             with _ack_lock:
                 _acks.append({"patient_id": pid, "form": None, "instance": None, "user": self.account["username"]})
         book = CASEBOOKS[(self.uid * 7919 + next(self.seq)) % len(CASEBOOKS)]  # one synthetic patient's rows
-        for form in ("patients", "diagnosis"):
+        for form in ("patients", "eligibility", "diagnosis"):
             self._post_form(f"/patients/{pid}/{form}/1/", form, book[form], f"save {form}")
         for row in book["labs"][:2]:
             self._post_form(f"/patients/{pid}/labs/new/", "labs", row, "save lab")

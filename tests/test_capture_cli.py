@@ -152,3 +152,55 @@ def test_served_app_answers_a_static_path_probe_with_400_not_500(capture_sqlite_
     assert b"def " not in body
     status, body = call("/static/capture/capture.js")
     assert status.startswith("200") and b"function" in body
+    status, body = call("/static/capture/no-such-file.js")  # was a 500: the 404 page needs request.user
+    assert status.startswith("404"), status
+
+
+def test_serve_with_worker_processes_answers_and_keeps_one_audit_chain(tmp_path):
+    # `latc capture serve --workers 2` (gunicorn): the processes share the database, so failed
+    # logins answered by either process land in one intact audit chain
+    import re
+    import socket
+    import subprocess
+    import time
+    import urllib.parse
+    import urllib.request
+    from http.cookiejar import CookieJar
+
+    import pytest
+
+    pytest.importorskip("gunicorn")
+    data = tmp_path / "cap"
+    assert latc("init", "--dir", data).returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "latc.cli", "capture", "serve", "--dir", str(data), "--port", str(port), "--workers", "2",
+                             "--threads", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/login/", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.2)
+        jar = CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        for _ in range(4):  # several requests: more than one process answers
+            page = opener.open(base + "/login/", timeout=10).read().decode()
+            assert "csrfmiddlewaretoken" in page
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+            body = urllib.parse.urlencode({"username": "nobody.here", "password": "wrong", "csrfmiddlewaretoken": token})
+            r = opener.open(urllib.request.Request(base + "/login/", data=body.encode(), headers={"Referer": base + "/login/"}),
+                            timeout=10)
+            assert r.status == 200  # the login page again, with its message
+        assert urllib.request.urlopen(base + "/static/capture/capture.js", timeout=5).status == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert "2 worker processes" in out
+    v = latc("verify-audit", "--dir", data)
+    assert v.returncode == 0 and "intact" in v.stdout, v.stdout + v.stderr
+    n = re.search(r"intact: ([\d,]+) entries", v.stdout)
+    assert n and int(n[1].replace(",", "")) >= 4  # four failed logins, one per request, from both processes

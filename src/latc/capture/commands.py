@@ -253,20 +253,23 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback unless --public)."),
     port: int = typer.Option(8000, "--port", help="Port."),
     public: bool = typer.Option(False, "--public", help="Allow a non-loopback address (only behind a TLS reverse proxy)."),
-    threads: int = typer.Option(8, "--threads", help="Worker threads of the WSGI server."),
+    threads: int = typer.Option(8, "--threads", help="Worker threads of the WSGI server (per worker process)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes (gunicorn, POSIX only). "
+                                "Python runs one thread at a time per process: use about one per CPU core."),
     allowed_host: List[str] = typer.Option([], "--allowed-host", help="Host name the TLS proxy forwards "
                                            "(e.g. capture.example.org; repeatable; also $LATC_CAPTURE_HOSTS, comma-separated)."),
     db: Optional[str] = _db_option(),
     data_dir: Optional[Path] = _dir_option(),
 ) -> None:
-    """Serve the web forms with waitress (a production WSGI server, also on Windows)."""
+    """Serve the web forms: waitress (one process, also on Windows) or, with --workers N > 1,
+    gunicorn's pre-forked worker processes (POSIX)."""
     _check_host(host, public)
     hosts = ["127.0.0.1", "localhost", "[::1]"] + ([host] if host not in LOOPBACK and host not in ("0.0.0.0", "::") else [])
     hosts += [h.strip() for h in [*allowed_host, *os.environ.get("LATC_CAPTURE_HOSTS", "").split(",")] if h.strip()]
     if host in ("0.0.0.0", "::"):
         hosts = ["*"]
     with _django(data_dir, db, allowed_hosts=hosts):
-        _serve(host, port, threads)
+        _serve(host, port, threads, workers)
 
 
 def _check_host(host: str, public: bool) -> None:
@@ -282,26 +285,33 @@ def _check_host(host: str, public: bool) -> None:
 def wsgi_app():
     """The WSGI application ``serve`` runs: Django with /static/ served from the app folders (nginx
     serves it in production); a suspicious static path ('/static/..%2f..') is answered 400 and
-    logged by Django's security logger, never a 500 with a traceback."""
+    logged by Django's security logger, never a 500 with a traceback; a missing static file is a
+    plain 404 (the site's 404 page needs the middleware a static request does not pass)."""
     from django.contrib.staticfiles.handlers import StaticFilesHandler
     from django.core.exceptions import SuspiciousOperation
     from django.core.handlers.exception import response_for_exception
     from django.core.wsgi import get_wsgi_application
+    from django.http import Http404, HttpResponseNotFound
 
     class Static(StaticFilesHandler):
         def get_response(self, request):  # noqa: ANN001
             try:
-                return super().get_response(request)
+                return self.serve(request)
+            except Http404:
+                return HttpResponseNotFound("not found", content_type="text/plain")
             except SuspiciousOperation as exc:
                 return response_for_exception(request, exc)
 
     return Static(get_wsgi_application())
 
 
-def _serve(host: str, port: int, threads: int) -> None:
-    from waitress import serve as waitress_serve
-
+def _serve(host: str, port: int, threads: int, workers: int = 1) -> None:
     from latc.capture.settings import behind_tls
+
+    if workers > 1:
+        _serve_gunicorn(host, port, threads, workers, behind_tls())
+        return
+    from waitress import serve as waitress_serve
 
     app = wsgi_app()
     proxy = {}
@@ -313,6 +323,42 @@ def _serve(host: str, port: int, threads: int) -> None:
     console.print(f"latc capture on http://{host if ':' not in host else '[' + host + ']'}:{port}/ (Ctrl-C stops)"
                   + (" — behind a TLS proxy (LATC_CAPTURE_TLS)" if proxy else ""), highlight=False)
     waitress_serve(app, host=host.strip("[]"), port=port, threads=threads, ident="latc-capture", **proxy)
+
+
+def _serve_gunicorn(host: str, port: int, threads: int, workers: int, tls: bool) -> None:
+    """gunicorn with ``workers`` pre-forked processes of ``threads`` threads each (``gthread``).
+
+    Every state the processes share lives in the database (sessions, django-axes' failed-login
+    counts, the audit chain's lock), so any worker may answer any request. Behind the TLS proxy
+    the scheme comes from X-Forwarded-Proto sent by 127.0.0.1 only; the client address is read by
+    the application itself (:func:`latc.capture.services.client_addr_of`)."""
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:  # Windows: gunicorn needs fork
+        _fail("--workers needs gunicorn, which runs on POSIX systems only; on this system serve with one "
+              "process (--threads) or run several `latc capture serve` behind the reverse proxy")
+    from django.db import connections
+
+    connections.close_all()  # no database connection may cross the fork
+    bind = f"[{host.strip('[]')}]:{port}" if ":" in host else f"{host}:{port}"
+    options = {"bind": [bind], "workers": workers, "threads": threads, "worker_class": "gthread",
+               "timeout": 120, "graceful_timeout": 20, "proc_name": "latc-capture", "accesslog": None,
+               "errorlog": "-", "loglevel": "warning", "control_socket_disable": True,
+               "forwarded_allow_ips": "127.0.0.1" if tls else "",
+               "secure_scheme_headers": {"X-FORWARDED-PROTO": "https"} if tls else {}}
+
+    class _App(BaseApplication):
+        def load_config(self) -> None:
+            for k, v in options.items():
+                if k in self.cfg.settings:
+                    self.cfg.set(k, v)
+
+        def load(self):
+            return wsgi_app()
+
+    console.print(f"latc capture on http://{bind}/ — {workers} worker processes × {threads} threads (Ctrl-C stops)"
+                  + (" — behind a TLS proxy (LATC_CAPTURE_TLS)" if tls else ""), highlight=False)
+    _App().run()
 
 
 @capture_app.command()

@@ -68,8 +68,13 @@ def actor(user) -> Actor:
             who = "unknown"
         return Actor(f"cli:{who}", "system", "")
     m = membership(user)
-    centers = ",".join(m.centers.values_list("code", flat=True)) if m and m.role != Role.DATA_MANAGER else ("*" if m else "")
-    return Actor(user.get_username(), m.role if m else "", centers)
+    if m is None:
+        return Actor(user.get_username(), "", "")
+    a = getattr(m, "_latc_actor", None)  # the membership is cached per request (scoping.membership)
+    if a is None:
+        centers = ",".join(m.centers.values_list("code", flat=True)) if m.role != Role.DATA_MANAGER else "*"
+        a = m._latc_actor = Actor(user.get_username(), m.role, centers)
+    return a
 
 
 def _require(user, action: str, patient: Patient | None = None, *, center: Center | None = None) -> None:
@@ -88,6 +93,16 @@ def _entry(user, action: str, *, patient: Patient | None = None, client_addr: st
     else:
         kw.setdefault("center", a.centers)
     audit.append(action=action, username=a.username, role=a.role, client_addr=client_addr, **kw)
+
+
+def _entries(user, patient: Patient, entries: list[dict], client_addr: str = "") -> None:
+    """Several entries of one change about ``patient``, appended in one go (one chain walk, one
+    bulk insert; :func:`latc.capture.audit.append_many`), in the caller's transaction."""
+    if not entries:
+        return
+    a = actor(user)
+    audit.append_many([{"username": a.username, "role": a.role, "client_addr": client_addr,
+                        "patient_id": patient.patient_id, "center": patient.center.code, **e} for e in entries])
 
 
 def client_addr_of(request) -> str:
@@ -392,16 +407,14 @@ def save_record(user, patient: Patient, form: str, instance: int | None, values:
             record.verified_by, record.verified_at = None, None
         record.save()
         why = _note(reason)
-        for k in changed:
-            _entry(user, "create" if is_new else "update", patient=patient, form=form, instance=instance, field=k,
-                   old_value=old.get(k), new_value=new.get(k), reason=why if old.get(k) else (why or ""),
-                   client_addr=client_addr)
+        entries = [dict(action="create" if is_new else "update", form=form, instance=instance, field=k,
+                        old_value=old.get(k), new_value=new.get(k), reason=why) for k in changed]
         if old_status != new_status:
-            _entry(user, "status", patient=patient, form=form, instance=instance, old_value=old_status,
-                   new_value=new_status, client_addr=client_addr)
+            entries.append(dict(action="status", form=form, instance=instance, old_value=old_status, new_value=new_status))
         if reverify:
-            _entry(user, "unverify", patient=patient, form=form, instance=instance,
-                   reason="source verification cleared by a change", client_addr=client_addr)
+            entries.append(dict(action="unverify", form=form, instance=instance,
+                                reason="source verification cleared by a change"))
+        _entries(user, patient, entries, client_addr)
         if changed:
             _void_signatures(user, patient, f"{form} #{instance} changed ({', '.join(changed)})", client_addr)
         opened = _sync_rule_queries(user, patient, record, problems, client_addr) if validate else []

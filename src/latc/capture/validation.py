@@ -82,15 +82,16 @@ def form_fields(dictionary, form: str) -> list[str]:
 
 
 def _table(dictionary, form: str, rows: Iterable[Mapping[str, str]]):
+    import numpy as np
     import pandas as pd
 
     from latc.io import ROW
 
     fields = dictionary.forms[form].field_names
     rows = list(rows)
-    cols = {f: pd.Series([_cell(r.get(f)) for r in rows], dtype="str") for f in fields}
-    t = pd.DataFrame(cols, index=pd.RangeIndex(len(rows)))
-    t[ROW] = pd.Series([int(r[INSTANCE]) for r in rows], dtype="int64")
+    # one DataFrame construction for all columns (a Series per column cost 3x as much)
+    t = pd.DataFrame({f: [_cell(r.get(f)) for r in rows] for f in fields}, index=pd.RangeIndex(len(rows)), dtype="str")
+    t[ROW] = np.array([int(r[INSTANCE]) for r in rows], dtype="int64")
     return t
 
 
@@ -132,7 +133,7 @@ def validate_casebook(dictionary, patient_rows: Mapping[str, list[Mapping[str, s
         if f not in tables:
             tables[f] = _empty(dictionary, f)
     study = Study(tables=tables, sources={f: f for f in dictionary.forms}, format="capture")
-    result = validate_study(study, dictionary, data_cut=data_cut, today=today)
+    result = validate_study(study, dictionary, data_cut=data_cut, today=today, queries_only=True)
     return problems_from_queries(result.queries)
 
 

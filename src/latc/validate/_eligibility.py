@@ -15,6 +15,7 @@ missing (not applicable) for upfront-surgery patients and does not count against
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,8 @@ class Criterion:
     field: str           # the eligibility-form field holding the recorded answer
     recorded: pd.Series  # boolean: the answer says the criterion is met (NA: no answer)
     data: pd.Series      # boolean: the data say met / not met (NA: the data cannot tell)
-    evidence: pd.Series  # str: what the data show, for the contradiction message
+    evidence: Callable[[], pd.Series]  # str: what the data show, for the contradiction message (built
+    # only when a contradiction needs it: the text costs more than the test in one-patient validation)
 
 
 def _first(t: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
@@ -73,8 +75,10 @@ def criteria(typed: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, list[Criteri
     age_data = pd.Series(pd.NA, index=idx, dtype="boolean")
     age_data[(low >= MIN_AGE).fillna(False)] = True
     age_data[(high <= MIN_AGE).fillna(False)] = False
-    age_txt = "age at diagnosis " + age.astype("Int64").astype("str").fillna("?") + ", enrolled " + \
-        elapsed.round(1).astype("str").fillna("?") + " years after diagnosis"
+
+    def age_txt() -> pd.Series:
+        return ("age at diagnosis " + age.astype("Int64").astype("str").fillna("?") + ", enrolled "
+                + elapsed.round(1).astype("str").fillna("?") + " years after diagnosis")
 
     ecog = pts["ecog"]
     ecog_data = _b(np.where(ecog.isna(), pd.NA, ecog.isin(["0", "1", "2"])), idx)
@@ -103,43 +107,44 @@ def criteria(typed: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, list[Criteri
     preg_data = pd.Series(pd.NA, index=idx, dtype="boolean")
     preg_data[male] = True
     na = pd.Series(pd.NA, index=idx, dtype="boolean")
-    none = pd.Series(pd.NA, index=idx, dtype="str")
 
-    def ev(text: str | pd.Series) -> pd.Series:
-        return pd.Series(text, index=idx, dtype="str") if isinstance(text, str) else text.astype("str")
+    def none() -> pd.Series:
+        return pd.Series(pd.NA, index=idx, dtype="str")
 
     crit = [
         Criterion("age_14_or_older", "inc_age_14", _yes(el["inc_age_14"], True), age_data, age_txt),
-        Criterion("ecog_0_to_2", "inc_ecog_0_2", _yes(el["inc_ecog_0_2"], True), ecog_data, "ECOG " + ecog.fillna("?")),
+        Criterion("ecog_0_to_2", "inc_ecog_0_2", _yes(el["inc_ecog_0_2"], True), ecog_data, lambda: "ECOG " + ecog.fillna("?")),
         Criterion("confirmed_carcinoma", "inc_confirmed_carcinoma", _yes(el["inc_confirmed_carcinoma"], True), hist_data,
-                  "diagnosis.histology " + hist.fillna("?")),
+                  lambda: "diagnosis.histology " + hist.fillna("?")),
         Criterion("clinical_t4_n0_1", "inc_t4_mdt", _yes(el["inc_t4_mdt"], True), t4_data,
-                  "diagnosis cT " + ct.fillna("?") + " cN " + cn.fillna("?")),
+                  lambda: "diagnosis cT " + ct.fillna("?") + " cN " + cn.fillna("?")),
         Criterion("m1_surgical_benefit_documented", "inc_m1_benefit_documented", m1_rec, m1_data,
-                  "diagnosis cM " + cm.fillna("?")),
+                  lambda: "diagnosis cM " + cm.fillna("?")),
         Criterion("measurable_lesion", "inc_measurable_lesion", _yes(el["inc_measurable_lesion"], True), meas_data,
-                  n_meas.astype(str) + " RECIST-measurable target lesion(s) in lesions (≥10 mm; nodes ≥15 mm short axis)"),
+                  lambda: n_meas.astype(str) + " RECIST-measurable target lesion(s) in lesions (≥10 mm; nodes ≥15 mm short axis)"),
         Criterion("normal_organ_function", "inc_organ_function", _yes(el["inc_organ_function"], True), na, none),
         Criterion("informed_consent", "inc_consent", _yes(el["inc_consent"], True), consent,
-                  "patients.consent " + consent.astype("Int8").astype("str").fillna("?")),
+                  lambda: "patients.consent " + consent.astype("Int8").astype("str").fillna("?")),
         Criterion("no_refusal_of_biopsy_or_surgery", "exc_refuses_biopsy_surgery", _yes(el["exc_refuses_biopsy_surgery"], False), na, none),
         Criterion("no_prior_neck_surgery", "exc_prior_neck_surgery", _yes(el["exc_prior_neck_surgery"], False), na, none),
         Criterion("no_prior_cancer_treatment", "exc_prior_cancer_treatment", _yes(el["exc_prior_cancer_treatment"], False), na, none),
         Criterion("no_concurrent_malignancy", "exc_concurrent_malignancy", _yes(el["exc_concurrent_malignancy"], False), na, none),
         Criterion("no_uncontrolled_systemic_disease", "exc_uncontrolled_systemic", _yes(el["exc_uncontrolled_systemic"], False), na, none),
-        Criterion("not_pregnant_or_breastfeeding", "exc_pregnancy", _yes(el["exc_pregnancy"], False), preg_data, ev("sex male")),
+        Criterion("not_pregnant_or_breastfeeding", "exc_pregnancy", _yes(el["exc_pregnancy"], False), preg_data,
+                  lambda: pd.Series("sex male", index=idx, dtype="str")),
     ]
     return pts, crit, el
 
 
-def evaluate_eligibility(typed: dict[str, pd.DataFrame], raw_eligibility: pd.DataFrame, log: QueryLog) -> pd.DataFrame:
+def evaluate_eligibility(typed: dict[str, pd.DataFrame], raw_eligibility: pd.DataFrame, log: QueryLog, *,
+                         table: bool = True) -> pd.DataFrame:
     """One row per patient: patient_id, center_id, cohort, eligible, failed_criteria, one boolean
-    column per criterion (True = met; missing = not applicable).  Contradictions become queries."""
+    column per criterion (True = met; missing = not applicable).  Contradictions become queries.
+    ``table=False``: the queries only (an empty table is returned)."""
     pts, crit, el = criteria(typed)
     idx = pts.index
     upfront = (pts["cohort"] == "upfront_surgery").fillna(False).to_numpy(dtype=bool, copy=True)
-    out = pd.DataFrame({"patient_id": idx.astype("str"), "center_id": pts["center_id"].astype("str").to_numpy(),
-                        "cohort": pts["cohort"].astype("str").to_numpy()})
+    met_cols: dict[str, pd.api.extensions.ExtensionArray] = {}
     failed = np.full(len(idx), "", dtype=object)
     met_all = np.ones(len(idx), dtype=bool)
     el_pos = el["_pos"]
@@ -158,7 +163,8 @@ def evaluate_eligibility(typed: dict[str, pd.DataFrame], raw_eligibility: pd.Dat
         met_all &= ~miss
         if miss.any():
             failed[miss] = [f + (";" if f else "") + c.name for f in failed[miss]]
-        out[c.name] = pd.array(np.where(na, None, met), dtype="boolean")
+        if table:
+            met_cols[c.name] = pd.array(np.where(na, None, met), dtype="boolean")
         contra = ~rec_na & ~data_na & (rec != data) & has_el
         if c.name == "measurable_lesion":
             contra &= ~upfront
@@ -166,9 +172,9 @@ def evaluate_eligibility(typed: dict[str, pd.DataFrame], raw_eligibility: pd.Dat
             pos = el_pos[contra].to_numpy(dtype="int64")
             answer = raw_eligibility[c.field].iloc[pos].astype("str")
             log.add("eligibility", pos, c.field, "eligibility_contradiction", "warning",
-                    f"({c.name}) contradicts the data: " + c.evidence[contra].fillna("").to_numpy(dtype=object), answer)
-    out.insert(3, "eligible", met_all)
-    out.insert(4, "failed_criteria", pd.Series(failed, index=idx, dtype="str").to_numpy())
-    for c in crit:
-        out[c.name] = out[c.name].astype("boolean")
-    return out
+                    f"({c.name}) contradicts the data: " + c.evidence()[contra].fillna("").to_numpy(dtype=object), answer)
+    if not table:
+        return pd.DataFrame()
+    return pd.DataFrame({"patient_id": idx.astype("str"), "center_id": pts["center_id"].astype("str").to_numpy(),
+                         "cohort": pts["cohort"].astype("str").to_numpy(), "eligible": met_all,
+                         "failed_criteria": pd.Series(failed, index=idx, dtype="str").to_numpy(), **met_cols})

@@ -117,7 +117,7 @@ def _merge_reasons(a: pd.DataFrame | None, b: pd.DataFrame) -> pd.DataFrame:
 
 
 def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut: date | None = None,
-                   today: date | None = None) -> ValidationResult:
+                   today: date | None = None, *, queries_only: bool = False) -> ValidationResult:
     """Validate a raw study against the data dictionary and the protocol.
 
     Runs the single-field checks of every form, the cross-form rules of the dictionary's
@@ -130,6 +130,10 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
     (``rows_after_data_cut``) and left for the analysis to set aside, not queried. ``today``: the
     day of validation (default: the system date); a date after it is a ``future_date`` error.
     A data problem never raises.
+
+    ``queries_only``: compute the query log only (the same queries, same order) and leave
+    ``clean``, ``quarantine``, ``eligibility`` and ``rows_after_data_cut`` empty — for
+    ``latc capture``, which validates one patient's casebook on every save and reads nothing else.
     """
     d = dictionary or load_dictionary()
     cut = data_cut or date.today()
@@ -153,11 +157,14 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
     check_references(d, typed, raw, log)
     check_date_order(d, typed, log)
     check_future_dates(d, typed, today or date.today(), log)
-    after_cut = rows_after_cut(d, typed, cut, today or date.today())
+    after_cut = {} if queries_only else rows_after_cut(d, typed, cut, today or date.today())
     check_after_death(d, typed, log)
     check_duplicates(d, typed, raw, log)
     check_plausibility(d, typed, log)
-    eligibility = evaluate_eligibility(typed, raw["eligibility"], log)
+    if queries_only and not len(raw["eligibility"]):
+        eligibility = pd.DataFrame()  # no eligibility row: no contradiction query is possible
+    else:
+        eligibility = evaluate_eligibility(typed, raw["eligibility"], log, table=not queries_only)
     if len(eligibility):  # outputs never carry a non-pseudonymous id (privacy)
         eligibility.loc[non_pseudonymous(eligibility["patient_id"]), "patient_id"] = MASK
 
@@ -215,6 +222,10 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
         parents["root_query_id"] = key.map(root).astype("str").to_numpy()
         queries = pd.concat([queries, parents], ignore_index=True)
     queries = order_queries(queries)
+    if queries_only:
+        return ValidationResult(queries=queries, clean={}, quarantine={}, eligibility=eligibility,
+                                rows_read={n: len(t) for n, t in {**raw, **extras}.items()}, data_cut=cut.isoformat(),
+                                sources=sources, rows_after_data_cut=after_cut)
 
     clean: dict[str, pd.DataFrame] = {}
     quarantine: dict[str, pd.DataFrame] = {}
