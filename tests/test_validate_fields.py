@@ -128,7 +128,20 @@ def test_hidden_and_blank_is_fine():
 def test_allowed_by_unit_for_test():
     r = run(edit("labs", 0, unit="pg_ml"))  # Tg in pg/mL: not an allowed unit for tg
     q = only(r, form="labs", field="unit")
-    assert q["rule"].tolist() == ["allowed_by"] and "ng_ml, ug_l" in q["message"].iloc[0]
+    assert q["rule"].tolist() == ["allowed_by"]
+    # in the clinic's words (the test's label, the units' labels) with the codes an import file holds
+    assert 'when Test is "Thyroglobulin (Tg)" (allowed: ng/mL (ng_ml), µg/L (ug_l))' in q["message"].iloc[0]
+
+
+def test_a_one_sided_range_names_its_bound_not_infinity():
+    # primary_size_mm: allowed 1-250, plausible up to 150 (no plausible minimum in the dictionary)
+    r = run(edit("diagnosis", 0, primary_size_mm="180"))
+    q = only(r, form="diagnosis", field="primary_size_mm")
+    assert q["rule"].tolist() == ["soft_range"]
+    msg = q["message"].iloc[0]
+    assert "above the plausible maximum 150" in msg and "∞" not in msg
+    r = run(edit("diagnosis", 0, primary_size_mm="260"))
+    assert "above the allowed range 1–250" in only(r, form="diagnosis", field="primary_size_mm")["message"].iloc[0]
 
 
 def test_unknown_column_is_one_warning_per_form_not_per_row():

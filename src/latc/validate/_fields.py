@@ -320,8 +320,12 @@ def _range(log: QueryLog, form: str, field: str, v: np.ndarray, col: pd.Series, 
     if not bad.any():
         return
     pos = np.flatnonzero(bad)
-    bounds = f"{what} {_fmt(lo) if lo is not None else '−∞'}–{_fmt(hi) if hi is not None else '∞'}"
-    det = np.where(low[pos], f"is below the {bounds}", f"is above the {bounds}")
+    if lo is not None and hi is not None:
+        below, above = f"is below the {what} {_fmt(lo)}–{_fmt(hi)}", f"is above the {what} {_fmt(lo)}–{_fmt(hi)}"
+    else:  # one bound: name it ("the plausible maximum 150"), not a range to infinity
+        kind = what.removesuffix(" range")
+        below, above = f"is below the {kind} minimum {_fmt(lo)}", f"is above the {kind} maximum {_fmt(hi)}"
+    det = np.where(low[pos], below, above)
     log.add(form, pos, field, rule, severity, det, col.iloc[pos])
 
 
@@ -339,4 +343,23 @@ def _allowed_by(log: QueryLog, form: Form, field: str, rule: dict, work: pd.Data
         if bad.any():
             pos = np.flatnonzero(bad)
             log.add(form.name, pos, field, "allowed_by", "error",
-                    f"is not allowed when {ctrl} is {code} (allowed: {', '.join(map(str, allowed))})", v.iloc[pos])
+                    f"is not allowed when {_words(form, ctrl, code)} (allowed: "
+                    f"{', '.join(_label(form, field, a) for a in allowed)})", v.iloc[pos])
+
+
+def _label(form: Form, field: str, code) -> str:
+    """A code as the clinic reads it: ``ng_ml`` → ``ng/mL (ng_ml)`` (the code kept: it is what a
+    spreadsheet or import file holds)."""
+    try:
+        label = form[field].choices.get(str(code))
+    except KeyError:
+        label = None
+    return f"{label} ({code})" if label and label != str(code) else str(code)
+
+
+def _words(form: Form, field: str, code) -> str:
+    try:
+        name, label = form[field].label, form[field].choices.get(str(code)) or str(code)
+    except KeyError:
+        name, label = field, str(code)
+    return f'{name} is "{label}"'
