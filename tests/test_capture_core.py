@@ -61,6 +61,25 @@ def test_out_of_range_value_saves_and_opens_a_query(capture_users):
     assert res2.saved and Query.objects.filter(record=res.record, field="primary_size_mm").count() == 1
 
 
+def test_a_target_lesion_too_small_to_measure_saves_with_a_recist_query(capture_users):
+    # RECIST 1.1 §3.1.1: a 7 mm non-nodal target is not measurable; the site hears it on save
+    from latc.capture.models import Query
+
+    p = _patient(capture_users)
+    res = _save(capture_users, p, "lesions", {"lesion_id": "T1", "site": "thyroid", "lesion_role": "target",
+                                              "is_lymph_node": "0", "baseline_date": "2022-01-28",
+                                              "baseline_diameter_mm": "7", "imaging_modality": "ct"}, instance=None)
+    assert res.saved and not res.errors
+    q = Query.objects.get(record=res.record, rule="recist_target")
+    assert q.field == "baseline_diameter_mm" and "below the 10 mm needed" in q.message
+    # corrected to 12 mm: the rule no longer fires and its query is marked answered
+    res = _save(capture_users, p, "lesions", {"baseline_diameter_mm": "12"}, instance=res.record.instance,
+                reason="re-measured on the baseline CT")
+    assert res.saved
+    q.refresh_from_db()
+    assert q.status == "answered"
+
+
 def test_value_set_and_pattern_block_required_is_quiet_while_incomplete(capture_users):
     from latc.capture.models import Query
 

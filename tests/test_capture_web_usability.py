@@ -204,3 +204,25 @@ def test_data_manager_sends_an_unsettling_answer_back_to_the_site(capture_db, ca
     assert q.status == "open" and [m.action for m in q.messages.order_by("at", "id")] == ["open", "answer", "reopen"]
     # the site cannot send it back itself
     assert "Not settled" not in _client(capture_users["site_entry"]).get(f"/queries/{q.pk}/").content.decode()
+
+
+def test_admin_corrects_a_users_full_name_and_old_signatures_keep_theirs(capture_db, capture_users):
+    # the name printed on signatures (Part 11 §11.50) was fixed at creation and could not be
+    # corrected from the users page; now it can, audited, and a signature keeps the name it was made under
+    from latc.capture import services
+    from latc.capture.models import AuditEntry, Membership, Patient, Signature
+
+    data = seed_web(capture_users)
+    inv = capture_users["site_investigator"]
+    patient = Patient.objects.get(patient_id=data["own"]["pid"])
+    sig = services.sign_casebook(inv, patient, CAPTURE_TEST_PASSWORD, "I approve this casebook")
+    old_name = sig.signer_name
+    m = Membership.objects.get(user=inv)
+    resp = _client(capture_users["admin"]).post(f"/users/{inv.pk}/", {
+        "display_name": "Dr. Li Wen-Jun", "role": m.role, "centers": [c.code for c in m.centers.all()],
+        "expires_at": "", "is_active": "on"})
+    assert resp.status_code == 302, resp.content.decode()[:2000]
+    assert Membership.objects.get(user=inv).display_name == "Dr. Li Wen-Jun"
+    e = AuditEntry.objects.filter(action="permission_change", field="display_name").latest("seq")
+    assert (e.old_value, e.new_value, e.username) == (old_name, "Dr. Li Wen-Jun", "admin")
+    assert Signature.objects.get(pk=sig.pk).signer_name == old_name

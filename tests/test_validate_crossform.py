@@ -273,3 +273,46 @@ def test_one_wrong_diagnosis_date_gives_one_root_listed_before_its_consequences(
     # a second root on that cell would be a duplicate: none of the patient's other queries sits there
     same_cell = only(r, form="patients", field="diagnosis_date")
     assert same_cell["query_id"].tolist() == [rid]
+
+
+# --- RECIST 1.1 target-lesion selection (Eisenhauer et al., Eur J Cancer 2009;45:228-47) ------------
+
+def _lesions_study(extra: list[dict], **t1):
+    rows = valid_rows()
+    a = dict(patient_id=A, center_id="C01", baseline_date="2022-01-28", imaging_modality="ct")
+    rows["lesions"][0] = {**rows["lesions"][0], **t1}
+    rows["lesions"] += [{**a, **e} for e in extra]
+    return make_study(rows)
+
+
+def _recist(study):
+    q = validate_study(study, data_cut=DATA_CUT).queries
+    return q[q["rule"] == "recist_target"]
+
+
+@pytest.mark.parametrize("diameter, node, flagged", [
+    ("9.9", "0", True),    # §3.1.1: a non-nodal target needs a longest diameter >= 10 mm (CT)
+    ("10", "0", False),    # ... 10 mm exactly is measurable
+    ("14", "1", True),     # §3.1.1: a node is measurable with a short axis >= 15 mm (10-<15 mm: pathological, non-measurable)
+    ("15", "1", False),
+])
+def test_a_target_lesion_must_be_measurable_at_baseline(diameter, node, flagged):
+    q = _recist(_lesions_study([], baseline_diameter_mm=diameter, is_lymph_node=node,
+                               site="neck_node" if node == "1" else "thyroid"))
+    assert len(q) == int(flagged)
+    if flagged:
+        assert q["field"].iloc[0] == "baseline_diameter_mm" and q["severity"].iloc[0] == "warning"
+        assert q["row"].iloc[0] == 2 and "RECIST 1.1 §3.1.1" in q["message"].iloc[0]
+
+
+def test_at_most_five_targets_and_two_per_organ():
+    # T1 thyroid and T2 neck node in the fixture; four more targets: T3-T5 in the lung (the third
+    # lung target breaks §4.2's two per organ) and T6 a node (six targets: one beyond five)
+    extra = [dict(lesion_id=f"T{i}", site="lung", lesion_role="target", is_lymph_node="0", baseline_diameter_mm="20")
+             for i in (3, 4, 5)]
+    extra.append(dict(lesion_id="T6", site="mediastinal_node", lesion_role="target", is_lymph_node="1", baseline_diameter_mm="20"))
+    q = _recist(_lesions_study(extra))
+    assert q["field"].tolist() == ["lesion_role", "lesion_role"], q[["row", "message"]]
+    rows = sorted(q["row"].tolist())
+    assert rows == [7, 8]  # file rows (header = row 1) of T5, the third lung target, and T6, the sixth target
+    assert any("at most 2 per organ" in m for m in q["message"]) and any("at most 5" in m for m in q["message"])

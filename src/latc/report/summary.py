@@ -81,6 +81,7 @@ RULE_WORDS: dict[str, str] = {
     "after_death": "dated after the patient's death",
     "duplicate": "the same record twice",
     "plausibility": "implausible change: please confirm",
+    "recist_target": "a target lesion RECIST 1.1 does not allow (too small to measure, or too many)",
     "eligibility_contradiction": "an eligibility answer the data contradict",
     "parent_quarantined": "held because the patient's main record has an error",
     "unknown_column": "a column the form does not define (kept for review)",

@@ -8,6 +8,12 @@
   response), and the synthetic cohort's responders do (docs/validation.md).
 * labs.value: more than 10 × the patient's previous value of the same test within 14 days → warning.
 * pathology: nodes_positive <= nodes_examined → error.
+* lesions: the baseline choice of target lesions against RECIST 1.1 (Eisenhauer et al. 2009) —
+  a target must be measurable (§3.1.1: longest diameter ≥ 10 mm; a lymph node's short axis
+  ≥ 15 mm), at most 5 targets per patient and 2 per organ (§4.2) → warning ``recist_target`` on the
+  lesion's row, checked by the same function the derivation uses
+  (:func:`latc.derive.recist.check_target_lesions`), so that a site entering a 7 mm target hears of
+  it when it saves, not when the statistician derives the response.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ def check_plausibility(dictionary: Dictionary, typed: dict[str, pd.DataFrame], l
         _lesion_jumps(typed["lesions"], typed["lesion_assessments"], log)
     if "labs" in forms:
         _lab_jumps(typed["labs"], log)
+    if "lesions" in forms and "lesions" in typed:
+        _target_lesions(typed["lesions"], log)
     if "pathology" in forms:
         p = typed["pathology"]
         bad = (p["nodes_positive"] > p["nodes_examined"]).fillna(False).to_numpy(dtype=bool, copy=True)
@@ -98,3 +106,31 @@ def _lab_jumps(labs: pd.DataFrame, log: QueryLog) -> None:
                + f" (within {LAB_WINDOW_DAYS} days; check the unit)")
         log.add("labs", sel["pos"].to_numpy(), "value", "plausibility", "warning", det,
                 pd.Series(_fmt(sel["v"].to_numpy()), dtype="str"))
+
+
+#: RECIST problems of check_target_lesions queried here, and the field each sits on; a target
+#: without baseline diameter is already a ``required`` query
+_RECIST_FIELDS = {"target_not_measurable": "baseline_diameter_mm", "max_5_targets": "lesion_role",
+                  "max_2_targets_per_organ": "lesion_role"}
+
+
+def _target_lesions(lesions: pd.DataFrame, log: QueryLog) -> None:
+    if not len(lesions) or not (lesions["lesion_role"] == "target").fillna(False).any():
+        return
+    from latc.derive.recist import check_target_lesions  # derive imports validate's modules lazily too
+
+    probs = check_target_lesions(lesions)
+    probs = probs[probs["rule"].isin(list(_RECIST_FIELDS))]
+    if not len(probs):
+        return
+    # the problem's row: check_target_lesions keeps the last row of a (patient, lesion) pair
+    key = canonical_key(lesions, ["patient_id", "lesion_id"]).to_numpy(dtype=object)
+    at = pd.Series(np.arange(len(lesions)), index=key)
+    at = at[~at.index.duplicated(keep="last")]
+    pos = at.reindex((probs["patient_id"] + "\x1f" + probs["lesion_id"]).to_numpy()).to_numpy()
+    for rule, field in _RECIST_FIELDS.items():
+        sel = (probs["rule"] == rule).to_numpy() & ~np.isnan(pos)
+        if sel.any():
+            p = pos[sel].astype("int64")
+            log.add("lesions", p, field, "recist_target", "warning", probs["message"].to_numpy(dtype=object)[sel],
+                    lesions[field].astype("str").iloc[p])

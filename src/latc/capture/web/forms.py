@@ -258,7 +258,8 @@ class UserForm(forms.Form):
         self.fields["centers"].choices = [(c.code, c.code) for c in centers]
         if editing:
             self.fields["username"].disabled = True
-            self.fields["display_name"].disabled = True  # set when the user is created
+            # a name may change (a typo, a new surname): audited as a permission change; a signature
+            # keeps the name it was made under (Signature.signer_name)
             del self.fields["password"]
         else:
             del self.fields["is_active"]

@@ -925,7 +925,7 @@ def user_edit(request, pk):
         try:
             services.set_membership(request.user, target, role=cd["role"], centers=cd["centers"],
                                     expires_at=_expiry(cd["expires_at"]), active=cd["is_active"],
-                                    client_addr=client_addr(request))
+                                    display_name=cd["display_name"], client_addr=client_addr(request))
         except Forbidden as exc:
             return forbidden(request, str(exc))
         except CaptureError as exc:
