@@ -6,6 +6,8 @@ Survival (agree with R ``survival`` 3.5; see docs/stats/survival.md):
 - :func:`logrank` — log-rank test as ``survdiff``.
 - :func:`cox` — Cox model as ``coxph`` (Efron/Breslow, strata, weights, robust/cluster).
 - :func:`cox_zph` — proportional-hazards score test as ``cox.zph`` (survival >= 3.0).
+- :func:`rmst`, :func:`rmst_difference` — restricted mean survival time as ``print(survfit, rmean=)``
+  and its contrast between groups as survRM2's ``rmst2``.
 
 Causal inference (agree with MatchIt / WeightIt / cobalt / EValue; see docs/stats/causal.md):
 
@@ -37,6 +39,7 @@ Degenerate input raises :class:`StatsInputError` (a ``ValueError``) naming the c
 from ._cox import CoxResult, cox
 from ._errors import StatsInputError
 from ._km import KMResult, kaplan_meier
+from ._rmst import rmst, rmst_difference
 from ._logrank import logrank
 from ._zph import cox_zph
 from ._balance import balance, effective_sample_size, love_data
@@ -60,6 +63,8 @@ __all__ = [
     "cox",
     "cox_zph",
     "kaplan_meier",
+    "rmst",
+    "rmst_difference",
     "logrank",
     # causal inference (docs/stats/causal.md)
     "MatchResult",
