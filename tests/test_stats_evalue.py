@@ -71,3 +71,49 @@ def test_interval_including_one_gives_one():
 def test_evalue_bad_input(args, kwargs, message):
     with pytest.raises(StatsInputError, match=message):
         evalue(*args, **kwargs)
+
+
+# --- a non-null true value (EValue's `true=`): the expected values of the EValue package's own test
+# suite (mayamathur/evalue_package, EValue/tests/testthat, "EVALUE: VARIOUS TRUE VALUES" and
+# "Common HR"/"Common OR"), the six positions of the true value around an estimate and its CI
+
+def _f(r):  # the E-value of a ratio r >= 1 (VanderWeele & Ding 2017)
+    return r + math.sqrt(r * (r - 1))
+
+
+@pytest.mark.parametrize("est, lo, hi, true, point, lower, upper", [
+    # causative 1.3 (1.1-1.4)
+    (1.3, 1.1, 1.4, 1.05, _f(1.3 / 1.05), _f(1.1 / 1.05), None),   # true below the CI
+    (1.3, 1.1, 1.4, 1.1, _f(1.3 / 1.1), 1.0, None),                 # true = the lower limit
+    (1.3, 1.1, 1.4, 1.2, _f(1.3 / 1.2), 1.0, None),                 # inside the CI, below the estimate
+    (1.3, 1.1, 1.4, 1.35, _f(1.35 / 1.3), None, 1.0),               # inside the CI, above the estimate
+    (1.3, 1.1, 1.4, 1.4, _f(1.4 / 1.3), None, 1.0),
+    (1.3, 1.1, 1.4, 1.5, _f(1.5 / 1.3), None, _f(1.5 / 1.4)),       # true above the CI
+    # preventive 0.6 (0.5-0.7)
+    (0.6, 0.5, 0.7, 0.4, _f(0.6 / 0.4), _f(0.5 / 0.4), None),
+    (0.6, 0.5, 0.7, 0.55, _f(0.6 / 0.55), 1.0, None),
+    (0.6, 0.5, 0.7, 0.65, _f(0.65 / 0.6), None, 1.0),
+    (0.6, 0.5, 0.7, 0.75, _f(0.75 / 0.6), None, _f(0.75 / 0.7)),
+])
+def test_evalue_against_a_non_null_true_value(est, lo, hi, true, point, lower, upper):
+    e = evalue(est, lo, hi, true=true).loc["E-value"]
+    assert e["point"] == pytest.approx(point, rel=1e-12)
+    for got, want in ((e["lower"], lower), (e["upper"], upper)):
+        assert np.isnan(got) if want is None else got == pytest.approx(want, rel=1e-12)
+
+
+def test_true_value_is_converted_like_the_estimate():
+    # common outcome: HR 1.3 (1.2-1.4) against a true HR of 1.1; OR 5 (3-) against a true OR of 2
+    def hr_rr(h):
+        return (1 - 0.5 ** math.sqrt(h)) / (1 - 0.5 ** math.sqrt(1 / h))
+    e = evalue(1.3, 1.2, 1.4, measure="HR", rare=False, true=1.1).loc["E-value"]
+    assert e["point"] == pytest.approx(_f(hr_rr(1.3) / hr_rr(1.1)), rel=1e-12)
+    assert e["lower"] == pytest.approx(_f(hr_rr(1.2) / hr_rr(1.1)), rel=1e-12) and np.isnan(e["upper"])
+    e = evalue(5, 3, measure="OR", rare=False, true=2).loc["E-value"]
+    assert e["point"] == pytest.approx(_f(math.sqrt(5) / math.sqrt(2)), rel=1e-12)
+    assert e["lower"] == pytest.approx(_f(math.sqrt(3) / math.sqrt(2)), rel=1e-12)
+    # the rare-outcome HR: EValue's evalues.HR(0.3, true = 0.4, rare = TRUE)
+    assert evalue(0.3, measure="HR", true=0.4).loc["E-value", "point"] == pytest.approx(_f(0.4 / 0.3), rel=1e-12)
+    assert evalue(0.9, true=0.9).loc["E-value", "point"] == 1.0
+    with pytest.raises(StatsInputError, match="true"):
+        evalue(1.3, true=0)
