@@ -93,7 +93,7 @@ class RiskSets:
     """Sorted data, tied-time groups within strata and the Efron/Breslow sub-steps (internal)."""
 
     def __init__(self, time: np.ndarray, event: np.ndarray, weights: np.ndarray,
-                 strata: np.ndarray, ties: str) -> None:
+                 strata: np.ndarray, ties: str, entry: np.ndarray | None = None) -> None:
         self.order = np.lexsort((time, strata))                  # stratum, then time ascending
         t, e, w, s = time[self.order], event[self.order], weights[self.order], strata[self.order]
         self.time, self.event, self.weights, self.strata = t, e, w, s
@@ -117,6 +117,19 @@ class RiskSets:
         self.step_frac = k / np.repeat(d, d) if ties == "efron" else np.zeros(len(k))
         self.step_meanwt = np.repeat(np.where(d > 0, self.dweight / np.maximum(d, 1), 0.0), d)
         self.n_groups = ng
+        # counting-process (start, stop] data: a row is at risk at t when start < t ≤ stop. The sums
+        # over "stop ≥ t" then lose the rows with start ≥ t: each row is taken out of every group
+        # up to the last one (of its stratum) whose time is ≤ its start (``entry_group``; -1: none)
+        self.entry_group = None
+        if entry is not None:
+            st = entry[self.order]
+            eg = np.full(len(st), -1, dtype=np.int64)
+            firsts = np.flatnonzero(np.r_[True, self.gstrat[1:] != self.gstrat[:-1]])
+            for a, b in zip(firsts, np.r_[firsts[1:], ng]):
+                rows = s == self.gstrat[a]
+                k = a + np.searchsorted(self.gtime[a:b], st[rows], side="right") - 1
+                eg[rows] = np.where(k >= a, k, -1)
+            self.entry_group = eg
 
     def _rev_cumsum(self, a: np.ndarray) -> np.ndarray:
         """Σ over groups g' ≥ g within the same stratum (a indexed by group in the first axis)."""
@@ -140,6 +153,11 @@ class RiskSets:
         d1 = _group_sum(wrx * ev[:, None], self.gstart)
         S0 = self._rev_cumsum(a0)
         S1 = self._rev_cumsum(a1)
+        if self.entry_group is not None:  # (start, stop]: take out the rows not yet entered
+            eg = self.entry_group
+            has = eg >= 0
+            S0 = S0 - self._rev_cumsum(np.bincount(eg[has], wr[has], minlength=ng))
+            S1 = S1 - self._rev_cumsum(_scatter(eg[has], wrx[has], ng))
         sg, fr = self.step_group, self.step_frac
         s0 = S0[sg] - fr * d0[sg]
         s1 = S1[sg] - fr[:, None] * d1[sg]
@@ -160,9 +178,20 @@ class RiskSets:
         cgf = np.bincount(self.step_group, c * self.step_frac, minlength=ng)
         C = _cum_within(cg, self.gstrat_start)
         g = self.tgroup
-        row_w = st["wr"] * (C[g] - self.event * cgf[g])
+        row_w = st["wr"] * (C[g] - self._before_entry(C) - self.event * cgf[g])
         xbar = st["xbar"]
         return (X * row_w[:, None]).T @ X - (xbar * mw[:, None]).T @ xbar
+
+    def _before_entry(self, cum: np.ndarray) -> np.ndarray | float:
+        """Per row, the cumulative sum (over groups, within stratum) up to its entry group — the
+        part of ``cum`` at times it was not yet at risk; 0 without (start, stop] data."""
+        if self.entry_group is None:
+            return 0.0
+        eg = self.entry_group
+        out = np.zeros((len(eg),) + cum.shape[1:])
+        has = eg >= 0
+        out[has] = cum[eg[has]]
+        return out
 
     def loglik_score_info(self, X: np.ndarray, beta: np.ndarray):
         st = self.steps(X, beta)
@@ -188,10 +217,12 @@ class RiskSets:
         # cumulative over groups within stratum, time ascending
         cH = _cum_within(H, self.gstrat_start)
         cHX = _cum_within(HX, self.gstrat_start)
+        cH = cH[self.tgroup] - self._before_entry(cH)
+        cHX = cHX[self.tgroup] - self._before_entry(cHX)
         g = self.tgroup
         ev = self.event.astype(float)[:, None]
         r = st["r"][:, None]
-        resid = (ev * (X - XB[g]) - r * (X * cH[g][:, None] - cHX[g])
+        resid = (ev * (X - XB[g]) - r * (X * cH[:, None] - cHX)
                  + ev * r * (X * Hf[g][:, None] - HXf[g]))
         out = np.empty_like(resid)
         out[self.order] = resid
@@ -309,10 +340,28 @@ class CoxResult:
     _risk: RiskSets = field(default=None, repr=False)
     _time: np.ndarray = field(default=None, repr=False)
     _event: np.ndarray = field(default=None, repr=False)
+    counting_process: bool = False
 
     @property
     def hazard_ratios(self) -> pd.Series:
         return self.summary["exp_coef"]
+
+
+def _entry_times(data, start: str, time: str) -> np.ndarray:
+    """The ``start`` column as floats, each before its row's stop time (R: "Stop time must be > start
+    time")."""
+    col = data.frame[start]
+    entry = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = np.flatnonzero(~np.isfinite(entry))
+    if len(bad):
+        raise StatsInputError(f"cox: start column '{start}' must hold finite numbers; row {col.index[bad[0]]} "
+                              f"holds {col.iloc[bad[0]]!r}")
+    bad = np.flatnonzero(entry >= data.time)
+    if len(bad):
+        i = bad[0]
+        raise StatsInputError(f"cox: each row's start must be before its stop ('{start}' < '{time}'); row "
+                              f"{col.index[i]} has {entry[i]:g} ≥ {data.time[i]:g} ({len(bad)} such row(s))")
+    return entry
 
 
 def _test(stat: float, dof: int) -> dict:
@@ -375,9 +424,10 @@ def coxfit_newton(evaluate, p: int, *, singular_start=None) -> NewtonFit:
 def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
         strata: str | Sequence[str] | None = None, weights: str | None = None,
         cluster: str | None = None, robust: bool | None = None, ties: str = "efron",
-        conf_level: float = 0.95, missing: str = "error") -> CoxResult:
+        conf_level: float = 0.95, missing: str = "error", *, start: str | None = None) -> CoxResult:
     """Fit a Cox model, agreeing with R ``coxph(Surv(time, event) ~ covariates + strata(...),
-    weights = , cluster = , robust = , ties = )``.
+    weights = , cluster = , robust = , ties = )``, or with ``start`` R's counting-process form
+    ``coxph(Surv(start, time, event) ~ …)``.
 
     Parameters
     ----------
@@ -389,6 +439,11 @@ def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
         weights).
     ties : ``"efron"`` (R's default) or ``"breslow"``.
     missing : ``"error"`` (default) or ``"drop"`` (complete cases, with a warning, like R's na.omit).
+    start : counting-process data: the column of each row's entry time; the row is at risk on
+        (start, time] — several rows per patient carry time-varying covariates (e.g. surgery as an
+        exposure that starts when it happens, not at enrollment: no immortal time), or a delayed
+        entry (left truncation). Give ``cluster`` = the patient id for a robust SE per patient, as R's
+        ``cluster(id)``. The concordance is not computed for such fits (NaN).
 
     Raises
     ------
@@ -403,9 +458,10 @@ def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
     if not covariates:
         raise StatsInputError("cox: give at least one covariate")
     strata_cols = [] if strata is None else ([strata] if isinstance(strata, str) else list(strata))
-    extra = covariates + strata_cols + ([cluster] if cluster else [])
+    extra = covariates + strata_cols + ([cluster] if cluster else []) + ([start] if start else [])
     data = survival_data(df, time, event, columns=extra, weights=weights, missing=missing,
                          context="cox")
+    entry = None if start is None else _entry_times(data, start, time)
     w = data.weights
     if robust is None:
         robust = cluster is not None or bool(np.any(w != np.floor(w)))
@@ -420,7 +476,7 @@ def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
         scode = data.frame.groupby(strata_cols, sort=True, observed=True, dropna=False).ngroup().to_numpy()
     else:
         scode = np.zeros(len(w), dtype=np.int64)
-    risk = RiskSets(data.time, data.event, w, scode, ties)
+    risk = RiskSets(data.time, data.event, w, scode, ties, entry=entry)
     Xs = (X - X.mean(axis=0))[risk.order]      # centring changes nothing but the rounding
 
     # Newton–Raphson, R coxfit6
@@ -476,11 +532,15 @@ def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
     lr = 2 * (loglik - loglik0)
     wald = float(beta @ np.linalg.solve(var, beta))
     eta_orig = X @ beta
-    conc = concordance(data.time, data.event, eta_orig, scode, w)
+    if entry is None:
+        conc = concordance(data.time, data.event, eta_orig, scode, w)
+    else:  # R's concordance for (start, stop] data (risk sets at each event time) is not ported
+        conc = {"concordant": np.nan, "discordant": np.nan, "tied_x": np.nan, "concordance": np.nan}
     return CoxResult(
         summary=summ, loglik=(float(loglik0), float(loglik)), lr_test=_test(lr, p),
         wald_test=_test(wald, p), score_test=_test(score_stat, p),
         concordance=conc["concordance"], concordance_counts=conc, n=len(w),
         events=int(data.event.sum()), coef=beta, var=var, naive_var=naive_var, robust=bool(robust),
         ties=ties, iterations=it, terms=terms, names=names, strata=strata_cols,
-        n_dropped=data.n_dropped, _X=Xs, _risk=risk, _time=data.time, _event=data.event)
+        n_dropped=data.n_dropped, _X=Xs, _risk=risk, _time=data.time, _event=data.event,
+        counting_process=entry is not None)

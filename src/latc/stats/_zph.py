@@ -53,6 +53,9 @@ def cox_zph(fit: CoxResult, transform: str = "km", global_test: bool = True) -> 
     """
     if not isinstance(fit, CoxResult) or fit._risk is None:
         raise StatsInputError("cox_zph needs a fit returned by latc.stats.cox")
+    if fit.counting_process:
+        raise StatsInputError("cox_zph: not available for (start, stop] fits yet (R's cox.zph uses the "
+                              "counting-process survival curve for the time transform; not ported)")
     risk = fit._risk
     X = fit._X
     p = X.shape[1]
