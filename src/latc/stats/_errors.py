@@ -53,7 +53,7 @@ def _as_event(values: pd.Series, column: str) -> np.ndarray:
     if bad.any():
         first = values.index[np.flatnonzero(bad)[0]]
         raise StatsInputError(
-            f"event column '{column}' must be 0/1 or True/False; row {first!r} has {values.loc[first]!r} "
+            f"event column '{column}' must be 0/1 or True/False; row {first!r} has {_plain(values.loc[first])!r} "
             "(R's 1/2 coding is not accepted: recode as 0 = censored, 1 = event)")
     return num == 1.0
 
@@ -127,3 +127,8 @@ def time_values(df: pd.DataFrame, time: str, prefix: str = "") -> np.ndarray:
         first = df.index[np.flatnonzero(t < 0)[0]]
         raise StatsInputError(f"{prefix}time column '{time}' has a negative time in row {first!r}")
     return t
+
+
+def _plain(v):
+    """A numpy scalar as the Python value it holds (messages show 2, not np.int64(2))."""
+    return v.item() if isinstance(v, np.generic) else v

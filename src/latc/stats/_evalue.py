@@ -63,9 +63,9 @@ def evalue(estimate: float, lower: float | None = None, upper: float | None = No
     columns ``point``, ``lower``, ``upper`` — the layout of EValue's ``evalues.XX()``: the CI
     E-value sits in the column of the limit closest to 1, the other is NaN.
     """
-    measure = str(measure).upper()
+    given, measure = measure, str(measure).upper()
     if measure not in _MEASURES:
-        raise StatsInputError(f"evalue: measure must be one of {_MEASURES}, not {measure!r}")
+        raise StatsInputError(f"evalue: measure must be one of {_MEASURES}, not {given!r}")
     vals = {"point": estimate, "lower": lower, "upper": upper}
     for name, v in {**vals, "true": true}.items():
         if v is None:

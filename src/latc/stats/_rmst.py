@@ -8,7 +8,8 @@ needs no proportional hazards and reads as "months gained". Per group, as R's
   carried to τ when τ lies beyond the last time);
 * Var = Σ_{t_j ≤ τ} A_j² · d_j / (n_j (n_j − d_j)), A_j = ∫_{t_j}^τ S(u) du (the Greenwood-type
   variance of Klein & Moeschberger, *Survival Analysis*, 2nd ed., §4.5; a term with n_j = d_j is 0);
-* the confidence interval is RMST ± z·SE.
+* the confidence interval is RMST ± z·SE. A τ beyond a curve's last time is computed as R does
+  (the last value carried on) but warned about: that part of the area is an extrapolation.
 
 Between groups (:func:`rmst_difference`), as R's survRM2 ``rmst2`` (Uno et al., J Clin Oncol
 2014;32:2380-5): the difference with SE √(se₁² + se₀²) and a Wald test, and the ratio with a CI
@@ -20,6 +21,9 @@ Unweighted curves only: for IPTW-weighted curves the variance would need the wei
 """
 
 from __future__ import annotations
+
+import warnings
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -59,11 +63,20 @@ def rmst(df: pd.DataFrame, time: str, event: str, group: str | None = None, *, t
     without ``group``). ``tau`` is required: it is part of the question (e.g. 36 months) and must
     be fixed before looking at the curves.
     """
-    if not np.isfinite(tau) or tau <= 0:
-        raise StatsInputError(f"tau must be a positive time, not {tau!r}")
+    if isinstance(tau, bool) or not isinstance(tau, Real) or not np.isfinite(tau) or tau <= 0:
+        raise StatsInputError(f"rmst: tau must be a positive number (a time in the unit of '{time}'), not {tau!r}")
     if not 0 < conf_level < 1:
-        raise StatsInputError(f"conf_level must be between 0 and 1, not {conf_level!r}")
-    km = kaplan_meier(df, time, event, group, conf_level=conf_level, missing=missing)
+        raise StatsInputError(f"rmst: conf_level must be between 0 and 1, not {conf_level!r}")
+    try:
+        km = kaplan_meier(df, time, event, group, conf_level=conf_level, missing=missing)
+    except StatsInputError as exc:  # the data problem, named for the function the user called
+        raise StatsInputError(str(exc).replace("kaplan_meier", "rmst", 1)) from None
+    last = km.table.groupby("group", sort=False)["time"].max()
+    beyond = [f"{g} (last time {t:g})" for g, t in last.items() if t < tau]
+    if beyond:
+        warnings.warn(f"rmst: tau = {tau:g} is beyond the last follow-up time of {', '.join(beyond)}; the curve is "
+                      "carried on flat there (as R does), so the RMST is an extrapolation — choose tau within "
+                      "follow-up", UserWarning, stacklevel=2)
     z = norm.ppf(0.5 + conf_level / 2)
     rows = []
     tab = km.table
@@ -85,7 +98,9 @@ def rmst_difference(df: pd.DataFrame, time: str, event: str, group: str, *, tau:
     Returns one row per other group: ``group, reference, tau, rmst, rmst_reference, difference,
     se, lower, upper, p_value, ratio, ratio_lower, ratio_upper``.
     """
-    per = rmst(df, time, event, group, tau=tau, conf_level=conf_level, missing=missing)
+    with warnings.catch_warnings():  # tau beyond follow-up is refused below, with the groups named
+        warnings.simplefilter("ignore", UserWarning)
+        per = rmst(df, time, event, group, tau=tau, conf_level=conf_level, missing=missing)
     if len(per) < 2:
         raise StatsInputError(f"rmst_difference needs at least two groups in {group!r}")
     data = df[[time, event, group]].dropna() if missing == "drop" else df
