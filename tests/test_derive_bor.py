@@ -270,3 +270,15 @@ def test_vectorised_confirmed_bor_agrees_with_a_row_by_row_oracle(confirm, windo
     day = (got["confirmed_best_overall_response_date"] - pd.Timestamp("2024-01-01")).dt.days
     got_d = {p: (v, None if pd.isna(d) else int(d)) for p, v, d in zip(got["patient_id"], got["confirmed_best_overall_response"], day)}
     assert got_d == expected
+
+
+def test_response_rates_conf_level_and_the_deprecated_confidence():
+    ep = pd.DataFrame({"objective_response": [True, False, True, False], "confirmed_objective_response": [True, False, False, False],
+                       "disease_control": [True, True, True, False], "confirmed_disease_control": [True, True, False, False]})
+    a = response_rates(ep, conf_level=0.9)
+    with pytest.warns(DeprecationWarning, match="conf_level"):
+        b = response_rates(ep, confidence=0.9)
+    pd.testing.assert_frame_equal(a, b)
+    # 90 % exact interval of 2/4: R binom.test(2, 4, conf.level = 0.9)$conf.int = 0.0976115 0.9023885
+    orr = a.set_index("measure").loc["ORR"]
+    assert orr["ci_lower"] == pytest.approx(0.0976115, abs=5e-7) and orr["ci_upper"] == pytest.approx(0.9023885, abs=5e-7)

@@ -556,15 +556,25 @@ def response_endpoints(
     return out.reset_index(drop=True)
 
 
-def response_rates(endpoints: pd.DataFrame, *, by: str | list[str] | None = None, confidence: float = 0.95) -> pd.DataFrame:
+def response_rates(endpoints: pd.DataFrame, *, by: str | list[str] | None = None, conf_level: float = 0.95,
+                   confidence: float | None = None) -> pd.DataFrame:
     """ORR and DCR (unconfirmed and confirmed) with exact Clopper–Pearson intervals.
 
     The denominator is every patient of ``endpoints`` (MISSING and NE count as non-responders,
     the intention-to-treat convention of RECIST 1.1 §4.4 and admiralonco's response parameters).
-    Returns ``[by…], measure, n, responders, proportion, ci_lower, ci_upper``.
-    """
-    from scipy.stats import beta
+    Returns ``[by…], measure, n, responders, proportion, ci_lower, ci_upper``. The rates and
+    intervals are :func:`latc.stats.response_rates`' (one implementation); this is its RECIST
+    view of the four response flags.
 
+    ``confidence``: deprecated spelling of ``conf_level`` (the name used across latc.stats).
+    """
+    import warnings
+
+    from latc.stats import response_rates as rates_table
+
+    if confidence is not None:
+        warnings.warn("response_rates(confidence=) is deprecated; use conf_level=", DeprecationWarning, stacklevel=2)
+        conf_level = confidence
     measures = {
         "ORR": "objective_response",
         "ORR (confirmed)": "confirmed_objective_response",
@@ -572,17 +582,17 @@ def response_rates(endpoints: pd.DataFrame, *, by: str | list[str] | None = None
         "DCR (confirmed)": "confirmed_disease_control",
     }
     by_cols = [by] if isinstance(by, str) else list(by or [])
-    long = endpoints[by_cols + list(measures.values())].melt(id_vars=by_cols, var_name="_col", value_name="_flag")
-    long["measure"] = long["_col"].map({v: k for k, v in measures.items()})
-    long["_flag"] = long["_flag"].astype(bool)
-    g = long.groupby(by_cols + ["measure"], sort=False)["_flag"]
-    res = pd.DataFrame({"n": g.size(), "responders": g.sum()}).reset_index()
-    n = res["n"].to_numpy()
-    x = res["responders"].to_numpy()
-    alpha = 1.0 - confidence
-    res["proportion"] = x / n
-    res["ci_lower"] = np.where(x > 0, beta.ppf(alpha / 2, x, n - x + 1), 0.0)
-    res["ci_upper"] = np.where(x < n, beta.ppf(1 - alpha / 2, x + 1, n - x), 1.0)
+    flags = endpoints[by_cols + list(measures.values())].copy()
+    for c in measures.values():  # intention to treat: a missing flag is no response
+        flags[c] = flags[c].fillna(False).astype(bool)
+    t = rates_table(flags, list(measures.values()), by=by_cols or None, conf_level=conf_level)
+    if by_cols:
+        t = t[~(t[by_cols] == "All").all(axis=1)]
+    res = pd.DataFrame({**{c: t[c].to_numpy() for c in by_cols},
+                        "measure": t["outcome"].map({v: k for k, v in measures.items()}).to_numpy(),
+                        "n": t["n"].to_numpy(), "responders": t["responders"].to_numpy(),
+                        "proportion": t["rate"].to_numpy(), "ci_lower": t["lower"].to_numpy(),
+                        "ci_upper": t["upper"].to_numpy()})
     order = {k: i for i, k in enumerate(measures)}
     res = res.sort_values(by_cols + ["measure"], key=lambda s: s.map(order) if s.name == "measure" else s, kind="stable")
     return res.reset_index(drop=True)
