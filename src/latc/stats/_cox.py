@@ -424,7 +424,8 @@ def coxfit_newton(evaluate, p: int, *, singular_start=None) -> NewtonFit:
 def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
         strata: str | Sequence[str] | None = None, weights: str | None = None,
         cluster: str | None = None, robust: bool | None = None, ties: str = "efron",
-        conf_level: float = 0.95, missing: str = "error", *, start: str | None = None) -> CoxResult:
+        conf_level: float = 0.95, missing: str = "error", *, start: str | None = None,
+        event_codes: tuple = (0, 1)) -> CoxResult:
     """Fit a Cox model, agreeing with R ``coxph(Surv(time, event) ~ covariates + strata(...),
     weights = , cluster = , robust = , ties = )``, or with ``start`` R's counting-process form
     ``coxph(Surv(start, time, event) ~ …)``.
@@ -444,6 +445,7 @@ def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
         exposure that starts when it happens, not at enrollment: no immortal time), or a delayed
         entry (left truncation). Give ``cluster`` = the patient id for a robust SE per patient, as R's
         ``cluster(id)``. The concordance is not computed for such fits (NaN).
+    event_codes : (censored, event) codes of ``event``; default (0, 1), ``(1, 2)`` for R's status.
 
     Raises
     ------
@@ -460,7 +462,7 @@ def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
     strata_cols = [] if strata is None else ([strata] if isinstance(strata, str) else list(strata))
     extra = covariates + strata_cols + ([cluster] if cluster else []) + ([start] if start else [])
     data = survival_data(df, time, event, columns=extra, weights=weights, missing=missing,
-                         context="cox")
+                         context="cox", event_codes=event_codes)
     entry = None if start is None else _entry_times(data, start, time)
     w = data.weights
     if robust is None:

@@ -40,27 +40,49 @@ def _require_columns(df: pd.DataFrame, columns: Sequence[str]) -> None:
         raise StatsInputError(f"column(s) {absent} not found in the data (columns: {list(df.columns)})")
 
 
-def _as_event(values: pd.Series, column: str) -> np.ndarray:
-    """Event indicator: 1/True = event, 0/False = censored (anything else is refused)."""
-    if values.dtype == bool:
+def _as_event(values: pd.Series, column: str, codes: tuple = (0, 1)) -> np.ndarray:
+    """Event indicator: 1/True = event, 0/False = censored (anything else is refused).
+
+    ``codes`` = (censored, event): ``(1, 2)`` reads R's ``status`` coding (survival's lung data,
+    ``Surv(time, status)`` with 1 = censored, 2 = dead)."""
+    codes = _check_codes(codes)
+    if values.dtype == bool and codes == (0.0, 1.0):
         return values.to_numpy(dtype=bool)
     try:
         num = pd.to_numeric(values).to_numpy(dtype=float)
     except (TypeError, ValueError):
         raise StatsInputError(
             f"event column '{column}' must be 0/1 or True/False; found non-numeric values") from None
-    bad = ~np.isin(num, (0.0, 1.0))
+    bad = ~np.isin(num, codes)
     if bad.any():
         first = values.index[np.flatnonzero(bad)[0]]
-        raise StatsInputError(
-            f"event column '{column}' must be 0/1 or True/False; row {first!r} has {_plain(values.loc[first])!r} "
-            "(R's 1/2 coding is not accepted: recode as 0 = censored, 1 = event)")
-    return num == 1.0
+        if codes == (0.0, 1.0):
+            raise StatsInputError(
+                f"event column '{column}' must be 0/1 or True/False; row {first!r} has {_plain(values.loc[first])!r} "
+                "(for R's 1/2 status coding pass event_codes=(1, 2), or recode as 0 = censored, 1 = event)")
+        raise StatsInputError(f"event column '{column}' must hold {_plain_code(codes[0])} (censored) or "
+                              f"{_plain_code(codes[1])} (event) as event_codes says; row {first!r} has "
+                              f"{_plain(values.loc[first])!r}")
+    return num == codes[1]
+
+
+def _plain_code(c: float):
+    return int(c) if float(c).is_integer() else c
+
+
+def _check_codes(codes) -> tuple[float, float]:
+    try:
+        c = tuple(float(x) for x in codes)
+    except (TypeError, ValueError):
+        raise StatsInputError(f"event_codes must be two numbers (censored, event), e.g. (1, 2); not {codes!r}") from None
+    if len(c) != 2 or c[0] == c[1]:
+        raise StatsInputError(f"event_codes must be two different numbers (censored, event), e.g. (1, 2); not {codes!r}")
+    return c
 
 
 def survival_data(df: pd.DataFrame, time: str, event: str, *, columns: Sequence[str] = (),
                   weights: str | None = None, missing: str = "error",
-                  context: str = "survival analysis") -> SurvivalData:
+                  context: str = "survival analysis", event_codes: tuple = (0, 1)) -> SurvivalData:
     """Check the columns of a survival analysis and return complete-case arrays.
 
     ``missing="error"`` (default) refuses missing values, naming the column and the count;
@@ -74,7 +96,7 @@ def survival_data(df: pd.DataFrame, time: str, event: str, *, columns: Sequence[
     if len(df) == 0:
         raise StatsInputError(f"{context}: no rows to analyse")
     t = time_values(df, time)
-    e = _as_event(df[event], event)
+    e = _as_event(df[event], event, event_codes)
     if weights:
         try:
             w = pd.to_numeric(df[weights]).to_numpy(dtype=float)

@@ -168,7 +168,7 @@ def _robust_var(time: np.ndarray, event: np.ndarray, w: np.ndarray, cluster: np.
 def kaplan_meier(df: pd.DataFrame, time: str, event: str, group: str | None = None,
                  conf_type: str = "log", conf_level: float = 0.95, weights: str | None = None,
                  cluster: str | None = None, landmarks: Sequence[float] | None = None,
-                 robust: bool | None = None, missing: str = "error") -> KMResult:
+                 robust: bool | None = None, missing: str = "error", *, event_codes: tuple = (0, 1)) -> KMResult:
     """Kaplan–Meier estimate by group, agreeing with R ``survfit(Surv(time, event) ~ group)``.
 
     Parameters
@@ -185,6 +185,7 @@ def kaplan_meier(df: pd.DataFrame, time: str, event: str, group: str | None = No
     robust : force the infinitesimal-jackknife variance on/off; ``None`` = R's default (on with a
         cluster or non-integer weights).
     missing : ``"error"`` (default) or ``"drop"`` (complete cases with a warning).
+    event_codes : (censored, event) codes of ``event``; default (0, 1), ``(1, 2)`` for R's status.
 
     Returns
     -------
@@ -196,7 +197,7 @@ def kaplan_meier(df: pd.DataFrame, time: str, event: str, group: str | None = No
         raise StatsInputError(f"conf_level must be between 0 and 1, not {conf_level!r}")
     cols = [c for c in (group, cluster) if c is not None]
     data = survival_data(df, time, event, columns=cols, weights=weights, missing=missing,
-                         context="kaplan_meier")
+                         context="kaplan_meier", event_codes=event_codes)
     w = data.weights
     if robust is None:
         robust = cluster is not None or bool(np.any(w != np.floor(w)))

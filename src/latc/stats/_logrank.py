@@ -43,17 +43,18 @@ def logrank_stratum(at_time: np.ndarray, deaths: np.ndarray) -> tuple[np.ndarray
 
 
 def logrank(df: pd.DataFrame, time: str, event: str, group: str,
-            strata: str | Sequence[str] | None = None, missing: str = "error") -> pd.DataFrame:
+            strata: str | Sequence[str] | None = None, missing: str = "error", *,
+            event_codes: tuple = (0, 1)) -> pd.DataFrame:
     """Log-rank test of ``group``, optionally stratified, like R
     ``survdiff(Surv(time, event) ~ group + strata(...))``.
 
     Returns one row per group: group, n, observed, expected, ``oe2_e`` ((O−E)²/E), ``oe2_v``
     ((O−E)²/V), and the test ``chisq``, ``df``, ``p`` (same on every row). ``attrs["method"]``
-    names the test.
+    names the test. ``event_codes``: (censored, event) codes; ``(1, 2)`` for R's status coding.
     """
     strata_cols = [] if strata is None else ([strata] if isinstance(strata, str) else list(strata))
     data = survival_data(df, time, event, columns=[group, *strata_cols], missing=missing,
-                         context="logrank")
+                         context="logrank", event_codes=event_codes)
     gcode, levels = _levels(data.frame[group])
     if len(levels) < 2:
         raise StatsInputError(f"logrank: column '{group}' has a single group ({levels[0]!r}); "

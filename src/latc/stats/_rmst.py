@@ -55,7 +55,7 @@ def _one_curve(time: np.ndarray, n_risk: np.ndarray, n_event: np.ndarray, surv: 
 
 
 def rmst(df: pd.DataFrame, time: str, event: str, group: str | None = None, *, tau: float,
-         conf_level: float = 0.95, missing: str = "error") -> pd.DataFrame:
+         conf_level: float = 0.95, missing: str = "error", event_codes: tuple = (0, 1)) -> pd.DataFrame:
     """Restricted mean survival time up to ``tau`` per group, agreeing with R's
     ``print(survfit(Surv(time, event) ~ group), rmean = tau)`` (``*rmean``, ``*se(rmean)``).
 
@@ -68,7 +68,7 @@ def rmst(df: pd.DataFrame, time: str, event: str, group: str | None = None, *, t
     if not 0 < conf_level < 1:
         raise StatsInputError(f"rmst: conf_level must be between 0 and 1, not {conf_level!r}")
     try:
-        km = kaplan_meier(df, time, event, group, conf_level=conf_level, missing=missing)
+        km = kaplan_meier(df, time, event, group, conf_level=conf_level, missing=missing, event_codes=event_codes)
     except StatsInputError as exc:  # the data problem, named for the function the user called
         raise StatsInputError(str(exc).replace("kaplan_meier", "rmst", 1)) from None
     last = km.table.groupby("group", sort=False)["time"].max()
@@ -90,7 +90,8 @@ def rmst(df: pd.DataFrame, time: str, event: str, group: str | None = None, *, t
 
 
 def rmst_difference(df: pd.DataFrame, time: str, event: str, group: str, *, tau: float,
-                    reference=None, conf_level: float = 0.95, missing: str = "error") -> pd.DataFrame:
+                    reference=None, conf_level: float = 0.95, missing: str = "error",
+                    event_codes: tuple = (0, 1)) -> pd.DataFrame:
     """Each group's RMST against the reference group's (difference and ratio), as survRM2's
     ``rmst2(time, status, arm, tau)`` "unadjusted" table.
 
@@ -100,7 +101,7 @@ def rmst_difference(df: pd.DataFrame, time: str, event: str, group: str, *, tau:
     """
     with warnings.catch_warnings():  # tau beyond follow-up is refused below, with the groups named
         warnings.simplefilter("ignore", UserWarning)
-        per = rmst(df, time, event, group, tau=tau, conf_level=conf_level, missing=missing)
+        per = rmst(df, time, event, group, tau=tau, conf_level=conf_level, missing=missing, event_codes=event_codes)
     if len(per) < 2:
         raise StatsInputError(f"rmst_difference needs at least two groups in {group!r}")
     data = df[[time, event, group]].dropna() if missing == "drop" else df
