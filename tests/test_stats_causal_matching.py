@@ -92,6 +92,10 @@ def test_caliper_on_logit_ps_reproduces_matchit_snapshot(lalonde):
     pair_gap = (m.distance[got[got != ""].index].to_numpy()
                 - m.distance[got[got != ""].to_numpy()].to_numpy())
     assert np.abs(pair_gap).max() <= m.caliper_width
+    # the choices (latc's defaults differ from MatchIt's) travel with the result
+    assert (m.distance_scale, m.caliper, m.std_caliper) == ("logit", 0.25, True)
+    p = match(lalonde, "treat", COVS, caliper=None, scale="probability")
+    assert (p.distance_scale, p.caliper, p.caliper_width) == ("probability", None, None)
 
 
 def test_caliper_smallest_order_raw_units_reproduces_matchit_snapshot(lalonde):

@@ -63,6 +63,8 @@ class MatchResult:
         columns control, treated.
     caliper_width : the caliper on the distance scale (None without caliper).
     method : a one-line description of the method and parameters, for result tables.
+    distance_scale, caliper, std_caliper : the distance and caliper used — latc's defaults (logit
+        PS, 0.2 SD) differ from MatchIt's (probability PS, no caliper), so they travel with the result.
     """
 
     data: pd.DataFrame
@@ -74,6 +76,10 @@ class MatchResult:
     caliper_width: float | None
     method: str
     treatment: np.ndarray = field(repr=False)
+    # the choices that differ from MatchIt's defaults (probability distance, no caliper), recorded
+    distance_scale: str = "logit"
+    caliper: float | None = None
+    std_caliper: bool = True
 
 
 class _Available:
@@ -319,4 +325,5 @@ def match(df: pd.DataFrame, treatment: str, covariates: Sequence[str] | None = N
               + " (MatchIt method='nearest' conventions; ATT weights)")
     return MatchResult(data=data, weights=weights_s, subclass=subclass, distance=dist_s,
                        match_matrix=match_matrix, summary=summary, caliper_width=width,
-                       method=method, treatment=z)
+                       method=method, treatment=z, distance_scale=scale,
+                       caliper=None if caliper is None else float(caliper), std_caliper=bool(std_caliper))
