@@ -341,10 +341,106 @@ class CoxResult:
     _time: np.ndarray = field(default=None, repr=False)
     _event: np.ndarray = field(default=None, repr=False)
     counting_process: bool = False
+    # what predict() needs: the covariates, each categorical's levels (reference first) and the
+    # model matrix's column means (R's fit$means: the linear predictor is centred on them)
+    _covariates: list = field(default=None, repr=False)
+    _levels: dict = field(default=None, repr=False)
+    _means: np.ndarray = field(default=None, repr=False)
+    _center: np.ndarray = field(default=None, repr=False)   # the centring of _X (plain column means)
 
     @property
     def hazard_ratios(self) -> pd.Series:
         return self.summary["exp_coef"]
+
+    def predict(self, newdata: pd.DataFrame, *, type: str = "lp", times=None) -> pd.Series | pd.DataFrame:
+        """Predictions for the rows of ``newdata``, as R's ``predict.coxph`` / ``survfit.coxph``.
+
+        ``type="lp"``: the linear predictor (x − x̄)·β̂, centred like R's ``predict(fit, newdata,
+        type = "lp")`` on R's ``fit$means`` (the weighted mean of a numeric covariate, 0 for the
+        indicator columns of a categorical or boolean one); ``"risk"``: exp(lp) (R ``type = "risk"``);
+        ``"survival"``: S(t | x) at ``times`` — the baseline cumulative hazard of the fit (Efron or
+        Breslow increments, as the fit's ties, R's ``survfit(fit, newdata)``) times exp(lp); a
+        DataFrame with one row per ``newdata`` row and one column per time. Categorical covariates
+        are coded with the fit's levels (a level the fit did not see is refused). Unstratified,
+        right-censored fits only for ``"survival"``.
+        """
+        if type not in ("lp", "risk", "survival"):
+            raise StatsInputError(f"predict: type must be 'lp', 'risk' or 'survival', not {type!r}")
+        X = _encode(newdata, self._covariates, self._levels)
+        lp = pd.Series((X - self._means) @ self.coef, index=newdata.index, name="lp")
+        if type == "lp":
+            return lp
+        if type == "risk":
+            return np.exp(lp).rename("risk")
+        if self.strata or self.counting_process:
+            raise StatsInputError("predict(type='survival'): stratified and (start, stop] fits are not supported yet")
+        if times is None:
+            raise StatsInputError("predict(type='survival') needs times=, e.g. [12, 24, 36]")
+        t = np.atleast_1d(np.asarray(times, dtype=float))
+        risk = self._risk
+        eta = self._X @ self.coef
+        st = risk.steps(self._X, self.coef)
+        # S0 at the reference point x̄ (R's means): steps() centred X on _center and shifted eta by its max
+        s0 = st["s0"] * np.exp(eta.max() + (self._center - self._means) @ self.coef)
+        step_time = risk.gtime[risk.step_group]
+        cum = np.cumsum(risk.step_meanwt / s0)
+        k = np.searchsorted(step_time, t, side="right")
+        H0 = np.where(k > 0, cum[np.maximum(k - 1, 0)], 0.0)
+        surv = np.exp(-np.outer(np.exp(lp.to_numpy()), H0))
+        return pd.DataFrame(surv, index=newdata.index, columns=pd.Index(t, name="time"))
+
+
+def _fit_levels(frame: pd.DataFrame, covariates: Sequence[str]) -> dict[str, list]:
+    """The levels (reference first) design_matrix gave each categorical covariate."""
+    out = {}
+    for cov in covariates:
+        s = frame[cov]
+        if isinstance(s.dtype, pd.CategoricalDtype) or not (
+                pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+            cat = s if isinstance(s.dtype, pd.CategoricalDtype) else pd.Categorical(s)
+            out[cov] = list(pd.Categorical(cat).remove_unused_categories().categories)
+    return out
+
+
+def _r_means(frame: pd.DataFrame, covariates: Sequence[str], terms: dict, X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """R's coxph ``fit$means``: the weighted mean of each numeric column, 0 for the indicator
+    columns of categorical and boolean covariates."""
+    m = np.zeros(X.shape[1])
+    for cov in covariates:
+        s = frame[cov]
+        indicator = (isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(s)
+                     or not pd.api.types.is_numeric_dtype(s))
+        if not indicator:
+            j = terms[cov][0]
+            m[j] = np.average(X[:, j], weights=w)
+    return m
+
+
+def _encode(newdata: pd.DataFrame, covariates: Sequence[str], levels: dict[str, list]) -> np.ndarray:
+    """New rows coded as the fit's model matrix (treatment contrasts on the fit's levels)."""
+    if not isinstance(newdata, pd.DataFrame):
+        raise StatsInputError(f"predict: newdata must be a pandas DataFrame, not {type(newdata).__name__}")
+    absent = [c for c in covariates if c not in newdata.columns]
+    if absent:
+        raise StatsInputError(f"predict: newdata lacks the covariate(s) {absent}")
+    cols = []
+    for cov in covariates:
+        s = newdata[cov]
+        if s.isna().any():
+            raise StatsInputError(f"predict: covariate '{cov}' is missing in row {s.index[s.isna().to_numpy()][0]!r}")
+        if cov in levels:
+            lev = levels[cov]
+            txt = s.astype(object).to_numpy()
+            known = {v: i for i, v in enumerate(lev)}
+            codes = np.array([known.get(v, -1) for v in txt])
+            if (codes < 0).any():
+                bad = txt[codes < 0][0]
+                raise StatsInputError(f"predict: covariate '{cov}' has level {bad!r}, which the fit did not see "
+                                      f"(levels {lev})")
+            cols += [(codes == j).astype(float) for j in range(1, len(lev))]
+        else:
+            cols.append(pd.to_numeric(s).to_numpy(dtype=float))
+    return np.column_stack(cols) if cols else np.empty((len(newdata), 0))
 
 
 def _entry_times(data, start: str, time: str) -> np.ndarray:
@@ -545,4 +641,6 @@ def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
         events=int(data.event.sum()), coef=beta, var=var, naive_var=naive_var, robust=bool(robust),
         ties=ties, iterations=it, terms=terms, names=names, strata=strata_cols,
         n_dropped=data.n_dropped, _X=Xs, _risk=risk, _time=data.time, _event=data.event,
-        counting_process=entry is not None)
+        counting_process=entry is not None, _covariates=covariates,
+        _levels=_fit_levels(data.frame, covariates), _means=_r_means(data.frame, covariates, terms, X, w),
+        _center=X.mean(axis=0))
