@@ -44,6 +44,17 @@ _TOLER_INF = np.sqrt(_EPS)  # R coxph.control(toler.inf)
 # ----------------------------------------------------------------------------------------------
 # design matrix
 # ----------------------------------------------------------------------------------------------
+def _contrast_categorical(s: pd.Series) -> pd.Categorical | None:
+    """A covariate coded by treatment contrasts (categorical, or neither numeric nor boolean) as a
+    Categorical of the levels present (category order; sorted for text), reference first; None
+    for a numeric or boolean covariate (one model column)."""
+    if isinstance(s.dtype, pd.CategoricalDtype) or not (
+            pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+        cat = s if isinstance(s.dtype, pd.CategoricalDtype) else pd.Categorical(s)
+        return pd.Categorical(cat).remove_unused_categories()
+    return None
+
+
 def design_matrix(frame: pd.DataFrame, covariates: Sequence[str]) -> tuple[np.ndarray, list[str], dict[str, list[int]]]:
     """Model matrix with treatment contrasts; returns (X, column names, term → column indices)."""
     cols: list[np.ndarray] = []
@@ -51,10 +62,8 @@ def design_matrix(frame: pd.DataFrame, covariates: Sequence[str]) -> tuple[np.nd
     terms: dict[str, list[int]] = {}
     for cov in covariates:
         s = frame[cov]
-        if isinstance(s.dtype, pd.CategoricalDtype) or not (
-                pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
-            cat = s if isinstance(s.dtype, pd.CategoricalDtype) else pd.Categorical(s)
-            cat = pd.Categorical(cat).remove_unused_categories()
+        cat = _contrast_categorical(s)
+        if cat is not None:
             levels = list(cat.categories)
             if len(levels) < 2:
                 raise StatsInputError(f"cox: covariate '{cov}' has a single level ({levels[0]!r}) "
@@ -392,27 +401,20 @@ class CoxResult:
 
 def _fit_levels(frame: pd.DataFrame, covariates: Sequence[str]) -> dict[str, list]:
     """The levels (reference first) design_matrix gave each categorical covariate."""
-    out = {}
-    for cov in covariates:
-        s = frame[cov]
-        if isinstance(s.dtype, pd.CategoricalDtype) or not (
-                pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
-            cat = s if isinstance(s.dtype, pd.CategoricalDtype) else pd.Categorical(s)
-            out[cov] = list(pd.Categorical(cat).remove_unused_categories().categories)
-    return out
+    cats = {cov: _contrast_categorical(frame[cov]) for cov in covariates}
+    return {cov: list(cat.categories) for cov, cat in cats.items() if cat is not None}
 
 
-def _r_means(frame: pd.DataFrame, covariates: Sequence[str], terms: dict, X: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _r_means(frame: pd.DataFrame, covariates: Sequence[str], levels: dict, terms: dict, X: np.ndarray,
+             w: np.ndarray) -> np.ndarray:
     """R's coxph ``fit$means``: the weighted mean of each numeric column, 0 for the indicator
-    columns of categorical and boolean covariates."""
+    columns of categorical (``levels``) and boolean covariates."""
     m = np.zeros(X.shape[1])
     for cov in covariates:
-        s = frame[cov]
-        indicator = (isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(s)
-                     or not pd.api.types.is_numeric_dtype(s))
-        if not indicator:
-            j = terms[cov][0]
-            m[j] = np.average(X[:, j], weights=w)
+        if cov in levels or pd.api.types.is_bool_dtype(frame[cov]):
+            continue
+        j = terms[cov][0]
+        m[j] = np.average(X[:, j], weights=w)
     return m
 
 
@@ -630,6 +632,7 @@ def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
     lr = 2 * (loglik - loglik0)
     wald = float(beta @ np.linalg.solve(var, beta))
     eta_orig = X @ beta
+    levels = _fit_levels(data.frame, covariates)
     if entry is None:
         conc = concordance(data.time, data.event, eta_orig, scode, w)
     else:  # R's concordance for (start, stop] data (risk sets at each event time) is not ported
@@ -641,6 +644,5 @@ def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
         events=int(data.event.sum()), coef=beta, var=var, naive_var=naive_var, robust=bool(robust),
         ties=ties, iterations=it, terms=terms, names=names, strata=strata_cols,
         n_dropped=data.n_dropped, _X=Xs, _risk=risk, _time=data.time, _event=data.event,
-        counting_process=entry is not None, _covariates=covariates,
-        _levels=_fit_levels(data.frame, covariates), _means=_r_means(data.frame, covariates, terms, X, w),
-        _center=X.mean(axis=0))
+        counting_process=entry is not None, _covariates=covariates, _levels=levels,
+        _means=_r_means(data.frame, covariates, levels, terms, X, w), _center=X.mean(axis=0))

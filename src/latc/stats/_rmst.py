@@ -54,15 +54,9 @@ def _one_curve(time: np.ndarray, n_risk: np.ndarray, n_event: np.ndarray, surv: 
     return float(areas.sum()), float(np.sqrt(np.sum(after**2 * h)))
 
 
-def rmst(df: pd.DataFrame, time: str, event: str, group: str | None = None, *, tau: float,
-         conf_level: float = 0.95, missing: str = "error", event_codes: tuple = (0, 1)) -> pd.DataFrame:
-    """Restricted mean survival time up to ``tau`` per group, agreeing with R's
-    ``print(survfit(Surv(time, event) ~ group), rmean = tau)`` (``*rmean``, ``*se(rmean)``).
-
-    Returns a DataFrame ``group, n, events, tau, rmst, se, lower, upper`` (group ``"all"``
-    without ``group``). ``tau`` is required: it is part of the question (e.g. 36 months) and must
-    be fixed before looking at the curves.
-    """
+def _per_group(df: pd.DataFrame, time: str, event: str, group: str | None, tau, conf_level: float,
+               missing: str, event_codes: tuple) -> tuple[pd.DataFrame, pd.Series]:
+    """The RMST table and each group's last follow-up time (from the same Kaplan–Meier fit)."""
     if isinstance(tau, bool) or not isinstance(tau, Real) or not np.isfinite(tau) or tau <= 0:
         raise StatsInputError(f"rmst: tau must be a positive number (a time in the unit of '{time}'), not {tau!r}")
     if not 0 < conf_level < 1:
@@ -71,12 +65,6 @@ def rmst(df: pd.DataFrame, time: str, event: str, group: str | None = None, *, t
         km = kaplan_meier(df, time, event, group, conf_level=conf_level, missing=missing, event_codes=event_codes)
     except StatsInputError as exc:  # the data problem, named for the function the user called
         raise StatsInputError(str(exc).replace("kaplan_meier", "rmst", 1)) from None
-    last = km.table.groupby("group", sort=False)["time"].max()
-    beyond = [f"{g} (last time {t:g})" for g, t in last.items() if t < tau]
-    if beyond:
-        warnings.warn(f"rmst: tau = {tau:g} is beyond the last follow-up time of {', '.join(beyond)}; the curve is "
-                      "carried on flat there (as R does), so the RMST is an extrapolation — choose tau within "
-                      "follow-up", UserWarning, stacklevel=2)
     z = norm.ppf(0.5 + conf_level / 2)
     rows = []
     tab = km.table
@@ -86,7 +74,25 @@ def rmst(df: pd.DataFrame, time: str, event: str, group: str | None = None, *, t
                              cur["n_event"].to_numpy(float), cur["survival"].to_numpy(float), float(tau))
         rows.append({"group": g, "n": int(m.n), "events": int(m.events), "tau": float(tau), "rmst": est, "se": se,
                      "lower": est - z * se, "upper": est + z * se})
-    return pd.DataFrame(rows, columns=RMST_COLUMNS)
+    return pd.DataFrame(rows, columns=RMST_COLUMNS), tab.groupby("group", sort=False)["time"].max()
+
+
+def rmst(df: pd.DataFrame, time: str, event: str, group: str | None = None, *, tau: float,
+         conf_level: float = 0.95, missing: str = "error", event_codes: tuple = (0, 1)) -> pd.DataFrame:
+    """Restricted mean survival time up to ``tau`` per group, agreeing with R's
+    ``print(survfit(Surv(time, event) ~ group), rmean = tau)`` (``*rmean``, ``*se(rmean)``).
+
+    Returns a DataFrame ``group, n, events, tau, rmst, se, lower, upper`` (group ``"all"``
+    without ``group``). ``tau`` is required: it is part of the question (e.g. 36 months) and must
+    be fixed before looking at the curves.
+    """
+    per, last = _per_group(df, time, event, group, tau, conf_level, missing, event_codes)
+    beyond = [f"{g} (last time {t:g})" for g, t in last.items() if t < tau]
+    if beyond:
+        warnings.warn(f"rmst: tau = {tau:g} is beyond the last follow-up time of {', '.join(beyond)}; the curve is "
+                      "carried on flat there (as R does), so the RMST is an extrapolation — choose tau within "
+                      "follow-up", UserWarning, stacklevel=2)
+    return per
 
 
 def rmst_difference(df: pd.DataFrame, time: str, event: str, group: str, *, tau: float,
@@ -99,17 +105,13 @@ def rmst_difference(df: pd.DataFrame, time: str, event: str, group: str, *, tau:
     Returns one row per other group: ``group, reference, tau, rmst, rmst_reference, difference,
     se, lower, upper, p_value, ratio, ratio_lower, ratio_upper``.
     """
-    with warnings.catch_warnings():  # tau beyond follow-up is refused below, with the groups named
-        warnings.simplefilter("ignore", UserWarning)
-        per = rmst(df, time, event, group, tau=tau, conf_level=conf_level, missing=missing, event_codes=event_codes)
+    per, last = _per_group(df, time, event, group, tau, conf_level, missing, event_codes)
     if len(per) < 2:
         raise StatsInputError(f"rmst_difference needs at least two groups in {group!r}")
-    data = df[[time, event, group]].dropna() if missing == "drop" else df
-    last = data.groupby(group, observed=True)[time].max()
-    short = [str(g) for g, t in last.items() if t < tau]
-    if short:
-        raise StatsInputError(f"tau = {tau:g} is beyond the last follow-up time of group(s) {', '.join(short)} "
-                              f"(last: {', '.join(f'{last[g]:g}' for g in last.index if str(g) in short)}); "
+    short = [g for g, t in last.items() if t < tau]
+    if short:  # refused, as survRM2's rmst2 does (rmst() only warns)
+        raise StatsInputError(f"tau = {tau:g} is beyond the last follow-up time of group(s) "
+                              f"{', '.join(map(str, short))} (last: {', '.join(f'{last[g]:g}' for g in short)}); "
                               "choose tau within every group's follow-up")
     ref = per.iloc[0] if reference is None else per[per["group"] == reference]
     if isinstance(ref, pd.DataFrame):

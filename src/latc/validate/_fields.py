@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from latc.dictionary import Dictionary, Form
+from latc.dictionary import Dictionary, Form, parse_condition
 from latc.validate._log import QueryLog
 from latc.validate._privacy import identifier_kind
 from latc.validate._schema import (CLEAN_DTYPES, DATE_MAX, DATE_MIN, Parsed, _as_str, batches, form_specs, parse_columns,
@@ -343,7 +343,7 @@ def _allowed_by(log: QueryLog, form: Form, field: str, rule: dict, work: pd.Data
         if bad.any():
             pos = np.flatnonzero(bad)
             log.add(form.name, pos, field, "allowed_by", "error",
-                    f"is not allowed when {_words(form, ctrl, code)} (allowed: "
+                    f"is not allowed when {parse_condition(f'{ctrl} == {str(code)!r}').describe(form)} (allowed: "
                     f"{', '.join(_label(form, field, a) for a in allowed)})", v.iloc[pos])
 
 
@@ -356,10 +356,3 @@ def _label(form: Form, field: str, code) -> str:
         label = None
     return f"{label} ({code})" if label and label != str(code) else str(code)
 
-
-def _words(form: Form, field: str, code) -> str:
-    try:
-        name, label = form[field].label, form[field].choices.get(str(code)) or str(code)
-    except KeyError:
-        name, label = field, str(code)
-    return f'{name} is "{label}"'

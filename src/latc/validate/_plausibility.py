@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from latc.dictionary import Dictionary
-from latc.validate._crossform import canonical_key
+from latc.validate._crossform import _SEP, canonical_key
 from latc.validate._log import QueryLog
 
 LESION_RATIO = 5.0
@@ -127,7 +127,7 @@ def _target_lesions(lesions: pd.DataFrame, log: QueryLog) -> None:
     key = canonical_key(lesions, ["patient_id", "lesion_id"]).to_numpy(dtype=object)
     at = pd.Series(np.arange(len(lesions)), index=key)
     at = at[~at.index.duplicated(keep="last")]
-    pos = at.reindex((probs["patient_id"] + "\x1f" + probs["lesion_id"]).to_numpy()).to_numpy()
+    pos = at.reindex((probs["patient_id"] + _SEP + probs["lesion_id"]).to_numpy()).to_numpy()
     for rule, field in _RECIST_FIELDS.items():
         sel = (probs["rule"] == rule).to_numpy() & ~np.isnan(pos)
         if sel.any():
