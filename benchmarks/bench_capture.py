@@ -8,7 +8,7 @@ What it does, all on loopback and bounded in time:
 1. a fresh database (PostgreSQL ``latc_bench_capture`` on the local server, or SQLite), migrated by
    ``latc capture init``; 8 centers and one site-entry account per simulated user;
 2. ``latc capture serve`` in its own process(es): waitress (``--workers 1``) or gunicorn's
-   pre-forked workers (``--workers N``), ``--threads`` each;
+   pre-forked workers (``--workers N``, default 4), ``--threads`` each (default 1: the sync worker);
 3. locust, headless (``benchmarks/capture_locustfile.py``): each user logs in, then creates
    patients and fills the patients, eligibility and diagnosis forms and two lab results with one
    synthetic patient's values (``latc synth``), fetching each page, thinking (``--think``: the
@@ -146,8 +146,10 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=50)
     ap.add_argument("--seconds", type=int, default=180)
     ap.add_argument("--spawn-rate", type=float, default=1, help="users starting per second (logins: PBKDF2, ~0.5 s of CPU each)")
-    ap.add_argument("--threads", type=int, default=8, help="worker threads per server process")
-    ap.add_argument("--workers", type=int, default=2, help="server processes (1: waitress; N > 1: gunicorn)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads per server process (1: gunicorn's sync worker, a request per process at a time)")
+    ap.add_argument("--workers", type=int, default=4,
+                    help="server processes (1: waitress; N > 1: gunicorn; 4 = two per core on the 2-core machine)")
     ap.add_argument("--burst", action="store_true", help="think only between patients, post a casebook's pages "
                     "back to back (the first runs' load model)")
     ap.add_argument("--think", default="5,15", help="seconds between a user's pages, min,max (5,15: a nurse "

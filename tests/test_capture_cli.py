@@ -156,9 +156,11 @@ def test_served_app_answers_a_static_path_probe_with_400_not_500(capture_sqlite_
     assert status.startswith("404"), status
 
 
-def test_serve_with_worker_processes_answers_and_keeps_one_audit_chain(tmp_path):
-    # `latc capture serve --workers 2` (gunicorn): the processes share the database, so failed
-    # logins answered by either process land in one intact audit chain
+@pytest.mark.parametrize("threads", [2, 1])
+def test_serve_with_worker_processes_answers_and_keeps_one_audit_chain(tmp_path, threads):
+    # `latc capture serve --workers 2` (gunicorn; --threads 1: its sync worker): the processes share
+    # the database, so failed logins answered by either process land in one intact audit chain; a
+    # real login checks the deployed password hasher (Argon2id, not the tests' MD5)
     import re
     import socket
     import subprocess
@@ -172,11 +174,17 @@ def test_serve_with_worker_processes_answers_and_keeps_one_audit_chain(tmp_path)
     pytest.importorskip("gunicorn")
     data = tmp_path / "cap"
     assert latc("init", "--dir", data).returncode == 0
+    pw = tmp_path / "pw.txt"
+    pw.write_text(PASSWORD)
+    assert latc("createuser", "dm1", "--role", "data_manager", "--password-file", pw, "--dir", data).returncode == 0
+    with sqlite3.connect(data / "capture.sqlite3") as db:
+        (stored,) = db.execute("select password from auth_user where username = 'dm1'").fetchone()
+    assert stored.startswith("argon2$argon2id$")  # Django's Argon2PasswordHasher: argon2$argon2id$v=19$m=…
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "latc.cli", "capture", "serve", "--dir", str(data), "--port", str(port), "--workers", "2",
-                             "--threads", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--threads", str(threads)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -195,11 +203,17 @@ def test_serve_with_worker_processes_answers_and_keeps_one_audit_chain(tmp_path)
             r = opener.open(urllib.request.Request(base + "/login/", data=body.encode(), headers={"Referer": base + "/login/"}),
                             timeout=10)
             assert r.status == 200  # the login page again, with its message
+        page = opener.open(base + "/login/", timeout=10).read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+        body = urllib.parse.urlencode({"username": "dm1", "password": PASSWORD, "csrfmiddlewaretoken": token})
+        home = opener.open(urllib.request.Request(base + "/login/", data=body.encode(), headers={"Referer": base + "/login/"}),
+                           timeout=30).read().decode()
+        assert "Log out</button>" in home and "Wrong username" not in home, home[:800]  # logged in
         assert urllib.request.urlopen(base + "/static/capture/capture.js", timeout=5).status == 200
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
-    assert "2 worker processes" in out
+    assert f"2 worker processes × {threads} threads" in out
     v = latc("verify-audit", "--dir", data)
     assert v.returncode == 0 and "intact" in v.stdout, v.stdout + v.stderr
     n = re.search(r"intact: ([\d,]+) entries", v.stdout)

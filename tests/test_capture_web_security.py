@@ -165,6 +165,26 @@ def test_login_works_and_expired_account_is_refused(capture_db, capture_users):
     assert "_auth_user_id" not in c2.session
 
 
+def test_deployed_hasher_is_argon2id_and_upgrades_pbkdf2_at_login(capture_sqlite_db, capture_sqlite_users):
+    # ASVS 2.4 / OWASP Password Storage Cheat Sheet: Argon2id. An account hashed with PBKDF2 (what
+    # latc stored before) still logs in, and its hash is replaced by an Argon2id one
+    from django.contrib.auth.hashers import make_password
+    from django.test import override_settings
+
+    from latc.capture.settings import DEPLOYED_PASSWORD_HASHERS
+
+    user = capture_sqlite_users["site_entry"]
+    with override_settings(PASSWORD_HASHERS=DEPLOYED_PASSWORD_HASHERS):
+        user.password = make_password(CAPTURE_TEST_PASSWORD, hasher="pbkdf2_sha256")
+        user.save(update_fields=["password"])
+        c = _client()
+        resp = c.post("/login/", {"username": "site.entry", "password": CAPTURE_TEST_PASSWORD})
+        assert resp.status_code == 302 and resp["Location"] == "/"
+        user.refresh_from_db()
+        assert user.password.startswith("argon2$argon2id$v=19$"), user.password[:20]
+        assert user.check_password(CAPTURE_TEST_PASSWORD) and not user.check_password(CAPTURE_TEST_PASSWORD + "x")
+
+
 def test_session_expires(capture_db, capture_users):
     from django.conf import settings
     from django.contrib.sessions.models import Session

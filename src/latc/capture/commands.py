@@ -253,7 +253,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback unless --public)."),
     port: int = typer.Option(8000, "--port", help="Port."),
     public: bool = typer.Option(False, "--public", help="Allow a non-loopback address (only behind a TLS reverse proxy)."),
-    threads: int = typer.Option(8, "--threads", help="Worker threads of the WSGI server (per worker process)."),
+    threads: int = typer.Option(8, "--threads", min=1, help="Worker threads of the WSGI server (per worker process); "
+                                "with --workers N > 1, 1 runs gunicorn's sync worker (recommended: two per core)."),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes (gunicorn, POSIX only). "
                                 "Python runs one thread at a time per process: use about one per CPU core."),
     allowed_host: List[str] = typer.Option([], "--allowed-host", help="Host name the TLS proxy forwards "
@@ -305,6 +306,22 @@ def wsgi_app():
     return Static(get_wsgi_application())
 
 
+def warm_up() -> None:
+    """Do once, before the first request, what every process would otherwise do on its first save:
+    import pandas and the validation rules, load the dictionary, compile the page templates. With
+    gunicorn it runs in the master process (``preload_app``), and the forked workers share it; the
+    database is not touched."""
+    from django.template.loader import get_template
+
+    from latc.capture import services
+    from latc.capture.validation import validate_casebook
+
+    validate_casebook(services.dictionary(), {})
+    folder = Path(__file__).parent / "web" / "templates" / "capture"
+    for t in sorted(folder.glob("*.html")):
+        get_template(f"capture/{t.name}")
+
+
 def _serve(host: str, port: int, threads: int, workers: int = 1) -> None:
     from latc.capture.settings import behind_tls
 
@@ -314,6 +331,7 @@ def _serve(host: str, port: int, threads: int, workers: int = 1) -> None:
     from waitress import serve as waitress_serve
 
     app = wsgi_app()
+    warm_up()
     proxy = {}
     if behind_tls():
         # the TLS proxy on this machine: waitress takes the scheme and the client address from its
@@ -341,8 +359,12 @@ def _serve_gunicorn(host: str, port: int, threads: int, workers: int, tls: bool)
 
     connections.close_all()  # no database connection may cross the fork
     bind = f"[{host.strip('[]')}]:{port}" if ":" in host else f"{host}:{port}"
-    options = {"bind": [bind], "workers": workers, "threads": threads, "worker_class": "gthread",
-               "timeout": 120, "graceful_timeout": 20, "proc_name": "latc-capture", "accesslog": None,
+    # one thread per process: gunicorn's sync worker, which takes a connection only when idle, so the
+    # kernel hands each request to a free process (gthread keeps a keep-alive connection on the
+    # process that accepted it, however busy; Python runs one of its threads at a time)
+    options = {"bind": [bind], "workers": workers, "threads": threads,
+               "worker_class": "sync" if threads == 1 else "gthread",
+               "timeout": 120, "graceful_timeout": 20, "preload_app": True, "proc_name": "latc-capture", "accesslog": None,
                "errorlog": "-", "loglevel": "warning", "control_socket_disable": True,
                "forwarded_allow_ips": "127.0.0.1" if tls else "",
                "secure_scheme_headers": {"X-FORWARDED-PROTO": "https"} if tls else {}}
@@ -353,8 +375,11 @@ def _serve_gunicorn(host: str, port: int, threads: int, workers: int, tls: bool)
                 if k in self.cfg.settings:
                     self.cfg.set(k, v)
 
-        def load(self):
-            return wsgi_app()
+        def load(self):  # in the master process, before the workers fork (preload_app)
+            app = wsgi_app()
+            warm_up()
+            connections.close_all()
+            return app
 
     console.print(f"latc capture on http://{bind}/ — {workers} worker processes × {threads} threads (Ctrl-C stops)"
                   + (" — behind a TLS proxy (LATC_CAPTURE_TLS)" if tls else ""), highlight=False)

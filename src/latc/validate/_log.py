@@ -57,6 +57,10 @@ class QueryLog:
             "severity": [severity], "detail": [detail], "show_value": [False], "message": [None],
         }))
 
+    def __len__(self) -> int:
+        """Number of parts added (0: no query at all)."""
+        return len(self._parts)
+
     def add_prebuilt(self, frame: pd.DataFrame) -> None:
         """Queries whose message is already written (e.g. the reader's issues); needs ``pos``."""
         if len(frame):

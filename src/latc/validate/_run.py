@@ -116,6 +116,10 @@ def _merge_reasons(a: pd.DataFrame | None, b: pd.DataFrame) -> pd.DataFrame:
     return j[["quarantine_reason", "quarantine_message"]]
 
 
+#: the query log of a validation that found nothing (kept from the first one; see validate_study)
+_NO_QUERIES: list[pd.DataFrame] = []
+
+
 def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut: date | None = None,
                    today: date | None = None, *, queries_only: bool = False) -> ValidationResult:
     """Validate a raw study against the data dictionary and the protocol.
@@ -169,6 +173,13 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
         eligibility.loc[non_pseudonymous(eligibility["patient_id"]), "patient_id"] = MASK
 
     sources = {name: study.sources.get(name) or f"{name}.csv" for name in {**raw, **extras}}
+    forced_any = extras or any(c.rejected_all for c in checks.values())
+    if queries_only and not len(log) and not forced_any and _NO_QUERIES:
+        # nothing to number, route, quarantine or order (the usual one-record save of latc capture):
+        # the empty query log of the first such validation, with its exact columns and dtypes
+        return ValidationResult(queries=_NO_QUERIES[0].copy(), clean={}, quarantine={}, eligibility=eligibility,
+                                rows_read={n: len(t) for n, t in raw.items()}, data_cut=cut.isoformat(),
+                                sources=sources, rows_after_data_cut=after_cut)
     tables = {**raw, **extras}
     queries = finalize(log.raw(), tables, sources)
     queries = route_center_match(queries, queries["_pos"].to_numpy(), tables)
@@ -222,6 +233,8 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
         parents["root_query_id"] = key.map(root).astype("str").to_numpy()
         queries = pd.concat([queries, parents], ignore_index=True)
     queries = order_queries(queries)
+    if not len(queries) and not _NO_QUERIES:
+        _NO_QUERIES.append(queries.copy())
     if queries_only:
         return ValidationResult(queries=queries, clean={}, quarantine={}, eligibility=eligibility,
                                 rows_read={n: len(t) for n, t in {**raw, **extras}.items()}, data_cut=cut.isoformat(),
