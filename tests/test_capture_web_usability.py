@@ -226,3 +226,19 @@ def test_admin_corrects_a_users_full_name_and_old_signatures_keep_theirs(capture
     e = AuditEntry.objects.filter(action="permission_change", field="display_name").latest("seq")
     assert (e.old_value, e.new_value, e.username) == (old_name, "Dr. Li Wen-Jun", "admin")
     assert Signature.objects.get(pk=sig.pk).signer_name == old_name
+
+
+def test_dashboard_columns_name_every_form_in_words_with_its_label(capture_sqlite_db, capture_sqlite_users):
+    # the record status dashboard's heads were dictionary codes cut at 8 rem ("lesion_assessme…");
+    # now the form's name in words, whole, and its label for the pointer and screen readers
+    import re
+
+    from latc.capture import services
+
+    seed_web(capture_sqlite_users)
+    html = _client(capture_sqlite_users["data_manager"]).get("/").content.decode()
+    heads = re.findall(r'<th class="form" scope="col" title="([^"]+)" aria-label="[^"]+"><span>([^<]+)</span></th>', html)
+    d = services.dictionary()
+    assert [h[1] for h in heads] == [n.replace("_", " ").capitalize() for n in d.forms]
+    assert ("RECIST 1.1 lesion assessments after baseline", "Lesion assessments") in heads
+    assert "lesion_assessme" not in html.split("<tbody>")[0]

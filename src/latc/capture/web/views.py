@@ -317,7 +317,9 @@ def home(request):
                           "url": url, "title": f"{p.patient_id} · {f.label}: {st}"})
         rows.append({"patient": p, "cells": cells, "queries": sum(c["queries"] for c in cells)})
     return render_page(request, "capture/home.html", {
-        "centers": centers, "center": code, "q": q, "forms": list(d.forms.values()), "rows": rows, "page": page,
+        "centers": centers, "center": code, "q": q, "rows": rows, "page": page,
+        # column heads: the form's name in words ("Lesion assessments"), its full label on hover
+        "form_heads": [{"short": n.replace("_", " ").capitalize(), "label": f.label} for n, f in d.forms.items()],
         "statuses": STATUSES, "totals": [(s, ABBR[s], totals[s]) for s in STATUSES],
         "open_queries": _open_queries(user).count(), "can_create": _can(user, "create_patient")})
 
