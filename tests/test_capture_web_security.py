@@ -309,3 +309,28 @@ def test_totp_second_factor(capture_db, capture_users):
     resp = c2.post("/otp/", {"token": code(device), "next": "/"})
     assert resp.status_code == 302 and resp["Location"] == "/"
     assert c2.get("/").status_code == 200
+
+
+def test_server_log_masks_identifiers(capture_sqlite_db):
+    # django.security logs a forged Host header with the header's text; the server log's handler
+    # passes latc's identifier filter, so a phone-number-like host is not written out
+    import io
+    import logging
+
+    from django.test import Client
+
+    from latc._logging import IdentifierFilter
+
+    handlers = [h for h in logging.getLogger("django.security.DisallowedHost").parent.handlers
+                if any(isinstance(f, IdentifierFilter) for f in h.filters)]
+    assert handlers, "the server log handler has no identifier filter"
+    buf = io.StringIO()
+    old = handlers[0].setStream(buf)
+    try:
+        resp = Client().get("/login/", HTTP_HOST="13800138000.example.org")
+    finally:
+        handlers[0].setStream(old)
+    assert resp.status_code == 400
+    line = buf.getvalue()
+    assert "Invalid HTTP_HOST header" in line and "<masked>" in line
+    assert "13800138000" not in line

@@ -7,7 +7,10 @@ Stages, each reading only what the stage before it wrote:
 
 import os as _os
 
+from latc.errors import LatcError
+
 __version__ = "0.1.0"
+__all__ = ["LatcError", "__version__"]
 
 
 def _numba_cache_dir() -> None:

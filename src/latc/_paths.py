@@ -21,6 +21,8 @@ import re
 import unicodedata
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from latc.errors import LatcError
+
 __all__ = ["PathEscapeError", "inside", "resolve_inside", "safe_filename"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -29,7 +31,7 @@ _DOTS = re.compile(r"\.{2,}")
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 
-class PathEscapeError(ValueError):
+class PathEscapeError(LatcError, ValueError):
     """A path named by data leaves (or could leave) its root folder.
 
     ``rule`` is one of ``file_ref_empty``, ``file_ref_absolute``, ``file_ref_parent`` (a ``..``

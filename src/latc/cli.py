@@ -34,8 +34,15 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _error_line(message: str) -> None:
+    """``error: <message>`` on stderr; the message is text, never rich markup ('[1,2' stays as typed)."""
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _error_line(message)
     raise typer.Exit(code=2)
 
 
@@ -822,8 +829,19 @@ def omics_flow_run(
                   f"(tables/, {'figures/, ' if not no_figures else ''}run.json)", highlight=False)
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def main() -> None:
+    """The ``latc`` command. An error of latc's own (:class:`latc.errors.LatcError`: a problem of the
+    input, never a bug) that a command did not report itself ends as one line on stderr and exit
+    code 2, never a traceback; possible identifiers in it are masked."""
+    from latc.errors import LatcError
+
+    try:
+        app()
+    except LatcError as exc:
+        from latc._logging import mask_identifiers
+
+        _error_line(mask_identifiers(str(exc)))
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,10 +13,12 @@ from typing import Any
 
 import pandas as pd
 
+from latc.errors import LatcError
+
 __all__ = ["AnalysisInputError", "AnalysisResults", "ResultTable", "SectionResult", "SectionSkipped"]
 
 
-class AnalysisInputError(ValueError):
+class AnalysisInputError(LatcError, ValueError):
     """The derived datasets cannot be analysed at all (missing dataset or column, identifiable data)."""
 
 

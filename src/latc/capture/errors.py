@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from latc.errors import LatcError
 
-class CaptureError(Exception):
+
+class CaptureError(LatcError):
     """Base class: a refused action (the views show ``str(exc)``; the CLI prints it on one line)."""
 
 

@@ -168,9 +168,20 @@ def build_settings(db_url: str | None, data_dir: Path, *, debug: bool = False,
         TIME_ZONE="UTC",
         USE_I18N=False,
         LANGUAGE_CODE="en",
+        # the server log (stderr; gunicorn's and waitress's own lines go there too): server errors
+        # (django.request 5xx with their traceback), security events (django.security: a forged
+        # Host header, a static path probe) and latc's own records; every line through latc's
+        # identifier filter, so a phone number typed into a URL is not written to the log
         LOGGING={"version": 1, "disable_existing_loggers": False,
-                 "handlers": {"null": {"class": "logging.NullHandler"}},
-                 "loggers": {"axes": {"handlers": ["null"], "propagate": False}}},
+                 "filters": {"no_identifiers": {"()": "latc._logging.IdentifierFilter"}},
+                 "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+                 "handlers": {"null": {"class": "logging.NullHandler"},
+                              "stderr": {"class": "logging.StreamHandler", "filters": ["no_identifiers"],
+                                         "formatter": "line"}},
+                 "loggers": {"axes": {"handlers": ["null"], "propagate": False},
+                             "django.request": {"handlers": ["stderr"], "level": "ERROR", "propagate": False},
+                             "django.security": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+                             "latc": {"handlers": ["stderr"], "level": "INFO", "propagate": False}}},
         LATC_CAPTURE_DIR=str(data_dir),
     )
     if tls:

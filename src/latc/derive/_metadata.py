@@ -26,10 +26,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from latc.errors import LatcError
+
 METADATA_COLUMNS = ["dataset", "variable", "label", "type", "unit", "derivation", "source", "citation", "documented"]
 
 
-class MetadataError(ValueError):
+class MetadataError(LatcError, ValueError):
     """metadata.yaml is malformed (a developer error)."""
 
 

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from latc.derive.biochem import positions, text_from_codes
+from latc.errors import LatcError
 from latc.io._dates import parse_iso_dates
 
 __all__ = [
@@ -70,7 +71,7 @@ _RANK = {v: i + 1 for i, v in enumerate(RESPONSE_ORDER)}
 RESPONSE_ALIASES: dict[str, str] = {"NON_CR_NON_PD": NON, "NON-CR/NON-PD": NON, "NONCR/NONPD": NON}
 
 
-class ResponseDataError(ValueError):
+class ResponseDataError(LatcError, ValueError):
     """The response data cannot be used as given (unknown code, missing or duplicate date)."""
 
 
@@ -753,7 +754,7 @@ def bor_table(
     return bor.merge(cbor, on="patient_id", how="left")[BOR_OUTPUT_COLUMNS]
 
 
-class BorInputError(Exception):
+class BorInputError(LatcError):
     """An input file of ``latc recist bor`` cannot be used at all (one-line message)."""
 
 
@@ -767,9 +768,8 @@ class BorCsvResult:
 
 
 def _read_text_csv(path, required: list[str]) -> pd.DataFrame:
-    from pathlib import Path
-
     import io
+    from pathlib import Path
 
     from latc.io import StudyReadError
     from latc.io._csv import read_text

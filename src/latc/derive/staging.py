@@ -41,6 +41,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from latc.errors import LatcError
+
 #: ages above this are typing errors, not ages (years)
 MAX_AGE = 130
 
@@ -332,7 +334,7 @@ def derive_stages(subject: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return out, probs[PROBLEM_COLUMNS].reset_index(drop=True)
 
 
-class StageInputError(Exception):
+class StageInputError(LatcError):
     """The input file of :func:`stage_csv` cannot be used at all (one-line message)."""
 
 
@@ -349,9 +351,8 @@ def stage_csv(input_path, out_path) -> pd.DataFrame:
     Raises :class:`StageInputError` (one line naming the file) when the file cannot be read or
     lacks a required column; data problems never raise.
     """
-    from pathlib import Path
-
     import io
+    from pathlib import Path
 
     from latc.io import StudyReadError
     from latc.io._csv import read_text

@@ -17,13 +17,15 @@ from typing import Any, Literal
 import pandas as pd
 import yaml
 
+from latc.errors import LatcError
+
 FieldType = Literal["text", "notes", "integer", "number", "date", "choice", "yesno"]
 FIELD_TYPES: tuple[str, ...] = ("text", "notes", "integer", "number", "date", "choice", "yesno")
 YESNO_CHOICES: dict[str, str] = {"1": "Yes", "0": "No"}
 _CODE_RE = re.compile(r"^[A-Za-z0-9_]+$")
 
 
-class DictionaryError(ValueError):
+class DictionaryError(LatcError, ValueError):
     """The data dictionary itself is malformed (a developer error, not a data problem)."""
 
 
@@ -229,6 +231,8 @@ def _field(raw: dict[str, Any], form: str, value_sets: dict[str, dict], patterns
             raise DictionaryError(f"{form}.{name}: codes not REDCap-safe: {bad}")
     else:
         choices = {}
+    if "pattern_ref" in raw and raw["pattern_ref"] not in patterns:
+        raise DictionaryError(f"{form}.{name}: pattern_ref {raw['pattern_ref']!r} is not a *_pattern entry of the file")
     pattern = raw.get("pattern") or (patterns[raw["pattern_ref"]] if "pattern_ref" in raw else None)
     return Field(
         name=name,
@@ -252,11 +256,37 @@ def _field(raw: dict[str, Any], form: str, value_sets: dict[str, dict], patterns
 
 @lru_cache(maxsize=8)
 def _load(path: str) -> Dictionary:
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    """The dictionary file at ``path``; any problem with it is a DictionaryError naming the file
+    (and the YAML line, the form or the missing entry), never a traceback from yaml or a KeyError."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DictionaryError(f"{path}: cannot read the data dictionary ({exc.__class__.__name__}: "
+                              f"{getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise DictionaryError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("forms"), dict) or "study" not in raw:
+        raise DictionaryError(f"{path}: not a data dictionary (a YAML mapping with 'study' and a mapping 'forms')")
+    try:
+        return _build(raw, path)
+    except DictionaryError as exc:
+        raise DictionaryError(f"{path}: {exc}") from None
+
+
+def _build(raw: dict[str, Any], path: str) -> Dictionary:
     value_sets = raw.get("value_sets", {})
     patterns = {k: v for k, v in raw.items() if k.endswith("_pattern")}
     forms: dict[str, Form] = {}
     for fname, fr in raw["forms"].items():
+        if not isinstance(fr, dict) or not isinstance(fr.get("fields"), list) or not isinstance(fr.get("key"), list):
+            raise DictionaryError(f"form {fname}: needs 'fields' (a list) and 'key' (a list of field names)")
+        for i, f in enumerate(fr["fields"]):
+            if not isinstance(f, dict) or not f.get("name"):
+                raise DictionaryError(f"form {fname}: field #{i + 1} has no 'name'")
         fields = [_field(f, fname, value_sets, patterns) for f in fr["fields"]]
         names = [f.name for f in fields]
         if len(set(names)) != len(names):

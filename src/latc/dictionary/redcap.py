@@ -48,7 +48,8 @@ import copy
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, fields as dc_fields, replace
+from dataclasses import dataclass, replace
+from dataclasses import fields as dc_fields
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ from latc.dictionary._model import (
     Form,
     parse_condition,
 )
+from latc.errors import LatcError
 
 #: REDCap's data dictionary columns, header text exactly as REDCap writes it.
 REDCAP_COLUMNS: tuple[str, ...] = (
@@ -111,7 +113,7 @@ RESERVED_VARIABLES = frozenset(
 )
 
 
-class RedcapDictionaryError(ValueError):
+class RedcapDictionaryError(LatcError, ValueError):
     """A REDCap data dictionary CSV that cannot be read at all (one-line message)."""
 
 

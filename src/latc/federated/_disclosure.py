@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from latc.errors import LatcError
+
 __all__ = ["DEFAULT_ALLOWED", "DisclosurePolicy", "FederatedDisclosureError", "FederatedInputError",
            "check_messages"]
 
@@ -26,11 +28,11 @@ DEFAULT_ALLOWED: frozenset[str] = frozenset({
     "cox_stratified", "cox_webdisco", "logistic", "balance"})
 
 
-class FederatedDisclosureError(RuntimeError):
+class FederatedDisclosureError(LatcError, RuntimeError):
     """A site withheld (part of) a message under its disclosure policy; names site, analysis, cell."""
 
 
-class FederatedInputError(ValueError):
+class FederatedInputError(LatcError, ValueError):
     """A site function got data it must not use (another site's rows, a missing column …)."""
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from latc.errors import LatcError
+
 #: Column added by every reader: the row number a person sees in the source (the header is row 1,
 #: so the first data row is 2; for a REDCap export, the line of the record in the export file).
 ROW = "_row"
@@ -22,7 +24,7 @@ def read_issue(
     return dict(zip(READ_ISSUE_KEYS, (form, row, field, value, rule, severity, message)))
 
 
-class StudyReadError(Exception):
+class StudyReadError(LatcError):
     """The input as a whole cannot be read (missing folder, not a workbook, ...).
 
     The only error that stops a run; its message is one line naming the input.

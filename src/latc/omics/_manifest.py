@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from latc._paths import PathEscapeError, inside, resolve_inside
+from latc.errors import LatcError
 
 #: Sample metadata every omics object carries (AnnData ``obs`` columns, feature-table columns).
 SAMPLE_KEYS: list[str] = ["sample_id", "patient_id", "center_id", "timepoint", "tissue"]
@@ -29,7 +30,7 @@ SAMPLE_KEYS: list[str] = ["sample_id", "patient_id", "center_id", "timepoint", "
 FORM = "biospecimens"
 
 
-class OmicsInputError(Exception):
+class OmicsInputError(LatcError):
     """An omics input problem for a named sample (missing file, metadata not matching the manifest)."""
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import pandas as pd
 
+from latc.errors import LatcError
+
 __all__ = ["ReportInputError", "ReportInputs", "find_inputs"]
 
 DERIVED_NAMES = ("subject", "response", "tumour", "tte", "ae", "exposure", "surgery", "complications",
@@ -39,7 +41,7 @@ _PRODUCED_BY = {"love_plot": "balance", "weight_sensitivity": "weights_summary",
                 "km_medians": "km_landmarks", "gray_test": "cumulative_incidence", "calibration": "discrimination"}
 
 
-class ReportInputError(ValueError):
+class ReportInputError(LatcError, ValueError):
     """The results folder holds nothing a report can be built from (one line naming the folder)."""
 
 

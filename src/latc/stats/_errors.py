@@ -13,10 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from latc.errors import LatcError
+
 __all__ = ["StatsInputError", "SurvivalData", "complete_cases", "survival_data"]
 
 
-class StatsInputError(ValueError):
+class StatsInputError(LatcError, ValueError):
     """Degenerate or invalid input to a statistical function (message names the column)."""
 
 
