@@ -45,7 +45,7 @@ def test_km_steps_and_risk_table_equal_the_kmresult(which):
     # the risk-table columns sit exactly under the x ticks
     xs = sorted({t.get_position()[0] for t in fig.axes[1].texts if (t.get_gid() or "").startswith("risk:")})
     np.testing.assert_allclose(xs, ticks)
-    assert ("Log-rank " + format_p(float(lr["p"].iloc[0]))) in all_text(fig)
+    assert ("Log-rank " + format_p(lr.p)) in all_text(fig)
     assert "At 36 months:" in all_text(fig)
     assert fig.axes[0].get_xlabel() == "Months since treatment decision"
     assert overlapping_texts(fig) == []

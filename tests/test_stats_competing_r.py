@@ -72,7 +72,7 @@ def test_simulated_cohort_agrees_with_r(tmp_path):
         np.testing.assert_allclose(tab["time"], cv["time"], atol=1e-6)
         np.testing.assert_allclose(tab["cif"], cv["est"], atol=1e-6)
         np.testing.assert_allclose(tab["var"], cv["var"], atol=1e-4, rtol=1e-4)
-    np.testing.assert_allclose(fit.tests["stat"], r["tests"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(fit.tests["chisq"], r["tests"], rtol=1e-6, atol=1e-6)
     at = fit.at([30, 180, 365, 730]).set_index(["group", "cause"])
     for row, est, var in zip(r["tp_rows"], r["tp_est"], r["tp_var"]):
         grp, cause = row.split(" ")
@@ -81,7 +81,7 @@ def test_simulated_cohort_agrees_with_r(tmp_path):
         np.testing.assert_allclose(mine["var"], np.array(var, dtype=float), atol=1e-4)
 
     strat = gray_test(py, "t", "cause", "histology", strata="center")
-    np.testing.assert_allclose(strat["stat"], r["strat"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(strat["chisq"], r["strat"], rtol=1e-6, atol=1e-6)
 
     for cause, key in ((1, "f1"), (2, "f2")):
         fg = fine_gray(py, "t", "cause", ["x", "arm", "histology"], cause=cause)

@@ -184,14 +184,15 @@ def test_logrank_matches_survdiff(name, args):
     g = golden(name)
     ds, time, event, group, strata = args
     res = logrank(data(ds), time, event, group, strata=strata)
-    close([res["chisq"].iloc[0]], [g["chisq"]], atol=1e-8)
-    close([res["p"].iloc[0]], [g["p"]], atol=1e-10)
-    assert res["df"].iloc[0] == g["df"]
-    gg = pd.DataFrame(g["groups"])
-    close(res["n"], gg["n"])
-    close(res["observed"], gg["observed"])
-    close(res["expected"], gg["expected"])
-    close((res["observed"] - res["expected"]) ** 2 / res["oe2_v"], gg["var"])
+    close([res.statistic], [g["chisq"]], atol=1e-8)
+    close([res.p], [g["p"]], atol=1e-10)
+    assert res.df == g["df"] and res.statistic_name == "chisq" and res.method.startswith("log-rank test")
+    gg, t = pd.DataFrame(g["groups"]), res.table
+    assert "chisq" not in t.columns  # the test's numbers are not repeated on every group row
+    close(t["n"], gg["n"])
+    close(t["observed"], gg["observed"])
+    close(t["expected"], gg["expected"])
+    close((t["observed"] - t["expected"]) ** 2 / t["oe2_v"], gg["var"])
 
 
 # ---- degenerate input -------------------------------------------------------------------------
@@ -237,3 +238,22 @@ def test_km_vectorised_at_scale():
     fit = kaplan_meier(df, "t", "e", group="g", weights="w")
     assert fit.robust and fit.table["std_err"].notna().all()
     assert np.all(np.diff(fit.table.loc[fit.table["group"] == 0, "survival"]) <= 0)
+
+
+def test_logrank_result_keeps_the_old_table_calls_for_one_release_with_a_warning():
+    # latc <= Dec 2026 returned the per-group rows with chisq, df and p repeated on each; those calls
+    # still answer (same numbers) but warn, naming the new spelling
+    import warnings
+
+    g = golden("logrank_lung_sex")  # R: survdiff(Surv(time, status) ~ sex, data = lung)
+    res = logrank(data("lung"), "time", "event", "sex")
+    with pytest.warns(DeprecationWarning, match=r"\.p, \.method, \.table"):
+        old_p = res["p"].iloc[0]
+    with pytest.warns(DeprecationWarning):
+        assert res.attrs["method"] == res.method
+    assert old_p == res.p and res.p == pytest.approx(g["p"], abs=1e-10)
+    frame = res.to_frame()  # on purpose: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert list(frame.columns[-3:]) == ["chisq", "df", "p"] and (frame["chisq"] == res.statistic).all()
+        assert len(res) == 2  # two groups

@@ -73,7 +73,7 @@ def _by_factor(ctx: Context, df: pd.DataFrame, time: str, event: str, factor: st
         acc["medians"].append(annotate_medians(km.medians).assign(**tag))
         check_events(d, event, o.min_events, key)
         lr = logrank(d, time, event, factor)
-        acc["logrank"].append(lr.assign(**tag))
+        acc["logrank"].append(lr.to_frame().assign(**tag))
         fit = cox(d, time, event, [factor], ties=o.ties, conf_level=o.conf_level)
         sm = fit.summary.reset_index().rename(columns={"index": "term"})
         acc["cox"].append(sm.assign(**tag, n=fit.n, events=fit.events))

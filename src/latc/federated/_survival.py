@@ -25,10 +25,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2, norm
+from scipy.stats import norm
 
 from latc.stats._km import KMResult, _confint, _first_below_half
-from latc.stats._logrank import logrank_stratum
+from latc.stats._logrank import logrank_result, logrank_stratum
+from latc.stats._test_result import TestResult
 
 from ._disclosure import DisclosurePolicy, FederatedInputError, check_messages
 from ._messages import Message
@@ -171,9 +172,9 @@ def combine_km(messages: Sequence[Message], grid: Sequence[float], conf_type: st
     return res
 
 
-def combine_logrank(messages: Sequence[Message], stratify_by_site: bool = False) -> pd.DataFrame:
-    """Log-rank test as :func:`latc.stats.logrank` (``survdiff``) from the per-site counts; with
-    ``stratify_by_site`` each site is a stratum (``strata = center``)."""
+def combine_logrank(messages: Sequence[Message], stratify_by_site: bool = False) -> TestResult:
+    """Log-rank test as :func:`latc.stats.logrank` (``survdiff``) from the per-site counts, the same
+    :class:`latc.stats.TestResult`; with ``stratify_by_site`` each site is a stratum (``strata = center``)."""
     msgs = check_messages(messages)
     levels = sorted({k for m in msgs for k in m.payload["groups"]})
     k = len(levels)
@@ -194,18 +195,7 @@ def combine_logrank(messages: Sequence[Message], stratify_by_site: bool = False)
         exp += e_
         var += v
         n_by_group += at_time.sum(axis=0).astype(np.int64)
-    used = exp > 0
-    dof = int(used.sum()) - 1
-    if dof < 1:
-        chisq = 0.0
-    else:
-        diff = (obs - exp)[used][1:]
-        chisq = float(diff @ np.linalg.solve(var[np.ix_(used, used)][1:, 1:], diff))
-    p = float(chi2.sf(chisq, dof)) if dof >= 1 else np.nan
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = pd.DataFrame({"group": levels, "n": n_by_group, "observed": obs, "expected": exp,
-                            "oe2_e": (obs - exp) ** 2 / exp, "oe2_v": (obs - exp) ** 2 / np.diag(var),
-                            "chisq": chisq, "df": dof, "p": p})
-    out.attrs["method"] = "log-rank test (R survdiff, rho = 0), federated" + (
-        ", stratified by site" if stratify_by_site else "")
-    return out
+    method = "log-rank test (R survdiff, rho = 0), federated" + (", stratified by site" if stratify_by_site else "")
+    return logrank_result(levels, n_by_group, obs, exp, var, method,
+                          singular="logrank: the pooled variance matrix is singular (a group present at one site only, "
+                                   "with stratify_by_site?)")

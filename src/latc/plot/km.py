@@ -18,6 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from latc.stats._test_result import TestResult
+
 from ._style import (COHORT_COLOURS, FONT_SIZE, MM, MONTH_STEPS, SMALL_SIZE, colour_map, format_ci,
                      format_p, legible, new_figure, nice_ticks, no_data_figure, pretty, styled, text_size_in)
 
@@ -78,7 +80,7 @@ def _hr_text(cox: Any, term: str | None, groups: list) -> str | None:
 
 
 @styled
-def km_plot(km: Any, *, logrank: pd.DataFrame | None = None, cox: Any = None, hr_term: str | None = None,
+def km_plot(km: Any, *, logrank: TestResult | pd.DataFrame | None = None, cox: Any = None, hr_term: str | None = None,
             labels: Mapping[Any, str] | None = None, colours: Mapping[Any, str] | None = None,
             conf_int: bool = True, censor_marks: bool = True, median_lines: bool = False,
             landmarks: Sequence[float] | None = None, risk_table: bool = True,
@@ -92,7 +94,8 @@ def km_plot(km: Any, *, logrank: pd.DataFrame | None = None, cox: Any = None, hr
     ----------
     km : a :class:`latc.stats.KMResult` (one curve per group) or a mapping ``{name: KMResult}``
         to overlay several fits (e.g. OS and EFS).
-    logrank : optional :func:`latc.stats.logrank` table; its ``p`` is written in the panel.
+    logrank : optional :func:`latc.stats.logrank` result (or its ``to_frame()`` table, as the analysis
+        writes it); its ``p`` is written in the panel.
     cox : optional :class:`latc.stats.CoxResult` (HR of ``hr_term``, default its first term) or a
         ``(hr, lower, upper)`` tuple; written as "HR … (95 % CI)".
     labels, colours : per group (code) display label / colour; cohorts get the study colours.
@@ -175,7 +178,9 @@ def km_plot(km: Any, *, logrank: pd.DataFrame | None = None, cox: Any = None, hr
 
     # ---- panel text: log-rank p, HR, landmarks, no-event note --------------------------------
     lines = []
-    if logrank is not None and len(logrank):
+    if isinstance(logrank, TestResult):
+        lines.append("Log-rank " + format_p(logrank.p))
+    elif logrank is not None and len(logrank):  # the table analysis writes (logrank.csv rows)
         lines.append("Log-rank " + format_p(float(logrank["p"].iloc[0])))
     hr = _hr_text(cox, hr_term, [c["group"] for c in curves])
     if hr:

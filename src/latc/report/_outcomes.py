@@ -288,7 +288,7 @@ def comparative_section(inp: ReportInputs) -> Section:
                        title="Cumulative incidence at " + ", ".join(f"{x:g}" for x in par.get("landmarks_months", [])) + " months",
                        columns=["group", "cause_label", "time", "cif"], rename={"time": "Months", "cause_label": "Cause"})
     add_analysis_table(sec, inp, "competing", "gray_test", title="Gray's test by cohort",
-                       columns=["cause_label", "strata", "stat", "df", "p"], rename={"cause_label": "Cause"})
+                       columns=["cause_label", "strata", "chisq", "df", "p"], rename={"cause_label": "Cause"})
     add_analysis_table(sec, inp, "competing", "fine_gray",
                        title="Fine–Gray subdistribution hazard ratio of recurrence, neoadjuvant vs upfront surgery (reference)",
                        columns=["model", "shr", "p", "n", "events", "competing_events"])

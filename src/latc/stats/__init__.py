@@ -3,7 +3,8 @@
 Survival (agree with R ``survival`` 3.5; see docs/stats/survival.md):
 
 - :func:`kaplan_meier` — KM curves, R-compatible CIs and medians, robust variance for weights.
-- :func:`logrank` — log-rank test as ``survdiff``.
+- :func:`logrank` — log-rank test as ``survdiff``, a :class:`TestResult` (statistic, df, p,
+  method; the per-group rows in ``.table``).
 - :func:`cox` — Cox model as ``coxph`` (Efron/Breslow, strata, weights, robust/cluster).
 - :func:`cox_zph` — proportional-hazards score test as ``cox.zph`` (survival >= 3.0).
 - :func:`rmst`, :func:`rmst_difference` — restricted mean survival time as ``print(survfit, rmean=)``
@@ -41,6 +42,7 @@ from ._errors import StatsInputError
 from ._km import KMResult, kaplan_meier
 from ._rmst import rmst, rmst_difference
 from ._logrank import logrank
+from ._test_result import TestResult
 from ._zph import cox_zph
 from ._balance import balance, effective_sample_size, love_data
 from ._evalue import evalue
@@ -60,6 +62,7 @@ __all__ = [
     "CoxResult",
     "KMResult",
     "StatsInputError",
+    "TestResult",
     "cox",
     "cox_zph",
     "kaplan_meier",

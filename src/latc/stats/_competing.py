@@ -399,8 +399,9 @@ def _gray_table(data: _CompetingData, gcode: np.ndarray, ng: int, scode: np.ndar
             stat = np.nan
         else:
             stat = float(s @ np.linalg.solve(v, s))
-        rows.append({"cause": cause, "stat": stat, "df": ng - 1,
-                     "p": float(chi2.sf(stat, ng - 1)) if np.isfinite(stat) else np.nan})
+        # chisq: the name logrank and cox_zph use; stat (cmprsk's name) kept for one release (deprecated)
+        rows.append({"cause": cause, "chisq": stat, "df": ng - 1,
+                     "p": float(chi2.sf(stat, ng - 1)) if np.isfinite(stat) else np.nan, "stat": stat})
     out = pd.DataFrame(rows)
     out["cause"] = out["cause"].astype(object)
     out.attrs["method"] = (f"Gray's test (R cmprsk::cuminc $Tests, rho = {rho:g})"
@@ -415,7 +416,8 @@ def gray_test(df: pd.DataFrame, time: str, event_type: str, group: str,
     R ``cuminc(time, event_type, group, strata, rho, cencode = censor_code)$Tests``.
 
     ``cause``: one cause label, a list, or None (every cause). Returns one row per cause: cause,
-    stat, df, p; ``attrs["method"]`` names the test.
+    chisq (cmprsk's ``stat``), df, p — one test per cause, so a table; ``attrs["method"]`` names
+    the test. The column ``stat`` repeats ``chisq`` for one release (deprecated: use ``chisq``).
 
     Raises
     ------

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy.stats import chi2
 
 from ._errors import StatsInputError, survival_data
+from ._test_result import TestResult
 
 __all__ = ["logrank"]
 
@@ -44,13 +45,15 @@ def logrank_stratum(at_time: np.ndarray, deaths: np.ndarray) -> tuple[np.ndarray
 
 def logrank(df: pd.DataFrame, time: str, event: str, group: str,
             strata: str | Sequence[str] | None = None, missing: str = "error", *,
-            event_codes: tuple = (0, 1)) -> pd.DataFrame:
+            event_codes: tuple = (0, 1)) -> TestResult:
     """Log-rank test of ``group``, optionally stratified, like R
     ``survdiff(Surv(time, event) ~ group + strata(...))``.
 
-    Returns one row per group: group, n, observed, expected, ``oe2_e`` ((O−E)²/E), ``oe2_v``
-    ((O−E)²/V), and the test ``chisq``, ``df``, ``p`` (same on every row). ``attrs["method"]``
-    names the test. ``event_codes``: (censored, event) codes; ``(1, 2)`` for R's status coding.
+    Returns a :class:`TestResult`: ``statistic`` (χ², R's ``chisq``), ``df``, ``p``, ``method``,
+    and ``table`` with one row per group: group, n, observed, expected, ``oe2_e`` ((O−E)²/E),
+    ``oe2_v`` ((O−E)²/V). It used to return those rows with chisq, df and p repeated on each, now
+    ``.to_frame()``; the old DataFrame calls still work for one release, with a warning.
+    ``event_codes``: (censored, event) codes; ``(1, 2)`` for R's status coding.
     """
     strata_cols = [] if strata is None else ([strata] if isinstance(strata, str) else list(strata))
     data = survival_data(df, time, event, columns=[group, *strata_cols], missing=missing,
@@ -82,25 +85,30 @@ def logrank(df: pd.DataFrame, time: str, event: str, group: str,
         obs += o
         exp += e_
         var += v
+    method = "log-rank test (R survdiff, rho = 0)" + (f", stratified by {strata_cols}" if strata_cols else "")
+    return logrank_result(levels, np.bincount(gcode, minlength=k), obs, exp, var, method,
+                          singular=f"logrank: the variance matrix is singular (groups perfectly confounded with "
+                                   f"strata of {strata_cols}?)")
+
+
+def logrank_result(levels: list, n_by_group: np.ndarray, obs: np.ndarray, exp: np.ndarray, var: np.ndarray,
+                   method: str, *, singular: str) -> TestResult:
+    """The test from summed observed, expected and variance (survdiff: the groups with E > 0, the
+    first dropped) and its per-group table; ``singular``: the message when V cannot be inverted.
+    Shared by :func:`logrank` and the federated ``combine_logrank``."""
     used = exp > 0
     dof = int(used.sum()) - 1
     if dof < 1:
         chisq = 0.0
     else:
         diff = (obs - exp)[used][1:]
-        v = var[np.ix_(used, used)][1:, 1:]
         try:
-            chisq = float(diff @ np.linalg.solve(v, diff))
+            chisq = float(diff @ np.linalg.solve(var[np.ix_(used, used)][1:, 1:], diff))
         except np.linalg.LinAlgError:
-            raise StatsInputError("logrank: the variance matrix is singular (groups perfectly "
-                                  f"confounded with strata of {strata_cols}?)") from None
+            raise StatsInputError(singular) from None
     p = float(chi2.sf(chisq, dof)) if dof >= 1 else np.nan
-    n_by_group = np.bincount(gcode, minlength=k)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = pd.DataFrame({
+        table = pd.DataFrame({
             "group": levels, "n": n_by_group, "observed": obs, "expected": exp,
-            "oe2_e": (obs - exp) ** 2 / exp, "oe2_v": (obs - exp) ** 2 / np.diag(var),
-            "chisq": chisq, "df": dof, "p": p})
-    out.attrs["method"] = ("log-rank test (R survdiff, rho = 0)"
-                           + (f", stratified by {strata_cols}" if strata_cols else ""))
-    return out
+            "oe2_e": (obs - exp) ** 2 / exp, "oe2_v": (obs - exp) ** 2 / np.diag(var)})
+    return TestResult(statistic=chisq, df=dof, p=p, method=method, table=table)
