@@ -347,6 +347,28 @@ def test_patient_ids_must_be_pseudonyms(capture_users):
         _patient(capture_users)
 
 
+def test_patient_id_carries_its_center_prefix_and_the_next_number_is_suggested(capture_users):
+    # the helper trial: a C01 user created C02-0100 at C01, so C02 could no longer use it, and
+    # "already exists" told C01 which C02 numbers were taken
+    from latc.capture import services
+    from latc.capture.errors import ValidationFailed
+    from latc.capture.models import Center, Patient
+
+    services.create_patient(capture_users["site_entry_c02"], "C02-0001", "C02")
+    with pytest.raises(ValidationFailed, match="begins with C01-"):
+        services.create_patient(capture_users["site_entry"], "C02-0001", "C01")
+    with pytest.raises(ValidationFailed, match="begins with C01-"):
+        services.create_patient(capture_users["site_entry"], "C02-0100", "C01")
+    assert not Patient.objects.filter(patient_id="C02-0100").exists()
+    c01 = Center.objects.get(code="C01")
+    assert services.next_patient_id(capture_users["site_entry"], c01) == "C01-0001"
+    services.create_patient(capture_users["site_entry"], "C01-0041", "C01")
+    services.create_patient(capture_users["site_entry"], "C01-0007", "C01")
+    assert services.next_patient_id(capture_users["site_entry"], c01) == "C01-0042"
+    services.create_patient(capture_users["site_entry"], "C01-12345", "C01")  # a wider number widens the next
+    assert services.next_patient_id(capture_users["site_entry"], c01) == "C01-12346"
+
+
 # -- scoping: the data-layer access matrix ---------------------------------------------------------
 
 #: role → (sees own center C01, sees other center C02)

@@ -168,6 +168,10 @@ def test_other_center_objects_never_leak_in_pages(capture_db, capture_users):
             assert resp.status_code == 200, (role, url)
             # (the search box echoes what was typed; a patient shows as a link to its casebook)
             assert f"/patients/{other}/" not in resp.content.decode(), f"{role} sees {other} on {url}"
+        # the dashboard filtered on another center says it is not theirs (it said "No patients yet
+        # in C02. Create the first one.", which is false and invited creating patients there)
+        page = c.get("/?center=C02").content.decode()
+        assert "C02 is not one of your centers" in page and "No patients yet in C02" not in page
     dm = Client()
     dm.force_login(capture_users[DM])
     assert f"/patients/{other}/" in dm.get("/").content.decode()

@@ -125,6 +125,32 @@ def test_hostile_text_stored_verbatim_and_rendered_escaped(capture_db, capture_u
     assert _escaped(_client(dm).get(f"/queries/{q2.pk}/").content.decode(), FORMULA)
 
 
+def test_direction_controls_are_refused_in_values_and_notes(capture_sqlite_db, capture_sqlite_users):
+    # "Trojan Source" (CVE-2021-42574): U+202E made a reason for change display reversed in the
+    # history and the audit trail ("RTL" read "LTR"); values and notes holding one are refused
+    from latc.capture.models import AuditEntry, Query, Record
+
+    users = capture_sqlite_users
+    data = seed_web(users)
+    pid, qpk = data["own"]["pid"], data["own"]["query"]
+    site = users["site_entry"]
+    url = f"/patients/{pid}/diagnosis/1/"
+    before = AuditEntry.objects.exclude(action="login").count()
+    base = {f"f-{k}": v for k, v in DIAGNOSIS.items() if k != "histology"}
+    resp = _client(site).post(url, {"base_version": "1", "f-histology": "ftc", "reason": "typo \u202eLTR", **base})
+    assert resp.status_code == 400 and "U+202E" in resp.content.decode()  # the form again, with the refusal
+    resp = _client(site).post(url, {"base_version": "1", "f-histology": "ftc", "reason": "typo",
+                                    **{**base, "f-primary_size_mm": "4\u20662"}})
+    page = resp.content.decode()
+    assert resp.status_code == 200 and "U+2066" in page and "Nothing was saved" in page
+    resp = _client(site).post(f"/queries/{qpk}/", {"action": "answer", "text": "done\u202d", "new_value": ""})
+    assert resp.status_code == 200 and "invisible direction control (U+202D)" in resp.content.decode()
+    assert not Query.objects.get(pk=qpk).messages.filter(text__contains="\u202d").exists()
+    assert Record.objects.get(patient__patient_id=pid, form="diagnosis").data.get("histology") != "ftc"
+    assert AuditEntry.objects.exclude(action="login").count() == before  # nothing written (but the logins)
+    assert not AuditEntry.objects.filter(reason__regex="[\u202a-\u202e\u2066-\u2069]").exists()
+
+
 def test_lockout_after_five_failed_logins_is_audited(capture_db, capture_users):
     from latc.capture.models import AuditEntry
 

@@ -12,6 +12,7 @@ import contextvars
 import getpass
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field as dc_field
 from datetime import datetime
 from functools import lru_cache
@@ -31,6 +32,7 @@ from latc.capture.models import (
     Center, Membership, Patient, Query, QueryMessage, QueryStatus, Record, RecordStatus, Role, Signature,
     validate_center_code, validate_patient_id,
 )
+from latc.capture import scoping
 from latc.capture.scoping import can, membership
 from latc.capture.validation import INSTANCE, FieldProblem, validate_casebook
 
@@ -132,10 +134,30 @@ def _clean(v) -> str:
 MAX_NOTE = 2000
 
 
+#: Unicode direction controls (embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069):
+#: invisible, they make text display in another order than it was typed, so an audit entry or a
+#: value could read differently from what it holds (CVE-2021-42574, "Trojan Source"). Refused in
+#: everything typed into the capture; never needed in this study's English/Chinese text.
+_DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def direction_control_problem(text: str) -> str | None:
+    """The refusal message when ``text`` holds a direction control, else None."""
+    m = _DIRECTION_CONTROLS.search(text or "")
+    if m is None:
+        return None
+    return (f"contains an invisible direction control (U+{ord(m.group()):04X}) that makes text display in another "
+            "order than it was typed; retype the text without it")
+
+
 def _note(v) -> str:
     """A free-text note (reason for change, query text, answer, meaning), stripped; refused when longer
-    than :data:`MAX_NOTE` characters — for every caller (web, commands, imports), not only the form."""
+    than :data:`MAX_NOTE` characters or holding a direction control — for every caller (web,
+    commands, imports), not only the form."""
     text = _clean(v)
+    why = direction_control_problem(text)
+    if why:
+        raise CaptureError(f"the text {why}")
     if len(text) > MAX_NOTE:
         raise CaptureError(f"a note may hold at most {MAX_NOTE:,} characters (this one has {len(text):,}); "
                            "shorten it, the details belong in the source documents")
@@ -301,6 +323,11 @@ def create_patient(user, patient_id: str, center_code: str, *, client_addr: str 
     if center is None:
         raise CaptureError(f"unknown center {center_code!r}")
     _require(user, "create_patient", center=center)
+    if patient_id.split("-", 1)[0] != center.code:
+        # the dictionary's pseudonym is "center prefix + sequence number": an id of another center's
+        # prefix would take that center's number (and tell whether it exists there)
+        raise ValidationFailed(f"a patient id of center {center.code} begins with {center.code}- "
+                               f"(center prefix + sequence number, e.g. {center.code}-0042)")
     try:
         with audit.atomic():
             p = Patient.objects.create(patient_id=patient_id, center=center)
@@ -315,6 +342,20 @@ def create_patient(user, patient_id: str, center_code: str, *, client_addr: str 
     except IntegrityError:
         raise CaptureError(f"patient {patient_id} already exists") from None
     return p
+
+
+def next_patient_id(user, center: Center) -> str:
+    """The center's next free sequence number (``C01-0043`` after ``C01-0042``; four digits, or the
+    width the center already uses); ``C01-0001`` for a center without patients. Only the user's
+    own centers are looked at (scoping)."""
+    width, top = 4, 0
+    prefix = f"{center.code}-"
+    for pid in scoping.patients_for(user).filter(center=center, patient_id__startswith=prefix).values_list(
+            "patient_id", flat=True):
+        tail = pid[len(prefix):]
+        if tail.isdigit():
+            top, width = max(top, int(tail)), max(width, len(tail))
+    return f"{prefix}{top + 1:0{width}d}"
 
 
 def casebook_rows(patient: Patient) -> dict[str, list[dict]]:
@@ -348,6 +389,10 @@ def save_record(user, patient: Patient, form: str, instance: int | None, values:
     _require(user, "edit", patient)
     if not f.repeating:
         instance = 1
+    hidden = [FieldProblem(form, instance, k, "direction_control", "error", why, True)
+              for k, v in values.items() if (why := direction_control_problem(str(v or "")))]
+    if hidden:  # nothing saved; the message stands next to each field
+        return SaveResult(record=None, errors=hidden, saved=False, changed=[])
     # validate before taking the write lock (SQLite's IMMEDIATE transaction serialises all writers);
     # inside, the result is used only if the casebook is still exactly what was validated
     pre = _prevalidate(d, patient, form, instance, values, base_version) if validate else None

@@ -283,6 +283,9 @@ def home(request):
             "can_users": _can(user, "manage_users"), "can_audit": _can(user, "view_audit")})
     centers = list(scoping.visible_centers(user))
     code = request.GET.get("center", "")
+    if code and code not in {c.code for c in centers}:  # not one of the user's centers: say so, show theirs
+        messages.warning(request, f"{code} is not one of your centers; showing all of yours.")
+        code = ""
     patients = scoping.patients_for(user).select_related("center")
     if code:
         patients = patients.filter(center__code=code)
@@ -331,7 +334,7 @@ def patient_new(request):
     user = request.user
     centers = [c for c in scoping.visible_centers(user) if _can(user, "create_patient", center=c)]
     form = wf.NewPatientForm(request.POST or None, centers=centers,
-                             initial={"patient_id": f"{centers[0].code}-" if len(centers) == 1 else ""})
+                             initial={"patient_id": services.next_patient_id(user, centers[0]) if len(centers) == 1 else ""})
     if request.method == "POST" and form.is_valid():
         try:
             p = services.create_patient(user, form.cleaned_data["patient_id"].strip(), form.cleaned_data["center"],
