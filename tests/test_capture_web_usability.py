@@ -158,6 +158,13 @@ def test_audit_page_shortens_a_long_reason_and_keeps_values_readable(capture_db,
     html = _client(capture_users["admin"]).get("/audit/").content.decode()
     assert long not in html and "r" * 400 in html
     assert 'class="grid audit"' in html and 'class="change"' in html
+    # seven columns that fit the page (the reason and the address were cut off at the right, trial 2026-12-04):
+    # who = user, role · center · address; record = patient · form #instance, field
+    import re
+
+    heads = re.findall(r"<th[^>]*>([^<]+)</th>", html.split('class="grid audit"')[1].split("</thead>")[0])
+    assert heads == ["#", "When (UTC)", "Who", "Record", "Action", "Old → new", "Reason"]
+    assert re.search(r'<td class="who">site\.entry<br><span class="small muted">site_entry · C01', html)
 
 
 def test_form_of_a_signed_casebook_warns_that_saving_voids_the_signature(capture_db, capture_users):

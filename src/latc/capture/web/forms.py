@@ -234,9 +234,10 @@ class ExportForm(forms.Form):
 
     def __init__(self, *args, allow_identified: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        ch = [("deidentified", "De-identified (for analysis)")]
+        ch = [("deidentified", "De-identified for analysis: keyed pseudonyms instead of the study ids, free text and "
+                               "identifier fields blanked; dates kept (the analysis needs them)")]
         if allow_identified:
-            ch.insert(0, ("identified", "Identified (pseudonymous ids and exact dates, as entered)"))
+            ch.insert(0, ("identified", "As entered: the study's pseudonymous ids, free text and dates"))
         self.fields["identified"].choices = ch
         self.fields["identified"].initial = ch[0][0]
 
