@@ -129,6 +129,21 @@ def test_sign_page_warns_about_incomplete_forms(capture_db, capture_users):
     assert "still marked" in html and "Incomplete" in html
 
 
+def test_lock_page_warns_about_unresolved_queries_and_incomplete_forms(capture_sqlite_db, capture_sqlite_users):
+    # the helper trial locked a casebook with 10 unresolved queries without a word
+    from latc.capture.models import Query
+
+    data = seed_web(capture_sqlite_users)
+    pid = data["own"]["pid"]
+    n = Query.objects.filter(record__patient__patient_id=pid, status__in=["open", "answered"]).count()
+    assert n >= 1
+    html = _client(capture_sqlite_users["data_manager"]).get(f"/patients/{pid}/lock/").content.decode()
+    assert f"{n} quer{'y is' if n == 1 else 'ies are'} still unresolved" in html
+    assert "still marked <em>Incomplete</em>" in html
+    html = _client(capture_sqlite_users["data_manager"]).get(f"/patients/{pid}/unlock/").content.decode()
+    assert "still unresolved" not in html
+
+
 def test_patient_pages_are_not_cached_by_the_browser(capture_db, capture_users):
     data = seed_web(capture_users)
     resp = _client(capture_users["site_entry"]).get(f"/patients/{data['own']['pid']}/")

@@ -797,7 +797,11 @@ def _lock_page(request, patient, lock: bool):
         else:
             messages.success(request, f"Casebook {'locked' if lock else 'unlocked'}.")
             return redirect("patient", pid=patient.patient_id)
-    return render_page(request, "capture/lock.html", {"patient": patient, "form": form, "lock": lock})
+    return render_page(request, "capture/lock.html", {
+        "patient": patient, "form": form, "lock": lock,
+        # what a lock freezes unresolved (as the signing page warns)
+        "open_queries": _open_queries(user, record__patient=patient).count() if lock else 0,
+        "incomplete": _records(user, patient).filter(status="incomplete").count() if lock else 0})
 
 
 @rule(get="lock", post="lock", methods=("GET", "POST"), patient=True)
