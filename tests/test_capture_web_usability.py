@@ -264,3 +264,13 @@ def test_dashboard_columns_name_every_form_in_words_with_its_label(capture_sqlit
     assert [h[1] for h in heads] == [n.replace("_", " ").capitalize() for n in d.forms]
     assert ("RECIST 1.1 lesion assessments after baseline", "Lesion assessments") in heads
     assert "lesion_assessme" not in html.split("<tbody>")[0]
+    # the badges split the unresolved queries by who acts next (the trial read "17 open" when 13 of
+    # them were answered, waiting for the data manager)
+    from latc.capture.models import Query
+
+    n_open = Query.objects.filter(status="open").count()
+    n_answered = Query.objects.filter(status="answered").count()
+    assert n_open >= 1
+    assert f"{n_open} open quer{'y' if n_open == 1 else 'ies'}</a>" in html
+    assert (f"{n_answered} answered</a>" in html) == (n_answered > 0)
+    assert "Unresolved queries</th>" in html and "unresolved queries (open or answered)" in html

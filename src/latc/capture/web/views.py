@@ -324,7 +324,14 @@ def home(request):
         # column heads: the form's name in words ("Lesion assessments"), its full label on hover
         "form_heads": [{"short": n.replace("_", " ").capitalize(), "label": f.label} for n, f in d.forms.items()],
         "statuses": STATUSES, "totals": [(s, ABBR[s], totals[s]) for s in STATUSES],
-        "open_queries": _open_queries(user).count(), "can_create": _can(user, "create_patient")})
+        # unresolved = open (awaiting the site) + answered (awaiting the data manager's review)
+        "query_counts": _query_counts(user), "can_create": _can(user, "create_patient")})
+
+
+def _query_counts(user) -> dict[str, int]:
+    """The user's unresolved queries: ``open`` (awaiting the site), ``answered`` (awaiting review)."""
+    by = Counter(_open_queries(user).values_list("status", flat=True))
+    return {"open": by.get(QueryStatus.OPEN, 0), "answered": by.get(QueryStatus.ANSWERED, 0)}
 
 
 # -- patients ------------------------------------------------------------------------------------------
