@@ -148,7 +148,7 @@ def test_balance_without_weights_and_love_data(lalonde):
 def test_effective_sample_size_is_kish(lalonde):
     w = pd.Series(np.where(lalonde["treat"] == 1, 1.0, 2.0), index=lalonde.index)
     w.iloc[-1] = 4.0                                          # one control weighs more
-    ess = effective_sample_size(lalonde, "treat", w)
+    ess = effective_sample_size(lalonde, "treat", weights=w)
     wc = w[lalonde["treat"] == 0]
     assert ess.loc["Adjusted", "control"] == pytest.approx(wc.sum() ** 2 / (wc ** 2).sum())
     assert ess.loc["Adjusted", "treated"] == pytest.approx(185.0)

@@ -71,7 +71,7 @@ def test_simulated_cohort_agrees_with_r(tmp_path):
     np.testing.assert_allclose(f2.summary["se"], r["f2"]["se"], rtol=1e-6)
     np.testing.assert_allclose(f2.lr_test["chisq"], r["f2"]["lr"], rtol=1e-6)
     np.testing.assert_allclose(f2.score_test["chisq"], r["f2"]["score"], rtol=1e-6)
-    np.testing.assert_allclose(cox_zph(f2, "rank")["chisq"], r["f2"]["zph"], rtol=1e-6)
+    np.testing.assert_allclose(cox_zph(f2, transform="rank")["chisq"], r["f2"]["zph"], rtol=1e-6)
 
     km = kaplan_meier(df, "t", "e", group="arm", weights="w")
     np.testing.assert_allclose(km.table["survival"], r["km"]["surv"], rtol=1e-6)

@@ -140,7 +140,7 @@ def test_uno_c_g_minus_vs_scikit_survival_g():
 @pytest.mark.parametrize("name", DATASETS)
 def test_delta_c_ij_se_matches_r_concordance_of_two_fits(name):
     d, g = load(name)
-    res = prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], g["times"],
+    res = prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], horizon=g["times"],
                      tau=g["tau"], n_boot=0)
     s = res.summary.set_index(["model", "metric"])
     for metric, key in (("delta_harrell_c", "delta_harrell"), ("delta_uno_c", "delta_uno_tau")):
@@ -258,7 +258,7 @@ def test_calibration_detects_overprediction():
 @pytest.mark.parametrize("name", DATASETS)
 def test_prognostic_summary_agrees_with_r(name):
     d, g = load(name)
-    res = prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], g["times"],
+    res = prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], horizon=g["times"],
                      tau=g["tau"], n_boot=0)
     s = res.summary
     for model, key in (("baseline", "base"), ("extended", "ext")):
@@ -285,9 +285,9 @@ def test_prognostic_summary_agrees_with_r(name):
 # ----------------------------------------------------------------------------------------------
 def test_bootstrap_is_seeded_and_brackets_the_difference():
     d, g = load("lung")
-    a = prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], [365], n_boot=40, seed=7)
-    b = prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], [365], n_boot=40, seed=7)
-    c = prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], [365], n_boot=40, seed=8)
+    a = prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], horizon=[365], n_boot=40, seed=7)
+    b = prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], horizon=[365], n_boot=40, seed=7)
+    c = prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], horizon=[365], n_boot=40, seed=8)
     pd.testing.assert_frame_equal(a.summary, b.summary)
     assert not a.bootstrap.equals(c.bootstrap)
     s = a.summary.set_index(["model", "metric"])
@@ -308,7 +308,7 @@ def test_bootstrap_replicates_missing_a_category_are_skipped_and_counted():
     d = d.copy()
     d["ecog"] = d["ph.ecog"].map({0: "0", 1: "1", 2: "2+", 3: "2+"})
     d.loc[d.index[:2], "ecog"] = "rare"       # a level with 2 patients: absent from many resamples
-    res = prognostic(d, "time", "event", ["age", "sex"], ["age", "sex", "ecog"], [365],
+    res = prognostic(d, "time", "event", ["age", "sex"], ["age", "sex", "ecog"], horizon=[365],
                      n_boot=30, seed=3)
     failed = res.settings["n_boot_failed"]
     assert failed > 0 and len(res.bootstrap) == 30 - failed
@@ -331,7 +331,7 @@ def test_cross_validated_c_is_seeded_and_lower_than_apparent():
 
 def test_non_nested_models_have_no_lr_test_but_a_reason():
     d, _ = load("lung")
-    res = prognostic(d, "time", "event", ["age"], ["sex", "ph.ecog"], [365], n_boot=0)
+    res = prognostic(d, "time", "event", ["age"], ["sex", "ph.ecog"], horizon=[365], n_boot=0)
     assert np.isnan(res.lr_test["chisq"]) and "not nested" in res.lr_test["note"]
     row = res.summary.set_index("metric").loc["likelihood_ratio_chisq"]
     assert "not nested" in row["note"]
@@ -378,9 +378,9 @@ def test_prognostic_horizon_beyond_follow_up_is_refused():
     d, g = load("rossi")
     base, ext = g["covariates_base"], g["covariates_ext"]
     with pytest.raises(StatsInputError, match="beyond the last follow-up"):
-        prognostic(d, "time", "event", base, ext, [40, 52], n_boot=0)
+        prognostic(d, "time", "event", base, ext, horizon=[40, 52], n_boot=0)
     with pytest.raises(StatsInputError, match="no event"):
-        prognostic(d, "time", "event", base, ext, [0.5], n_boot=0)
+        prognostic(d, "time", "event", base, ext, horizon=[0.5], n_boot=0)
 
 
 def test_prognostic_missing_values_and_no_events():
@@ -388,14 +388,14 @@ def test_prognostic_missing_values_and_no_events():
     d = d.copy()
     d.loc[d.index[3], "ph.ecog"] = np.nan
     with pytest.raises(StatsInputError, match="ph.ecog"):
-        prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], [365], n_boot=0)
+        prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], horizon=[365], n_boot=0)
     with pytest.warns(UserWarning, match="1 row"):
-        res = prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], [365],
+        res = prognostic(d, "time", "event", g["covariates_base"], g["covariates_ext"], horizon=[365],
                          n_boot=0, missing="drop")
     assert res.n == len(d) - 1 == res.baseline_fit.n    # both models on the same patients
     d["event"] = 0
     with pytest.raises(StatsInputError, match="no events"):
-        prognostic(d.dropna(), "time", "event", g["covariates_base"], g["covariates_ext"], [365], n_boot=0)
+        prognostic(d.dropna(), "time", "event", g["covariates_base"], g["covariates_ext"], horizon=[365], n_boot=0)
 
 
 def test_prognostic_on_20000_patients():
@@ -408,7 +408,7 @@ def test_prognostic_on_20000_patients():
     lp = 0.6 * df["ata"] - 0.8 * df["resp"]
     df["t"] = np.ceil(rng.exponential(np.exp(-lp)) * 24)
     df["e"] = (rng.random(n) < 0.7).astype(int)
-    res = prognostic(df, "t", "e", ["ata", "age"], ["ata", "age", "resp"], [12, 24], n_boot=0)
+    res = prognostic(df, "t", "e", ["ata", "age"], ["ata", "age", "resp"], horizon=[12, 24], n_boot=0)
     s = res.summary.set_index(["model", "metric"])
     assert s.loc[("extended - baseline", "delta_harrell_c"), "lower"] > 0
     assert res.lr_test["p"] < 1e-10

@@ -63,7 +63,7 @@ def test_simulated_recurrence_cohort_agrees_with_r(tmp_path):
     assert (df.loc[df["t"] == df["t"].max(), "e"] == 0).all()     # the last time is censored
     r = run_r(R_SCRIPT, df, tmp_path)
 
-    res = prognostic(df, "t", "e", ["ata", "age"], ["ata", "age", "response"], [12, 36], n_boot=0)
+    res = prognostic(df, "t", "e", ["ata", "age"], ["ata", "age", "response"], horizon=[12, 36], n_boot=0)
     lp_r = np.asarray(r["lp"])
     h = harrell_c(df["t"], df["e"], lp_r)
     u = uno_c(df["t"], df["e"], lp_r, tau=36)

@@ -41,7 +41,7 @@ def test_zph_differs_from_lifelines_pre_3_0_approximation():
     cols = ["fin", "age", "race", "wexp", "mar", "paro", "prio"]
     cph = CoxPHFitter().fit(rossi, "week", "arrest")
     old = proportional_hazard_test(cph, rossi, time_transform="km").summary["test_statistic"]
-    new = cox_zph(cox(rossi, "week", "arrest", cols), "km")
+    new = cox_zph(cox(rossi, "week", "arrest", cols), transform="km")
     ref = pd.DataFrame(json.loads((GOLD / "zph_rossi_efron.json").read_text())["km"]).set_index("term")
     np.testing.assert_allclose(new.loc[cols, "chisq"], ref.loc[cols, "chisq"], rtol=1e-6)
     assert np.max(np.abs(old.loc[cols].to_numpy() - ref.loc[cols, "chisq"].to_numpy())) > 1e-3

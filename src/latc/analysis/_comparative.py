@@ -230,7 +230,7 @@ def run(ctx: Context, sec: SectionResult) -> None:
         love = concat(loves)
         ess = []
         for name, col in (("unadjusted", None), ("iptw_ate", "w_ate"), ("overlap_ato", "w_ato")):
-            e = effective_sample_size(df, "neoadjuvant", df[col] if col else None).reset_index()
+            e = effective_sample_size(df, "neoadjuvant", weights=df[col] if col else None).reset_index()
             e.insert(0, "sample", name)
             ess.append(e)
         method = ("cobalt bal.tab conventions: standardized mean differences (binary variables standardized, "
@@ -283,7 +283,7 @@ def run(ctx: Context, sec: SectionResult) -> None:
         _ps_ready(cmp)
         rows = []
         for name, col in (("iptw_ate", "w_ate"), ("overlap_ato", "w_ato")):
-            ess = effective_sample_size(df, "neoadjuvant", col).loc["Adjusted"]
+            ess = effective_sample_size(df, "neoadjuvant", weights=col).loc["Adjusted"]
             for cohort, g in df.groupby("cohort"):
                 w = g[col].to_numpy(dtype=float)
                 rows.append({"weights": name, "cohort": cohort, "n": len(w), "sum": w.sum(), "mean": w.mean(),
@@ -419,7 +419,7 @@ def weight_sensitivity(ctx: Context) -> pd.DataFrame:
             dd = d.assign(w_sens=w)[w > 0]
             fit = _cox_fit(dd, time, event, ["neoadjuvant"], ctx, f"recurrence IPTW ({label})", strata=strata,
                            weights="w_sens", robust=True)
-            ess = effective_sample_size(dd, "neoadjuvant", "w_sens").loc["Adjusted"]
+            ess = effective_sample_size(dd, "neoadjuvant", weights="w_sens").loc["Adjusted"]
             row.update(cox_row(fit, "neoadjuvant"))
             row.update({"max_weight": float(dd["w_sens"].max()), "ess_treated": float(ess["treated"]),
                         "ess_control": float(ess["control"]), "excluded": int(len(d) - len(dd)), "note": ""})

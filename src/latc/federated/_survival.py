@@ -196,6 +196,6 @@ def combine_logrank(messages: Sequence[Message], stratify_by_site: bool = False)
         var += v
         n_by_group += at_time.sum(axis=0).astype(np.int64)
     method = "log-rank test (R survdiff, rho = 0), federated" + (", stratified by site" if stratify_by_site else "")
-    return logrank_result(levels, n_by_group, obs, exp, var, method,
+    return logrank_result(levels, n_by_group, obs, exp, var, method=method,
                           singular="logrank: the pooled variance matrix is singular (a group present at one site only, "
                                    "with stratify_by_site?)")

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from latc._compat import positional_deprecated
 from latc.stats._errors import StatsInputError
 from latc.stats._matching import MatchResult
 from latc.stats._propensity import _check_frame, _levels, treatment_indicator
@@ -111,7 +112,8 @@ def _resolve_weights(df: pd.DataFrame, weights) -> np.ndarray | None:
     return w
 
 
-def effective_sample_size(df: pd.DataFrame, treatment: str, weights=None, *,
+@positional_deprecated
+def effective_sample_size(df: pd.DataFrame, treatment: str, *, weights=None,
                           treated: object | None = None) -> pd.DataFrame:
     """Kish effective sample size (sum w)² / sum w² per group; rows All (unweighted n) and
     Adjusted (weighted ESS), columns control / treated (cobalt's "Effective sample sizes")."""
@@ -128,8 +130,9 @@ def effective_sample_size(df: pd.DataFrame, treatment: str, weights=None, *,
     return pd.DataFrame.from_dict(rows, orient="index", columns=["control", "treated"])
 
 
-def balance(df: pd.DataFrame, treatment: str, covariates: Sequence[str], weights=None,
-            estimand: str | None = None, s_d_denom: str | None = None, *, binary: str = "raw",
+@positional_deprecated
+def balance(df: pd.DataFrame, treatment: str, covariates: Sequence[str], *, weights=None,
+            estimand: str | None = None, s_d_denom: str | None = None, binary: str = "raw",
             treated: object | None = None) -> pd.DataFrame:
     """cobalt-style balance table.
 
@@ -197,7 +200,7 @@ def balance(df: pd.DataFrame, treatment: str, covariates: Sequence[str], weights
             rec[f"ks_{tag}"] = abs(m1 - m0) if is_bin else _ks(x, ww, t)
         records.append(rec)
     out = pd.DataFrame.from_records(records).set_index("variable")
-    out.attrs["observations"] = effective_sample_size(df, treatment, w, treated=treated)
+    out.attrs["observations"] = effective_sample_size(df, treatment, weights=w, treated=treated)
     out.attrs["method"] = (f"cobalt bal.tab conventions: estimand {estimand}, SD denominator "
                            f"{s_d_denom} (unadjusted sample), binary {binary}, continuous std")
     return out

@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from latc._compat import positional_deprecated
+
 from ._cox import cox
 from ._discrimination import _vector, survival_arrays
 from ._errors import StatsInputError
@@ -49,7 +51,8 @@ def _risk_groups(p: np.ndarray, groups: int) -> np.ndarray:
     return np.asarray(codes, dtype=np.int64) + 1
 
 
-def calibration(time, event, predicted_risk, at: float, groups: int = 10,
+@positional_deprecated
+def calibration(time, event, predicted_risk, at: float, *, groups: int = 10,
                 linear_predictor=None, conf_level: float = 0.95) -> CalibrationResult:
     """Calibration of predicted risks of an event by time ``at``.
 

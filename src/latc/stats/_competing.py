@@ -42,6 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
+from latc._compat import positional_deprecated
+
 from ._cox import design_matrix
 from ._errors import StatsInputError, _require_columns, complete_cases, time_values
 
@@ -232,9 +234,9 @@ class CIFResult:
         return pd.concat(rows, ignore_index=True)
 
 
+@positional_deprecated
 def cumulative_incidence(df: pd.DataFrame, time: str, event_type: str, group: str | None = None,
-                         conf_level: float = 0.95, times: Sequence[float] | None = None, *,
-                         censor_code=0, conf_type: str = "log-log", rho: float = 0.0,
+                         *, conf_level: float = 0.95, times: Sequence[float] | None = None, censor_code=0, conf_type: str = "log-log", rho: float = 0.0,
                          missing: str = "error") -> CIFResult:
     """Aalen–Johansen cumulative incidence of each cause by group, agreeing with R
     ``cmprsk::cuminc(time, event_type, group, cencode = censor_code)``.
@@ -409,8 +411,9 @@ def _gray_table(data: _CompetingData, gcode: np.ndarray, ng: int, scode: np.ndar
     return out
 
 
+@positional_deprecated
 def gray_test(df: pd.DataFrame, time: str, event_type: str, group: str,
-              strata: str | Sequence[str] | None = None, cause=None, *, censor_code=0,
+              *, strata: str | Sequence[str] | None = None, cause=None, censor_code=0,
               rho: float = 0.0, missing: str = "error") -> pd.DataFrame:
     """Gray's K-sample test of equal cumulative incidence across ``group``, per cause, agreeing with
     R ``cuminc(time, event_type, group, strata, rho, cencode = censor_code)$Tests``.
@@ -583,8 +586,9 @@ class FineGrayResult:
         return self.summary["shr"]
 
 
+@positional_deprecated
 def fine_gray(df: pd.DataFrame, time: str, event_type: str, covariates: Sequence[str],
-              cause=1, censor_code=0, *, conf_level: float = 0.95, max_iter: int = 10,
+              *, cause=1, censor_code=0, conf_level: float = 0.95, max_iter: int = 10,
               gtol: float = 1e-6, missing: str = "error") -> FineGrayResult:
     """Fine–Gray subdistribution hazards model for ``cause``, agreeing with R
     ``cmprsk::crr(time, event_type, cov1 = model.matrix(~ covariates)[, -1], failcode = cause,

@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
+from latc._compat import positional_deprecated
+
 from ._errors import StatsInputError, survival_data
 
 __all__ = ["CoxResult", "cox"]
@@ -519,10 +521,11 @@ def coxfit_newton(evaluate, p: int, *, singular_start=None) -> NewtonFit:
     return NewtonFit(newbeta, float(newlk), float(loglik0), u, imat, score_stat, converged, it)
 
 
+@positional_deprecated
 def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
-        strata: str | Sequence[str] | None = None, weights: str | None = None,
+        *, strata: str | Sequence[str] | None = None, weights: str | None = None,
         cluster: str | None = None, robust: bool | None = None, ties: str = "efron",
-        conf_level: float = 0.95, missing: str = "error", *, start: str | None = None,
+        conf_level: float = 0.95, missing: str = "error", start: str | None = None,
         event_codes: tuple = (0, 1)) -> CoxResult:
     """Fit a Cox model, agreeing with R ``coxph(Surv(time, event) ~ covariates + strata(...),
     weights = , cluster = , robust = , ties = )``, or with ``start`` R's counting-process form

@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from latc._compat import positional_deprecated
+
 from ._cox import _prefix_weight_below
 from ._errors import StatsInputError, _as_event
 
@@ -230,7 +232,8 @@ def _check_not_constant(r: np.ndarray, context: str) -> None:
                               "pair is tied, so C = 0.5 carries no information")
 
 
-def harrell_c(time, event, risk, conf_level: float = 0.95) -> ConcordanceResult:
+@positional_deprecated
+def harrell_c(time, event, risk, *, conf_level: float = 0.95) -> ConcordanceResult:
     """Harrell's C of a risk score (higher = worse prognosis) with R's standard error.
 
     R: ``concordance(Surv(time, status) ~ risk, reverse = TRUE)``; ``se`` is ``sqrt(fit$var)``.
@@ -260,7 +263,8 @@ def uno_weights(t: np.ndarray, e: np.ndarray, tau: float | None) -> np.ndarray:
     return tw
 
 
-def uno_c(time, event, risk, tau: float | None = None, conf_level: float = 0.95) -> ConcordanceResult:
+@positional_deprecated
+def uno_c(time, event, risk, *, tau: float | None = None, conf_level: float = 0.95) -> ConcordanceResult:
     """Uno's C (IPCW concordance up to ``tau``) with R's G(t−) convention and standard error.
 
     R: ``concordance(Surv(time, status) ~ risk, reverse = TRUE, timewt = "n/G2", ymax = tau)``.

@@ -22,6 +22,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from latc._compat import positional_deprecated
 from latc.stats._errors import StatsInputError
 
 __all__ = ["evalue"]
@@ -43,8 +44,9 @@ def _e(rr: float) -> float:
     return rr + math.sqrt(rr * (rr - 1))
 
 
+@positional_deprecated
 def evalue(estimate: float, lower: float | None = None, upper: float | None = None,
-           measure: str = "RR", rare: bool = True, *, true: float = 1.0) -> pd.DataFrame:
+           *, measure: str = "RR", rare: bool = True, true: float = 1.0) -> pd.DataFrame:
     """E-values for a ratio estimate and its confidence interval.
 
     Parameters

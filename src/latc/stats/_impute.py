@@ -35,6 +35,8 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from scipy.stats import t as t_dist
 
+from latc._compat import positional_deprecated
+
 from ._errors import StatsInputError
 
 __all__ = ["ImputedData", "impute", "pool", "nelson_aalen"]
@@ -277,7 +279,8 @@ class _Column:
         return pd.Series(vals, index=template.index, name=self.name).astype(self.dtype)
 
 
-def impute(df: pd.DataFrame, m: int = 20, method: dict[str, str] | None = None, seed: int = 1,
+@positional_deprecated
+def impute(df: pd.DataFrame, *, m: int = 20, method: dict[str, str] | None = None, seed: int = 1,
            maxit: int = 10, survival: tuple[str, str] | None = None,
            predictors: dict[str, Sequence[str]] | None = None) -> ImputedData:
     """Multiple imputation by chained equations (see the module notes; R ``mice``).
@@ -456,7 +459,8 @@ def barnard_rubin_df(m: int, b: np.ndarray, t: np.ndarray, dfcom: float) -> np.n
     return dfold * dfobs / (dfold + dfobs)
 
 
-def pool(fits: Sequence, dfcom: float | None = None, conf_level: float = 0.95) -> pd.DataFrame:
+@positional_deprecated
+def pool(fits: Sequence, *, dfcom: float | None = None, conf_level: float = 0.95) -> pd.DataFrame:
     """Combine m fits by Rubin's rules, as ``summary(mice::pool(fits), conf.int = TRUE)``.
 
     Parameters

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from latc._compat import positional_deprecated
+
 from ._errors import StatsInputError, survival_data
 
 __all__ = ["KMResult", "kaplan_meier"]
@@ -165,10 +167,11 @@ def _robust_var(time: np.ndarray, event: np.ndarray, w: np.ndarray, cluster: np.
     return np.maximum(var, 0.0)
 
 
+@positional_deprecated
 def kaplan_meier(df: pd.DataFrame, time: str, event: str, group: str | None = None,
-                 conf_type: str = "log", conf_level: float = 0.95, weights: str | None = None,
+                 *, conf_type: str = "log", conf_level: float = 0.95, weights: str | None = None,
                  cluster: str | None = None, landmarks: Sequence[float] | None = None,
-                 robust: bool | None = None, missing: str = "error", *, event_codes: tuple = (0, 1)) -> KMResult:
+                 robust: bool | None = None, missing: str = "error", event_codes: tuple = (0, 1)) -> KMResult:
     """Kaplan–Meier estimate by group, agreeing with R ``survfit(Surv(time, event) ~ group)``.
 
     Parameters

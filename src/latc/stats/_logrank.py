@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2
 
+from latc._compat import positional_deprecated
+
 from ._errors import StatsInputError, survival_data
 from ._test_result import TestResult
 
@@ -43,9 +45,9 @@ def logrank_stratum(at_time: np.ndarray, deaths: np.ndarray) -> tuple[np.ndarray
             np.diag((kk[:, None] * frac).sum(axis=0)) - np.einsum("t,tg,th->gh", kk, frac, frac))
 
 
+@positional_deprecated
 def logrank(df: pd.DataFrame, time: str, event: str, group: str,
-            strata: str | Sequence[str] | None = None, missing: str = "error", *,
-            event_codes: tuple = (0, 1)) -> TestResult:
+            *, strata: str | Sequence[str] | None = None, missing: str = "error", event_codes: tuple = (0, 1)) -> TestResult:
     """Log-rank test of ``group``, optionally stratified, like R
     ``survdiff(Surv(time, event) ~ group + strata(...))``.
 
@@ -86,13 +88,13 @@ def logrank(df: pd.DataFrame, time: str, event: str, group: str,
         exp += e_
         var += v
     method = "log-rank test (R survdiff, rho = 0)" + (f", stratified by {strata_cols}" if strata_cols else "")
-    return logrank_result(levels, np.bincount(gcode, minlength=k), obs, exp, var, method,
+    return logrank_result(levels, np.bincount(gcode, minlength=k), obs, exp, var, method=method,
                           singular=f"logrank: the variance matrix is singular (groups perfectly confounded with "
                                    f"strata of {strata_cols}?)")
 
 
-def logrank_result(levels: list, n_by_group: np.ndarray, obs: np.ndarray, exp: np.ndarray, var: np.ndarray,
-                   method: str, *, singular: str) -> TestResult:
+def logrank_result(levels: list, n_by_group: np.ndarray, obs: np.ndarray, exp: np.ndarray, var: np.ndarray, *,
+                   method: str, singular: str) -> TestResult:
     """The test from summed observed, expected and variance (survdiff: the groups with E > 0, the
     first dropped) and its per-group table; ``singular``: the message when V cannot be inverted.
     Shared by :func:`logrank` and the federated ``combine_logrank``."""

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from latc._compat import positional_deprecated
 from latc.stats._errors import StatsInputError
 from latc.stats._propensity import _check_frame, propensity_values, treatment_indicator
 
@@ -192,10 +193,11 @@ def _ess(w: np.ndarray) -> float:
     return float(s * s / (w * w).sum()) if s > 0 else 0.0
 
 
+@positional_deprecated
 def match(df: pd.DataFrame, treatment: str, covariates: Sequence[str] | None = None,
-          ps: str | pd.Series | np.ndarray | None = None, ratio: int = 1,
+          *, ps: str | pd.Series | np.ndarray | None = None, ratio: int = 1,
           caliper: float | None = 0.2, replace: bool = False, exact: str | Sequence[str] | None = None,
-          m_order: str = "largest", seed: int | None = None, *, scale: str = "logit",
+          m_order: str = "largest", seed: int | None = None, scale: str = "logit",
           std_caliper: bool = True, treated: object | None = None) -> MatchResult:
     """MatchIt-compatible greedy nearest-neighbour matching on the propensity score (ATT).
 

@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
+from latc._compat import positional_deprecated
+
 from ._calibration import calibration
 from ._cox import CoxResult, cox, design_matrix
-from ._discrimination import (_concordance, brier_score, harrell_c, time_dependent_auc, uno_c,
-                              uno_weights)
+from ._discrimination import _concordance, brier_score, harrell_c, time_dependent_auc, uno_c, uno_weights
 from ._errors import StatsInputError, survival_data
 
 __all__ = ["PrognosticResult", "cox_predicted_risk", "prognostic"]
@@ -130,8 +131,9 @@ def _folds(e: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return fold
 
 
+@positional_deprecated
 def prognostic(df: pd.DataFrame, time: str, event: str, baseline_model: Sequence[str],
-               extended_model: Sequence[str], horizon: float | Sequence[float],
+               extended_model: Sequence[str], *, horizon: float | Sequence[float],
                tau: float | None = None, cv: int | None = None, seed: int = 20240611, n_boot: int = 200,
                optimism: bool = True, groups: int = 10, ties: str = "efron",
                conf_level: float = 0.95, missing: str = "error") -> PrognosticResult:

@@ -21,6 +21,8 @@ import pandas as pd
 from scipy.stats import beta as beta_dist
 from scipy.stats import norm
 
+from latc._compat import positional_deprecated
+
 from ._errors import StatsInputError
 
 __all__ = ["proportion_ci", "response_rates"]
@@ -49,7 +51,8 @@ def _check_counts(successes, n) -> tuple[np.ndarray, np.ndarray]:
     return x, m
 
 
-def proportion_ci(successes, n, method: str = "clopper-pearson",
+@positional_deprecated
+def proportion_ci(successes, n, *, method: str = "clopper-pearson",
                   conf_level: float = 0.95) -> pd.DataFrame:
     """Proportion with its confidence interval, vectorised over ``successes`` and ``n``.
 
@@ -112,8 +115,9 @@ def _outcome_indicator(values: pd.Series, outcome: str) -> pd.Series:
     return num.astype(float)
 
 
+@positional_deprecated
 def response_rates(df: pd.DataFrame, outcome: str | Sequence[str], by: str | Sequence[str] | None = None,
-                   method: str = "clopper-pearson", conf_level: float = 0.95) -> pd.DataFrame:
+                   *, method: str = "clopper-pearson", conf_level: float = 0.95) -> pd.DataFrame:
     """Rate table: responders / evaluable patients with a confidence interval, overall and by subgroup.
 
     Patients with a missing outcome are not evaluable: they are counted in ``not_evaluable`` and

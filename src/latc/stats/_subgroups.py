@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
+from latc._compat import positional_deprecated
+
 from ._cox import cox
 from ._errors import StatsInputError
 from ._propensity import _levels, design_matrix, treatment_indicator
@@ -144,9 +146,10 @@ def _blocker(frame: pd.DataFrame, model: str, outcome, n_params: int) -> str:
     return ""
 
 
+@positional_deprecated
 def subgroups(df: pd.DataFrame, treatment: str, outcome: str | tuple[str, str], subgroup_vars: Sequence[str],
-              model: str | None = None, adjust: Sequence[str] | None = None, weights: str | None = None,
-              *, treated: object | None = None, conf_level: float = 0.95, overall: bool = True) -> pd.DataFrame:
+              *, model: str | None = None, adjust: Sequence[str] | None = None, weights: str | None = None,
+              treated: object | None = None, conf_level: float = 0.95, overall: bool = True) -> pd.DataFrame:
     """Treatment effect by subgroup, with interaction p-values, in forest-plot order.
 
     Parameters

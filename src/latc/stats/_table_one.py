@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from latc._compat import positional_deprecated
+
 from ._balance import balance
 from ._errors import StatsInputError
 from ._propensity import _levels
@@ -133,10 +135,10 @@ def _fmt_num(v: float, digits: int) -> str:
     return "NA" if not np.isfinite(v) else f"{v:.{digits}f}"
 
 
-def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], weights: str | None = None,
+@positional_deprecated
+def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights: str | None = None,
               categorical: Sequence[str] | None = None, nonnormal: Sequence[str] | None = None,
-              tests: bool = True, exact: Sequence[str] | None = None, *,
-              digits: int = 2, cat_digits: int = 1) -> pd.DataFrame:
+              tests: bool = True, exact: Sequence[str] | None = None, digits: int = 2, cat_digits: int = 1) -> pd.DataFrame:
     """Descriptive table by group (see the module notes for the conventions and R equivalents).
 
     Parameters

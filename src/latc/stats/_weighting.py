@@ -39,6 +39,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from latc._compat import positional_deprecated
 from latc.stats._errors import StatsInputError
 from latc.stats._propensity import _check_frame, propensity_values, treatment_indicator
 
@@ -47,10 +48,10 @@ __all__ = ["weights"]
 _ESTIMANDS = ("ATE", "ATT", "ATO")
 
 
+@positional_deprecated
 def weights(df: pd.DataFrame, treatment: str, covariates: Sequence[str] | None = None,
-            ps: str | pd.Series | np.ndarray | None = None, estimand: str = "ATE",
-            stabilize: bool = False, trim: float | tuple[float, float] | None = None, *,
-            truncate: float | None = None, treated: object | None = None) -> pd.Series:
+            *, ps: str | pd.Series | np.ndarray | None = None, estimand: str = "ATE",
+            stabilize: bool = False, trim: float | tuple[float, float] | None = None, truncate: float | None = None, treated: object | None = None) -> pd.Series:
     """Propensity-score weights for the ATE (IPTW), ATT or ATO (overlap weights).
 
     Parameters

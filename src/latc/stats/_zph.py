@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, rankdata
 
+from latc._compat import positional_deprecated
+
 from ._cox import CoxResult
 from ._errors import StatsInputError
 
@@ -44,7 +46,8 @@ def _transformed_times(time: np.ndarray, event: np.ndarray, transform: str) -> n
     raise StatsInputError(f"cox_zph: transform must be 'km', 'rank', 'identity' or 'log', not {transform!r}")
 
 
-def cox_zph(fit: CoxResult, transform: str = "km", global_test: bool = True) -> pd.DataFrame:
+@positional_deprecated
+def cox_zph(fit: CoxResult, *, transform: str = "km", global_test: bool = True) -> pd.DataFrame:
     """Score test of proportional hazards per term and GLOBAL, as R ``cox.zph(fit, transform)``.
 
     Returns a DataFrame indexed by term (the covariate names, then ``GLOBAL``) with ``chisq``,

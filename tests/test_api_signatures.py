@@ -1,0 +1,60 @@
+"""The public API's calling convention (issue "latc 1.0 shape"): the data and the column names are
+positional, every option after them is keyword-only, as scanpy does — so a call reads
+``cox(df, "os_time", "os_event", covs, strata="center")`` and an option cannot land in the wrong
+slot. This test is the rule's linter for the public surface: a new public function with more than
+five positional parameters fails here. For one release the former positional calls still work,
+with a DeprecationWarning (``latc._compat.positional_deprecated``)."""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import latc.stats as S
+
+MAX_POSITIONAL = 5
+
+
+def _public_functions(module):
+    for name in getattr(module, "__all__", []):
+        obj = getattr(module, name)
+        if inspect.isfunction(obj):
+            yield name, obj
+
+
+def _positional(func) -> list[str]:
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in inspect.signature(func).parameters.values() if p.kind in kinds]
+
+
+@pytest.mark.parametrize("name, func", list(_public_functions(S)))
+def test_public_stats_functions_take_options_by_keyword(name, func):
+    pos = _positional(func)
+    assert len(pos) <= MAX_POSITIONAL, f"latc.stats.{name}: positional {pos}; make the options keyword-only (*)"
+    # an option (a parameter with a default) of these names is never positional; a required one is
+    # data (a required column such as a treatment or a time is positional)
+    params = inspect.signature(func).parameters
+    optional = {n for n in pos if params[n].default is not inspect.Parameter.empty}
+    options = {"conf_level", "missing", "strata", "weights", "ties", "seed", "method", "robust", "cluster"}
+    assert not options & optional, f"latc.stats.{name}: options {options & optional} must be keyword-only"
+
+
+def test_former_positional_call_still_works_for_one_release_with_a_warning():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"t": rng.exponential(10, 80), "e": rng.integers(0, 2, 80), "g": rng.integers(0, 2, 80),
+                       "s": rng.integers(0, 2, 80)})
+    new = S.logrank(df, "t", "e", "g", strata="s")
+    with pytest.warns(DeprecationWarning, match=r"logrank\(\): pass strata by keyword \(strata=…\)"):
+        old = S.logrank(df, "t", "e", "g", "s")
+    assert old.statistic == new.statistic and old.p == new.p
+    with pytest.warns(DeprecationWarning, match=r"pass strata, weights"):
+        S.cox(df, "t", "e", ["g"], None, None)
+    with pytest.raises(TypeError, match="multiple values for strata"):
+        S.logrank(df, "t", "e", "g", "s", strata="s")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        S.cox(df, "t", "e", ["g"], strata="s")  # the new spelling: no warning
