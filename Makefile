@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.12 python3.13 $$HOME/.pyenv/versions/3.12*/bi
             if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench fuzz lock env clean report-tools
+.PHONY: demo test test-all lint bench fuzz lock env clean report-tools
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PYTHON)" || { echo "latc needs Python >= 3.12 (python3.12 on PATH or under pyenv)"; exit 1; }
@@ -34,11 +34,16 @@ report-tools:
 	else echo "report-tools: no apt-get; the Chromium/PDF report tests will be skipped"; fi
 
 ## Run the test suite (what CI runs).
-test: $(STAMP) report-tools
+test: $(STAMP) report-tools lint
 	$(VENV)/bin/python -m pytest -n 2 -q
 
+## Lint (ruff) and type check (mypy), configured in pyproject.toml; part of `make test`.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/mypy
+
 ## Include tests marked slow.
-test-all: $(STAMP) report-tools
+test-all: $(STAMP) report-tools lint
 	$(VENV)/bin/python -m pytest -n 2 -q -m "slow or not slow"
 
 ## Benchmarks (wall time, peak memory, scaling) — see benchmarks/README.md.

@@ -227,7 +227,7 @@ def run_streamed(n_cells: int, workdir: Path, doublets: bool = True) -> dict:
     import scanpy as sc
     from scipy import sparse
 
-    from latc.omics.sc import (annotate, load_markers, load_signatures, normalise, qc_filter, qc_metrics,
+    from latc.omics.sc import (annotate, normalise, qc_filter, qc_metrics,
                                score_signatures, simulate_counts)
 
     S = _samples()

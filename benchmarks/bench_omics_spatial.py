@@ -23,7 +23,6 @@ import sys
 import time
 
 import numpy as np
-import pandas as pd
 
 
 def _rss_mb() -> float:

@@ -251,7 +251,6 @@ def test_investigator_precedence_and_disagreement(study):
     clean = _copy(result.clean)
     tpr = clean["timepoint_responses"]
     i = tpr.index[tpr["overall_response"].eq("PR")][0]
-    pid = tpr.at[i, "patient_id"]
     tpr.at[i, "overall_response"] = "SD"  # the investigator read SD where the measurements give PR
     ds = derive_datasets(clean, truth["data_cut"], eligibility=result.eligibility, response_source="investigator")
     tp = ds.concordance[ds.concordance["level"] == "timepoint_response"].set_index(["computed", "investigator"])

@@ -10,7 +10,6 @@ latent days and the surgery table, independently of latc.derive.tte.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from latc.derive.recist import timepoint_responses

@@ -20,7 +20,6 @@ import csv
 import json
 import re
 import zipfile
-from datetime import date
 from pathlib import Path
 
 import numpy as np

@@ -203,7 +203,7 @@ def test_methods_record_what_ran(report, run):
     html = (report / "report.html").read_text(encoding="utf-8")
     m = json.loads((run / "manifest.json").read_text())
     assert m["input"]["combined"] in html
-    assert f"pandas</td>" in html and m["software"]["pandas"] in html
+    assert "pandas</td>" in html and m["software"]["pandas"] in html
     res = json.loads((run / "analysis" / "results.json").read_text())
     caliper = res["parameters"]["caliper"]
     assert f"caliper of {caliper} SD of the logit PS" in html

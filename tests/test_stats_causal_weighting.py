@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from latc.stats import (StatsInputError, balance, effective_sample_size, love_data, match,
-                        propensity, weights)
+                        weights)
 
 GOLD = Path(__file__).parent / "data" / "r_golden_causal"
 COVS = ["age", "educ", "race", "married", "nodegree", "re74", "re75"]

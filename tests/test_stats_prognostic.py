@@ -319,9 +319,9 @@ def test_bootstrap_replicates_missing_a_category_are_skipped_and_counted():
 
 def test_cross_validated_c_is_seeded_and_lower_than_apparent():
     d, g = load("pbc")
-    args = (d, "time", "event", g["covariates_base"], g["covariates_ext"], g["times"])
-    a = prognostic(*args, n_boot=0, cv=5, seed=1)
-    b = prognostic(*args, n_boot=0, cv=5, seed=1)
+    args = (d, "time", "event", g["covariates_base"], g["covariates_ext"])
+    a = prognostic(*args, horizon=g["times"], n_boot=0, cv=5, seed=1)
+    b = prognostic(*args, horizon=g["times"], n_boot=0, cv=5, seed=1)
     pd.testing.assert_frame_equal(a.summary, b.summary)
     s = a.summary.set_index(["model", "metric"])
     for model in ("baseline", "extended"):

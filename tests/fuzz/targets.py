@@ -449,7 +449,7 @@ def _is_blank(value: object) -> bool | None:
     return False
 
 
-def xlsx_structured(fdp) -> tuple[bytes | None, dict[str, int] | None, dict[str, str] | None]:
+def xlsx_structured(fdp) -> tuple[bytes | None, dict[str, int] | None, dict[str, str] | None]:  # noqa: C901 - over the complexity bar; to be split (issue #15, code layout)
     """A workbook built from fuzzed choices, the non-blank data rows of each form sheet (left out
     where it cannot be told) and hints (``blank_header_row``). (None, None, None) when openpyxl
     cannot write it."""

@@ -19,7 +19,7 @@ from latc.stats import cumulative_incidence, fine_gray, gray_test
 from ._comparative import POPULATION, comparison
 from ._coding import coding
 from ._context import Context, attempt, check_events, concat, note_missing
-from ._results import ResultTable, SectionResult, SectionSkipped
+from ._results import ResultTable, SectionResult
 
 CAUSES = {1: "recurrence or progression", 2: "death without recurrence (competing)"}
 

@@ -10,7 +10,6 @@ score, calibration at the horizons, likelihood-ratio test, bootstrap optimism co
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from latc.stats import prognostic

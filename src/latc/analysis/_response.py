@@ -14,12 +14,11 @@ Rates with exact Clopper–Pearson 95 % CIs (R ``binom.test``) by ``latc.stats.r
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from latc.stats import response_rates
 
-from ._context import Context, attempt, concat, front
+from ._context import Context, attempt, concat
 from ._data import _flag, need
 from ._results import ResultTable, SectionResult, SectionSkipped
 

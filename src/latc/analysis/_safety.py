@@ -9,7 +9,6 @@ fatal. A patient counts once per term (maximum grade).
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from latc.stats import proportion_ci

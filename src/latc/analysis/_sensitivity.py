@@ -25,7 +25,7 @@ from latc.stats import StatsInputError, cox, impute, pool
 
 from ._comparative import POPULATION, comparison, estimates
 from ._coding import coding
-from ._context import Context, attempt, check_events, cox_row, row_populations, usable_covariates
+from ._context import Context, check_events, cox_row, row_populations, usable_covariates
 from ._frames import landmark_rows
 from ._results import ResultTable, SectionResult, SectionSkipped
 

@@ -10,7 +10,6 @@ resectability, age ≥ 55, center size (centers at or above the median size vs s
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from latc.stats import subgroups
 

@@ -23,7 +23,7 @@ import pandas as pd
 from latc.stats import StatsInputError, cox, cox_zph, kaplan_meier, logrank
 
 from ._coding import coding
-from ._context import (Context, annotate_medians, attempt, check_events, concat, front, landmarks_text,
+from ._context import (Context, annotate_medians, check_events, concat, front, landmarks_text,
                        note_missing, row_populations)
 from ._data import MONTH_DAYS, _flag, need
 from ._frames import as_categorical, landmark_rows

@@ -98,7 +98,7 @@ def _strip_message(msg: str, source: str, row, fld: str) -> str:
     return msg
 
 
-def import_study(folder: str | Path, *, user=None, dictionary=None, out: str | Path | None = None,
+def import_study(folder: str | Path, *, user=None, dictionary=None, out: str | Path | None = None,  # noqa: C901 - over the complexity bar; to be split (issue #15, code layout)
                  data_cut: date | None = None, client_addr: str = "") -> ImportReport:
     """Load a study into capture through latc validate's reader and rules (see the module docs).
 
@@ -504,7 +504,6 @@ def import_queries(queries_csv: str | Path, *, user=None, client_addr: str = "")
         raise CaptureError(f"{path}: not a latc validate queries.csv (missing columns {', '.join(sorted(need - set(q.columns)))})")
     d = services.dictionary()
     report = QueryImportReport()
-    a = services.actor(user)
     export_pos: dict[str, list[int]] = {}
 
     def export_order(form: str) -> list[int]:

@@ -48,11 +48,15 @@ Rules (documented with their sources in ``docs/derivations/biochemical.md``):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from latc.derive.staging import PROBLEM_COLUMNS, normalise_histology
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: Canonical unit of each test (dictionary codes).
 CANONICAL_UNITS: dict[str, str] = {"tg": "ng_ml", "tgab": "iu_ml", "tsh": "miu_l", "calcitonin": "pg_ml", "cea": "ng_ml"}

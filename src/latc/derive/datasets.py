@@ -496,7 +496,6 @@ def derive_datasets(
     idx = patients.index
     centers = pd.Series(patients["center_id"].astype("str").to_numpy(), index=pid.to_numpy())
     cohort = patients["cohort"].astype("str")
-    neo = cohort.eq("neoadjuvant").fillna(False).to_numpy(bool)
 
     elig = _eligibility_flags(patients, eligibility, col)
     analysis = elig["eligible"].fillna(False).to_numpy(bool)

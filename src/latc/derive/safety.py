@@ -30,10 +30,9 @@ record (``patient_id, field, value, rule, message``).
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from latc.derive.surgery import PROBLEM_COLUMNS, _bool_where, _choice, _col, _date, _days, _flag, _lookup, _number, _Problems
+from latc.derive.surgery import _bool_where, _choice, _col, _date, _days, _flag, _lookup, _number, _Problems
 
 #: Days after the last dose during which a new AE is still treatment-emergent.
 TEAE_DAYS_AFTER_LAST_DOSE = 30

@@ -142,7 +142,7 @@ def site_cox_webdisco_step(df: pd.DataFrame, time: str, event: str, covariates: 
     t, e, X, w, names = _site_cox_data(df, time, event, covariates, levels, weights, site, policy,
                                        "cox_webdisco", coarsen)
     grid = np.asarray(grid, dtype=float)
-    G, p = len(grid), X.shape[1]
+    G = len(grid)
     beta = np.asarray(beta, dtype=float)
     pos = np.searchsorted(grid, t, side="right") - 1             # last grid time ≤ T (−1: none)
     idx = _grid_index(t[e], grid, site)

@@ -80,7 +80,7 @@ def _hr_text(cox: Any, term: str | None, groups: list) -> str | None:
 
 
 @styled
-def km_plot(km: Any, *, logrank: TestResult | pd.DataFrame | None = None, cox: Any = None, hr_term: str | None = None,
+def km_plot(km: Any, *, logrank: TestResult | pd.DataFrame | None = None, cox: Any = None, hr_term: str | None = None,  # noqa: C901 - over the complexity bar; to be split (issue #15, code layout)
             labels: Mapping[Any, str] | None = None, colours: Mapping[Any, str] | None = None,
             conf_int: bool = True, censor_marks: bool = True, median_lines: bool = False,
             landmarks: Sequence[float] | None = None, risk_table: bool = True,

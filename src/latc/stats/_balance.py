@@ -182,7 +182,7 @@ def balance(df: pd.DataFrame, treatment: str, covariates: Sequence[str], *, weig
         v0 = _wvar(x[~t], ones[~t], is_bin)
         sd = {"treated": np.sqrt(v1), "control": np.sqrt(v0), "pooled": np.sqrt((v1 + v0) / 2)}[s_d_denom]
         standardize = not is_bin or binary == "std"
-        rec = {"variable": name, "type": kind[name],
+        rec: dict[str, object] = {"variable": name, "type": kind[name],
                "diff_measure": "standardized mean difference" if standardize else "raw difference in proportions"}
         for tag, ww in samples:
             m1, m0 = _wmean(x[t], ww[t]), _wmean(x[~t], ww[~t])

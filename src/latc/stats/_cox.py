@@ -24,7 +24,6 @@ Not ported: (start, stop] data, ``tt()`` terms, frailty, R's ``timefix`` roundin
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -215,7 +214,7 @@ class RiskSets:
     def score_residuals(self, X: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """Per-row score residuals (unit weight), in the original row order (R ``coxscore``)."""
         st = self.steps(X, beta)
-        ng, p = self.n_groups, X.shape[1]
+        ng = self.n_groups
         h = self.step_meanwt / st["s0"]
         hx = h[:, None] * st["xbar"]
         sg, fr = self.step_group, self.step_frac

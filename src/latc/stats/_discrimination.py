@@ -29,7 +29,6 @@ Not ported: riskRegression's influence-function standard errors for AUC and Brie
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -160,7 +159,6 @@ def _concordance(time: np.ndarray, event: np.ndarray, risk: np.ndarray, event_we
     t, e, tw = time[order], event[order], event_weight[order]
     rank = np.unique(risk[order], return_inverse=True)[1].astype(np.int64)
     n = len(t)
-    pos = np.arange(n)
     new = np.r_[True, (t[1:] != t[:-1]) | (e[1:] != e[:-1])]
     starts = np.flatnonzero(new)
     blk = np.cumsum(new) - 1

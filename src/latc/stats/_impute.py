@@ -280,7 +280,7 @@ class _Column:
 
 
 @positional_deprecated
-def impute(df: pd.DataFrame, *, m: int = 20, method: dict[str, str] | None = None, seed: int = 1,
+def impute(df: pd.DataFrame, *, m: int = 20, method: dict[str, str] | None = None, seed: int = 1,  # noqa: C901 - over the complexity bar; to be split (issue #15, code layout)
            maxit: int = 10, survival: tuple[str, str] | None = None,
            predictors: dict[str, Sequence[str]] | None = None) -> ImputedData:
     """Multiple imputation by chained equations (see the module notes; R ``mice``).

@@ -56,7 +56,7 @@ class KMResult:
     groups: list = field(default_factory=list)
     landmarks: pd.DataFrame | None = None   # ``at(landmarks)`` when landmarks were given
 
-    def at(self, times: Sequence[float]) -> pd.DataFrame:
+    def at(self, times: Sequence[float] | np.ndarray) -> pd.DataFrame:
         """Survival at landmark ``times`` per group, like ``summary(fit, times = times)``.
 
         The survival (and its SE and CI) is that of the last time ≤ t (1 before the first time);
@@ -81,7 +81,7 @@ class KMResult:
             rows.append(out)
         return pd.concat(rows, ignore_index=True)
 
-    def risk_table(self, times: Sequence[float]) -> pd.DataFrame:
+    def risk_table(self, times: Sequence[float] | np.ndarray) -> pd.DataFrame:
         """Numbers at risk (and cumulative events) at ``times`` per group, for a plot's risk table."""
         times = np.sort(np.asarray(times, dtype=float))
         rows = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -276,7 +277,7 @@ def prognostic(df: pd.DataFrame, time: str, event: str, baseline_model: Sequence
     if nested and len(fe.names) > len(fb.names):
         stat = 2 * (fe.loglik[1] - fb.loglik[1])
         dof = len(fe.names) - len(fb.names)
-        lr = {"chisq": float(stat), "df": dof, "p": float(chi2.sf(stat, dof)), "note": ""}
+        lr: dict[str, Any] = {"chisq": float(stat), "df": dof, "p": float(chi2.sf(stat, dof)), "note": ""}
     else:
         lr = {"chisq": np.nan, "df": np.nan, "p": np.nan,
               "note": "models are not nested (baseline covariates must be a subset of the "

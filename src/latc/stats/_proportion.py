@@ -152,7 +152,7 @@ def response_rates(df: pd.DataFrame, outcome: str | Sequence[str], by: str | Seq
         for c in by_cols:
             frame[c] = df[c]
         frame["_y"] = frame["_y"].fillna(0.0)
-        all_row = {c: "All" for c in by_cols}
+        all_row: dict[str, object] = {c: "All" for c in by_cols}
         all_row.update({"responders": frame["_y"].sum(), "n": frame["_ok"].sum(), "total": len(frame)})
         agg = pd.DataFrame([all_row])
         if by_cols:

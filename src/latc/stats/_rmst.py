@@ -57,7 +57,7 @@ def _one_curve(time: np.ndarray, n_risk: np.ndarray, n_event: np.ndarray, surv: 
 def _per_group(df: pd.DataFrame, time: str, event: str, group: str | None, tau, conf_level: float,
                missing: str, event_codes: tuple) -> tuple[pd.DataFrame, pd.Series]:
     """The RMST table and each group's last follow-up time (from the same Kaplan–Meier fit)."""
-    if isinstance(tau, bool) or not isinstance(tau, Real) or not np.isfinite(tau) or tau <= 0:
+    if isinstance(tau, bool) or not isinstance(tau, Real) or not np.isfinite(float(tau)) or tau <= 0:
         raise StatsInputError(f"rmst: tau must be a positive number (a time in the unit of '{time}'), not {tau!r}")
     if not 0 < conf_level < 1:
         raise StatsInputError(f"rmst: conf_level must be between 0 and 1, not {conf_level!r}")

@@ -136,7 +136,7 @@ def _fmt_num(v: float, digits: int) -> str:
 
 
 @positional_deprecated
-def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights: str | None = None,
+def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights: str | None = None,  # noqa: C901 - over the complexity bar; to be split (issue #15, code layout)
               categorical: Sequence[str] | None = None, nonnormal: Sequence[str] | None = None,
               tests: bool = True, exact: Sequence[str] | None = None, digits: int = 2, cat_digits: int = 1) -> pd.DataFrame:
     """Descriptive table by group (see the module notes for the conventions and R equivalents).

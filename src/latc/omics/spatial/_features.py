@@ -32,7 +32,7 @@ from statsmodels.stats.multitest import multipletests
 
 from latc.omics._manifest import SAMPLE_KEYS, OmicsInputError
 from latc.omics.spatial._deconvolution import Reference, deconvolve, marker_levels, marker_proportions
-from latc.omics.spatial._infiltration import INFILTRATION_COLUMNS, infiltration
+from latc.omics.spatial._infiltration import infiltration
 from latc.omics.spatial._neighbourhood import co_occurrence, neighbourhood_enrichment, spot_classes
 from latc.omics.spatial._tls import detect_tls, tls_score, tls_summary
 
