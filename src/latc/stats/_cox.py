@@ -357,10 +357,24 @@ class CoxResult:
     _levels: dict = field(default=None, repr=False)
     _means: np.ndarray = field(default=None, repr=False)
     _center: np.ndarray = field(default=None, repr=False)   # the centring of _X (plain column means)
+    _weighted: bool = field(default=False, repr=False)
 
     @property
     def hazard_ratios(self) -> pd.Series:
         return self.summary["exp_coef"]
+
+    @property
+    def concordance_se(self) -> float:
+        """Standard error of :attr:`concordance`, as R prints it after a fit ("Concordance= 0.64
+        (se = 0.025)", ``fit$concordance["std"]``): the infinitesimal-jackknife SE of Harrell's C of
+        the linear predictor (:func:`latc.stats.harrell_c`). For unstratified, unweighted,
+        right-censored fits; NaN otherwise (R's stratified and weighted variance is not ported)."""
+        if self.strata or self._weighted or self.counting_process or self._X is None:
+            return float("nan")
+        from ._discrimination import harrell_c  # (imports this module)
+
+        order = self._risk.order  # _X holds the model matrix in risk-set order
+        return float(harrell_c(self._time[order], self._event[order], self._X @ self.coef).se)
 
     def predict(self, newdata: pd.DataFrame, *, type: str = "lp", times=None) -> pd.Series | pd.DataFrame:
         """Predictions for the rows of ``newdata``, as R's ``predict.coxph`` / ``survfit.coxph``.
@@ -647,4 +661,5 @@ def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
         ties=ties, iterations=it, terms=terms, names=names, strata=strata_cols,
         n_dropped=data.n_dropped, _X=Xs, _risk=risk, _time=data.time, _event=data.event,
         counting_process=entry is not None, _covariates=covariates, _levels=levels,
-        _means=_r_means(data.frame, covariates, levels, terms, X, w), _center=X.mean(axis=0))
+        _means=_r_means(data.frame, covariates, levels, terms, X, w), _center=X.mean(axis=0),
+        _weighted=weights is not None)
