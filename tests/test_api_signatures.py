@@ -58,3 +58,27 @@ def test_former_positional_call_still_works_for_one_release_with_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         S.cox(df, "t", "e", ["g"], strata="s")  # the new spelling: no warning
+
+
+def test_discrimination_functions_take_the_dataframe_and_column_form_too():
+    # harrell_c, uno_c, time_dependent_auc, brier_score and calibration took bare arrays only; the
+    # (df, "time", "event", "risk") form of the survival functions gives the same results
+    rng = np.random.default_rng(11)
+    n = 300
+    x = rng.normal(size=n)
+    t = rng.exponential(np.exp(-0.7 * x) * 24)
+    c = rng.exponential(36, n)
+    df = pd.DataFrame({"os_time": np.minimum(t, c), "os_event": (t <= c).astype(int), "lp": x,
+                       "risk12": 1 - np.exp(-np.exp(0.7 * x) * 12 / 24), "risk24": 1 - np.exp(-np.exp(0.7 * x))})
+    arrays = (df["os_time"], df["os_event"])
+    assert S.harrell_c(df, "os_time", "os_event", "lp").estimate == S.harrell_c(*arrays, df["lp"]).estimate
+    assert S.uno_c(df, "os_time", "os_event", "lp", tau=24).se == S.uno_c(*arrays, df["lp"], tau=24).se
+    pd.testing.assert_frame_equal(S.time_dependent_auc(df, "os_time", "os_event", "lp", [12, 24]),
+                                  S.time_dependent_auc(*arrays, df["lp"], [12, 24]))
+    pd.testing.assert_frame_equal(S.brier_score(df, "os_time", "os_event", ["risk12", "risk24"], [12, 24]),
+                                  S.brier_score(*arrays, df[["risk12", "risk24"]].to_numpy(), [12, 24]))
+    a = S.calibration(df, "os_time", "os_event", "risk12", 12, groups=5)
+    b = S.calibration(*arrays, df["risk12"], 12, groups=5)
+    pd.testing.assert_frame_equal(a.table, b.table)
+    with pytest.raises(S.StatsInputError, match=r"column\(s\) \['death'\] not found"):
+        S.harrell_c(df, "os_time", "death", "lp")

@@ -29,7 +29,7 @@ from scipy.stats import norm
 from latc._compat import positional_deprecated
 
 from ._cox import cox
-from ._discrimination import _vector, survival_arrays
+from ._discrimination import _vector, frame_form, survival_arrays
 from ._errors import StatsInputError
 from ._km import kaplan_meier
 
@@ -51,6 +51,7 @@ def _risk_groups(p: np.ndarray, groups: int) -> np.ndarray:
     return np.asarray(codes, dtype=np.int64) + 1
 
 
+@frame_form
 @positional_deprecated
 def calibration(time, event, predicted_risk, at: float, *, groups: int = 10,
                 linear_predictor=None, conf_level: float = 0.95) -> CalibrationResult:

@@ -61,6 +61,29 @@ def _vector(values, name: str, context: str) -> np.ndarray:
     return a
 
 
+def frame_form(func):
+    """Let a discrimination function also take ``(df, "time", "event", "risk", …)``: a DataFrame
+    and its column names (a list of names for a risk matrix, one column per horizon), as the
+    survival functions do, beside the bare arrays. A column that is missing is named in the error."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if args and isinstance(args[0], pd.DataFrame):
+            df, names = args[0], args[1:4]
+            if len(names) < 3:
+                raise StatsInputError(f"{func.__name__}: with a DataFrame, give the time, event and risk column names")
+            cols = [c for n in names for c in (n if isinstance(n, (list, tuple)) else [n])]
+            absent = [c for c in cols if c not in df.columns]
+            if absent:
+                raise StatsInputError(f"{func.__name__}: column(s) {absent} not found in the data")
+            arrays = [df[list(n)].to_numpy(dtype=float) if isinstance(n, (list, tuple)) else df[n] for n in names]
+            args = (*arrays, *args[4:])
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
 def survival_arrays(time, event, risk, context: str, risk_name: str = "risk"):
     """Validated float time, bool event and float risk arrays of equal length (internal)."""
     t = _vector(time, "time", context)
@@ -230,6 +253,7 @@ def _check_not_constant(r: np.ndarray, context: str) -> None:
                               "pair is tied, so C = 0.5 carries no information")
 
 
+@frame_form
 @positional_deprecated
 def harrell_c(time, event, risk, *, conf_level: float = 0.95) -> ConcordanceResult:
     """Harrell's C of a risk score (higher = worse prognosis) with R's standard error.
@@ -261,6 +285,7 @@ def uno_weights(t: np.ndarray, e: np.ndarray, tau: float | None) -> np.ndarray:
     return tw
 
 
+@frame_form
 @positional_deprecated
 def uno_c(time, event, risk, *, tau: float | None = None, conf_level: float = 0.95) -> ConcordanceResult:
     """Uno's C (IPCW concordance up to ``tau``) with R's G(t−) convention and standard error.
@@ -303,6 +328,7 @@ def _horizon_note(t: np.ndarray, e: np.ndarray, s: float) -> str:
     return ""
 
 
+@frame_form
 def time_dependent_auc(time, event, risk, times) -> pd.DataFrame:
     """Cumulative/dynamic AUC(t) with Kaplan–Meier IPCW, as ``riskRegression::Score``.
 
@@ -345,6 +371,7 @@ def time_dependent_auc(time, event, risk, times) -> pd.DataFrame:
     return out
 
 
+@frame_form
 def brier_score(time, event, predicted_risk, times) -> pd.DataFrame:
     """IPCW Brier score of predicted event probabilities at ``times``, as ``riskRegression::Score``.
 
