@@ -9,7 +9,7 @@ import tifffile
 from skimage.filters import gaussian
 
 from latc.omics import OmicsInputError
-from latc.omics.imaging import (HistologySettings, haematoxylin_eosin, histology_features, macenko_normalise,
+from latc.omics.imaging import (HistologySettings, haematoxylin_eosin, histology_features, histology_tiles, macenko_normalise,
                                 macenko_stain_matrix, tile_features, tile_qc)
 from latc.omics.imaging._histology import RUIFROK_HE
 from latc.omics.imaging._synth import render_he_tile
@@ -96,9 +96,10 @@ def test_sample_features_from_a_multipage_tiff(tmp_path, tiles):
                        "timepoint": "surgery", "tissue": "tumour", "path": p}])
     f = histology_features(s)
     r = f.iloc[0]
+    assert not any(isinstance(v, pd.DataFrame) for v in f.attrs.values())
     assert r.microns_per_pixel == pytest.approx(0.5) and r.mpp_source == "file"
     assert r.n_tiles == 3 and r.n_tiles_qc_pass == 2
-    tiles_tab = f.attrs["tiles"]
+    tiles_tab = histology_tiles(s)
     ok = tiles_tab[tiles_tab.qc_pass]
     assert r.n_til == ok.n_til.sum() and r.til_density_per_mm2 == pytest.approx(ok.n_til.sum() / ok.tissue_area_mm2.sum())
     assert f.attrs["parameters"]["til_min_circularity"] == HistologySettings().til_min_circularity

@@ -94,7 +94,7 @@ def test_balance_iptw_equals_hand_coded_cobalt(lalonde):
     assert np.allclose(b.loc[vr, "variance_ratio_adj"], g.loc[vr, "var_ratio"], rtol=1e-6)
     assert b.loc[~vr, "variance_ratio_adj"].isna().all()
     assert np.allclose(b["ks_adj"], g["ks"], atol=1e-6)
-    obs = b.attrs["observations"]
+    obs = effective_sample_size(lalonde, "treat", weights=w)
     assert obs.loc["Adjusted", "control"] == pytest.approx(g["ess_control"].iloc[0], rel=1e-6)
     assert obs.loc["Adjusted", "treated"] == pytest.approx(g["ess_treated"].iloc[0], rel=1e-6)
     assert (b.loc[b["type"] == "Binary", "diff_measure"] == "raw difference in proportions").all()

@@ -36,18 +36,22 @@ def _gold(name):
     return json.loads((GOLD / f"{name}.json").read_text())
 
 
-def _numbers(tab, variable):
-    num = tab.attrs["numbers"]
-    return num[num["variable"] == variable].set_index(["level", "group"])
+def _both(*args, **kwargs):
+    """The display table and the numbers behind it (table_one(..., numbers=True))."""
+    return table_one(*args, **kwargs), table_one(*args, numbers=True, **kwargs)
 
 
-def _check_unweighted(tab, gold, group_levels, cont, nonnormal, cat, exact=()):
+def _numbers(nums, variable):
+    return nums[nums["variable"] == variable].set_index(["level", "group"])
+
+
+def _check_unweighted(tab, nums, gold, group_levels, cont, nonnormal, cat, exact=()):
     first = tab.drop_duplicates("variable").set_index("variable")
     assert [int(x) for x in tab.iloc[0][[str(k) for k in group_levels]]] == \
         [gold["n"][str(k)] for k in group_levels]
     for v in cont + nonnormal:
         g = gold[v]
-        num = _numbers(tab, v)
+        num = _numbers(nums, v)
         for k in group_levels:
             row = num.loc[("", k)]
             for stat in ("mean", "sd", "median", "q1", "q3"):
@@ -59,7 +63,7 @@ def _check_unweighted(tab, gold, group_levels, cont, nonnormal, cat, exact=()):
         assert first.loc[v, "missing"] == sum(g["missing"].values())
     for v in cat:
         g = gold[v]
-        num = _numbers(tab, v)
+        num = _numbers(nums, v)
         for k in group_levels:
             counts = g["counts"][str(k)]
             for j, lev in enumerate(g["levels"]):
@@ -73,9 +77,9 @@ def _check_unweighted(tab, gold, group_levels, cont, nonnormal, cat, exact=()):
 
 def test_two_groups_agree_with_r(lung):
     gold = _gold("table_one_lung_sex")["result"]
-    tab = table_one(lung, "sex", ["age", "ecog", "dead", "agegrp", "wt.loss", "meal.cal"],
-                    nonnormal=["wt.loss", "meal.cal"])
-    _check_unweighted(tab, gold, ["male", "female"], ["age"], ["wt.loss", "meal.cal"], ["ecog", "dead", "agegrp"])
+    tab, nums = _both(lung, "sex", ["age", "ecog", "dead", "agegrp", "wt.loss", "meal.cal"],
+                      nonnormal=["wt.loss", "meal.cal"])
+    _check_unweighted(tab, nums, gold, ["male", "female"], ["age"], ["wt.loss", "meal.cal"], ["ecog", "dead", "agegrp"])
     first = tab.drop_duplicates("variable").set_index("variable")
     assert first.loc["dead", "test"] == "chi-squared (Yates' correction)"     # R chisq.test default for 2x2
     assert first.loc["ecog", "test"] == "chi-squared"
@@ -85,14 +89,14 @@ def test_two_groups_agree_with_r(lung):
 
 def test_fisher_exact_agrees_with_r(lung):
     gold = _gold("table_one_lung_sex")["result"]
-    tab = table_one(lung, "sex", ["ecog", "dead"], exact=["ecog", "dead"])
-    _check_unweighted(tab, gold, ["male", "female"], [], [], ["ecog", "dead"], exact=["ecog", "dead"])
+    tab, nums = _both(lung, "sex", ["ecog", "dead"], exact=["ecog", "dead"])
+    _check_unweighted(tab, nums, gold, ["male", "female"], [], [], ["ecog", "dead"], exact=["ecog", "dead"])
 
 
 def test_three_groups_mean_pairwise_smd_agrees_with_r(lung):
     gold = _gold("table_one_lung_agegrp")["result"]
-    tab = table_one(lung, "agegrp", ["age", "ecog", "sex", "dead", "wt.loss"], nonnormal=["wt.loss"])
-    _check_unweighted(tab, gold, ["<=60", "61-70", ">70"], ["age"], ["wt.loss"], ["ecog", "sex", "dead"])
+    tab, nums = _both(lung, "agegrp", ["age", "ecog", "sex", "dead", "wt.loss"], nonnormal=["wt.loss"])
+    _check_unweighted(tab, nums, gold, ["<=60", "61-70", ">70"], ["age"], ["wt.loss"], ["ecog", "sex", "dead"])
 
 
 def test_binary_and_continuous_smd_are_the_balance_module_smd(lung):
@@ -106,15 +110,16 @@ def test_binary_and_continuous_smd_are_the_balance_module_smd(lung):
 
 def test_weighted_table_agrees_with_survey(lung):
     gold = _gold("table_one_lung_sex_weighted")
-    tab = table_one(lung, "sex", ["age", "ecog", "dead", "wt.loss", "meal.cal"], weights="w",
-                    nonnormal=["wt.loss", "meal.cal"])
+    tab, nums = _both(lung, "sex", ["age", "ecog", "dead", "wt.loss", "meal.cal"], weights="w",
+                      nonnormal=["wt.loss", "meal.cal"])
+    assert not any(isinstance(v, pd.DataFrame) for v in tab.attrs.values())  # no table in attrs
     groups = ["male", "female"]
-    n = _numbers(tab, "n")
+    n = _numbers(nums, "n")
     for k in groups:
         assert n.loc[("", k), "n"] == pytest.approx(gold["n"][k], rel=1e-12)
     first = tab.drop_duplicates("variable").set_index("variable")
     for v in ("age", "wt.loss", "meal.cal"):
-        num = _numbers(tab, v)
+        num = _numbers(nums, v)
         for i, k in enumerate(groups):
             assert num.loc[("", k), "mean"] == pytest.approx(gold[v]["mean"][i], rel=1e-12)
             assert num.loc[("", k), "sd"] == pytest.approx(gold[v]["sd"][i], rel=1e-12)
@@ -122,7 +127,7 @@ def test_weighted_table_agrees_with_survey(lung):
             np.testing.assert_allclose(got_q, gold[v]["q"][i])
         assert first.loc[v, "smd_weighted"] == pytest.approx(gold[v]["smd"], rel=1e-9)
     for v in ("ecog", "dead"):
-        num = _numbers(tab, v)
+        num = _numbers(nums, v)
         for i, k in enumerate(groups):
             for j, lev in enumerate(gold[v]["levels"]):
                 assert num.loc[(lev, k), "n"] == pytest.approx(gold[v]["counts"][str(i + 1)][j], rel=1e-12)
@@ -170,7 +175,7 @@ def test_invalid_arguments_raise(kwargs, match):
 def test_fisher_exact_three_groups_agrees_with_r(lung):
     # fisher.test(table(agegrp, sex)) and fisher.test(table(agegrp, dead)): 3 x 2 tables
     gold = _gold("table_one_lung_agegrp")["result"]
-    tab = table_one(lung, "agegrp", ["sex", "dead"], exact=["sex", "dead"])
-    _check_unweighted(tab, gold, ["<=60", "61-70", ">70"], [], [], ["sex", "dead"], exact=["sex", "dead"])
+    tab, nums = _both(lung, "agegrp", ["sex", "dead"], exact=["sex", "dead"])
+    _check_unweighted(tab, nums, gold, ["<=60", "61-70", ">70"], [], [], ["sex", "dead"], exact=["sex", "dead"])
     with pytest.raises(StatsInputError, match="use chi-squared"):
         table_one(lung, "agegrp", ["ecog"], exact=["ecog"])      # 3 x 4: not enumerated

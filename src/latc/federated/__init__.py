@@ -13,7 +13,7 @@ Status: statistics core only — the Flower engine, the ``latc federated`` comma
 are not built yet.
 """
 
-from ._balance import balance_rows, combine_balance, site_balance, site_weights
+from ._balance import balance_rows, combine_balance, combine_effective_sample_size, site_balance, site_weights
 from ._cox import (combine_cox_robust, combine_cox_step, combine_cox_webdisco_step, cox_summary, newton_cox,
                    site_cox_stratified_robust, site_cox_stratified_step, site_cox_webdisco_robust,
                    site_cox_webdisco_step)
@@ -29,7 +29,7 @@ from ._survival import (coarsen_times, combine_km, combine_logrank, combine_time
                         site_km_times)
 
 __all__ = [
-    "DEFAULT_ALLOWED", "balance_rows", "combine_balance", "site_balance", "site_weights", "DisclosurePolicy", "FederatedDisclosureError", "FederatedInputError", "Message",
+    "DEFAULT_ALLOWED", "balance_rows", "combine_balance", "combine_effective_sample_size", "site_balance", "site_weights", "DisclosurePolicy", "FederatedDisclosureError", "FederatedInputError", "Message",
     "canonical_json", "check_messages", "coarsen_times", "combine_counts", "combine_cox_robust",
     "combine_cox_step", "combine_cox_webdisco_step", "combine_km", "combine_levels", "combine_logistic_step",
     "combine_logrank", "combine_moments", "combine_quantiles", "combine_response_rates", "combine_time_grid",

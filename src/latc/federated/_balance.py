@@ -110,13 +110,28 @@ def site_balance(df: pd.DataFrame, treatment: str, rows: Sequence, weights: np.n
                                                      "weighted": weights is not None})
 
 
+def _pooled_sums(messages: Sequence[Message]) -> tuple[np.ndarray, bool]:
+    """The sites' balance sums added up (row × group × 7) and whether they are weighted."""
+    msgs = check_messages(messages, "balance")
+    S = np.sum([np.asarray(m.payload["sums"], dtype=float) for m in msgs], axis=0)
+    return S, any(m.payload["weighted"] for m in msgs)
+
+
+def combine_effective_sample_size(messages: Sequence[Message]) -> pd.DataFrame:
+    """:func:`latc.stats.effective_sample_size` from the same ``balance_sums`` messages: rows All
+    (n) and, for weighted sums, Adjusted (Kish (Σw)²/Σw²); columns control, treated."""
+    S, weighted = _pooled_sums(messages)
+    obs = {"All": [S[0][0][0], S[0][1][0]]}
+    if weighted:
+        obs["Adjusted"] = [S[0][g][3] ** 2 / S[0][g][4] for g in (0, 1)]
+    return pd.DataFrame.from_dict(obs, orient="index", columns=["control", "treated"])
+
+
 def combine_balance(messages: Sequence[Message], rows: Sequence, estimand: str = "ATE",
                     binary: str = "raw") -> pd.DataFrame:
-    """The :func:`latc.stats.balance` table (ks of continuous rows NaN) with
-    ``attrs["observations"]`` (ESS)."""
-    msgs = check_messages(messages, "balance")
-    S = np.sum([np.asarray(m.payload["sums"], dtype=float) for m in msgs], axis=0)   # row × group × 7
-    weighted = any(m.payload["weighted"] for m in msgs)
+    """The :func:`latc.stats.balance` table (ks of continuous rows NaN); the sample sizes are
+    :func:`combine_effective_sample_size`."""
+    S, weighted = _pooled_sums(messages)
     denom = _DENOM_DEFAULT[estimand.upper()]
     recs = []
     for i, (name, _, kind, _) in enumerate(rows):
@@ -147,10 +162,6 @@ def combine_balance(messages: Sequence[Message], rows: Sequence, estimand: str =
             rec[f"ks_{tag}"] = abs(m1 - m0) if is_bin else np.nan
         recs.append(rec)
     out = pd.DataFrame.from_records(recs).set_index("variable")
-    obs = {"All": [S[0][0][0], S[0][1][0]]}
-    if weighted:
-        obs["Adjusted"] = [S[0][g][3] ** 2 / S[0][g][4] for g in (0, 1)]
-    out.attrs["observations"] = pd.DataFrame.from_dict(obs, orient="index", columns=["control", "treated"])
     out.attrs["method"] = (f"cobalt bal.tab conventions (federated sums): estimand {estimand}, SD denominator "
                            f"{denom}, binary {binary}; KS of continuous covariates not computed")
     return out

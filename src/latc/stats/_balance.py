@@ -149,8 +149,10 @@ def balance(df: pd.DataFrame, treatment: str, covariates: Sequence[str], *, weig
     -------
     DataFrame indexed by ``variable`` with ``type``, ``diff_measure`` and, per sample ``_un``
     (unadjusted) and ``_adj`` (weighted; only when weights are given): ``mean_treated``,
-    ``mean_control``, ``diff``, ``variance_ratio``, ``ks``. ``attrs["observations"]`` holds
-    :func:`effective_sample_size`; ``attrs["method"]`` the conventions used.
+    ``mean_control``, ``diff``, ``variance_ratio``, ``ks``; ``attrs["method"]`` the conventions
+    used. The sample sizes (cobalt's "Effective sample sizes") are :func:`effective_sample_size`
+    (until December 2026 also in ``attrs["observations"]``: a DataFrame in ``attrs`` breaks
+    pandas' concat and comparison of such tables).
     """
     if binary not in ("raw", "std"):
         raise StatsInputError(f"balance: binary must be 'raw' or 'std', not {binary!r}")
@@ -200,7 +202,6 @@ def balance(df: pd.DataFrame, treatment: str, covariates: Sequence[str], *, weig
             rec[f"ks_{tag}"] = abs(m1 - m0) if is_bin else _ks(x, ww, t)
         records.append(rec)
     out = pd.DataFrame.from_records(records).set_index("variable")
-    out.attrs["observations"] = effective_sample_size(df, treatment, weights=w, treated=treated)
     out.attrs["method"] = (f"cobalt bal.tab conventions: estimand {estimand}, SD denominator "
                            f"{s_d_denom} (unadjusted sample), binary {binary}, continuous std")
     return out

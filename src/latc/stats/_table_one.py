@@ -138,7 +138,8 @@ def _fmt_num(v: float, digits: int) -> str:
 @positional_deprecated
 def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights: str | None = None,  # noqa: C901 - over the complexity bar; to be split (issue #15, code layout)
               categorical: Sequence[str] | None = None, nonnormal: Sequence[str] | None = None,
-              tests: bool = True, exact: Sequence[str] | None = None, digits: int = 2, cat_digits: int = 1) -> pd.DataFrame:
+              tests: bool = True, exact: Sequence[str] | None = None, digits: int = 2, cat_digits: int = 1,
+              numbers: bool = False) -> pd.DataFrame:
     """Descriptive table by group (see the module notes for the conventions and R equivalents).
 
     Parameters
@@ -156,9 +157,10 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights
     -------
     DataFrame with columns variable, level, statistic, one formatted column per group, p, test,
     smd (unweighted), smd_weighted (with weights), missing (count over all groups, on the
-    variable's first row). ``attrs["numbers"]`` holds the numbers behind the cells (long format:
-    variable, level, group, n, percent, mean, sd, median, q1, q3, missing); ``attrs["method"]``
-    the conventions used.
+    variable's first row); ``attrs["method"]`` the conventions used. With ``numbers=True``, the
+    numbers behind the cells instead (long format: variable, level, group, n, percent, mean, sd,
+    median, q1, q3, missing) — until December 2026 in ``attrs["numbers"]`` (a DataFrame in
+    ``attrs`` breaks pandas' concat and comparison of such tables).
     """
     if not isinstance(df, pd.DataFrame):
         raise StatsInputError(f"table_one: expected a pandas DataFrame, got {type(df).__name__}")
@@ -192,7 +194,7 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights
     else:
         w_all = np.ones(len(data))
     gmask = {k: (g == k).to_numpy() for k in groups}
-    records, numbers = [], []
+    records, long_rows = [], []
 
     def add(variable, level, statistic, cells, p=np.nan, test="", smd=np.nan, smd_w=np.nan, missing=np.nan):
         rec = {"variable": variable, "level": level, "statistic": statistic}
@@ -206,7 +208,7 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights
     add("n", "", "n", {k: (_fmt_num(w_all[gmask[k]].sum(), cat_digits) if weights else str(int(gmask[k].sum())))
                        for k in groups})
     for k in groups:
-        numbers.append({"variable": "n", "level": "", "group": k, "n": float(w_all[gmask[k]].sum())})
+        long_rows.append({"variable": "n", "level": "", "group": k, "n": float(w_all[gmask[k]].sum())})
 
     for v in variables:
         s = data[v]
@@ -254,7 +256,7 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights
                     c = counts[i, j]
                     cnt = _fmt_num(c, cat_digits) if weights else str(int(c))
                     cells[k] = f"{cnt} ({_fmt_num(100 * props[i, j], cat_digits)})"
-                    numbers.append({"variable": v, "level": str(lev), "group": k, "n": float(c),
+                    long_rows.append({"variable": v, "level": str(lev), "group": k, "n": float(c),
                                     "percent": float(100 * props[i, j]),
                                     "missing": float(w_all[gmask[k] & miss].sum())})
                 first = j == 0
@@ -280,7 +282,7 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights
                 sd = float(xs.std(ddof=1)) if len(xs) > 1 else np.nan
                 q1, med, q3 = (float(q) for q in np.quantile(xs, [0.25, 0.5, 0.75]))
             per[k] = (mean, sd, med, q1, q3, xs)
-            numbers.append({"variable": v, "level": "", "group": k, "n": float(ws.sum()), "mean": mean, "sd": sd,
+            long_rows.append({"variable": v, "level": "", "group": k, "n": float(ws.sum()), "mean": mean, "sd": sd,
                             "median": med, "q1": q1, "q3": q3, "missing": float(w_all[gmask[k] & miss].sum())})
             if v in nonnormal:
                 cells[k] = f"{_fmt_num(med, digits)} [{_fmt_num(q1, digits)}, {_fmt_num(q3, digits)}]"
@@ -305,8 +307,7 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights
                     pairs.append(0.0 if m1 == m0 and denom == 0 else abs(m1 - m0) / denom)
             smd_w = float(np.mean(pairs))
         add(v, "", "median [IQR]" if v in nonnormal else "mean (SD)", cells, p, test, smd_u, smd_w, n_missing)
-    out = pd.DataFrame.from_records(records)
-    out.attrs["numbers"] = pd.DataFrame.from_records(numbers)
+    out = pd.DataFrame.from_records(long_rows if numbers else records)
     out.attrs["method"] = (
         "tableone conventions: % of non-missing; mean (SD) / median [IQR] (type 7 quantiles); "
         + ("survey-weighted summaries (svydesign(ids = ~1, weights)), weighted SMD with weighted SDs, "

@@ -284,7 +284,20 @@ def histology_features(samples: pd.DataFrame, settings: HistologySettings | None
     """One row per H&E sample: :data:`SAMPLE_KEYS`, ``microns_per_pixel``, ``mpp_source``,
     ``n_tiles``, ``n_tiles_qc_pass``, then tile features over tiles passing QC (counts and tissue
     area summed; densities recomputed from the sums; the rest averaged). ``attrs["parameters"]``
-    holds the settings; ``attrs["tiles"]`` the per-tile table."""
+    holds the settings (a dict). The per-tile table is :func:`histology_tiles` (until December
+    2026 in ``attrs["tiles"]``; a DataFrame in ``attrs`` breaks pandas' concat)."""
+    return histology_tables(samples, settings)[0]
+
+
+def histology_tiles(samples: pd.DataFrame, settings: HistologySettings | None = None) -> pd.DataFrame:
+    """One row per tile of each H&E sample: ``sample_id``, ``tile``, the tile's features and
+    ``qc_pass`` — what :func:`histology_features` aggregates."""
+    return histology_tables(samples, settings)[1]
+
+
+def histology_tables(samples: pd.DataFrame, settings: HistologySettings | None = None
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(:func:`histology_features`, :func:`histology_tiles`) from one pass over the images."""
     from latc.omics.imaging._io import load_he_tiles
 
     s = settings or HistologySettings()
@@ -314,5 +327,4 @@ def histology_features(samples: pd.DataFrame, settings: HistologySettings | None
         rows.append({**{k: rec.get(k) for k in SAMPLE_KEYS}, **agg})
     out = pd.DataFrame(rows)
     out.attrs["parameters"] = s.to_dict()
-    out.attrs["tiles"] = pd.concat(tiles_all, ignore_index=True) if tiles_all else pd.DataFrame()
-    return out
+    return out, pd.concat(tiles_all, ignore_index=True) if tiles_all else pd.DataFrame()

@@ -27,7 +27,7 @@ from latc.omics._outcomes import Outcomes
 from latc.omics._output import Output, Progress, no_progress, write_run_json
 from latc.omics.imaging._delta import delta_radiomics
 from latc.omics.imaging._features import feature_columns, join_subject, univariate_association
-from latc.omics.imaging._histology import HistologySettings, histology_features
+from latc.omics.imaging._histology import HistologySettings, histology_tables
 from latc.omics.imaging._radiomics import RadiomicsSettings, extract_radiomics
 
 @dataclass
@@ -115,10 +115,9 @@ def run_imaging(study_dir: str | Path, out: str | Path, *, subject=None, strict:
     delta = delta_radiomics(rad, feature_columns=feature_columns(rad)) if len(rad) else delta_radiomics(
         pd.DataFrame(columns=["sample_id", "patient_id", "timepoint", "tissue"]))
     step(f"histology features of {len(he)} H&E slide(s)")
-    hist = histology_features(he, hs)
+    hist, tiles = histology_tables(he, hs)
     if len(hist):
         check_sample_metadata(hist, manifest, what="histology table")
-    tiles = hist.attrs.get("tiles", pd.DataFrame())
 
     for name, table in (("radiomics", rad), ("delta_radiomics", delta), ("histology", hist),
                         ("histology_tiles", tiles)):
