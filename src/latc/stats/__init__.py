@@ -27,7 +27,8 @@ Prognostic models (agree with R ``survival`` / ``riskRegression``; see docs/stat
 Descriptive and subgroup analyses (agree with tableone's formulas, ``binom.test``, ``coxph`` /
 ``glm`` / ``svyglm``; see docs/stats/descriptive.md):
 
-- :func:`table_one`, :func:`proportion_ci`, :func:`response_rates`, :func:`subgroups`.
+- :func:`table_one`, :func:`proportion_ci`, :func:`response_rates`, :func:`subgroups`,
+  :func:`p_adjust` (multiple testing, as ``p.adjust``).
 
 Multiple imputation (chained equations as ``mice``; pooling agrees with ``mice::pool``; see
 docs/stats/imputation.md):
@@ -51,6 +52,7 @@ from ._propensity import propensity
 from ._weighting import weights
 from ._competing import CIFResult, FineGrayResult, cumulative_incidence, fine_gray, gray_test
 from ._proportion import proportion_ci, response_rates
+from ._multiplicity import p_adjust
 from ._impute import ImputedData, impute, pool
 from ._subgroups import subgroups
 from ._table_one import table_one
@@ -63,6 +65,7 @@ __all__ = [
     "KMResult",
     "StatsInputError",
     "TestResult",
+    "p_adjust",
     "cox",
     "cox_zph",
     "kaplan_meier",

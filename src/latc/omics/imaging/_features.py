@@ -71,7 +71,7 @@ def univariate_association(table: pd.DataFrame, outcome: str, features: list[str
     per group (:data:`ASSOCIATION_COLUMNS`). Groups with fewer than ``min_per_group`` positives or
     negatives are skipped."""
     from scipy.stats import mannwhitneyu
-    from statsmodels.stats.multitest import multipletests
+    from latc.stats import p_adjust
 
     if outcome not in table.columns:
         raise OmicsInputError(f"outcome column {outcome!r} not in the feature table; join the subject table first")
@@ -94,7 +94,7 @@ def univariate_association(table: pd.DataFrame, outcome: str, features: list[str
         if not names:
             continue
         res = mannwhitneyu(x[y], x[~y], axis=0, alternative="two-sided")
-        q = multipletests(res.pvalue, method="fdr_bh")[1]
+        q = p_adjust(np.asarray(res.pvalue, dtype=float), method="BH")
         key = key if isinstance(key, tuple) else (key,)
         out.append(pd.DataFrame({
             **dict(zip(by, key)), "feature": names, "outcome": outcome,

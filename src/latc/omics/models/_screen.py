@@ -19,19 +19,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import mannwhitneyu, norm, false_discovery_control
+from scipy.stats import mannwhitneyu, norm
+
+from latc.stats import p_adjust
 
 from latc.omics._manifest import OmicsInputError
 
 
 def bh_fdr(p) -> np.ndarray:
-    """Benjamini–Hochberg q-values; NaN p-values stay NaN and do not count as tests."""
-    p = np.asarray(p, dtype=float)
-    q = np.full_like(p, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        q[ok] = false_discovery_control(p[ok], method="bh")
-    return q
+    """Benjamini–Hochberg q-values; NaN p-values stay NaN and do not count as tests
+    (:func:`latc.stats.p_adjust`, the one implementation)."""
+    return np.asarray(p_adjust(np.asarray(p, dtype=float), method="BH"))
 
 
 def _logistic_per_feature(Z: np.ndarray, y: np.ndarray, max_iter: int = 25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from latc.omics._manifest import SAMPLE_KEYS, OmicsInputError
+from latc.stats import p_adjust
 
 __all__ = ["composition", "clr", "differential_abundance", "bh"]
 
@@ -43,13 +43,8 @@ PSEUDOCOUNT = 0.5
 
 
 def bh(p: pd.Series | np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (NaN stays NaN)."""
-    p = np.asarray(p, dtype=float)
-    q = np.full_like(p, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        q[ok] = multipletests(p[ok], method="fdr_bh")[1]
-    return q
+    """Benjamini–Hochberg adjusted p-values (NaN stays NaN; :func:`latc.stats.p_adjust`)."""
+    return np.asarray(p_adjust(np.asarray(p, dtype=float), method="BH"))
 
 
 def composition(adata: AnnData, *, cell_type: str = "cell_type") -> pd.DataFrame:

@@ -28,13 +28,13 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
-from statsmodels.stats.multitest import multipletests
 
 from latc.omics._manifest import SAMPLE_KEYS, OmicsInputError
 from latc.omics.spatial._deconvolution import Reference, deconvolve, marker_levels, marker_proportions
 from latc.omics.spatial._infiltration import infiltration
 from latc.omics.spatial._neighbourhood import co_occurrence, neighbourhood_enrichment, spot_classes
 from latc.omics.spatial._tls import detect_tls, tls_score, tls_summary
+from latc.stats import p_adjust
 
 PROPORTION_TYPES = ["tumour", "fibroblast", "endothelial", "cd8_t", "cd4_t", "b_cell", "macrophage"]
 
@@ -196,11 +196,7 @@ def _per_patient(features: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
 
 
 def _bh(p: pd.Series) -> pd.Series:
-    q = pd.Series(np.nan, index=p.index)
-    ok = p.notna()
-    if ok.any():
-        q[ok] = multipletests(p[ok].to_numpy(), method="fdr_bh")[1]
-    return q
+    return p_adjust(p.astype(float), method="BH")
 
 
 def associate(features: pd.DataFrame, subject: pd.DataFrame, *, responses: Sequence[str] | None = None,
