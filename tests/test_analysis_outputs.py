@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -105,6 +107,20 @@ def test_cli_writes_tables_and_index(folder, tmp_path):
     assert r.exit_code == 0, r.output
     assert "primary: recurrence HR" in r.output
     index = json.loads((tmp_path / "analysis" / "results.json").read_text())
+    # the primary estimate is written by the analysis (results.json "primary"), equal to the table's
+    # primary row; the CLI prints that object, the report reads it back (ReportInputs.primary)
+    hr = pd.read_csv(tmp_path / "analysis" / "comparative" / "hazard_ratios.csv")
+    row = hr[hr["primary"].astype(str).str.lower() == "true"].iloc[0]
+    prim = index["primary"]
+    assert (prim["endpoint"], prim["analysis"], prim["estimand"]) == ("recurrence", "iptw_ate", row["estimand"])
+    np.testing.assert_allclose([prim["estimate"], prim["lower"], prim["upper"], prim["p"]],
+                               row[["hr", "lower", "upper", "p"]].to_numpy(float), rtol=1e-12)
+    assert f"{prim['estimate']:.2f} (95% CI {prim['lower']:.2f}–{prim['upper']:.2f})" in r.output
+    from latc.report._inputs import find_inputs
+
+    back = find_inputs(tmp_path).primary()
+    assert back.estimable and back.estimate == prim["estimate"] and back.p == prim["p"]
+    assert str(back) in r.output  # the CLI line and the report's read-back are one formatting
     assert index["parameters"]["imputations"] == 2 and index["parameters"]["caliper"] == 0.2
     n = 0
     for name, sec in index["sections"].items():

@@ -313,14 +313,9 @@ def analyze(
                   f"({', '.join(f'{k} {v:,}' for k, v in results.inputs.get('analysis_set_by_cohort', {}).items())})",
                   highlight=False, soft_wrap=True)
     try:
-        hr = results.table("comparative", "hazard_ratios")
-        prim = hr[hr["primary"].fillna(False).astype(bool)]
-        if len(prim):
-            r = prim.iloc[0]
-            console.print(f"primary: recurrence HR neoadjuvant vs upfront (IPTW, ATE) {r['hr']:.2f} "
-                          f"(95% CI {r['lower']:.2f}–{r['upper']:.2f})", highlight=False)
+        console.print(f"primary: {results.primary()}", highlight=False, soft_wrap=True)
     except KeyError:
-        pass
+        pass  # the comparison did not run: its reason is among the "not computed" lines
     console.print(results.summary(), highlight=False)
     for key, reason in results.skipped().items():
         console.print(f"  not computed: {key} — {reason}", highlight=False, soft_wrap=True)

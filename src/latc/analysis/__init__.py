@@ -15,7 +15,7 @@ competing, sensitivity, subgroups, prognostic. Every statistic comes from :mod:`
 from ._context import AnalysisOptions
 from ._data import ANALYSIS_COLUMNS, AnalysisData, load_derived, privacy_violations
 from ._plan import SECTIONS, run_analysis
-from ._results import AnalysisInputError, AnalysisResults, ResultTable, SectionResult, SectionSkipped
+from ._results import AnalysisInputError, AnalysisResults, PrimaryEstimate, ResultTable, SectionResult, SectionSkipped
 from ._coding import coding, coding_text, plan_coding
 from ._write import analyze_path, coding_frame, input_locations, write_results
 
@@ -25,6 +25,7 @@ __all__ = [
     "AnalysisInputError",
     "AnalysisOptions",
     "AnalysisResults",
+    "PrimaryEstimate",
     "ResultTable",
     "SECTIONS",
     "SectionResult",

@@ -15,7 +15,7 @@ import pandas as pd
 
 from latc.errors import LatcError
 
-__all__ = ["AnalysisInputError", "AnalysisResults", "ResultTable", "SectionResult", "SectionSkipped"]
+__all__ = ["AnalysisInputError", "AnalysisResults", "PrimaryEstimate", "ResultTable", "SectionResult", "SectionSkipped"]
 
 
 class AnalysisInputError(LatcError, ValueError):
@@ -76,6 +76,44 @@ class SectionResult:
         return table
 
 
+@dataclass(frozen=True)
+class PrimaryEstimate:
+    """The protocol's primary comparison, as the analysis estimated it: recurrence, neoadjuvant vs
+    upfront surgery, Cox HR with stabilized IPTW (ATE) — one row of ``comparative/hazard_ratios``
+    (docs/analysis_plan.md). ``estimate`` is NaN with the reason in ``note`` when it could not be
+    estimated. Written to ``results.json`` as ``primary``, so the CLI and the report read the
+    number the analysis computed instead of picking it out of a table."""
+
+    endpoint: str
+    analysis: str
+    estimand: str
+    measure: str
+    estimate: float
+    lower: float
+    upper: float
+    p: float
+    label: str = "recurrence HR, neoadjuvant vs upfront surgery (IPTW, ATE)"
+    note: str = ""
+
+    @property
+    def estimable(self) -> bool:
+        return bool(pd.notna(self.estimate))
+
+    def __str__(self) -> str:
+        if not self.estimable:
+            return f"{self.label}: not estimable — {self.note}"
+        return f"{self.label} {self.estimate:.2f} (95% CI {self.lower:.2f}–{self.upper:.2f}), p = {self.p:.3g}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (None if isinstance(v, float) and not pd.notna(v) else v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PrimaryEstimate":
+        nan = float("nan")
+        return cls(**{k: (nan if v is None and k in ("estimate", "lower", "upper", "p") else v) for k, v in d.items()
+                      if k in cls.__dataclass_fields__})
+
+
 @dataclass
 class AnalysisResults:
     """Every section of the analysis plan, in plan order (``latc.analysis.run_analysis``)."""
@@ -91,6 +129,23 @@ class AnalysisResults:
             why = sec.reason or sec.skipped_tables.get(name)
             raise KeyError(f"{section}/{name} not produced" + (f": {why}" if why else f"; tables: {sorted(sec.tables)}"))
         return sec.tables[name].data
+
+    def primary(self) -> PrimaryEstimate:
+        """The primary comparison (:class:`PrimaryEstimate`); ``KeyError`` with the reason when the
+        comparative section did not run or produced no primary row."""
+        hr = self.table("comparative", "hazard_ratios")
+        rows = hr[hr["primary"].fillna(False).astype(bool)] if "primary" in hr else hr.iloc[0:0]
+        if not len(rows):
+            raise KeyError("comparative/hazard_ratios has no primary row")
+        r = rows.iloc[0]
+
+        def num(c: str) -> float:
+            v = r.get(c)
+            return float(v) if v is not None and pd.notna(v) else float("nan")
+
+        return PrimaryEstimate(endpoint=str(r["endpoint"]), analysis=str(r["analysis"]), estimand=str(r.get("estimand", "")),
+                               measure="HR", estimate=num("hr"), lower=num("lower"), upper=num("upper"), p=num("p"),
+                               note=str(r.get("note") or ""))
 
     def tables(self) -> dict[str, ResultTable]:
         """``"section/name"`` → :class:`ResultTable` for every produced table."""

@@ -98,8 +98,12 @@ def write_results(results: AnalysisResults, out_dir: str | Path) -> Path:
         p = out / stale
         if p.is_file() and p.resolve().is_relative_to(out.resolve()):
             p.unlink()
+    try:
+        primary: dict[str, Any] = results.primary().to_dict()
+    except KeyError as exc:  # the comparison did not run: the reason instead of the estimate
+        primary = {"reason": str(exc).strip("'\"")}
     index = {"latc_analysis": 1, "parameters": _plain(results.parameters), "inputs": _plain(results.inputs),
-             "coding": plan_coding(), "sections": sections}
+             "coding": plan_coding(), "primary": primary, "sections": sections}
     path = out / "results.json"
     path.write_text(json.dumps(_json_safe(index), indent=1, ensure_ascii=False, allow_nan=False), encoding="utf-8")
     return path

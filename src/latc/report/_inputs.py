@@ -94,6 +94,15 @@ class ReportInputs:
     def manifest(self) -> dict[str, Any]:
         return (_read_json(self.manifest_path) if self.manifest_path else None) or {}
 
+    def primary(self):
+        """The primary comparison the analysis wrote to ``results.json`` (a
+        :class:`latc.analysis.PrimaryEstimate`), or None when it was not computed (an analysis
+        folder from before December 2026 has none either)."""
+        from latc.analysis._results import PrimaryEstimate
+
+        d = self.results.get("primary") or {}
+        return PrimaryEstimate.from_dict(d) if "endpoint" in d else None
+
     def section(self, name: str) -> dict[str, Any]:
         """The ``results.json`` entry of an analysis section (``{}`` when absent)."""
         return self.results.get("sections", {}).get(name, {}) or {}

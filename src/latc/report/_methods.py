@@ -65,13 +65,11 @@ def summary_section(inp: ReportInputs) -> Section:
         v = _rate(_pick(so, outcome="r0_resection", cohort=cohort))
         if v:
             items.append((f"R0 resection, {cohort.replace('_', ' ')}", v))
-    hr = inp.table("comparative", "hazard_ratios")
-    if hr is not None and "primary" in hr:
-        p = hr[hr["primary"].astype("str").str.lower().eq("true")]
-        if len(p) and pd.notna(p.iloc[0]["hr"]):
-            r = p.iloc[0]
-            items.append(("Primary comparison: recurrence HR, neoadjuvant vs upfront (IPTW, ATE)",
-                          f"{r['hr']:.2f} (95 % CI {r['lower']:.2f}–{r['upper']:.2f}), p = {r['p']:.3g}"))
+    prim = inp.primary()  # the number the analysis wrote (results.json "primary"), not re-picked here
+    if prim is not None:
+        if prim.estimable:
+            items.append((f"Primary comparison: {prim.label}",
+                          f"{prim.estimate:.2f} (95 % CI {prim.lower:.2f}–{prim.upper:.2f}), p = {prim.p:.3g}"))
             dep = weight_dependence(inp.table("comparative", "weight_sensitivity"))
             if dep is not None and dep["moved"]:
                 t = dep["truncated"]
@@ -79,8 +77,11 @@ def summary_section(inp: ReportInputs) -> Section:
                               f"{t['hr']:.2f} (95 % CI {t['lower']:.2f}–{t['upper']:.2f}) — the primary estimate "
                               f"rests on a few heavily weighted patients (largest weight "
                               f"{dep['primary']['max_weight']:.1f}); see the comparison section"))
-        elif len(p):
-            items.append(("Primary comparison", f"not estimable — {p.iloc[0].get('note', '')}"))
+        else:
+            items.append(("Primary comparison", f"not estimable — {prim.note}"))
+    elif "primary" not in inp.results and inp.table("comparative", "hazard_ratios") is not None:
+        items.append(("Primary comparison", "not in this analysis folder (written by a latc before December 2026): "
+                                            "run `latc analyze` again"))
     elif inp.section("comparative").get("reason"):
         items.append(("Comparison with upfront surgery", f"not computed — {inp.section('comparative')['reason']}"))
     sec.extra["items"] = items
