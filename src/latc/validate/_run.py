@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -116,8 +117,23 @@ def _merge_reasons(a: pd.DataFrame | None, b: pd.DataFrame) -> pd.DataFrame:
     return j[["quarantine_reason", "quarantine_message"]]
 
 
-#: the query log of a validation that found nothing (kept from the first one; see validate_study)
-_NO_QUERIES: list[pd.DataFrame] = []
+def _query_log(raw_log: pd.DataFrame, tables: dict[str, pd.DataFrame], sources: dict[str, str],
+               d: Dictionary | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """The checks' raw log → the query log (rows, ids, routing, cascade roots) and each query's
+    position in its raw table."""
+    queries = finalize(raw_log, tables, sources)
+    queries = route_center_match(queries, queries["_pos"].to_numpy(), tables)
+    queries["query_id"] = assign_query_ids(queries, queries["_pos"].to_numpy(), tables, d)
+    queries = add_cascade_roots(queries, tables, sources)
+    positions = queries.pop("_pos").to_numpy()
+    return queries.drop(columns="_cause"), positions
+
+
+@lru_cache(maxsize=1)
+def _no_queries() -> pd.DataFrame:
+    """The query log of a validation that found nothing: the same steps on an empty log (they read
+    neither tables nor dictionary then), built once; callers get a copy."""
+    return order_queries(_query_log(QueryLog().raw(), {}, {}, None)[0])
 
 
 def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut: date | None = None,
@@ -173,20 +189,13 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
         eligibility.loc[non_pseudonymous(eligibility["patient_id"]), "patient_id"] = MASK
 
     sources = {name: study.sources.get(name) or f"{name}.csv" for name in {**raw, **extras}}
-    forced_any = extras or any(c.rejected_all for c in checks.values())
-    if queries_only and not len(log) and not forced_any and _NO_QUERIES:
-        # nothing to number, route, quarantine or order (the usual one-record save of latc capture):
-        # the empty query log of the first such validation, with its exact columns and dtypes
-        return ValidationResult(queries=_NO_QUERIES[0].copy(), clean={}, quarantine={}, eligibility=eligibility,
+    if queries_only and not len(log) and not extras and not any(c.rejected_all for c in checks.values()):
+        # nothing to number, route, quarantine or order (the usual one-record save of latc capture)
+        return ValidationResult(queries=_no_queries().copy(), clean={}, quarantine={}, eligibility=eligibility,
                                 rows_read={n: len(t) for n, t in raw.items()}, data_cut=cut.isoformat(),
                                 sources=sources, rows_after_data_cut=after_cut)
     tables = {**raw, **extras}
-    queries = finalize(log.raw(), tables, sources)
-    queries = route_center_match(queries, queries["_pos"].to_numpy(), tables)
-    queries["query_id"] = assign_query_ids(queries, queries["_pos"].to_numpy(), tables, d)
-    queries = add_cascade_roots(queries, tables, sources)
-    positions = queries.pop("_pos").to_numpy()
-    queries = queries.drop(columns="_cause")
+    queries, positions = _query_log(log.raw(), tables, sources, d)
     forced = {n: c.rejected_all for n, c in checks.items() if c.rejected_all}
     forced.update({n: ("unknown_form", "not a form of the data dictionary") for n, t in extras.items() if len(t)})
     rejected = _quarantine(queries, positions, {**raw, **extras}, forced)
@@ -233,8 +242,6 @@ def validate_study(study: Study, dictionary: Dictionary | None = None, data_cut:
         parents["root_query_id"] = key.map(root).astype("str").to_numpy()
         queries = pd.concat([queries, parents], ignore_index=True)
     queries = order_queries(queries)
-    if not len(queries) and not _NO_QUERIES:
-        _NO_QUERIES.append(queries.copy())
     if queries_only:
         return ValidationResult(queries=queries, clean={}, quarantine={}, eligibility=eligibility,
                                 rows_read={n: len(t) for n, t in {**raw, **extras}.items()}, data_cut=cut.isoformat(),
