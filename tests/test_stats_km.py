@@ -257,3 +257,4 @@ def test_logrank_result_keeps_the_old_table_calls_for_one_release_with_a_warning
         warnings.simplefilter("error")
         assert list(frame.columns[-3:]) == ["chisq", "df", "p"] and (frame["chisq"] == res.statistic).all()
         assert len(res) == 2  # two groups
+        assert not hasattr(res, "_repr_html_")  # a notebook shows the result itself, not the old table

@@ -51,7 +51,9 @@ class TestResult:
         return self._legacy(f"[{key!r}]")[key]
 
     def __getattr__(self, name: str):
-        if name.startswith("__") or name in ("table", "statistic", "df", "p", "method", "statistic_name"):
+        # private and protocol names (IPython's _repr_html_, copy's __deepcopy__, …) are the result's
+        # own: a notebook shows the TestResult, not the old table
+        if name.startswith("_") or name in ("table", "statistic", "df", "p", "method", "statistic_name"):
             raise AttributeError(name)
         return getattr(self._legacy(f".{name}"), name)
 
