@@ -29,6 +29,7 @@ Not ported: riskRegression's influence-function standard errors for AUC and Brie
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,7 +66,6 @@ def frame_form(func):
     """Let a discrimination function also take ``(df, "time", "event", "risk", …)``: a DataFrame
     and its column names (a list of names for a risk matrix, one column per horizon), as the
     survival functions do, beside the bare arrays. A column that is missing is named in the error."""
-    import functools
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
