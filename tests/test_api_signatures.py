@@ -40,6 +40,8 @@ def test_public_stats_functions_take_options_by_keyword(name, func):
     params = inspect.signature(func).parameters
     optional = {n for n in pos if params[n].default is not inspect.Parameter.empty}
     options = {"conf_level", "missing", "strata", "weights", "ties", "seed", "method", "robust", "cluster"}
+    if name == "p_adjust":  # p_adjust(p, "holm"), as R's p.adjust(p, method): the method is the call's subject
+        optional -= {"method"}
     assert not options & optional, f"latc.stats.{name}: options {options & optional} must be keyword-only"
 
 
@@ -82,3 +84,17 @@ def test_discrimination_functions_take_the_dataframe_and_column_form_too():
     pd.testing.assert_frame_equal(a.table, b.table)
     with pytest.raises(S.StatsInputError, match=r"column\(s\) \['death'\] not found"):
         S.harrell_c(df, "os_time", "death", "lp")
+
+
+def test_always_keyword_options_say_their_keyword_when_given_by_position():
+    # the trial's R-style calls: rmst(df, "t", "e", "g", 365), fit.predict(nd, "risk")
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"t": rng.exponential(10, 60), "e": rng.integers(0, 2, 60), "g": rng.integers(0, 2, 60)})
+    with pytest.raises(TypeError, match=r"rmst\(\): pass tau by keyword \(tau=…\)"):
+        S.rmst(df, "t", "e", "g", 5)
+    with pytest.raises(TypeError, match=r"rmst_difference\(\): pass tau by keyword"):
+        S.rmst_difference(df, "t", "e", "g", 5)
+    fit = S.cox(df, "t", "e", ["g"])
+    with pytest.raises(TypeError, match=r"predict\(\): pass type by keyword \(type=…\)"):
+        fit.predict(df, "risk")
+    np.testing.assert_allclose(S.p_adjust([0.01, 0.04], "holm"), [0.02, 0.04])  # R: p.adjust(c(.01, .04), "holm")

@@ -414,3 +414,16 @@ def test_scales_to_100k_patients():
     assert fit.tests is not None and len(gray) == 2 and fg.converged
     # no effect was simulated: the tests and sHRs stay null-like
     assert (gray["p"] > 1e-4).all() and np.all(np.abs(fg.coef) < 0.1)
+
+
+def test_r_status_coding_without_censored_rows_warns():
+    # lung's status is R's survival coding (1 = censored, 2 = dead): read as event types with the
+    # default censor_code=0, every row is an event of "cause" 1 or 2 — cmprsk says nothing; latc warns
+    lung = pd.read_csv(Path(__file__).parent / "data" / "r_golden" / "lung.csv")
+    with pytest.warns(UserWarning, match=r"no row of 'status' equals censor_code=0.*give censor_code=1"):
+        gray_test(lung, "time", "status", "sex")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gray_test(lung.assign(s=lung["status"] - 1), "time", "s", "sex")  # 0/1: no warning

@@ -54,7 +54,7 @@ def _risk_groups(p: np.ndarray, groups: int) -> np.ndarray:
 @frame_form
 @positional_deprecated
 def calibration(time, event, predicted_risk, at: float, *, groups: int = 10,
-                linear_predictor=None, conf_level: float = 0.95) -> CalibrationResult:
+                linear_predictor=None, conf_level: float = 0.95, event_codes: tuple = (0, 1)) -> CalibrationResult:
     """Calibration of predicted risks of an event by time ``at``.
 
     Parameters
@@ -75,7 +75,7 @@ def calibration(time, event, predicted_risk, at: float, *, groups: int = 10,
     ``observed_minus_expected``.
     """
     ctx = "calibration"
-    t, e, p = survival_arrays(time, event, predicted_risk, ctx, risk_name="predicted_risk")
+    t, e, p = survival_arrays(time, event, predicted_risk, ctx, risk_name="predicted_risk", event_codes=event_codes)
     if ((p < 0) | (p > 1)).any():
         raise StatsInputError(f"{ctx}: predicted_risk must be probabilities in [0, 1]")
     at = float(at)

@@ -83,6 +83,12 @@ def _competing_data(df: pd.DataFrame, time: str, event_type: str, columns: Seque
             f"{context}: event type column '{event_type}' holds labels {levels}; none equals "
             f"censor_code={censor_code!r}. Give censor_code= the label of censored rows")
     causes = [lev for lev in levels if not _same(lev, censor_code)]
+    if numeric_codes and len(causes) == len(levels):
+        # no row is censored: R's survival status (1 = censored, 2 = event) would be read as two
+        # causes here, which cmprsk does silently
+        warnings.warn(f"{context}: no row of '{event_type}' equals censor_code={censor_code!r}, so every row is an "
+                      f"event of one of the causes {[_plain(c) for c in causes]}; if this is a survival status "
+                      "(R's 1 = censored, 2 = event), recode it or give censor_code=1", UserWarning, stacklevel=4)
     if not causes:
         raise StatsInputError(f"{context}: every row of '{event_type}' is censored "
                               f"({censor_code!r}); no event of any cause to analyse")

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
-from latc._compat import positional_deprecated
+from latc._compat import keyword_hint, positional_deprecated
 
 from ._errors import StatsInputError, survival_data
 
@@ -376,6 +376,7 @@ class CoxResult:
         order = self._risk.order  # _X holds the model matrix in risk-set order
         return float(harrell_c(self._time[order], self._event[order], self._X @ self.coef).se)
 
+    @keyword_hint
     def predict(self, newdata: pd.DataFrame, *, type: str = "lp", times=None) -> pd.Series | pd.DataFrame:
         """Predictions for the rows of ``newdata``, as R's ``predict.coxph`` / ``survfit.coxph``.
 

@@ -84,14 +84,21 @@ def frame_form(func):
     return wrapper
 
 
-def survival_arrays(time, event, risk, context: str, risk_name: str = "risk"):
-    """Validated float time, bool event and float risk arrays of equal length (internal)."""
-    t = _vector(time, "time", context)
+def _label(values, default: str) -> str:
+    """A Series' own name (the column the user passed) for messages, else the parameter's."""
+    name = getattr(values, "name", None)
+    return str(name) if isinstance(name, str) and name else default
+
+
+def survival_arrays(time, event, risk, context: str, risk_name: str = "risk", *, event_codes: tuple = (0, 1)):
+    """Validated float time, bool event and float risk arrays of equal length (internal).
+    ``event_codes``: (censored, event), as in the survival functions ((1, 2): R's status coding)."""
+    t = _vector(time, _label(time, "time"), context)
     if (t < 0).any():
         raise StatsInputError(f"{context}: 'time' has a negative value at position "
                               f"{int(np.flatnonzero(t < 0)[0])}")
-    e = _as_event(pd.Series(np.asarray(event).ravel()), "event")
-    r = np.asarray(risk, dtype=float) if np.ndim(risk) == 2 else _vector(risk, risk_name, context)
+    e = _as_event(pd.Series(np.asarray(event).ravel()), _label(event, "event"), event_codes)
+    r = np.asarray(risk, dtype=float) if np.ndim(risk) == 2 else _vector(risk, _label(risk, risk_name), context)
     if np.ndim(r) == 2 and np.isnan(r).any():
         raise StatsInputError(f"{context}: '{risk_name}' has missing values")
     if not (len(t) == len(e) == len(r)):
@@ -255,7 +262,7 @@ def _check_not_constant(r: np.ndarray, context: str) -> None:
 
 @frame_form
 @positional_deprecated
-def harrell_c(time, event, risk, *, conf_level: float = 0.95) -> ConcordanceResult:
+def harrell_c(time, event, risk, *, conf_level: float = 0.95, event_codes: tuple = (0, 1)) -> ConcordanceResult:
     """Harrell's C of a risk score (higher = worse prognosis) with R's standard error.
 
     R: ``concordance(Surv(time, status) ~ risk, reverse = TRUE)``; ``se`` is ``sqrt(fit$var)``.
@@ -267,7 +274,7 @@ def harrell_c(time, event, risk, *, conf_level: float = 0.95) -> ConcordanceResu
     conf_level : level of the Wald interval ``estimate ± z·se``.
     """
     ctx = "harrell_c"
-    t, e, r = survival_arrays(time, event, risk, ctx)
+    t, e, r = survival_arrays(time, event, risk, ctx, event_codes=event_codes)
     _check_not_constant(r, ctx)
     stats = _concordance(t, e, r, np.ones(len(t)))
     return _result(stats, "Harrell's C (R concordance, reverse = TRUE)", None, conf_level, ctx)
@@ -287,7 +294,8 @@ def uno_weights(t: np.ndarray, e: np.ndarray, tau: float | None) -> np.ndarray:
 
 @frame_form
 @positional_deprecated
-def uno_c(time, event, risk, *, tau: float | None = None, conf_level: float = 0.95) -> ConcordanceResult:
+def uno_c(time, event, risk, *, tau: float | None = None, conf_level: float = 0.95,
+          event_codes: tuple = (0, 1)) -> ConcordanceResult:
     """Uno's C (IPCW concordance up to ``tau``) with R's G(t−) convention and standard error.
 
     R: ``concordance(Surv(time, status) ~ risk, reverse = TRUE, timewt = "n/G2", ymax = tau)``.
@@ -295,7 +303,7 @@ def uno_c(time, event, risk, *, tau: float | None = None, conf_level: float = 0.
     events. The Wald interval uses R's infinitesimal-jackknife SE (censoring weights held fixed).
     """
     ctx = "uno_c"
-    t, e, r = survival_arrays(time, event, risk, ctx)
+    t, e, r = survival_arrays(time, event, risk, ctx, event_codes=event_codes)
     _check_not_constant(r, ctx)
     if tau is not None:
         tau = float(tau)
@@ -329,7 +337,7 @@ def _horizon_note(t: np.ndarray, e: np.ndarray, s: float) -> str:
 
 
 @frame_form
-def time_dependent_auc(time, event, risk, times) -> pd.DataFrame:
+def time_dependent_auc(time, event, risk, times, *, event_codes: tuple = (0, 1)) -> pd.DataFrame:
     """Cumulative/dynamic AUC(t) with Kaplan–Meier IPCW, as ``riskRegression::Score``.
 
     R: ``Score(list(m = risk_matrix), formula = Surv(time, status) ~ 1, data, times = times,
@@ -345,7 +353,7 @@ def time_dependent_auc(time, event, risk, times) -> pd.DataFrame:
     controls — at or after the last follow-up time — or with no cases).
     """
     ctx = "time_dependent_auc"
-    t, e, r = survival_arrays(time, event, risk, ctx)
+    t, e, r = survival_arrays(time, event, risk, ctx, event_codes=event_codes)
     if r.ndim != 1:
         raise StatsInputError(f"{ctx}: risk must be one score per patient")
     ts = _as_times(times, ctx)
@@ -372,7 +380,7 @@ def time_dependent_auc(time, event, risk, times) -> pd.DataFrame:
 
 
 @frame_form
-def brier_score(time, event, predicted_risk, times) -> pd.DataFrame:
+def brier_score(time, event, predicted_risk, times, *, event_codes: tuple = (0, 1)) -> pd.DataFrame:
     """IPCW Brier score of predicted event probabilities at ``times``, as ``riskRegression::Score``.
 
     ``predicted_risk``: predicted probability of the event by each time — an (n, len(times)) array,
@@ -397,7 +405,7 @@ def brier_score(time, event, predicted_risk, times) -> pd.DataFrame:
     if p.ndim != 2 or p.shape[1] != len(ts):
         raise StatsInputError(f"{ctx}: predicted_risk must have one column per time "
                               f"(shape {p.shape}, {len(ts)} times)")
-    t, e, p = survival_arrays(time, event, p, ctx, risk_name="predicted_risk")
+    t, e, p = survival_arrays(time, event, p, ctx, risk_name="predicted_risk", event_codes=event_codes)
     if ((p < 0) | (p > 1)).any():
         raise StatsInputError(f"{ctx}: predicted_risk must be probabilities in [0, 1]")
     ut, g = censoring_survival(t, e)

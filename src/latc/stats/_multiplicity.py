@@ -19,9 +19,9 @@ __all__ = ["p_adjust"]
 METHODS = ("BH", "holm", "bonferroni")
 
 
-def p_adjust(p, *, method: str = "BH") -> np.ndarray | pd.Series:
-    """Adjusted p-values, R ``p.adjust(p, method)``; ``method`` "BH" (also "fdr"), "holm" or
-    "bonferroni". A Series keeps its index; NaN stays NaN and is not counted."""
+def p_adjust(p, method: str = "BH") -> np.ndarray | pd.Series:
+    """Adjusted p-values, R ``p.adjust(p, method)`` — ``method`` positional as in R: "BH" (also
+    "fdr" or "bh"), "holm" or "bonferroni". A Series keeps its index; NaN stays NaN and is not counted."""
     m = {"fdr": "BH", "bh": "BH"}.get(method.lower(), method) if isinstance(method, str) else method
     if m not in METHODS:
         raise StatsInputError(f"p_adjust: method must be one of {', '.join(METHODS)} (or 'fdr'), not {method!r}")

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from latc._compat import keyword_hint
+
 from ._errors import StatsInputError
 from ._km import kaplan_meier
 
@@ -77,6 +79,7 @@ def _per_group(df: pd.DataFrame, time: str, event: str, group: str | None, tau, 
     return pd.DataFrame(rows, columns=RMST_COLUMNS), tab.groupby("group", sort=False)["time"].max()
 
 
+@keyword_hint
 def rmst(df: pd.DataFrame, time: str, event: str, group: str | None = None, *, tau: float,
          conf_level: float = 0.95, missing: str = "error", event_codes: tuple = (0, 1)) -> pd.DataFrame:
     """Restricted mean survival time up to ``tau`` per group, agreeing with R's
@@ -95,6 +98,7 @@ def rmst(df: pd.DataFrame, time: str, event: str, group: str | None = None, *, t
     return per
 
 
+@keyword_hint
 def rmst_difference(df: pd.DataFrame, time: str, event: str, group: str, *, tau: float,
                     reference=None, conf_level: float = 0.95, missing: str = "error",
                     event_codes: tuple = (0, 1)) -> pd.DataFrame:
