@@ -69,7 +69,7 @@ def test_difference_and_ratio_follow_survrm2():
     assert (r["group"], r["reference"]) == (2, 1)
     se = np.hypot(s0, s1)
     assert r["difference"] == pytest.approx(m1 - m0, rel=1e-12) and r["se"] == pytest.approx(se, rel=1e-10)
-    assert r["p_value"] == pytest.approx(2 * norm.sf(abs(m1 - m0) / se), rel=1e-8)
+    assert r["p"] == pytest.approx(2 * norm.sf(abs(m1 - m0) / se), rel=1e-8)
     sl = np.sqrt((s1 / m1) ** 2 + (s0 / m0) ** 2)
     assert r["ratio_lower"] == pytest.approx(m1 / m0 * np.exp(-norm.ppf(0.975) * sl), rel=1e-10)
     # women (sex 2) live on average ~56 days more of the first year: the CI excludes 0

@@ -107,7 +107,7 @@ def rmst_difference(df: pd.DataFrame, time: str, event: str, group: str, *, tau:
 
     ``reference``: the comparison group (default: the first level, as R's factor order).
     Returns one row per other group: ``group, reference, tau, rmst, rmst_reference, difference,
-    se, lower, upper, p_value, ratio, ratio_lower, ratio_upper``.
+    se, lower, upper, p, ratio, ratio_lower, ratio_upper``.
     """
     per, last = _per_group(df, time, event, group, tau, conf_level, missing, event_codes)
     if len(per) < 2:
@@ -134,6 +134,6 @@ def rmst_difference(df: pd.DataFrame, time: str, event: str, group: str, *, tau:
         out.append({"group": r.group, "reference": ref["group"], "tau": float(tau), "rmst": r.rmst,
                     "rmst_reference": float(ref["rmst"]), "difference": diff, "se": se,
                     "lower": diff - z * se, "upper": diff + z * se,
-                    "p_value": float(2 * norm.sf(abs(diff / se))) if se > 0 else np.nan,
+                    "p": float(2 * norm.sf(abs(diff / se))) if se > 0 else np.nan,
                     "ratio": ratio, "ratio_lower": ratio * np.exp(-z * se_log), "ratio_upper": ratio * np.exp(z * se_log)})
     return pd.DataFrame(out)
