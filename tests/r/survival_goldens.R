@@ -127,7 +127,7 @@ cox_json <- function(fit, call) {
        # summary()$waldtest rounds the statistic to 2 decimals; fit$wald.test is the full value
        wald_test = list(chisq = unname(fit$wald.test), df = s$waldtest[["df"]], p = s$waldtest[["pvalue"]]),
        score_test = list(chisq = s$sctest[["test"]], df = s$sctest[["df"]], p = s$sctest[["pvalue"]]),
-       concordance = as.list(fit$concordance[c("concordant", "discordant", "tied.x", "tied.y", "tied.xy", "concordance")]),
+       concordance = as.list(fit$concordance[c("concordant", "discordant", "tied.x", "tied.y", "tied.xy", "concordance", "std")]),
        var = unname(fit$var), iter = fit$iter)
 }
 zph_json <- function(fit, call) {
