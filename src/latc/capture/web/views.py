@@ -330,7 +330,7 @@ def home(request):
 
 def _query_counts(user) -> dict[str, int]:
     """The user's unresolved queries: ``open`` (awaiting the site), ``answered`` (awaiting review)."""
-    by = Counter(_open_queries(user).values_list("status", flat=True))
+    by = dict(_open_queries(user).order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     return {"open": by.get(QueryStatus.OPEN, 0), "answered": by.get(QueryStatus.ANSWERED, 0)}
 
 
@@ -786,8 +786,14 @@ def sign(request, patient):
         "patient": patient, "form": form, "meaning": SIGNATURE_MEANING, "signature": _signature(patient),
         "name": (scoping.membership(user).display_name or user.get_username()),
         "summary": [(f.label, counts.get(n, 0)) for n, f in d.forms.items()],
-        "open_queries": _open_queries(user, record__patient=patient).count(),
-        "incomplete": _records(user, patient).filter(status="incomplete").count()})
+        **_unfinished(user, patient)})
+
+
+def _unfinished(user, patient) -> dict[str, int]:
+    """What a signature or a lock would leave unresolved: ``open_queries`` (open or answered) and
+    ``incomplete`` forms — the warnings of the signing and the lock pages."""
+    return {"open_queries": _open_queries(user, record__patient=patient).count(),
+            "incomplete": _records(user, patient).filter(status="incomplete").count()}
 
 
 def _lock_page(request, patient, lock: bool):
@@ -805,10 +811,7 @@ def _lock_page(request, patient, lock: bool):
             messages.success(request, f"Casebook {'locked' if lock else 'unlocked'}.")
             return redirect("patient", pid=patient.patient_id)
     return render_page(request, "capture/lock.html", {
-        "patient": patient, "form": form, "lock": lock,
-        # what a lock freezes unresolved (as the signing page warns)
-        "open_queries": _open_queries(user, record__patient=patient).count() if lock else 0,
-        "incomplete": _records(user, patient).filter(status="incomplete").count() if lock else 0})
+        "patient": patient, "form": form, "lock": lock, **(_unfinished(user, patient) if lock else {})})
 
 
 @rule(get="lock", post="lock", methods=("GET", "POST"), patient=True)
