@@ -96,7 +96,7 @@ def test_find_inputs_names_the_folder_when_nothing_is_usable(tmp_path):
 
 def test_find_inputs_accepts_the_analysis_folder_itself(tmp_path):
     (tmp_path / "analysis").mkdir()
-    (tmp_path / "analysis" / "results.json").write_text(json.dumps({"sections": {}, "parameters": {}, "inputs": {}}))
+    (tmp_path / "analysis" / "results.json").write_text(json.dumps({"latc_analysis": 2, "sections": {}, "parameters": {}, "inputs": {}}))
     inp = find_inputs(tmp_path / "analysis")
     assert inp.analysis_dir == tmp_path / "analysis" and inp.derived_dir is None
     assert "the analysis has no 'survival' section" == inp.why_not("survival")

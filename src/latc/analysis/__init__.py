@@ -4,6 +4,7 @@
 from latc.analysis import run_analysis, write_results, AnalysisOptions
 res = run_analysis("out/demo/derived")                 # or a DerivedDatasets
 res.table("comparative", "hazard_ratios")
+res.primary()                                           # the protocol's primary estimate
 write_results(res, "out/demo/analysis")                 # <section>/<table>.csv + results.json
 ```
 
@@ -17,10 +18,19 @@ from ._data import ANALYSIS_COLUMNS, AnalysisData, load_derived, privacy_violati
 from ._plan import SECTIONS, run_analysis
 from ._results import AnalysisInputError, AnalysisResults, PrimaryEstimate, ResultTable, SectionResult, SectionSkipped
 from ._coding import coding, coding_text, plan_coding
-from ._write import analyze_path, coding_frame, input_locations, write_results
+from ._schema import SCHEMAS, AnalysisContractError, Column, TableSchema, check_table, conform, schema_of
+from ._write import FORMAT_VERSION, analyze_path, coding_frame, input_locations, write_results
 
 __all__ = [
     "ANALYSIS_COLUMNS",
+    "AnalysisContractError",
+    "Column",
+    "FORMAT_VERSION",
+    "SCHEMAS",
+    "TableSchema",
+    "check_table",
+    "conform",
+    "schema_of",
     "AnalysisData",
     "AnalysisInputError",
     "AnalysisOptions",

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from latc.stats import (StatsInputError, balance, cox, cox_zph, effective_sample_size, evalue, kaplan_meier,
-                        love_data, match, propensity, weights)
+                        logrank, love_data, match, propensity, weights)
 
 from ._coding import coding
 from ._context import (Context, annotate_medians, attempt, check_events, concat, cox_row, front, landmarks_text,
@@ -332,7 +332,7 @@ def run(ctx: Context, sec: SectionResult) -> None:
     attempt(sec, "evalues", evalue_table)
 
     def km_table():
-        rows, meds, blocks = [], [], []
+        rows, meds, curves, blocks = [], [], [], []
         for ep in ("recurrence", "overall_survival"):
             time, event, _ = ENDPOINTS[ep]
             d = df[df[time].notna() & df[event].notna()]
@@ -346,6 +346,7 @@ def run(ctx: Context, sec: SectionResult) -> None:
                 lm = note_missing(km.landmarks.assign(endpoint=ep, weighting=name), "survival",
                                   "no patient of the group followed to this time")
                 rows.append(lm)
+                curves.append(km.table.assign(endpoint=ep, weighting=name))
                 meds.append(annotate_medians(km.medians).assign(endpoint=ep, weighting=name, variance="robust (IJ)" if km.robust else "Greenwood"))
         method = (f"Kaplan–Meier (R survfit), conf.type = '{o.conf_type}'; IPTW-weighted curves with the robust "
                   "infinitesimal-jackknife variance (R survfit(weights = w, robust = TRUE)); landmarks in months")
@@ -359,9 +360,29 @@ def run(ctx: Context, sec: SectionResult) -> None:
                             coding=km_coding, row_populations=rp),
                 ResultTable("km_medians", "Median time to event by cohort (unweighted and IPTW)",
                             front(concat(meds), ["endpoint", "weighting"]), method, par, POPULATION, n,
+                            coding=km_coding, row_populations=rp),
+                ResultTable("km_curves", "Kaplan-Meier curves by cohort (unweighted and IPTW)",
+                            front(concat(curves), ["endpoint", "weighting"]),
+                            method + "; one row per distinct time and cohort (the figures' data; with IPTW, "
+                            "n_risk / n_event / n_censor are weighted counts)", par, POPULATION, n,
                             coding=km_coding, row_populations=rp)]
 
     attempt(sec, "km", km_table)
+
+    def logrank_table():
+        rows, blocks = [], []
+        for ep in ("overall_survival", "recurrence"):
+            time, event, _ = ENDPOINTS[ep]
+            d = df[df[time].notna() & df[event].notna()]
+            d = d.assign(**{time: d[time].astype(float), event: d[event].astype(float)})
+            blocks.append((ep.replace("_", " "), len(d), f"{n - len(d)} patient(s) without a {ep.replace('_', ' ')} time left out"))
+            rows.append(logrank(d, time, event, "cohort").to_frame().assign(endpoint=ep))
+        return ResultTable("logrank", "Log-rank tests by cohort (unadjusted)", front(concat(rows), ["endpoint"]),
+                           "log-rank test (R survdiff, rho = 0), unweighted", {"rho": 0}, POPULATION, n,
+                           coding=coding(["neoadjuvant"], df, events=["recurrence", "overall_survival"]),
+                           row_populations=row_populations(blocks, n))
+
+    attempt(sec, "logrank", logrank_table)
 
     def zph_table():
         time, event, _ = ENDPOINTS["recurrence"]

@@ -48,6 +48,21 @@ def run(ctx: Context, sec: SectionResult) -> None:
 
     attempt(sec, "cumulative_incidence", cif)
 
+    def cif_curves():
+        r = cumulative_incidence(d, "rec_time", "rec_type", group="cohort", conf_level=o.conf_level)
+        t = r.table.copy()
+        t.attrs = {}
+        t["cause_label"] = t["cause"].map(CAUSES)
+        t["follow_up_end"] = t["group"].map(r.last_time)
+        return ResultTable("cif_curves", "Cumulative incidence curves of recurrence and of death without recurrence",
+                           t, "Aalen-Johansen cumulative incidence, exact ties (R cmprsk::cuminc), delta-method "
+                           "variance, log-log CI; one row per event time, group and cause (the figures' data); "
+                           "follow_up_end = the group's last follow-up time",
+                           {**par, "conf_type": "log-log"}, POPULATION, n,
+                           coding=coding(["neoadjuvant"], d, events=["recurrence"]))
+
+    attempt(sec, "cif_curves", cif_curves)
+
     def gray():
         parts = [gray_test(d, "rec_time", "rec_type", "cohort").assign(strata="none")]
         if d["center"].nunique() > 1:

@@ -23,7 +23,7 @@ import pandas as pd
 from latc.stats import StatsInputError, cox, cox_zph, kaplan_meier, logrank
 
 from ._coding import coding
-from ._context import (Context, annotate_medians, check_events, concat, front, landmarks_text,
+from ._context import (Context, annotate_medians, attempt, check_events, concat, front, landmarks_text,
                        note_missing, row_populations)
 from ._data import MONTH_DAYS, _flag, need
 from ._frames import as_categorical, landmark_rows
@@ -71,6 +71,7 @@ def _by_factor(ctx: Context, df: pd.DataFrame, time: str, event: str, factor: st
         acc["landmarks"].append(note_missing(km.landmarks.assign(**tag), "survival",
                                              "no patient of the group followed to this time"))
         acc["medians"].append(annotate_medians(km.medians).assign(**tag))
+        acc["curves"].append(km.table.assign(**tag))
         check_events(d, event, o.min_events, key)
         lr = logrank(d, time, event, factor)
         acc["logrank"].append(lr.to_frame().assign(**tag))
@@ -82,6 +83,38 @@ def _by_factor(ctx: Context, df: pd.DataFrame, time: str, event: str, factor: st
         acc["zph"].append(z.assign(**tag))
     except (SectionSkipped, StatsInputError) as exc:
         failed[key] = str(exc).splitlines()[0]
+
+
+def _overall(ctx: Context, df: pd.DataFrame, time: str, event: str, endpoint: str, acc: dict[str, list],
+             failed: dict[str, str]) -> None:
+    """KM of ``endpoint`` for the whole neoadjuvant cohort (factor ``overall``, group ``all``):
+    curve, median and landmarks appended to ``acc``."""
+    o = ctx.options
+    d = df[df[time].notna() & df[event].notna()].copy()
+    if not len(d):
+        failed[f"{endpoint} overall"] = f"no patient with a {endpoint} time"
+        return
+    d[time] = d[time].astype(float)
+    d[event] = d[event].astype(float)
+    tag = {"endpoint": endpoint, "factor": "overall"}
+    km = kaplan_meier(d, time, event, conf_type=o.conf_type, conf_level=o.conf_level,
+                      landmarks=list(o.landmarks_months))
+    acc["landmarks"].append(note_missing(km.landmarks.assign(**tag), "survival",
+                                         "no patient followed to this time"))
+    acc["medians"].append(annotate_medians(km.medians).assign(**tag))
+    acc["curves"].append(km.table.assign(**tag))
+
+
+def follow_up(s: pd.DataFrame, options: Any) -> pd.DataFrame:
+    """Median follow-up by cohort with the reverse Kaplan–Meier method (Schemper & Smith 1996):
+    the OS time with censoring as the event, from the treatment decision (months)."""
+    d = s[s["os_time_months"].notna() & s["os_event"].notna()]
+    d = pd.DataFrame({"cohort": d["cohort"].astype("str"), "time": d["os_time_months"].astype(float),
+                      "censored": 1.0 - d["os_event"].astype(float)})
+    km = kaplan_meier(d, "time", "censored", group="cohort", conf_type=options.conf_type,
+                      conf_level=options.conf_level)
+    m = km.medians.rename(columns={"group": "cohort", "events": "censored"})
+    return m[["cohort", "n", "censored", "median", "lower", "upper"]]
 
 
 def _merge_coding(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -104,12 +137,15 @@ def run(ctx: Context, sec: SectionResult) -> None:
     if not len(neo):
         raise SectionSkipped("no neoadjuvant patient in the analysis set")
     neo["histology_group"] = as_categorical(neo["histology_group"], "DTC", ["DTC", "PDTC", "ATC", "MTC"])
-    acc: dict[str, list] = {k: [] for k in ("landmarks", "medians", "logrank", "cox", "zph", "blocks", "coding")}
+    acc: dict[str, list] = {k: [] for k in ("landmarks", "medians", "curves", "logrank", "cox", "zph", "blocks",
+                                            "coding")}
     failed: dict[str, str] = {}
     populations: dict[str, Any] = {}
     n = len(neo)
 
-    # by histology group (baseline): OS and EFS from the decision
+    # the whole cohort, then by histology group (baseline): OS and EFS from the decision
+    for ep, t, e in (("OS", "os_time_months", "os_event"), ("EFS", "efs_time_months", "efs_event")):
+        _overall(ctx, neo, t, e, ep, acc, failed)
     for ep, t, e in (("OS", "os_time_months", "os_event"), ("EFS", "efs_time_months", "efs_event")):
         _by_factor(ctx, neo, t, e, "histology_group", ep, acc, failed,
                    population="neoadjuvant cohort, from the treatment decision", event_key=ep)
@@ -149,14 +185,30 @@ def run(ctx: Context, sec: SectionResult) -> None:
     times = landmarks_text(o.landmarks_months)
     what = "by histology group, response and pathological response — neoadjuvant cohort only"
     if acc["landmarks"]:
-        sec.add(ResultTable("km_landmarks", f"Survival at {times} {what}",
+        sec.add(ResultTable("km_landmarks", f"Survival at {times} of the whole cohort and {what}",
                             front(concat(acc["landmarks"]), ["endpoint", "factor"]),
                             f"Kaplan-Meier (R survfit, conf.type = '{o.conf_type}', Greenwood variance); summary(fit, times)",
                             par, POP, n, row_populations=blocks))
-        sec.add(ResultTable("km_medians", f"Median survival {what}",
+        sec.add(ResultTable("km_medians", f"Median survival of the whole cohort and {what}",
                             front(concat(acc["medians"]), ["endpoint", "factor"]),
                             f"Kaplan-Meier median with CI (R print(survfit), conf.type = '{o.conf_type}')", par, POP, n,
                             row_populations=blocks))
+    if acc["curves"]:
+        sec.add(ResultTable("km_curves", f"Kaplan-Meier curves of the whole cohort and {what}",
+                            front(concat(acc["curves"]), ["endpoint", "factor"]),
+                            f"Kaplan-Meier (R summary(survfit, censored = TRUE)), conf.type = '{o.conf_type}', "
+                            "Greenwood variance; one row per distinct time and group (the figures' data)",
+                            par, POP, n, row_populations=blocks))
+
+    def follow_up_table() -> ResultTable:
+        fu = follow_up(s, o)
+        return ResultTable("follow_up", "Median follow-up by cohort (reverse Kaplan-Meier)", fu,
+                           f"reverse Kaplan-Meier (Schemper & Smith 1996): OS time with censoring as the event, "
+                           f"R survfit(Surv(os_time, 1 - os_status) ~ cohort), conf.type = '{o.conf_type}'",
+                           {"conf_type": o.conf_type, "conf_level": o.conf_level, "time_unit": "months",
+                            "time_zero": "treatment decision"}, "analysis set (both cohorts)", len(s))
+
+    attempt(sec, "follow_up", follow_up_table)
     if acc["logrank"]:
         sec.add(ResultTable("logrank", f"Log-rank tests {what}", front(concat(acc["logrank"]), ["endpoint", "factor"]),
                             "log-rank test (R survdiff, rho = 0)", par, POP, n, row_populations=blocks))

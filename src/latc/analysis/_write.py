@@ -17,8 +17,13 @@ from typing import Any
 import pandas as pd
 
 from ._results import AnalysisResults, _plain
+from ._schema import check_table, schema_of
 
-__all__ = ["analyze_path", "coding_frame", "input_locations", "write_results"]
+#: ``results.json`` ``latc_analysis``: 2 = every table has a declared schema (``schema`` in its entry)
+#: and the curve tables (``km_curves``, ``cif_curves``) are written
+FORMAT_VERSION = 2
+
+__all__ = ["FORMAT_VERSION", "analyze_path", "coding_frame", "input_locations", "write_results"]
 
 
 def _json_safe(value: Any) -> Any:
@@ -84,8 +89,8 @@ def write_results(results: AnalysisResults, out_dir: str | Path) -> Path:
         if sec.tables:
             (out / name).mkdir(exist_ok=True)
         for tname, t in sec.tables.items():
-            write_table_csv(t.data, out / name / f"{tname}.csv")
-            entry = {**t.describe(), "file": f"{name}/{tname}.csv"}
+            write_table_csv(check_table(name, tname, t.data), out / name / f"{tname}.csv")
+            entry = {**t.describe(), "file": f"{name}/{tname}.csv", "schema": schema_of(name, tname).describe()}
             if t.coding:
                 write_table_csv(coding_frame(t.coding), out / name / f"{tname}_coding.csv")
                 entry["coding_file"] = f"{name}/{tname}_coding.csv"
@@ -102,7 +107,7 @@ def write_results(results: AnalysisResults, out_dir: str | Path) -> Path:
         primary: dict[str, Any] = results.primary().to_dict()
     except KeyError as exc:  # the comparison did not run: the reason instead of the estimate
         primary = {"reason": str(exc).strip("'\"")}
-    index = {"latc_analysis": 1, "parameters": _plain(results.parameters), "inputs": _plain(results.inputs),
+    index = {"latc_analysis": FORMAT_VERSION, "parameters": _plain(results.parameters), "inputs": _plain(results.inputs),
              "coding": plan_coding(), "primary": primary, "sections": sections}
     path = out / "results.json"
     path.write_text(json.dumps(_json_safe(index), indent=1, ensure_ascii=False, allow_nan=False), encoding="utf-8")

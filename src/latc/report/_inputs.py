@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from latc.analysis._schema import AnalysisContractError, conform, schema_of
 from latc.errors import LatcError
 
 __all__ = ["ReportInputError", "ReportInputs", "find_inputs"]
@@ -114,7 +115,11 @@ class ReportInputs:
         return None
 
     def table(self, section: str, name: str) -> pd.DataFrame | None:
-        """An analysis table (``analysis/<section>/<name>.csv``), or ``None`` when not produced."""
+        """An analysis table (``analysis/<section>/<name>.csv``), or ``None`` when not produced.
+
+        The table is checked against its declared schema (``latc.analysis.SCHEMAS``) and typed
+        (:func:`latc.analysis.conform`); a table that does not conform — an edited or foreign CSV —
+        is a :class:`ReportInputError` naming the file and the column."""
         key = f"analysis:{section}/{name}"
         if key not in self._tables:
             info = self.table_info(section, name)
@@ -125,7 +130,11 @@ class ReportInputs:
                 try:
                     df = _read_csv(path)
                 except pd.errors.EmptyDataError:
-                    df = pd.DataFrame()
+                    df = pd.DataFrame(columns=schema_of(section, name).names)
+                try:
+                    df = conform(section, name, df, source=str(path))
+                except AnalysisContractError as exc:
+                    raise ReportInputError(str(exc)) from None
             self._tables[key] = df
         return self._tables[key]
 
@@ -178,6 +187,17 @@ class ReportInputs:
         return p.get("parameters", p) if isinstance(p, dict) else {}
 
 
+def _check_format(path: Path) -> None:
+    """A ``results.json`` written by an older latc (format < :data:`latc.analysis.FORMAT_VERSION`:
+    no declared schemas, no curve tables) cannot be read by this report: say so, and how to fix it."""
+    from latc.analysis._write import FORMAT_VERSION
+
+    found = (_read_json(path) or {}).get("latc_analysis")
+    if not isinstance(found, int) or found < FORMAT_VERSION:
+        raise ReportInputError(f"{path}: written by an older latc (analysis format {found}, this report reads "
+                               f"{FORMAT_VERSION}); re-run `latc analyze` on the derived folder")
+
+
 def find_inputs(results_dir: str | Path) -> ReportInputs:
     """Find the analysis, derived, validation and omics folders of a results folder.
 
@@ -196,6 +216,7 @@ def find_inputs(results_dir: str | Path) -> ReportInputs:
         except ValueError:
             ins = {}
         located = dict(ins.get("locations") or {})
+        _check_format(analysis / "results.json")
         if ins.get("source") and "derived" not in located:
             located["derived"] = {"path": ins["source"]}
 

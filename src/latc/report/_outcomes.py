@@ -1,10 +1,10 @@
 """Outcome sections: survival (neoadjuvant cohort), comparison with upfront surgery, recurrence risk.
 
-Estimates, tests and CIs shown in tables come from ``latc analyze`` (``analysis/*.csv``). The
-curves need per-patient data, so the figures re-estimate them with the same ``latc.stats``
-functions and parameters (conf_type, time zero, and the analysis's own per-patient propensity scores
-and IPTW weights from ``comparative/patient_data.csv``) — the HRs printed in the panels are
-read from the analysis tables, so the figure and the table cannot disagree.
+Nothing is estimated here. Every number and every curve comes from ``latc analyze``
+(``analysis/<section>/<table>.csv``, each table's columns declared in ``latc.analysis.SCHEMAS`` and
+checked when read): the Kaplan–Meier curves from ``survival/km_curves`` and
+``comparative/km_curves``, the cumulative incidence curves from ``competing/cif_curves``, medians,
+log-rank p and hazard ratios from their tables. A figure is the analysis's own estimate, drawn.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 import latc.plot as P
-from latc.stats import StatsInputError, cumulative_incidence, kaplan_meier, logrank
+from latc.stats import CIFResult, KMResult
 
-from ._common import add_analysis_table, add_figure, add_table, flag
+from ._common import add_analysis_table, add_figure
 from ._inputs import ReportInputs
 from ._model import Section
 
@@ -30,48 +30,51 @@ def _params(inp: ReportInputs) -> dict[str, Any]:
     return inp.results.get("parameters", {}) or {}
 
 
-def _hr_tuple(df: pd.DataFrame | None, **where: Any) -> tuple[float, float, float] | None:
+def _rows(df: pd.DataFrame | None, **where: Any) -> pd.DataFrame | None:
+    """The rows of an analysis table whose columns equal ``where`` (None when none)."""
     if df is None or not len(df):
         return None
     m = pd.Series(True, index=df.index)
     for k, v in where.items():
         m &= df[k].astype("str").eq(str(v))
-    r = df[m]
-    est = "hr" if "hr" in r else "exp_coef"
-    r = r[pd.to_numeric(r[est], errors="coerce").notna()]
+    return df[m] if m.any() else None
+
+
+def _hr_tuple(df: pd.DataFrame | None, estimate: str, **where: Any) -> tuple[float, float, float] | None:
+    """``(estimate, lower, upper)`` of the first estimable row of an analysis table matching ``where``;
+    ``estimate`` names the table's ratio column (``hr`` in hazard_ratios, ``exp_coef`` in cox)."""
+    r = _rows(df, **where)
+    if r is None:
+        return None
+    r = r[pd.to_numeric(r[estimate], errors="coerce").notna()]
     if not len(r):
         return None
     x = r.iloc[0]
-    return float(x[est]), float(x["lower"]), float(x["upper"])
+    return float(x[estimate]), float(x["lower"]), float(x["upper"])
 
 
-def _quiet(fn: Any) -> Any:
-    """``fn()``, or ``None`` when the statistic is undefined for these data (e.g. a log-rank test without events)."""
-    try:
-        return fn()
-    except StatsInputError:
+def km_curve(inp: ReportInputs, section: str, **where: Any) -> KMResult | None:
+    """The Kaplan–Meier estimate the analysis wrote (``<section>/km_curves`` with its
+    ``km_medians`` rows), selected by tag columns (``endpoint``, ``factor`` / ``weighting``)."""
+    curves = _rows(inp.table(section, "km_curves"), **where)
+    if curves is None:
         return None
+    info = inp.table_info(section, "km_curves") or {}
+    par = info.get("parameters") or {}
+    return KMResult.from_table(curves, _rows(inp.table(section, "km_medians"), **where),
+                               conf_type=par.get("conf_type", "log"), conf_level=par.get("conf_level", 0.95),
+                               robust=str(where.get("weighting", "")).startswith("iptw"))
 
 
-def _km(df: pd.DataFrame, time: str, event: str, group: str | None, conf_type: str, **kw: Any):
-    d = df[df[time].notna() & df[event].notna()].copy()
-    d[time] = d[time].astype(float)
-    d[event] = d[event].astype(float)
-    if not len(d):
+def cif_curve(inp: ReportInputs) -> CIFResult | None:
+    """The cumulative incidence curves the analysis wrote (``competing/cif_curves``), with the
+    unstratified Gray's tests of ``competing/gray_test``."""
+    curves = inp.table("competing", "cif_curves")
+    if curves is None or not len(curves):
         return None
-    return kaplan_meier(d, time, event, group=group, conf_type=conf_type, **kw)
-
-
-def _followup(df: pd.DataFrame, conf_type: str) -> pd.DataFrame:
-    """Median follow-up by cohort with the reverse Kaplan–Meier method (censoring as the event)."""
-    d = df[df["time_months"].notna()].assign(censored=lambda x: 1 - x["event"].astype(float),
-                                             time_months=lambda x: x["time_months"].astype(float))
-    if not len(d):
-        return pd.DataFrame()
-    km = kaplan_meier(d, "time_months", "censored", group="cohort", conf_type=conf_type)
-    m = pd.DataFrame(km.medians)
-    keep = [c for c in ("group", "n", "median", "lower", "upper") if c in m.columns]
-    return m[keep].rename(columns={"group": "cohort"})
+    tests = _rows(inp.table("competing", "gray_test"), strata="none")
+    par = (inp.table_info("competing", "cif_curves") or {}).get("parameters") or {}
+    return CIFResult.from_table(curves, tests=tests, conf_level=par.get("conf_level", 0.95))
 
 
 def survival_section(inp: ReportInputs) -> Section:
@@ -79,54 +82,37 @@ def survival_section(inp: ReportInputs) -> Section:
     par = _params(inp)
     conf_type = par.get("conf_type", "log")
     landmarks = par.get("landmarks_months", [12, 24, 36, 60])
-    subj, tte = inp.derived("subject"), inp.derived("tte")
-    if subj is not None and tte is not None and "analysis_set" in subj:
-        a = subj[flag(subj["analysis_set"]).to_numpy()]
-        neo_ids = a.loc[a["cohort"].astype("str").eq("neoadjuvant"), "patient_id"]
-        t = tte[tte["patient_id"].isin(neo_ids)].merge(a[["patient_id", "histology_group", "mpr"]], on="patient_id", how="left")
-        os_, efs = t[t["paramcd"].eq("OS")], t[t["paramcd"].eq("EFS")]
-        if len(os_):
-            def os_efs():
-                fits = {k: v for k, v in (("Overall survival", _km(os_, "time_months", "event", None, conf_type)),
-                                          ("Event-free survival", _km(efs, "time_months", "event", None, conf_type)))
-                        if v is not None}
-                return P.km_plot(fits, landmarks=landmarks, median_lines=True)
-            add_figure(sec, "km_os_efs", "Overall and event-free survival (neoadjuvant cohort)", os_efs,
+    if inp.table("survival", "km_curves") is not None:
+        fits = {k: v for k, v in (("Overall survival", km_curve(inp, "survival", endpoint="OS", factor="overall")),
+                                  ("Event-free survival", km_curve(inp, "survival", endpoint="EFS", factor="overall")))
+                if v is not None}
+        if fits:
+            add_figure(sec, "km_os_efs", "Overall and event-free survival (neoadjuvant cohort)",
+                       lambda: P.km_plot(fits, landmarks=landmarks, median_lines=True),
                        f"Kaplan–Meier estimates from the treatment decision with 95 % CIs ({conf_type} transform, as R "
                        "survfit), censoring marks and numbers at risk; dotted lines at the landmark times.")
-            lr = inp.table("survival", "logrank")
-            g = os_[os_["histology_group"].notna()].copy()
-            order = [h for h in ("DTC", "PDTC", "ATC", "MTC") if h in set(g["histology_group"])]
-            order += sorted(set(g["histology_group"]) - set(order))
-            g["histology_group"] = pd.Categorical(g["histology_group"], categories=order)
-            if g["histology_group"].nunique() > 1:
-                lr_os = lr[lr["endpoint"].eq("OS") & lr["factor"].eq("histology_group")] if lr is not None else None
-                add_figure(sec, "km_os_histology", "Overall survival by histology group (neoadjuvant cohort)",
-                           lambda: P.km_plot(_km(g, "time_months", "event", "histology_group", conf_type),
-                                             logrank=lr_os if lr_os is not None and len(lr_os) else None),
-                           "Log-rank p from analysis/survival/logrank.csv.")
         else:
-            sec.note("Survival curves", "no neoadjuvant patient in the analysis set")
-        rfs = t[t["paramcd"].eq("RFS") & t["mpr"].notna()].copy()
-        if len(rfs) and rfs["mpr"].nunique() > 1:
-            rfs["mpr"] = np.where(flag(rfs["mpr"]).to_numpy(), "MPR", "no MPR")
-            lr = inp.table("survival", "logrank")
-            lr_m = lr[lr["endpoint"].eq("RFS") & lr["factor"].eq("mpr")] if lr is not None else None
-            hr = _hr_tuple(inp.table("survival", "cox"), endpoint="RFS", factor="mpr")
+            sec.note("Survival curves", "no neoadjuvant patient with an OS time in the analysis set")
+        lr = inp.table("survival", "logrank")
+        by_hist = km_curve(inp, "survival", endpoint="OS", factor="histology_group")
+        if by_hist is not None:
+            lr_os = _rows(lr, endpoint="OS", factor="histology_group")
+            add_figure(sec, "km_os_histology", "Overall survival by histology group (neoadjuvant cohort)",
+                       lambda: P.km_plot(by_hist, logrank=lr_os), "Log-rank p from analysis/survival/logrank.csv.")
+        by_mpr = km_curve(inp, "survival", endpoint="RFS", factor="mpr")
+        if by_mpr is not None:
+            lr_m = _rows(lr, endpoint="RFS", factor="mpr")
+            hr = _hr_tuple(inp.table("survival", "cox"), "exp_coef", endpoint="RFS", factor="mpr")
             add_figure(sec, "km_rfs_mpr", "Recurrence-free survival by major pathological response",
-                       lambda: P.km_plot(_km(rfs, "time_months", "event", "mpr", conf_type),
-                                         logrank=lr_m if lr_m is not None and len(lr_m) else None, cox=hr,
+                       lambda: P.km_plot(by_mpr, logrank=lr_m, cox=hr, labels={"yes": "MPR", "no": "no MPR"},
                                          xlabel="Months since surgery"),
                        "Neoadjuvant patients with an R0/R1 operation and a graded specimen; time zero = operation. "
                        "HR (MPR vs no MPR) and log-rank p from the analysis.")
-        fu = tte[tte["paramcd"].eq("OS") & tte["patient_id"].isin(a["patient_id"])]
-        try:
-            add_table(sec, "followup", "Median follow-up (reverse Kaplan–Meier) by cohort", _followup(fu, conf_type),
-                      rename={"median": "Median follow-up, months (95% CI)"}, caption="Months from the treatment decision; censoring treated as the event (Schemper & Smith 1996).")
-        except Exception as exc:  # degenerate follow-up (e.g. nobody censored)
-            sec.note("Median follow-up", str(exc).splitlines()[0])
     else:
-        sec.note("Survival curves", "no derived subject/tte datasets")
+        sec.note("Survival curves", inp.why_not("survival", "km_curves"))
+    add_analysis_table(sec, inp, "survival", "follow_up", title="Median follow-up (reverse Kaplan–Meier) by cohort",
+                       columns=["cohort", "n", "median", "lower", "upper"], key="followup",
+                       rename={"median": "Median follow-up, months (95% CI)"})
     only = "neoadjuvant cohort only"
     add_analysis_table(sec, inp, "survival", "km_medians",
                        title=f"Median survival (months) with 95 % CIs by histology group, response and pathological "
@@ -205,7 +191,6 @@ def comparative_section(inp: ReportInputs) -> Section:
         "common time zero (the treatment decision) after propensity-score matching and weighting, with balance "
         "diagnostics, center stratification, competing risks, sensitivity analyses and E-values.")
     par = _params(inp)
-    conf_type = par.get("conf_type", "log")
     frame, why = comparative_frame(inp)
     hrs = inp.table("comparative", "hazard_ratios")
     if frame is None:
@@ -218,31 +203,27 @@ def comparative_section(inp: ReportInputs) -> Section:
                        "Mirrored histograms: neoadjuvant above, upfront surgery below the axis; overlap (positivity) check.")
         else:
             sec.note("Propensity-score distributions", why)
-        d = frame[frame["os_time"].notna()]
-        if len(d):
-            lr = _quiet(lambda: logrank(d.assign(os_time=d["os_time"].astype(float), os_event=d["os_event"].astype(float)),
-                                        "os_time", "os_event", "cohort")) if d["cohort"].nunique() > 1 else None
+    if True:  # the curves are the analysis's (comparative/km_curves, competing/cif_curves)
+        os_km = km_curve(inp, "comparative", endpoint="overall_survival", weighting="unweighted")
+        if os_km is not None:
+            lr = _rows(inp.table("comparative", "logrank"), endpoint="overall_survival")
             add_figure(sec, "km_os_cohort", "Overall survival by cohort (unadjusted)",
-                       lambda: P.km_plot(_km(d, "os_time", "os_event", "cohort", conf_type), logrank=lr,
-                                         cox=_hr_tuple(hrs, endpoint="overall_survival", analysis="naive")),
+                       lambda: P.km_plot(os_km, logrank=lr,
+                                         cox=_hr_tuple(hrs, "hr", endpoint="overall_survival", analysis="naive")),
                        "Kaplan–Meier from the treatment decision; log-rank p (R survdiff) and the unadjusted Cox HR "
                        "(neoadjuvant vs upfront surgery).")
-        if why is None:
-            r = frame[frame["rec_time"].notna()]
+        rec_km = km_curve(inp, "comparative", endpoint="recurrence", weighting="iptw_ate")
+        if rec_km is not None:
             add_figure(sec, "km_recurrence_iptw", "Adjusted recurrence-free curves (IPTW, ATE)",
-                       lambda: P.km_plot(_km(r, "rec_time", "rec_event", "cohort", conf_type, weights="w_ate"),
-                                         cox=_hr_tuple(hrs, endpoint="recurrence", analysis="iptw_ate"),
+                       lambda: P.km_plot(rec_km, cox=_hr_tuple(hrs, "hr", endpoint="recurrence", analysis="iptw_ate"),
                                          ylabel=REC_LABEL),
                        "Stabilized inverse-probability-of-treatment weighted Kaplan–Meier with robust sandwich CIs; "
-                       "HR = primary analysis (weighted Cox, strata(center), robust SE). Numbers at risk are unweighted.")
-        rr = frame[frame["rec_time"].notna()].copy()
-        if len(rr):
-            def cif():
-                rr["rec_time"] = rr["rec_time"].astype(float)
-                ci = cumulative_incidence(rr, "rec_time", "rec_type", group="cohort")
-                return P.cif_plot(ci, cause_labels={1: "Recurrence or progression", 2: "Death without recurrence"},
-                                  xlabel="Months since treatment decision")
-            add_figure(sec, "cif_recurrence", "Cumulative incidence of recurrence with death as a competing risk", cif,
+                       "HR = primary analysis (weighted Cox, strata(center), robust SE). Numbers at risk are sums of the stabilized weights.")
+        cif = cif_curve(inp)
+        if cif is not None:
+            add_figure(sec, "cif_recurrence", "Cumulative incidence of recurrence with death as a competing risk",
+                       lambda: P.cif_plot(cif, cause_labels={1: "Recurrence or progression", 2: "Death without recurrence"},
+                                          xlabel="Months since treatment decision"),
                        "Aalen–Johansen estimates (R cmprsk::cuminc) with Gray's test per cause.")
     love = inp.table("comparative", "love_plot")
     if love is not None and len(love):

@@ -212,6 +212,30 @@ class CIFResult:
     n_dropped: int = 0
     timepoints: pd.DataFrame | None = field(default=None, repr=False)
 
+    @classmethod
+    def from_table(cls, table: pd.DataFrame, *, last_time: dict | None = None, tests: pd.DataFrame | None = None,
+                   conf_type: str = "log-log", conf_level: float = 0.95) -> "CIFResult":
+        """A result rebuilt from its written table (as :func:`cumulative_incidence` makes it, e.g.
+        read back from ``latc analyze``'s ``competing/cif_curves.csv``), so a figure draws exactly
+        the curves the analysis estimated without refitting them.
+
+        ``last_time``: each group's last follow-up time (the curve is held flat to it); taken from a
+        ``follow_up_end`` column when the table has one, else the group's last tabulated time.
+        """
+        need = ["group", "cause", "time", "cif", "lower", "upper"]
+        missing = [c for c in need if c not in table.columns]
+        if missing:
+            raise StatsInputError(f"a cumulative incidence table needs the column(s) {', '.join(missing)}")
+        groups = list(pd.unique(table["group"]))
+        causes = sorted(pd.unique(table["cause"]).tolist())
+        if last_time is None:
+            col = "follow_up_end" if "follow_up_end" in table.columns else "time"
+            last_time = {g: float(table.loc[table["group"] == g, col].max()) for g in groups}
+        extra = [c for c in ("n_risk", "n_event", "var", "std_err") if c in table.columns]
+        tab = table[need[:4] + extra + need[4:]].reset_index(drop=True)
+        return cls(table=tab, tests=tests, groups=groups, causes=causes, last_time=last_time,
+                   conf_type=conf_type, conf_level=conf_level, n=0)
+
     def at(self, times: Sequence[float]) -> pd.DataFrame:
         """Cumulative incidence at ``times`` per group and cause, as ``cmprsk::timepoints``.
 

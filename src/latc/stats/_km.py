@@ -56,6 +56,29 @@ class KMResult:
     groups: list = field(default_factory=list)
     landmarks: pd.DataFrame | None = None   # ``at(landmarks)`` when landmarks were given
 
+    @classmethod
+    def from_table(cls, table: pd.DataFrame, medians: pd.DataFrame | None = None, *, conf_type: str = "log",
+                   conf_level: float = 0.95, robust: bool = False) -> "KMResult":
+        """A result rebuilt from its written tables (``table`` and ``medians`` as :func:`kaplan_meier`
+        makes them, e.g. read back from ``latc analyze``'s ``km_curves.csv`` / ``km_medians.csv``),
+        so a figure draws exactly the curve the analysis estimated without refitting it.
+
+        Columns beyond the result's own (tags such as ``endpoint``) are dropped; groups keep the
+        order of their first row.
+        """
+        need = ["group", "time", "n_risk", "n_event", "n_censor", "survival", "std_err", "lower", "upper"]
+        missing = [c for c in need if c not in table.columns]
+        if missing:
+            raise StatsInputError(f"a Kaplan–Meier table needs the column(s) {', '.join(missing)}")
+        tab = table[need].reset_index(drop=True)
+        groups = list(pd.unique(tab["group"]))
+        if medians is None:
+            medians = pd.DataFrame({"group": groups, "n": np.nan, "events": np.nan, "median": np.nan,
+                                    "lower": np.nan, "upper": np.nan})
+        keep = [c for c in ("group", "n", "events", "median", "lower", "upper") if c in medians.columns]
+        return cls(table=tab, medians=medians[keep].reset_index(drop=True), conf_type=conf_type,
+                   conf_level=conf_level, robust=robust, groups=groups)
+
     def at(self, times: Sequence[float] | np.ndarray) -> pd.DataFrame:
         """Survival at landmark ``times`` per group, like ``summary(fit, times = times)``.
 
