@@ -40,7 +40,7 @@ from ._context import (Context, annotate_medians, attempt, check_events, concat,
 from ._frames import CONFOUNDERS, comparative_frame
 from ._results import ResultTable, SectionResult, SectionSkipped
 
-__all__ = ["ENDPOINTS", "PATIENT_COLUMNS", "comparison", "patient_data", "run", "weight_sensitivity"]
+__all__ = ["ENDPOINTS", "PATIENT_COLUMNS", "analysable", "comparison", "patient_data", "run", "weight_sensitivity"]
 
 #: endpoint → (time column, event column, label)
 ENDPOINTS: dict[str, tuple[str, str, str]] = {
@@ -57,21 +57,30 @@ def comparison(ctx: Context) -> dict[str, Any]:
     return ctx.cached("comparison", lambda: _setup(ctx))
 
 
-def _setup(ctx: Context) -> dict[str, Any]:
-    o = ctx.options
-    frame, info = comparative_frame(ctx.data, o.min_center_size)
-    conf = list(CONFOUNDERS)
-    complete = frame[conf + ["rec_time"]].notna().all(axis=1).to_numpy()
+def analysable(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The rows of a :func:`comparative_frame` the comparison analyses — complete baseline
+    confounders and a recurrence time — with numeric columns as floats; and how many were left out.
+
+    Row by row, so a federated site applies it to its own rows and gets its part of the pooled
+    frame (``latc.federated``)."""
+    complete = frame[list(CONFOUNDERS) + ["rec_time"]].notna().all(axis=1).to_numpy()
     df = frame[complete].reset_index(drop=True).copy()
-    info["left_out_missing_confounder_or_time"] = int((~complete).sum())
-    if len(df) < 10 or df["neoadjuvant"].nunique() < 2:
-        raise SectionSkipped(f"{len(df)} patients with complete confounders"
-                             + ("" if df["neoadjuvant"].nunique() == 2 else " and a single cohort")
-                             + ": too few for a comparison")
     for c in ("age_per10", "n_invaded", "rec_time", "os_time", "efs_time"):
         df[c] = df[c].astype(float)
     for c in ("t4b", "n1b", "m1", "planned_laryngectomy", "os_event", "efs_event"):
         df[c] = df[c].astype(float)
+    return df, int((~complete).sum())
+
+
+def _setup(ctx: Context) -> dict[str, Any]:
+    o = ctx.options
+    frame, info = comparative_frame(ctx.data, o.min_center_size)
+    conf = list(CONFOUNDERS)
+    df, info["left_out_missing_confounder_or_time"] = analysable(frame)
+    if len(df) < 10 or df["neoadjuvant"].nunique() < 2:
+        raise SectionSkipped(f"{len(df)} patients with complete confounders"
+                             + ("" if df["neoadjuvant"].nunique() == 2 else " and a single cohort")
+                             + ": too few for a comparison")
     covs, dropped = usable_covariates(df, conf)
     ps_covs = covs + (["center"] if df["center"].nunique() > 1 else [])
     df["center"] = pd.Categorical(df["center"])

@@ -9,8 +9,11 @@ Statistics as plain numpy functions in two halves, independent of any message en
   result :mod:`latc.stats` computes on the pooled rows (equal to rounding, not a meta-analysis).
 
 Every site message can be logged with :func:`release_record`. See docs/federated.md.
-Status: statistics core only — the Flower engine, the ``latc federated`` commands and the report
-are not built yet.
+A run is a conversation in rounds (``_protocol``): the coordinator sends :class:`Request` s, each
+site's :class:`SiteRuntime` answers with a message and records it in its release log, and a
+:class:`Channel` carries the round (:class:`LocalChannel` in-process). :func:`run_comparison` is
+the study's comparison (propensity model, IPTW / overlap / adjusted Cox stratified by center,
+Kaplan–Meier and log-rank by cohort), equal to pooled `latc analyze`.
 """
 
 from ._balance import balance_rows, combine_balance, combine_effective_sample_size, site_balance, site_weights
@@ -25,10 +28,15 @@ from ._disclosure import (DEFAULT_ALLOWED, DisclosurePolicy, FederatedDisclosure
 from ._logistic import combine_logistic_step, newton_logistic, site_logistic_step, site_propensity
 from ._messages import Message, canonical_json, release_record, transport
 from ._site import site_rows, split_by_site
+from ._protocol import Channel, FederatedSiteError, LocalChannel, Request, SiteRuntime
+from . import _steps as _steps  # noqa: F401 - registers the site steps
+from ._comparison import FederatedComparison, run_comparison, site_comparison_frame
 from ._survival import (coarsen_times, combine_km, combine_logrank, combine_time_grid, site_km_counts,
                         site_km_times)
 
 __all__ = [
+    "Channel", "FederatedComparison", "FederatedSiteError", "LocalChannel", "Request", "SiteRuntime",
+    "run_comparison", "site_comparison_frame",
     "DEFAULT_ALLOWED", "balance_rows", "combine_balance", "combine_effective_sample_size", "site_balance", "site_weights", "DisclosurePolicy", "FederatedDisclosureError", "FederatedInputError", "Message",
     "canonical_json", "check_messages", "coarsen_times", "combine_counts", "combine_cox_robust",
     "combine_cox_step", "combine_cox_webdisco_step", "combine_km", "combine_levels", "combine_logistic_step",

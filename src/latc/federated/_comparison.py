@@ -1,0 +1,336 @@
+"""The study's comparison, federated: neoadjuvant vs upfront surgery without pooling the patients.
+
+The coordinator (:func:`run_comparison`) asks the sites, round by round, for what `latc analyze`'s
+comparative section computes on the pooled rows (``latc.analysis._comparative``), and gets the
+same numbers (to rounding):
+
+1. **the analysed rows** — each site builds its part of the pooled comparative frame from its own
+   `latc derive` output with the analysis's own code (``comparative_frame`` + ``analysable``: row by
+   row; a center's pooling into ``pooled_small_centers`` depends on that center's size and cohorts
+   only, which the site knows);
+2. **usable covariates** — the confounders that vary in the pooled rows (``design_levels``);
+3. **the propensity model** — GLORE Newton rounds on summed gradients and Hessians (Wu et al. 2012);
+4. **weights at the sites** — stabilized IPTW (ATE) and overlap (ATO) weights from the announced β̂
+   and the pooled treated proportion (``counts``); scores and weights never leave a site;
+5. **Cox models stratified by center** — the adjusted model and the IPTW / overlap-weighted models
+   with robust (sandwich) SE, each Newton step a round of summed (ℓ, U, I) (the partial likelihood of
+   a center-stratified model is a product over centers = sites), for recurrence, OS and EFS — the
+   `comparative/hazard_ratios` rows ``adjusted``, ``iptw_ate`` (the protocol's primary estimate for
+   recurrence) and ``overlap_ato``;
+6. **Kaplan–Meier by cohort and the log-rank test** (OS and recurrence) on the pooled time grid.
+
+What is not computed this way is listed with its reason (``not_computed``), never approximated:
+PS matching (pairs across sites), the unadjusted (unstratified) Cox model (WebDISCO needs a site's
+opt-in for its risk-set sums; docs/federated.md), a model whose pooled center stratum spans several
+sites (two or more small centers pooled), multiple imputation, and the weight-quantile sensitivity
+analyses (pooled quantiles).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._balance import site_weights
+from ._cox import (combine_cox_robust, combine_cox_step, cox_summary, newton_cox, site_cox_stratified_robust,
+                   site_cox_stratified_step)
+from ._descriptive import combine_counts, site_counts
+from ._design import combine_levels, site_levels
+from ._disclosure import FederatedDisclosureError, FederatedInputError, check_messages
+from ._logistic import combine_logistic_step, newton_logistic, site_logistic_step, site_propensity
+from ._messages import Message
+from ._protocol import Channel, Request, SiteRuntime, site_step
+from ._survival import combine_km, combine_logrank, combine_time_grid, site_km_counts, site_km_times
+
+__all__ = ["FederatedComparison", "run_comparison", "site_comparison_frame"]
+
+#: endpoint → (time, event), as ``latc.analysis._comparative.ENDPOINTS``
+ENDPOINTS = {"recurrence": ("rec_time", "rec_event"), "overall_survival": ("os_time", "os_event"),
+             "event_free_survival": ("efs_time", "efs_event")}
+ESTIMANDS = {"adjusted": "conditional (covariate-adjusted)", "iptw_ate": "ATE (stabilized IPTW)",
+             "overlap_ato": "ATO (overlap weights)"}
+NOT_COMPUTED = {
+    "comparative/matching": "PS matching pairs patients across sites: it needs the pooled rows",
+    "comparative/hazard_ratios naive": "the unadjusted model is unstratified: exact only by WebDISCO risk-set "
+                                       "sums, which a site releases only by its explicit opt-in (docs/federated.md)",
+    "sensitivity": "multiple imputation needs the pooled rows; weight truncation and PS trimming need pooled "
+                   "quantiles",
+}
+
+
+def site_comparison_frame(derived: Any, *, min_center_size: int = 20) -> pd.DataFrame:
+    """A site's part of the pooled comparative frame, from its own `latc derive` output (a folder or
+    ``DerivedDatasets``), with the analysis's own row-by-row code (``comparative_frame``,
+    ``analysable``). A site holding one cohort only gets its rows all the same (its center is pooled)."""
+    from latc.analysis._comparative import analysable
+    from latc.analysis._data import load_derived
+    from latc.analysis._frames import comparative_frame
+    from latc.analysis._results import SectionSkipped
+
+    data = load_derived(derived)
+    try:
+        frame, _ = comparative_frame(data, min_center_size)
+    except SectionSkipped as exc:
+        raise FederatedInputError(f"the site's derived data cannot enter the comparison: {exc}") from None
+    df, _ = analysable(frame)
+    df["center"] = df["center"].astype(str)
+    return df
+
+
+# ---------------------------------------------------------------------------------------- site steps
+@site_step("levels")
+def _levels(rt: SiteRuntime, covariates: Sequence[str]) -> Message:
+    return site_levels(rt.frame, covariates, site=rt.site, policy=rt.policy)
+
+
+@site_step("identical")
+def _identical(rt: SiteRuntime, covariates: Sequence[str]) -> Message:
+    """For each pair of numeric covariates, whether they are identical in the site's rows (a yes/no
+    per pair, no value): the pooled rule drops a confounder identical to an earlier one."""
+    rt.policy.require_allowed("design_levels", rt.site)
+    cols = [c for c in covariates if c in rt.frame.columns]
+    pairs = [[a, b] for i, a in enumerate(cols) for b in cols[i + 1:] if rt.frame[a].equals(rt.frame[b])]
+    return Message("design_levels", rt.site, "identical", {"pairs": pairs})
+
+
+@site_step("center")
+def _center(rt: SiteRuntime) -> Message:
+    """Whether the site's center enters the models as itself or among the pooled small centers (no count)."""
+    rt.policy.require_allowed("counts", rt.site)
+    centers = sorted(set(rt.frame["center"].astype(str)))
+    return Message("counts", rt.site, "center", {"centers": centers})
+
+
+@site_step("counts")
+def _counts(rt: SiteRuntime, variable: str, by: str | None = "cohort") -> Message:
+    return site_counts(rt.frame, variable, by, site=rt.site, policy=rt.policy)
+
+
+@site_step("logistic_step")
+def _logistic_step(rt: SiteRuntime, outcome: str, covariates: Sequence[str], levels: dict,
+                   beta: Sequence[float]) -> Message:
+    return site_logistic_step(rt.frame, outcome, covariates, levels, beta, site=rt.site, policy=rt.policy)
+
+
+@site_step("weights")
+def _weights(rt: SiteRuntime, covariates: Sequence[str], levels: dict, beta: Sequence[float],
+             p_treated: float) -> Message:
+    """Propensity scores and weights from the announced β̂, kept at the site; sends nothing but an
+    acknowledgement."""
+    rt.policy.require_allowed("logistic", rt.site)
+    ps = site_propensity(rt.frame, covariates, levels, beta)
+    rt.frame = rt.frame.assign(ps=ps, w_ate=site_weights(rt.frame, "neoadjuvant", ps, "ATE", p_treated),
+                               w_ato=site_weights(rt.frame, "neoadjuvant", ps, "ATO"))
+    return Message("logistic", rt.site, "weights_ready", {"ready": True})
+
+
+def _rows_with(rt: SiteRuntime, time: str, event: str) -> pd.DataFrame:
+    return rt.frame[rt.frame[time].notna() & rt.frame[event].notna()]
+
+
+@site_step("cox_step")
+def _cox_step(rt: SiteRuntime, time: str, event: str, covariates: Sequence[str], levels: dict,
+              beta: Sequence[float], weights: str | None = None) -> Message:
+    return site_cox_stratified_step(_rows_with(rt, time, event), time, event, covariates, levels, beta,
+                                    site=rt.site, weights=weights, policy=rt.policy)
+
+
+@site_step("cox_robust")
+def _cox_robust(rt: SiteRuntime, time: str, event: str, covariates: Sequence[str], levels: dict,
+                beta: Sequence[float], weights: str | None = None) -> Message:
+    return site_cox_stratified_robust(_rows_with(rt, time, event), time, event, covariates, levels, beta,
+                                      site=rt.site, weights=weights, policy=rt.policy)
+
+
+@site_step("km_times")
+def _km_times(rt: SiteRuntime, time: str, event: str) -> Message:
+    return site_km_times(_rows_with(rt, time, event), time, event, site=rt.site, policy=rt.policy)
+
+
+@site_step("km_counts")
+def _km_counts(rt: SiteRuntime, time: str, event: str, group: str | None, grid: Sequence[float]) -> Message:
+    return site_km_counts(_rows_with(rt, time, event), time, event, group, grid, site=rt.site, policy=rt.policy)
+
+
+# ---------------------------------------------------------------------------------------- coordinator
+@dataclass
+class FederatedComparison:
+    """What :func:`run_comparison` computed: tables in the layout of `latc analyze`'s
+    (``comparative/hazard_ratios`` rows, ``comparative/km_curves``, ``comparative/logrank``), what
+    was not computed and why, and the run's message statistics."""
+
+    tables: dict[str, pd.DataFrame]
+    not_computed: dict[str, str]
+    parameters: dict[str, Any] = field(default_factory=dict)
+    rounds: int = 0
+
+    def primary(self) -> pd.Series:
+        hr = self.tables["comparative/hazard_ratios"]
+        return hr[hr["primary"]].iloc[0]
+
+
+class _Rounds:
+    """Counts the rounds a coordinator asks for."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.sites = channel.sites()
+        self.n = 0
+
+    def all(self, step: str, **params: Any) -> list[Message]:
+        self.n += 1
+        replies = self.channel.ask({s: Request(step, params, self.n) for s in self.sites})
+        return [replies[s] for s in self.sites]
+
+
+def _usable(r: _Rounds, covariates: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The confounders that vary in the pooled rows (as ``usable_covariates``' constant rule)."""
+    msgs = check_messages(r.all("levels", covariates=covariates), "design_levels")
+    kept, dropped = [], {}
+    for c in covariates:
+        if msgs[0].payload["kinds"][c] == "categorical":
+            n = len(set().union(*(m.payload["levels"][c] for m in msgs)))
+        else:
+            two = [m.payload["two_values"][c] for m in msgs]
+            n = 3 if any(t is None for t in two) else len(set().union(*map(set, two)))
+        if n < 2:
+            dropped[c] = "constant in the analysed patients"
+        else:
+            kept.append(c)
+    numeric = [c for c in kept if msgs[0].payload["kinds"][c] == "numeric"]
+    same = [{tuple(p) for p in m.payload["pairs"]} for m in r.all("identical", covariates=numeric)]
+    everywhere = set.intersection(*same) if same else set()
+    out, seen = [], []
+    for c in kept:
+        twin = next((k for k in seen if (k, c) in everywhere), None)
+        if twin is not None:
+            dropped[c] = f"identical to {twin} in the analysed patients"
+            continue
+        if c in numeric:
+            seen.append(c)
+        out.append(c)
+    return out, dropped
+
+
+def _cox(r: _Rounds, time: str, event: str, covariates: list[str], levels: dict, weights: str | None,
+         conf_level: float) -> tuple[pd.DataFrame, dict]:
+    p = sum(1 if levels[c] is None else len(levels[c]) - 1 for c in covariates)
+    names: list[str] = []
+    n_events: dict[str, int] = {}
+
+    def evaluate(beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        msgs = r.all("cox_step", time=time, event=event, covariates=covariates, levels=levels, beta=beta,
+                     weights=weights)
+        ok = check_messages(msgs, "cox_stratified")
+        names[:] = ok[0].payload["names"]
+        n_events.update(n=sum(m.payload["n"] for m in ok), events=sum(m.payload["events"] for m in ok))
+        return combine_cox_step(ok)
+
+    fit = newton_cox(evaluate, p)
+    robust = None
+    if weights is not None:
+        meat = r.all("cox_robust", time=time, event=event, covariates=covariates, levels=levels,
+                     beta=fit["coef"], weights=weights)
+        robust = combine_cox_robust(meat, fit["var"])
+    return cox_summary(fit, names, robust, conf_level), {**n_events, "iterations": fit["iterations"]}
+
+
+def _hr_row(summ: pd.DataFrame, info: dict, endpoint: str, analysis: str, covariates: list[str],
+            weights: str | None) -> dict[str, Any]:
+    s = summ.loc["neoadjuvant"]
+    robust = "robust_se" in summ.columns
+    return {"endpoint": endpoint, "analysis": analysis, "estimand": ESTIMANDS[analysis], "hr": float(s["exp_coef"]),
+            "lower": float(s["lower"]), "upper": float(s["upper"]), "p": float(s["p"]), "log_hr": float(s["coef"]),
+            "se": float(s["robust_se"] if robust else s["se"]),
+            "se_type": "robust (sandwich)" if robust else "model-based", "n": int(info["n"]),
+            "events": int(info["events"]), "strata": "center", "cluster": "", "weights": weights or "",
+            "covariates": ", ".join(["neoadjuvant"] + covariates if analysis == "adjusted" else ["neoadjuvant"]),
+            "primary": (endpoint, analysis) == ("recurrence", "iptw_ate"), "note": ""}
+
+
+def _km(r: _Rounds, endpoint: str, time: str, event: str, conf_type: str, conf_level: float
+        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    grid = combine_time_grid(r.all("km_times", time=time, event=event))
+    counts = r.all("km_counts", time=time, event=event, group="cohort", grid=grid)
+    km = combine_km(counts, grid, conf_type=conf_type, conf_level=conf_level)
+    lr = combine_logrank(counts)
+    return (km.table.assign(endpoint=endpoint, weighting="unweighted"),
+            lr.to_frame().assign(endpoint=endpoint))
+
+
+def run_comparison(channel: Channel, *, conf_type: str = "log", conf_level: float = 0.95,
+                   stabilize: bool = True) -> FederatedComparison:
+    """The comparative analysis of the pooled rows, computed from the sites' aggregates (module
+    docstring). Raises :class:`~latc.federated.FederatedSiteError` when a site stops answering and
+    :class:`~latc.federated.FederatedDisclosureError` when a site withholds a cell."""
+    from latc.analysis._frames import CONFOUNDERS
+
+    r = _Rounds(channel)
+    not_computed = dict(NOT_COMPUTED)
+    centers = [m.payload["centers"] for m in r.all("center")]
+    pooled_small = sum("pooled_small_centers" in c for c in centers)
+    center_levels = sorted(set().union(*map(set, centers)))
+    covs, dropped = _usable(r, list(CONFOUNDERS))
+    ps_covs = covs + (["center"] if len(center_levels) > 1 else [])
+    levels = combine_levels(check_messages(r.all("levels", covariates=ps_covs), "design_levels"))
+
+    def ps_evaluate(beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        return combine_logistic_step(r.all("logistic_step", outcome="neoadjuvant", covariates=ps_covs,
+                                           levels=levels, beta=beta))
+
+    p = 1 + sum(1 if levels[c] is None else len(levels[c]) - 1 for c in ps_covs)
+    ps_fit = newton_logistic(ps_evaluate, p)
+    treated = combine_counts(r.all("counts", variable="neoadjuvant", by=None))
+    n_all = float(treated["n"].sum())
+    n_treated = float(treated.loc[treated["level"].astype(str) == "1", "n"].sum())
+    p_treated = n_treated / n_all if stabilize else None
+    r.all("weights", covariates=ps_covs, levels=levels, beta=ps_fit["coef"], p_treated=p_treated)
+
+    rows = []
+    if pooled_small > 1:
+        not_computed["comparative/hazard_ratios"] = (
+            f"{pooled_small} sites hold centers pooled into one stratum (fewer than 20 patients or one cohort): "
+            "a center-stratified model is not a product over sites")
+    else:
+        cox_levels = {**levels, "neoadjuvant": None}
+        for ep, (time, event) in ENDPOINTS.items():
+            for analysis, terms, w in (("adjusted", ["neoadjuvant"] + covs, None),
+                                       ("iptw_ate", ["neoadjuvant"], "w_ate"),
+                                       ("overlap_ato", ["neoadjuvant"], "w_ato")):
+                try:
+                    summ, info = _cox(r, time, event, terms, cox_levels, w, conf_level)
+                except FederatedDisclosureError as exc:
+                    not_computed[f"comparative/hazard_ratios {ep} {analysis}"] = str(exc)
+                    continue
+                rows.append(_hr_row(summ, info, ep, analysis, covs, w))
+    tables: dict[str, pd.DataFrame] = {}
+    if rows:
+        tables["comparative/hazard_ratios"] = pd.DataFrame(rows)
+    curves, tests = [], []
+    for ep in ("recurrence", "overall_survival"):
+        time, event = ENDPOINTS[ep]
+        try:
+            c, t = _km(r, ep, time, event, conf_type, conf_level)
+        except FederatedDisclosureError as exc:
+            not_computed[f"comparative/km_curves {ep}"] = str(exc)
+            continue
+        curves.append(c)
+        tests.append(t)
+    if curves:
+        tables["comparative/km_curves"] = pd.concat(curves, ignore_index=True)
+        tables["comparative/logrank"] = pd.concat(tests, ignore_index=True)
+    params = {"confounders": covs, "dropped": dropped, "ps_covariates": ps_covs, "stabilize": stabilize,
+              "p_treated": p_treated, "ps_iterations": ps_fit["iterations"], "conf_type": conf_type,
+              "conf_level": conf_level, "strata": "center (= site)", "sites": r.sites}
+    return FederatedComparison(tables=tables, not_computed=not_computed, parameters=params, rounds=r.n)
+
+
+def local_channel(frames: Mapping[str, pd.DataFrame], **kwargs: Any) -> Any:
+    """A :class:`~latc.federated.LocalChannel` over ``{site: frame}`` (tests and the in-process demo)."""
+    from ._protocol import LocalChannel
+
+    return LocalChannel({s: SiteRuntime(s, f, **kwargs) for s, f in frames.items()})
