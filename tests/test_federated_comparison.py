@@ -18,11 +18,13 @@ import pandas as pd
 import pytest
 
 from latc.analysis import run_analysis
-from latc.federated import FederatedSiteError, LocalChannel, SiteRuntime
+from latc.federated import DisclosurePolicy, FederatedSiteError, LocalChannel, SiteRuntime
 from latc.federated._comparison import run_comparison, site_comparison_frame
 from latc.federated._synthetic import synthetic_derived
 
 ATOL = dict(rtol=0, atol=1e-8)
+#: the sites' documented opt-in for the IPTW curves' per-time weighted sums (docs/federated.md)
+OPT_IN = DisclosurePolicy(min_cell_by_analysis={"km_weighted": 1})
 
 
 def _split(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, pd.DataFrame]]:
@@ -50,7 +52,8 @@ def pooled(cohort):
 @pytest.fixture(scope="module")
 def federated(cohort, tmp_path_factory):
     logs = tmp_path_factory.mktemp("release_logs")
-    channel = LocalChannel({s: SiteRuntime(s, f, release_log=logs / f"{s}.jsonl") for s, f in cohort[1].items()})
+    channel = LocalChannel({s: SiteRuntime(s, f, policy=OPT_IN, release_log=logs / f"{s}.jsonl")
+                            for s, f in cohort[1].items()})
     return run_comparison(channel), channel, logs
 
 
@@ -87,10 +90,11 @@ def test_km_curves_and_logrank_equal_pooled_or_say_why_not(federated, pooled):
     ref = pooled.table("comparative", "km_curves")
     ref = ref[ref["weighting"].eq("unweighted")]
     got = fed.tables["comparative/km_curves"]
+    got = got[got["weighting"].eq("unweighted")]
     for ep in ("recurrence", "overall_survival"):
         if ep not in set(got["endpoint"]):
             # withheld by a site's cell rule: the reason names the site, the analysis and the cell
-            reason = fed.not_computed[f"comparative/km_curves {ep}"]
+            reason = fed.not_computed[f"comparative/km_curves {ep} unweighted"]
             assert "site 'C" in reason and "analysis 'km'" in reason and "minimum cell size 3" in reason
             continue
         a = got[got["endpoint"].eq(ep)].reset_index(drop=True)
@@ -103,6 +107,24 @@ def test_km_curves_and_logrank_equal_pooled_or_say_why_not(federated, pooled):
         np.testing.assert_allclose(lr.loc[lr["endpoint"].eq(ep), "chisq"].to_numpy(float),
                                    lr_ref.loc[lr_ref["endpoint"].eq(ep), "chisq"].to_numpy(float), **ATOL)
     assert "recurrence" in set(got["endpoint"])      # the primary endpoint's curves are computed
+
+
+def test_iptw_km_with_robust_variance_equals_pooled(federated, pooled):
+    got = federated[0].tables["comparative/km_curves"]
+    got = got[got["weighting"].eq("iptw_ate") & got["endpoint"].eq("recurrence")].reset_index(drop=True)
+    ref = pooled.table("comparative", "km_curves")
+    ref = ref[ref["weighting"].eq("iptw_ate") & ref["endpoint"].eq("recurrence")].reset_index(drop=True)
+    assert len(got) == len(ref) > 100
+    assert got["group"].tolist() == ref["group"].astype(str).tolist()
+    for c in ("time", "n_risk", "n_event", "n_censor", "survival", "std_err", "lower", "upper"):
+        np.testing.assert_allclose(got[c].astype(float), ref[c].astype(float), rtol=0, atol=1e-10, equal_nan=True)
+
+
+def test_iptw_km_is_withheld_without_the_sites_opt_in(cohort):
+    fed = run_comparison(LocalChannel({s: SiteRuntime(s, f) for s, f in cohort[1].items()}))
+    reason = fed.not_computed["comparative/km_curves recurrence iptw_ate"]
+    assert "analysis 'km_weighted'" in reason and "patients at one time" in reason
+    assert "iptw_ate" not in set(fed.tables["comparative/km_curves"]["weighting"])
 
 
 def test_what_cannot_be_exact_is_listed(federated):

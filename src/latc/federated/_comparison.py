@@ -45,6 +45,8 @@ from ._logistic import combine_logistic_step, newton_logistic, site_logistic_ste
 from ._messages import Message
 from ._protocol import Channel, Request, SiteRuntime, site_step
 from ._survival import combine_km, combine_logrank, combine_time_grid, site_km_counts, site_km_times
+from ._weighted_km import (combine_km_weighted, km_weighted_broadcast, site_km_weighted_counts,
+                           site_km_weighted_robust)
 
 __all__ = ["FederatedComparison", "run_comparison", "site_comparison_frame"]
 
@@ -151,6 +153,20 @@ def _km_times(rt: SiteRuntime, time: str, event: str) -> Message:
     return site_km_times(_rows_with(rt, time, event), time, event, site=rt.site, policy=rt.policy)
 
 
+@site_step("wkm_counts")
+def _wkm_counts(rt: SiteRuntime, time: str, event: str, group: str | None, grid: Sequence[float],
+                weights: str) -> Message:
+    return site_km_weighted_counts(_rows_with(rt, time, event), time, event, group, grid, weights, site=rt.site,
+                                   policy=rt.policy)
+
+
+@site_step("wkm_robust")
+def _wkm_robust(rt: SiteRuntime, time: str, event: str, group: str | None, grid: Sequence[float], weights: str,
+                broadcast: dict) -> Message:
+    return site_km_weighted_robust(_rows_with(rt, time, event), time, event, group, grid, weights, broadcast,
+                                   site=rt.site, policy=rt.policy)
+
+
 @site_step("km_counts")
 def _km_counts(rt: SiteRuntime, time: str, event: str, group: str | None, grid: Sequence[float]) -> Message:
     return site_km_counts(_rows_with(rt, time, event), time, event, group, grid, site=rt.site, policy=rt.policy)
@@ -252,14 +268,22 @@ def _hr_row(summ: pd.DataFrame, info: dict, endpoint: str, analysis: str, covari
             "primary": (endpoint, analysis) == ("recurrence", "iptw_ate"), "note": ""}
 
 
-def _km(r: _Rounds, endpoint: str, time: str, event: str, conf_type: str, conf_level: float
+def _km(r: _Rounds, endpoint: str, time: str, event: str, conf_type: str, conf_level: float, grid: list[float]
         ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    grid = combine_time_grid(r.all("km_times", time=time, event=event))
     counts = r.all("km_counts", time=time, event=event, group="cohort", grid=grid)
     km = combine_km(counts, grid, conf_type=conf_type, conf_level=conf_level)
     lr = combine_logrank(counts)
     return (km.table.assign(endpoint=endpoint, weighting="unweighted"),
             lr.to_frame().assign(endpoint=endpoint))
+
+
+def _km_iptw(r: _Rounds, endpoint: str, time: str, event: str, conf_type: str, conf_level: float,
+             grid: list[float]) -> pd.DataFrame:
+    args = {"time": time, "event": event, "group": "cohort", "grid": grid, "weights": "w_ate"}
+    counts = r.all("wkm_counts", **args)
+    robust = r.all("wkm_robust", **args, broadcast=km_weighted_broadcast(counts))
+    km = combine_km_weighted(counts, robust, grid, conf_type=conf_type, conf_level=conf_level)
+    return km.table.assign(endpoint=endpoint, weighting="iptw_ate")
 
 
 def run_comparison(channel: Channel, *, conf_type: str = "log", conf_level: float = 0.95,
@@ -314,14 +338,23 @@ def run_comparison(channel: Channel, *, conf_type: str = "log", conf_level: floa
     for ep in ("recurrence", "overall_survival"):
         time, event = ENDPOINTS[ep]
         try:
-            c, t = _km(r, ep, time, event, conf_type, conf_level)
+            grid = combine_time_grid(r.all("km_times", time=time, event=event))
         except FederatedDisclosureError as exc:
             not_computed[f"comparative/km_curves {ep}"] = str(exc)
             continue
-        curves.append(c)
-        tests.append(t)
+        try:
+            c, t = _km(r, ep, time, event, conf_type, conf_level, grid)
+            curves.append(c)
+            tests.append(t)
+        except FederatedDisclosureError as exc:
+            not_computed[f"comparative/km_curves {ep} unweighted"] = str(exc)
+        try:
+            curves.append(_km_iptw(r, ep, time, event, conf_type, conf_level, grid))
+        except FederatedDisclosureError as exc:
+            not_computed[f"comparative/km_curves {ep} iptw_ate"] = str(exc)
     if curves:
         tables["comparative/km_curves"] = pd.concat(curves, ignore_index=True)
+    if tests:
         tables["comparative/logrank"] = pd.concat(tests, ignore_index=True)
     params = {"confounders": covs, "dropped": dropped, "ps_covariates": ps_covs, "stabilize": stabilize,
               "p_treated": p_treated, "ps_iterations": ps_fit["iterations"], "conf_type": conf_type,
