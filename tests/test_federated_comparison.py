@@ -23,8 +23,9 @@ from latc.federated._comparison import run_comparison, site_comparison_frame
 from latc.federated._synthetic import synthetic_derived
 
 ATOL = dict(rtol=0, atol=1e-8)
-#: the sites' documented opt-in for the IPTW curves' per-time weighted sums (docs/federated.md)
-OPT_IN = DisclosurePolicy(min_cell_by_analysis={"km_weighted": 1})
+#: the sites' documented opt-ins (docs/federated.md): the IPTW curves' per-time weighted sums, and
+#: cumulative incidence with fewer than 3 deaths without recurrence per cohort at a small site
+OPT_IN = DisclosurePolicy(min_cell_by_analysis={"km_weighted": 1, "cif": 1})
 
 
 def _split(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, pd.DataFrame]]:
@@ -120,11 +121,26 @@ def test_iptw_km_with_robust_variance_equals_pooled(federated, pooled):
         np.testing.assert_allclose(got[c].astype(float), ref[c].astype(float), rtol=0, atol=1e-10, equal_nan=True)
 
 
-def test_iptw_km_is_withheld_without_the_sites_opt_in(cohort):
+def test_cumulative_incidence_and_gray_equal_pooled(federated, cohort):
+    ref = run_analysis(cohort[0], sections=["competing"])
+    for name in ("cif_curves", "gray_test"):
+        got, want = federated[0].tables[f"competing/{name}"], ref.table("competing", name)
+        assert list(got.columns) == list(want.columns) and len(got) == len(want) > 0
+        for c in got.columns:
+            if got[c].dtype.kind in "fi":
+                np.testing.assert_allclose(got[c].to_numpy(float), want[c].to_numpy(float), rtol=0, atol=1e-12,
+                                           equal_nan=True)
+            else:
+                assert got[c].astype(str).tolist() == want[c].astype(str).tolist(), c
+    assert set(federated[0].tables["competing/gray_test"]["strata"]) == {"none", "center"}
+
+
+def test_default_policy_withholds_what_identifies_a_patient(cohort):
     fed = run_comparison(LocalChannel({s: SiteRuntime(s, f) for s, f in cohort[1].items()}))
     reason = fed.not_computed["comparative/km_curves recurrence iptw_ate"]
     assert "analysis 'km_weighted'" in reason and "patients at one time" in reason
     assert "iptw_ate" not in set(fed.tables["comparative/km_curves"]["weighting"])
+    assert "events of cause 2" in fed.not_computed["competing"] and "competing/cif_curves" not in fed.tables
 
 
 def test_what_cannot_be_exact_is_listed(federated):

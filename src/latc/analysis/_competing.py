@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from latc.stats import cumulative_incidence, fine_gray, gray_test
+from latc.stats import CIFResult, cumulative_incidence, fine_gray, gray_test
 
 from ._comparative import POPULATION, comparison
 from ._coding import coding
@@ -22,6 +22,23 @@ from ._context import Context, attempt, check_events, concat, note_missing
 from ._results import ResultTable, SectionResult
 
 CAUSES = {1: "recurrence or progression", 2: "death without recurrence (competing)"}
+
+
+def curves_table(r: CIFResult) -> pd.DataFrame:
+    """``competing/cif_curves``: the estimate's table with the cause's label and each group's last
+    follow-up time (``follow_up_end``, where a figure ends the curve)."""
+    t = r.table.copy()
+    t.attrs = {}
+    t["cause_label"] = t["cause"].map(CAUSES)
+    t["follow_up_end"] = t["group"].map(r.last_time)
+    return t
+
+
+def gray_table(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """``competing/gray_test``: the unstratified and center-stratified tests, with the cause's label."""
+    t = concat(parts)
+    t["cause_label"] = t["cause"].map(CAUSES)
+    return t
 
 
 def run(ctx: Context, sec: SectionResult) -> None:
@@ -50,10 +67,7 @@ def run(ctx: Context, sec: SectionResult) -> None:
 
     def cif_curves():
         r = cumulative_incidence(d, "rec_time", "rec_type", group="cohort", conf_level=o.conf_level)
-        t = r.table.copy()
-        t.attrs = {}
-        t["cause_label"] = t["cause"].map(CAUSES)
-        t["follow_up_end"] = t["group"].map(r.last_time)
+        t = curves_table(r)
         return ResultTable("cif_curves", "Cumulative incidence curves of recurrence and of death without recurrence",
                            t, "Aalen-Johansen cumulative incidence, exact ties (R cmprsk::cuminc), delta-method "
                            "variance, log-log CI; one row per event time, group and cause (the figures' data); "
@@ -67,8 +81,7 @@ def run(ctx: Context, sec: SectionResult) -> None:
         parts = [gray_test(d, "rec_time", "rec_type", "cohort").assign(strata="none")]
         if d["center"].nunique() > 1:
             parts.append(gray_test(d, "rec_time", "rec_type", "cohort", strata="center").assign(strata="center"))
-        t = concat(parts)
-        t["cause_label"] = t["cause"].map(CAUSES)
+        t = gray_table(parts)
         return ResultTable("gray_test", "Gray's test: cumulative incidence by cohort", t,
                            "Gray's K-sample test (R cmprsk::cuminc(...)$Tests, rho = 0), unstratified and stratified by center",
                            {**par, "rho": 0}, POPULATION, n, coding=coding(["neoadjuvant"], d, events=["recurrence"]))

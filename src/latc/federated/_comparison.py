@@ -45,6 +45,7 @@ from ._logistic import combine_logistic_step, newton_logistic, site_logistic_ste
 from ._messages import Message
 from ._protocol import Channel, Request, SiteRuntime, site_step
 from ._survival import combine_km, combine_logrank, combine_time_grid, site_km_counts, site_km_times
+from ._competing import combine_cif, combine_gray, site_cif_counts
 from ._weighted_km import (combine_km_weighted, km_weighted_broadcast, site_km_weighted_counts,
                            site_km_weighted_robust)
 
@@ -167,6 +168,12 @@ def _wkm_robust(rt: SiteRuntime, time: str, event: str, group: str | None, grid:
                                    site=rt.site, policy=rt.policy)
 
 
+@site_step("cif_counts")
+def _cif_counts(rt: SiteRuntime, time: str, event_type: str, group: str, grid: Sequence[float]) -> Message:
+    return site_cif_counts(rt.frame[rt.frame[time].notna()], time, event_type, group, grid, site=rt.site,
+                           policy=rt.policy)
+
+
 @site_step("km_counts")
 def _km_counts(rt: SiteRuntime, time: str, event: str, group: str | None, grid: Sequence[float]) -> Message:
     return site_km_counts(_rows_with(rt, time, event), time, event, group, grid, site=rt.site, policy=rt.policy)
@@ -286,6 +293,27 @@ def _km_iptw(r: _Rounds, endpoint: str, time: str, event: str, conf_type: str, c
     return km.table.assign(endpoint=endpoint, weighting="iptw_ate")
 
 
+def _competing(r: _Rounds, tables: dict[str, pd.DataFrame], not_computed: dict[str, str], conf_level: float,
+               pooled_small: int) -> None:
+    """``competing/cif_curves`` and ``competing/gray_test`` (recurrence with death competing), as the
+    analysis's competing section (``latc.analysis._competing``)."""
+    from latc.analysis._competing import curves_table, gray_table
+
+    try:
+        grid = combine_time_grid(r.all("km_times", time="rec_time", event="rec_event"))
+        counts = r.all("cif_counts", time="rec_time", event_type="rec_type", group="cohort", grid=grid)
+        tables["competing/cif_curves"] = curves_table(combine_cif(counts, grid, conf_level=conf_level))
+        parts = [combine_gray(counts, grid).assign(strata="none")]
+        if pooled_small > 1:
+            not_computed["competing/gray_test center"] = ("centers pooled into one stratum span several sites: the "
+                                                          "center-stratified test is not a sum over sites")
+        elif len(r.sites) > 1:
+            parts.append(combine_gray(counts, grid, by_site=True).assign(strata="center"))
+        tables["competing/gray_test"] = gray_table(parts)
+    except FederatedDisclosureError as exc:
+        not_computed["competing"] = str(exc)
+
+
 def run_comparison(channel: Channel, *, conf_type: str = "log", conf_level: float = 0.95,
                    stabilize: bool = True) -> FederatedComparison:
     """The comparative analysis of the pooled rows, computed from the sites' aggregates (module
@@ -356,6 +384,7 @@ def run_comparison(channel: Channel, *, conf_type: str = "log", conf_level: floa
         tables["comparative/km_curves"] = pd.concat(curves, ignore_index=True)
     if tests:
         tables["comparative/logrank"] = pd.concat(tests, ignore_index=True)
+    _competing(r, tables, not_computed, conf_level, pooled_small)
     params = {"confounders": covs, "dropped": dropped, "ps_covariates": ps_covs, "stabilize": stabilize,
               "p_treated": p_treated, "ps_iterations": ps_fit["iterations"], "conf_type": conf_type,
               "conf_level": conf_level, "strata": "center (= site)", "sites": r.sites}

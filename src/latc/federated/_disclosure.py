@@ -25,7 +25,7 @@ __all__ = ["DEFAULT_ALLOWED", "DisclosurePolicy", "FederatedDisclosureError", "F
 #: analyses a site runs by default (the analysis plan's federated part)
 DEFAULT_ALLOWED: frozenset[str] = frozenset({
     "counts", "response_rates", "moments", "quantiles", "design_levels", "km", "logrank",
-    "cox_stratified", "cox_webdisco", "logistic", "balance", "km_weighted"})
+    "cox_stratified", "cox_webdisco", "logistic", "balance", "km_weighted", "cif"})
 
 
 class FederatedDisclosureError(LatcError, RuntimeError):
