@@ -24,8 +24,9 @@ from latc.federated._synthetic import synthetic_derived
 
 ATOL = dict(rtol=0, atol=1e-8)
 #: the sites' documented opt-ins (docs/federated.md): the IPTW curves' per-time weighted sums, and
-#: cumulative incidence with fewer than 3 deaths without recurrence per cohort at a small site
-OPT_IN = DisclosurePolicy(min_cell_by_analysis={"km_weighted": 1, "cif": 1})
+#: cumulative incidence with fewer than 3 deaths without recurrence per cohort at a small site, and
+#: balance rows of rare categories (fewer than 3 MTC patients of a cohort at a site)
+OPT_IN = DisclosurePolicy(min_cell_by_analysis={"km_weighted": 1, "cif": 1, "balance": 1})
 
 
 def _split(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, pd.DataFrame]]:
@@ -133,6 +134,24 @@ def test_cumulative_incidence_and_gray_equal_pooled(federated, cohort):
             else:
                 assert got[c].astype(str).tolist() == want[c].astype(str).tolist(), c
     assert set(federated[0].tables["competing/gray_test"]["strata"]) == {"none", "center"}
+
+
+def test_balance_and_effective_sample_size_equal_pooled(federated, pooled):
+    for name in ("balance", "effective_sample_size"):
+        got, want = federated[0].tables[f"comparative/{name}"], pooled.table("comparative", name)
+        if name == "balance":
+            want = want[want["sample"].ne("ps_matched")].reset_index(drop=True)
+        assert list(got.columns) == list(want.columns) and len(got) == len(want) > 0
+        for c in got.columns:
+            if got[c].dtype.kind not in "fi":
+                assert got[c].astype(str).tolist() == want[c].astype(str).tolist(), c
+                continue
+            a, b = got[c].to_numpy(float), want[c].to_numpy(float)
+            if c.startswith("ks_"):     # KS of a continuous covariate needs the pooled ECDF: left empty
+                cont = got["type"].eq("Contin.").to_numpy()
+                assert np.isnan(a[cont]).all()
+                a, b = a[~cont], b[~cont]
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-11, equal_nan=True)
 
 
 def test_default_policy_withholds_what_identifies_a_patient(cohort):

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._balance import site_weights
+from ._balance import balance_rows, combine_balance, combine_effective_sample_size, site_balance, site_weights
 from ._cox import (combine_cox_robust, combine_cox_step, cox_summary, newton_cox, site_cox_stratified_robust,
                    site_cox_stratified_step)
 from ._descriptive import combine_counts, site_counts
@@ -174,6 +174,12 @@ def _cif_counts(rt: SiteRuntime, time: str, event_type: str, group: str, grid: S
                            policy=rt.policy)
 
 
+@site_step("balance")
+def _balance(rt: SiteRuntime, rows: Sequence, weights: str | None) -> Message:
+    w = None if weights is None else rt.frame[weights].to_numpy(dtype=float)
+    return site_balance(rt.frame, "neoadjuvant", [tuple(x) for x in rows], w, site=rt.site, policy=rt.policy)
+
+
 @site_step("km_counts")
 def _km_counts(rt: SiteRuntime, time: str, event: str, group: str | None, grid: Sequence[float]) -> Message:
     return site_km_counts(_rows_with(rt, time, event), time, event, group, grid, site=rt.site, policy=rt.policy)
@@ -293,6 +299,31 @@ def _km_iptw(r: _Rounds, endpoint: str, time: str, event: str, conf_type: str, c
     return km.table.assign(endpoint=endpoint, weighting="iptw_ate")
 
 
+def _balance_tables(r: _Rounds, ps_covs: list[str], tables: dict[str, pd.DataFrame],
+                    not_computed: dict[str, str]) -> None:
+    """``comparative/balance`` (IPTW and overlap samples) and ``effective_sample_size``, as the
+    analysis's (cobalt conventions, binary rows standardized); the KS statistic of a continuous
+    covariate needs the pooled weighted ECDF and is left empty."""
+    rows = balance_rows(r.all("levels", covariates=ps_covs))
+    tabs, ess = [], []
+    try:
+        for name, col, est in (("unadjusted", None, "ATE"), ("iptw_ate", "w_ate", "ATE"), ("overlap_ato", "w_ato", "ATO")):
+            msgs = r.all("balance", rows=rows, weights=col)
+            e = combine_effective_sample_size(msgs).reset_index()
+            e.insert(0, "sample", name)
+            ess.append(e)
+            if col is not None:
+                t = combine_balance(msgs, rows, estimand=est, binary="std").reset_index()
+                t.insert(0, "sample", name)
+                tabs.append(t)
+    except FederatedDisclosureError as exc:
+        not_computed["comparative/balance"] = str(exc)
+        return
+    tables["comparative/balance"] = pd.concat(tabs, ignore_index=True)
+    tables["comparative/effective_sample_size"] = pd.concat(ess, ignore_index=True)
+    not_computed["comparative/balance ps_matched"] = NOT_COMPUTED["comparative/matching"]
+
+
 def _competing(r: _Rounds, tables: dict[str, pd.DataFrame], not_computed: dict[str, str], conf_level: float,
                pooled_small: int) -> None:
     """``competing/cif_curves`` and ``competing/gray_test`` (recurrence with death competing), as the
@@ -342,6 +373,8 @@ def run_comparison(channel: Channel, *, conf_type: str = "log", conf_level: floa
     p_treated = n_treated / n_all if stabilize else None
     r.all("weights", covariates=ps_covs, levels=levels, beta=ps_fit["coef"], p_treated=p_treated)
 
+    tables: dict[str, pd.DataFrame] = {}
+    _balance_tables(r, ps_covs, tables, not_computed)
     rows = []
     if pooled_small > 1:
         not_computed["comparative/hazard_ratios"] = (
@@ -359,7 +392,6 @@ def run_comparison(channel: Channel, *, conf_type: str = "log", conf_level: floa
                     not_computed[f"comparative/hazard_ratios {ep} {analysis}"] = str(exc)
                     continue
                 rows.append(_hr_row(summ, info, ep, analysis, covs, w))
-    tables: dict[str, pd.DataFrame] = {}
     if rows:
         tables["comparative/hazard_ratios"] = pd.DataFrame(rows)
     curves, tests = [], []
