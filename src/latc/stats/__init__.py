@@ -51,6 +51,8 @@ from ._matching import MatchResult, match
 from ._propensity import propensity
 from ._weighting import weights
 from ._competing import CIFResult, FineGrayResult, cumulative_incidence, fine_gray, gray_test
+from ._finegray import finegray_data
+from ._frailty import FrailtyCoxResult, frailty_cox
 from ._proportion import proportion_ci, response_rates
 from ._multiplicity import p_adjust
 from ._impute import ImputedData, impute, pool
@@ -72,6 +74,8 @@ __all__ = [
     "rmst",
     "rmst_difference",
     "logrank",
+    "FrailtyCoxResult",
+    "frailty_cox",
     # causal inference (docs/stats/causal.md)
     "MatchResult",
     "balance",
@@ -86,6 +90,7 @@ __all__ = [
     "FineGrayResult",
     "cumulative_incidence",
     "fine_gray",
+    "finegray_data",
     "gray_test",
     # descriptive (docs/stats/descriptive.md)
     "proportion_ci",

@@ -25,8 +25,9 @@ cumulative sums, no loop over patients):
   of the censoring distribution), Breslow-type partial likelihood, Newton–Raphson from 0 with crr's
   stopping rule (|score|·max(|β|, 1) < gtol·max(|loglik|, 1), at most 10 iterations, backtracking),
   and crr's robust sandwich variance, whose score terms include the estimation of G (Fine & Gray
-  1999, eq. for ψ). ``survival::finegray`` + weighted ``coxph`` gives the same estimate but a
-  variance without the G term.
+  1999, eq. for ψ). ``survival::finegray`` + weighted ``coxph`` (:func:`latc.stats.finegray_data`
+  + :func:`latc.stats.cox`) gives the same estimate when no censoring ties with an event time (it
+  puts events before censorings at a tied time, crr does not) and a variance without the G term.
 
 Not ported: ``crr``'s time-varying covariates (``cov2``/``tf``) and censoring groups
 (``cengroup``); weights.
@@ -64,7 +65,7 @@ class _CompetingData:
     n_dropped: int
 
 
-def _competing_data(df: pd.DataFrame, time: str, event_type: str, columns: Sequence[str],
+def _competing_data(df: pd.DataFrame, time: str, event_type: str, columns: Sequence[str | None],
                     censor_code, missing: str, context: str) -> _CompetingData:
     """Check a competing-risks data set; event types → integer codes (0 = censored)."""
     used = list(dict.fromkeys([time, event_type, *[c for c in columns if c is not None]]))
@@ -143,8 +144,8 @@ def _cif_one_group(t: np.ndarray, code: np.ndarray, n_causes: int):
     """
     ut, inv = np.unique(t, return_inverse=True)
     m = len(ut)
-    counts = np.bincount(inv * (n_causes + 1) + code, minlength=m * (n_causes + 1))
-    counts = counts.reshape(m, n_causes + 1).astype(float)
+    flat = np.bincount(inv * (n_causes + 1) + code, minlength=m * (n_causes + 1))
+    counts = flat.reshape(m, n_causes + 1).astype(float)
     rs = np.cumsum(counts.sum(axis=1)[::-1])[::-1]             # at risk: time ≥ t
     d = counts[:, 1:]                                          # events by cause
     nd = d.sum(axis=1)
@@ -242,23 +243,23 @@ class CIFResult:
         The value (and variance) at the last event time ≤ t, 0 before the first event; NaN when t is
         after the group's last follow-up time (R: NA).
         """
-        times = np.unique(np.asarray(times, dtype=float))
+        at = np.unique(np.asarray(times, dtype=float))
         z = float(norm.ppf(1 - (1 - self.conf_level) / 2))
         rows = []
         for g in self.groups:
             for c in self.causes:
                 tab = self.table[(self.table["group"] == g) & (self.table["cause"] == c)]
                 tt = tab["time"].to_numpy()
-                i = np.searchsorted(tt, times, side="right") - 1
+                i = np.searchsorted(tt, at, side="right") - 1
                 cif = np.where(i >= 0, np.r_[0.0, tab["cif"].to_numpy()][i + 1], 0.0)
                 var = np.where(i >= 0, np.r_[0.0, tab["var"].to_numpy()][i + 1], 0.0)
-                beyond = times > self.last_time[g]
+                beyond = at > self.last_time[g]
                 cif = np.where(beyond, np.nan, cif)
                 var = np.where(beyond, np.nan, var)
                 lo, hi = _cif_confint(cif, var, self.conf_type, z)
-                rows.append(pd.DataFrame({"group": pd.Series([g] * len(times), dtype=object),
-                                          "cause": pd.Series([c] * len(times), dtype=object),
-                                          "time": times, "cif": cif,
+                rows.append(pd.DataFrame({"group": pd.Series([g] * len(at), dtype=object),
+                                          "cause": pd.Series([c] * len(at), dtype=object),
+                                          "time": at, "cif": cif,
                                           "var": var, "std_err": np.sqrt(var), "lower": lo,
                                           "upper": hi}))
         return pd.concat(rows, ignore_index=True)

@@ -19,7 +19,9 @@ ignores case weights and lifelines has Efron ties only — DESIGN.md "Known pitf
 Covariates may be numeric, boolean (0/1) or categorical (pandas categorical → its category order;
 strings → sorted levels); categorical ones get treatment contrasts with the first level as
 reference, like R's default ``contr.treatment``. Coefficients are named ``column[level]``.
-Not ported: (start, stop] data, ``tt()`` terms, frailty, R's ``timefix`` rounding of near-equal times.
+Counting-process (start, stop] data: ``cox(..., start=)``. Not ported: ``tt()`` terms, R's ``timefix``
+rounding of near-equal times. Shared frailty (R's ``+ frailty(center)``) is :func:`latc.stats.frailty_cox`
+(``_frailty.py``, a penalized fit on these risk sets).
 """
 
 from __future__ import annotations
@@ -148,9 +150,12 @@ class RiskSets:
         tail = np.concatenate([c, np.zeros((1,) + a.shape[1:])], axis=0)[nxt]
         return c - tail
 
-    def steps(self, X: np.ndarray, beta: np.ndarray) -> dict:
-        """Per-step S0 and x̄ (Efron-reduced risk sets), the linear predictor and risk weights."""
-        eta = X @ beta
+    def steps(self, X: np.ndarray, beta: np.ndarray, offset: np.ndarray | None = None) -> dict:
+        """Per-step S0 and x̄ (Efron-reduced risk sets), the linear predictor and risk weights.
+
+        ``offset`` (rows in sorted order) is added to Xβ — e.g. the cluster frailties of
+        :func:`latc.stats.frailty_cox`."""
+        eta = X @ beta if offset is None else X @ beta + offset
         eta = eta - eta.max() if len(eta) else eta      # the likelihood is invariant to the shift
         r = np.exp(eta)
         wr = self.weights * r
@@ -344,19 +349,19 @@ class CoxResult:
     terms: dict[str, list[int]]
     names: list[str]
     strata: list[str]
-    n_dropped: int = 0
-    # what cox_zph needs (model matrix, sorted risk sets, fitted linear predictor)
-    _X: np.ndarray = field(default=None, repr=False)
-    _risk: RiskSets = field(default=None, repr=False)
-    _time: np.ndarray = field(default=None, repr=False)
-    _event: np.ndarray = field(default=None, repr=False)
-    counting_process: bool = False
+    # what cox_zph needs (model matrix, sorted risk sets, fitted linear predictor); cox() sets them all
+    _X: np.ndarray = field(repr=False)
+    _risk: RiskSets = field(repr=False)
+    _time: np.ndarray = field(repr=False)
+    _event: np.ndarray = field(repr=False)
     # what predict() needs: the covariates, each categorical's levels (reference first) and the
     # model matrix's column means (R's fit$means: the linear predictor is centred on them)
-    _covariates: list = field(default=None, repr=False)
-    _levels: dict = field(default=None, repr=False)
-    _means: np.ndarray = field(default=None, repr=False)
-    _center: np.ndarray = field(default=None, repr=False)   # the centring of _X (plain column means)
+    _covariates: list = field(repr=False)
+    _levels: dict = field(repr=False)
+    _means: np.ndarray = field(repr=False)
+    _center: np.ndarray = field(repr=False)   # the centring of _X (plain column means)
+    n_dropped: int = 0
+    counting_process: bool = False
     _weighted: bool = field(default=False, repr=False)
 
     @property
