@@ -22,7 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 import latc
 import latc.plot as P
 
-from . import _clinical, _methods, _outcomes, _quality, _strobe
+from . import _clinical, _federated, _methods, _outcomes, _quality, _strobe
 from ._inputs import ReportInputError, ReportInputs, find_inputs
 from ._model import ReportFigure, ReportTable, Section
 from ._xlsx import write_xlsx
@@ -61,7 +61,12 @@ class ReportResult:
 
 
 def build_sections(inp: ReportInputs) -> list[Section]:
-    """Every section in report order (the biomarkers section only when omics outputs exist)."""
+    """Every section in report order (the biomarkers section only when omics outputs exist; a
+    federated analysis: summary, the federated run, the comparison, methods, not computed)."""
+    if _federated.is_federated(inp):
+        secs = [_methods.summary_section(inp), _federated.federated_section(inp), _outcomes.comparative_section(inp),
+                _methods.methods_section(inp), _methods.not_computed(inp)]
+        return secs
     secs = [
         _methods.summary_section(inp),
         _strobe.flow_section(inp),
@@ -132,7 +137,9 @@ def _render(sections: list[Section], inp: ReportInputs, *, pdf: bool) -> str:
     try:
         m = inp.manifest
         return _env().get_template("report.html.j2").render(
-            title="LATC study report: neoadjuvant therapy in locally advanced thyroid cancer",
+            title=("LATC study report (federated analysis): neoadjuvant therapy in locally advanced thyroid cancer"
+                   if _federated.is_federated(inp) else
+                   "LATC study report: neoadjuvant therapy in locally advanced thyroid cancer"),
             created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), version=latc.__version__,
             results_name=inp.root.resolve().name, sections=sections,
             data_cut=(inp.validation_summary.get("data_cut") or inp.derive_parameters.get("data_cut")),

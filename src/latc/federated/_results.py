@@ -1,0 +1,137 @@
+"""A federated run's results in `latc analyze`'s own format, and their comparison with the pooled run.
+
+:func:`federated_results` turns a :class:`~latc.federated.FederatedComparison` into
+:class:`latc.analysis.AnalysisResults` — the same sections, table names, declared schemas and
+``results.json`` (``federated: true``, the sites, the rounds) — so ``write_results`` writes it and
+``latc report`` renders it like any analysis; everything not computed federated is listed with its
+reason. :func:`compare_results` puts every estimate of the federated tables beside the pooled
+analysis's (`comparison.json`: federated, pooled, absolute difference, per table the largest).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from latc.analysis import AnalysisResults, ResultTable, SectionResult
+
+from ._comparison import FederatedComparison
+
+__all__ = ["KEYS", "compare_results", "federated_results"]
+
+POPULATION = ("analysis set (eligible patients), both cohorts, complete baseline confounders; time zero = treatment "
+              "decision — each site's own rows, never pooled")
+
+#: table → (section title, table title, method) of the federated tables
+_TABLES: dict[str, tuple[str, str]] = {
+    "comparative/hazard_ratios": (
+        "Neoadjuvant vs upfront surgery (reference): hazard ratios by analysis (federated)",
+        "Cox proportional hazards stratified by center (= site), Efron ties, from summed per-site score and "
+        "information per Newton step (coxfit6 iteration); IPTW / overlap weights computed at the sites from the "
+        "GLORE propensity model; robust sandwich SE from per-site Σ r rᵀ (Shu et al. 2020)"),
+    "comparative/km_curves": (
+        "Kaplan-Meier curves by cohort (unweighted and IPTW; federated)",
+        "Kaplan-Meier from per-site event and censoring counts on the pooled time grid (Greenwood); IPTW curves "
+        "from per-site weighted counts with the robust infinitesimal-jackknife variance (R survfit(weights, "
+        "robust = TRUE))"),
+    "comparative/logrank": ("Log-rank tests by cohort (federated)", "log-rank (R survdiff) from per-site counts"),
+    "comparative/balance": (
+        "Covariate balance after weighting (federated)",
+        "cobalt bal.tab conventions from per-site sums (n, Σx, Σx², Σw, Σw², Σwx, Σwx²); KS of continuous "
+        "covariates not computed (pooled ECDF)"),
+    "comparative/effective_sample_size": ("Effective sample sizes (Kish; federated)", "Kish (Σw)²/Σw² from per-site sums"),
+    "competing/cif_curves": (
+        "Cumulative incidence curves of recurrence and of death without recurrence (federated)",
+        "Aalen-Johansen (R cmprsk::cuminc) on the pooled per-site counts per cohort, cause and time"),
+    "competing/gray_test": ("Gray's test by cohort (federated)",
+                            "Gray's K-sample test (R cuminc $Tests) on the pooled per-site counts; stratified by site = center"),
+}
+_SECTIONS = {"comparative": "Neoadjuvant vs upfront surgery (federated)",
+             "competing": "Recurrence with death as a competing event (federated)"}
+
+#: table → the columns that identify a row (for the comparison)
+KEYS: dict[str, list[str]] = {
+    "comparative/hazard_ratios": ["endpoint", "analysis"],
+    "comparative/km_curves": ["endpoint", "weighting", "group", "time"],
+    "comparative/logrank": ["endpoint", "group"],
+    "comparative/balance": ["sample", "variable"],
+    "comparative/effective_sample_size": ["sample", "index"],
+    "competing/cif_curves": ["group", "cause", "time"],
+    "competing/gray_test": ["strata", "cause"],
+}
+
+
+def federated_results(fed: FederatedComparison, *, sites: dict[str, Any] | None = None) -> AnalysisResults:
+    """The federated tables as :class:`~latc.analysis.AnalysisResults` (module docstring)."""
+    sections: dict[str, SectionResult] = {s: SectionResult(name=s, title=t) for s, t in _SECTIONS.items()}
+    n = None
+    hr = fed.tables.get("comparative/hazard_ratios")
+    if hr is not None and len(hr):
+        n = int(hr.loc[hr["endpoint"].eq("recurrence"), "n"].max())
+    for key, table in fed.tables.items():
+        sec, name = key.split("/")
+        title, method = _TABLES[key]
+        sections[sec].add(ResultTable(name, title, table.reset_index(drop=True), method,
+                                      {**{k: v for k, v in fed.parameters.items() if k != "sites"}, "federated": True},
+                                      POPULATION, n))
+    for key, reason in fed.not_computed.items():
+        sec, _, rest = key.partition("/")
+        if sec in sections:
+            sections[sec].skipped_tables[rest or "(section)"] = reason
+        else:
+            sections.setdefault(sec, SectionResult(name=sec, title=sec, reason=reason))
+    for s in sections.values():
+        if not s.tables and s.reason is None:
+            s.reason = "; ".join(f"{k}: {v}" for k, v in s.skipped_tables.items()) or "not computed federated"
+    inputs = {"federated": True, "sites": sites or {s: {} for s in fed.parameters.get("sites", [])},
+              "rounds": fed.rounds}
+    return AnalysisResults(sections=sections, parameters={**fed.parameters, "federated": True}, inputs=inputs)
+
+
+def compare_results(fed: AnalysisResults, pooled: AnalysisResults) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Every number of the federated tables beside the pooled analysis's: ``(summary, rows)``.
+
+    ``rows``: table, key (the row's identifying values), column, federated, pooled, abs_diff.
+    ``summary``: per table the rows compared, the largest absolute difference and the rows only one
+    side has; overall the largest difference."""
+    out, summary = [], {}
+    for key, ft in fed.tables().items():
+        sec, name = key.split("/")
+        try:
+            pt = pooled.table(sec, name)
+        except KeyError as exc:
+            summary[key] = {"compared": 0, "note": f"pooled analysis has no such table: {exc}"}
+            continue
+        keys = KEYS[key]
+        f = ft.data.copy()
+        p = pt.copy()
+        if key == "comparative/balance":
+            p = p[p["sample"].ne("ps_matched")]
+        for c in keys:
+            f[c] = f[c].astype(str)
+            p[c] = p[c].astype(str)
+        m = f.merge(p, on=keys, how="outer", suffixes=("_federated", "_pooled"), indicator=True)
+        both = m[m["_merge"].eq("both")]
+        nums = [c for c in ft.data.columns if c not in keys and pd.api.types.is_numeric_dtype(ft.data[c])
+                and not pd.api.types.is_bool_dtype(ft.data[c]) and f"{c}_pooled" in m]
+        worst = 0.0
+        for c in nums:
+            a = pd.to_numeric(both[f"{c}_federated"], errors="coerce").to_numpy(float)
+            b = pd.to_numeric(both[f"{c}_pooled"], errors="coerce").to_numpy(float)
+            d = np.abs(a - b)
+            same_nan = np.isnan(a) & np.isnan(b)
+            d = np.where(same_nan, 0.0, d)
+            worst = max(worst, float(np.nanmax(d)) if len(d) else 0.0)
+            for (_, r), fa, pb, dd, sn in zip(both.iterrows(), a, b, d, same_nan):
+                if not sn:
+                    out.append({"table": key, "key": " | ".join(str(r[k]) for k in keys), "column": c,
+                                "federated": fa, "pooled": pb, "abs_diff": dd})
+        summary[key] = {"rows_compared": int(len(both)), "values_compared": int(len(both) * len(nums)),
+                        "max_abs_diff": worst,
+                        "only_federated": int(m["_merge"].eq("left_only").sum()),
+                        "only_pooled": int(m["_merge"].eq("right_only").sum())}
+    rows = pd.DataFrame(out, columns=["table", "key", "column", "federated", "pooled", "abs_diff"])
+    overall = max((v.get("max_abs_diff", 0.0) for v in summary.values()), default=0.0)
+    return {"max_abs_diff": overall, "tables": summary}, rows

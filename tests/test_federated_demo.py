@@ -1,0 +1,78 @@
+"""`latc federated demo` with the in-process engine: the whole journey on the synthetic cohort.
+
+Synthesise → validate → derive once (pooled, for the reference only) → every center its own derived
+folder → federated comparison → results in `latc analyze`'s format → pooled `latc analyze` →
+comparison.json → federated report. Checks agreement (< 1e-8 on every value of every federated
+table), the release logs, that nothing per patient is in the federated outputs, and the report.
+(The Flower engine carrying the same rounds is tested in tests/test_federated_flower.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from latc.federated._demo import federated_demo
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return federated_demo(tmp_path_factory.mktemp("fed_demo"), engine="local", n_patients=2000)
+
+
+def test_every_federated_value_equals_the_pooled_analysis(demo):
+    comp = json.loads((demo.out / "comparison.json").read_text(encoding="utf-8"))
+    assert comp["max_abs_diff"] < 1e-8
+    expected = {"comparative/hazard_ratios", "comparative/km_curves", "comparative/logrank", "comparative/balance",
+                "comparative/effective_sample_size", "competing/cif_curves", "competing/gray_test"}
+    assert set(comp["tables"]) == expected
+    for key, t in comp["tables"].items():
+        assert t["rows_compared"] > 0 and t["only_federated"] == 0, key
+    rows = pd.read_csv(demo.out / "comparison.csv")
+    assert len(rows) > 10_000 and rows["abs_diff"].max() < 1e-8
+    hr = rows[rows["table"].eq("comparative/hazard_ratios") & rows["key"].eq("recurrence | iptw_ate") & rows["column"].eq("hr")]
+    assert len(hr) == 1 and abs(hr["federated"].iloc[0] - demo.primary["hr"]) < 1e-12
+
+
+def test_federated_results_have_the_analysis_format(demo):
+    idx = json.loads((demo.out / "federated" / "analysis" / "results.json").read_text(encoding="utf-8"))
+    assert idx["latc_analysis"] == 2 and idx["inputs"]["federated"] is True
+    assert idx["primary"]["analysis"] == "iptw_ate" and idx["primary"]["estimate"] == pytest.approx(demo.primary["hr"])
+    assert idx["parameters"]["disclosure_opt_ins"] == {"km_weighted": 1, "cif": 1, "balance": 1}
+    nc = {f"{s}/{t['table']}": t["reason"] for s, sec in idx["sections"].items() for t in sec["not_computed"]}
+    assert any("matching" in k for k in nc)
+
+
+def test_release_logs_record_every_message(demo):
+    for s in demo.sites:
+        lines = (demo.out / "sites" / s / "release_log.jsonl").read_text(encoding="utf-8").splitlines()
+        assert len(lines) == demo.rounds
+        recs = [json.loads(x) for x in lines]
+        assert sum(r["n_bytes"] for r in recs) == demo.bytes_sent[s]
+        assert all(re.fullmatch(r"[0-9a-f]{64}", r["sha256"]) for r in recs)
+
+
+def test_no_patient_identifier_leaves_a_site(demo):
+    ids = set(pd.read_parquet(demo.out / "pooled" / "derived" / "subject.parquet")["patient_id"].astype(str))
+    sample = sorted(ids)[:50]
+    for path in (demo.out / "federated").rglob("*"):
+        if path.is_file() and path.suffix in {".csv", ".json"}:
+            text = path.read_text(encoding="utf-8")
+            assert not any(i in text for i in sample), path
+    for s in demo.sites:
+        text = (demo.out / "sites" / s / "release_log.jsonl").read_text(encoding="utf-8")
+        assert not any(i in text for i in sample)
+
+
+def test_the_federated_report_shows_the_run_and_the_agreement(demo):
+    from latc.report import build_report
+
+    res = build_report(demo.out / "federated", demo.out / "federated" / "report", pdf=False)
+    html = (res.out_dir / "report.html").read_text(encoding="utf-8")
+    assert "federated analysis" in html and "Release logs" in html and "Federated vs pooled" in html
+    for fig in ("km_recurrence_iptw", "cif_recurrence"):
+        assert (res.out_dir / "figures" / f"{fig}.svg").is_file()
+    assert "Participant flow" not in html          # the pooled-only sections are not padded with notes
