@@ -26,7 +26,7 @@ def demo(tmp_path_factory):
 def test_every_federated_value_equals_the_pooled_analysis(demo):
     comp = json.loads((demo.out / "comparison.json").read_text(encoding="utf-8"))
     assert comp["max_abs_diff"] < 1e-8
-    expected = {"comparative/hazard_ratios", "comparative/km_curves", "comparative/logrank", "comparative/balance",
+    expected = {"baseline/table1", "comparative/hazard_ratios", "comparative/km_curves", "comparative/logrank", "comparative/balance",
                 "comparative/effective_sample_size", "competing/cif_curves", "competing/gray_test"}
     assert set(comp["tables"]) == expected
     for key, t in comp["tables"].items():
@@ -41,7 +41,8 @@ def test_federated_results_have_the_analysis_format(demo):
     idx = json.loads((demo.out / "federated" / "analysis" / "results.json").read_text(encoding="utf-8"))
     assert idx["latc_analysis"] == 2 and idx["inputs"]["federated"] is True
     assert idx["primary"]["analysis"] == "iptw_ate" and idx["primary"]["estimate"] == pytest.approx(demo.primary["hr"])
-    assert idx["parameters"]["disclosure_opt_ins"] == {"km_weighted": 1, "cif": 1, "balance": 1}
+    assert idx["parameters"]["disclosure_opt_ins"] == {"km_weighted": 1, "cif": 1, "balance": 1, "counts": 1,
+                                                       "table_one_values": 1}
     nc = {f"{s}/{t['table']}": t["reason"] for s, sec in idx["sections"].items() for t in sec["not_computed"]}
     assert any("matching" in k for k in nc)
 
@@ -76,3 +77,29 @@ def test_the_federated_report_shows_the_run_and_the_agreement(demo):
     for fig in ("km_recurrence_iptw", "cif_recurrence"):
         assert (res.out_dir / "figures" / f"{fig}.svg").is_file()
     assert "Participant flow" not in html          # the pooled-only sections are not padded with notes
+
+
+def test_table_one_is_the_pooled_table_cell_for_cell(demo):
+    fed = pd.read_csv(demo.out / "federated" / "analysis" / "baseline" / "table1.csv", dtype=str, keep_default_na=False)
+    pooled = pd.read_csv(demo.out / "pooled" / "analysis" / "baseline" / "table1.csv", dtype=str, keep_default_na=False)
+    assert len(fed) == len(pooled) > 40
+    for c in ("variable", "level", "statistic", "neoadjuvant", "upfront_surgery", "test", "missing"):
+        assert fed[c].tolist() == pooled[c].tolist(), c
+    for c in ("p", "smd"):
+        a = pd.to_numeric(fed[c], errors="coerce")
+        b = pd.to_numeric(pooled[c], errors="coerce")
+        assert ((a - b).abs().fillna(0) < 1e-10).all() and (a.isna() == b.isna()).all(), c
+
+
+def test_default_cell_rule_withholds_rare_table_one_variables(demo):
+    """Without the demo's opt-ins a site's rare level withholds that variable only, with the reason."""
+    from latc.federated import LocalChannel, run_comparison, site_runtime
+
+    sites = {s: site_runtime(s, demo.out / "sites" / s / "derived") for s in demo.sites}
+    fed = run_comparison(LocalChannel(sites), baseline=True)
+    t1 = fed.tables["baseline/table1"]
+    withheld = {k.split(" ", 1)[1] for k in fed.not_computed if k.startswith("baseline/table1 ")}
+    assert withheld and "age_at_diagnosis" not in withheld and "age_at_diagnosis" in set(t1["variable"])
+    assert not withheld & set(t1["variable"])
+    reason = next(v for k, v in fed.not_computed.items() if k.startswith("baseline/table1 "))
+    assert "site 'C" in reason and "minimum cell size 3" in reason

@@ -49,7 +49,7 @@ from ._competing import combine_cif, combine_gray, site_cif_counts
 from ._weighted_km import (combine_km_weighted, km_weighted_broadcast, site_km_weighted_counts,
                            site_km_weighted_robust)
 
-__all__ = ["FederatedComparison", "run_comparison", "site_comparison_frame"]
+__all__ = ["FederatedComparison", "run_comparison", "site_comparison_frame", "site_runtime"]
 
 #: endpoint → (time, event), as ``latc.analysis._comparative.ENDPOINTS``
 ENDPOINTS = {"recurrence": ("rec_time", "rec_event"), "overall_survival": ("os_time", "os_event"),
@@ -82,6 +82,18 @@ def site_comparison_frame(derived: Any, *, min_center_size: int = 20) -> pd.Data
     df, _ = analysable(frame)
     df["center"] = df["center"].astype(str)
     return df
+
+
+def site_runtime(site: str, derived: Any, *, policy: Any = None, release_log: Any = None,
+                 min_center_size: int = 20) -> SiteRuntime:
+    """A site's runtime from its own `latc derive` output: the comparison rows
+    (:func:`site_comparison_frame`) and the analysis set (for Table 1), nothing else."""
+    from latc.analysis._data import load_derived
+
+    rt = SiteRuntime(site, site_comparison_frame(derived, min_center_size=min_center_size), policy=policy,
+                     release_log=release_log)
+    rt.state["analysis_set"] = load_derived(derived).analysis_set
+    return rt
 
 
 # ---------------------------------------------------------------------------------------- site steps
@@ -324,6 +336,23 @@ def _balance_tables(r: _Rounds, ps_covs: list[str], tables: dict[str, pd.DataFra
     not_computed["comparative/balance ps_matched"] = NOT_COMPUTED["comparative/matching"]
 
 
+def _table_one(r: _Rounds, tables: dict[str, pd.DataFrame], not_computed: dict[str, str]) -> None:
+    """``baseline/table1`` from per-site aggregates (``_baseline``); withheld variables listed."""
+    from latc.analysis._baseline import CONTINUOUS, NONNORMAL, VARIABLES
+
+    from ._baseline import combine_table_one
+
+    try:
+        msgs = r.all("table_one", variables=list(VARIABLES), continuous=list(CONTINUOUS), nonnormal=list(NONNORMAL))
+        t, withheld = combine_table_one(msgs, list(VARIABLES), list(NONNORMAL))
+    except FederatedDisclosureError as exc:
+        not_computed["baseline/table1"] = str(exc)
+        return
+    tables["baseline/table1"] = t
+    for v, why in withheld.items():
+        not_computed[f"baseline/table1 {v}"] = f"withheld by a site's cell rule — {why}"
+
+
 def _competing(r: _Rounds, tables: dict[str, pd.DataFrame], not_computed: dict[str, str], conf_level: float,
                pooled_small: int) -> None:
     """``competing/cif_curves`` and ``competing/gray_test`` (recurrence with death competing), as the
@@ -346,9 +375,10 @@ def _competing(r: _Rounds, tables: dict[str, pd.DataFrame], not_computed: dict[s
 
 
 def run_comparison(channel: Channel, *, conf_type: str = "log", conf_level: float = 0.95,
-                   stabilize: bool = True) -> FederatedComparison:
+                   stabilize: bool = True, baseline: bool = False) -> FederatedComparison:
     """The comparative analysis of the pooled rows, computed from the sites' aggregates (module
-    docstring). Raises :class:`~latc.federated.FederatedSiteError` when a site stops answering and
+    docstring); ``baseline``: Table 1 by cohort too (``baseline/table1``; sites built with
+    :func:`site_runtime`). Raises :class:`~latc.federated.FederatedSiteError` when a site stops answering and
     :class:`~latc.federated.FederatedDisclosureError` when a site withholds a cell."""
     from latc.analysis._frames import CONFOUNDERS
 
@@ -374,6 +404,8 @@ def run_comparison(channel: Channel, *, conf_type: str = "log", conf_level: floa
     r.all("weights", covariates=ps_covs, levels=levels, beta=ps_fit["coef"], p_treated=p_treated)
 
     tables: dict[str, pd.DataFrame] = {}
+    if baseline:
+        _table_one(r, tables, not_computed)
     _balance_tables(r, ps_covs, tables, not_computed)
     rows = []
     if pooled_small > 1:

@@ -13,9 +13,10 @@
    (``OUT/pooled/analysis``), and every federated estimate is put beside its pooled value
    (``OUT/comparison.json``, ``OUT/comparison.csv``).
 
-The demo's sites opt in to three releases the default cell rule withholds on a cohort of this size
+The demo's sites opt in to releases the default cell rule withholds on a cohort of this size
 (:data:`DEMO_POLICY`; docs/federated.md): per-time weighted sums for the IPTW curves, competing-risk
-counts below 3 and balance rows of rare categories. The opt-ins are recorded in the results.
+counts below 3, balance rows and Table 1 levels of rare categories, and the values of skewed
+Table 1 variables. The opt-ins are recorded in the results and shown in the report.
 """
 
 from __future__ import annotations
@@ -29,15 +30,16 @@ from typing import Any
 
 import pandas as pd
 
-from ._comparison import run_comparison, site_comparison_frame
+from ._comparison import run_comparison, site_runtime
 from ._disclosure import DisclosurePolicy
-from ._protocol import LocalChannel, SiteRuntime
+from ._protocol import LocalChannel
 from ._results import compare_results, federated_results
 
 __all__ = ["DEMO_POLICY", "FederatedDemo", "federated_demo", "split_derived"]
 
 #: the demo sites' disclosure decisions (module docstring)
-DEMO_POLICY = DisclosurePolicy(min_cell_by_analysis={"km_weighted": 1, "cif": 1, "balance": 1})
+DEMO_POLICY = DisclosurePolicy(min_cell_by_analysis={"km_weighted": 1, "cif": 1, "balance": 1, "counts": 1,
+                                                     "table_one_values": 1})
 
 
 @dataclass
@@ -106,9 +108,8 @@ def federated_demo(out: str | Path, *, n_patients: int = 800, n_centers: int = 8
     for p in logs.values():
         p.unlink(missing_ok=True)
     if engine == "local":
-        channel = LocalChannel({s: SiteRuntime(s, site_comparison_frame(d), policy=policy, release_log=logs[s])
-                                for s, d in site_dirs.items()})
-        fed = run_comparison(channel)
+        channel = LocalChannel({s: site_runtime(s, d, policy=policy, release_log=logs[s]) for s, d in site_dirs.items()})
+        fed = run_comparison(channel, baseline=True)
         bytes_sent = dict(channel.bytes_sent)
     elif engine == "flower":
         from .flower.launcher import run_flower_comparison

@@ -26,6 +26,11 @@ POPULATION = ("analysis set (eligible patients), both cohorts, complete baseline
 
 #: table → (section title, table title, method) of the federated tables
 _TABLES: dict[str, tuple[str, str]] = {
+    "baseline/table1": (
+        "Baseline characteristics by cohort (federated)",
+        "tableone conventions (R CreateTableOne) on per-site aggregates: level counts (n (%), chi-squared, SMD), "
+        "n / Σx / Σx² (mean (SD), one-way ANOVA, SMD), value counts of skewed variables (median [Q1, Q3], "
+        "Kruskal-Wallis); a variable with a cell below a site's minimum is withheld"),
     "comparative/hazard_ratios": (
         "Neoadjuvant vs upfront surgery (reference): hazard ratios by analysis (federated)",
         "Cox proportional hazards stratified by center (= site), Efron ties, from summed per-site score and "
@@ -48,11 +53,12 @@ _TABLES: dict[str, tuple[str, str]] = {
     "competing/gray_test": ("Gray's test by cohort (federated)",
                             "Gray's K-sample test (R cuminc $Tests) on the pooled per-site counts; stratified by site = center"),
 }
-_SECTIONS = {"comparative": "Neoadjuvant vs upfront surgery (federated)",
+_SECTIONS = {"baseline": "Baseline characteristics by cohort (federated)", "comparative": "Neoadjuvant vs upfront surgery (federated)",
              "competing": "Recurrence with death as a competing event (federated)"}
 
 #: table → the columns that identify a row (for the comparison)
 KEYS: dict[str, list[str]] = {
+    "baseline/table1": ["variable", "level"],
     "comparative/hazard_ratios": ["endpoint", "analysis"],
     "comparative/km_curves": ["endpoint", "weighting", "group", "time"],
     "comparative/logrank": ["endpoint", "group"],
