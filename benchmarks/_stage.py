@@ -41,7 +41,8 @@ def main(stage: str, n: int, workdir: Path) -> dict:
             extra["queries"] = int(len(result.queries))
     elif stage == "derive":
         # reads the validate stage's output (clean/*.parquet, eligibility.csv), derives, writes
-        from latc.derive.datasets import derive_datasets, read_clean_tables, write_datasets
+        from latc.derive.datasets import derive_datasets
+        from latc.io import read_clean_tables, write_datasets
 
         clean, eligibility, cut = read_clean_tables(workdir / "validation")
         extra["read_seconds"] = round(time.perf_counter() - t0, 3)
@@ -58,7 +59,7 @@ def main(stage: str, n: int, workdir: Path) -> dict:
         from latc.analysis import run_analysis, write_results
 
         if not (workdir / "derived" / "subject.parquet").exists():
-            from latc.derive.datasets import derive_path
+            from latc.pipeline import derive_path
 
             t1 = time.perf_counter()
             derive_path(workdir / "validation", workdir)

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from latc.analysis import ANALYSIS_COLUMNS, AnalysisInputError, AnalysisOptions, load_derived, run_analysis
 from latc.cli import app
-from latc.derive.datasets import derive_datasets, write_datasets
+from latc.derive.datasets import derive_datasets
 from latc.dictionary import load_dictionary
+from latc.io import write_datasets
 from latc.synth import synthesize
 
 OPTS = AnalysisOptions(imputations=2, imputation_iterations=2, prognostic_bootstrap=5)

@@ -29,7 +29,8 @@ def synthetic_study(tmp_path_factory):
 def _analyse(study: Path, out: Path) -> Path:
     """validate → derive → analyze, as `latc run` chains them (no report)."""
     from latc.analysis import AnalysisOptions, run_analysis, write_results
-    from latc.derive.datasets import derive_datasets, write_datasets
+    from latc.derive.datasets import derive_datasets
+    from latc.io import write_datasets
     from latc.io import read_study
     from latc.validate import validate_study, write_validation
 

@@ -152,7 +152,7 @@ def test_ata_risk_input_from_clean_tables():
         "surgery_date": pd.to_datetime(["2024-01-01", "2024-05-01"]), "surgical_intent": ["curative", "curative"],
         "resection_status": ["R0", "R2"],
     })
-    inp = ata_risk_input(diagnosis, pathology, surgery)
+    inp = ata_risk_input({"diagnosis": diagnosis, "pathology": pathology, "surgery": surgery})
     # upfront: the baseline size stands in for the missing specimen size; neoadjuvant: it does not
     assert inp.loc[0, "tumor_size_mm"] == 25.0 and pd.isna(inp.loc[1, "tumor_size_mm"])
     out = ata_initial_risk(inp)

@@ -51,7 +51,8 @@ def _case(*, tg=None, stimulated=False, tg_below=False, tgab=1.0, tgab_pre=None,
     adj = pd.DataFrame({"patient_id": [PID] if rai else [], "therapy": ["rai"] if rai else [], "start_date": pd.to_datetime([RAI] if rai else [])})
     visits = visits if visits is not None else [(VISIT, imaging)]
     fu = pd.DataFrame({"patient_id": PID, "visit_date": pd.to_datetime([v[0] for v in visits]), "imaging_result": [v[1] for v in visits]})
-    out, problems = ata_response_to_therapy(_labs(labs), diagnosis, surg, adj, fu, **kw)
+    tables = {"labs": _labs(labs), "diagnosis": diagnosis, "surgery": surg, "adjuvant": adj, "follow_up": fu}
+    out, problems = ata_response_to_therapy(tables, **kw)
     return out.iloc[0], problems
 
 
@@ -157,7 +158,7 @@ def test_death_date_on_the_follow_up_form_counts_as_the_last_contact():
     for death, reported in (("2021-06-01", False), ("2022-06-01", True)):
         fu = pd.DataFrame({"patient_id": [PID, PID], "visit_date": pd.to_datetime([VISIT, "2021-03-01"]),
                            "imaging_result": ["not_done", "not_done"], "death_date": pd.to_datetime([None, death])})
-        out, problems = ata_response_to_therapy(labs, diagnosis, surg, None, fu)
+        out, problems = ata_response_to_therapy({"labs": labs, "diagnosis": diagnosis, "surgery": surg, "follow_up": fu})
         assert pd.isna(out.loc[0, "response_to_therapy"])
         assert ("response_to_therapy_not_assessable" in set(problems["rule"])) is reported, death
 
@@ -241,7 +242,7 @@ def test_assessments_outside_window_or_before_rai_are_not_used():
     adj = pd.DataFrame({"patient_id": [PID], "therapy": ["rai"], "start_date": pd.to_datetime(["2020-07-31"])})
     fu = pd.DataFrame({"patient_id": PID, "visit_date": pd.to_datetime(["2021-03-01"]), "imaging_result": ["negative"]})
     labs += [(PID, "2021-03-01", "tg", 0.1, "ng_ml"), (PID, "2021-03-01", "tgab", 1.0, "iu_ml", False, 4.0)]
-    out, _ = ata_response_to_therapy(_labs(labs), diag, surg, adj, fu)
+    out, _ = ata_response_to_therapy({"labs": _labs(labs), "diagnosis": diag, "surgery": surg, "adjuvant": adj, "follow_up": fu})
     assert out.loc[0, "response_to_therapy"] == "excellent"
     assert pd.isna(out.loc[0, "stimulated_tg"])
 
@@ -258,7 +259,7 @@ def _postop(value, *, stimulated=True, tgab=1.0, date="2020-02-20", histology="p
     surg = pd.DataFrame({"patient_id": [PID], "surgery_id": [1], "surgery_date": pd.to_datetime([SURGERY]), "surgical_intent": ["curative"]})
     adj = pd.DataFrame({"patient_id": [PID], "therapy": ["rai"], "start_date": pd.to_datetime([rai])})
     diag = pd.DataFrame({"patient_id": [PID], "histology": [histology]})
-    return postop_tg_suggests_distant_metastases(labs, surg, adj, diag).iloc[0]
+    return postop_tg_suggests_distant_metastases({"labs": labs, "surgery": surg, "adjuvant": adj, "diagnosis": diag}).iloc[0]
 
 
 def test_postop_stimulated_tg_threshold():
@@ -289,7 +290,7 @@ def test_synthetic_cohort_runs_and_categories_are_valid():
 
     s = synthesize(300, seed=11)
     t = s.tables
-    out, problems = ata_response_to_therapy(t["labs"], t["diagnosis"], t["surgery"], t["adjuvant"], t["follow_up"], t["patients"])
+    out, problems = ata_response_to_therapy(t)
     assert len(out) == len(t["patients"])
     assert set(out["response_to_therapy"].dropna()) <= {"excellent", "indeterminate", "biochemical_incomplete", "structural_incomplete"}
     assert out["response_to_therapy"].notna().sum() > 100
@@ -297,3 +298,85 @@ def test_synthetic_cohort_runs_and_categories_are_valid():
     assert out.loc[out["response_to_therapy"].isna(), "response_to_therapy_reason"].notna().all()
     assert out.loc[out["histology"].isin(["mtc", "atc"]), "response_to_therapy"].isna().all()
     assert list(problems.columns) == ["patient_id", "field", "value", "rule", "message"]
+
+
+# ------------------------------------------------------------------ the call: tables mapping, old positional form
+
+def _tables():
+    """Two patients: PTC after total thyroidectomy + RAI with suppressed Tg 0.1 and negative imaging
+    (excellent), and one without surgery (no curative surgery)."""
+    other = "C01-002"
+    labs = _labs([(PID, VISIT, "tg", 0.1, "ng_ml", False, 77.0, False), (PID, VISIT, "tgab", 1.0, "iu_ml", False, 4.0),
+                  (other, VISIT, "tg", 3.0, "ng_ml", False, 77.0, False)])
+    return {
+        "patients": pd.DataFrame({"patient_id": [PID, other]}),
+        "labs": labs,
+        "diagnosis": pd.DataFrame({"patient_id": [PID, other], "histology": ["ptc", "ftc"]}),
+        "surgery": pd.DataFrame({"patient_id": [PID], "surgery_id": [1], "surgery_date": pd.to_datetime([SURGERY]),
+                                 "surgical_intent": ["curative"], "thyroidectomy_extent": ["total"]}),
+        "adjuvant": pd.DataFrame({"patient_id": [PID], "therapy": ["rai"], "start_date": pd.to_datetime([RAI])}),
+        "follow_up": pd.DataFrame({"patient_id": [PID], "visit_date": pd.to_datetime([VISIT]), "imaging_result": ["negative"]}),
+        "lesions": pd.DataFrame({"patient_id": [PID]}),   # other forms of the study are ignored
+    }
+
+
+def test_tables_mapping_is_the_first_argument_and_options_are_keyword_only():
+    out, problems = ata_response_to_therapy(_tables())
+    assert list(out["response_to_therapy"].fillna("-")) == ["excellent", "-"]
+    assert out.loc[1, "response_to_therapy_reason"] == "no curative surgery"
+    with pytest.raises(TypeError):
+        ata_response_to_therapy(_tables(), 182)  # options are keyword-only
+    # the study's own tables object (latc.io.Study-like: a .tables mapping) works too
+    class Study:
+        tables = _tables()
+    pd.testing.assert_frame_equal(ata_response_to_therapy(Study())[0], out)
+
+
+def test_harmonised_labs_in_the_mapping_or_as_labs_harmonised_give_the_same_table():
+    from latc.derive.biochem import harmonise_labs
+
+    t = _tables()
+    expected, _ = ata_response_to_therapy(t)
+    harmonised, _ = harmonise_labs(t["labs"])
+    pd.testing.assert_frame_equal(ata_response_to_therapy({**t, "labs": harmonised})[0], expected)
+    without_labs = {k: v for k, v in t.items() if k != "labs"}
+    pd.testing.assert_frame_equal(ata_response_to_therapy(without_labs, labs_harmonised=harmonised)[0], expected)
+
+
+def test_old_positional_call_still_works_with_a_deprecation_warning():
+    t = _tables()
+    expected = ata_response_to_therapy(t, rule="worst")
+    with pytest.warns(DeprecationWarning, match=r"ata_response_to_therapy\(\{\"labs\": labs, \"diagnosis\": diagnosis"):
+        old = ata_response_to_therapy(t["labs"], t["diagnosis"], t["surgery"], t["adjuvant"], t["follow_up"], t["patients"],
+                                      rule="worst")
+    pd.testing.assert_frame_equal(old[0], expected[0])
+    pd.testing.assert_frame_equal(old[1], expected[1])
+    # tables named by keyword, and None for an absent table, as the old signature allowed
+    with pytest.warns(DeprecationWarning, match="pass the study tables as one mapping"):
+        kw = ata_response_to_therapy(labs=t["labs"], diagnosis=t["diagnosis"], surgery=t["surgery"], adjuvant=None,
+                                     follow_up=t["follow_up"], patients=t["patients"])
+    assert list(kw[0]["regimen"].fillna("-")) == ["total_without_rai", "-"]
+
+
+def test_a_missing_required_table_names_it():
+    from latc.derive import DeriveInputError
+
+    t = _tables()
+    with pytest.raises(DeriveInputError, match="no diagnosis table"):
+        ata_response_to_therapy({k: v for k, v in t.items() if k != "diagnosis"})
+    with pytest.raises(DeriveInputError, match="no labs table"):
+        ata_response_to_therapy({k: v for k, v in t.items() if k != "labs"})
+    # the optional ones may be absent: without surgery nobody is assessable
+    out, _ = ata_response_to_therapy({"labs": t["labs"], "diagnosis": t["diagnosis"]})
+    assert out["response_to_therapy"].isna().all()
+    assert set(out["response_to_therapy_reason"]) == {"no curative surgery"}
+
+
+def test_postop_tg_old_positional_call_warns_and_agrees():
+    labs = _labs([(PID, "2020-02-20", "tg", 35.0, "ng_ml", False, 77.0, True), (PID, "2020-02-20", "tgab", 1.0, "iu_ml", False, 4.0)])
+    surg = pd.DataFrame({"patient_id": [PID], "surgery_id": [1], "surgery_date": pd.to_datetime([SURGERY]), "surgical_intent": ["curative"]})
+    new = postop_tg_suggests_distant_metastases({"labs": labs, "surgery": surg})
+    with pytest.warns(DeprecationWarning, match=r'postop_tg_suggests_distant_metastases\(\{"labs": labs, "surgery": surgery\}'):
+        old = postop_tg_suggests_distant_metastases(labs, surg)
+    pd.testing.assert_frame_equal(old, new)
+    assert bool(new["postop_tg_suggests_distant_metastases"].iloc[0]) is True

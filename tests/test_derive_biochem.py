@@ -48,7 +48,8 @@ def _tables(pid="C01-001", histology="ptc", cohort="neoadjuvant", tx_start="2020
 
 def _derive(labs, **kw):
     patients, diagnosis, treatments, surg = _tables(**kw)
-    return derive_biochemical_response(labs, patients, diagnosis, treatments, surg)
+    return derive_biochemical_response({"labs": labs, "patients": patients, "diagnosis": diagnosis,
+                                        "treatments": treatments, "surgery": surg})
 
 
 # ---------------------------------------------------------------------------------------------- units
@@ -375,7 +376,7 @@ def test_synthetic_cohort_tgab_status_matches_the_generator():
 
     s = synthesize(400, seed=7)
     t = s.tables
-    out, long, problems = derive_biochemical_response(t["labs"], t["patients"], t["diagnosis"], t["treatments"], t["surgery"])
+    out, long, problems = derive_biochemical_response(t)
     assert len(out) == len(t["patients"])
     latent = s.latent.set_index("patient_id")["tgab_positive"] if "patient_id" in s.latent else None
     if latent is None:

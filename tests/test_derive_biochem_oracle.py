@@ -80,7 +80,8 @@ def _same(a, b, rel=1e-9):
 
 def test_vectorised_matches_per_patient_oracle():
     labs, patients, diagnosis, treatments, surgery = _cohort()
-    out, _, _ = derive_biochemical_response(labs, patients, diagnosis, treatments, surgery)
+    out, _, _ = derive_biochemical_response({"labs": labs, "patients": patients, "diagnosis": diagnosis,
+                                             "treatments": treatments, "surgery": surgery})
     oracle = _oracle(labs, patients, treatments, surgery)
     out = out.set_index("patient_id")
     checked = 0

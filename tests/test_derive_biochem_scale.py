@@ -55,9 +55,11 @@ def test_100k_patients_in_seconds():
     assert len(labs) > 1_400_000
     start = time.process_time()
     long, p1 = harmonise_labs(labs)
-    biochem, _, p2 = derive_biochemical_response(labs, patients, diagnosis, treatments, surgery, labs_harmonised=long)
-    response, p3 = ata_response_to_therapy(long, diagnosis, surgery, adjuvant, fu, patients)
-    flag = postop_tg_suggests_distant_metastases(long, surgery, adjuvant, diagnosis)
+    biochem, _, p2 = derive_biochemical_response({"labs": labs, "patients": patients, "diagnosis": diagnosis,
+                                                  "treatments": treatments, "surgery": surgery}, labs_harmonised=long)
+    tables = {"diagnosis": diagnosis, "surgery": surgery, "adjuvant": adjuvant, "follow_up": fu, "patients": patients}
+    response, p3 = ata_response_to_therapy(tables, labs_harmonised=long)
+    flag = postop_tg_suggests_distant_metastases(tables, labs_harmonised=long)
     cpu = time.process_time() - start
     assert cpu < 40, f"{cpu:.1f} s CPU"
     assert len(long) == len(labs) and len(p1) == 0

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from latc.derive._metadata import MetadataError, load_metadata, metadata_table
-from latc.derive.datasets import DATASET_NAMES, derive_datasets, write_datasets
+from latc.derive.datasets import DATASET_NAMES, derive_datasets
+from latc.io import write_datasets
 from latc.synth import synthesize
 
 

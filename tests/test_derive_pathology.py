@@ -105,7 +105,8 @@ def test_curative_specimen_skips_palliative_and_takes_the_first_curative():
 
 def test_derive_pathological_response_end_to_end():
     patients, diagnosis, pathology, surgery = _tables()
-    out, problems = derive_pathological_response(patients, diagnosis, pathology, surgery)
+    out, problems = derive_pathological_response({"patients": patients, "diagnosis": diagnosis, "pathology": pathology,
+                                                  "surgery": surgery})
     r = out.set_index("patient_id")
 
     # C01-001: PTC 60 y, cT4a cN1b (stage III) -> ypT2 ypN0 (stage I), 40 % viable.
@@ -149,7 +150,8 @@ def test_inconsistent_viable_pct_and_ypt_are_queried():
     patients, diagnosis, pathology, surgery = _tables()
     pathology.loc[0, "viable_tumor_pct"] = 0.0  # 0 % but ypT2
     pathology.loc[1, "viable_tumor_pct"] = 30.0  # ypT0 but 30 %
-    out, problems = derive_pathological_response(patients, diagnosis, pathology, surgery)
+    out, problems = derive_pathological_response({"patients": patients, "diagnosis": diagnosis, "pathology": pathology,
+                                                  "surgery": surgery})
     rules = dict(zip(problems["patient_id"], problems["rule"]))
     assert rules["C01-001"] == "no_viable_tumour_but_residual_t"
     assert rules["C01-002"] == "ypt0_with_viable_tumour"
@@ -161,7 +163,8 @@ def test_inconsistent_viable_pct_and_ypt_are_queried():
 def test_patient_without_surgery_has_missing_pathology_columns():
     patients, diagnosis, pathology, surgery = _tables()
     keep = pathology["patient_id"] != "C01-001"
-    out, problems = derive_pathological_response(patients, diagnosis, pathology[keep], surgery[surgery["patient_id"] != "C01-001"])
+    out, problems = derive_pathological_response({"patients": patients, "diagnosis": diagnosis, "pathology": pathology[keep],
+                                                  "surgery": surgery[surgery["patient_id"] != "C01-001"]})
     r = out.set_index("patient_id").loc["C01-001"]
     assert r["clinical_stage"] == "III"
     assert pd.isna(r["pathological_stage"]) and pd.isna(r["stage_prefix"]) and pd.isna(r["pathological_response"])

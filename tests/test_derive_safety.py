@@ -82,14 +82,16 @@ def _aes(*rows):
     ("2024-05-01", "2024-06-01", False),
 ])
 def test_teae_window(onset, surgery, expected):
-    ae, problems = adverse_event_analysis(_aes({"start_date": onset}), _patients({"C01-001": "neoadjuvant"}), _treatments({}),
-                                          _surgery(date=surgery) if surgery else None)
+    ae, problems = adverse_event_analysis({"adverse_events": _aes({"start_date": onset}),
+                                           "patients": _patients({"C01-001": "neoadjuvant"}), "treatments": _treatments({}),
+                                           "surgery": _surgery(date=surgery) if surgery else None})
     assert problems.empty
     assert bool(ae.loc[0, "treatment_emergent"]) is expected
 
 
 def test_window_days_is_a_parameter_and_window_end_reported():
-    ae, _ = adverse_event_analysis(_aes({"start_date": "2024-05-10"}), _patients({"C01-001": "neoadjuvant"}), _treatments({}),
+    ae, _ = adverse_event_analysis({"adverse_events": _aes({"start_date": "2024-05-10"}),
+                                    "patients": _patients({"C01-001": "neoadjuvant"}), "treatments": _treatments({})},
                                    days_after_last_dose=45)
     assert ae.loc[0, "teae_window_end"] == D("2024-05-15")
     assert ae.loc[0, "treatment_emergent"] == True  # noqa: E712
@@ -99,7 +101,7 @@ def test_window_days_is_a_parameter_and_window_end_reported():
 def test_upfront_and_undosed_patients_have_no_teae():
     pts = _patients({"C01-001": "neoadjuvant", "C01-002": "upfront_surgery", "C01-003": "neoadjuvant"})
     aes = _aes({}, {"patient_id": "C01-002"}, {"patient_id": "C01-003"})
-    ae, _ = adverse_event_analysis(aes, pts, _treatments({}))
+    ae, _ = adverse_event_analysis({"adverse_events": aes, "patients": pts, "treatments": _treatments({})})
     assert ae["treatment_emergent"].tolist() == [True, False, False]
     assert ae["safety_population"].tolist() == [True, False, False]
 
@@ -107,8 +109,8 @@ def test_upfront_and_undosed_patients_have_no_teae():
 def test_last_dose_across_courses_sets_the_window():
     tx = _treatments({}, {"course_id": 2, "agent": "pembrolizumab", "agent_class": "ici", "start_date": "2024-01-01",
                           "stop_date": "2024-04-20", "start_dose": 200.0, "dose_unit": "mg_q3w"})
-    ae, _ = adverse_event_analysis(_aes({"start_date": "2024-05-20"}, {"start_date": "2024-05-21"}),
-                                   _patients({"C01-001": "neoadjuvant"}), tx)
+    ae, _ = adverse_event_analysis({"adverse_events": _aes({"start_date": "2024-05-20"}, {"start_date": "2024-05-21"}),
+                                    "patients": _patients({"C01-001": "neoadjuvant"}), "treatments": tx})
     assert ae["treatment_emergent"].tolist() == [True, False]
     assert ae.loc[0, "agent_class"] == "mki+ici"
 
@@ -119,7 +121,8 @@ def test_last_dose_across_courses_sets_the_window():
     ("unrelated", False), ("unlikely", False), ("possible", True), ("probable", True), ("definite", True),
 ])
 def test_related_attributions(attribution, related):
-    ae, _ = adverse_event_analysis(_aes({"attribution": attribution}), _patients({"C01-001": "neoadjuvant"}), _treatments({}))
+    ae, _ = adverse_event_analysis({"adverse_events": _aes({"attribution": attribution}),
+                                    "patients": _patients({"C01-001": "neoadjuvant"}), "treatments": _treatments({})})
     assert bool(ae.loc[0, "related"]) is related
 
 
@@ -127,7 +130,8 @@ def test_grade_actions_and_groups():
     aes = _aes({"grade": "3", "action_taken": "dose_reduced"}, {"grade": "5", "ctcae_term": "tracheal_fistula",
                                                                 "action_taken": "discontinued", "serious": True},
                {"grade": "2", "ctcae_term": "fatigue", "action_taken": "interrupted", "surgical_delay": True})
-    ae, _ = adverse_event_analysis(aes, _patients({"C01-001": "neoadjuvant"}), _treatments({}))
+    ae, _ = adverse_event_analysis({"adverse_events": aes, "patients": _patients({"C01-001": "neoadjuvant"}),
+                                    "treatments": _treatments({})})
     assert ae["grade_3_plus"].tolist() == [True, True, False]
     assert ae["fatal"].tolist() == [False, True, False]
     assert ae["dose_reduced"].tolist() == [True, False, False]
@@ -165,8 +169,8 @@ def _cohort():
         {"patient_id": "C01-005", "grade": "3"},                             # upfront: not in the safety population
         {"patient_id": "C01-006", "grade": "3"},                             # no dose
     )
-    ae, problems = adverse_event_analysis(aes, pts, tx)
-    expo, _ = treatment_exposure(pts, tx)
+    ae, problems = adverse_event_analysis({"adverse_events": aes, "patients": pts, "treatments": tx})
+    expo, _ = treatment_exposure({"patients": pts, "treatments": tx})
     return ae, expo, problems
 
 
@@ -229,7 +233,7 @@ def test_exposure_durations():
     tx = _treatments({"stop_date": "2024-01-31"},
                      {"course_id": 2, "agent": "pembrolizumab", "agent_class": "ici", "start_date": "2024-01-15",
                       "stop_date": "2024-03-10", "start_dose": 200.0, "dose_unit": "mg_q3w", "reason_stopped": "toxicity"})
-    expo, problems = treatment_exposure(pts, tx, _surgery(date="2024-03-20"))
+    expo, problems = treatment_exposure({"patients": pts, "treatments": tx, "surgery": _surgery(date="2024-03-20")})
     assert problems.empty
     r = expo.iloc[0]
     assert r["exposure_days"] == 70          # 1 Jan .. 10 Mar inclusive (2024: 31 + 29 + 10)
@@ -276,7 +280,9 @@ def test_bad_values_become_problems_not_exceptions():
                {"patient_id": "C09-999"}, {"stop_date": "2024-01-15"})
     tx = _treatments({"dose_reduced": True, "final_dose": None},
                      {"patient_id": "C01-002", "start_date": "2024-03-01", "stop_date": "2024-02-01"})
-    ae, problems = adverse_event_analysis(aes, _patients({"C01-001": "neoadjuvant", "C01-002": "neoadjuvant"}), tx)
+    ae, problems = adverse_event_analysis({"adverse_events": aes,
+                                           "patients": _patients({"C01-001": "neoadjuvant", "C01-002": "neoadjuvant"}),
+                                           "treatments": tx})
     rules = set(problems["rule"])
     assert {"unknown_grade", "unknown_attribution", "unknown_action_taken", "unknown_ctcae_term", "unknown_patient",
             "stop_before_onset", "final_dose_missing", "stop_before_start"} <= rules
@@ -293,15 +299,17 @@ def test_raw_text_input_is_accepted():
     aes.loc[0, "serious"] = "0"
     aes.loc[0, "surgical_delay"] = "yes?"
     aes.loc[0, "stop_date"] = "2024-02-31"
-    ae, problems = adverse_event_analysis(aes, _patients({"C01-001": "neoadjuvant"}), _treatments({}))
+    ae, problems = adverse_event_analysis({"adverse_events": aes, "patients": _patients({"C01-001": "neoadjuvant"}),
+                                           "treatments": _treatments({})})
     assert ae.loc[0, "treatment_emergent"] == True and ae.loc[0, "serious"] == False  # noqa: E712
     assert {"invalid_yesno", "invalid_date"} <= set(problems["rule"])
 
 
 def test_empty_tables():
     pts = _patients({"C01-001": "neoadjuvant"})
-    ae, problems = adverse_event_analysis(_aes({}).iloc[0:0], pts, _treatments({}).iloc[0:0])
-    expo, _ = treatment_exposure(pts, _treatments({}).iloc[0:0])
+    ae, problems = adverse_event_analysis({"adverse_events": _aes({}).iloc[0:0], "patients": pts,
+                                           "treatments": _treatments({}).iloc[0:0]})
+    expo, _ = treatment_exposure({"patients": pts, "treatments": _treatments({}).iloc[0:0]})
     assert ae.empty and problems.empty
     assert expo.loc[0, "safety_population"] == False  # noqa: E712
     assert ae_summary_by_term(ae, expo).empty

@@ -15,10 +15,10 @@ def study():
 
 
 def test_clean_synthetic_tables(study):
-    ae, problems = adverse_event_analysis(study["adverse_events"], study["patients"], study["treatments"], study["surgery"])
+    ae, problems = adverse_event_analysis(study)
     assert problems.empty, problems.head().to_string()
     assert len(ae) == len(study["adverse_events"])
-    expo, p2 = treatment_exposure(study["patients"], study["treatments"], study["surgery"])
+    expo, p2 = treatment_exposure(study)
     agents, p3 = exposure_by_agent(study["treatments"])
     assert p2.empty and p3.empty
     dosed = set(study["treatments"]["patient_id"])
@@ -32,8 +32,8 @@ def test_clean_synthetic_tables(study):
 
 
 def test_summaries_agree_with_the_event_table(study):
-    ae, _ = adverse_event_analysis(study["adverse_events"], study["patients"], study["treatments"], study["surgery"])
-    expo, _ = treatment_exposure(study["patients"], study["treatments"], study["surgery"])
+    ae, _ = adverse_event_analysis(study)
+    expo, _ = treatment_exposure(study)
     o = ae_overview(ae, expo).set_index("measure")
     te = ae[ae["treatment_emergent"].astype(bool)]
     assert o.loc["any", "patients"] == te["patient_id"].nunique()

@@ -79,8 +79,10 @@ def _complications(*rows):
 
 
 def _outcome(comps=(), surgery=None, diagnosis=None, **kw):
-    out, problems = surgical_outcomes(_patients(), diagnosis if diagnosis is not None else _diagnosis(),
-                                      surgery if surgery is not None else _surgery(), _complications(*comps), **kw)
+    out, problems = surgical_outcomes({"patients": _patients(),
+                                       "diagnosis": diagnosis if diagnosis is not None else _diagnosis(),
+                                       "surgery": surgery if surgery is not None else _surgery(),
+                                       "complications": _complications(*comps)}, **kw)
     return out.iloc[0], problems
 
 
@@ -184,8 +186,9 @@ def test_worst_episode_wins_and_undetermined_is_not_counted_either_way():
 
 
 def test_permanence_only_for_thyroid_specific_deficits():
-    c, _ = complications_analysis(_complications({"complication_type": "chyle_leak"},
-                                                 {"complication_type": "hypoparathyroidism"}), _surgery())
+    c, _ = complications_analysis({"complications": _complications({"complication_type": "chyle_leak"},
+                                                                   {"complication_type": "hypoparathyroidism"}),
+                                   "surgery": _surgery()})
     assert pd.isna(c.loc[0, "permanence"]) and c.loc[1, "permanence"] == "transient"
     assert c.loc[1, "permanence_cutoff_date"] == D("2024-07-01")
 
@@ -221,7 +224,8 @@ def _follow_up(visits, death=None):
     (["2024-02-15"], None, False, None),         # alive at day 45: 30-day known, 90-day unknown
 ])
 def test_30_and_90_day_mortality(visits, death, d30, d90):
-    out, _ = surgical_outcomes(_patients(), _diagnosis(), _surgery(), _complications(), follow_up=_follow_up(visits, death))
+    out, _ = surgical_outcomes({"patients": _patients(), "diagnosis": _diagnosis(), "surgery": _surgery(),
+                                "complications": _complications(), "follow_up": _follow_up(visits, death)})
     for col, expected in (("death_30d", d30), ("death_90d", d90)):
         value = out.loc[0, col]
         assert (pd.isna(value) if expected is None else bool(value) is expected), col
@@ -278,7 +282,8 @@ def test_extent_flags():
 def test_intervals_from_decision_and_last_dose():
     tx = pd.DataFrame({"patient_id": ["C01-001", "C01-001"], "start_date": pd.to_datetime(["2023-12-05", "2023-12-05"]),
                        "stop_date": pd.to_datetime(["2023-12-18", "2023-12-20"])})
-    out, problems = surgical_outcomes(_patients(), _diagnosis(), _surgery(), _complications(), treatments=tx)
+    out, problems = surgical_outcomes({"patients": _patients(), "diagnosis": _diagnosis(), "surgery": _surgery(),
+                                       "complications": _complications(), "treatments": tx})
     assert problems.empty
     assert out.loc[0, "days_decision_to_surgery"] == 31  # 1 Dec → 1 Jan
     assert out.loc[0, "days_last_dose_to_surgery"] == 12  # last stop 20 Dec → 1 Jan
@@ -347,7 +352,8 @@ def test_bad_values_become_problems_not_exceptions():
         {"surgery_id": 9},  # no such operation
         {"complication_type": "rln_palsy", "rln_side": "left", "resolved": True, "resolution_date": None},
     )
-    out, problems = surgical_outcomes(_patients(), _diagnosis(), s, comps)
+    out, problems = surgical_outcomes({"patients": _patients(), "diagnosis": _diagnosis(), "surgery": s,
+                                       "complications": comps})
     rules = set(problems["rule"])
     assert {"unknown_resection_status", "operative_time_not_positive", "unknown_clavien_dindo", "onset_before_surgery",
             "complication_without_operation", "resolution_date_missing"} <= rules
@@ -368,7 +374,8 @@ def test_raw_text_tables_are_read_and_bad_text_reported():
     comps.loc[0, "resolved"] = "1"
     comps.loc[0, "resolution_date"] = "2024-01-20"
     comps.loc[1, "resolution_date"] = None
-    out, problems = surgical_outcomes(_patients(), _diagnosis(), s, comps)
+    out, problems = surgical_outcomes({"patients": _patients(), "diagnosis": _diagnosis(), "surgery": s,
+                                       "complications": comps})
     assert {"invalid_date", "invalid_yesno"} <= set(problems["rule"])
     assert out.loc[0, "n_complications"] == 2 and out.loc[0, "max_clavien_dindo"] == "II"
     assert out.loc[0, "complication_30d"] == True  # noqa: E712
@@ -400,7 +407,8 @@ def test_continuous_summary():
 
 def test_empty_surgery_and_complication_tables():
     s = _surgery().iloc[0:0]
-    out, problems = surgical_outcomes(_patients(), _diagnosis(lar=True), s, _complications(), follow_up=_follow_up([]))
+    out, problems = surgical_outcomes({"patients": _patients(), "diagnosis": _diagnosis(lar=True), "surgery": s,
+                                       "complications": _complications(), "follow_up": _follow_up([])})
     assert problems.empty
     assert out.loc[0, "curative_surgery"] == False and pd.isna(out.loc[0, "larynx_preserved"])  # noqa: E712
     rates = surgical_outcome_rates(out).set_index("measure")

@@ -16,8 +16,7 @@ def study():
 
 
 def test_clean_synthetic_tables_give_no_problems_and_one_row_per_patient(study):
-    out, problems = surgical_outcomes(study["patients"], study["diagnosis"], study["surgery"], study["complications"],
-                                      study["treatments"], study["follow_up"])
+    out, problems = surgical_outcomes(study)
     assert problems.empty, problems.head().to_string()
     assert out["patient_id"].tolist() == study["patients"]["patient_id"].tolist()
     curative = study["surgery"].loc[study["surgery"]["surgical_intent"].eq("curative"), "patient_id"].nunique()
@@ -32,7 +31,7 @@ def test_clean_synthetic_tables_give_no_problems_and_one_row_per_patient(study):
 def test_synthetic_deficits_resolved_within_six_months_are_transient(study):
     # the generator resolves transient hypoparathyroidism / RLN palsy within ~6 months and leaves
     # permanent ones unresolved; so a derived "permanent" event must be an unresolved one
-    c, problems = complications_analysis(study["complications"], study["surgery"])
+    c, problems = complications_analysis(study)
     assert problems.empty
     deficits = c[c["complication_type"].isin(["hypoparathyroidism", "rln_palsy"])]
     assert deficits["permanence"].notna().all()
@@ -42,7 +41,7 @@ def test_synthetic_deficits_resolved_within_six_months_are_transient(study):
 
 
 def test_rates_table_is_consistent_with_the_outcomes(study):
-    out, _ = surgical_outcomes(study["patients"], study["diagnosis"], study["surgery"], study["complications"])
+    out, _ = surgical_outcomes({k: study[k] for k in ("patients", "diagnosis", "surgery", "complications")})
     rates = surgical_outcome_rates(out).set_index(["cohort", "measure"])
     for cohort, grp in out.groupby("cohort"):
         assert rates.loc[(cohort, "curative_surgery"), "n"] == len(grp)

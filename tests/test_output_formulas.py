@@ -293,7 +293,7 @@ def test_run_queries_keep_the_values(run_out):
 
 def test_run_downstream_reads_the_prefixed_csv(run_out, tmp_path):
     """`latc derive` on the validation folder reads eligibility.csv back without the prefix."""
-    from latc.derive.datasets import read_clean_tables
+    from latc.io import read_clean_tables
 
     elig = pd.read_csv(run_out / "validation" / "eligibility.csv", dtype=str)
     _, eligibility, _ = read_clean_tables(run_out / "validation")

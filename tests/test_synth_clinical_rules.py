@@ -78,7 +78,7 @@ def test_pathological_n_follows_the_nodes_examined(cohort):
 
 def test_no_stage_is_ambiguous_on_a_clean_study(cohort):
     t = cohort.tables
-    _, problems = derive_pathological_response(t["patients"], t["diagnosis"], t["pathology"], t["surgery"])
+    _, problems = derive_pathological_response(t)
     assert len(problems) == 0, problems["rule"].value_counts().to_dict()
 
 

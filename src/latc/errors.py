@@ -7,8 +7,8 @@ also keeps its historical built-in base (``ValueError`` for most), so existing `
 ValueError`` handlers keep working.
 
 The subclasses, by package: :class:`latc.io.StudyReadError`, :class:`latc.dictionary.DictionaryError`
-and ``RedcapDictionaryError``, ``latc.stats.StatsInputError``, ``latc.derive`` (``StageInputError``,
-``BorInputError``, ``ResponseDataError``, ``MetadataError``), ``latc.analysis.AnalysisInputError``,
+and ``RedcapDictionaryError``, ``latc.stats.StatsInputError``, ``latc.derive`` (``DeriveInputError``,
+``StageInputError``, ``BorInputError``, ``ResponseDataError``, ``MetadataError``), ``latc.analysis.AnalysisInputError``,
 ``latc.report.ReportInputError``, ``latc.omics.OmicsInputError``, ``latc.federated``
 (``FederatedInputError``, ``FederatedDisclosureError``), ``latc.capture.CaptureError`` and its
 subclasses, and ``PathEscapeError`` (a path built from data that would leave its folder).

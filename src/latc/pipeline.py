@@ -1,8 +1,9 @@
 """The main job: read → validate → derive → analyze → report.
 
 ``run_pipeline`` is what ``latc run`` calls; ``run_demo`` synthesises the bundled default cohort
-and runs the pipeline on it (``latc demo`` / ``make demo``).  Each stage writes a plain table
-folder under ``OUT`` so a statistician can stop at any stage and take over.
+and runs the pipeline on it (``latc demo`` / ``make demo``); ``derive_path`` is the ``latc derive``
+step on its own (a validation folder or a raw study in, the analysis datasets out).  Each stage
+writes a plain table folder under ``OUT`` so a statistician can stop at any stage and take over.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from latc.manifest import record_stage
+
+if TYPE_CHECKING:
+    from latc.derive.datasets import DerivedDatasets
 
 #: Stages in order (progress bar and timings; the run record groups them as validate, derive, analyze, report).
 STAGES = ("read", "validate", "derive", "analyze", "summary", "report")
@@ -69,8 +73,8 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
     only when the input cannot be read at all.
     """
     from latc.analysis import AnalysisOptions, input_locations, run_analysis, write_results
-    from latc.derive.datasets import derive_datasets, write_datasets
-    from latc.io import read_study
+    from latc.derive.datasets import derive_datasets
+    from latc.io import read_study, write_datasets
     from latc.report.summary import write_validation_summary
     from latc.validate import validate_study, write_validation
 
@@ -160,3 +164,59 @@ def run_demo(out: Path, *, n_patients: int = 600, n_centers: int = 8, seed: int 
     )
     result.timings = {"synth": synth_seconds, **result.timings}
     return result
+
+
+# ------------------------------------------------------------------------------------------------
+# latc derive
+
+
+@dataclass
+class DeriveRun:
+    """What :func:`derive_path` did (for the CLI)."""
+
+    datasets: DerivedDatasets
+    written: dict[str, Path]
+    input_kind: str  # "validation" (a validation/run output folder) or "study" (raw, validated here)
+    validation_dir: Path | None
+    data_cut: str
+
+
+def _validation_folder(path: Path) -> Path | None:
+    """``path`` itself or ``path/validation`` when it holds ``clean/*.parquet`` (a `latc validate` /
+    `latc run` output folder)."""
+    for cand in (path, path / "validation"):
+        if cand.is_dir() and any((cand / "clean").glob("*.parquet")):
+            return cand
+    return None
+
+
+def derive_path(study: str | Path, out: str | Path, *, data_cut: date | None = None, **kwargs: Any) -> DeriveRun:
+    """``latc derive``: derive the analysis datasets of a study and write them to ``out/derived``.
+
+    ``study`` is either a validation output folder (``clean/*.parquet``, as written by
+    ``latc validate``; or a ``latc run`` output folder holding ``validation/``) or a raw study (CSV
+    folder, XLSX workbook, REDCap export), which is read and validated first (the validation
+    outputs go to ``out/validation``). The data cut is ``data_cut`` when given, else the one the
+    validation used (``summary.json``), else today. ``kwargs`` go to :func:`latc.derive.datasets.derive_datasets`.
+    Raises :class:`latc.io.StudyReadError` when a raw study cannot be read at all.
+    """
+    from latc.derive.datasets import derive_datasets
+    from latc.io import read_clean_tables, read_study, write_datasets
+
+    study, out = Path(study), Path(out)
+    folder = _validation_folder(study) if study.is_dir() else None
+    if folder is not None:
+        clean, eligibility, cut_text = read_clean_tables(folder)
+        cut = data_cut or (date.fromisoformat(cut_text) if cut_text else date.today())
+        kind, vdir = "validation", folder
+    else:
+        from latc.validate import validate_study, write_validation
+
+        raw = read_study(study)
+        result = validate_study(raw, data_cut=data_cut)
+        vdir = write_validation(result, out / "validation")
+        clean, eligibility, cut = result.clean, result.eligibility, date.fromisoformat(result.data_cut)
+        kind = "study"
+    ds = derive_datasets(clean, cut, eligibility=eligibility, **kwargs)
+    written = write_datasets(ds, out / "derived")
+    return DeriveRun(datasets=ds, written=written, input_kind=kind, validation_dir=vdir, data_cut=cut.isoformat())

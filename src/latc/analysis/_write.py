@@ -75,7 +75,7 @@ def write_results(results: AnalysisResults, out_dir: str | Path) -> Path:
     Re-writing into an earlier analysis folder removes the tables the earlier run listed and this
     one did not produce, so nothing stale is left to read.
     """
-    from latc.derive.datasets import write_table_csv
+    from latc.io import write_table_csv
 
     from ._coding import plan_coding
 

@@ -1,8 +1,12 @@
 """Clinical endpoint derivations: one module per concept, each citing its rule.
 
-Re-exports the public functions of the derivation modules.
+Re-exports the public functions of the derivation modules. A study-level derivation takes the
+study tables as one mapping form name → clean typed table (``tables``, e.g.
+``ValidationResult.clean``) and its options by keyword: ``surgical_outcomes(tables,
+permanence_months=6)``, ``derive_tte(tables, data_cut, time_zero="decision")``.
 """
 
+from latc.derive._tables import DeriveInputError
 from latc.derive.ata_risk import ata_dynamic_risk, ata_initial_risk, ata_risk_input
 from latc.derive.pathology import classify_pathological_response, curative_specimen, derive_pathological_response
 from latc.derive.staging import ajcc_stage, ajcc_stage_detail, derive_stages
@@ -30,9 +34,11 @@ from latc.derive.safety import (
     exposure_by_agent,
     treatment_exposure,
 )
-from latc.derive.tte import derive_tte, landmark
+from latc.derive.tte import (CensorSource, EventSource, TteParameter, derive_param_tte, derive_tte,
+                             describe_parameters, landmark, standard_parameters)
 
 __all__ = [
+    "DeriveInputError",
     "ajcc_stage",
     "ajcc_stage_detail",
     "ata_dynamic_risk",
@@ -67,7 +73,13 @@ __all__ = [
     "doubling_times",
     "harmonise_labs",
     "postop_tg_suggests_distant_metastases",
-    # time-to-event endpoints (tte.py)
+    # time-to-event endpoints (tte.py): named event / censoring sources, as admiralonco
+    "CensorSource",
+    "EventSource",
+    "TteParameter",
+    "derive_param_tte",
+    "describe_parameters",
+    "standard_parameters",
     "derive_tte",
     "landmark",
 ]

@@ -39,9 +39,13 @@ residual disease — an adaptation the guideline does not address (``ata_risk_ba
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
+from latc._compat import tables_deprecated
+from latc.derive._tables import study_tables
 from latc.derive.staging import clean_tnm_code
 
 RISK_LEVELS = ("low", "intermediate", "high")
@@ -171,8 +175,12 @@ def ata_initial_risk(df: pd.DataFrame, *, continuum_features: bool = True, pdtc_
     return out
 
 
-def ata_risk_input(diagnosis: pd.DataFrame, pathology: pd.DataFrame, surgery: pd.DataFrame | None = None) -> pd.DataFrame:
+@tables_deprecated("diagnosis", "pathology", "surgery")
+def ata_risk_input(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Assemble the per-patient input of :func:`ata_initial_risk` from clean typed tables.
+
+    ``tables``: form name → clean typed table; reads ``diagnosis``, ``pathology`` and, optionally,
+    ``surgery``.
 
     Uses the first curative operation's specimen (see :func:`latc.derive.pathology.curative_specimen`)
     and its ``resection_status``; ``tumor_size_mm`` falls back to the diagnosis ``primary_size_mm``
@@ -181,6 +189,8 @@ def ata_risk_input(diagnosis: pd.DataFrame, pathology: pd.DataFrame, surgery: pd
     """
     from latc.derive.pathology import curative_specimen
 
+    diagnosis, pathology, surgery = study_tables(tables, ("diagnosis", "pathology"), ("surgery",),
+                                                 caller="ata_risk_input")
     spec = curative_specimen(pathology, surgery).rename(columns={"histology": "pathology_histology", "tnm_prefix": "stage_prefix"})
     if surgery is not None:
         spec = spec.merge(surgery[["patient_id", "surgery_id", "resection_status"]], on=["patient_id", "surgery_id"], how="left")

@@ -47,12 +47,14 @@ Rules (documented with their sources in ``docs/derivations/biochemical.md``):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from latc._compat import tables_deprecated
+from latc.derive._tables import study_tables
 from latc.derive.staging import PROBLEM_COLUMNS, normalise_histology
 
 if TYPE_CHECKING:
@@ -516,12 +518,9 @@ def _percent(base: np.ndarray, comp: np.ndarray) -> np.ndarray:
         return np.where(base > 0, (comp - base) / base * 100.0, np.nan)
 
 
+@tables_deprecated("labs", "patients", "diagnosis", "treatments", "surgery")
 def derive_biochemical_response(
-    labs: pd.DataFrame,
-    patients: pd.DataFrame,
-    diagnosis: pd.DataFrame,
-    treatments: pd.DataFrame | None = None,
-    surgery: pd.DataFrame | None = None,
+    tables: Mapping[str, pd.DataFrame],
     *,
     tgab_window_days: int = TGAB_WINDOW_DAYS,
     tgab_default_threshold: float = TGAB_DEFAULT_THRESHOLD,
@@ -532,9 +531,10 @@ def derive_biochemical_response(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The ``biochem`` table: one row per patient of ``patients``.
 
-    Inputs are the clean typed tables (``labs``, ``patients``: ``cohort, treatment_decision_date``;
-    ``diagnosis``: ``histology``; ``treatments``: ``start_date``; ``surgery``: ``surgery_date,
-    surgical_intent``).  Pass ``labs_harmonised`` (from :func:`harmonise_labs`) to skip that step.
+    ``tables``: form name → clean typed table; reads ``labs``, ``patients`` (``cohort,
+    treatment_decision_date``), ``diagnosis`` (``histology``) and, optionally, ``treatments``
+    (``start_date``) and ``surgery`` (``surgery_date, surgical_intent``).  Pass ``labs_harmonised``
+    (from :func:`harmonise_labs`) to skip that step (``labs`` is then not needed).
 
     Returns ``(biochem, labs_harmonised, problems)``.  ``biochem`` columns (see
     ``docs/derivations/biochemical.md``): ``patient_id, cohort, histology, treatment_start_date,
@@ -548,6 +548,12 @@ def derive_biochemical_response(
     the summary ``biochemical_marker`` (tg / tgab / calcitonin), ``biochemical_percent_change``,
     ``biochemical_response`` and ``biochemical_response_reason`` (why it is missing).
     """
+    # labs is optional when it comes harmonised; in both cases the order is patients, diagnosis, labs, …
+    labs_required = labs_harmonised is None
+    patients, diagnosis, labs, treatments, surgery = study_tables(
+        tables, ("patients", "diagnosis", "labs") if labs_required else ("patients", "diagnosis"),
+        ("treatments", "surgery") if labs_required else ("labs", "treatments", "surgery"),
+        caller="derive_biochemical_response")
     problems: list[pd.DataFrame] = []
     if labs_harmonised is None:
         labs_harmonised, p = harmonise_labs(labs, tgab_window_days=tgab_window_days, tgab_default_threshold=tgab_default_threshold)

@@ -24,11 +24,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-def record_dates(dictionary=None) -> dict[str, str]:
+if TYPE_CHECKING:
+    from latc.dictionary import Dictionary
+
+def record_dates(dictionary: Dictionary | None = None) -> dict[str, str]:
     """Form → the date that places its rows in time (the dictionary's ``record_date``)."""
     from latc.dictionary import load_dictionary
 

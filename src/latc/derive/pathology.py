@@ -24,8 +24,12 @@ Rules (documented in ``docs/derivations/pathology.md``):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
+from latc._compat import tables_deprecated
+from latc.derive._tables import study_tables
 from latc.derive.staging import N_ORDER, PROBLEM_COLUMNS, T_ORDER, clean_tnm_code, derive_stages, stage_rank
 
 #: Upper bound of % viable tumour for a major pathological response.
@@ -89,18 +93,16 @@ def _less(lhs: pd.Series, rhs: pd.Series) -> pd.Series:
     return out.mask(lhs.isna() | rhs.isna(), pd.NA)
 
 
+@tables_deprecated("patients", "diagnosis", "pathology", "surgery")
 def derive_pathological_response(
-    patients: pd.DataFrame,
-    diagnosis: pd.DataFrame,
-    pathology: pd.DataFrame,
-    surgery: pd.DataFrame | None = None,
+    tables: Mapping[str, pd.DataFrame],
     *,
     mpr_threshold: float = MPR_THRESHOLD,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pathological response, ypTNM, AJCC 8th stages and downstaging, one row per patient.
 
-    Inputs are the clean typed tables of the dictionary (``patients``, ``diagnosis``,
-    ``pathology``, optionally ``surgery`` for choosing the curative specimen).
+    ``tables``: form name → clean typed table of the dictionary; reads ``patients``,
+    ``diagnosis``, ``pathology`` and, optionally, ``surgery`` (for choosing the curative specimen).
 
     Columns: ``patient_id, cohort, specimen_surgery_id, stage_prefix, viable_tumor_pct,
     pathological_response, pcr, mpr, ct, cn, cm, pathological_t, pathological_n, ypt, ypn,
@@ -109,6 +111,8 @@ def derive_pathological_response(
 
     Returns ``(table, problems)``; ``problems`` has ``patient_id, field, value, rule, message``.
     """
+    patients, diagnosis, pathology, surgery = study_tables(
+        tables, ("patients", "diagnosis", "pathology"), ("surgery",), caller="derive_pathological_response")
     base = patients[["patient_id", "cohort", "age_at_diagnosis"]].merge(
         diagnosis[["patient_id", "histology", "ct", "cn", "cm"]], on="patient_id", how="left"
     )

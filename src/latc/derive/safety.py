@@ -30,8 +30,12 @@ record (``patient_id, field, value, rule, message``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
+from latc._compat import tables_deprecated
+from latc.derive._tables import study_tables
 from latc.derive.surgery import _bool_where, _choice, _col, _date, _days, _flag, _lookup, _number, _Problems
 
 #: Days after the last dose during which a new AE is still treatment-emergent.
@@ -205,10 +209,12 @@ def _joined_agents(t: pd.DataFrame) -> pd.Series:
     return joined.astype("str")
 
 
-def treatment_exposure(
-    patients: pd.DataFrame, treatments: pd.DataFrame, surgery: pd.DataFrame | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+@tables_deprecated("patients", "treatments", "surgery")
+def treatment_exposure(tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Exposure and safety population, one row per patient of ``patients``.
+
+    ``tables``: form name → clean typed table; reads ``patients``, ``treatments`` and, optionally,
+    ``surgery`` (for ``first_surgery_date``).
 
     Columns: ``patient_id, cohort, safety_population`` (neoadjuvant with ≥ 1 dose), ``agent_class``
     (class combination, e.g. ``mki+ici``), ``agents``, ``n_agents``, ``n_courses``,
@@ -219,6 +225,8 @@ def treatment_exposure(
 
     Returns ``(table, problems)``.
     """
+    patients, treatments, surgery = study_tables(tables, ("patients", "treatments"), ("surgery",),
+                                                 caller="treatment_exposure")
     probs = _Problems()
     t = _clean_treatments(treatments, probs)
     return _treatment_exposure(patients, t, surgery, probs), probs.frame()
@@ -264,15 +272,16 @@ def _treatment_exposure(patients: pd.DataFrame, t: pd.DataFrame, surgery: pd.Dat
 # adverse events
 
 
+@tables_deprecated("adverse_events", "patients", "treatments", "surgery")
 def adverse_event_analysis(
-    adverse_events: pd.DataFrame,
-    patients: pd.DataFrame,
-    treatments: pd.DataFrame,
-    surgery: pd.DataFrame | None = None,
+    tables: Mapping[str, pd.DataFrame],
     *,
     days_after_last_dose: int = TEAE_DAYS_AFTER_LAST_DOSE,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``ae`` analysis dataset (like CDISC ADAE): one row per recorded adverse event.
+
+    ``tables``: form name → clean typed table; reads ``adverse_events``, ``patients``,
+    ``treatments`` and, optionally, ``surgery`` (the first operation closes the TEAE window).
 
     Columns: ``patient_id, cohort, safety_population, agent_class, ae_id, ctcae_term,
     ki_toxicity_group, grade`` (Int64 1–5), ``start_date, stop_date, days_from_first_dose,
@@ -286,6 +295,8 @@ def adverse_event_analysis(
 
     Returns ``(ae, problems)``.
     """
+    adverse_events, patients, treatments, surgery = study_tables(
+        tables, ("adverse_events", "patients", "treatments"), ("surgery",), caller="adverse_event_analysis")
     probs = _Problems()
     t = _clean_treatments(treatments, probs)
     expo = _treatment_exposure(patients, t, surgery, probs).set_index("patient_id")

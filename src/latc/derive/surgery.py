@@ -36,8 +36,13 @@ record (``patient_id, field, value, rule, message``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
+
+from latc._compat import tables_deprecated
+from latc.derive._tables import study_tables
 
 PROBLEM_COLUMNS = ["patient_id", "field", "value", "rule", "message"]
 
@@ -261,14 +266,16 @@ def _clean_surgery(surgery: pd.DataFrame, problems: _Problems) -> pd.DataFrame:
     return s
 
 
+@tables_deprecated("complications", "surgery")
 def complications_analysis(
-    complications: pd.DataFrame,
-    surgery: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
     *,
     permanence_months: int = PERMANENCE_MONTHS,
     early_days: int = EARLY_DAYS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long complications table: one row per recorded complication, with derived columns.
+
+    ``tables``: form name → clean typed table; reads ``complications`` and ``surgery``.
 
     Added columns: ``surgery_date``, ``surgical_intent``, ``index_operation`` (the complication
     follows the patient's first curative operation), ``days_from_surgery`` (onset − operation),
@@ -278,6 +285,7 @@ def complications_analysis(
 
     Returns ``(table, problems)``.
     """
+    complications, surgery = study_tables(tables, ("complications", "surgery"), caller="complications_analysis")
     probs = _Problems()
     ops = _clean_surgery(surgery, probs)
     table = _complications(complications, ops, probs, permanence_months=permanence_months, early_days=early_days)
@@ -366,26 +374,26 @@ def _death_window(follow_up: pd.DataFrame | None, pids: pd.Series, sdate: pd.Ser
     return out.mask(~operated, pd.NA)
 
 
+@tables_deprecated("patients", "diagnosis", "surgery", "complications", "treatments", "follow_up")
 def surgical_outcomes(
-    patients: pd.DataFrame,
-    diagnosis: pd.DataFrame,
-    surgery: pd.DataFrame,
-    complications: pd.DataFrame,
-    treatments: pd.DataFrame | None = None,
-    follow_up: pd.DataFrame | None = None,
+    tables: Mapping[str, pd.DataFrame],
     *,
     permanence_months: int = PERMANENCE_MONTHS,
     early_days: int = EARLY_DAYS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Surgical outcomes, one row per patient of ``patients`` (the ``surgery_outcomes`` dataset).
 
-    Inputs are the clean typed tables of the dictionary; ``treatments`` (for the interval from the
+    ``tables``: form name → clean typed table of the dictionary; reads ``patients``,
+    ``diagnosis``, ``surgery`` and ``complications``; ``treatments`` (for the interval from the
     last neoadjuvant dose) and ``follow_up`` (for 30/90-day mortality) are optional — without them
     those columns are missing. Column list and rules: ``docs/derivations/surgery.md``. Patients
     without a curative operation have ``curative_surgery == False`` and missing operation columns.
 
     Returns ``(table, problems)``; problems has ``patient_id, field, value, rule, message``.
     """
+    patients, diagnosis, surgery, complications, treatments, follow_up = study_tables(
+        tables, ("patients", "diagnosis", "surgery", "complications"), ("treatments", "follow_up"),
+        caller="surgical_outcomes")
     probs = _Problems()
     pt = pd.DataFrame({"patient_id": patients["patient_id"].astype("str"),
                        "cohort": _col(patients, "cohort").astype("str")}).reset_index(drop=True)

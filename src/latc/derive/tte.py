@@ -48,41 +48,105 @@ operation (``time_zero_name == 'surgery'``).
 Records dated after the data cut are ignored, except that they show the patient alive / event-free
 up to the cut. Data problems never raise: they give a problem record (``patient_id, field, value,
 rule, message``) and, where no valid time exists, a missing ``time_days``.
+
+Each parameter is a :class:`TteParameter`: a list of named event sources and a list of censoring
+sources (:class:`EventSource` / :class:`CensorSource`, after admiralonco's ``event_source()`` /
+``censor_source()``), defined below one per rule with the rule they implement (``.rule``), and read by
+one generic derivation, :func:`derive_param_tte` (earliest event, else latest censoring date). A
+statistician defines another endpoint from the same sources::
+
+    OS_LAST_VISIT = TteParameter("OSFU", "Overall survival censored at the last follow-up visit",
+                                 events=(DEATH,), censors=(ALIVE_AT_LAST_CONTACT, NO_FOLLOW_UP_AFTER_TIME_ZERO))
+    tte, problems = derive_param_tte(tables, data_cut, [OS_PARAM, OS_LAST_VISIT])
+
+:func:`describe_parameters` lists the sources of parameters as a table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from latc.derive._tte_data import DATASETS, PROBLEM_COLUMNS, RECURRENCE_TYPES
+from latc.derive._tte_param import (
+    DAYS_PER_MONTH,
+    PARAMETER_TIME_ZEROS,
+    TIME_ZEROS,
+    TTE_COLUMNS,
+    CensorSource,
+    EventSource,
+    SourceContext,
+    TteParameter,
+    check_time_zero,
+    derive_param_tte,
+    describe_parameters,
+    recurrence_types_tuple,
+)
+
 __all__ = [
+    "DATASETS",
     "DAYS_PER_MONTH",
     "PARAMETERS",
+    "PARAMETER_TIME_ZEROS",
     "PROBLEM_COLUMNS",
     "RECURRENCE_TYPES",
     "TIME_ZEROS",
     "TTE_COLUMNS",
+    # the generic derivation (admiralonco event_source / censor_source / derive_param_tte)
+    "CensorSource",
+    "EventSource",
+    "SourceContext",
+    "TteParameter",
+    "derive_param_tte",
+    "describe_parameters",
+    # event sources
+    "DEATH",
+    "DEATH_CAUSE_NOT_RECORDED",
+    "DEATH_FROM_OTHER_CAUSE",
+    "DEATH_FROM_THYROID_CANCER",
+    "DEATH_WITHOUT_PROGRESSION",
+    "DEATH_WITHOUT_RECURRENCE",
+    "PROGRESSION_AFTER_SURGERY",
+    "PROGRESSION_BEFORE_SURGERY",
+    "PROGRESSION_NEVER_OPERATED",
+    "PROGRESSION_PRECLUDING_SURGERY",
+    "RECURRENCE_AFTER_SURGERY",
+    "UNRESECTABLE_AT_SURGERY",
+    # censoring sources
+    "ALIVE_AT_DIAGNOSIS",
+    "ALIVE_AT_END_OF_TREATMENT",
+    "ALIVE_AT_ENROLLMENT",
+    "ALIVE_AT_LAST_CONTACT",
+    "ALIVE_AT_OTHER_RECORD",
+    "ALIVE_AT_RECURRENCE_DIAGNOSIS",
+    "ALIVE_AT_START_OF_TREATMENT",
+    "ALIVE_AT_SURGERY",
+    "ALIVE_AT_TREATMENT_DECISION",
+    "ALIVE_AT_TUMOUR_ASSESSMENT",
+    "EVENT_FREE_AT_LAST_VISIT",
+    "EVENT_FREE_AT_SURGERY",
+    "EVENT_FREE_AT_TUMOUR_ASSESSMENT",
+    "LAST_DISEASE_ASSESSMENT",
+    "LAST_KNOWN_ALIVE",
+    "NO_ASSESSMENT_AFTER_TIME_ZERO",
+    "NO_FOLLOW_UP_AFTER_TIME_ZERO",
+    # parameters
+    "DSS_PARAM",
+    "EFS_PARAM",
+    "EFS_PRECLUDING_PARAM",
+    "OS_PARAM",
+    "RFSSTR_PARAM",
+    "RFS_PARAM",
+    "TTP_PARAM",
+    "standard_parameters",
+    # the derivations
     "derive_tte",
     "landmark",
 ]
-
-PROBLEM_COLUMNS = ["patient_id", "field", "value", "rule", "message"]
-
-#: Days per month for ``time_months`` (365.25 / 12, the usual convention of ADaM time-to-event data).
-DAYS_PER_MONTH = 30.4375
-
-#: Recurrence types of the follow-up form (``follow_up.recurrence_type``).
-RECURRENCE_TYPES: tuple[str, ...] = ("structural", "biochemical")
-
-#: ``time_zero`` → (form, field) of the start date.
-TIME_ZEROS: dict[str, tuple[str, str]] = {
-    "decision": ("patients", "treatment_decision_date"),
-    "diagnosis": ("patients", "diagnosis_date"),
-    "treatment_start": ("treatments", "start_date"),
-}
 
 #: Parameter codes and labels, in the order of the output.
 PARAMETERS: dict[str, str] = {
@@ -94,397 +158,318 @@ PARAMETERS: dict[str, str] = {
     "RFSSTR": "Recurrence-free survival after R0/R1 surgery (structural recurrence only)",
 }
 
-TTE_COLUMNS = [
-    "patient_id",
-    "center_id",
-    "cohort",
-    "paramcd",
-    "param",
-    "time_zero_name",
-    "start_date",
-    "adt",
-    "time_days",
-    "time_months",
-    "event",
-    "cnsr",
-    "event_type",
-    "event_description",
-    "censor_description",
-    "source",
-    "censored_at_time_zero",
-]
-
-_EPOCH = np.datetime64("1970-01-01", "ns")
-_DAY_NS = np.timedelta64(1, "D").astype("timedelta64[ns]").astype(np.int64)
-_RESPONSE_TABLES = ("tumour", "timepoint_responses")
-_EVALUABLE = {"CR", "PR", "SD", "NON-CR/NON-PD", "NON_CR_NON_PD", "PD"}
+_FU_RECURRENCE = "follow_up.recurrence_date"
+_TREATMENT_STOP = "treatments.stop_date"
+_FDA_2018 = ("FDA Guidance for Industry, Clinical Trial Endpoints for the Approval of Cancer Drugs and Biologics "
+             "(December 2018)")
+_NEOADJUVANT_EFS = ("neoadjuvant EFS: CheckMate 816, Forde et al. N Engl J Med 2022;386:1973; KEYNOTE-671, "
+                    "Wakelee et al. N Engl J Med 2023;389:491")
+_PROGRESSION = ("progression = RECIST 1.1 PD at a tumour assessment (Eisenhauer et al. Eur J Cancer 2009;45:228, "
+                "tumour / timepoint_responses), a treatment course stopped for progression, or a follow-up "
+                "recurrence/progression (follow_up.recurrence: 'new recurrence or progression diagnosed at this "
+                "visit') of the parameter's recurrence types")
 
 
 # ------------------------------------------------------------------------------------------------
-# small helpers
+# filters (dataset rows → bool mask); datasets and their columns: DATASETS
 
 
-class _Problems:
-    """Collects problem records (vectorised: one DataFrame per rule)."""
-
-    def __init__(self) -> None:
-        self.parts: list[pd.DataFrame] = []
-
-    def add(self, patient_id, field, value, rule: str, message) -> None:
-        """One record per element of ``patient_id``; other arguments are scalars or aligned arrays."""
-        pid = np.asarray(patient_id, dtype=object).ravel()
-        n = len(pid)
-        if not n:
-            return
-
-        def column(x) -> np.ndarray:
-            if isinstance(x, str):
-                return np.full(n, x, dtype=object)
-            return pd.Series(np.asarray(x, dtype=object).ravel()).astype("str").to_numpy(dtype=object)
-
-        self.parts.append(pd.DataFrame({"patient_id": column(pid), "field": column(field), "value": column(value),
-                                        "rule": rule, "message": column(message)}))
-
-    def frame(self) -> pd.DataFrame:
-        parts = [p for p in self.parts if len(p)]
-        if not parts:
-            return pd.DataFrame({c: pd.Series(dtype="str") for c in PROBLEM_COLUMNS})
-        out = pd.concat(parts, ignore_index=True)[PROBLEM_COLUMNS]
-        return out.astype("str")
+def _recurrence_counts(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    """A follow-up recurrence counts when its type is one of the parameter's recurrence types (an
+    untyped one only when both types count); RECIST PD and stops for progression always count."""
+    follow_up = d["source"].eq(_FU_RECURRENCE).to_numpy(dtype=bool)
+    rtype = d["recurrence_type"]
+    typed = rtype.isin(ctx.recurrence_types).fillna(False).to_numpy(dtype=bool)
+    untyped = rtype.isna().to_numpy(dtype=bool) & (set(ctx.recurrence_types) >= set(RECURRENCE_TYPES))
+    return ~follow_up | typed | untyped
 
 
-def _table(tables: Any, name: str) -> pd.DataFrame | None:
-    """``tables[name]`` from a mapping or a ``Study``-like object; ``None`` when absent or empty."""
-    if hasattr(tables, "tables") and not isinstance(tables, Mapping):
-        tables = tables.tables
-    df = tables.get(name) if isinstance(tables, Mapping) else None
-    if df is None or not isinstance(df, pd.DataFrame):
-        return None
-    return df
+def _never_operated(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    """No curative operation on or before the data cut."""
+    return d["index_surgery_day"].isna().to_numpy(dtype=bool) & _recurrence_counts(d, ctx)
 
 
-def _col(df: pd.DataFrame, name: str) -> pd.Series:
-    return df[name] if name in df.columns else pd.Series(pd.NA, index=df.index, dtype=object)
+def _before_surgery(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    """Dated on or before the first curative operation."""
+    return (d["day"] <= d["index_surgery_day"]).to_numpy(dtype=bool) & _recurrence_counts(d, ctx)
 
 
-def _days(df: pd.DataFrame, name: str, problems: _Problems, form: str) -> np.ndarray:
-    """A date column as float days since 1970-01-01 (NaN when missing); unreadable text → problem."""
-    s = _col(df, name)
-    if pd.api.types.is_datetime64_any_dtype(s):
-        d = s.astype("datetime64[ns]")
-    else:
-        d = pd.to_datetime(s.astype("str"), errors="coerce", format="%Y-%m-%d")
-        bad = (s.notna() & d.isna()).to_numpy(dtype=bool)
-        if bad.any():
-            problems.add(_col(df, "patient_id")[bad], name, s[bad], "invalid_date",
-                         f"{form}.{name} is not a date (YYYY-MM-DD); the value is ignored")
-    ns = d.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    out = np.floor(ns / _DAY_NS)
-    out[d.isna().to_numpy()] = np.nan
-    return out
+def _after_surgery(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    """Dated after the first curative operation (a record on its day is persistent disease)."""
+    return (d["day"] > d["index_surgery_day"]).to_numpy(dtype=bool) & _recurrence_counts(d, ctx)
 
 
-def _text(df: pd.DataFrame, name: str) -> pd.Series:
-    """A code column, stripped and lower-cased (missing stays missing)."""
-    return _col(df, name).astype("str").str.strip().str.lower()
+def _recurrence_after_surgery(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    """After the first curative operation, from follow-up or a tumour assessment (not a treatment stop)."""
+    return _after_surgery(d, ctx) & d["source"].ne(_TREATMENT_STOP).to_numpy(dtype=bool)
 
 
-def _yes(df: pd.DataFrame, name: str) -> np.ndarray:
-    """A yes/no column (boolean or "1"/"0" text) as numpy bool; missing → False."""
-    s = _col(df, name)
-    if pd.api.types.is_bool_dtype(s):
-        return s.fillna(False).to_numpy(dtype=bool)
-    return s.astype("str").str.strip().str.lower().isin(["1", "true", "yes", "y"]).fillna(False).to_numpy(dtype=bool)
+def _thyroid_cancer(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    return d["cause_of_death"].eq("thyroid_cancer").fillna(False).to_numpy(dtype=bool)
 
 
-def _to_dates(days: np.ndarray) -> pd.Series:
-    """Float days since 1970 (NaN = missing) → ``datetime64[ns]`` Series."""
-    out = np.full(len(days), np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
-    ok = ~np.isnan(days)
-    out[ok] = _EPOCH + (days[ok].astype(np.int64) * _DAY_NS).astype("timedelta64[ns]")
-    return pd.Series(out)
+def _other_cause(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    return ~_thyroid_cancer(d, ctx) & d["cause_of_death"].notna().to_numpy(dtype=bool)
 
 
-def _date_text(days: np.ndarray) -> pd.Series:
-    return _to_dates(days).dt.strftime("%Y-%m-%d").fillna("")
+def _no_cause(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    return d["cause_of_death"].isna().to_numpy(dtype=bool)
 
 
-def _as_day(value: Any) -> float:
-    ts = pd.Timestamp(value)
-    if pd.isna(ts):
-        raise ValueError("data_cut must be a date (YYYY-MM-DD)")
-    return float(np.floor(ts.to_datetime64().astype("datetime64[ns]").astype(np.int64) / _DAY_NS))
+def _alive(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    return d["alive"].to_numpy(dtype=bool)
 
 
-class _Kinds:
-    """Interned (description, source, event, event_type); the insertion order is the priority on ties."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[str, str, int, int]] = []
-        self._index: dict[tuple[str, str, int, int], int] = {}
-
-    def __call__(self, description: str, source: str, event: int = 1, event_type: int = 1) -> int:
-        key = (description, source, event, event_type)
-        if key not in self._index:
-            self._index[key] = len(self.items)
-            self.items.append(key)
-        return self._index[key]
-
-    def column(self, k: np.ndarray, i: int) -> np.ndarray:
-        values = np.array([it[i] for it in self.items] + [None], dtype=object)
-        return values[np.where(k >= 0, k, len(self.items))]
+def _from_follow_up(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    return d["source"].eq(_FU_RECURRENCE).to_numpy(dtype=bool)
 
 
-class _Pool:
-    """Candidate dates per patient (patient code, day) of one kind per part; picks first / last per patient."""
+def _not_stopped_for_death(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    return d["reason_stopped"].ne("death").fillna(True).to_numpy(dtype=bool)
 
-    def __init__(self) -> None:
-        self.parts: list[tuple[np.ndarray, np.ndarray, int]] = []
 
-    def add(self, code: np.ndarray, day: np.ndarray, kind: int, mask: np.ndarray | None = None) -> None:
-        code = np.asarray(code, dtype=np.int64)
-        day = np.asarray(day, dtype=float)
-        ok = (code >= 0) & ~np.isnan(day)
-        if mask is not None:
-            ok &= np.asarray(mask, dtype=bool)
-        self.parts.append((code[ok], day[ok], int(kind)))
+def _evaluable(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    return d["evaluable"].to_numpy(dtype=bool)
 
-    def pick(self, n: int, *, last: bool, lo: float = -np.inf, hi: float = np.inf,
-             strict_lo: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Per patient (0..n-1): the earliest (or latest) day within [lo, hi] (``(lo, hi]`` when
-        ``strict_lo``) and its kind; on a tie the lowest kind (the first interned) wins. NaN / -1
-        when the patient has no candidate."""
-        fill = -np.inf if last else np.inf
-        reduce = np.maximum if last else np.minimum
-        best = np.full(n, fill)
-        kind_out = np.full(n, -1, dtype=np.int64)
-        for code, day, kind in sorted(self.parts, key=lambda part: part[2]):
-            m = (day > lo if strict_lo else day >= lo) & (day <= hi)
-            if not m.any():
-                continue
-            red = np.full(n, fill)
-            reduce.at(red, code[m], day[m])
-            better = red > best if last else red < best
-            best = np.where(better, red, best)
-            kind_out = np.where(better, kind, kind_out)
-        best[kind_out < 0] = np.nan
-        return best, kind_out
+
+def _r2(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    return d["resection_status"].eq("R2").fillna(False).to_numpy(dtype=bool)
+
+
+def _enrollment(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    return d["source"].eq("patients.enrollment_date").to_numpy(dtype=bool)
+
+
+def _decision(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    return d["source"].eq("patients.treatment_decision_date").to_numpy(dtype=bool)
+
+
+def _diagnosis(d: pd.DataFrame, ctx: SourceContext) -> np.ndarray:
+    return d["source"].eq("patients.diagnosis_date").to_numpy(dtype=bool)
+
+
+def _r0_r1_index_operation(patients: pd.DataFrame) -> np.ndarray:
+    """Population of RFS: the first curative operation was R0 or R1."""
+    return patients["index_resection_status"].isin(["R0", "R1"]).to_numpy(dtype=bool)
 
 
 # ------------------------------------------------------------------------------------------------
-# the study records, one clean long frame per form (patient codes 0..n-1, days as floats)
+# event sources
 
+DEATH = EventSource(
+    "death", "death", "deaths",
+    rule=f"death from any cause, the earliest death date of the follow-up rows with vital status dead — OS "
+         f"({_FDA_2018}: overall survival) and EFS ({_NEOADJUVANT_EFS})")
 
-class _Records:
-    """Everything the endpoints need from the study tables, as numpy arrays."""
+DEATH_FROM_THYROID_CANCER = EventSource(
+    "death_from_thyroid_cancer", "death from thyroid cancer", "deaths", _thyroid_cancer,
+    rule="protocol (disease-specific survival): follow_up.cause_of_death == 'thyroid_cancer'")
 
-    def __init__(self, tables: Any, problems: _Problems) -> None:
-        self.problems = problems
-        pts = _table(tables, "patients")
-        if pts is None:
-            pts = pd.DataFrame({c: pd.Series(dtype="str") for c in ("patient_id", "center_id", "cohort")})
-        pid = _col(pts, "patient_id").astype("str")
-        dup = pid.duplicated(keep="first").to_numpy() & pid.notna().to_numpy()
-        if dup.any():
-            problems.add(pid[dup], "patient_id", pid[dup], "duplicate_patient",
-                         "patient listed more than once in patients; the first row is used")
-        keep = ~dup & pid.notna().to_numpy()
-        pts = pts.loc[keep].reset_index(drop=True)
-        self.ids = pd.Index(pid[keep].to_numpy(), dtype="str")
-        self.n = len(self.ids)
-        self.patients = pd.DataFrame({
-            "patient_id": pd.Series(self.ids.to_numpy(), dtype="str"),
-            "center_id": _col(pts, "center_id").astype("str").to_numpy(),
-            "cohort": _col(pts, "cohort").astype("str").str.strip().to_numpy(),
-        })
-        self.cohort = self.patients["cohort"].str.lower().to_numpy(dtype=object)
-        self.diagnosis = _days(pts, "diagnosis_date", problems, "patients")
-        self.decision = _days(pts, "treatment_decision_date", problems, "patients")
-        self.enrollment = _days(pts, "enrollment_date", problems, "patients")
-        self._read_forms(tables)
+DEATH_FROM_OTHER_CAUSE = EventSource(
+    "death_from_other_cause", "death from another cause (competing event)", "deaths", _other_cause,
+    censor=1, event_type=2,
+    rule="a death from another recorded cause competes with thyroid-cancer death: censored on the day of death "
+         "for the cause-specific hazard, event_type 2 for the cumulative incidence (Putter, Fiocco & Geskus, "
+         "Stat Med 2007;26:2389)")
 
-    def code(self, df: pd.DataFrame, form: str) -> np.ndarray:
-        """Patient code of every row (-1 for a patient not in ``patients`` → problem).
+DEATH_CAUSE_NOT_RECORDED = EventSource(
+    "death_cause_not_recorded", "death, cause not recorded (competing event)", "deaths", _no_cause,
+    censor=1, event_type=2,
+    rule="platform choice: a death without a recorded cause counts as competing (problem cause_of_death_missing); "
+         "a sensitivity analysis may count it as thyroid cancer")
 
-        Factorised first: hashing the distinct ids only is several times faster on long tables.
-        """
-        pid = _col(df, "patient_id").astype("str")
-        codes, uniques = pd.factorize(pid)
-        lookup = self.ids.get_indexer(pd.Index(uniques, dtype="str")).astype(np.int64)
-        code = np.where(codes >= 0, lookup[np.maximum(codes, 0)] if len(lookup) else -1, -1).astype(np.int64)
-        unknown = code < 0
-        if unknown.any():
-            bad = pid[unknown].drop_duplicates()
-            self.problems.add(bad, "patient_id", bad, "unknown_patient",
-                              f"{form} rows of a patient not in the patients table are ignored")
-        return code
+PROGRESSION_PRECLUDING_SURGERY = EventSource(
+    "progression_precluding_surgery", "progression before surgery, precluding surgery", "progression",
+    _never_operated,
+    rule=f"{_NEOADJUVANT_EFS}: 'progression precluding surgery' — a progression not followed by a curative "
+         f"operation by the data cut; {_PROGRESSION}")
 
-    def _read_forms(self, tables: Any) -> None:
-        p = self.problems
-        empty = pd.DataFrame({"patient_id": pd.Series(dtype="str")})
+PROGRESSION_BEFORE_SURGERY = EventSource(
+    "progression_before_surgery", "progression before surgery", "progression", _before_surgery,
+    rule=f"progression dated on or before the first curative operation (progressed during neoadjuvant therapy, "
+         f"operated afterwards): an EFS event by default (efs_progression='any'), left out by the CheckMate 816 "
+         f"wording (efs_progression='precluding'); a TTP event; {_PROGRESSION}")
 
-        tx = _table(tables, "treatments")
-        tx = empty if tx is None else tx
-        self.tx_code = self.code(tx, "treatments")
-        self.tx_start = _days(tx, "start_date", p, "treatments")
-        self.tx_stop = _days(tx, "stop_date", p, "treatments")
-        self.tx_reason = _text(tx, "reason_stopped").to_numpy(dtype=object)
+RECURRENCE_AFTER_SURGERY = EventSource(
+    "recurrence_after_surgery", "recurrence after surgery", "progression", _recurrence_after_surgery,
+    rule="a follow-up recurrence of the parameter's recurrence types, or RECIST 1.1 PD (counted as structural), "
+         "dated after the first curative operation — a recurrence on the day of the operation is persistent "
+         f"disease, not an event ({_NEOADJUVANT_EFS}; protocol RFS after R0/R1 surgery)")
 
-        sx = _table(tables, "surgery")
-        sx = empty if sx is None else sx
-        self.sx_code = self.code(sx, "surgery")
-        self.sx_day = _days(sx, "surgery_date", p, "surgery")
-        self.sx_id = pd.to_numeric(_col(sx, "surgery_id"), errors="coerce").astype("float64").to_numpy(na_value=np.nan)
-        self.sx_intent = _text(sx, "surgical_intent").to_numpy(dtype=object)
-        self.sx_status = _col(sx, "resection_status").astype("str").str.strip().str.upper().to_numpy(dtype=object)
-        unknown = ~pd.Series(self.sx_status).isin(["R0", "R1", "R2"]).to_numpy() & (self.sx_code >= 0)
-        if unknown.any():
-            p.add(_col(sx, "patient_id")[unknown], "resection_status", _col(sx, "resection_status")[unknown],
-                  "resection_status_unknown", "surgery.resection_status is not R0, R1 or R2: the operation counts "
-                  "neither for RFS nor as an R2 EFS event")
+UNRESECTABLE_AT_SURGERY = EventSource(
+    "unresectable_at_surgery", "unresectable at surgery (R2 resection)", "operations", _r2,
+    rule=f"{_NEOADJUVANT_EFS}: tumour unresectable at surgery — any operation with resection_status R2 "
+         "(macroscopic residual tumour, UICC R classification)")
 
-        fu = _table(tables, "follow_up")
-        fu = empty if fu is None else fu
-        self.fu_code = self.code(fu, "follow_up")
-        self.fu_visit = _days(fu, "visit_date", p, "follow_up")
-        vital = _text(fu, "vital_status")
-        self.fu_alive = vital.eq("alive").fillna(False).to_numpy(dtype=bool)
-        self.fu_dead = vital.eq("dead").fillna(False).to_numpy(dtype=bool)
-        bad_vital = ~self.fu_alive & ~self.fu_dead & (self.fu_code >= 0)
-        if bad_vital.any():
-            p.add(_col(fu, "patient_id")[bad_vital], "vital_status", _col(fu, "vital_status")[bad_vital],
-                  "vital_status_unknown", "follow_up.vital_status is not alive/dead: the visit shows neither "
-                  "survival nor death")
-        self.fu_death = _days(fu, "death_date", p, "follow_up")
-        self.fu_cause = _text(fu, "cause_of_death").to_numpy(dtype=object)
-        self.fu_rec = _yes(fu, "recurrence")
-        rec_day = _days(fu, "recurrence_date", p, "follow_up")
-        no_date = self.fu_rec & np.isnan(rec_day) & (self.fu_code >= 0)
-        if no_date.any():
-            p.add(_col(fu, "patient_id")[no_date], "recurrence_date", _date_text(self.fu_visit[no_date]),
-                  "recurrence_date_missing", "recurrence recorded without a recurrence_date: the visit date "
-                  "(shown) is used as the date of recurrence / progression")
-        self.fu_rec_day = np.where(self.fu_rec, np.where(np.isnan(rec_day), self.fu_visit, rec_day), np.nan)
-        self.fu_rec_type = _text(fu, "recurrence_type")
-        no_type = self.fu_rec & self.fu_rec_type.isna().to_numpy() & (self.fu_code >= 0)
-        if no_type.any():
-            p.add(_col(fu, "patient_id")[no_type], "recurrence_type", "", "recurrence_type_missing",
-                  "recurrence without a type: it counts only when both structural and biochemical "
-                  "recurrences are events (not in RFSSTR)")
+PROGRESSION_NEVER_OPERATED = replace(
+    PROGRESSION_PRECLUDING_SURGERY, name="progression_never_operated", description="progression, never operated",
+    rule=f"TTP: a progression with no curative operation by the data cut ({_FDA_2018}: time to progression); "
+         f"{_PROGRESSION}")
 
-        # tumour assessments: RECIST-derived ``tumour`` and/or investigator ``timepoint_responses``
-        codes, days, resp, src = [], [], [], []
-        for name in _RESPONSE_TABLES:
-            t = _table(tables, name)
-            if t is None or not len(t):
-                continue
-            codes.append(self.code(t, name))
-            days.append(_days(t, "assessment_date", p, name))
-            resp.append(_col(t, "overall_response").astype("str").str.strip().str.upper().to_numpy(dtype=object))
-            src.append(np.full(len(t), name, dtype=object))
-        self.ta_code = np.concatenate(codes) if codes else np.empty(0, np.int64)
-        self.ta_day = np.concatenate(days) if days else np.empty(0)
-        self.ta_resp = np.concatenate(resp) if resp else np.empty(0, dtype=object)
-        self.ta_src = np.concatenate(src) if src else np.empty(0, dtype=object)
-        self.ta_pd = self.ta_resp == "PD"
-        self.ta_evaluable = pd.Series(self.ta_resp).isin(_EVALUABLE).to_numpy()
+PROGRESSION_AFTER_SURGERY = EventSource(
+    "progression_after_surgery", "recurrence or progression after surgery", "progression", _after_surgery,
+    rule="TTP: progression or recurrence dated after the first curative operation — a recurrence after an R0/R1 "
+         "operation, progression of the residual tumour after an R2 one (an R2 operation is not itself an event); "
+         f"{_PROGRESSION}")
 
-        # other dated records that show the patient alive (last-known-alive date for OS / DSS)
-        self.other_alive: list[tuple[np.ndarray, np.ndarray, str]] = []
-        for form, field in (("adjuvant", "start_date"), ("labs", "lab_date")):
-            t = _table(tables, form)
-            if t is None or not len(t) or field not in t.columns:
-                continue
-            self.other_alive.append((self.code(t, form), _days(t, field, p, form), f"{form}.{field}"))
+DEATH_WITHOUT_PROGRESSION = EventSource(
+    "death_without_progression", "death without recurrence or progression (competing event)", "deaths",
+    censor=1, event_type=2,
+    rule=f"{_FDA_2018}: time to progression does not count deaths — a death without a prior recurrence or "
+         "progression is a competing event (censored for the cause-specific hazard, event_type 2)")
 
+DEATH_WITHOUT_RECURRENCE = EventSource(
+    "death_without_recurrence", "death without recurrence", "deaths", event_type=2,
+    rule="protocol RFS: death from any cause without a prior recurrence is an RFS event (event_type 2, the "
+         "competing event of the cumulative incidence of recurrence); a recurrence and a death on the same day "
+         "count as recurrence")
 
 # ------------------------------------------------------------------------------------------------
-# the derivation
+# censoring sources: last date known alive (OS, DSS)
+
+_ALIVE = (f"{_FDA_2018}: overall survival is censored at the last date the patient was known alive; a dated "
+          "record that needs a living patient")
+
+ALIVE_AT_LAST_CONTACT = CensorSource(
+    "alive_at_last_contact", "alive at last contact", "visits", _alive,
+    rule=f"{_ALIVE}: a follow-up visit with vital status alive")
+
+ALIVE_AT_RECURRENCE_DIAGNOSIS = CensorSource(
+    "alive_at_recurrence_diagnosis", "alive at recurrence diagnosis", "progression", _from_follow_up,
+    rule=f"{_ALIVE}: the diagnosis of a recurrence / progression on the follow-up form (any type)")
+
+ALIVE_AT_SURGERY = CensorSource(
+    "alive_at_surgery", "alive at surgery", "operations", rule=f"{_ALIVE}: an operation")
+
+ALIVE_AT_END_OF_TREATMENT = CensorSource(
+    "alive_at_end_of_treatment", "alive at end of treatment", "treatment_stops", _not_stopped_for_death,
+    rule=f"{_ALIVE}: a treatment course stop, unless stopped for death")
+
+ALIVE_AT_START_OF_TREATMENT = CensorSource(
+    "alive_at_start_of_treatment", "alive at start of treatment", "treatment_starts",
+    rule=f"{_ALIVE}: a treatment course start")
+
+ALIVE_AT_TUMOUR_ASSESSMENT = CensorSource(
+    "alive_at_tumour_assessment", "alive at tumour assessment", "tumour_assessments",
+    rule=f"{_ALIVE}: a tumour assessment (any response)")
+
+ALIVE_AT_OTHER_RECORD = CensorSource(
+    "alive_at_other_record", "alive at last dated record", "other_records",
+    rule=f"{_ALIVE}: an adjuvant course start or a lab sample")
+
+NO_FOLLOW_UP_AFTER_TIME_ZERO = CensorSource(
+    "no_follow_up_after_time_zero", "no follow-up after time zero", "time_zero",
+    rule="no record after time zero: censored at time zero (time_days 0, censored_at_time_zero; problem "
+         "no_follow_up when the patient has no follow-up row)")
+
+ALIVE_AT_ENROLLMENT = CensorSource(
+    "alive_at_enrollment", "alive at enrollment", "patient_dates", _enrollment,
+    rule=f"{_ALIVE}: the enrollment date")
+
+ALIVE_AT_TREATMENT_DECISION = CensorSource(
+    "alive_at_treatment_decision", "alive at treatment decision", "patient_dates", _decision,
+    rule=f"{_ALIVE}: the multidisciplinary treatment decision date")
+
+ALIVE_AT_DIAGNOSIS = CensorSource(
+    "alive_at_diagnosis", "alive at diagnosis", "patient_dates", _diagnosis,
+    rule=f"{_ALIVE}: the diagnosis date")
+
+#: The last date known alive (OS, DSS): the latest of these records, in tie order.
+LAST_KNOWN_ALIVE: tuple[CensorSource, ...] = (
+    ALIVE_AT_LAST_CONTACT, ALIVE_AT_RECURRENCE_DIAGNOSIS, ALIVE_AT_SURGERY, ALIVE_AT_END_OF_TREATMENT,
+    ALIVE_AT_START_OF_TREATMENT, ALIVE_AT_TUMOUR_ASSESSMENT, ALIVE_AT_OTHER_RECORD, NO_FOLLOW_UP_AFTER_TIME_ZERO,
+    ALIVE_AT_ENROLLMENT, ALIVE_AT_TREATMENT_DECISION, ALIVE_AT_DIAGNOSIS,
+)
+
+# ------------------------------------------------------------------------------------------------
+# censoring sources: last disease assessment (EFS, TTP, RFS)
+
+_ASSESSED = (f"{_FDA_2018}: progression-type endpoints are censored at the last adequate disease assessment; a "
+             "lab sample or a treatment date is not one")
+
+EVENT_FREE_AT_LAST_VISIT = CensorSource(
+    "event_free_at_last_visit", "event-free at last follow-up visit", "visits", _alive,
+    rule=f"{_ASSESSED}: a follow-up visit with the patient alive (clinical assessment with Tg and, when done, "
+         "imaging: ATA 2015 follow-up, Haugen et al. Thyroid 2016;26:1)")
+
+EVENT_FREE_AT_TUMOUR_ASSESSMENT = CensorSource(
+    "event_free_at_tumour_assessment", "event-free at last tumour assessment", "tumour_assessments", _evaluable,
+    rule=f"{_ASSESSED}: an evaluable RECIST 1.1 assessment (CR, PR, SD, NON-CR/NON-PD, or a PD that is not "
+         "itself an event of the parameter)")
+
+EVENT_FREE_AT_SURGERY = CensorSource(
+    "event_free_at_surgery", "event-free at surgery", "operations",
+    rule=f"{_ASSESSED}: an operation (the surgeon's and the pathologist's assessment)")
+
+NO_ASSESSMENT_AFTER_TIME_ZERO = CensorSource(
+    "no_assessment_after_time_zero", "no disease assessment after time zero", "time_zero",
+    rule="no disease assessment after time zero: censored at time zero (time_days 0, censored_at_time_zero)")
+
+#: The last disease assessment (EFS, TTP, RFS): the latest of these records, in tie order.
+LAST_DISEASE_ASSESSMENT: tuple[CensorSource, ...] = (
+    EVENT_FREE_AT_LAST_VISIT, EVENT_FREE_AT_TUMOUR_ASSESSMENT, EVENT_FREE_AT_SURGERY, NO_ASSESSMENT_AFTER_TIME_ZERO,
+)
+
+# ------------------------------------------------------------------------------------------------
+# parameters
+
+OS_PARAM = TteParameter(
+    "OS", PARAMETERS["OS"], events=(DEATH,), censors=LAST_KNOWN_ALIVE,
+    rule=f"{_FDA_2018}: death from any cause, censored at the last date known alive")
+
+DSS_PARAM = TteParameter(
+    "DSS", PARAMETERS["DSS"],
+    events=(DEATH_FROM_THYROID_CANCER, DEATH_FROM_OTHER_CAUSE, DEATH_CAUSE_NOT_RECORDED), censors=LAST_KNOWN_ALIVE,
+    rule="protocol: death from thyroid cancer; other deaths competing (event_type 2)")
+
+EFS_PARAM = TteParameter(
+    "EFS", PARAMETERS["EFS"],
+    events=(PROGRESSION_PRECLUDING_SURGERY, PROGRESSION_BEFORE_SURGERY, RECURRENCE_AFTER_SURGERY,
+            UNRESECTABLE_AT_SURGERY, DEATH),
+    censors=LAST_DISEASE_ASSESSMENT, rule=_NEOADJUVANT_EFS)
+
+#: EFS with the CheckMate 816 wording: only progression *precluding* surgery (sensitivity analysis).
+EFS_PRECLUDING_PARAM = replace(
+    EFS_PARAM, events=tuple(s for s in EFS_PARAM.events if s is not PROGRESSION_BEFORE_SURGERY),
+    rule=f"{_NEOADJUVANT_EFS}; 'progression precluding surgery' only (efs_progression='precluding')")
+
+TTP_PARAM = TteParameter(
+    "TTP", PARAMETERS["TTP"],
+    events=(PROGRESSION_NEVER_OPERATED, PROGRESSION_BEFORE_SURGERY, PROGRESSION_AFTER_SURGERY,
+            DEATH_WITHOUT_PROGRESSION),
+    censors=LAST_DISEASE_ASSESSMENT,
+    rule=f"{_FDA_2018}: time to progression; an R2 operation is not an event, death competes")
+
+RFS_PARAM = TteParameter(
+    "RFS", PARAMETERS["RFS"], events=(RECURRENCE_AFTER_SURGERY, DEATH_WITHOUT_RECURRENCE),
+    censors=LAST_DISEASE_ASSESSMENT, time_zero="surgery", population=_r0_r1_index_operation,
+    rule="protocol: from the first curative operation, when it was R0/R1, to recurrence or death")
+
+RFSSTR_PARAM = replace(
+    RFS_PARAM, paramcd="RFSSTR", param=PARAMETERS["RFSSTR"], recurrence_types=("structural",),
+    rule="RFS with structural recurrences only (a biochemical-only recurrence — ATA 2015 biochemical incomplete "
+         "response — is not an event)")
 
 
-def _endpoint(
-    rec: _Records,
-    paramcd: str,
-    param: str,
-    time_zero_name: str,
-    start: np.ndarray,
-    start_field: str,
-    population: np.ndarray,
-    events: _Pool,
-    censors: _Pool,
-    kinds: _Kinds,
-    cut: float,
-    cut_label: str,
-    problems: _Problems,
-) -> pd.DataFrame:
-    """One row per patient of ``population``: the first event on or before the cut, else censoring.
-
-    Events after the cut are not counted: they show the patient event-free until the cut, so the
-    patient is censored at the cut. Otherwise the censoring date is the latest censoring candidate,
-    capped at the cut.
-    """
-    n = rec.n
-    ev_day, ev_kind = events.pick(n, last=False, hi=cut)
-    late_day, _ = events.pick(n, last=False, lo=cut, strict_lo=True)
-    cen_day, cen_kind = censors.pick(n, last=True)
-    after = kinds("event-free at the data cut", cut_label, 0, 0)
-
-    has_event = ev_kind >= 0
-    beyond_cut = ~has_event & ((cen_day > cut) | ~np.isnan(late_day))
-    cen_kind = np.where(beyond_cut, after, cen_kind)
-    cen_day = np.where(beyond_cut, cut, cen_day)
-    adt = np.where(has_event, ev_day, cen_day)
-    k = np.where(has_event, ev_kind, cen_kind)
-    event = np.where(k >= 0, kinds.column(k, 2), 0).astype(np.int64)
-    event_type = np.where(k >= 0, kinds.column(k, 3), 0).astype(np.int64)
-    description = kinds.column(k, 0)
-    source = kinds.column(k, 1)
-
-    time = adt - start
-    idx = np.flatnonzero(population)
-    pid = rec.patients["patient_id"].to_numpy()
-    bad_start = population & np.isnan(start)
-    if bad_start.any():
-        problems.add(pid[bad_start], start_field, "", "time_zero_missing",
-                     f"{paramcd}: no {start_field} (time zero '{time_zero_name}'): time left missing")
-    start_after_cut = population & (start > cut)
-    if start_after_cut.any():
-        problems.add(pid[start_after_cut], start_field, _date_text(start[start_after_cut]), "time_zero_after_data_cut",
-                     f"{paramcd}: time zero after the data cut ({_date_text(np.array([cut]))[0]}): time left missing")
-    before = population & (time < 0) & ~start_after_cut
-    if before.any():
-        fields = pd.Series(source[before], dtype=object).astype("str").str.split(".").str[-1]
-        msg = (f"{paramcd}: " + pd.Series(description[before], dtype=object).astype("str") + " dated "
-               + _date_text(adt[before]) + f" is before time zero ({start_field} " + _date_text(start[before])
-               + "): time left missing, not negative")
-        problems.add(pid[before], fields.to_numpy(), _date_text(adt[before]).to_numpy(), "event_before_time_zero",
-                     msg.to_numpy())
-    time = np.where(population & ((time < 0) | np.isnan(start) | (start > cut)), np.nan, time)
-
-    is_event = event == 1
-    out = pd.DataFrame({
-        "patient_id": pd.Series(rec.patients["patient_id"].to_numpy()[idx], dtype="str"),
-        "center_id": pd.Series(rec.patients["center_id"].to_numpy()[idx], dtype="str"),
-        "cohort": pd.Series(rec.patients["cohort"].to_numpy()[idx], dtype="str"),
-        "paramcd": paramcd,
-        "param": param,
-        "time_zero_name": time_zero_name,
-        "start_date": _to_dates(start[idx]).to_numpy(),
-        "adt": _to_dates(adt[idx]).to_numpy(),
-        "time_days": pd.array(time[idx], dtype="Float64").round().astype("Int64"),
-        "time_months": pd.array(time[idx] / DAYS_PER_MONTH, dtype="Float64"),
-        "event": pd.array(event[idx], dtype="Int64"),
-        "cnsr": pd.array(1 - event[idx], dtype="Int64"),
-        "event_type": pd.array(event_type[idx], dtype="Int64"),
-        "event_description": pd.Series(np.where(is_event[idx], description[idx], None), dtype="str"),
-        "censor_description": pd.Series(np.where(is_event[idx], None, description[idx]), dtype="str"),
-        "source": pd.Series(source[idx], dtype="str"),
-    })
-    out["censored_at_time_zero"] = pd.array((out["cnsr"].eq(1) & out["time_days"].eq(0)).fillna(False), dtype="boolean")
-    return out
+def standard_parameters(
+    *,
+    recurrence_types: Sequence[str] = RECURRENCE_TYPES,
+    efs_progression: str = "any",
+) -> tuple[TteParameter, ...]:
+    """The parameters of :func:`derive_tte` in output order: OS, DSS, EFS (``EFS_PRECLUDING_PARAM``
+    when ``efs_progression == "precluding"``), TTP, RFS (its label names ``recurrence_types`` when
+    they are not both types), RFSSTR."""
+    if efs_progression not in ("any", "precluding"):
+        raise ValueError(f"efs_progression must be 'any' or 'precluding'; got {efs_progression!r}")
+    types = recurrence_types_tuple(recurrence_types)
+    rfs = RFS_PARAM
+    if set(types) != set(RECURRENCE_TYPES):
+        rfs = replace(RFS_PARAM, param=f"{RFS_PARAM.param} ({' or '.join(types)} recurrence only)")
+    efs = EFS_PARAM if efs_progression == "any" else EFS_PRECLUDING_PARAM
+    return (OS_PARAM, DSS_PARAM, efs, TTP_PARAM, rfs, RFSSTR_PARAM)
 
 
-def derive_tte(  # noqa: C901 - over the complexity bar; to be split (issue #15, code layout)
+def derive_tte(
     tables: Mapping[str, pd.DataFrame] | Any,
     data_cut: Any,
     *,
@@ -493,6 +478,9 @@ def derive_tte(  # noqa: C901 - over the complexity bar; to be split (issue #15,
     efs_progression: str = "any",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``tte`` dataset (OS, DSS, EFS, TTP, RFS, RFSSTR; one row per patient × parameter) and problems.
+
+    :func:`derive_param_tte` on :func:`standard_parameters` (the sources of each parameter: the
+    module docstring, ``describe_parameters(standard_parameters())`` and ``docs/derivations/tte.md``).
 
     Parameters
     ----------
@@ -528,229 +516,9 @@ def derive_tte(  # noqa: C901 - over the complexity bar; to be split (issue #15,
     :data:`PROBLEM_COLUMNS`. Data problems never raise; a wrong ``time_zero`` / ``efs_progression``
     / ``recurrence_types`` argument or an unreadable ``data_cut`` raises ``ValueError``.
     """
-    if time_zero not in TIME_ZEROS:
-        raise ValueError(f"time_zero must be one of {', '.join(TIME_ZEROS)}; got {time_zero!r}")
-    if efs_progression not in ("any", "precluding"):
-        raise ValueError(f"efs_progression must be 'any' or 'precluding'; got {efs_progression!r}")
-    types = tuple(str(t).strip().lower() for t in ([recurrence_types] if isinstance(recurrence_types, str) else recurrence_types))
-    if not types or any(t not in RECURRENCE_TYPES for t in types):
-        raise ValueError(f"recurrence_types must be a non-empty subset of {RECURRENCE_TYPES}; got {recurrence_types!r}")
-    cut = _as_day(data_cut)
-    cut_label = "data_cut"
-
-    problems = _Problems()
-    rec = _Records(tables, problems)
-    n = rec.n
-    pid = rec.patients["patient_id"].to_numpy()
-    neo = rec.cohort == "neoadjuvant"
-    upfront = rec.cohort == "upfront_surgery"
-
-    # --- per-patient facts ----------------------------------------------------------------------
-    tx_first = _Pool()
-    tx_first.add(rec.tx_code, rec.tx_start, 0)
-    first_dose, _ = tx_first.pick(n, last=False)
-    has_tx = np.zeros(n, dtype=bool)
-    has_tx[rec.tx_code[rec.tx_code >= 0]] = True
-    if (upfront & has_tx).any():
-        m = upfront & has_tx
-        problems.add(pid[m], "cohort", rec.cohort[m], "treatment_in_upfront_cohort",
-                     "upfront-surgery patient with neoadjuvant treatment rows: check the cohort or the treatments; "
-                     "the rows are used as records (progression, alive dates) but not as a time zero")
-
-    # index operation: first curative operation on or before the cut (earliest date, lowest id)
-    curative = (rec.sx_intent == "curative") & (rec.sx_day <= cut)
-    op = pd.DataFrame({"code": rec.sx_code, "day": rec.sx_day, "id": rec.sx_id, "status": rec.sx_status})
-    op = op.loc[curative & (rec.sx_code >= 0)].sort_values(["code", "day", "id"], kind="mergesort")
-    op = op.drop_duplicates("code", keep="first")
-    index_day = np.full(n, np.nan)
-    index_status = np.full(n, None, dtype=object)
-    index_day[op["code"].to_numpy()] = op["day"].to_numpy()
-    index_status[op["code"].to_numpy()] = op["status"].to_numpy()
-    r0r1 = pd.Series(index_status).isin(["R0", "R1"]).to_numpy()
-
-    # deaths: earliest death date of the dead visits; conflicts and missing dates → problems
-    dead_rows = rec.fu_dead & (rec.fu_code >= 0)
-    dd = pd.DataFrame({"code": rec.fu_code[dead_rows], "day": rec.fu_death[dead_rows], "cause": rec.fu_cause[dead_rows]})
-    dated = dd.dropna(subset=["day"]).sort_values(["code", "day"], kind="mergesort")
-    n_dates = dated.groupby("code")["day"].nunique()
-    conflict = n_dates.index[n_dates.to_numpy() > 1].to_numpy()
-    if len(conflict):
-        first = dated.drop_duplicates("code")
-        problems.add(pid[conflict], "death_date", _date_text(first.set_index("code").loc[conflict, "day"].to_numpy()),
-                     "death_date_conflict", "follow-up rows give different death dates: the earliest (shown) is used")
-    first_death = dated.drop_duplicates("code", keep="first")
-    death_day = np.full(n, np.nan)
-    death_cause = np.full(n, None, dtype=object)
-    death_day[first_death["code"].to_numpy()] = first_death["day"].to_numpy()
-    death_cause[first_death["code"].to_numpy()] = first_death["cause"].to_numpy()
-    undated = np.zeros(n, dtype=bool)
-    undated[dd["code"].to_numpy()] = True
-    undated &= np.isnan(death_day)
-    if undated.any():
-        problems.add(pid[undated], "death_date", "", "death_date_missing",
-                     "vital status dead without a death date: not counted as a death (OS/DSS/EFS/RFS censored at "
-                     "the last date known alive / last assessment); query the date")
-    no_cause = ~np.isnan(death_day) & pd.isna(death_cause)
-    if no_cause.any():
-        problems.add(pid[no_cause], "cause_of_death", "", "cause_of_death_missing",
-                     "death without a cause: DSS counts it as a death from another cause (competing)")
-    death_on_alive = rec.fu_alive & ~np.isnan(rec.fu_death) & (rec.fu_code >= 0)
-    if death_on_alive.any():
-        problems.add(pid[rec.fu_code[death_on_alive]], "death_date", _date_text(rec.fu_death[death_on_alive]),
-                     "death_date_on_alive_visit", "a death date on a visit with vital status alive is ignored")
-
-    has_fu = np.zeros(n, dtype=bool)
-    has_fu[rec.fu_code[rec.fu_code >= 0]] = True
-    if (~has_fu).any():
-        problems.add(pid[~has_fu], "follow_up", "", "no_follow_up",
-                     "no follow-up record: OS/DSS/EFS are censored at the latest dated record (time 0 when there is none "
-                     "after time zero; see censored_at_time_zero)")
-
-    # --- time zero ------------------------------------------------------------------------------
-    form, field = TIME_ZEROS[time_zero]
-    if time_zero == "decision":
-        start, population = rec.decision, np.ones(n, dtype=bool)
-    elif time_zero == "diagnosis":
-        start, population = rec.diagnosis, np.ones(n, dtype=bool)
-    else:
-        start, population = first_dose, neo
-    start_field = f"{form}.{field}" if time_zero != "treatment_start" else "treatments.start_date (first dose)"
-    start_src = {"decision": "patients.treatment_decision_date", "diagnosis": "patients.diagnosis_date",
-                 "treatment_start": "treatments.start_date"}[time_zero]
-
-    everyone = np.arange(n)
-
-    # alive records (last date known alive), shared by OS and DSS
-    def alive_pool(kinds: _Kinds, start_day: np.ndarray) -> _Pool:
-        pool = _Pool()
-        pool.add(rec.fu_code, rec.fu_visit, kinds("alive at last contact", "follow_up.visit_date", 0, 0), rec.fu_alive)
-        pool.add(rec.fu_code, rec.fu_rec_day, kinds("alive at recurrence diagnosis", "follow_up.recurrence_date", 0, 0))
-        pool.add(rec.sx_code, rec.sx_day, kinds("alive at surgery", "surgery.surgery_date", 0, 0))
-        pool.add(rec.tx_code, rec.tx_stop, kinds("alive at end of treatment", "treatments.stop_date", 0, 0),
-                 rec.tx_reason != "death")
-        pool.add(rec.tx_code, rec.tx_start, kinds("alive at start of treatment", "treatments.start_date", 0, 0))
-        for name in _RESPONSE_TABLES:
-            m = rec.ta_src == name
-            pool.add(rec.ta_code[m], rec.ta_day[m], kinds("alive at tumour assessment", f"{name}.assessment_date", 0, 0))
-        for code, day, src in rec.other_alive:
-            pool.add(code, day, kinds("alive at last dated record", src, 0, 0))
-        pool.add(everyone, start_day, kinds("no follow-up after time zero", start_src, 0, 0))
-        pool.add(everyone, rec.enrollment, kinds("alive at enrollment", "patients.enrollment_date", 0, 0))
-        pool.add(everyone, rec.decision, kinds("alive at treatment decision", "patients.treatment_decision_date", 0, 0))
-        pool.add(everyone, rec.diagnosis, kinds("alive at diagnosis", "patients.diagnosis_date", 0, 0))
-        return pool
-
-    # disease assessments (last date known event-free) for EFS / RFS
-    def assessment_pool(kinds: _Kinds, start_day: np.ndarray, start_source: str) -> _Pool:
-        pool = _Pool()
-        pool.add(rec.fu_code, rec.fu_visit, kinds("event-free at last follow-up visit", "follow_up.visit_date", 0, 0), rec.fu_alive)
-        for name in _RESPONSE_TABLES:
-            m = (rec.ta_src == name) & rec.ta_evaluable
-            pool.add(rec.ta_code[m], rec.ta_day[m],
-                     kinds("event-free at last tumour assessment", f"{name}.assessment_date", 0, 0))
-        pool.add(rec.sx_code, rec.sx_day, kinds("event-free at surgery", "surgery.surgery_date", 0, 0))
-        pool.add(everyone, start_day, kinds("no disease assessment after time zero", start_source, 0, 0))
-        return pool
-
-    def recurrence_mask(allowed: tuple[str, ...]) -> np.ndarray:
-        typed = rec.fu_rec_type.isin(allowed).fillna(False).to_numpy(dtype=bool)
-        untyped = rec.fu_rec_type.isna().to_numpy() & (set(allowed) >= set(RECURRENCE_TYPES))
-        return rec.fu_rec & (typed | untyped)
-
-    out: list[pd.DataFrame] = []
-
-    # --- OS ---------------------------------------------------------------------------------------
-    kinds = _Kinds()
-    ev = _Pool()
-    ev.add(everyone, death_day, kinds("death", "follow_up.death_date", 1, 1))
-    out.append(_endpoint(rec, "OS", PARAMETERS["OS"], time_zero, start, start_field, population, ev,
-                         alive_pool(kinds, start), kinds, cut, cut_label, problems))
-
-    # --- DSS --------------------------------------------------------------------------------------
-    kinds = _Kinds()
-    ev = _Pool()
-    thyroid = death_cause == "thyroid_cancer"
-    ev.add(everyone, death_day, kinds("death from thyroid cancer", "follow_up.death_date", 1, 1), thyroid)
-    ev.add(everyone, death_day, kinds("death from another cause (competing event)", "follow_up.death_date", 0, 2),
-           ~thyroid & ~pd.isna(death_cause))
-    ev.add(everyone, death_day, kinds("death, cause not recorded (competing event)", "follow_up.death_date", 0, 2),
-           pd.isna(death_cause))
-    out.append(_endpoint(rec, "DSS", PARAMETERS["DSS"], time_zero, start, start_field, population, ev,
-                         alive_pool(kinds, start), kinds, cut, cut_label, problems))
-
-    # --- EFS --------------------------------------------------------------------------------------
-    kinds = _Kinds()
-    ev = _Pool()
-    rec_ok = recurrence_mask(types)
-    fu_op = index_day[np.maximum(rec.fu_code, 0)]
-    ta_op = index_day[np.maximum(rec.ta_code, 0)]
-    tx_op = index_day[np.maximum(rec.tx_code, 0)]
-    tx_prog = rec.tx_reason == "progression"
-    fu_pre = rec.fu_rec_day <= fu_op
-    ta_pre = rec.ta_day <= ta_op
-    tx_pre = rec.tx_stop <= tx_op
-    fu_none, ta_none, tx_none = np.isnan(fu_op), np.isnan(ta_op), np.isnan(tx_op)
-    precl = "progression before surgery, precluding surgery"
-    ev.add(rec.fu_code, rec.fu_rec_day, kinds(precl, "follow_up.recurrence_date"), rec_ok & fu_none)
-    for name in _RESPONSE_TABLES:
-        m = (rec.ta_src == name) & rec.ta_pd
-        ev.add(rec.ta_code, rec.ta_day, kinds(precl, f"{name}.assessment_date"), m & ta_none)
-    ev.add(rec.tx_code, rec.tx_stop, kinds(precl, "treatments.stop_date"), tx_prog & tx_none)
-    if efs_progression == "any":
-        before = "progression before surgery"
-        ev.add(rec.fu_code, rec.fu_rec_day, kinds(before, "follow_up.recurrence_date"), rec_ok & fu_pre)
-        for name in _RESPONSE_TABLES:
-            m = (rec.ta_src == name) & rec.ta_pd
-            ev.add(rec.ta_code, rec.ta_day, kinds(before, f"{name}.assessment_date"), m & ta_pre)
-        ev.add(rec.tx_code, rec.tx_stop, kinds(before, "treatments.stop_date"), tx_prog & tx_pre)
-    after_sx = "recurrence after surgery"
-    ev.add(rec.fu_code, rec.fu_rec_day, kinds(after_sx, "follow_up.recurrence_date"), rec_ok & (rec.fu_rec_day > fu_op))
-    for name in _RESPONSE_TABLES:
-        m = (rec.ta_src == name) & rec.ta_pd
-        ev.add(rec.ta_code, rec.ta_day, kinds(after_sx, f"{name}.assessment_date"), m & (rec.ta_day > ta_op))
-    ev.add(rec.sx_code, rec.sx_day, kinds("unresectable at surgery (R2 resection)", "surgery.surgery_date"),
-           rec.sx_status == "R2")
-    ev.add(everyone, death_day, kinds("death", "follow_up.death_date"))
-    out.append(_endpoint(rec, "EFS", PARAMETERS["EFS"], time_zero, start, start_field, population, ev,
-                         assessment_pool(kinds, start, start_src), kinds, cut, cut_label, problems))
-
-    # --- TTP: recurrence or progression, death competing (cause-specific) ---------------------------
-    kinds = _Kinds()
-    ev = _Pool()
-    before, after = "progression before surgery", "recurrence or progression after surgery"
-    no_op = "progression, never operated"
-    for label, fu_m, ta_m, tx_m in ((no_op, fu_none, ta_none, tx_none), (before, fu_pre, ta_pre, tx_pre),
-                                    (after, rec.fu_rec_day > fu_op, rec.ta_day > ta_op, rec.tx_stop > tx_op)):
-        ev.add(rec.fu_code, rec.fu_rec_day, kinds(label, "follow_up.recurrence_date", 1, 1), rec_ok & fu_m)
-        for name in _RESPONSE_TABLES:
-            m = (rec.ta_src == name) & rec.ta_pd
-            ev.add(rec.ta_code, rec.ta_day, kinds(label, f"{name}.assessment_date", 1, 1), m & ta_m)
-        ev.add(rec.tx_code, rec.tx_stop, kinds(label, "treatments.stop_date", 1, 1), tx_prog & tx_m)
-    ev.add(everyone, death_day, kinds("death without recurrence or progression (competing event)",
-                                      "follow_up.death_date", 0, 2))
-    out.append(_endpoint(rec, "TTP", PARAMETERS["TTP"], time_zero, start, start_field, population, ev,
-                         assessment_pool(kinds, start, start_src), kinds, cut, cut_label, problems))
-
-    # --- RFS / RFSSTR (from the R0/R1 curative operation) -------------------------------------------
-    for code_, allowed in (("RFS", types), ("RFSSTR", ("structural",))):
-        kinds = _Kinds()
-        ev = _Pool()
-        rmask = recurrence_mask(allowed) & (rec.fu_rec_day > fu_op)
-        ev.add(rec.fu_code, rec.fu_rec_day, kinds("recurrence after surgery", "follow_up.recurrence_date", 1, 1), rmask)
-        for name in _RESPONSE_TABLES:
-            m = (rec.ta_src == name) & rec.ta_pd & (rec.ta_day > ta_op)
-            ev.add(rec.ta_code, rec.ta_day, kinds("recurrence after surgery", f"{name}.assessment_date", 1, 1), m)
-        ev.add(everyone, death_day, kinds("death without recurrence", "follow_up.death_date", 1, 2))
-        label = PARAMETERS[code_]
-        if code_ == "RFS" and set(types) != set(RECURRENCE_TYPES):
-            label = f"{label} ({' or '.join(types)} recurrence only)"
-        out.append(_endpoint(rec, code_, label, "surgery", index_day, "surgery.surgery_date (first curative operation)",
-                             r0r1, ev, assessment_pool(kinds, index_day, "surgery.surgery_date"), kinds, cut,
-                             cut_label, problems))
-
-    tte = pd.concat(out, ignore_index=True)[TTE_COLUMNS]
-    probs = problems.frame()
-    return tte, probs
+    check_time_zero(time_zero)
+    parameters = standard_parameters(recurrence_types=recurrence_types, efs_progression=efs_progression)
+    return derive_param_tte(tables, data_cut, parameters, time_zero=time_zero, recurrence_types=recurrence_types)
 
 
 def landmark(

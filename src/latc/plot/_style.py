@@ -33,6 +33,8 @@ import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from latc._compat import positional_deprecated  # noqa: E402
+
 __all__ = [
     "AGENT_CLASS_COLOURS",
     "COHORT_COLOURS",
@@ -195,8 +197,9 @@ def new_figure(size: tuple[float, float] = SINGLE_COLUMN) -> Figure:
     return fig
 
 
+@positional_deprecated
 @styled
-def no_data_figure(reason: str, size: tuple[float, float] = SINGLE_COLUMN, title: str | None = None) -> Figure:
+def no_data_figure(reason: str, *, size: tuple[float, float] = SINGLE_COLUMN, title: str | None = None) -> Figure:
     """A figure that says why it is empty: ``"No data: <reason>"`` centred (never an exception)."""
     fig = new_figure(size)
     ax = fig.add_axes((0, 0, 1, 1))
@@ -218,7 +221,8 @@ def text_size_in(fig: Figure, text: str, fontsize: float, **kw) -> tuple[float, 
     return bb.width / fig.dpi, bb.height / fig.dpi
 
 
-def save(fig: Figure, path_stem: str | Path, formats: Iterable[str] = ("svg", "png")) -> list[Path]:
+@positional_deprecated
+def save(fig: Figure, path_stem: str | Path, *, formats: Iterable[str] = ("svg", "png")) -> list[Path]:
     """Write ``<path_stem>.svg`` and ``<path_stem>.png`` (300 dpi); returns the paths written.
 
     Deterministic: the SVG has no date (``metadata={"Date": None}``) and fixed element ids

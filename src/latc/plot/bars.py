@@ -37,10 +37,10 @@ def stacked_bar(df: pd.DataFrame, category: str, group: str = "cohort", *, order
     """
     reason = check_columns(df, [category, group], "the outcome table")
     if reason:
-        return no_data_figure(reason, size, title=title)
+        return no_data_figure(reason, size=size, title=title)
     d = df[[category, group]].dropna()
     if d.empty:
-        return no_data_figure(f"no recorded {pretty(category).lower()}", size, title=title)
+        return no_data_figure(f"no recorded {pretty(category).lower()}", size=size, title=title)
     cats = list(order) if order is not None else sorted(d[category].astype(str).unique())
     d = d[d[category].astype(str).isin([str(c) for c in cats])]
     groups = sorted(d[group].astype(str).unique())
@@ -92,7 +92,7 @@ def grouped_bar(df: pd.DataFrame, x: str, group: str, value: str, *, lower: str 
     need = [x, group, value] + [c for c in (lower, upper) if c]
     reason = check_columns(df, need, "the summary table")
     if reason:
-        return no_data_figure(reason, size, title=title)
+        return no_data_figure(reason, size=size, title=title)
     d = df[need].copy()
     xs = list(pd.unique(d[x].astype(str)))
     gs = list(pd.unique(d[group].astype(str)))

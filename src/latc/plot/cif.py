@@ -38,14 +38,14 @@ def cif_plot(cif, *, causes: list | None = None, cause_labels: Mapping = None, l
     group's last follow-up time. Lines carry ``gid="cif:<group>:<cause>"``.
     """
     if cif is None or getattr(cif, "table", None) is None:
-        return no_data_figure("no cumulative incidence estimate given", size, title=title)
+        return no_data_figure("no cumulative incidence estimate given", size=size, title=title)
     tab = cif.table
     causes = list(cif.causes if causes is None else causes)
     cause_labels = dict(cause_labels or {})
     labels = dict(labels or {})
     groups = list(cif.groups)
     if len(tab) == 0 or not causes:
-        return no_data_figure("no events of any cause", size, title=title)
+        return no_data_figure("no events of any cause", size=size, title=title)
     cmap = colour_map(groups, COHORT_COLOURS, colours)
     last = max(float(v) for v in cif.last_time.values())
     xmax = xmax or (last if last > 0 else 1.0)

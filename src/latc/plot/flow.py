@@ -51,7 +51,7 @@ def flow_diagram(counts: Mapping, *, labels: Mapping[str, str] | None = None, ti
     ``<cohort>:excluded``, ``<cohort>:analysed``); ``fig.boxes`` maps gid → text.
     """
     if not counts or not counts.get("cohorts"):
-        return no_data_figure("no cohort counts given", (width, 1.5), title="Participant flow")
+        return no_data_figure("no cohort counts given", size=(width, 1.5), title="Participant flow")
     labels = dict(labels or {})
     cohorts = dict(counts["cohorts"])
     k = len(cohorts)

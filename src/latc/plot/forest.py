@@ -59,7 +59,7 @@ def forest_plot(table: pd.DataFrame, *, labels: Mapping[str, str] | None = None,
     """
     reason = check_columns(table, _NEEDED, "the subgroup table")
     if reason:
-        return no_data_figure(reason, (width, 1.6), title="Forest plot")
+        return no_data_figure(reason, size=(width, 1.6), title="Forest plot")
     labels = dict(labels or {})
     df = table.reset_index(drop=True).copy()
     for c in ("estimate", "lower", "upper"):

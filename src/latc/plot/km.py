@@ -110,10 +110,10 @@ def km_plot(km: Any, *, logrank: TestResult | pd.DataFrame | None = None, cox: A
     ``gid="risk:<key>:<time>"``.
     """
     if km is None:
-        return no_data_figure("no survival estimate given", size, title=title)
+        return no_data_figure("no survival estimate given", size=size, title=title)
     results = list(km.values()) if isinstance(km, Mapping) else [km]
     if not results or any(getattr(r, "table", None) is None or len(r.table) == 0 for r in results):
-        return no_data_figure("the survival estimate has no patients", size, title=title)
+        return no_data_figure("the survival estimate has no patients", size=size, title=title)
     curves = _curves(km, labels)
     keys = [c["key"] for c in curves]
     cmap = colour_map(keys, {**COHORT_COLOURS, **{c["key"]: COHORT_COLOURS[c["group"]] for c in curves

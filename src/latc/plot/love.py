@@ -46,7 +46,7 @@ def love_plot(data: pd.DataFrame, *, threshold: float | None = None, labels: Map
         data = love_data(data)
     reason = check_columns(data, ["variable", "sample", "abs_smd"], "the balance table")
     if reason:
-        return no_data_figure(reason, (width, 1.6), title="Love plot")
+        return no_data_figure(reason, size=(width, 1.6), title="Love plot")
     df = data.copy()
     df["abs_smd"] = pd.to_numeric(df["abs_smd"], errors="coerce")
     if threshold is None:

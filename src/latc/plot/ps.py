@@ -40,12 +40,12 @@ def ps_plot(df: pd.DataFrame, *, ps: str = "propensity_score", treatment: str = 
     reason = check_columns(df, need, "the propensity-score table")
     size = DOUBLE_COLUMN if weights else (SINGLE_COLUMN[0] * 1.3, SINGLE_COLUMN[1])
     if reason:
-        return no_data_figure(reason, size, title="Propensity scores")
+        return no_data_figure(reason, size=size, title="Propensity scores")
     d = df[need].copy()
     d[ps] = pd.to_numeric(d[ps], errors="coerce")
     d = d[d[ps].notna() & d[treatment].notna()]
     if d.empty:
-        return no_data_figure("no patient has a propensity score", size, title="Propensity scores")
+        return no_data_figure("no patient has a propensity score", size=size, title="Propensity scores")
     is_t = (d[treatment] == treated).to_numpy()
     levels = [treated] + sorted({str(v) for v in d.loc[~is_t, treatment]})
     control_label = " / ".join(pretty(v) for v in levels[1:]) or "Control"

@@ -76,11 +76,11 @@ def sankey_plot(df: pd.DataFrame, before: str = "ct", after: str = "ypt", *, ord
     """
     reason = check_columns(df, [before, after], "the staging table")
     if reason:
-        return no_data_figure(reason, size, title=title)
+        return no_data_figure(reason, size=size, title=title)
     tab = shift_table(df, before, after, order=order, totals=False)
     total = int(tab.to_numpy().sum())
     if total == 0:
-        return no_data_figure(f"no patient has both {before} and {after}", size, title=title)
+        return no_data_figure(f"no patient has both {before} and {after}", size=size, title=title)
     fig = new_figure(size)
     W, H = size
     ax = fig.add_axes((0, 0, 1, 1))

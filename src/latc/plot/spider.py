@@ -47,17 +47,17 @@ def spider_plot(tumour: pd.DataFrame, groups: pd.DataFrame | None = None, *,
         raise ValueError(f"spider_plot: time_unit must be one of {list(_TIME_UNITS)}, not {time_unit!r}")
     reason = check_columns(tumour, ["patient_id", "assessment_date", "baseline_date", change], "the tumour table")
     if reason:
-        return no_data_figure(reason, size, title="Spider plot")
+        return no_data_figure(reason, size=size, title="Spider plot")
     df = tumour[["patient_id", "assessment_date", "baseline_date", change]].copy()
     if color_by is not None:
         if groups is not None:
             if color_by not in groups.columns or "patient_id" not in groups.columns:
-                return no_data_figure(f"the groups table lacks patient_id or {color_by}", size, title="Spider plot")
+                return no_data_figure(f"the groups table lacks patient_id or {color_by}", size=size, title="Spider plot")
             df = df.merge(groups[["patient_id", color_by]].drop_duplicates("patient_id"), on="patient_id", how="left")
         elif color_by in tumour.columns:
             df[color_by] = tumour[color_by].to_numpy()
         else:
-            return no_data_figure(f"column {color_by} not found", size, title="Spider plot")
+            return no_data_figure(f"column {color_by} not found", size=size, title="Spider plot")
         df["group"] = df[color_by].astype("object").where(df[color_by].notna(), "MISSING").astype(str)
     else:
         df["group"] = "all"
@@ -66,7 +66,7 @@ def spider_plot(tumour: pd.DataFrame, groups: pd.DataFrame | None = None, *,
     df["time"] = days.to_numpy(dtype=float) / _TIME_UNITS[time_unit]
     df = df[df[change].notna() & df["time"].notna() & (df["time"] >= 0)]
     if df.empty:
-        return no_data_figure("no assessment with a complete target-lesion sum", size, title="Spider plot")
+        return no_data_figure("no assessment with a complete target-lesion sum", size=size, title="Spider plot")
     df = df.sort_values(["patient_id", "time"], kind="mergesort").reset_index(drop=True)
     # prepend the baseline point (0, 0) of every patient
     base = df.drop_duplicates("patient_id")[["patient_id", "group"]].assign(time=0.0, **{change: 0.0})

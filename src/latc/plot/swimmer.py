@@ -17,6 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from latc._compat import positional_deprecated
+
 from ._style import (AGENT_CLASS_COLOURS, DOUBLE_COLUMN, MONTH_STEPS, OKABE_ITO, SMALL_SIZE, colour_map,
                      new_figure, nice_ticks, no_data_figure, pretty, styled)
 
@@ -38,7 +40,8 @@ def _months(dates: pd.Series, zero: pd.Series) -> np.ndarray:
     return ((pd.to_datetime(dates) - pd.to_datetime(zero)).dt.days.to_numpy(dtype=float)) / DAYS_PER_MONTH
 
 
-def swimmer_data(tables: Mapping[str, pd.DataFrame], tte: pd.DataFrame, tumour: pd.DataFrame | None = None,
+@positional_deprecated
+def swimmer_data(tables: Mapping[str, pd.DataFrame], tte: pd.DataFrame, tumour: pd.DataFrame | None = None, *,
                  patients: pd.Series | list | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``(lanes, courses, events)`` for :func:`swimmer_plot`, in months since the OS time zero.
 
@@ -124,12 +127,12 @@ def swimmer_plot(lanes: pd.DataFrame, courses: pd.DataFrame | None = None, event
     Height grows with the lanes (0.13 in each). ``fig.lanes`` is the drawn lanes top → bottom.
     """
     if lanes is None or len(lanes) == 0 or not {"patient_id", "end"} <= set(lanes.columns):
-        return no_data_figure("no patient follow-up to draw", (width, 1.5), title="Swimmer plot")
+        return no_data_figure("no patient follow-up to draw", size=(width, 1.5), title="Swimmer plot")
     ln = lanes.copy()
     ln["end"] = pd.to_numeric(ln["end"], errors="coerce")
     ln = ln[ln["end"].notna()]
     if ln.empty:
-        return no_data_figure("no patient has a follow-up time", (width, 1.5), title="Swimmer plot")
+        return no_data_figure("no patient has a follow-up time", size=(width, 1.5), title="Swimmer plot")
     if "status" not in ln:
         ln["status"] = "alive"
     ln = ln.sort_values(["end", "patient_id"], ascending=[False, True], kind="mergesort").reset_index(drop=True)

@@ -57,7 +57,7 @@ def trajectory_plot(labs: pd.DataFrame, *, time: str = "time_months", value: str
     """
     reason = check_columns(labs, ["patient_id", time, value], "the lab table")
     if reason:
-        return no_data_figure(reason, size, title=title)
+        return no_data_figure(reason, size=size, title=title)
     d = labs.copy()
     d["_v"] = pd.to_numeric(d[value], errors="coerce")
     d["_t"] = pd.to_numeric(d[time], errors="coerce")
@@ -65,7 +65,7 @@ def trajectory_plot(labs: pd.DataFrame, *, time: str = "time_months", value: str
     n_nonpos = int((d["_v"] <= 0).sum())
     d = d[d["_v"] > 0]
     if d.empty:
-        return no_data_figure("no positive marker values to draw on a log axis", size, title=title)
+        return no_data_figure("no positive marker values to draw on a log axis", size=size, title=title)
     if marker is None and "test" in d and d["test"].nunique() == 1:
         marker = str(d["test"].iloc[0])
     if unit is None and "unit" in d and d["unit"].nunique() == 1:

@@ -56,14 +56,14 @@ def waterfall_plot(endpoints: pd.DataFrame, *, change: str = "best_percent_chang
     need = ["patient_id", change, response] + ([annotate] if annotate else [])
     reason = check_columns(endpoints, need, "the response table")
     if reason:
-        return no_data_figure(reason, size, title="Waterfall plot")
+        return no_data_figure(reason, size=size, title="Waterfall plot")
     df = endpoints[need].copy()
     df[change] = pd.to_numeric(df[change], errors="coerce")
     n_missing = int(df[change].isna().sum())
     df = df[df[change].notna()]
     if df.empty:
         return no_data_figure(f"none of {n_missing} patients has a post-baseline target-lesion sum",
-                              size, title="Waterfall plot")
+                              size=size, title="Waterfall plot")
     df[response] = df[response].astype("object").where(df[response].notna(), "MISSING").astype(str)
     # sort: largest increase first; ties by patient id for a deterministic order
     df = df.sort_values([change, "patient_id"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
