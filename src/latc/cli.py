@@ -29,6 +29,8 @@ omics_app = typer.Typer(help="Omics: immune profiling and biomarkers.", no_args_
 app.add_typer(omics_app, name="omics")
 from latc.capture.commands import capture_app  # noqa: E402 - imports no Django (lazy inside the commands)
 app.add_typer(capture_app, name="capture")
+from latc.federated._cli import federated_app  # noqa: E402
+app.add_typer(federated_app, name="federated")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -247,7 +249,8 @@ def derive(
 ) -> None:
     """Derive the analysis datasets (subject, response, tumour, tte, ae, …) with their metadata."""
 
-    from latc.derive.datasets import RESPONSE_SOURCES, derive_path
+    from latc.derive.datasets import RESPONSE_SOURCES
+    from latc.pipeline import derive_path
     from latc.derive.tte import TIME_ZEROS
     from latc.io import StudyReadError
 

@@ -1,0 +1,120 @@
+"""Federated comparison vs pooled `latc analyze` on the same data: rounds, messages, bytes, wall time.
+
+    .venv/bin/python benchmarks/bench_federated.py                                 # 8 sites × 1,000 and × 12,500
+    .venv/bin/python benchmarks/bench_federated.py --per-site 1000 --engine local
+    .venv/bin/python benchmarks/bench_federated.py --engine flower                  # SuperLink + 8 SuperNodes
+
+For each size a synthetic 8-center cohort is synthesised and derived in memory (seeded), each
+center's rows go to its own site (``site_comparison_frame`` on that center's derived datasets), the
+federated comparison runs over the engine, and the pooled analysis runs on the same derived data:
+the comparative and competing sections (what the federated run computes) and the whole plan.
+Reported: rounds, messages and bytes sent per site (largest, total), wall times, the largest
+difference between the federated and the pooled estimates, and the process's peak RSS. The
+sites use the demo's disclosure opt-ins (``latc.federated._demo.DEMO_POLICY``).
+Results: ``benchmarks/results/<date>-federated-<engine>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+import warnings
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _split(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, pd.DataFrame]]:
+    subj = tables["subject"]
+    out = {}
+    for c in sorted(subj["center_id"].astype(str).unique()):
+        ids = set(subj.loc[subj["center_id"].astype(str) == c, "patient_id"].astype(str))
+        out[c] = {n: (t[t["patient_id"].astype(str).isin(ids)] if t is not None and "patient_id" in t else t)
+                  for n, t in tables.items()}
+    return out
+
+
+def one(per_site: int, engine: str, tmp: Path) -> dict:
+    from latc.analysis import run_analysis
+    from latc.federated import LocalChannel, SiteRuntime
+    from latc.federated._comparison import run_comparison, site_comparison_frame
+    from latc.federated._demo import DEMO_POLICY
+    from latc.federated._results import compare_results, federated_results
+    from latc.federated._synthetic import synthetic_derived
+
+    n = 8 * per_site
+    t0 = time.perf_counter()
+    ds = synthetic_derived(n, 8, 1)
+    t_derive = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    parts = _split(ds.tables())
+    frames = {s: site_comparison_frame(d) for s, d in parts.items()}
+    t_frames = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if engine == "local":
+        ch = LocalChannel({s: SiteRuntime(s, f, policy=DEMO_POLICY) for s, f in frames.items()})
+        fed = run_comparison(ch)
+        bytes_sent, messages = dict(ch.bytes_sent), dict(ch.messages)
+    else:
+        from latc.federated.flower.launcher import run_flower_comparison
+
+        folders = {}
+        for s, tabs in parts.items():
+            d = tmp / f"n{n}" / s / "derived"
+            d.mkdir(parents=True, exist_ok=True)
+            for name, t in tabs.items():
+                if t is not None:
+                    t.to_parquet(d / f"{name}.parquet", index=False)
+            folders[s] = d
+        logs = {s: tmp / f"n{n}" / s / "release_log.jsonl" for s in folders}
+        fed, bytes_sent = run_flower_comparison(folders, logs, tmp / f"n{n}" / "flower", policy=DEMO_POLICY)
+        messages = {s: len(p.read_text().splitlines()) for s, p in logs.items()}
+    t_fed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pooled = run_analysis(ds, sections=["comparative", "competing"])
+    t_pooled_sections = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run_analysis(ds)
+    t_pooled_all = time.perf_counter() - t0
+    summary, _ = compare_results(federated_results(fed), pooled)
+    return {"sites": 8, "per_site": per_site, "patients": n, "analysed": int(sum(len(f) for f in frames.values())),
+            "engine": engine, "rounds": fed.rounds, "messages_per_site": max(messages.values()),
+            "bytes_per_site_max": max(bytes_sent.values()), "bytes_total": sum(bytes_sent.values()),
+            "seconds": {"synthesise_and_derive": round(t_derive, 2), "site_frames": round(t_frames, 2),
+                        "federated": round(t_fed, 2), "pooled_comparative_competing": round(t_pooled_sections, 2),
+                        "pooled_whole_plan": round(t_pooled_all, 2)},
+            "max_abs_diff": summary["max_abs_diff"], "tables": sorted(summary["tables"]),
+            "not_computed": sorted(fed.not_computed), "peak_rss_mb": round(_peak_mb())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--per-site", type=int, nargs="+", default=[1000, 12500])
+    ap.add_argument("--engine", choices=["local", "flower"], default="local")
+    ap.add_argument("--out", type=Path, default=None)
+    a = ap.parse_args(argv)
+    warnings.simplefilter("ignore")
+    import tempfile
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in a.per_site:
+            r = one(k, a.engine, Path(tmp))
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+    out = a.out or Path(__file__).parent / "results" / f"{date.today()}-federated-{a.engine}.json"
+    out.write_text(json.dumps({"benchmark": "federated", "python": sys.version.split()[0], "runs": rows}, indent=1))
+    print(f"→ {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
