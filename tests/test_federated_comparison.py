@@ -196,3 +196,42 @@ def test_centers_pooled_across_sites_refuse_the_stratified_models(cohort):
     fed = run_comparison(LocalChannel({s: SiteRuntime(s, f) for s, f in frames.items()}))
     assert "comparative/hazard_ratios" not in fed.tables
     assert "pooled into one stratum" in fed.not_computed["comparative/hazard_ratios"]
+
+
+class _StopsAfter(LocalChannel):
+    """A local channel whose site ``site`` stops answering after ``rounds`` rounds (a killed site)."""
+
+    def __init__(self, runtimes, site: str, rounds: int) -> None:
+        super().__init__(runtimes)
+        self.site, self.limit, self.n = site, rounds, 0
+
+    def ask(self, requests):
+        self.n += 1
+        if self.n > self.limit:
+            self.stopped.add(self.site)
+        return super().ask(requests)
+
+
+def test_a_run_resumes_from_its_journal_after_a_site_dropped_out(cohort, federated, tmp_path):
+    from latc.federated._journal import JournalChannel, JournalMismatch
+
+    def runtimes():
+        return {s: SiteRuntime(s, f, policy=OPT_IN, release_log=tmp_path / f"{s}.jsonl") for s, f in cohort[1].items()}
+
+    journal = tmp_path / "journal.jsonl"
+    first = JournalChannel(_StopsAfter(runtimes(), "C03", 30), journal)
+    with pytest.raises(FederatedSiteError, match="site 'C03'"):
+        run_comparison(first)
+    assert first.live == 30 and len(journal.read_text().splitlines()) == 30
+    again = JournalChannel(LocalChannel(runtimes()), journal)        # the site is back
+    fed = run_comparison(again)
+    assert again.replayed == 29 and again.live == fed.rounds - 29     # the weights round is asked again
+    ref = federated[0]
+    for key, table in ref.tables.items():
+        pd.testing.assert_frame_equal(fed.tables[key], table)         # the uninterrupted run's result
+    # a site answered every round once, except the weights round and the round that failed (asked again)
+    c01 = [json.loads(x)["step"] for x in (tmp_path / "C01.jsonl").read_text().splitlines()]
+    assert len(c01) == fed.rounds + 2 and c01.count("weights") == 2
+    # another run (unstabilized weights: another request at the weights round) refuses the journal
+    with pytest.raises(JournalMismatch, match=r"round \d+ of the journal was another request"):
+        run_comparison(JournalChannel(LocalChannel(runtimes()), journal), stabilize=False)

@@ -31,13 +31,14 @@ from ._site import site_rows, split_by_site
 from ._protocol import Channel, FederatedSiteError, LocalChannel, Request, SiteRuntime
 from . import _steps as _steps  # noqa: F401 - registers the site steps
 from . import _baseline as _baseline  # noqa: F401 - registers the table_one step
+from ._journal import JournalChannel, JournalMismatch
 from ._comparison import FederatedComparison, run_comparison, site_comparison_frame, site_runtime
 from ._survival import (coarsen_times, combine_km, combine_logrank, combine_time_grid, site_km_counts,
                         site_km_times)
 
 __all__ = [
     "Channel", "FederatedComparison", "FederatedSiteError", "LocalChannel", "Request", "SiteRuntime",
-    "run_comparison", "site_comparison_frame", "site_runtime",
+    "run_comparison", "site_comparison_frame", "site_runtime", "JournalChannel", "JournalMismatch",
     "DEFAULT_ALLOWED", "balance_rows", "combine_balance", "combine_effective_sample_size", "site_balance", "site_weights", "DisclosurePolicy", "FederatedDisclosureError", "FederatedInputError", "Message",
     "canonical_json", "check_messages", "coarsen_times", "combine_counts", "combine_cox_robust",
     "combine_cox_step", "combine_cox_webdisco_step", "combine_km", "combine_levels", "combine_logistic_step",

@@ -26,6 +26,8 @@ def demo(
                                help="flower: SuperLink + one SuperNode per site on loopback; local: in this process."),
     seed: int = typer.Option(20261204, "--seed", help="Seed of the synthetic cohort."),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Write report.pdf too."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a run that stopped (a site dropped out) from "
+                                "the coordinator's journal instead of starting afresh."),
 ) -> None:
     """Split the synthetic 8-center cohort by center, run the federated analysis, run the pooled
     `latc analyze` on the same data, compare them (comparison.json) and write the federated report."""
@@ -37,7 +39,7 @@ def demo(
     if engine not in ("flower", "local"):
         _fail(f"--engine must be 'flower' or 'local', not {engine!r}")
     try:
-        res = federated_demo(out, n_patients=patients, seed=seed, engine=engine)
+        res = federated_demo(out, n_patients=patients, seed=seed, engine=engine, resume=resume)
         rep = build_report(out / "federated", out / "federated" / "report", pdf=pdf)
     except LatcError as exc:
         _fail(str(exc))

@@ -131,7 +131,7 @@ def _logistic_step(rt: SiteRuntime, outcome: str, covariates: Sequence[str], lev
     return site_logistic_step(rt.frame, outcome, covariates, levels, beta, site=rt.site, policy=rt.policy)
 
 
-@site_step("weights")
+@site_step("weights", stateful=True)
 def _weights(rt: SiteRuntime, covariates: Sequence[str], levels: dict, beta: Sequence[float],
              p_treated: float) -> Message:
     """Propensity scores and weights from the announced β̂, kept at the site; sends nothing but an

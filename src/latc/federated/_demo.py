@@ -32,6 +32,7 @@ import pandas as pd
 
 from ._comparison import run_comparison, site_runtime
 from ._disclosure import DisclosurePolicy
+from ._journal import JournalChannel
 from ._protocol import LocalChannel
 from ._results import compare_results, federated_results
 
@@ -92,8 +93,11 @@ def _pooled_derived(out: Path, n_patients: int, n_centers: int, seed: int) -> tu
 
 def federated_demo(out: str | Path, *, n_patients: int = 800, n_centers: int = 8, seed: int = 20261204,
                    engine: str = "flower", policy: DisclosurePolicy = DEMO_POLICY,
-                   timeout: float = 600.0) -> FederatedDemo:
-    """Run the demo (module docstring); ``engine``: ``"flower"`` or ``"local"``."""
+                   timeout: float = 600.0, resume: bool = False) -> FederatedDemo:
+    """Run the demo (module docstring); ``engine``: ``"flower"`` or ``"local"``. The coordinator's
+    journal (``OUT/federated/journal.jsonl``) records every completed round; ``resume`` replays it
+    (a run that stopped because a site dropped out continues from the failed round) — otherwise
+    the demo starts afresh."""
     from latc.analysis import analyze_path, write_results
 
     out = Path(out)
@@ -105,17 +109,19 @@ def federated_demo(out: str | Path, *, n_patients: int = 800, n_centers: int = 8
 
     t0 = time.perf_counter()
     logs = {s: out / "sites" / s / "release_log.jsonl" for s in site_dirs}
-    for p in logs.values():
-        p.unlink(missing_ok=True)
+    journal = out / "federated" / "journal.jsonl"
+    if not resume:
+        for p in [*logs.values(), journal]:
+            p.unlink(missing_ok=True)
     if engine == "local":
         channel = LocalChannel({s: site_runtime(s, d, policy=policy, release_log=logs[s]) for s, d in site_dirs.items()})
-        fed = run_comparison(channel, baseline=True)
+        fed = run_comparison(JournalChannel(channel, journal), baseline=True)
         bytes_sent = dict(channel.bytes_sent)
     elif engine == "flower":
         from .flower.launcher import run_flower_comparison
 
         fed, bytes_sent = run_flower_comparison(site_dirs, logs, out / "federated" / "flower", policy=policy,
-                                                timeout=timeout)
+                                                timeout=timeout, journal=journal)
     else:
         raise ValueError(f"engine must be 'flower' or 'local', not {engine!r}")
     t["federated"] = time.perf_counter() - t0

@@ -32,7 +32,8 @@ from latc.errors import LatcError
 from ._disclosure import DisclosurePolicy
 from ._messages import Message, _dumps, plain, release_record
 
-__all__ = ["Channel", "FederatedSiteError", "LocalChannel", "Request", "SITE_STEPS", "SiteRuntime", "site_step"]
+__all__ = ["Channel", "FederatedSiteError", "LocalChannel", "Request", "SITE_STEPS", "STATEFUL_STEPS", "SiteRuntime",
+           "site_step"]
 
 
 class FederatedSiteError(LatcError, RuntimeError):
@@ -64,12 +65,17 @@ class Request:
 
 #: step name → site function ``fn(runtime, **params) -> Message``
 SITE_STEPS: dict[str, Callable[..., Message]] = {}
+#: steps that change the site's local state (e.g. compute its weights): never replayed from a journal
+STATEFUL_STEPS: set[str] = set()
 
 
-def site_step(name: str) -> Callable[[Callable[..., Message]], Callable[..., Message]]:
-    """Register a site function under ``name`` (the ``step`` of a :class:`Request`)."""
+def site_step(name: str, *, stateful: bool = False) -> Callable[[Callable[..., Message]], Callable[..., Message]]:
+    """Register a site function under ``name`` (the ``step`` of a :class:`Request`); ``stateful``:
+    it keeps something at the site a later step uses, so a resumed run asks it again."""
     def register(fn: Callable[..., Message]) -> Callable[..., Message]:
         SITE_STEPS[name] = fn
+        if stateful:
+            STATEFUL_STEPS.add(name)
         return fn
     return register
 
