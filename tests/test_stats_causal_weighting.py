@@ -49,6 +49,22 @@ def test_weights_match_r(lalonde, gold, column, kwargs):
     assert ((w == 0) == (gold[column] == 0)).all()
 
 
+def test_atc_weights_from_r_propensity_scores(lalonde, gold):
+    # WeightIt get_w_from_ps(ps, treat, estimand = "ATC"): treated (1 - e) / e, control 1, with e
+    # R's glm fitted values (glm_ps_weights.csv, column ps)
+    e = gold["ps"].to_numpy()
+    t = lalonde["treat"].to_numpy() == 1
+    w = weights(lalonde, "treat", COVS, estimand="ATC")
+    assert np.allclose(w[t], (1 - e[t]) / e[t], rtol=1e-6)
+    assert (w[~t] == 1).all()
+    # the ATT of the swapped groups, and truncation caps the treated (the weights that vary)
+    assert np.allclose(w, weights(lalonde.assign(treat=1 - lalonde["treat"]), "treat", COVS, estimand="ATT"),
+                       rtol=1e-8)
+    wt = weights(lalonde, "treat", COVS, estimand="ATC", truncate=0.9)
+    cap = np.quantile(w[t], 0.9, method="closest_observation")
+    assert np.allclose(wt[t], np.minimum(w[t], cap)) and (wt[~t] == 1).all()
+
+
 def test_weights_from_given_ps_equal_estimated(lalonde, gold):
     w = weights(lalonde, "treat", ps=gold["ps"].to_numpy(), estimand="ATO")
     assert np.allclose(w, gold["w_ato"], rtol=1e-12)

@@ -25,20 +25,29 @@ Where the subject table comes from (first that applies):
 Otherwise there is no subject table and the outcome analyses are skipped, with a message saying
 why and how to get one. The synthetic truth (``truth_patients.csv`` of `latc synth`) is **never**
 used unless named explicitly with ``--subject`` (a demonstration; the note says so).
+
+For embeddings (cells, spots), :func:`annotate_outcomes` adds the patient's ``cohort`` and
+``response`` to an AnnData's ``obs``, with the cohort from the study's validated patients form
+(:func:`cohort_from_study`) when the subject table has none.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from latc.omics._manifest import OmicsInputError
 
+if TYPE_CHECKING:  # anndata is imported by the commands that build an AnnData, not by this module
+    from anndata import AnnData
+
 __all__ = ["DEFAULT_RESPONSE", "DEFAULT_TIME", "DEFAULT_EVENT", "Outcomes", "find_subject", "load_outcomes",
-           "binary_values", "study_data_root", "NO_SUBJECT_HINT"]
+           "binary_values", "study_data_root", "NO_SUBJECT_HINT", "annotate_outcomes", "cohort_from_study"]
 
 DEFAULT_RESPONSE = "objective_response"
 DEFAULT_TIME = "rfs_time_months"
@@ -94,8 +103,6 @@ def study_data_root(study: str | Path, _depth: int = 0) -> Path | None:
     record ``manifest.json`` → ``input.path``, followed when that is itself an output folder), which
     the manifest's ``file_ref`` paths are relative to; None when there is no record or the recorded
     folder does not exist (any more, or relative to another working folder)."""
-    import json
-
     p = Path(study)
     m = p / "manifest.json"
     if not (p.is_dir() and m.is_file()) or _depth > 3:
@@ -337,3 +344,36 @@ def load_outcomes(study: str | Path | None = None, subject: str | Path | pd.Data
                          "(name them with --time-column/--event-column)")
     o.table = t
     return o
+
+
+def annotate_outcomes(adata: AnnData, outcomes: Outcomes | None, *, cohort: pd.Series | None = None) -> AnnData:
+    """Add ``obs["cohort"]`` and ``obs["response"]`` (``responder``/``non_responder``, missing for
+    patients without one) from the subject table, in place, so an embedding can be coloured by
+    them; ``cohort`` (patient_id → cohort, e.g. the validated patients form) is used when the subject
+    table has none. ``uns["latc_outcomes"]`` records the source and columns."""
+    o = outcomes or Outcomes()
+    for c in ("cohort", "response"):
+        if c in adata.obs:
+            if cohort is None and c == "cohort":
+                cohort = adata.obs[["patient_id", "cohort"]].drop_duplicates("patient_id").set_index("patient_id")["cohort"]
+            del adata.obs[c]
+    cols = o.patient_columns(adata.obs["patient_id"], cohort)
+    for c in cols.columns:
+        adata.obs[c] = cols[c].to_numpy()
+        if not isinstance(adata.obs[c].dtype, pd.CategoricalDtype):
+            adata.obs[c] = adata.obs[c].astype("category")
+    adata.uns["latc_outcomes"] = json.dumps(o.record(), default=str)  # JSON text: h5ad cannot store None
+    return adata
+
+
+def cohort_from_study(study: str | Path) -> pd.Series | None:
+    """patient_id → cohort from the study's validated patients form (None when it has none)."""
+    from latc.omics._manifest import validated_form
+
+    try:
+        p = validated_form(Path(study), "patients")
+    except (OmicsInputError, OSError, ValueError):
+        return None
+    if p is None or not {"patient_id", "cohort"} <= set(p.columns):
+        return None
+    return p.drop_duplicates("patient_id").set_index("patient_id")["cohort"].astype("object")

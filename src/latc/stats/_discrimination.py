@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -164,7 +165,7 @@ class ConcordanceResult:
     method: str
     tau: float | None = None
     conf_level: float = 0.95
-    dfbeta: np.ndarray = field(default=None, repr=False, compare=False)
+    dfbeta: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_frame(self) -> pd.DataFrame:
         """One-row DataFrame (metric, estimate, se, lower, upper, counts, method, tau)."""
@@ -177,7 +178,7 @@ class ConcordanceResult:
 
 
 def _concordance(time: np.ndarray, event: np.ndarray, risk: np.ndarray, event_weight: np.ndarray,
-                 want_se: bool = True) -> dict:
+                 want_se: bool = True) -> dict[str, Any]:
     """Weighted pair counts and (optionally) R's dfbeta; ``event_weight`` = time weight per row.
 
     Rows are sorted by time descending, censored before events at a tied time (R's sort.stop).
@@ -213,7 +214,7 @@ def _concordance(time: np.ndarray, event: np.ndarray, risk: np.ndarray, event_we
     n_blk = np.bincount(blk[ev], minlength=len(starts))
     tied_y = float(np.sum(d_blk * (n_blk - 1) / 2.0))
     npair = conc_r + disc_r + tied_x
-    out = {"concordant": disc_r, "discordant": conc_r, "tied_risk": tied_x, "tied_time": tied_y,
+    out: dict[str, Any] = {"concordant": disc_r, "discordant": conc_r, "tied_risk": tied_x, "tied_time": tied_y,
            "comparable": npair,
            "estimate": (disc_r + tied_x / 2) / npair if npair > 0 else np.nan}
     if not want_se or npair <= 0:

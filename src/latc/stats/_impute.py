@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -241,6 +242,7 @@ class _Column:
     def __init__(self, s: pd.Series, kind: str):
         self.name, self.kind, self.dtype = s.name, kind, s.dtype
         self.missing = s.isna().to_numpy()
+        self.levels: list[Any] | None
         if kind == "pmm":
             self.levels = None
             self.values = s.to_numpy(dtype=float, na_value=np.nan)
@@ -257,6 +259,11 @@ class _Column:
             codes[codes < 0] = np.nan
             self.levels = levels
             self.values = codes
+
+    @property
+    def n_levels(self) -> int:
+        """Number of categories (0 for a numeric column)."""
+        return 0 if self.levels is None else len(self.levels)
 
     def dummies(self, v: np.ndarray) -> np.ndarray:
         if self.levels is None:
@@ -351,8 +358,8 @@ def impute(df: pd.DataFrame, *, m: int = 20, method: dict[str, str] | None = Non
     use_method = {c: (method.get(c, kinds[c]) if df[c].isna().any() else "") for c in cols}
     columns = {c: _Column(df[c], use_method[c] or kinds[c]) for c in cols}
     for c, col in columns.items():
-        if use_method[c] == "logreg" and len(col.levels) > 2:
-            raise StatsInputError(f"impute: '{c}' has {len(col.levels)} levels; use polyreg")
+        if use_method[c] == "logreg" and col.n_levels > 2:
+            raise StatsInputError(f"impute: '{c}' has {col.n_levels} levels; use polyreg")
         if use_method[c] in ("logreg", "polyreg"):
             observed = np.unique(col.values[~col.missing])
             if len(observed) < 2:
@@ -398,7 +405,7 @@ def impute(df: pd.DataFrame, *, m: int = 20, method: dict[str, str] | None = Non
                 elif meth == "logreg":
                     draw = _logreg(X_obs, y_obs, X_mis, rng)
                 else:
-                    draw, warm[c] = _polyreg(X_obs, y_obs, X_mis, len(col.levels), rng, warm.get(c))
+                    draw, warm[c] = _polyreg(X_obs, y_obs, X_mis, col.n_levels, rng, warm.get(c))
                 cur[c][col.missing] = draw
                 chain.append({"imputation": i + 1, "iteration": it + 1, "variable": c,
                               "mean": float(np.mean(draw))})
@@ -409,7 +416,7 @@ def impute(df: pd.DataFrame, *, m: int = 20, method: dict[str, str] | None = Non
     where = df.isna()
     return ImputedData(datasets=datasets, original=df.copy(), where=where, method=use_method,
                        predictors={c: pred_sets[c] + list(aux) for c in targets}, m=int(m),
-                       maxit=int(maxit), seed=seed, survival=tuple(survival) if survival else None,
+                       maxit=int(maxit), seed=seed, survival=(survival[0], survival[1]) if survival else None,
                        chain_means=pd.DataFrame(chain))
 
 

@@ -167,9 +167,9 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights
     if isinstance(variables, str):
         variables = [variables]
     variables = list(variables)
-    categorical = set(categorical or [])
-    nonnormal = set(nonnormal or [])
-    exact = set(exact or [])
+    categorical_set = set(categorical or [])
+    nonnormal_set = set(nonnormal or [])
+    exact_set = set(exact or [])
     need = [group, *variables] + ([weights] if weights else [])
     absent = [c for c in need if c not in df.columns]
     if absent:
@@ -178,7 +178,7 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights
         raise StatsInputError("table_one: give at least one variable")
     if group in variables:
         raise StatsInputError(f"table_one: the group column '{group}' cannot also be a row variable")
-    stray = (categorical | nonnormal | exact) - set(variables)
+    stray = (categorical_set | nonnormal_set | exact_set) - set(variables)
     if stray:
         raise StatsInputError(f"table_one: {sorted(stray)} are not among the variables")
     data = df.loc[df[group].notna()]
@@ -217,8 +217,8 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights
         if miss.all():
             add(v, "", "all missing", {k: "" for k in groups}, test="", missing=n_missing)
             continue
-        is_cat = v in categorical or _is_categorical(s)
-        if v in nonnormal and is_cat:
+        is_cat = v in categorical_set or _is_categorical(s)
+        if v in nonnormal_set and is_cat:
             raise StatsInputError(f"table_one: '{v}' is categorical; it cannot be nonnormal")
         if is_cat:
             levels = _levels(s.dropna())
@@ -232,7 +232,7 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights
                 tab = tab[tab.sum(axis=1) > 0]
                 if tab.shape[0] < 2 or tab.shape[1] < 2:
                     test = "not computed (a single level or group observed)"
-                elif v in exact:
+                elif v in exact_set:
                     p, test = _fisher_exact(tab), "Fisher's exact test"
                 else:
                     p = float(stats.chi2_contingency(tab, correction=True).pvalue)
@@ -284,14 +284,14 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights
             per[k] = (mean, sd, med, q1, q3, xs)
             long_rows.append({"variable": v, "level": "", "group": k, "n": float(ws.sum()), "mean": mean, "sd": sd,
                             "median": med, "q1": q1, "q3": q3, "missing": float(w_all[gmask[k] & miss].sum())})
-            if v in nonnormal:
+            if v in nonnormal_set:
                 cells[k] = f"{_fmt_num(med, digits)} [{_fmt_num(q1, digits)}, {_fmt_num(q3, digits)}]"
             else:
                 cells[k] = f"{_fmt_num(mean, digits)} ({_fmt_num(sd, digits)})"
         p, test = np.nan, ""
         samples = [per[k][5] for k in groups if len(per[k][5]) > 0]
         if tests and not weights and len(samples) > 1:
-            if v in nonnormal:
+            if v in nonnormal_set:
                 if len(np.unique(np.concatenate(samples))) > 1:
                     p, test = float(stats.kruskal(*samples).pvalue), "Kruskal-Wallis"
             elif all(len(a) > 0 for a in samples) and sum(len(a) for a in samples) > len(samples):
@@ -306,7 +306,7 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str], *, weights
                     denom = np.sqrt((s1 ** 2 + s0 ** 2) / 2)
                     pairs.append(0.0 if m1 == m0 and denom == 0 else abs(m1 - m0) / denom)
             smd_w = float(np.mean(pairs))
-        add(v, "", "median [IQR]" if v in nonnormal else "mean (SD)", cells, p, test, smd_u, smd_w, n_missing)
+        add(v, "", "median [IQR]" if v in nonnormal_set else "mean (SD)", cells, p, test, smd_u, smd_w, n_missing)
     out = pd.DataFrame.from_records(long_rows if numbers else records)
     out.attrs["method"] = (
         "tableone conventions: % of non-missing; mean (SD) / median [IQR] (type 7 quantiles); "

@@ -11,7 +11,7 @@ import pandas as pd
 from latc.omics._manifest import SAMPLE_KEYS, OmicsInputError, load_manifest, resolve_data_root, validated_form
 from latc.omics._outcomes import Outcomes, binary_values
 from latc.omics._output import Output, Progress, no_progress, write_run_json
-from latc.omics.bulk import _figures
+from latc.omics import _figures
 from latc.omics.bulk._de import de_paired, de_response
 from latc.omics.bulk._io import read_bulk
 from latc.omics.bulk._qc import sample_qc, sex_check
@@ -62,7 +62,7 @@ def run_bulk(study_dir: str | Path, out: str | Path, *, subject: str | Path | pd
       ``response_timepoint`` (first response column); ``tables/de_paired.csv`` — ``post`` vs ``pre``
       paired by patient (``~ patient + timepoint``);
     * ``tables/bulk_association.csv`` — every score against every response column (Mann–Whitney)
-      and RFS (Cox per SD), per timepoint and tissue, BH-FDR (:func:`latc.omics.spatial.associate`);
+      and RFS (Cox per SD), per timepoint and tissue, BH-FDR (:func:`latc.omics._associate.associate`);
     * ``adata.h5ad`` (counts, samples × genes; ``obs`` keys, QC, cohort, response);
     * ``figures/`` volcano plots and score distributions by response (SVG + 300-dpi PNG);
     * ``skipped.csv``, ``run.json``.
@@ -76,7 +76,7 @@ def run_bulk(study_dir: str | Path, out: str | Path, *, subject: str | Path | pd
 
     from latc.omics._outcomes import is_output_folder, load_outcomes, study_data_root
     from latc.omics._output import files_checksum, manifest_checksum
-    from latc.omics.spatial._features import associate
+    from latc.omics._associate import associate
 
     step = progress or no_progress
     t0 = time.perf_counter()

@@ -9,7 +9,7 @@ import pandas as pd
 
 from latc.omics._outcomes import Outcomes
 from latc.omics._output import Output, Progress, no_progress, write_run_json
-from latc.omics.bulk import _figures
+from latc.omics import _figures
 from latc.omics.flow._features import flow_features
 
 FIGURE_POPULATIONS = ["CD8_PD1pos_pct_parent", "CD4_PD1pos_pct_parent", "Treg_pct_parent", "CD3pos_pct_parent",
@@ -46,7 +46,7 @@ def run_flow(study_dir: str | Path, out: str | Path, *, gating: str | Path | Non
     from latc.omics._manifest import load_manifest, resolve_data_root, samples_for, validated_form
     from latc.omics._outcomes import is_output_folder, load_outcomes, study_data_root
     from latc.omics._output import files_checksum, manifest_checksum
-    from latc.omics.spatial._features import associate
+    from latc.omics._associate import associate
 
     step = progress or no_progress
     t0 = time.perf_counter()

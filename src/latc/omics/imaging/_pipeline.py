@@ -149,7 +149,7 @@ def run_imaging(study_dir: str | Path, out: str | Path, *, subject=None, strict:
             assoc = pd.concat(frames, ignore_index=True)
         written.append(oo.table(assoc, "association"))
     if subj is not None and o.has_rfs:
-        from latc.omics.spatial._features import associate
+        from latc.omics._associate import associate
 
         step("association of the features with RFS")
         frames = []

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from latc.omics._manifest import OmicsInputError
-from latc.omics.integrate._matrix import FeatureMatrix, build_feature_matrix, clinical_matrix
+from latc.omics.integrate import FeatureMatrix, build_feature_matrix, clinical_matrix
 from latc.omics.models._cv import CVResult, nested_cv, nested_cv_cox
 from latc.omics.models._evaluate import compare_models, evaluate, permutation_test, roc_curve_ci
 from latc.omics.models._screen import screen_binary, screen_survival
@@ -163,7 +163,7 @@ def run_biomarkers(tables: Mapping[str, pd.DataFrame], subject: pd.DataFrame, ou
 
     mofa = assoc = None
     if run_mofa_model:
-        from latc.omics.integrate._mofa import run_mofa
+        from latc.omics.integrate import run_mofa
         try:
             mofa = run_mofa(fm, n_factors=mofa_factors, seed=seed)
             f = mofa.factors.reindex(patients)

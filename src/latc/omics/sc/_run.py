@@ -27,7 +27,9 @@ from anndata import AnnData
 
 from latc._paths import safe_filename
 from latc.omics._manifest import OmicsInputError
-from latc.omics._outcomes import Outcomes, load_outcomes
+# annotate_outcomes and the patients-form cohort live in the shared outcome layer (spatial uses them too)
+from latc.omics._outcomes import Outcomes, annotate_outcomes, load_outcomes
+from latc.omics._outcomes import cohort_from_study as _cohort_from_study
 from latc.omics._output import Output, Progress, files_checksum, manifest_checksum, no_progress, write_run_json
 from latc.omics.sc._annotate import annotate
 from latc.omics.sc._composition import composition, differential_abundance
@@ -105,26 +107,6 @@ def process(adata: AnnData, *, qc: bool = True, doublets: bool = True, batch_key
     score_signatures(adata, seed=seed)
     if summ is not None:
         adata.uns["qc_summary"] = summ
-    return adata
-
-
-def annotate_outcomes(adata: AnnData, outcomes: Outcomes | None, *, cohort: pd.Series | None = None) -> AnnData:
-    """Add ``obs["cohort"]`` and ``obs["response"]`` (``responder``/``non_responder``, missing for
-    patients without one) from the subject table, in place, so an embedding can be coloured by
-    them; ``cohort`` (patient_id → cohort, e.g. the validated patients form) is used when the subject
-    table has none. ``uns["latc_outcomes"]`` records the source and columns."""
-    o = outcomes or Outcomes()
-    for c in ("cohort", "response"):
-        if c in adata.obs:
-            if cohort is None and c == "cohort":
-                cohort = adata.obs[["patient_id", "cohort"]].drop_duplicates("patient_id").set_index("patient_id")["cohort"]
-            del adata.obs[c]
-    cols = o.patient_columns(adata.obs["patient_id"], cohort)
-    for c in cols.columns:
-        adata.obs[c] = cols[c].to_numpy()
-        if not isinstance(adata.obs[c].dtype, pd.CategoricalDtype):
-            adata.obs[c] = adata.obs[c].astype("category")
-    adata.uns["latc_outcomes"] = json.dumps(o.record(), default=str)  # JSON text: h5ad cannot store None
     return adata
 
 
@@ -352,19 +334,6 @@ def load_subject(path: str | Path, **kw) -> tuple[pd.DataFrame, str]:
     (the synthetic ``truth_patients.csv`` converted); returns ``(table, note)``."""
     o = load_outcomes(subject=path, **kw)
     return o.table, o.message()
-
-
-def _cohort_from_study(study: Path) -> pd.Series | None:
-    """patient_id → cohort from the study's validated patients form (None when it has none)."""
-    from latc.omics._manifest import validated_form
-
-    try:
-        p = validated_form(study, "patients")
-    except (OmicsInputError, OSError, ValueError):
-        return None
-    if p is None or not {"patient_id", "cohort"} <= set(p.columns):
-        return None
-    return p.drop_duplicates("patient_id").set_index("patient_id")["cohort"].astype("object")
 
 
 def run_study(study_dir: str | Path, out: str | Path, *, manifest: str | Path | pd.DataFrame | None = None,

@@ -122,7 +122,7 @@ def spots_adata(samples: dict, outcomes: Outcomes | None, cohort: pd.Series | No
         if k in out.obs:
             out.obs[k] = out.obs[k].astype(str).astype("category")
     out.uns["celltype_proportion_names"] = np.asarray(names or [], dtype=str)
-    from latc.omics.sc._run import annotate_outcomes
+    from latc.omics._outcomes import annotate_outcomes
 
     annotate_outcomes(out, outcomes, cohort=cohort)
     return out
@@ -151,8 +151,7 @@ def run_spatial(study_dir: str | Path, out: str | Path, *, subject: str | Path |
     import time
 
     from latc.omics._manifest import load_manifest, resolve_data_root, samples_for
-    from latc.omics._outcomes import is_output_folder, load_outcomes, study_data_root
-    from latc.omics.sc._run import _cohort_from_study
+    from latc.omics._outcomes import cohort_from_study, is_output_folder, load_outcomes, study_data_root
     from latc.omics.spatial._plots import plot_feature_by_group, plot_nhood_heatmap, plot_spatial_maps
 
     step = progress or no_progress
@@ -202,7 +201,7 @@ def run_spatial(study_dir: str | Path, out: str | Path, *, subject: str | Path |
         run.skipped.append({"analysis": "spatial_association", "reason": "; ".join(o.skipped) or "no outcome column"})
     secs["association"] = time.perf_counter() - t0 - sum(secs.values())
     step("writing the spots (adata.h5ad)" + (" with a UMAP of their cell-type proportions" if umap else ""))
-    spots = spots_adata(res.samples, o, cohort=_cohort_from_study(study_dir))
+    spots = spots_adata(res.samples, o, cohort=cohort_from_study(study_dir))
     if umap:
         _umap(spots, seed)
     spots.write_h5ad(o_out.adata_path, compression="gzip")
@@ -214,7 +213,7 @@ def run_spatial(study_dir: str | Path, out: str | Path, *, subject: str | Path |
         o_out.figure(plot_spatial_maps(res.samples, color="cd8_t", max_samples=max_maps), "spatial_maps_cd8")
         o_out.figure(plot_nhood_heatmap(res.nhood), "spatial_nhood_enrichment")
         if umap:
-            from latc.omics.sc._plots import umap_panels
+            from latc.omics.sc import umap_panels  # sc's public plot of an embedding by obs column
 
             o_out.figure(umap_panels(spots, ["spot_class", "timepoint", "tissue", "cohort", "response"], unit="spots"),
                          "umap_by_outcome")

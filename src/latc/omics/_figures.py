@@ -1,4 +1,4 @@
-"""Small figure helpers shared by the bulk and flow pipelines (SVG + 300-dpi PNG, Okabe–Ito colours)."""
+"""Small figure helpers shared by the omics pipelines (bulk, flow): SVG + 300-dpi PNG, Okabe–Ito colours."""
 
 from __future__ import annotations
 
