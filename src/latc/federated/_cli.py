@@ -55,3 +55,94 @@ def demo(
                f"(comparison.json, comparison.csv)")
     typer.echo(f"report   → {rep.out_dir / 'report.html'}")
     typer.echo(f"logs     → {out / 'sites'}/<site>/release_log.jsonl")
+
+
+def _policy(min_cell: int, opt_in: list[str]):
+    from ._disclosure import DisclosurePolicy
+
+    by: dict[str, int] = {}
+    for item in opt_in:
+        name, _, value = item.partition("=")
+        if not name or not value.isdigit():
+            _fail(f"--opt-in takes ANALYSIS=MINIMUM (e.g. km_weighted=1), not {item!r}")
+        by[name] = int(value)
+    return DisclosurePolicy(min_cell=min_cell, min_cell_by_analysis=by)
+
+
+@federated_app.command("site", help="Run this hospital's site: a Flower SuperNode answering the coordinator from "
+                       "this site's own `latc derive` output, recording every message it sends (foreground; Ctrl-C "
+                       "stops it).")
+def site(
+    site_id: str = typer.Option(..., "--site", help="This site's name as the coordinator knows it (e.g. C01)."),
+    data: Path = typer.Option(..., "--data", help="This site's `latc derive` output folder (derived/)."),
+    superlink: str = typer.Option(..., "--superlink", help="The coordinator's SuperLink, HOST:PORT."),
+    release_log: Path = typer.Option(None, "--release-log", help="Where to record what leaves the site "
+                                     "(default: DATA/../release_log.jsonl)."),
+    min_cell: int = typer.Option(3, "--min-cell", min=1, help="Minimum cell count (DataSHIELD nfilter.tab)."),
+    opt_in: list[str] = typer.Option([], "--opt-in", help="ANALYSIS=MINIMUM: this site's decision to release "
+                                     "smaller cells for one analysis (docs/federated.md). Repeatable."),
+    root_certificates: Path = typer.Option(None, "--root-certificates", help="CA certificate of the SuperLink (TLS)."),
+    insecure: bool = typer.Option(False, "--insecure", help="No TLS: loopback tests only."),
+    workdir: Path = typer.Option(Path(".latc-site"), "--workdir", help="Node config and Flower's state."),
+    port: int = typer.Option(None, "--port", help="The SuperNode's own local port (ClientAppIo API on 127.0.0.1; "
+                             "Flower's default 9094) — set it when several sites share a machine."),
+) -> None:
+    import subprocess
+
+    from .flower._deploy import site_argv
+    from .flower.launcher import FlowerEngineError
+
+    if not data.exists():
+        _fail(f"{data}: not found (this site's `latc derive` output folder)")
+    log = release_log or (data.resolve().parent / "release_log.jsonl")
+    try:
+        argv, env = site_argv(site_id, data, superlink, workdir, release_log=log, policy=_policy(min_cell, opt_in),
+                              insecure=insecure, root_certificates=root_certificates, port=port)
+    except FlowerEngineError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"site {site_id} → SuperLink {superlink}; release log {log}")
+    raise typer.Exit(subprocess.call(argv, env=env))
+
+
+@federated_app.command("run", help="Run the federated analysis from the coordinating center against its SuperLink, "
+                       "write the results in `latc analyze`'s format and the federated report.")
+def run(
+    superlink: str = typer.Option(..., "--superlink", help="The SuperLink's Control API, HOST:PORT."),
+    sites: str = typer.Option(..., "--sites", help="The expected sites, comma-separated (e.g. C01,C02,C03)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (analysis/, report/, flower_run.json)."),
+    plan: str = typer.Option("comparison", "--plan", help="comparison (the study's plan) or selftest (counts)."),
+    root_certificates: Path = typer.Option(None, "--root-certificates", help="CA certificate of the SuperLink (TLS)."),
+    insecure: bool = typer.Option(False, "--insecure", help="No TLS: loopback tests only."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/journal.jsonl after a site dropped out."),
+    timeout: float = typer.Option(3600.0, "--timeout", help="Seconds to wait for the whole run."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Write report.pdf too."),
+) -> None:
+    from latc.errors import LatcError
+
+    from .flower._deploy import run_against
+
+    names = [s.strip() for s in sites.split(",") if s.strip()]
+    journal = out.resolve() / "journal.jsonl"
+    if not resume:
+        journal.unlink(missing_ok=True)
+    params = {"baseline": True, "journal": str(journal)} if plan == "comparison" else {}
+    try:
+        record, result = run_against(superlink, names, out / "coordinator", plan=plan, params=params,
+                                     insecure=insecure, root_certificates=root_certificates, timeout=timeout)
+    except LatcError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"run      → {record.get('rounds')} rounds with {len(names)} sites; record {out / 'coordinator' / 'flower_run.json'}")
+    if plan != "comparison":
+        return
+    from latc.analysis import write_results
+    from latc.report import build_report
+
+    from ._results import federated_results
+
+    res = federated_results(result)
+    write_results(res, out / "analysis")
+    rep = build_report(out, out / "report", pdf=pdf)
+    typer.echo(f"analysis → {out / 'analysis' / 'results.json'}")
+    typer.echo(f"report   → {rep.out_dir / 'report.html'}")

@@ -93,7 +93,7 @@ def _pooled_derived(out: Path, n_patients: int, n_centers: int, seed: int) -> tu
 
 def federated_demo(out: str | Path, *, n_patients: int = 800, n_centers: int = 8, seed: int = 20261204,
                    engine: str = "flower", policy: DisclosurePolicy = DEMO_POLICY,
-                   timeout: float = 600.0, resume: bool = False) -> FederatedDemo:
+                   timeout: float = 1800.0, resume: bool = False) -> FederatedDemo:
     """Run the demo (module docstring); ``engine``: ``"flower"`` or ``"local"``. The coordinator's
     journal (``OUT/federated/journal.jsonl``) records every completed round; ``resume`` replays it
     (a run that stopped because a site dropped out continues from the failed round) — otherwise

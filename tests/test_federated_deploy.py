@@ -1,0 +1,98 @@
+"""`latc federated site` and `latc federated run`: a deployment's two commands, on loopback.
+
+A ``flower-superlink`` is started by hand (as the coordinating center would), two hospitals run
+`latc federated site` on their own `latc derive` folders, and the coordinator runs
+`latc federated run --plan selftest`: the counts come back, each site's release log records its
+messages, and every process is stopped afterwards. TLS is required off loopback (a one-line error).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("flwr", reason="Flower (flwr) is not installed here")
+
+from latc.cli import app  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(procs):
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def test_insecure_is_refused_off_loopback(tmp_path):
+    res = CliRunner().invoke(app, ["federated", "run", "--superlink", "10.1.2.3:9093", "--sites", "C01",
+                                   "--out", str(tmp_path), "--insecure"])
+    assert res.exit_code != 0 and "--insecure is for loopback only" in res.output
+    res = CliRunner().invoke(app, ["federated", "run", "--superlink", "10.1.2.3:9093", "--sites", "C01",
+                                   "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "--root-certificates" in res.output
+
+
+def test_sites_and_coordinator_on_loopback(tmp_path):
+    from latc.federated._demo import split_derived
+    from latc.federated._synthetic import synthetic_derived
+
+    folders = split_derived(synthetic_derived(300, 2, 1).tables(), tmp_path / "hospitals")
+    port = _free_port()
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "FLWR_HOME": str(tmp_path / "link"),
+           "FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1"}
+    procs = []
+    try:
+        procs.append(subprocess.Popen([str(BIN / "flower-superlink"), "--insecure", "--host", "127.0.0.1", "--port",
+                                       str(port), "--disable-runtime-dependency-installation"], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the SuperLink did not start"
+                time.sleep(0.2)
+        for site, folder in folders.items():
+            procs.append(subprocess.Popen([str(BIN / "latc"), "federated", "site", "--site", site, "--data", str(folder),
+                                           "--superlink", f"127.0.0.1:{port}", "--insecure",
+                                           "--port", str(_free_port()),
+                                           "--workdir", str(tmp_path / "node" / site)], env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        time.sleep(8)                                     # the SuperNodes register (Flower polls every 3 s)
+        res = subprocess.run([str(BIN / "latc"), "federated", "run", "--superlink", f"127.0.0.1:{port}", "--sites",
+                              ",".join(folders), "--out", str(tmp_path / "coord"), "--plan", "selftest", "--insecure",
+                              "--timeout", "240"], capture_output=True, text=True, timeout=300, env=env)
+        assert res.returncode == 0, res.stdout + res.stderr
+        counts = json.loads((tmp_path / "coord" / "coordinator" / "counts.json").read_text(encoding="utf-8"))
+        assert counts["rows"] and {r["group"] for r in counts["rows"]} >= {"neoadjuvant", "upfront_surgery"}
+        for site, folder in folders.items():
+            log = (folder.parent / "release_log.jsonl").read_text(encoding="utf-8").splitlines()
+            assert [json.loads(x)["step"] for x in log] == ["hello", "counts"]
+    finally:
+        _stop(procs)
+    assert all(p.poll() is not None for p in procs)
