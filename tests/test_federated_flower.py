@@ -335,3 +335,30 @@ def test_comparison_over_flower_equals_local_channel(tmp_path):
         lines = [json.loads(x) for x in logs[s].read_text(encoding="utf-8").splitlines()]
         assert [x["sha256"] for x in lines] == [r["sha256"] for r in rec["received"][s]]
         assert sum(x["n_bytes"] for x in lines) == bytes_sent[s]
+
+
+def test_a_terminated_command_leaves_no_process(frames, tmp_path):
+    """`kill` (SIGTERM) of the command that runs the federation stops every process it started."""
+    import os
+    import signal as _signal
+
+    paths = frames[1]
+    code = ("import sys; from latc.federated.flower.launcher import run_flower; "
+            f"run_flower({ {k: str(v) for k, v in paths.items()} !r}, {str(tmp_path / 'out')!r}, "
+            "params={'repeat': 50}, timeout=600, round_timeout=60)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list((tmp_path / "out" / "engine" / "logs").glob("supernode-*.log")):
+        time.sleep(0.5)
+    time.sleep(10)                                       # the SuperNodes are up and the run is going
+    os.kill(proc.pid, _signal.SIGTERM)
+    proc.wait(timeout=60)
+    time.sleep(3)
+    def ours(p):
+        try:
+            return p.status() != psutil.STATUS_ZOMBIE and (str(tmp_path) in " ".join(p.cmdline())
+                                                            or str(tmp_path) in p.cwd())
+        except psutil.Error:
+            return False
+
+    assert [p.pid for p in psutil.process_iter() if ours(p)] == []

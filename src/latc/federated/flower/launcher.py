@@ -512,6 +512,27 @@ def _finish(record: dict[str, Any], out: Path, run_id: str) -> FlowerRun:
                             f"{record.get('traceback', '')}")
 
 
+@contextlib.contextmanager
+def _terminated_as_exit():
+    """While the federation runs, SIGTERM (``kill``, a scheduler's stop) ends the command through
+    ``SystemExit`` so its ``finally`` stops every process it started (Python's default SIGTERM
+    handling would exit without it and leave the SuperLink and SuperNodes running)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_flower(sites: Mapping[str, str | Path], out: str | Path, *, coordinator: str = SELFTEST,
                params: Mapping[str, Any] | None = None,
                policy: DisclosurePolicy | Mapping[str, DisclosurePolicy] | None = None,
@@ -525,13 +546,14 @@ def run_flower(sites: Mapping[str, str | Path], out: str | Path, *, coordinator:
     out = Path(out).resolve()
     fed = LocalFederation(sites, workdir if workdir is not None else out / "engine", policy=policy,
                           release_logs=release_logs, startup_timeout=startup_timeout)
-    try:
-        fed.start()
-        run_id = fed.submit(out, coordinator=coordinator, params=params, round_timeout=round_timeout,
-                            connect_timeout=connect_timeout)
-        run = fed.wait(run_id, out, timeout=timeout, round_timeout=round_timeout)
-    finally:
-        left = fed.shutdown()
+    with _terminated_as_exit():
+        try:
+            fed.start()
+            run_id = fed.submit(out, coordinator=coordinator, params=params, round_timeout=round_timeout,
+                                connect_timeout=connect_timeout)
+            run = fed.wait(run_id, out, timeout=timeout, round_timeout=round_timeout)
+        finally:
+            left = fed.shutdown()
     if left:
         raise FlowerEngineError(f"processes left after shutdown: {left}")
     run.seconds, run.commands, run.workdir, run.tag = dict(fed.seconds), dict(fed.commands), fed.workdir, fed.tag
