@@ -150,3 +150,16 @@ def test_an_edited_csv_or_an_old_analysis_folder_is_one_clear_error(run, tmp_pat
     idx.write_text(json.dumps(d), encoding="utf-8")
     with pytest.raises(ReportInputError, match="older latc .analysis format 1.*re-run `latc analyze`"):
         find_inputs(copy)
+    for value, words in ((3, "newer latc"), ("2", "is '2', not a format number")):
+        d["latc_analysis"] = value
+        idx.write_text(json.dumps(d), encoding="utf-8")
+        with pytest.raises(ReportInputError, match=words):
+            find_inputs(copy)
+
+
+def test_a_listed_table_whose_csv_is_missing_is_an_error(run, tmp_path):
+    copy = tmp_path / "gone"
+    shutil.copytree(run / "analysis", copy / "analysis")
+    (copy / "analysis" / "comparative" / "hazard_ratios.csv").unlink()
+    with pytest.raises(ReportInputError, match=r"hazard_ratios\.csv: listed in results.json but missing"):
+        find_inputs(copy).table("comparative", "hazard_ratios")

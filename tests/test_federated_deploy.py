@@ -56,6 +56,21 @@ def test_insecure_is_refused_off_loopback(tmp_path):
     assert res.exit_code != 0 and "--root-certificates" in res.output
 
 
+def test_site_refuses_wrong_inputs_in_one_line(tmp_path):
+    derived = tmp_path / "derived"
+    derived.mkdir()
+    (derived / "subject.parquet").write_bytes(b"")
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("hello")
+    base = ["federated", "site", "--site", "C01", "--superlink", "127.0.0.1:9092", "--insecure"]
+    cases = [(["--data", str(tmp_path / "nowhere")], "not a `latc derive` output folder"),
+             (["--data", str(derived), "--opt-in", "km_weigted=1"], "no analysis 'km_weigted'"),
+             (["--data", str(derived), "--root-certificates", str(not_pem)], "not a PEM certificate")]
+    for extra, words in cases:
+        res = CliRunner().invoke(app, base + extra)
+        assert res.exit_code != 0 and words in res.output, (extra, res.output)
+
+
 def test_sites_and_coordinator_on_loopback(tmp_path):
     from latc.federated._demo import split_derived
     from latc.federated._synthetic import synthetic_derived

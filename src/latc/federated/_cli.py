@@ -60,11 +60,16 @@ def demo(
 def _policy(min_cell: int, opt_in: list[str]):
     from ._disclosure import DisclosurePolicy
 
+    from ._disclosure import DEFAULT_ALLOWED
+
+    known = sorted(DEFAULT_ALLOWED | {"table_one_values"})
     by: dict[str, int] = {}
     for item in opt_in:
         name, _, value = item.partition("=")
         if not name or not value.isdigit():
             _fail(f"--opt-in takes ANALYSIS=MINIMUM (e.g. km_weighted=1), not {item!r}")
+        if name not in known:
+            _fail(f"--opt-in {item!r}: no analysis {name!r}; analyses: {', '.join(known)}")
         by[name] = int(value)
     return DisclosurePolicy(min_cell=min_cell, min_cell_by_analysis=by)
 
@@ -80,7 +85,10 @@ def site(
                                      "(default: DATA/../release_log.jsonl)."),
     min_cell: int = typer.Option(3, "--min-cell", min=1, help="Minimum cell count (DataSHIELD nfilter.tab)."),
     opt_in: list[str] = typer.Option([], "--opt-in", help="ANALYSIS=MINIMUM: this site's decision to release "
-                                     "smaller cells for one analysis (docs/federated.md). Repeatable."),
+                                     "smaller cells for one analysis (docs/federated.md), e.g. km_weighted=1; "
+                                     "analyses: balance, cif, counts, cox_stratified, cox_webdisco, design_levels, "
+                                     "km, km_weighted, logistic, logrank, moments, quantiles, response_rates, "
+                                     "table_one_values. Repeatable."),
     root_certificates: Path = typer.Option(None, "--root-certificates", help="CA certificate of the SuperLink (TLS)."),
     insecure: bool = typer.Option(False, "--insecure", help="No TLS: loopback tests only."),
     workdir: Path = typer.Option(Path(".latc-site"), "--workdir", help="Node config and Flower's state."),
@@ -92,11 +100,15 @@ def site(
     from .flower._deploy import site_argv
     from .flower.launcher import FlowerEngineError
 
-    if not data.exists():
-        _fail(f"{data}: not found (this site's `latc derive` output folder)")
-    log = release_log or (data.resolve().parent / "release_log.jsonl")
+    folder = data / "derived" if (data / "derived" / "subject.parquet").is_file() else data
+    if not (folder / "subject.parquet").is_file():
+        _fail(f"{data}: not a `latc derive` output folder (no subject.parquet in it or in its derived/)")
+    if root_certificates is not None and root_certificates.is_file() and \
+            b"-----BEGIN CERTIFICATE-----" not in root_certificates.read_bytes()[:100_000]:
+        _fail(f"{root_certificates}: not a PEM certificate (no '-----BEGIN CERTIFICATE-----')")
+    log = release_log or (folder.resolve().parent / "release_log.jsonl")
     try:
-        argv, env = site_argv(site_id, data, superlink, workdir, release_log=log, policy=_policy(min_cell, opt_in),
+        argv, env = site_argv(site_id, folder, superlink, workdir, release_log=log, policy=_policy(min_cell, opt_in),
                               insecure=insecure, root_certificates=root_certificates, port=port)
     except FlowerEngineError as exc:
         _fail(str(exc))

@@ -88,6 +88,18 @@ def federated_results(fed: FederatedComparison, *, sites: dict[str, Any] | None 
             sections[sec].skipped_tables[rest or "(section)"] = reason
         else:
             sections.setdefault(sec, SectionResult(name=sec, title=sec, reason=reason))
+    from latc.analysis import SCHEMAS
+    from latc.analysis._plan import SECTIONS
+
+    for key in SCHEMAS:
+        sec, name = key.split("/")
+        if key in fed.tables or any(k.startswith(key) for k in fed.not_computed) or sec in fed.not_computed:
+            continue
+        reason = "not in the federated plan of this version (docs/federated.md: what is computed federated)"
+        if sec in sections:
+            sections[sec].skipped_tables.setdefault(name, reason)
+        else:
+            sections[sec] = SectionResult(name=sec, title=SECTIONS.get(sec, (sec,))[0], reason=reason)
     for s in sections.values():
         if not s.tables and s.reason is None:
             s.reason = "; ".join(f"{k}: {v}" for k, v in s.skipped_tables.items()) or "not computed federated"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._common import add_table
+from ._common import add_analysis_table, add_table
 from ._inputs import ReportInputs
 from ._model import Section
 
@@ -59,7 +59,7 @@ def _release_logs(inp: ReportInputs) -> pd.DataFrame:
         recs = [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
         rows.append({"site": site, "messages": len(recs), "bytes": sum(int(r.get("n_bytes", 0)) for r in recs),
                      "suppressed": sum(bool(r.get("suppressed")) for r in recs),
-                     "log_sha256": hashlib.sha256(p.read_bytes()).hexdigest()[:16] + "…", "log": rel})
+                     "log_sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "log": rel})
     return pd.DataFrame(rows)
 
 
@@ -81,6 +81,10 @@ def federated_section(inp: ReportInputs) -> Section:
     add_table(sec, "federated_release_logs", "Release logs: messages each site sent", _release_logs(inp),
               caption="From each site's release_log.jsonl; the log's own SHA-256 lets the site check that the "
                       "log it keeps is the one summarised here.", why_empty="no sites recorded")
+    add_analysis_table(sec, inp, "baseline", "table1", title="Baseline characteristics by cohort (federated)",
+                       columns=["label", "level", "statistic", "neoadjuvant", "upfront_surgery", "p", "smd", "missing"])
+    add_analysis_table(sec, inp, "comparative", "balance", title="Covariate balance after weighting (federated)",
+                       columns=["sample", "variable", "type", "diff_un", "diff_adj", "variance_ratio_adj"])
     comp = comparison_of(inp)
     if comp is None:
         sec.note("Comparison with the pooled analysis", "no comparison.json (the pooled reference run is part of "

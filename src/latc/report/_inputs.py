@@ -126,6 +126,9 @@ class ReportInputs:
             # only tables results.json lists: a CSV an earlier run left behind is not this analysis's
             path = self.analysis_dir / info["file"] if self.analysis_dir and info and info.get("file") else None
             df = None
+            if path is not None and not path.is_file():
+                raise ReportInputError(f"{path}: listed in results.json but missing (the analysis folder is "
+                                       "incomplete; re-run `latc analyze`)")
             if path is not None and path.is_file():
                 try:
                     df = _read_csv(path)
@@ -193,7 +196,13 @@ def _check_format(path: Path) -> None:
     from latc.analysis._write import FORMAT_VERSION
 
     found = (_read_json(path) or {}).get("latc_analysis")
-    if not isinstance(found, int) or found < FORMAT_VERSION:
+    if isinstance(found, int) and found > FORMAT_VERSION:
+        raise ReportInputError(f"{path}: written by a newer latc (analysis format {found}, this report reads "
+                               f"{FORMAT_VERSION}); update latc or re-run `latc analyze` with this version")
+    if not isinstance(found, int) or isinstance(found, bool):
+        raise ReportInputError(f"{path}: \"latc_analysis\" is {found!r}, not a format number this report reads "
+                               f"({FORMAT_VERSION}); re-run `latc analyze` on the derived folder")
+    if found < FORMAT_VERSION:
         raise ReportInputError(f"{path}: written by an older latc (analysis format {found}, this report reads "
                                f"{FORMAT_VERSION}); re-run `latc analyze` on the derived folder")
 

@@ -157,6 +157,10 @@ def methods_section(inp: ReportInputs) -> Section:
                                 + ", ".join(diff) + " (the tables use results.json)")
         if warnings:
             sec.paragraphs.append("Warning — " + "; ".join(warnings) + ".")
+    elif (inp.results.get("inputs") or {}).get("federated"):
+        sec.paragraphs.append("Federated analysis: the coordinator holds no patient data, so there is no input checksum; "
+                              "each site's release log records the SHA-256 of every message it sent (section "
+                              "'Federated analysis').")
     else:
         sec.paragraphs.append("No manifest.json in the results folder: the input checksum and run parameters are not "
                               "recorded here (run `latc run` to get them).")
@@ -169,7 +173,17 @@ def methods_section(inp: ReportInputs) -> Section:
             f"after {dp.get('permanence_months', '?')} months; treatment-emergent AEs up to {dp.get('days_after_last_dose', '?')} "
             "days after the last dose. Adverse events by CTCAE v5, complications by Clavien–Dindo, staging by AJCC 8th "
             "edition, recurrence risk by ATA 2015.")
-    if ap:
+    if ap and ap.get("federated"):
+        sec.paragraphs.append(
+            f"Statistics (federated, latc.federated): {int(100 * ap.get('conf_level', 0.95))} % confidence intervals; "
+            f"Kaplan–Meier CIs with the {ap.get('conf_type', 'log')} transform; propensity score by logistic regression "
+            f"(GLORE: summed per-site gradients and Hessians, {ap.get('ps_iterations', '?')} Newton rounds) on "
+            f"{', '.join(ap.get('ps_covariates', []))}; {'stabilized ' if ap.get('stabilize') else ''}IPTW (ATE) and "
+            "overlap weights computed at the sites; Cox models stratified by center (= site), Efron ties, robust "
+            "sandwich SE for the weighted models; engine "
+            f"{ap.get('engine', '?')}. Each table equals `latc analyze` on the pooled rows to rounding "
+            "(docs/federated.md).")
+    elif ap:
         sec.paragraphs.append(
             f"Statistics (latc analyze): {int(100 * ap.get('conf_level', 0.95))} % confidence intervals; Kaplan–Meier CIs "
             f"with the {ap.get('conf_type', 'log')} transform; landmarks at "
@@ -194,7 +208,8 @@ def methods_section(inp: ReportInputs) -> Section:
     rows = []
     for s, info in inp.results.get("sections", {}).items():
         for t in info.get("tables", []):
-            rows.append({"section": s, "table": t.get("title") or t.get("name"), "method": t.get("method", ""),
+            # the section's title: its key would be shown through the code labels ("baseline" = ATA risk model)
+            rows.append({"section": info.get("title") or s, "table": t.get("title") or t.get("name"), "method": t.get("method", ""),
                          "population": t.get("population", ""), "n": t.get("n"),
                          "parameters": json.dumps(t.get("parameters", {}), ensure_ascii=False)[:2000],
                          "file": f"analysis/{t.get('file', '')}"})

@@ -186,10 +186,16 @@ def comparative_section(inp: ReportInputs) -> Section:
     if comp.get("reason") or not comp:
         sec.note("Comparison with upfront surgery", inp.why_not("comparative"))
         return sec
+    federated = bool((inp.results.get("inputs") or {}).get("federated"))
     sec.paragraphs.append(
         "Treatment was chosen because of the tumour (confounding by indication): the cohorts are compared from a "
-        "common time zero (the treatment decision) after propensity-score matching and weighting, with balance "
-        "diagnostics, center stratification, competing risks, sensitivity analyses and E-values.")
+        "common time zero (the treatment decision) "
+        + ("after propensity-score weighting (IPTW and overlap weights), with balance diagnostics, center "
+           "stratification and competing risks — computed federated; matching, sensitivity analyses and E-values "
+           "need the pooled rows and are listed as not computed."
+           if federated else
+           "after propensity-score matching and weighting, with balance diagnostics, center stratification, "
+           "competing risks, sensitivity analyses and E-values."))
     par = _params(inp)
     frame, why = comparative_frame(inp)
     hrs = inp.table("comparative", "hazard_ratios")
@@ -207,11 +213,11 @@ def comparative_section(inp: ReportInputs) -> Section:
         os_km = km_curve(inp, "comparative", endpoint="overall_survival", weighting="unweighted")
         if os_km is not None:
             lr = _rows(inp.table("comparative", "logrank"), endpoint="overall_survival")
+            naive = _hr_tuple(hrs, "hr", endpoint="overall_survival", analysis="naive")
             add_figure(sec, "km_os_cohort", "Overall survival by cohort (unadjusted)",
-                       lambda: P.km_plot(os_km, logrank=lr,
-                                         cox=_hr_tuple(hrs, "hr", endpoint="overall_survival", analysis="naive")),
-                       "Kaplan–Meier from the treatment decision; log-rank p (R survdiff) and the unadjusted Cox HR "
-                       "(neoadjuvant vs upfront surgery).")
+                       lambda: P.km_plot(os_km, logrank=lr, cox=naive),
+                       "Kaplan–Meier from the treatment decision; log-rank p (R survdiff)"
+                       + (" and the unadjusted Cox HR (neoadjuvant vs upfront surgery)." if naive else "."))
         rec_km = km_curve(inp, "comparative", endpoint="recurrence", weighting="iptw_ate")
         if rec_km is not None:
             add_figure(sec, "km_recurrence_iptw", "Adjusted recurrence-free curves (IPTW, ATE)",
