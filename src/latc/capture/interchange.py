@@ -98,7 +98,7 @@ def _strip_message(msg: str, source: str, row, fld: str) -> str:
     return msg
 
 
-def import_study(folder: str | Path, *, user=None, dictionary=None, out: str | Path | None = None,  # noqa: C901 - over the complexity bar; to be split (issue #15, code layout)
+def import_study(folder: str | Path, *, user=None, dictionary=None, out: str | Path | None = None,
                  data_cut: date | None = None, client_addr: str = "") -> ImportReport:
     """Load a study into capture through latc validate's reader and rules (see the module docs).
 
@@ -106,12 +106,10 @@ def import_study(folder: str | Path, *, user=None, dictionary=None, out: str | P
     ``import_quarantine/`` (default: the capture data folder). Patients already in capture are
     not touched: their rows are quarantined ("patient exists"), to be corrected in the forms.
     """
-    import pandas as pd
     from django.conf import settings
 
-    from latc.io import ROW, StudyReadError, read_study
+    from latc.io import StudyReadError, read_study
     from latc.validate import validate_study
-    from latc.validate._privacy import MASK, non_pseudonymous
 
     _require(user, "import")
     d = dictionary or services.dictionary()
@@ -120,11 +118,24 @@ def import_study(folder: str | Path, *, user=None, dictionary=None, out: str | P
     except StudyReadError as exc:
         raise CaptureError(str(exc)) from None
     result = validate_study(study, d, data_cut=data_cut)
-    a = services.actor(user)
-    report = ImportReport(source=str(folder), format=study.format)
-    pid_pattern = d.patterns["patient_id_pattern"]
+    imp = _Import(folder, study, result, d, user, client_addr)
+    with audit.atomic():
+        imp.start()
+        imp.import_patients()
+        imp.import_other_forms()
+        imp.store()
+    out_dir = Path(out) if out else Path(getattr(settings, "LATC_CAPTURE_DIR", "."))
+    if imp.quarantine:
+        imp.report.quarantine_dir = write_quarantine(imp.quarantine, out_dir / QUARANTINE_DIR, d)
+    return imp.report
 
-    # problems per (form, source row)
+
+def _row_problems(result) -> tuple[dict[tuple[str, int], list[tuple[str, str]]], dict[tuple[str, int], list[dict]]]:
+    """The queries of validation per (form, source row), message without the file and row: the
+    hard ones (rule, message) that keep a row out, and the soft ones (query records) that become
+    open queries on the stored record."""
+    import pandas as pd
+
     hard: dict[tuple[str, int], list[tuple[str, str]]] = defaultdict(list)
     soft: dict[tuple[str, int], list[dict]] = defaultdict(list)
     for q in result.queries.to_dict("records"):
@@ -139,135 +150,233 @@ def import_study(folder: str | Path, *, user=None, dictionary=None, out: str | P
             hard[key].append((rule, msg))
         elif rule not in IGNORED_RULES:
             soft[key].append({**q, "message": msg})
+    return hard, soft
+
+
+def _forced_forms(result, d) -> dict[str, str]:
+    """Forms rejected as a whole (form → reason): a form the dictionary does not know, or one whose
+    key column is missing."""
     forced = {}
-    for form, qt in result.quarantine.items():  # whole-form rejections (a key column missing, unknown form)
+    for form, qt in result.quarantine.items():
         reasons = set(";".join(qt["quarantine_reason"].astype(str)).split(";"))
         if form not in d.forms or "missing_column" in reasons:
             forced[form] = "unknown_form" if form not in d.forms else "missing_column"
+    return forced
 
-    with audit.atomic():
-        base = max(Record.objects.aggregate(m=Max("source_order"))["m"] or 0,
-                   QuarantinedRow.objects.aggregate(m=Max("source_order"))["m"] or 0) + 1
-        existing = set(Patient.objects.values_list("patient_id", flat=True))
-        centers = {c.code: c for c in Center.objects.all()}
-        quarantine: list[QuarantinedRow] = []
-        parked_pids: dict[str, str] = {}  # patient_id → why its patients row was not stored
 
-        def park(form, r, pid, reason, message):
-            data = {k: v for k, v in r.items() if k != ROW and not k.startswith("_") and v is not None}
-            shown = pid or ""
-            if shown and non_pseudonymous(pd.Series([shown], dtype="str"), pid_pattern)[0]:
-                shown = MASK
-                if "patient_id" in data:
-                    data["patient_id"] = MASK
-            center = _cell(r.get("center_id")) or ""
-            src = result.sources.get(form) or f"{form}.csv"
-            quarantine.append(QuarantinedRow(
-                form=form, patient_id=shown[:64], center=center[:16], data=data, reason=reason, message=message,
-                source=f"{src} row {r.get(ROW)}", source_order=base + int(r.get(ROW) or 0), imported_by=a.username))
-            report.quarantine.append((form, r.get(ROW), shown, reason, message))
-            report.quarantined[form] = report.quarantined.get(form, 0) + 1
+def _hard_reason(problems: list[tuple[str, str]]) -> tuple[str, str]:
+    """(rules, messages) of a row's hard problems, each rule once."""
+    return ";".join(dict.fromkeys(p[0] for p in problems)), " | ".join(p[1] for p in problems)
 
-        def rows_of(form):
-            t = study.tables.get(form)
-            if t is None or not len(t):
-                return []
-            cols = [c for c in t.columns if c in d.forms[form].field_names or c == ROW] if form in d.forms else list(t.columns)
-            return [{k: _cell(v) if k != ROW else int(v) for k, v in r.items()} for r in t[cols].to_dict("records")]
 
-        # 1. patients: one Patient per first clean row of a new pseudonym
+class _Import:
+    """One :func:`import_study` run: the study as read and validated, and what it stores (patients,
+    records, queries, audit entries) and quarantines. :meth:`start` and the steps after it run in
+    one transaction."""
+
+    def __init__(self, folder, study, result, d, user, client_addr: str):
+        self.folder, self.study, self.result, self.d = folder, study, result, d
+        self.user, self.client_addr = user, client_addr
+        self.a = services.actor(user)
+        self.report = ImportReport(source=str(folder), format=study.format)
+        self.pid_pattern = d.patterns["patient_id_pattern"]
+        self.hard, self.soft = _row_problems(result)
+        self.forced = _forced_forms(result, d)
+        self.quarantine: list[QuarantinedRow] = []
+        self.parked_pids: dict[str, str] = {}  # patient_id → why its patients row was not stored
+        self.stored: list[tuple[str, dict, Patient]] = []  # (form, row, patient) in source order per form
+        self.saved: dict[str, Patient] = {}  # the patients created, by patient_id
+
+    def start(self) -> None:
+        """Read what capture holds already (inside the transaction): the next source order, the
+        patients and the centers."""
+        self.base = max(Record.objects.aggregate(m=Max("source_order"))["m"] or 0,
+                        QuarantinedRow.objects.aggregate(m=Max("source_order"))["m"] or 0) + 1
+        self.existing = set(Patient.objects.values_list("patient_id", flat=True))
+        self.centers = {c.code: c for c in Center.objects.all()}
+
+    def source(self, form: str) -> str:
+        """The file a form was read from."""
+        return self.result.sources.get(form) or f"{form}.csv"
+
+    def park(self, form: str, r: dict, pid, reason: str, message: str) -> None:
+        """Keep row ``r`` of ``form`` as a quarantined row (a non-pseudonymous patient id masked)."""
+        import pandas as pd
+
+        from latc.io import ROW
+        from latc.validate._privacy import MASK, non_pseudonymous
+
+        data = {k: v for k, v in r.items() if k != ROW and not k.startswith("_") and v is not None}
+        shown = pid or ""
+        if shown and non_pseudonymous(pd.Series([shown], dtype="str"), self.pid_pattern)[0]:
+            shown = MASK
+            if "patient_id" in data:
+                data["patient_id"] = MASK
+        center = _cell(r.get("center_id")) or ""
+        self.quarantine.append(QuarantinedRow(
+            form=form, patient_id=shown[:64], center=center[:16], data=data, reason=reason, message=message,
+            source=f"{self.source(form)} row {r.get(ROW)}", source_order=self.base + int(r.get(ROW) or 0),
+            imported_by=self.a.username))
+        self.report.quarantine.append((form, r.get(ROW), shown, reason, message))
+        self.report.quarantined[form] = self.report.quarantined.get(form, 0) + 1
+
+    def rows_of(self, form: str) -> list[dict]:
+        """The rows of ``form`` as read (dictionary columns and the source row), cells as text or None."""
+        from latc.io import ROW
+
+        t = self.study.tables.get(form)
+        if t is None or not len(t):
+            return []
+        d = self.d
+        cols = [c for c in t.columns if c in d.forms[form].field_names or c == ROW] if form in d.forms else list(t.columns)
+        return [{k: _cell(v) if k != ROW else int(v) for k, v in r.items()} for r in t[cols].to_dict("records")]
+
+    def _read(self, form: str) -> None:
+        self.report.rows_read[form] = self.report.rows_read.get(form, 0) + 1
+
+    # -- 1. patients: one Patient per first clean row of a new pseudonym ----------------------------
+    def _why_not_patient(self, r: dict, new_patients: dict[str, Patient]) -> tuple[str, str] | None:
+        """Why a patients row is not stored (reason, message), or None."""
+        from latc.io import ROW
+
+        pid, center = r.get("patient_id"), r.get("center_id")
+        problems = self.hard.get(("patients", r[ROW]))
+        if "patients" in self.forced:
+            return (self.forced["patients"], "the form's key column is missing")
+        if problems:
+            return _hard_reason(problems)
+        if not pid:
+            return ("required", "patient_id is missing")
+        if pid in self.existing:
+            return ("patient_exists", f"patient {pid} is already in capture; correct it in the forms")
+        if pid in new_patients:
+            return ("duplicate", f"a second patients row for {pid}")
+        if not center:
+            return ("required", "center_id is missing: the patient cannot be assigned to a center")
+        return None
+
+    def _center(self, code: str) -> Center:
+        """The center ``code``, created when capture does not have it yet."""
+        if code not in self.centers:
+            self.centers[code] = Center.objects.create(code=code, name=code)
+            self.report.centers_created.append(code)
+        return self.centers[code]
+
+    def import_patients(self) -> None:
+        """Create the patients of the clean rows of ``patients``; park the others (and remember
+        their pseudonyms: the patient's rows in other forms are parked too)."""
         new_patients: dict[str, Patient] = {}
-        stored: list[tuple[str, dict, Patient]] = []  # (form, row, patient) in source order per form
-        for r in rows_of("patients"):
-            report.rows_read["patients"] = report.rows_read.get("patients", 0) + 1
+        for r in self.rows_of("patients"):
+            self._read("patients")
             pid, center = r.get("patient_id"), r.get("center_id")
-            problems = hard.get(("patients", r[ROW]))
-            why = None
-            if "patients" in forced:
-                why = (forced["patients"], "the form's key column is missing")
-            elif problems:
-                why = (";".join(dict.fromkeys(p[0] for p in problems)), " | ".join(p[1] for p in problems))
-            elif not pid:
-                why = ("required", "patient_id is missing")
-            elif pid in existing:
-                why = ("patient_exists", f"patient {pid} is already in capture; correct it in the forms")
-            elif pid in new_patients:
-                why = ("duplicate", f"a second patients row for {pid}")
-            elif not center:
-                why = ("required", "center_id is missing: the patient cannot be assigned to a center")
+            why = self._why_not_patient(r, new_patients)
             if why:
-                park("patients", r, pid, *why)
+                self.park("patients", r, pid, *why)
                 if pid and pid not in new_patients:
-                    parked_pids.setdefault(pid, why[0])
+                    self.parked_pids.setdefault(pid, why[0])
                 continue
             try:
                 validate_center_code(center)
             except Exception:  # noqa: BLE001 - pattern problems are hard errors above; defensive
-                park("patients", r, pid, "pattern", f"center_id {center!r} is not a center code")
-                parked_pids.setdefault(pid, "pattern")
+                self.park("patients", r, pid, "pattern", f"center_id {center!r} is not a center code")
+                self.parked_pids.setdefault(pid, "pattern")
                 continue
-            if center not in centers:
-                centers[center] = Center.objects.create(code=center, name=center)
-                report.centers_created.append(center)
-            new_patients[pid] = Patient(patient_id=pid, center=centers[center])
-            stored.append(("patients", r, new_patients[pid]))
+            new_patients[pid] = Patient(patient_id=pid, center=self._center(center))
+            self.stored.append(("patients", r, new_patients[pid]))
         Patient.objects.bulk_create(list(new_patients.values()))
         saved = {p.patient_id: p for p in Patient.objects.filter(patient_id__in=list(new_patients)).select_related("center")}
-        stored = [(f, r, saved[p.patient_id]) for f, r, p in stored]
-        report.patients_created = len(saved)
-        for pid in list(parked_pids):  # a clean second row does not rescue a patient
+        self.saved = saved
+        self.stored = [(f, r, saved[p.patient_id]) for f, r, p in self.stored]
+        self.report.patients_created = len(saved)
+        for pid in list(self.parked_pids):  # a clean second row does not rescue a patient
             if pid in saved:
-                parked_pids.pop(pid)
+                self.parked_pids.pop(pid)
 
-        # 2. every other form, in source order
-        for form in [f for f in d.forms if f != "patients"] + [f for f in study.tables if f not in d.forms]:
+    # -- 2. every other form, in source order ------------------------------------------------------
+    def _why_not_row(self, form: str, r: dict, one_row: bool, seen: set[str]) -> tuple[str, str] | None:
+        """Why a row of a form other than ``patients`` is not stored (reason, message), or None."""
+        from latc.io import ROW
+
+        d = self.d
+        pid = r.get("patient_id")
+        problems = self.hard.get((form, r[ROW]))
+        if form in self.forced:
+            return (self.forced[form], "not a form of the data dictionary" if form not in d.forms
+                    else "the form's key column is missing")
+        if problems:
+            return _hard_reason(problems)
+        if not pid:
+            return ("required", "patient_id is missing")
+        if pid in self.parked_pids:
+            return ("parent_quarantined", f"the patient's patients row is quarantined ({self.parked_pids[pid]})")
+        if pid in self.existing:
+            return ("patient_exists", f"patient {pid} is already in capture; enter this row in the forms")
+        if pid not in self.saved:
+            return ("reference", f"no patient {pid} in patients")
+        if one_row and pid in seen:
+            return ("duplicate", f"a second {form} row for {pid} (one row per patient)")
+        return None
+
+    def import_other_forms(self) -> None:
+        """The rows of every other form (dictionary order, then forms the dictionary does not
+        know): stored under their new patient, or parked."""
+        d = self.d
+        for form in [f for f in d.forms if f != "patients"] + [f for f in self.study.tables if f not in d.forms]:
             one_row = form in d.forms and not d.forms[form].repeating
             seen: set[str] = set()
-            for r in rows_of(form):
-                report.rows_read[form] = report.rows_read.get(form, 0) + 1
+            for r in self.rows_of(form):
+                self._read(form)
                 pid = r.get("patient_id")
-                problems = hard.get((form, r[ROW]))
-                why = None
-                if form in forced:
-                    why = (forced[form], "not a form of the data dictionary" if form not in d.forms
-                           else "the form's key column is missing")
-                elif problems:
-                    why = (";".join(dict.fromkeys(p[0] for p in problems)), " | ".join(p[1] for p in problems))
-                elif not pid:
-                    why = ("required", "patient_id is missing")
-                elif pid in parked_pids:
-                    why = ("parent_quarantined", f"the patient's patients row is quarantined ({parked_pids[pid]})")
-                elif pid in existing:
-                    why = ("patient_exists", f"patient {pid} is already in capture; enter this row in the forms")
-                elif pid not in saved:
-                    why = ("reference", f"no patient {pid} in patients")
-                elif one_row and pid in seen:
-                    why = ("duplicate", f"a second {form} row for {pid} (one row per patient)")
+                why = self._why_not_row(form, r, one_row, seen)
                 if why:
-                    park(form, r, pid, *why)
+                    self.park(form, r, pid, *why)
                     continue
                 seen.add(pid)
-                stored.append((form, r, saved[pid]))
+                self.stored.append((form, r, self.saved[pid]))
 
-        # 3. records, audit, queries
+    # -- 3. records, audit, queries ----------------------------------------------------------------
+    def store(self) -> None:
+        """Create the records, their queries and the quarantined rows, and audit all of it."""
         now = timezone.now()
+        records = self._create_records(now)
+        rec_at, entries = self._record_entries(records)
+        queries, qentries = self._queries(rec_at, now)
+        Query.objects.bulk_create(queries, batch_size=1000)
+        QueryMessage.objects.bulk_create([QueryMessage(query=q, user=None, at=now, action=QueryMessage.Action.OPEN,
+                                                       text=q.message) for q in queries], batch_size=1000)
+        self.report.queries_opened = len(queries)
+        QuarantinedRow.objects.bulk_create(self.quarantine, batch_size=1000)
+        entries.extend(self._quarantine_entries())
+        audit.append_many(entries + qentries)
+
+    def _create_records(self, now) -> list[Record]:
+        """One record per stored row (instances numbered per patient and form, in source order)."""
+        from latc.io import ROW
+
         counters: dict[tuple[int, str], int] = defaultdict(int)
         records: list[Record] = []
-        for form, r, p in stored:
+        for form, r, p in self.stored:
             counters[(p.pk, form)] += 1
             data = {k: v for k, v in r.items() if k != ROW and v is not None}
-            src = result.sources.get(form) or f"{form}.csv"
             records.append(Record(patient=p, form=form, instance=counters[(p.pk, form)], data=data, version=1,
-                                  status=RecordStatus.COMPLETE, created_at=now, updated_at=now, updated_by=user,
-                                  source=f"{src} row {r[ROW]}", source_order=base + int(r[ROW])))
-            report.stored[form] = report.stored.get(form, 0) + 1
+                                  status=RecordStatus.COMPLETE, created_at=now, updated_at=now, updated_by=self.user,
+                                  source=f"{self.source(form)} row {r[ROW]}", source_order=self.base + int(r[ROW])))
+            self.report.stored[form] = self.report.stored.get(form, 0) + 1
         Record.objects.bulk_create(records, batch_size=1000)
+        return records
+
+    def _record_entries(self, records: list[Record]) -> tuple[dict[tuple[str, int], Record], list[dict]]:
+        """The saved record of each (form, source row), and the audit entries: the import of the
+        file, then one ``import`` entry per stored field."""
+        from latc.io import ROW
+
+        a, d, client_addr = self.a, self.d, self.client_addr
         by_key = {(r.patient_id, r.form, r.instance): r for r in
-                  Record.objects.filter(patient__in=list(saved.values())).only("id", "patient_id", "form", "instance")}
+                  Record.objects.filter(patient__in=list(self.saved.values())).only("id", "patient_id", "form", "instance")}
         rec_at: dict[tuple[str, int], Record] = {}
         entries = [dict(action="import_file", username=a.username, role=a.role, client_addr=client_addr,
-                        new_value=f"{folder} ({study.format})", reason="latc capture import")]
-        for (form, r, p), rec in zip(stored, records):
+                        new_value=f"{self.folder} ({self.study.format})", reason="latc capture import")]
+        for (form, r, p), rec in zip(self.stored, records):
             rec = by_key[(p.pk, form, rec.instance)]
             rec_at[(form, r[ROW])] = rec
             for k in d.forms[form].field_names:
@@ -275,11 +384,19 @@ def import_study(folder: str | Path, *, user=None, dictionary=None, out: str | P
                 if v is not None:
                     entries.append(dict(action="import", username=a.username, role=a.role, center=p.center.code,
                                         patient_id=p.patient_id, form=form, instance=rec.instance, field=k,
-                                        new_value=v, reason=rec_source(result, form, r[ROW]), client_addr=client_addr))
-        pk_patient = {p.pk: p for p in saved.values()}
+                                        new_value=v, reason=rec_source(self.result, form, r[ROW]),
+                                        client_addr=client_addr))
+        return rec_at, entries
+
+    def _queries(self, rec_at: dict[tuple[str, int], Record], now) -> tuple[list[Query], list[dict]]:
+        """An open query per soft problem of a stored row, and its ``query_open`` audit entry."""
+        import pandas as pd
+
+        a, client_addr = self.a, self.client_addr
+        pk_patient = {p.pk: p for p in self.saved.values()}
         queries: list[Query] = []
         qentries = []
-        for key, qs in soft.items():
+        for key, qs in self.soft.items():
             rec = rec_at.get(key)
             if rec is None:
                 continue
@@ -294,22 +411,17 @@ def import_study(folder: str | Path, *, user=None, dictionary=None, out: str | P
                                      patient_id=p.patient_id, form=rec.form, instance=rec.instance, field=fld,
                                      new_value=q["message"], reason=f"rule {q['rule']} ({qid}) at import",
                                      client_addr=client_addr))
-        Query.objects.bulk_create(queries, batch_size=1000)
-        QueryMessage.objects.bulk_create([QueryMessage(query=q, user=None, at=now, action=QueryMessage.Action.OPEN,
-                                                       text=q.message) for q in queries], batch_size=1000)
-        report.queries_opened = len(queries)
-        QuarantinedRow.objects.bulk_create(quarantine, batch_size=1000)
-        for qr in quarantine:
-            entries.append(dict(action="import_quarantine", username=a.username, role=a.role, center=qr.center,
-                                patient_id=qr.patient_id if qr.patient_id != MASK else "", form=qr.form,
-                                new_value=json.dumps(qr.data, sort_keys=True, ensure_ascii=False),
-                                reason=f"{qr.source}: {qr.reason}", client_addr=client_addr))
-        audit.append_many(entries + qentries)
+        return queries, qentries
 
-    out_dir = Path(out) if out else Path(getattr(settings, "LATC_CAPTURE_DIR", "."))
-    if quarantine:
-        report.quarantine_dir = write_quarantine(quarantine, out_dir / QUARANTINE_DIR, d)
-    return report
+    def _quarantine_entries(self) -> list[dict]:
+        """An ``import_quarantine`` audit entry per quarantined row (a masked patient id left blank)."""
+        from latc.validate._privacy import MASK
+
+        a = self.a
+        return [dict(action="import_quarantine", username=a.username, role=a.role, center=qr.center,
+                     patient_id=qr.patient_id if qr.patient_id != MASK else "", form=qr.form,
+                     new_value=json.dumps(qr.data, sort_keys=True, ensure_ascii=False),
+                     reason=f"{qr.source}: {qr.reason}", client_addr=self.client_addr) for qr in self.quarantine]
 
 
 def rec_source(result, form: str, row: int) -> str:

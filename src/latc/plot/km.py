@@ -11,6 +11,7 @@ x-axis ticks.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -80,7 +81,7 @@ def _hr_text(cox: Any, term: str | None, groups: list) -> str | None:
 
 
 @styled
-def km_plot(km: Any, *, logrank: TestResult | pd.DataFrame | None = None, cox: Any = None, hr_term: str | None = None,  # noqa: C901 - over the complexity bar; to be split (issue #15, code layout)
+def km_plot(km: Any, *, logrank: TestResult | pd.DataFrame | None = None, cox: Any = None, hr_term: str | None = None,
             labels: Mapping[Any, str] | None = None, colours: Mapping[Any, str] | None = None,
             conf_int: bool = True, censor_marks: bool = True, median_lines: bool = False,
             landmarks: Sequence[float] | None = None, risk_table: bool = True,
@@ -118,6 +119,41 @@ def km_plot(km: Any, *, logrank: TestResult | pd.DataFrame | None = None, cox: A
     keys = [c["key"] for c in curves]
     cmap = colour_map(keys, {**COHORT_COLOURS, **{c["key"]: COHORT_COLOURS[c["group"]] for c in curves
                                                    if c["group"] in COHORT_COLOURS}}, colours)
+    ticks, x_right = _time_axis(curves, times, xmax, time_unit)
+
+    # ---- layout in inches; curves, CI bands, censoring ticks, medians -------------------------
+    fig, ax, lay = _layout(size, curves, risk_table)
+    any_event = _draw_curves(ax, curves, cmap, conf_int=conf_int, censor_marks=censor_marks)
+    if median_lines:
+        _draw_medians(ax, curves, cmap)
+    _format_axes(ax, ticks, x_right, xlabel, ylabel)
+
+    # ---- panel text: log-rank p, HR, landmarks, no-event note --------------------------------
+    lines = _test_lines(logrank, cox, hr_term, curves)
+    if landmarks:
+        lines += _draw_landmarks(ax, landmarks, curves, cmap, time_unit)
+    if not any_event:
+        n = sum(int(r.medians["n"].sum()) for r in results)
+        lines.append(f"No events: all {n} patients censored")
+    extra = _place_panel_text(fig, ax, "\n".join(lines), curves) if lines else 0.0
+
+    handles = [Line2D([], [], color=cmap[c["key"]], lw=1.5, label=c["label"]) for c in curves]
+    if len(curves) > 1 or curves[0]["label"] != "All patients":
+        ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0 + extra), ncol=min(len(handles), 3))
+    if title:
+        fig.suptitle(title, y=0.995, fontsize=FONT_SIZE + 1)
+
+    # ---- numbers at risk ----------------------------------------------------------------------
+    fig.risk = None  # type: ignore[attr-defined]
+    if risk_table:
+        fig.risk = _draw_risk_table(fig, ax, lay, curves, cmap, ticks)  # type: ignore[attr-defined]
+    return fig
+
+
+def _time_axis(curves: list[dict], times: Sequence[float] | None, xmax: float | None,
+               time_unit: str) -> tuple[np.ndarray, float]:
+    """The x-axis ticks (``times``, else nice steps up to ``xmax`` — default the last follow-up
+    time) and the right end of the axis."""
     last = max(float(c["table"]["time"].max()) for c in curves)
     if xmax is None:
         xmax = last if last > 0 else 1.0
@@ -126,23 +162,47 @@ def km_plot(km: Any, *, logrank: TestResult | pd.DataFrame | None = None, cox: A
              else nice_ticks(xmax, max_ticks=8, steps=steps))
     ticks = ticks[ticks <= max(xmax, ticks.min() if len(ticks) else 0) + 1e-9]
     x_right = max(float(xmax), float(ticks.max()) if len(ticks) else float(xmax))
+    return ticks, x_right
 
-    # ---- layout in inches -------------------------------------------------------------------
+
+_ROW_H = 0.17       # height of a risk-table row (inches)
+_PAD_PT = 14.0      # room for half a risk count left of t = 0 (points)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the panel and the risk table sit, in inches (figure width and height, margins) and the
+    risk table's number of rows."""
+
+    W: float
+    H: float
+    left: float
+    right: float
+    n_rows: int
+
+
+def _layout(size: tuple[float, float], curves: list[dict], risk_table: bool) -> tuple[Figure, Any, _Layout]:
+    """The figure (taller with more than two risk-table rows) and the panel's axes, with room under
+    it for the risk table and left of it for the table's row labels."""
     W, H = size
     n_rows = len(curves) if risk_table else 0
-    row_h = 0.17
+    row_h = _ROW_H
     risk_h = (0.3 + n_rows * row_h) if risk_table else 0.0
     fig = new_figure((W, H + (max(0, n_rows - 2) * row_h if risk_table else 0)))
     W, H = fig.get_size_inches()
-    pad_pt = 14.0                                     # room for half a risk count left of t = 0
-    label_w = (max(text_size_in(fig, c["label"], SMALL_SIZE)[0] for c in curves) + (pad_pt + 4) / 72
+    label_w = (max(text_size_in(fig, c["label"], SMALL_SIZE)[0] for c in curves) + (_PAD_PT + 4) / 72
                if risk_table else 0.0)
     left = max(0.62, label_w + 0.05)
     right = 0.25
     bottom_main = risk_h + 0.42
     top = 0.45
     ax = fig.add_axes((left / W, bottom_main / H, (W - left - right) / W, (H - bottom_main - top) / H))
+    return fig, ax, _Layout(W=W, H=H, left=left, right=right, n_rows=n_rows)
 
+
+def _draw_curves(ax, curves: list[dict], cmap: Mapping[Any, str], *, conf_int: bool, censor_marks: bool) -> bool:
+    """The step curves (``gid="km:<key>"``), their CI bands and censoring ticks; True when any
+    curve has an event."""
     any_event = False
     for c in curves:
         tab, col = c["table"], cmap[c["key"]]
@@ -159,14 +219,22 @@ def km_plot(km: Any, *, logrank: TestResult | pd.DataFrame | None = None, cox: A
         if censor_marks:
             cz = tab[(tab["n_censor"] > 0)]
             ax.plot(cz["time"], cz["survival"], ls="none", marker="|", ms=4, mew=0.8, color=col, zorder=4)
-    if median_lines:
-        for c in curves:
-            med = c["result"].medians
-            m = med.loc[med["group"] == c["group"], "median"]
-            if len(m) and np.isfinite(m.iloc[0]):
-                mv = float(m.iloc[0])
-                ax.plot([0, mv], [0.5, 0.5], ls="--", lw=0.7, color="#555555", zorder=2)
-                ax.plot([mv, mv], [0, 0.5], ls="--", lw=0.7, color=cmap[c["key"]], zorder=2)
+    return any_event
+
+
+def _draw_medians(ax, curves: list[dict], cmap: Mapping[Any, str]) -> None:
+    """Dashed lines at the median survival time of each curve that reaches 0.5."""
+    for c in curves:
+        med = c["result"].medians
+        m = med.loc[med["group"] == c["group"], "median"]
+        if len(m) and np.isfinite(m.iloc[0]):
+            mv = float(m.iloc[0])
+            ax.plot([0, mv], [0.5, 0.5], ls="--", lw=0.7, color="#555555", zorder=2)
+            ax.plot([mv, mv], [0, 0.5], ls="--", lw=0.7, color=cmap[c["key"]], zorder=2)
+
+
+def _format_axes(ax, ticks: np.ndarray, x_right: float, xlabel: str, ylabel: str) -> None:
+    """Limits, ticks and labels of the panel."""
     ax.set_xlim(0, x_right * 1.02)
     ax.set_ylim(0, 1.04)
     ax.set_xticks(ticks)
@@ -176,7 +244,10 @@ def km_plot(km: Any, *, logrank: TestResult | pd.DataFrame | None = None, cox: A
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
 
-    # ---- panel text: log-rank p, HR, landmarks, no-event note --------------------------------
+
+def _test_lines(logrank: TestResult | pd.DataFrame | None, cox: Any, hr_term: str | None,
+                curves: list[dict]) -> list[str]:
+    """The panel's lines for the log-rank p and the hazard ratio (when given)."""
     lines = []
     if isinstance(logrank, TestResult):
         lines.append("Log-rank " + format_p(logrank.p))
@@ -185,57 +256,57 @@ def km_plot(km: Any, *, logrank: TestResult | pd.DataFrame | None = None, cox: A
     hr = _hr_text(cox, hr_term, [c["group"] for c in curves])
     if hr:
         lines.append(hr)
-    if landmarks:
-        for t in landmarks:
-            ax.axvline(t, color="#777777", lw=0.7, ls=":", zorder=0)
-            vals = []
-            for c in curves:
-                at = c["result"].at([t])
-                s = at.loc[at["group"] == c["group"], "survival"]
-                v = float(s.iloc[0]) if len(s) else np.nan
-                if np.isfinite(v):
-                    ax.plot([t], [v], marker="o", ms=3, color=cmap[c["key"]], zorder=5)
-                vals.append("NA" if not np.isfinite(v) else f"{100 * v:.0f}%")
-            if len(curves) <= 3:        # more values in one line are unreadable: markers only
-                lines.append(f"At {t:g} {time_unit}: " + " vs ".join(vals))
-    if not any_event:
-        n = sum(int(r.medians["n"].sum()) for r in results)
-        lines.append(f"No events: all {n} patients censored")
-    extra = _place_panel_text(fig, ax, "\n".join(lines), curves) if lines else 0.0
+    return lines
 
-    handles = [Line2D([], [], color=cmap[c["key"]], lw=1.5, label=c["label"]) for c in curves]
-    if len(curves) > 1 or curves[0]["label"] != "All patients":
-        ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0 + extra), ncol=min(len(handles), 3))
-    if title:
-        fig.suptitle(title, y=0.995, fontsize=FONT_SIZE + 1)
 
-    # ---- numbers at risk ----------------------------------------------------------------------
-    fig.risk = None  # type: ignore[attr-defined]
-    if risk_table:
-        rax = fig.add_axes((left / W, 0.12 / H, (W - left - right) / W, (n_rows * row_h) / H), sharex=ax)
-        rax.set_ylim(n_rows - 0.5, -0.5)
-        rax.set_yticks(range(n_rows))
-        rax.set_yticklabels([c["label"] for c in curves])
-        for lab, c in zip(rax.get_yticklabels(), curves):
-            lab.set_color(legible(cmap[c["key"]]))
-        rax.tick_params(axis="both", length=0)
-        rax.tick_params(axis="y", pad=pad_pt)
-        rax.tick_params(axis="x", labelbottom=False)
-        for s in rax.spines.values():
-            s.set_visible(False)
-        tables = []
-        for i, c in enumerate(curves):
-            rt = c["result"].risk_table(ticks)
-            rt = rt[rt["group"] == c["group"]]
-            tables.append(rt.assign(key=c["key"]))
-            for t, nr in zip(rt["time"], rt["n_risk"]):
-                tx = rax.text(t, i, f"{nr:.0f}", ha="center", va="center", fontsize=SMALL_SIZE,
-                              color=legible(cmap[c["key"]]))
-                tx.set_gid(f"risk:{c['key']}:{t:g}")
-        rax.set_title("Number at risk", loc="left", fontsize=SMALL_SIZE, fontweight="bold", pad=3,
-                      x=-(left - 0.05) / ((W - left - right)))
-        fig.risk = pd.concat(tables, ignore_index=True)  # type: ignore[attr-defined]
-    return fig
+def _draw_landmarks(ax, landmarks: Sequence[float], curves: list[dict], cmap: Mapping[Any, str],
+                    time_unit: str) -> list[str]:
+    """A dotted line at each landmark time with a marker on each curve; returns the panel's lines
+    listing the survival there (none with more than three curves: markers only)."""
+    lines = []
+    for t in landmarks:
+        ax.axvline(t, color="#777777", lw=0.7, ls=":", zorder=0)
+        vals = []
+        for c in curves:
+            at = c["result"].at([t])
+            s = at.loc[at["group"] == c["group"], "survival"]
+            v = float(s.iloc[0]) if len(s) else np.nan
+            if np.isfinite(v):
+                ax.plot([t], [v], marker="o", ms=3, color=cmap[c["key"]], zorder=5)
+            vals.append("NA" if not np.isfinite(v) else f"{100 * v:.0f}%")
+        if len(curves) <= 3:        # more values in one line are unreadable: markers only
+            lines.append(f"At {t:g} {time_unit}: " + " vs ".join(vals))
+    return lines
+
+
+def _draw_risk_table(fig: Figure, ax, lay: _Layout, curves: list[dict], cmap: Mapping[Any, str],
+                     ticks: np.ndarray) -> pd.DataFrame:
+    """The numbers at risk at ``ticks`` under the panel (cells ``gid="risk:<key>:<time>"``), from
+    ``KMResult.risk_table``; returns them (group, time, n_risk, …, key)."""
+    W, H, left, right, n_rows = lay.W, lay.H, lay.left, lay.right, lay.n_rows
+    rax = fig.add_axes((left / W, 0.12 / H, (W - left - right) / W, (n_rows * _ROW_H) / H), sharex=ax)
+    rax.set_ylim(n_rows - 0.5, -0.5)
+    rax.set_yticks(range(n_rows))
+    rax.set_yticklabels([c["label"] for c in curves])
+    for lab, c in zip(rax.get_yticklabels(), curves):
+        lab.set_color(legible(cmap[c["key"]]))
+    rax.tick_params(axis="both", length=0)
+    rax.tick_params(axis="y", pad=_PAD_PT)
+    rax.tick_params(axis="x", labelbottom=False)
+    for s in rax.spines.values():
+        s.set_visible(False)
+    tables = []
+    for i, c in enumerate(curves):
+        rt = c["result"].risk_table(ticks)
+        rt = rt[rt["group"] == c["group"]]
+        tables.append(rt.assign(key=c["key"]))
+        for t, nr in zip(rt["time"], rt["n_risk"]):
+            tx = rax.text(t, i, f"{nr:.0f}", ha="center", va="center", fontsize=SMALL_SIZE,
+                          color=legible(cmap[c["key"]]))
+            tx.set_gid(f"risk:{c['key']}:{t:g}")
+    rax.set_title("Number at risk", loc="left", fontsize=SMALL_SIZE, fontweight="bold", pad=3,
+                  x=-(left - 0.05) / ((W - left - right)))
+    return pd.concat(tables, ignore_index=True)
 
 
 def _place_panel_text(fig: Figure, ax, text: str, curves: list[dict]) -> float:

@@ -286,8 +286,165 @@ class _Column:
         return pd.Series(vals, index=template.index, name=self.name).astype(self.dtype)
 
 
+def _check_sizes(df: pd.DataFrame, m: int, maxit: int) -> None:
+    """The data is a DataFrame of at least two rows with unique column names; m ≥ 2, maxit ≥ 1."""
+    if not isinstance(df, pd.DataFrame):
+        raise StatsInputError(f"impute: expected a pandas DataFrame, got {type(df).__name__}")
+    if len(df) < 2:
+        raise StatsInputError("impute: the data has fewer than two rows")
+    if not isinstance(m, (int, np.integer)) or m < 2:
+        raise StatsInputError(f"impute: m must be an integer ≥ 2 (got {m!r}); Rubin's rules need at least 2")
+    if not isinstance(maxit, (int, np.integer)) or maxit < 1:
+        raise StatsInputError(f"impute: maxit must be an integer ≥ 1 (got {maxit!r})")
+    if df.columns.duplicated().any():
+        raise StatsInputError("impute: duplicated column names")
+
+
+def _survival_terms(df: pd.DataFrame, survival: tuple[str, str] | None) -> tuple[dict[str, np.ndarray], set[str]]:
+    """White & Royston's survival predictors: ({"nelson_aalen": H(T)}, {time column}) — the extra
+    predictor columns and the columns left out as predictors; empty without ``survival``."""
+    aux: dict[str, np.ndarray] = {}
+    skip_as_predictor: set[str] = set()
+    if survival is None:
+        return aux, skip_as_predictor
+    if len(survival) != 2:
+        raise StatsInputError("impute: survival must be a (time, event) pair of column names")
+    time_col, event_col = survival
+    absent = [c for c in survival if c not in df.columns]
+    if absent:
+        raise StatsInputError(f"impute: survival column(s) {absent} not found in the data")
+    for c in survival:
+        if df[c].isna().any():
+            raise StatsInputError(f"impute: survival column '{c}' has {int(df[c].isna().sum())} missing "
+                                  "values; the outcome itself is not imputed")
+    ev = pd.to_numeric(df[event_col], errors="coerce")
+    if not ev.isin([0, 1]).all():
+        raise StatsInputError(f"impute: event column '{event_col}' must be 0/1")
+    aux["nelson_aalen"] = nelson_aalen(df[time_col], ev)
+    skip_as_predictor.add(time_col)
+    return aux, skip_as_predictor
+
+
+def _column_kinds(df: pd.DataFrame) -> dict[str, str]:
+    """The default method of every column (mice's defaults by type); a column with no observed
+    value cannot be imputed."""
+    kinds: dict[str, str] = {}
+    for c in df.columns:
+        s = df[c]
+        n_obs = int(s.notna().sum())
+        if n_obs == 0:
+            raise StatsInputError(f"impute: column '{c}' has no observed value; it cannot be imputed — drop it")
+        kinds[c] = _kind(s)
+    return kinds
+
+
+def _check_methods(method: dict[str, str], kinds: dict[str, str]) -> None:
+    """The per-column overrides name known columns and methods that fit the column's type."""
+    for c, meth in method.items():
+        if c not in kinds:
+            raise StatsInputError(f"impute: method given for unknown column '{c}'")
+        if meth not in _METHODS and meth != "":
+            raise StatsInputError(f"impute: method for '{c}' must be one of {list(_METHODS)}, not {meth!r}")
+        if meth == "pmm" and kinds[c] != "pmm":
+            raise StatsInputError(f"impute: '{c}' is categorical; pmm needs a numeric column")
+        if meth in ("logreg", "polyreg") and kinds[c] == "pmm":
+            raise StatsInputError(f"impute: '{c}' is numeric; convert it to a categorical for {meth}")
+
+
+def _check_categorical_models(columns: dict[str, _Column], use_method: dict[str, str]) -> None:
+    """A logreg column has at most two levels; a column imputed by logreg or polyreg has at least
+    two observed levels."""
+    for c, col in columns.items():
+        if use_method[c] == "logreg" and col.n_levels > 2:
+            raise StatsInputError(f"impute: '{c}' has {col.n_levels} levels; use polyreg")
+        if use_method[c] in ("logreg", "polyreg"):
+            observed = np.unique(col.values[~col.missing])
+            if len(observed) < 2:
+                raise StatsInputError(f"impute: categorical column '{c}' has a single observed level; "
+                                      "there is nothing to model — fill it or drop it")
+
+
+def _predictor_sets(targets: list[str], cols: list[str], predictors: dict[str, Sequence[str]] | None,
+                    skip_as_predictor: set[str]) -> dict[str, list[str]]:
+    """The predictors of each imputed column: ``predictors[c]`` when given (checked), else every
+    other column except the survival time."""
+    pred_sets: dict[str, list[str]] = {}
+    for c in targets:
+        if predictors and c in predictors:
+            bad = [p for p in predictors[c] if p not in cols or p == c]
+            if bad:
+                raise StatsInputError(f"impute: invalid predictor(s) {bad} for '{c}'")
+            pred_sets[c] = list(predictors[c])
+        else:
+            pred_sets[c] = [p for p in cols if p != c and p not in skip_as_predictor]
+    return pred_sets
+
+
+@dataclass
+class _Chains:
+    """What the chained equations run on: the encoded columns, the imputed ones (in order) with
+    their method and predictors, and the extra (survival) predictor columns."""
+
+    columns: dict[str, _Column]
+    targets: list[str]
+    use_method: dict[str, str]
+    pred_sets: dict[str, list[str]]
+    aux: dict[str, np.ndarray]
+
+    def design(self, c: str, cur: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(X_obs, X_mis) of column ``c``'s model on the current completed values: intercept, the
+        predictors (categoricals as dummies), the extra predictors; constant columns dropped."""
+        col = self.columns[c]
+        n = len(col.values)
+        blocks = [np.ones((n, 1))]
+        for p in self.pred_sets[c]:
+            blocks.append(self.columns[p].dummies(cur[p]))
+        blocks.extend(a[:, None] for a in self.aux.values())
+        X = np.hstack(blocks)
+        # drop constant predictor columns (mice removes them too)
+        keep = np.r_[True, np.ptp(X[~col.missing, 1:], axis=0) > 0]
+        X = X[:, keep]
+        return X[~col.missing], X[col.missing]
+
+    def draw(self, c: str, cur: dict[str, np.ndarray], warm: dict[str, np.ndarray],
+             rng: np.random.Generator) -> np.ndarray:
+        """New draws for the missing cells of ``c`` by its method (polyreg warm-starts from ``warm``)."""
+        col = self.columns[c]
+        X_obs, X_mis = self.design(c, cur)
+        y_obs = col.values[~col.missing]
+        meth = self.use_method[c]
+        if meth == "pmm":
+            return _pmm(X_obs, y_obs, X_mis, rng)
+        if meth == "logreg":
+            return _logreg(X_obs, y_obs, X_mis, rng)
+        draw, warm[c] = _polyreg(X_obs, y_obs, X_mis, col.n_levels, rng, warm.get(c))
+        return draw
+
+    def complete(self, df: pd.DataFrame, maxit: int, rng: np.random.Generator, imputation: int,
+                 chain: list[dict]) -> pd.DataFrame:
+        """One completed data set: random draws of the observed values to start, then ``maxit``
+        rounds over the targets; each draw's mean is appended to ``chain``."""
+        columns = self.columns
+        cur = {c: col.values.copy() for c, col in columns.items()}
+        warm: dict[str, np.ndarray] = {}
+        for c in self.targets:                  # initial fill: random draws of the observed values
+            col = columns[c]
+            obs = col.values[~col.missing]
+            cur[c][col.missing] = rng.choice(obs, size=int(col.missing.sum()), replace=True)
+        for it in range(maxit):
+            for c in self.targets:
+                draw = self.draw(c, cur, warm, rng)
+                cur[c][columns[c].missing] = draw
+                chain.append({"imputation": imputation, "iteration": it + 1, "variable": c,
+                              "mean": float(np.mean(draw))})
+        out = df.copy()
+        for c in self.targets:
+            out[c] = columns[c].restore(cur[c], df[c])
+        return out
+
+
 @positional_deprecated
-def impute(df: pd.DataFrame, *, m: int = 20, method: dict[str, str] | None = None, seed: int = 1,  # noqa: C901 - over the complexity bar; to be split (issue #15, code layout)
+def impute(df: pd.DataFrame, *, m: int = 20, method: dict[str, str] | None = None, seed: int = 1,
            maxit: int = 10, survival: tuple[str, str] | None = None,
            predictors: dict[str, Sequence[str]] | None = None) -> ImputedData:
     """Multiple imputation by chained equations (see the module notes; R ``mice``).
@@ -309,110 +466,21 @@ def impute(df: pd.DataFrame, *, m: int = 20, method: dict[str, str] | None = Non
     -------
     :class:`ImputedData`.
     """
-    if not isinstance(df, pd.DataFrame):
-        raise StatsInputError(f"impute: expected a pandas DataFrame, got {type(df).__name__}")
-    if len(df) < 2:
-        raise StatsInputError("impute: the data has fewer than two rows")
-    if not isinstance(m, (int, np.integer)) or m < 2:
-        raise StatsInputError(f"impute: m must be an integer ≥ 2 (got {m!r}); Rubin's rules need at least 2")
-    if not isinstance(maxit, (int, np.integer)) or maxit < 1:
-        raise StatsInputError(f"impute: maxit must be an integer ≥ 1 (got {maxit!r})")
-    if df.columns.duplicated().any():
-        raise StatsInputError("impute: duplicated column names")
+    _check_sizes(df, m, maxit)
     cols = list(df.columns)
-    aux: dict[str, np.ndarray] = {}
-    skip_as_predictor: set[str] = set()
-    if survival is not None:
-        if len(survival) != 2:
-            raise StatsInputError("impute: survival must be a (time, event) pair of column names")
-        time_col, event_col = survival
-        absent = [c for c in survival if c not in cols]
-        if absent:
-            raise StatsInputError(f"impute: survival column(s) {absent} not found in the data")
-        for c in survival:
-            if df[c].isna().any():
-                raise StatsInputError(f"impute: survival column '{c}' has {int(df[c].isna().sum())} missing "
-                                      "values; the outcome itself is not imputed")
-        ev = pd.to_numeric(df[event_col], errors="coerce")
-        if not ev.isin([0, 1]).all():
-            raise StatsInputError(f"impute: event column '{event_col}' must be 0/1")
-        aux["nelson_aalen"] = nelson_aalen(df[time_col], ev)
-        skip_as_predictor.add(time_col)
-    kinds: dict[str, str] = {}
-    for c in cols:
-        s = df[c]
-        n_obs = int(s.notna().sum())
-        if n_obs == 0:
-            raise StatsInputError(f"impute: column '{c}' has no observed value; it cannot be imputed — drop it")
-        kinds[c] = _kind(s)
+    aux, skip_as_predictor = _survival_terms(df, survival)
+    kinds = _column_kinds(df)
     method = dict(method or {})
-    for c, meth in method.items():
-        if c not in cols:
-            raise StatsInputError(f"impute: method given for unknown column '{c}'")
-        if meth not in _METHODS and meth != "":
-            raise StatsInputError(f"impute: method for '{c}' must be one of {list(_METHODS)}, not {meth!r}")
-        if meth == "pmm" and kinds[c] != "pmm":
-            raise StatsInputError(f"impute: '{c}' is categorical; pmm needs a numeric column")
-        if meth in ("logreg", "polyreg") and kinds[c] == "pmm":
-            raise StatsInputError(f"impute: '{c}' is numeric; convert it to a categorical for {meth}")
+    _check_methods(method, kinds)
     use_method = {c: (method.get(c, kinds[c]) if df[c].isna().any() else "") for c in cols}
     columns = {c: _Column(df[c], use_method[c] or kinds[c]) for c in cols}
-    for c, col in columns.items():
-        if use_method[c] == "logreg" and col.n_levels > 2:
-            raise StatsInputError(f"impute: '{c}' has {col.n_levels} levels; use polyreg")
-        if use_method[c] in ("logreg", "polyreg"):
-            observed = np.unique(col.values[~col.missing])
-            if len(observed) < 2:
-                raise StatsInputError(f"impute: categorical column '{c}' has a single observed level; "
-                                      "there is nothing to model — fill it or drop it")
+    _check_categorical_models(columns, use_method)
     targets = [c for c in cols if use_method[c]]
-    pred_sets: dict[str, list[str]] = {}
-    for c in targets:
-        if predictors and c in predictors:
-            bad = [p for p in predictors[c] if p not in cols or p == c]
-            if bad:
-                raise StatsInputError(f"impute: invalid predictor(s) {bad} for '{c}'")
-            pred_sets[c] = list(predictors[c])
-        else:
-            pred_sets[c] = [p for p in cols if p != c and p not in skip_as_predictor]
+    pred_sets = _predictor_sets(targets, cols, predictors, skip_as_predictor)
+    chains = _Chains(columns, targets, use_method, pred_sets, aux)
     rng = np.random.default_rng(seed)
-    n = len(df)
-    datasets = []
-    chain = []
-    for i in range(m):
-        cur = {c: col.values.copy() for c, col in columns.items()}
-        warm: dict[str, np.ndarray] = {}
-        for c in targets:                       # initial fill: random draws of the observed values
-            col = columns[c]
-            obs = col.values[~col.missing]
-            cur[c][col.missing] = rng.choice(obs, size=int(col.missing.sum()), replace=True)
-        for it in range(maxit):
-            for c in targets:
-                col = columns[c]
-                blocks = [np.ones((n, 1))]
-                for p in pred_sets[c]:
-                    blocks.append(columns[p].dummies(cur[p]))
-                blocks.extend(a[:, None] for a in aux.values())
-                X = np.hstack(blocks)
-                # drop constant predictor columns (mice removes them too)
-                keep = np.r_[True, np.ptp(X[~col.missing, 1:], axis=0) > 0]
-                X = X[:, keep]
-                X_obs, X_mis = X[~col.missing], X[col.missing]
-                y_obs = col.values[~col.missing]
-                meth = use_method[c]
-                if meth == "pmm":
-                    draw = _pmm(X_obs, y_obs, X_mis, rng)
-                elif meth == "logreg":
-                    draw = _logreg(X_obs, y_obs, X_mis, rng)
-                else:
-                    draw, warm[c] = _polyreg(X_obs, y_obs, X_mis, col.n_levels, rng, warm.get(c))
-                cur[c][col.missing] = draw
-                chain.append({"imputation": i + 1, "iteration": it + 1, "variable": c,
-                              "mean": float(np.mean(draw))})
-        out = df.copy()
-        for c in targets:
-            out[c] = columns[c].restore(cur[c], df[c])
-        datasets.append(out)
+    chain: list[dict] = []
+    datasets = [chains.complete(df, maxit, rng, i + 1, chain) for i in range(m)]
     where = df.isna()
     return ImputedData(datasets=datasets, original=df.copy(), where=where, method=use_method,
                        predictors={c: pred_sets[c] + list(aux) for c in targets}, m=int(m),

@@ -17,8 +17,8 @@ import pandas as pd
 from latc.dictionary import Dictionary, Form, parse_condition
 from latc.validate._log import QueryLog
 from latc.validate._privacy import identifier_kind
-from latc.validate._schema import (CLEAN_DTYPES, DATE_MAX, DATE_MIN, Parsed, _as_str, batches, form_specs, parse_columns,
-                                   regex_mask)
+from latc.validate._schema import (CLEAN_DTYPES, DATE_MAX, DATE_MIN, FieldSpec, Parsed, _as_str, batches, form_specs,
+                                   parse_columns, regex_mask)
 
 ROW = "_row"
 #: the longest cell a study record may hold: Excel's cell limit (docs/validation.md "Sizes")
@@ -127,7 +127,7 @@ def _joined(cols: list[pd.Series]) -> pd.Series:
     return pd.Series(np.concatenate([c.to_numpy(dtype=object) for c in cols]), dtype="str")
 
 
-def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: QueryLog,  # noqa: C901 - over the complexity bar; to be split (issue #15, code layout)
+def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: QueryLog,
                reported_missing: set[str] | None = None, reported_unknown: set[str] | None = None,
                prepared: Prepared | None = None) -> FormCheck:
     """Run every single-field check of ``form`` on its raw table (positions = 0..n-1).
@@ -146,7 +146,32 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
     # laid end to end (prepare_forms); the checks below run field by field in the dictionary's
     # order, as the queries are logged
     pre = (prepared or prepare_forms(dictionary, {name: raw}, {name: reported_missing})[name]) if n else None
-    # -- cells too long to be data (a pasted document, a corrupt export) ----------------------
+    _check_cell_sizes(log, name, raw, known, pre)
+    _check_unknown_columns(log, name, raw, known, reported_unknown)
+    missing, work = _work(form, raw, reported_missing)
+    rejected_all = _check_missing_columns(log, form, missing, n)
+    if n == 0:
+        # no rows: only the column-level queries above can arise. Skip the per-field parsing, a
+        # fixed pandas cost per field that dominated one-patient validation (latc capture's save)
+        return FormCheck(typed=_empty_typed(dictionary, form, raw.index),
+                         parsed={}, missing_columns=missing, rejected_all=rejected_all)
+    parsed: dict[str, Parsed] = {}
+    typed: dict[str, pd.Series] = {}
+    id_pattern = dictionary.patterns.get("patient_id_pattern")
+    for k, spec in enumerate(specs):
+        p, typed[spec.name] = pre.parsed_typed[k]
+        parsed[spec.name] = p
+        if spec.name not in missing:
+            _check_values(log, name, spec, p, pre, k, n, id_pattern)
+    _check_shown(log, form, specs, parsed, typed, missing, work)
+    return FormCheck(typed=pd.DataFrame(typed, index=raw.index), parsed=parsed, missing_columns=missing,
+                     rejected_all=rejected_all)
+
+
+def _check_cell_sizes(log: QueryLog, name: str, raw: pd.DataFrame, known: set[str], pre: Prepared | None) -> None:
+    """Cells too long to be data (a pasted document, a corrupt export): one error per cell longer
+    than :data:`MAX_CELL_CHARS`, in any text column of the raw table."""
+    n = len(raw)
     text_cols = [c for c in raw.columns if n and c != ROW and raw[c].dtype.kind not in "iufb"]  # (no rows, no cells)
     if pre is not None and pre.short_cells:  # the fields' cells were measured: none is too long
         text_cols = [c for c in text_cols if c not in known]
@@ -161,87 +186,123 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
                     "holds " + length.iloc[pos].astype("int64").map("{:,}".format) + f" characters; a cell holds at most "
                     f"{MAX_CELL_CHARS:,} (the most a spreadsheet cell can hold) — the row is kept in quarantine",
                     raw[col].iloc[pos].str.slice(0, 40) + "…")
-    # -- columns ------------------------------------------------------------------------------
+
+
+def _check_unknown_columns(log: QueryLog, name: str, raw: pd.DataFrame, known: set[str],
+                           reported_unknown: set[str]) -> None:
+    """One warning per column that is not a field of the form (unless the reader reported it)."""
     for col in raw.columns:
         if col not in known and col not in reported_unknown and col != "_extra_cells":
             log.add_form(name, str(col), "unknown_column", "warning",
                          "not a field of this form in the data dictionary; ignored (not in the clean table)")
-    missing, work = _work(form, raw, reported_missing)
+
+
+def _check_missing_columns(log: QueryLog, form: Form, missing: list[str], n: int) -> tuple[str, str] | None:
+    """One error per field missing from the source; returns the reason every row is rejected
+    when a key column is missing (and the form has rows), else None."""
     rejected_all = None
     for col in missing:
         is_key = col in form.key
-        log.add_form(name, col, "missing_column", "error",
+        log.add_form(form.name, col, "missing_column", "error",
                      "column missing from the source" + ("; it is part of the form's key, so every row is quarantined" if is_key
                                                           else "; its checks were skipped and the clean column is empty"))
         if is_key and n:
             rejected_all = ("missing_column", f"key column {col} missing from the source")
-    if n == 0:
-        # no rows: only the column-level queries above can arise. Skip the per-field parsing, a
-        # fixed pandas cost per field that dominated one-patient validation (latc capture's save)
-        return FormCheck(typed=_empty_typed(dictionary, form, raw.index),
-                         parsed={}, missing_columns=missing, rejected_all=rejected_all)
-    parsed: dict[str, Parsed] = {}
-    typed: dict[str, pd.Series] = {}
-    id_pattern = dictionary.patterns.get("patient_id_pattern")
-    cols = pre.cols
-    for k, spec in enumerate(specs):
-        f = spec.field
-        col = cols[k]
-        p, typed[f.name] = pre.parsed_typed[k]
-        parsed[f.name] = p
-        if f.name in missing:
-            continue
-        bad = p.present & ~p.well_formed
-        if bad.any():
-            pos = np.flatnonzero(bad)
-            if f.type in ("choice", "yesno"):
-                log.add(name, pos, f.name, "value_set", "error", f"is not a code of the value set (expected {spec.expected})", col.iloc[pos])
-            else:
-                if f.type == "date":
-                    far = p.out_of_range[pos]
-                    serial = col.iloc[pos].str.fullmatch(r"\d{5}(\.\d+)?").fillna(False).to_numpy(dtype=bool)
-                    det = np.where(p.impossible_date[pos], "is not a calendar date (expected a date YYYY-MM-DD)",
-                                   np.where(serial, f"is not {spec.expected} — a plain number (an Excel date serial "
-                                            "in a cell not formatted as a date?); format the cell as a date or type the date",
-                                            f"is not {spec.expected}"))
-                    if (~far).any():
-                        log.add(name, pos[~far], f.name, "type", "error", det[~far], col.iloc[pos[~far]])
-                    if far.any():
-                        log.add(name, pos[far], f.name, "date_range", "error",
-                                f"is outside the dates a study record may hold ({DATE_MIN} to {DATE_MAX}); a placeholder "
-                                "such as 9999-12-31 or 0001-01-01 is not a date — leave the cell blank when unknown",
-                                col.iloc[pos[far]])
-                else:
-                    log.add(name, pos, f.name, "type", "error", f"is not {spec.expected}", col.iloc[pos])
-        if f.type in ("integer", "number"):
-            v = p.values
-            _range(log, name, f.name, v, col, f.min, f.max, "range", "error", "allowed range")
-            hard_ok = np.isfinite(v)
-            if f.min is not None:
-                hard_ok &= v >= f.min
-            if f.max is not None:
-                hard_ok &= v <= f.max
-            _range(log, name, f.name, np.where(hard_ok, v, np.nan), col, f.soft_min, f.soft_max,
-                   "soft_range", "warning", "plausible range")
-        if f.pattern and f.type in ("text", "notes"):
-            ok = pre.pattern_ok[k]
-            badp = p.present & ~ok
-            if badp.any():
-                pos = np.flatnonzero(badp)
-                if f.pattern == id_pattern:
-                    log.add(name, pos, f.name, "pseudonym", "error",
-                            f"is not a pseudonymous patient id (pattern {f.pattern}, e.g. C01-0042)", col.iloc[pos])
-                else:
-                    log.add(name, pos, f.name, "pattern", "error", f"does not match the pattern {f.pattern}", col.iloc[pos])
-        if f.type in ("text", "notes"):
-            kinds, start, hit = pre.hits[k]
-            if hit.any():
-                kind = kinds.iloc[start:start + n]
-                pos = np.flatnonzero(hit)
-                log.add(name, pos, f.name, "identifier", "error",
-                        "looks like a direct identifier (" + kind.iloc[pos].astype(str) + "); remove it from the source",
-                        col.iloc[pos], show_value=False)
-    # -- required and branching (show_if is evaluated on the raw codes) -----------------------
+    return rejected_all
+
+
+def _check_values(log: QueryLog, name: str, spec: FieldSpec, p: Parsed, pre: Prepared, k: int, n: int,
+                  id_pattern: str | None) -> None:
+    """The checks of one field's values, cell by cell: type or value set, hard and soft range,
+    pattern, identifiers in text. ``k``: the field's number in the form (its place in ``pre``);
+    ``n``: the form's number of rows."""
+    f = spec.field
+    col = pre.cols[k]
+    _check_well_formed(log, name, spec, p, col)
+    if f.type in ("integer", "number"):
+        _check_ranges(log, name, spec, p, col)
+    if f.pattern and f.type in ("text", "notes"):
+        _check_pattern(log, name, spec, p, col, pre.pattern_ok[k], id_pattern)
+    if f.type in ("text", "notes"):
+        kinds, start, hit = pre.hits[k]
+        if hit.any():
+            kind = kinds.iloc[start:start + n]
+            pos = np.flatnonzero(hit)
+            log.add(name, pos, f.name, "identifier", "error",
+                    "looks like a direct identifier (" + kind.iloc[pos].astype(str) + "); remove it from the source",
+                    col.iloc[pos], show_value=False)
+
+
+def _check_well_formed(log: QueryLog, name: str, spec: FieldSpec, p: Parsed, col: pd.Series) -> None:
+    """Values entered but not of the field's type: not a code of the value set (choice, yesno),
+    not a date (:func:`_check_dates`), not a number."""
+    f = spec.field
+    bad = p.present & ~p.well_formed
+    if not bad.any():
+        return
+    pos = np.flatnonzero(bad)
+    if f.type in ("choice", "yesno"):
+        log.add(name, pos, f.name, "value_set", "error", f"is not a code of the value set (expected {spec.expected})", col.iloc[pos])
+    elif f.type == "date":
+        _check_dates(log, name, spec, p, col, pos)
+    else:
+        log.add(name, pos, f.name, "type", "error", f"is not {spec.expected}", col.iloc[pos])
+
+
+def _check_dates(log: QueryLog, name: str, spec: FieldSpec, p: Parsed, col: pd.Series, pos: np.ndarray) -> None:
+    """The badly formed dates at ``pos``: outside the dates a record may hold (``date_range``), or
+    not a date (``type``: an impossible calendar date, an Excel serial number, other text)."""
+    f = spec.field
+    far = p.out_of_range[pos]
+    serial = col.iloc[pos].str.fullmatch(r"\d{5}(\.\d+)?").fillna(False).to_numpy(dtype=bool)
+    det = np.where(p.impossible_date[pos], "is not a calendar date (expected a date YYYY-MM-DD)",
+                   np.where(serial, f"is not {spec.expected} — a plain number (an Excel date serial "
+                            "in a cell not formatted as a date?); format the cell as a date or type the date",
+                            f"is not {spec.expected}"))
+    if (~far).any():
+        log.add(name, pos[~far], f.name, "type", "error", det[~far], col.iloc[pos[~far]])
+    if far.any():
+        log.add(name, pos[far], f.name, "date_range", "error",
+                f"is outside the dates a study record may hold ({DATE_MIN} to {DATE_MAX}); a placeholder "
+                "such as 9999-12-31 or 0001-01-01 is not a date — leave the cell blank when unknown",
+                col.iloc[pos[far]])
+
+
+def _check_ranges(log: QueryLog, name: str, spec: FieldSpec, p: Parsed, col: pd.Series) -> None:
+    """A number's hard range (error) and, for the values inside it, its soft range (warning)."""
+    f = spec.field
+    v = p.values
+    _range(log, name, f.name, v, col, f.min, f.max, "range", "error", "allowed range")
+    hard_ok = np.isfinite(v)
+    if f.min is not None:
+        hard_ok &= v >= f.min
+    if f.max is not None:
+        hard_ok &= v <= f.max
+    _range(log, name, f.name, np.where(hard_ok, v, np.nan), col, f.soft_min, f.soft_max,
+           "soft_range", "warning", "plausible range")
+
+
+def _check_pattern(log: QueryLog, name: str, spec: FieldSpec, p: Parsed, col: pd.Series, ok: np.ndarray,
+                   id_pattern: str | None) -> None:
+    """Text that does not match the field's pattern (``ok``: where it matches); against the
+    patient id pattern, a ``pseudonym`` error."""
+    f = spec.field
+    badp = p.present & ~ok
+    if not badp.any():
+        return
+    pos = np.flatnonzero(badp)
+    if f.pattern == id_pattern:
+        log.add(name, pos, f.name, "pseudonym", "error",
+                f"is not a pseudonymous patient id (pattern {f.pattern}, e.g. C01-0042)", col.iloc[pos])
+    else:
+        log.add(name, pos, f.name, "pattern", "error", f"does not match the pattern {f.pattern}", col.iloc[pos])
+
+
+def _check_shown(log: QueryLog, form: Form, specs: list[FieldSpec], parsed: dict[str, Parsed],
+                 typed: dict[str, pd.Series], missing: list[str], work: pd.DataFrame) -> None:
+    """Required and branching, field by field (``show_if`` is evaluated on the raw codes), and
+    ``allowed_by``. A value filled in a hidden field is queried and removed from ``typed``."""
+    n = len(work)
     shown_by: dict[str, np.ndarray] = {}  # one evaluation per condition (several fields share one)
     for spec in specs:
         f = spec.field
@@ -251,28 +312,34 @@ def check_form(dictionary: Dictionary, form: Form, raw: pd.DataFrame, log: Query
         if f.show_if is not None:
             if set(f.show_if.fields) & set(missing):
                 continue
-            shown = shown_by.get(f.show_if.source)
-            if shown is None:
-                shown = shown_by[f.show_if.source] = f.show_if.evaluate(work).to_numpy(dtype=bool, copy=True)
-            hidden_filled = ~shown & p.present
-            if hidden_filled.any():
-                pos = np.flatnonzero(hidden_filled)
-                # a value that should not be there must not feed cross-form rules (e.g. a death
-                # date on an 'alive' visit would make every later row look after death)
-                typed[f.name] = pd.Series(typed[f.name], index=raw.index, name=f.name).mask(pd.Series(hidden_filled, index=raw.index))
-                log.add(name, pos, f.name, "branching", "error",
-                        f"is filled although the field is hidden (it is asked only when {f.show_if.describe(form)})", work[f.name].iloc[pos])
+            shown = _check_branching(log, form, f, p, typed, work, shown_by)
         else:
             shown = np.ones(n, dtype=bool)
         if f.required:
             gap = shown & ~p.present
             if gap.any():
                 when = f" when {f.show_if.describe(form)}" if f.show_if is not None else ""
-                log.add(name, np.flatnonzero(gap), f.name, "required", "error", f"is missing (required{when})")
+                log.add(form.name, np.flatnonzero(gap), f.name, "required", "error", f"is missing (required{when})")
         if f.allowed_by:
             _allowed_by(log, form, f.name, f.allowed_by, work, p)
-    return FormCheck(typed=pd.DataFrame(typed, index=raw.index), parsed=parsed, missing_columns=missing,
-                     rejected_all=rejected_all)
+
+
+def _check_branching(log: QueryLog, form: Form, f, p: Parsed, typed: dict[str, pd.Series], work: pd.DataFrame,
+                     shown_by: dict[str, np.ndarray]) -> np.ndarray:
+    """Where field ``f`` (with a ``show_if``) is shown; a value filled where it is hidden is a
+    ``branching`` error and is masked in ``typed``. ``shown_by`` caches each condition's result."""
+    shown = shown_by.get(f.show_if.source)
+    if shown is None:
+        shown = shown_by[f.show_if.source] = f.show_if.evaluate(work).to_numpy(dtype=bool, copy=True)
+    hidden_filled = ~shown & p.present
+    if hidden_filled.any():
+        pos = np.flatnonzero(hidden_filled)
+        # a value that should not be there must not feed cross-form rules (e.g. a death
+        # date on an 'alive' visit would make every later row look after death)
+        typed[f.name] = pd.Series(typed[f.name], index=work.index, name=f.name).mask(pd.Series(hidden_filled, index=work.index))
+        log.add(form.name, pos, f.name, "branching", "error",
+                f"is filled although the field is hidden (it is asked only when {f.show_if.describe(form)})", work[f.name].iloc[pos])
+    return shown
 
 
 _EMPTY_TYPED: dict[tuple[int, str], tuple[Dictionary, pd.DataFrame]] = {}
