@@ -25,26 +25,15 @@ import warnings
 from datetime import date
 from pathlib import Path
 
-import pandas as pd
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _split(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, pd.DataFrame]]:
-    subj = tables["subject"]
-    out = {}
-    for c in sorted(subj["center_id"].astype(str).unique()):
-        ids = set(subj.loc[subj["center_id"].astype(str) == c, "patient_id"].astype(str))
-        out[c] = {n: (t[t["patient_id"].astype(str).isin(ids)] if t is not None and "patient_id" in t else t)
-                  for n, t in tables.items()}
-    return out
-
-
 def one(per_site: int, engine: str, tmp: Path) -> dict:
     from latc.analysis import run_analysis
-    from latc.federated import LocalChannel, SiteRuntime
+    from latc.federated import LocalChannel, SiteRuntime, derived_by_site
     from latc.federated._comparison import run_comparison, site_comparison_frame
     from latc.federated._demo import DEMO_POLICY
     from latc.federated._results import compare_results, federated_results
@@ -55,7 +44,7 @@ def one(per_site: int, engine: str, tmp: Path) -> dict:
     ds = synthetic_derived(n, 8, 1)
     t_derive = time.perf_counter() - t0
     t0 = time.perf_counter()
-    parts = _split(ds.tables())
+    parts = derived_by_site(ds.tables())
     frames = {s: site_comparison_frame(d) for s, d in parts.items()}
     t_frames = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -66,14 +55,9 @@ def one(per_site: int, engine: str, tmp: Path) -> dict:
     else:
         from latc.federated.flower.launcher import run_flower_comparison
 
-        folders = {}
-        for s, tabs in parts.items():
-            d = tmp / f"n{n}" / s / "derived"
-            d.mkdir(parents=True, exist_ok=True)
-            for name, t in tabs.items():
-                if t is not None:
-                    t.to_parquet(d / f"{name}.parquet", index=False)
-            folders[s] = d
+        from latc.federated._demo import split_derived
+
+        folders = split_derived(ds.tables(), tmp / f"n{n}")
         logs = {s: tmp / f"n{n}" / s / "release_log.jsonl" for s in folders}
         fed, bytes_sent = run_flower_comparison(folders, logs, tmp / f"n{n}" / "flower", policy=DEMO_POLICY)
         messages = {s: len(p.read_text().splitlines()) for s, p in logs.items()}

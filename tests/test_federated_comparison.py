@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from latc.analysis import run_analysis
-from latc.federated import DisclosurePolicy, FederatedSiteError, LocalChannel, SiteRuntime
+from latc.federated import DisclosurePolicy, FederatedSiteError, LocalChannel, SiteRuntime, derived_by_site
 from latc.federated._comparison import run_comparison, site_comparison_frame
 from latc.federated._synthetic import synthetic_derived
 
@@ -29,21 +29,10 @@ ATOL = dict(rtol=0, atol=1e-8)
 OPT_IN = DisclosurePolicy(min_cell_by_analysis={"km_weighted": 1, "cif": 1, "balance": 1})
 
 
-def _split(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, pd.DataFrame]]:
-    """Each center's own derived datasets (what a site holds)."""
-    subj = tables["subject"]
-    out = {}
-    for c in sorted(subj["center_id"].astype(str).unique()):
-        ids = set(subj.loc[subj["center_id"].astype(str) == c, "patient_id"].astype(str))
-        out[c] = {n: (t[t["patient_id"].astype(str).isin(ids)] if t is not None and "patient_id" in t else t)
-                  for n, t in tables.items()}
-    return out
-
-
 @pytest.fixture(scope="module")
 def cohort():
     ds = synthetic_derived(800, 8, 1)
-    return ds, {s: site_comparison_frame(d) for s, d in _split(ds.tables()).items()}
+    return ds, {s: site_comparison_frame(d) for s, d in derived_by_site(ds.tables()).items()}
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +181,7 @@ def test_a_stopped_site_is_named_and_nothing_is_reported(cohort):
 
 def test_centers_pooled_across_sites_refuse_the_stratified_models(cohort):
     ds, _ = cohort
-    frames = {s: site_comparison_frame(d, min_center_size=1000) for s, d in _split(ds.tables()).items()}
+    frames = {s: site_comparison_frame(d, min_center_size=1000) for s, d in derived_by_site(ds.tables()).items()}
     fed = run_comparison(LocalChannel({s: SiteRuntime(s, f) for s, f in frames.items()}))
     assert "comparative/hazard_ratios" not in fed.tables
     assert "pooled into one stratum" in fed.not_computed["comparative/hazard_ratios"]

@@ -27,7 +27,7 @@ from ._disclosure import (DEFAULT_ALLOWED, DisclosurePolicy, FederatedDisclosure
                           check_messages)
 from ._logistic import combine_logistic_step, newton_logistic, site_logistic_step, site_propensity
 from ._messages import Message, canonical_json, release_record, transport
-from ._site import site_rows, split_by_site
+from ._site import derived_by_site, site_rows, split_by_site
 from ._protocol import Channel, FederatedSiteError, LocalChannel, Request, SiteRuntime
 from . import _steps as _steps  # noqa: F401 - registers the site steps
 from . import _baseline as _baseline  # noqa: F401 - registers the table_one step
@@ -38,7 +38,7 @@ from ._survival import (coarsen_times, combine_km, combine_logrank, combine_time
 
 __all__ = [
     "Channel", "FederatedComparison", "FederatedSiteError", "LocalChannel", "Request", "SiteRuntime",
-    "run_comparison", "site_comparison_frame", "site_runtime", "JournalChannel", "JournalMismatch",
+    "run_comparison", "site_comparison_frame", "site_runtime", "derived_by_site", "JournalChannel", "JournalMismatch",
     "DEFAULT_ALLOWED", "balance_rows", "combine_balance", "combine_effective_sample_size", "site_balance", "site_weights", "DisclosurePolicy", "FederatedDisclosureError", "FederatedInputError", "Message",
     "canonical_json", "check_messages", "coarsen_times", "combine_counts", "combine_cox_robust",
     "combine_cox_step", "combine_cox_webdisco_step", "combine_km", "combine_levels", "combine_logistic_step",

@@ -28,7 +28,7 @@ analyses (pooled quantiles).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -257,9 +257,15 @@ def _usable(r: _Rounds, covariates: list[str]) -> tuple[list[str], dict[str, str
     return out, dropped
 
 
+def _n_terms(covariates: list[str], levels: dict) -> int:
+    """Model-matrix columns of ``covariates`` under the pooled coding (one per numeric covariate,
+    levels − 1 per categorical one; ``site_design``'s columns without the intercept)."""
+    return sum(1 if levels[c] is None else len(levels[c]) - 1 for c in covariates)
+
+
 def _cox(r: _Rounds, time: str, event: str, covariates: list[str], levels: dict, weights: str | None,
          conf_level: float) -> tuple[pd.DataFrame, dict]:
-    p = sum(1 if levels[c] is None else len(levels[c]) - 1 for c in covariates)
+    p = _n_terms(covariates, levels)
     names: list[str] = []
     n_events: dict[str, int] = {}
 
@@ -395,7 +401,7 @@ def run_comparison(channel: Channel, *, conf_type: str = "log", conf_level: floa
         return combine_logistic_step(r.all("logistic_step", outcome="neoadjuvant", covariates=ps_covs,
                                            levels=levels, beta=beta))
 
-    p = 1 + sum(1 if levels[c] is None else len(levels[c]) - 1 for c in ps_covs)
+    p = 1 + _n_terms(ps_covs, levels)
     ps_fit = newton_logistic(ps_evaluate, p)
     treated = combine_counts(r.all("counts", variable="neoadjuvant", by=None))
     n_all = float(treated["n"].sum())
@@ -454,9 +460,3 @@ def run_comparison(channel: Channel, *, conf_type: str = "log", conf_level: floa
               "conf_level": conf_level, "strata": "center (= site)", "sites": r.sites}
     return FederatedComparison(tables=tables, not_computed=not_computed, parameters=params, rounds=r.n)
 
-
-def local_channel(frames: Mapping[str, pd.DataFrame], **kwargs: Any) -> Any:
-    """A :class:`~latc.federated.LocalChannel` over ``{site: frame}`` (tests and the in-process demo)."""
-    from ._protocol import LocalChannel
-
-    return LocalChannel({s: SiteRuntime(s, f, **kwargs) for s, f in frames.items()})

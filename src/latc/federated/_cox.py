@@ -42,7 +42,7 @@ from ._design import site_design
 from ._disclosure import DisclosurePolicy, FederatedInputError, check_messages
 from ._messages import Message
 from ._site import site_rows
-from ._survival import _grid_index, _surv_columns, coarsen_times
+from ._survival import _grid_index, _surv_columns, coarsen_times, weight_values
 
 __all__ = ["site_cox_stratified_step", "combine_cox_step", "site_cox_stratified_robust",
            "site_cox_webdisco_step", "combine_cox_webdisco_step", "site_cox_webdisco_robust",
@@ -56,13 +56,7 @@ def _site_cox_data(df, time, event, covariates, levels, weights, site, policy, a
     t, e = _surv_columns(df, time, event, site, analysis)
     t = coarsen_times(t, coarsen)
     X, names = site_design(df, covariates, levels, style="cox", site=site)
-    if weights is None:
-        w = np.ones(len(t))
-    else:
-        w = pd.to_numeric(df[weights]).to_numpy(dtype=float)
-        if not np.isfinite(w).all() or (w < 0).any():
-            raise FederatedInputError(f"site {site!r}: weights '{weights}' must be finite and ≥ 0")
-    return t, e, X, w, names
+    return t, e, X, weight_values(df, weights, site), names
 
 
 # ------------------------------------------------------------------ stratified (site = stratum)

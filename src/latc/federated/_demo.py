@@ -35,6 +35,7 @@ from ._disclosure import DisclosurePolicy
 from ._journal import JournalChannel
 from ._protocol import LocalChannel
 from ._results import compare_results, federated_results
+from ._site import derived_by_site
 
 __all__ = ["DEMO_POLICY", "FederatedDemo", "federated_demo", "split_derived"]
 
@@ -57,18 +58,15 @@ class FederatedDemo:
 
 
 def split_derived(tables: dict[str, pd.DataFrame], out: Path) -> dict[str, Path]:
-    """Write each center's own derived datasets to ``out/<center>/derived`` (what a site holds)."""
-    subj = tables["subject"]
+    """Write each center's own derived datasets (:func:`~latc.federated.derived_by_site`) to
+    ``out/<center>/derived`` (what a site holds)."""
     folders = {}
-    for c in sorted(subj["center_id"].astype(str).unique()):
-        ids = set(subj.loc[subj["center_id"].astype(str) == c, "patient_id"].astype(str))
+    for c, parts in derived_by_site(tables).items():
         d = out / c / "derived"
         d.mkdir(parents=True, exist_ok=True)
-        for name, t in tables.items():
-            if t is None:
-                continue
-            part = t[t["patient_id"].astype(str).isin(ids)] if "patient_id" in t.columns else t
-            part.reset_index(drop=True).to_parquet(d / f"{name}.parquet", index=False)
+        for name, t in parts.items():
+            if t is not None:
+                t.to_parquet(d / f"{name}.parquet", index=False)
         folders[c] = d
     return folders
 

@@ -114,7 +114,8 @@ def compare_results(fed: AnalysisResults, pooled: AnalysisResults) -> tuple[dict
     ``rows``: table, key (the row's identifying values), column, federated, pooled, abs_diff.
     ``summary``: per table the rows compared, the largest absolute difference and the rows only one
     side has; overall the largest difference."""
-    out, summary = [], {}
+    out: list[pd.DataFrame] = []
+    summary: dict[str, Any] = {}
     for key, ft in fed.tables().items():
         sec, name = key.split("/")
         try:
@@ -135,21 +136,22 @@ def compare_results(fed: AnalysisResults, pooled: AnalysisResults) -> tuple[dict
         nums = [c for c in ft.data.columns if c not in keys and pd.api.types.is_numeric_dtype(ft.data[c])
                 and not pd.api.types.is_bool_dtype(ft.data[c]) and f"{c}_pooled" in m]
         worst = 0.0
+        row_key = (both[keys].astype(str).agg(" | ".join, axis=1).to_numpy() if len(both)
+                   else np.array([], dtype=object))
         for c in nums:
             a = pd.to_numeric(both[f"{c}_federated"], errors="coerce").to_numpy(float)
             b = pd.to_numeric(both[f"{c}_pooled"], errors="coerce").to_numpy(float)
-            d = np.abs(a - b)
             same_nan = np.isnan(a) & np.isnan(b)
-            d = np.where(same_nan, 0.0, d)
+            d = np.where(same_nan, 0.0, np.abs(a - b))
             worst = max(worst, float(np.nanmax(d)) if len(d) else 0.0)
-            for (_, r), fa, pb, dd, sn in zip(both.iterrows(), a, b, d, same_nan):
-                if not sn:
-                    out.append({"table": key, "key": " | ".join(str(r[k]) for k in keys), "column": c,
-                                "federated": fa, "pooled": pb, "abs_diff": dd})
+            keep = ~same_nan
+            out.append(pd.DataFrame({"table": key, "key": row_key[keep], "column": c, "federated": a[keep],
+                                     "pooled": b[keep], "abs_diff": d[keep]}))
         summary[key] = {"rows_compared": int(len(both)), "values_compared": int(len(both) * len(nums)),
                         "max_abs_diff": worst,
                         "only_federated": int(m["_merge"].eq("left_only").sum()),
                         "only_pooled": int(m["_merge"].eq("right_only").sum())}
-    rows = pd.DataFrame(out, columns=["table", "key", "column", "federated", "pooled", "abs_diff"])
+    cols = ["table", "key", "column", "federated", "pooled", "abs_diff"]
+    rows = pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
     overall = max((v.get("max_abs_diff", 0.0) for v in summary.values()), default=0.0)
     return {"max_abs_diff": overall, "tables": summary}, rows

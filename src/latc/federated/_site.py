@@ -10,7 +10,7 @@ import pandas as pd
 
 from ._disclosure import DisclosurePolicy, FederatedInputError
 
-__all__ = ["SITE_COLUMN", "site_rows", "split_by_site"]
+__all__ = ["SITE_COLUMN", "derived_by_site", "site_rows", "split_by_site"]
 
 SITE_COLUMN = "center_id"
 
@@ -30,6 +30,21 @@ def site_rows(df: pd.DataFrame, site: str, policy: DisclosurePolicy, analysis: s
             raise FederatedInputError(f"site {site!r}, {analysis}: the data holds rows of site(s) "
                                       f"{[s for s in seen if s != str(site)]}; a site analyses only its own rows")
     return df
+
+
+def derived_by_site(tables: dict[str, pd.DataFrame | None], site_column: str = SITE_COLUMN
+                    ) -> dict[str, dict[str, pd.DataFrame | None]]:
+    """{site: that site's derived datasets}: each dataset's rows of the patients whose ``subject``
+    row names the site (datasets without ``patient_id`` are kept whole). For the demo, the tests
+    and the benchmark; a deployment has each part at its site."""
+    subj = tables["subject"]
+    assert subj is not None
+    out = {}
+    for c in sorted(subj[site_column].astype(str).unique()):
+        ids = set(subj.loc[subj[site_column].astype(str) == c, "patient_id"].astype(str))
+        out[c] = {n: (t[t["patient_id"].astype(str).isin(ids)].reset_index(drop=True)
+                      if t is not None and "patient_id" in t.columns else t) for n, t in tables.items()}
+    return out
 
 
 def split_by_site(df: pd.DataFrame, site_column: str = SITE_COLUMN) -> dict[str, pd.DataFrame]:

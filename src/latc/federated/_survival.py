@@ -93,6 +93,25 @@ def _grid_index(t: np.ndarray, grid: np.ndarray, site: str) -> np.ndarray:
     return idx
 
 
+def group_labels(df: pd.DataFrame, group: str | None, site: str, what: str) -> np.ndarray:
+    """Each row's group as text (``"all"`` without ``group``); a missing group is refused."""
+    if group is None:
+        return np.array(["all"] * len(df), dtype=object)
+    if df[group].isna().any():
+        raise FederatedInputError(f"site {site!r}, {what}: missing values in '{group}'")
+    return df[group].astype(str).to_numpy(dtype=object)
+
+
+def weight_values(df: pd.DataFrame, weights: str | None, site: str) -> np.ndarray:
+    """The case weights (ones without ``weights``); refused unless finite and ≥ 0."""
+    if weights is None:
+        return np.ones(len(df))
+    w = pd.to_numeric(df[weights]).to_numpy(dtype=float)
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise FederatedInputError(f"site {site!r}: weights '{weights}' must be finite and ≥ 0")
+    return w
+
+
 def site_km_counts(df: pd.DataFrame, time: str, event: str, group: str | None, grid: Sequence[float], *,
                    site: str, analysis: str = "km", coarsen: float | None = None,
                    policy: DisclosurePolicy = _DEFAULT) -> Message:
@@ -106,12 +125,7 @@ def site_km_counts(df: pd.DataFrame, time: str, event: str, group: str | None, g
     t = coarsen_times(t, coarsen)
     grid = np.asarray(grid, dtype=float)
     idx = _grid_index(t, grid, site)
-    if group is None:
-        g = np.array(["all"] * len(t), dtype=object)
-    else:
-        if df[group].isna().any():
-            raise FederatedInputError(f"site {site!r}, {analysis}: missing values in '{group}'")
-        g = df[group].astype(str).to_numpy(dtype=object)
+    g = group_labels(df, group, site, analysis)
     groups = sorted(set(g))
     n_event, n_censor, cells = [], [], {}
     for k in groups:

@@ -33,7 +33,7 @@ from latc.stats._km import KMResult, _confint, _first_below_half
 from ._disclosure import DisclosurePolicy, FederatedInputError, check_messages
 from ._messages import Message
 from ._site import site_rows
-from ._survival import _grid_index, _surv_columns
+from ._survival import _grid_index, _surv_columns, group_labels, weight_values
 
 __all__ = ["combine_km_weighted", "km_weighted_broadcast", "site_km_weighted_counts", "site_km_weighted_robust"]
 
@@ -46,16 +46,7 @@ def _site_data(df: pd.DataFrame, time: str, event: str, group: str | None, grid:
     site_rows(df, site, policy, ANALYSIS, [time, event, group, weights])
     t, e = _surv_columns(df, time, event, site, ANALYSIS)
     idx = _grid_index(t, np.asarray(grid, dtype=float), site)
-    w = pd.to_numeric(df[weights]).to_numpy(dtype=float)
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise FederatedInputError(f"site {site!r}: weights '{weights}' must be finite and ≥ 0")
-    if group is None:
-        g = np.array(["all"] * len(t), dtype=object)
-    else:
-        if df[group].isna().any():
-            raise FederatedInputError(f"site {site!r}, {ANALYSIS}: missing values in '{group}'")
-        g = df[group].astype(str).to_numpy(dtype=object)
-    return idx, e, w, g
+    return idx, e, weight_values(df, weights, site), group_labels(df, group, site, ANALYSIS)
 
 
 def site_km_weighted_counts(df: pd.DataFrame, time: str, event: str, group: str | None, grid: Sequence[float],
