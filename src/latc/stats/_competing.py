@@ -110,6 +110,16 @@ def _matches_any(value, levels) -> bool:
     return any(_same(lev, value) for lev in levels)
 
 
+def _cause_status(data, cause, event_type: str, caller: str, why: str = "") -> tuple[np.ndarray, object]:
+    """Fine–Gray status of every row (0 censored, 1 ``cause``, 2 a competing cause) and the cause
+    label as the data spell it (:class:`StatsInputError` naming ``caller`` when ``cause`` has no event)."""
+    if not _matches_any(cause, data.causes):
+        raise StatsInputError(f"{caller}: no events of cause {cause!r} in '{event_type}' "
+                              f"(causes with events: {data.causes}){why}")
+    k = 1 + [_same(c, cause) for c in data.causes].index(True)
+    return np.where(data.code == 0, 0, np.where(data.code == k, 1, 2)), data.causes[k - 1]
+
+
 def _plain(v):
     """numpy scalar → Python scalar (integral floats → int) for readable cause labels."""
     if isinstance(v, np.generic):
@@ -645,11 +655,7 @@ def fine_gray(df: pd.DataFrame, time: str, event_type: str, covariates: Sequence
     if not covariates:
         raise StatsInputError("fine_gray: give at least one covariate")
     data = _competing_data(df, time, event_type, covariates, censor_code, missing, "fine_gray")
-    if not _matches_any(cause, data.causes):
-        raise StatsInputError(f"fine_gray: no events of cause {cause!r} in '{event_type}' "
-                              f"(causes with events: {data.causes}); the model is undefined")
-    k = 1 + [_same(c, cause) for c in data.causes].index(True)
-    status = np.where(data.code == 0, 0, np.where(data.code == k, 1, 2))
+    status, matched = _cause_status(data, cause, event_type, "fine_gray", "; the model is undefined")
     try:
         X, names, terms = design_matrix(data.frame, covariates)
     except StatsInputError as exc:
@@ -724,5 +730,5 @@ def fine_gray(df: pd.DataFrame, time: str, event_type: str, covariates: Sequence
         summary=summ, coef=beta, var=var, naive_var=naive_var, loglik=loglik,
         loglik_null=loglik_null, lr_test={"chisq": lr, "df": p, "p": float(chi2.sf(lr, p))},
         n=len(status), events=int((status == 1).sum()), competing_events=int((status == 2).sum()),
-        censored=int((status == 0).sum()), cause=_plain(data.causes[k - 1]), converged=converged,
+        censored=int((status == 0).sum()), cause=_plain(matched), converged=converged,
         iterations=it, names=names, terms=terms, baseline=baseline, n_dropped=data.n_dropped)

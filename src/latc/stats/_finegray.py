@@ -39,7 +39,7 @@ import pandas as pd
 
 from latc._compat import keyword_hint
 
-from ._competing import _competing_data, _matches_any, _same
+from ._competing import _cause_status, _competing_data
 from ._errors import StatsInputError
 
 __all__ = ["finegray_data"]
@@ -99,11 +99,7 @@ def finegray_data(df: pd.DataFrame, time: str, event_type: str, *, cause: object
     strata_cols = [] if strata is None else ([strata] if isinstance(strata, str) else list(strata))
     extra = strata_cols + [c for c in (weights, id) if c is not None]
     data = _competing_data(df, time, event_type, extra, censor_code, missing, "finegray_data")
-    if not _matches_any(cause, data.causes):
-        raise StatsInputError(f"finegray_data: no events of cause {cause!r} in '{event_type}' "
-                              f"(causes with events: {data.causes})")
-    k = 1 + [_same(c, cause) for c in data.causes].index(True)
-    status = np.where(data.code == 0, 0, np.where(data.code == k, 1, 2))
+    status, matched = _cause_status(data, cause, event_type, "finegray_data")
     frame, t = data.frame, data.time
     names = [f"{prefix}{s}" for s in ("start", "stop", "status", "wt")] + ([count] if count else [])
     clash = [c for c in names if c in frame.columns]
@@ -163,8 +159,8 @@ def finegray_data(df: pd.DataFrame, time: str, event_type: str, *, cause: object
     out[names[3]] = np.concatenate(wts) * uw[row]
     if count:
         out[count] = np.concatenate(adds)
-    out.attrs["event"] = data.causes[k - 1]
-    out.attrs["method"] = (f"Fine-Gray expansion for cause {data.causes[k - 1]!r} (R survival::finegray)"
+    out.attrs["event"] = matched
+    out.attrs["method"] = (f"Fine-Gray expansion for cause {matched!r} (R survival::finegray)"
                            + (f", censoring distribution by {strata_cols}" if strata_cols else ""))
     return out
 
