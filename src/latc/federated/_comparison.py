@@ -90,9 +90,10 @@ def site_runtime(site: str, derived: Any, *, policy: Any = None, release_log: An
     (:func:`site_comparison_frame`) and the analysis set (for Table 1), nothing else."""
     from latc.analysis._data import load_derived
 
-    rt = SiteRuntime(site, site_comparison_frame(derived, min_center_size=min_center_size), policy=policy,
+    data = load_derived(derived)        # read once: site_comparison_frame takes the loaded datasets too
+    rt = SiteRuntime(site, site_comparison_frame(data, min_center_size=min_center_size), policy=policy,
                      release_log=release_log)
-    rt.state["analysis_set"] = load_derived(derived).analysis_set
+    rt.state["analysis_set"] = data.analysis_set
     return rt
 
 
