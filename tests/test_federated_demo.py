@@ -128,3 +128,13 @@ def test_the_command_refuses_an_unknown_engine(tmp_path):
 
     res = CliRunner().invoke(app, ["federated", "demo", "--out", str(tmp_path / "d"), "--engine", "carrier-pigeon"])
     assert res.exit_code != 0 and "--engine must be 'flower' or 'local'" in res.output
+
+
+def test_a_center_id_that_is_a_path_is_refused_before_anything_is_written(tmp_path):
+    from latc.federated import FederatedInputError
+    from latc.federated._demo import split_derived
+
+    subject = pd.DataFrame({"patient_id": ["C01-0001", "X-0001"], "center_id": ["C01", "../../evil"]})
+    with pytest.raises(FederatedInputError, match="cannot name a site folder"):
+        split_derived({"subject": subject}, tmp_path / "sites")
+    assert not (tmp_path / "sites").exists() and not list(tmp_path.parent.glob("evil*"))

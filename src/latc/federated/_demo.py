@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from ._comparison import run_comparison, site_runtime
-from ._disclosure import DisclosurePolicy
+from ._disclosure import DisclosurePolicy, FederatedInputError
 from ._journal import JournalChannel
 from ._protocol import LocalChannel
 from ._results import compare_results, federated_results
@@ -60,8 +60,14 @@ class FederatedDemo:
 def split_derived(tables: dict[str, pd.DataFrame], out: Path) -> dict[str, Path]:
     """Write each center's own derived datasets (:func:`~latc.federated.derived_by_site`) to
     ``out/<center>/derived`` (what a site holds)."""
+    from latc._paths import safe_filename
+
+    by_site = derived_by_site(tables)
+    bad = [c for c in by_site if safe_filename(c) != c]   # a center id becomes a folder name, never a path
+    if bad:
+        raise FederatedInputError(f"center id(s) {bad} cannot name a site folder (letters, digits, '.', '_', '-')")
     folders = {}
-    for c, parts in derived_by_site(tables).items():
+    for c, parts in by_site.items():
         d = out / c / "derived"
         d.mkdir(parents=True, exist_ok=True)
         for name, t in parts.items():
@@ -97,6 +103,7 @@ def federated_demo(out: str | Path, *, n_patients: int = 800, n_centers: int = 8
     (a run that stopped because a site dropped out continues from the failed round) — otherwise
     the demo starts afresh."""
     from latc.analysis import analyze_path, write_results
+    from latc.io import write_table_csv
 
     out = Path(out)
     t: dict[str, float] = {}
@@ -137,7 +144,7 @@ def federated_demo(out: str | Path, *, n_patients: int = 800, n_centers: int = 8
                     "engine": engine, "seconds": {k: round(v, 3) for k, v in t.items()},
                     "not_computed_federated": fed.not_computed})
     (out / "comparison.json").write_text(json.dumps(summary, indent=1, default=float), encoding="utf-8")
-    rows.to_csv(out / "comparison.csv", index=False)
+    write_table_csv(rows, out / "comparison.csv")    # text cells never run as spreadsheet formulas
     prim = fed.primary() if "comparative/hazard_ratios" in fed.tables else None
     return FederatedDemo(out=out, sites=sorted(site_dirs), comparison=summary, rounds=fed.rounds, seconds=t,
                          bytes_sent=bytes_sent,

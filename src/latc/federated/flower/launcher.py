@@ -180,9 +180,13 @@ class LocalFederation:
                  release_logs: Mapping[str, str | Path] | None = None, startup_timeout: float = 60.0) -> None:
         if not sites:
             raise ValueError("LocalFederation: no sites")
-        bad = [s for s in sites if not str(s) or any(c in str(s) for c in ",\n")]
+        from latc._paths import safe_filename
+
+        # a site name becomes a folder and a log file name: one safe path component, no comma
+        bad = [s for s in sites if not str(s) or "," in str(s) or safe_filename(s) != str(s)]
         if bad:
-            raise ValueError(f"LocalFederation: site names must be non-empty without commas: {bad}")
+            raise ValueError(f"LocalFederation: site names must be one path component of letters, digits, "
+                             f"'.', '_' or '-' (no comma): {bad}")
         self.sites = {str(s): Path(p).resolve() for s, p in sorted(sites.items())}
         self.workdir = Path(workdir).resolve()
         self.policies = {s: (policy.get(s) if isinstance(policy, Mapping) else policy) for s in self.sites}
