@@ -8,7 +8,8 @@ For each size a synthetic 8-center cohort is synthesised and derived in memory (
 center's rows go to its own site (``site_comparison_frame`` on that center's derived datasets), the
 federated comparison runs over the engine, and the pooled analysis runs on the same derived data:
 the comparative and competing sections (what the federated run computes) and the whole plan.
-Reported: rounds, messages and bytes sent per site (largest, total), wall times, the largest
+Reported: rounds (all, and those carrying a Newton step), messages sent per site and their parts
+(a lock-step round's batch envelope holds one part per model), bytes sent per site (largest, total), wall times, the largest
 difference between the federated and the pooled estimates, and the process's peak RSS. The
 sites use the demo's disclosure opt-ins (``latc.federated._demo.DEMO_POLICY``).
 Results: ``benchmarks/results/<date>-federated-<engine>.json``.
@@ -31,6 +32,24 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+NEWTON = {"logistic_step", "glore_step", "cox_step", "webdisco_step"}
+
+
+def _message_counts(records: dict[str, list[dict]]) -> dict:
+    """From the sites' release-log records: messages sent per site (largest), their parts (a batch
+    envelope carries one part per model), and the Newton rounds (rounds carrying a Newton step)."""
+    def parts(r: dict) -> list[dict]:
+        return r.get("parts") or [r]
+
+    one_site = max(records.values(), key=len)
+    return {"messages_per_site": max(len(v) for v in records.values()),
+            "parts_per_site": max(sum(len(parts(r)) for r in v) for v in records.values()),
+            "newton_rounds": sum(any(p.get("kind") in NEWTON or p.get("step") in NEWTON for p in parts(r))
+                                 for r in one_site),
+            "newton_steps_per_site": max(sum(p.get("kind") in NEWTON or p.get("step") in NEWTON
+                                             for r in v for p in parts(r)) for v in records.values())}
+
+
 def one(per_site: int, engine: str, tmp: Path) -> dict:
     from latc.analysis import run_analysis
     from latc.federated import LocalChannel, SiteRuntime, derived_by_site
@@ -51,7 +70,8 @@ def one(per_site: int, engine: str, tmp: Path) -> dict:
     if engine == "local":
         ch = LocalChannel({s: SiteRuntime(s, f, policy=DEMO_POLICY) for s, f in frames.items()})
         fed = run_comparison(ch)
-        bytes_sent, messages = dict(ch.bytes_sent), dict(ch.messages)
+        bytes_sent = dict(ch.bytes_sent)
+        records = {s: rt.sent for s, rt in ch.runtimes.items()}
     else:
         from latc.federated.flower.launcher import run_flower_comparison
 
@@ -60,7 +80,7 @@ def one(per_site: int, engine: str, tmp: Path) -> dict:
         folders = split_derived(ds.tables(), tmp / f"n{n}")
         logs = {s: tmp / f"n{n}" / s / "release_log.jsonl" for s in folders}
         fed, bytes_sent = run_flower_comparison(folders, logs, tmp / f"n{n}" / "flower", policy=DEMO_POLICY)
-        messages = {s: len(p.read_text().splitlines()) for s, p in logs.items()}
+        records = {s: [json.loads(x) for x in p.read_text().splitlines()] for s, p in logs.items()}
     t_fed = time.perf_counter() - t0
     t0 = time.perf_counter()
     pooled = run_analysis(ds, sections=["comparative", "competing"])
@@ -70,7 +90,7 @@ def one(per_site: int, engine: str, tmp: Path) -> dict:
     t_pooled_all = time.perf_counter() - t0
     summary, _ = compare_results(federated_results(fed), pooled)
     return {"sites": 8, "per_site": per_site, "patients": n, "analysed": int(sum(len(f) for f in frames.values())),
-            "engine": engine, "rounds": fed.rounds, "messages_per_site": max(messages.values()),
+            "engine": engine, "rounds": fed.rounds, **_message_counts(records),
             "bytes_per_site_max": max(bytes_sent.values()), "bytes_total": sum(bytes_sent.values()),
             "seconds": {"synthesise_and_derive": round(t_derive, 2), "site_frames": round(t_frames, 2),
                         "federated": round(t_fed, 2), "pooled_comparative_competing": round(t_pooled_sections, 2),

@@ -26,7 +26,8 @@ ATOL = dict(rtol=0, atol=1e-8)
 #: the sites' documented opt-ins (docs/federated.md): the IPTW curves' per-time weighted sums, and
 #: cumulative incidence with fewer than 3 deaths without recurrence per cohort at a small site, and
 #: balance rows of rare categories (fewer than 3 MTC patients of a cohort at a site)
-OPT_IN = DisclosurePolicy(min_cell_by_analysis={"km_weighted": 1, "cif": 1, "balance": 1})
+#: and the unadjusted model's WebDISCO per-time risk-set sums (one patient leaving a site's risk set)
+OPT_IN = DisclosurePolicy(min_cell_by_analysis={"km_weighted": 1, "cif": 1, "balance": 1, "cox_webdisco": 1})
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +60,30 @@ def test_hazard_ratios_equal_pooled_analysis(federated, pooled):
     fed = federated[0].tables["comparative/hazard_ratios"]
     ref = pooled.table("comparative", "hazard_ratios")
     m = fed.merge(ref, on=["endpoint", "analysis"], suffixes=("", "_pooled"))
-    assert len(m) == 9 and set(m["analysis"]) == {"adjusted", "iptw_ate", "overlap_ato"}
+    assert len(m) == 12 and set(m["analysis"]) == {"naive", "adjusted", "iptw_ate", "overlap_ato"}
     for c in ("hr", "lower", "upper", "p", "log_hr", "se"):
         np.testing.assert_allclose(m[c].astype(float), m[f"{c}_pooled"].astype(float), **ATOL)
-    for c in ("n", "events", "covariates", "se_type", "weights"):
+    for c in ("n", "events", "covariates", "se_type", "weights", "strata", "estimand"):
         assert m[c].astype(str).tolist() == m[f"{c}_pooled"].astype(str).tolist(), c
     prim = federated[0].primary()
     ref_prim = pooled.primary()
     assert (prim["endpoint"], prim["analysis"]) == (ref_prim.endpoint, ref_prim.analysis)
     assert prim["hr"] == pytest.approx(ref_prim.estimate, abs=1e-8)
+
+
+def test_models_are_fitted_in_lockstep(federated):
+    """The twelve Cox models share their Newton rounds (``_lockstep``): the run takes far fewer rounds
+    than the models' steps one after the other, and every site's release log lists each model's
+    steps as parts of the batch envelopes it sent."""
+    fed, channel, logs = federated
+    recs = [json.loads(x) for x in (logs / f"{channel.sites()[0]}.jsonl").read_text().splitlines()]
+    batches = [r for r in recs if r["step"] == "batch"]
+    parts = [p for r in batches for p in r["parts"]]
+    steps = sum(p["kind"] in ("cox_step", "webdisco_step") for p in parts)
+    assert steps >= 12 * 3                                      # every model took ≥ 3 Newton steps …
+    assert len(batches) < steps / 4                              # … in a few shared rounds
+    assert fed.rounds < 45
+    assert {p["analysis"] for p in parts} == {"cox_stratified", "cox_webdisco"}
 
 
 def test_dropped_confounders_follow_the_pooled_rules(federated):
@@ -165,6 +181,10 @@ def test_release_logs_list_exactly_what_each_site_sent(federated):
         recs = [json.loads(x) for x in lines]
         assert sum(r["n_bytes"] for r in recs) == channel.bytes_sent[s]
         assert [r["round"] for r in recs] == list(range(1, fed.rounds + 1))
+        # the site keeps the exact text of each message: its hash is the logged one
+        kept = [json.loads(x) for x in rt.sent_texts.read_text(encoding="utf-8").splitlines()]
+        assert [k["sha256"] for k in kept] == [r["sha256"] for r in recs]
+        assert all(hashlib.sha256(k["text"].encode("utf-8")).hexdigest() == k["sha256"] for k in kept)
     # the hash is that of the exact text a site sends
     rt = channel.runtimes["C01"]
     from latc.federated._protocol import Request
@@ -184,7 +204,14 @@ def test_centers_pooled_across_sites_refuse_the_stratified_models(cohort):
     frames = {s: site_comparison_frame(d, min_center_size=1000) for s, d in derived_by_site(ds.tables()).items()}
     fed = run_comparison(LocalChannel({s: SiteRuntime(s, f) for s, f in frames.items()}))
     assert "comparative/hazard_ratios" not in fed.tables
-    assert "pooled into one stratum" in fed.not_computed["comparative/hazard_ratios"]
+    assert "pooled into one stratum" in fed.not_computed["comparative/hazard_ratios stratified"]
+    # the unstratified model does not depend on the strata, but the default cell rule (3) withholds
+    # its per-time risk-set sums: named, not approximated
+    reason = fed.not_computed["comparative/hazard_ratios recurrence naive"]
+    assert "analysis 'cox_webdisco'" in reason and "minimum cell size 3" in reason
+    fed = run_comparison(LocalChannel({s: SiteRuntime(s, f, policy=OPT_IN) for s, f in frames.items()}))
+    hr = fed.tables["comparative/hazard_ratios"]
+    assert hr["analysis"].tolist() == ["naive"] * 3 and hr["strata"].eq("").all()
 
 
 class _StopsAfter(LocalChannel):
@@ -224,3 +251,27 @@ def test_a_run_resumes_from_its_journal_after_a_site_dropped_out(cohort, federat
     # another run (unstabilized weights: another request at the weights round) refuses the journal
     with pytest.raises(JournalMismatch, match=r"round \d+ of the journal was another request"):
         run_comparison(JournalChannel(LocalChannel(runtimes()), journal), stabilize=False)
+
+
+def test_coarsened_times_equal_the_pooled_analysis_of_the_same_coarsened_times(cohort, federated):
+    """A site option (``coarsen_months``, the issue's "event times coarsened to a grid"): every site
+    rounds its times up to whole months before computing; the result is exactly the pooled analysis
+    of the coarsened times — and differs from the analysis of the original times."""
+    from dataclasses import replace
+
+    from latc.federated._comparison import coarsen_derived, site_runtime
+
+    ds, _ = cohort
+    policy = replace(OPT_IN, coarsen_months=1.0)
+    channel = LocalChannel({s: site_runtime(s, d, policy=policy) for s, d in derived_by_site(ds.tables()).items()})
+    fed = run_comparison(channel)
+    ref = run_analysis(coarsen_derived(ds, 1.0), sections=["comparative"])
+    got = fed.tables["comparative/hazard_ratios"]
+    m = got.merge(ref.table("comparative", "hazard_ratios"), on=["endpoint", "analysis"], suffixes=("", "_pooled"))
+    assert len(m) == 12
+    for c in ("hr", "lower", "upper", "p", "se"):
+        np.testing.assert_allclose(m[c].astype(float), m[f"{c}_pooled"].astype(float), **ATOL)
+    km = fed.tables["comparative/km_curves"]
+    assert (km["time"] == np.ceil(km["time"])).all()            # whole months only left the sites
+    orig = federated[0].tables["comparative/hazard_ratios"].set_index(["endpoint", "analysis"])["hr"]
+    assert not np.allclose(got.set_index(["endpoint", "analysis"])["hr"].reindex(orig.index), orig, rtol=0, atol=1e-6)

@@ -15,7 +15,7 @@ import re
 import pandas as pd
 import pytest
 
-from latc.federated._demo import federated_demo
+from latc.federated._demo import DEMO_POLICY, federated_demo
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,10 @@ def test_every_federated_value_equals_the_pooled_analysis(demo):
     comp = json.loads((demo.out / "comparison.json").read_text(encoding="utf-8"))
     assert comp["max_abs_diff"] < 1e-8
     expected = {"baseline/table1", "comparative/hazard_ratios", "comparative/km_curves", "comparative/logrank", "comparative/balance",
-                "comparative/effective_sample_size", "competing/cif_curves", "competing/gray_test"}
+                "comparative/effective_sample_size", "competing/cif_curves", "competing/gray_test",
+                "response/objective_response", "response/best_overall_response", "response/biochemical_response",
+                "response/pathological_response", "surgery/outcomes", "surgery/organ_preservation",
+                "safety/ae_by_term", "safety/ae_overview"}
     assert set(comp["tables"]) == expected
     for key, t in comp["tables"].items():
         assert t["rows_compared"] > 0 and t["only_federated"] == 0, key
@@ -41,8 +44,8 @@ def test_federated_results_have_the_analysis_format(demo):
     idx = json.loads((demo.out / "federated" / "analysis" / "results.json").read_text(encoding="utf-8"))
     assert idx["latc_analysis"] == 2 and idx["inputs"]["federated"] is True
     assert idx["primary"]["analysis"] == "iptw_ate" and idx["primary"]["estimate"] == pytest.approx(demo.primary["hr"])
-    assert idx["parameters"]["disclosure_opt_ins"] == {"km_weighted": 1, "cif": 1, "balance": 1, "counts": 1,
-                                                       "table_one_values": 1}
+    assert idx["parameters"]["disclosure_opt_ins"] == dict(DEMO_POLICY.min_cell_by_analysis)
+    assert {"cox_webdisco", "km_weighted"} <= set(idx["parameters"]["disclosure_opt_ins"])
     nc = {f"{s}/{t['table']}": t["reason"] for s, sec in idx["sections"].items() for t in sec["not_computed"]}
     assert any("matching" in k for k in nc)
 

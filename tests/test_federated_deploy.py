@@ -65,10 +65,23 @@ def test_site_refuses_wrong_inputs_in_one_line(tmp_path):
     base = ["federated", "site", "--site", "C01", "--superlink", "127.0.0.1:9092", "--insecure"]
     cases = [(["--data", str(tmp_path / "nowhere")], "not a `latc derive` output folder"),
              (["--data", str(derived), "--opt-in", "km_weigted=1"], "no analysis 'km_weigted'"),
-             (["--data", str(derived), "--root-certificates", str(not_pem)], "not a PEM certificate")]
+             (["--data", str(derived), "--root-certificates", str(not_pem)], "not a PEM certificate"),
+             (["--data", str(derived), "--coarsen-months", "0"], "--coarsen-months must be a positive number")]
     for extra, words in cases:
         res = CliRunner().invoke(app, base + extra)
         assert res.exit_code != 0 and words in res.output, (extra, res.output)
+
+
+def test_site_policy_travels_in_the_node_config():
+    """What `latc federated site` puts in the SuperNode's node config is the policy the ClientApp
+    rebuilds: minimum, opt-ins, allow-list and the time grid."""
+    from latc.federated import DisclosurePolicy
+    from latc.federated.flower._wire import policy_from_node_config, policy_to_node_config
+
+    for policy in (DisclosurePolicy(), DisclosurePolicy(min_cell=5, min_cell_by_analysis={"km_weighted": 1},
+                                                        allowed=frozenset({"counts", "km"}), coarsen_months=1.0)):
+        assert policy_from_node_config(policy_to_node_config(policy)) == policy
+    assert policy_to_node_config(DisclosurePolicy(coarsen_months=0.5))["coarsen-months"] == 0.5
 
 
 def test_sites_and_coordinator_on_loopback(tmp_path):

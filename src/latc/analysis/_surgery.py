@@ -37,27 +37,61 @@ PLAN_WORDS = {"organ_resection_planned": "an organ resection", "planned_laryngec
               "planned_esophageal_resection": "an oesophageal resection"}
 
 
-def run(ctx: Context, sec: SectionResult) -> None:
-    s = ctx.data.analysis_set
+def operated_set(s: pd.DataFrame) -> pd.DataFrame:
+    """The operated set: analysis-set patients with a curative operation."""
     need(s, ["operated_set", "cohort", "resection_status"])
-    op = s[_flag(s["operated_set"])].copy()
+    return s[_flag(s["operated_set"])].copy()
+
+
+def outcome_frame(op: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Cohort and the 0/1 outcome flags of :data:`OUTCOMES` present in ``op`` (unknown = no event),
+    and those outcomes in order."""
+    d = pd.DataFrame({"cohort": op["cohort"].astype("str")})
+    rs = op["resection_status"].astype("str")
+    d["r0_resection"] = rs.eq("R0").to_numpy(bool)
+    d["r1_resection"] = rs.eq("R1").to_numpy(bool)
+    d["r2_resection"] = rs.eq("R2").to_numpy(bool)
+    for c in list(OUTCOMES)[3:]:
+        if c in op:
+            d[c] = op[c].astype("boolean").fillna(False).to_numpy(bool)
+    return d, [c for c in OUTCOMES if c in d]
+
+
+def label_outcomes(t: pd.DataFrame) -> pd.DataFrame:
+    """The ``surgery/outcomes`` layout of a rate table by cohort: ``label`` after ``outcome``."""
+    t.attrs = {}
+    t.insert(1, "label", t["outcome"].map(OUTCOMES))
+    return t
+
+
+def preservation_frames(op: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """(outcome, baseline plan, cohort + outcome flag of the operated patients with that plan) for each
+    :data:`PRESERVATION` outcome whose columns ``op`` has; a block may have no patient."""
+    out = []
+    for o, plan in PRESERVATION.items():
+        if o not in op or plan not in op:
+            continue
+        planned = op[op[plan].astype("boolean").fillna(False).to_numpy(bool)]
+        out.append((o, plan, pd.DataFrame({"cohort": planned["cohort"].astype("str"),
+                                           o: planned[o].astype("boolean").fillna(False).to_numpy(bool)})))
+    return out
+
+
+def denominate(t: pd.DataFrame, plan: str) -> pd.DataFrame:
+    """The ``surgery/organ_preservation`` layout of one block: ``denominator`` after ``outcome``."""
+    t.insert(1, "denominator", f"{plan} at baseline")
+    return t
+
+
+def run(ctx: Context, sec: SectionResult) -> None:
+    op = operated_set(ctx.data.analysis_set)
     if not len(op):
         raise SectionSkipped("no operated patient (curative operation) in the analysis set")
     par = {"conf_level": ctx.options.conf_level, "method": "clopper-pearson", "permanent": "> 6 months"}
 
     def outcomes():
-        d = pd.DataFrame({"cohort": op["cohort"].astype("str")})
-        rs = op["resection_status"].astype("str")
-        d["r0_resection"] = rs.eq("R0").to_numpy(bool)
-        d["r1_resection"] = rs.eq("R1").to_numpy(bool)
-        d["r2_resection"] = rs.eq("R2").to_numpy(bool)
-        for c in list(OUTCOMES)[3:]:
-            if c in op:
-                d[c] = op[c].astype("boolean").fillna(False).to_numpy(bool)
-        outs = [c for c in OUTCOMES if c in d]
-        t = response_rates(d, outs, by="cohort")
-        t.attrs = {}
-        t.insert(1, "label", t["outcome"].map(OUTCOMES))
+        d, outs = outcome_frame(op)
+        t = label_outcomes(response_rates(d, outs, by="cohort", conf_level=ctx.options.conf_level))
         return ResultTable("outcomes", "Resection status and complications by cohort", t, METHOD,
                            {**par, "major": "Clavien-Dindo grade >= III (Dindo 2004)"},
                            "operated set (analysis set with a curative operation)", len(op))
@@ -67,20 +101,12 @@ def run(ctx: Context, sec: SectionResult) -> None:
     def preservation():
         parts, blocks = [], []
         any_plan = pd.Series(False, index=op.index)
-        for out, plan in PRESERVATION.items():
-            if out not in op or plan not in op:
+        for out, plan, d in preservation_frames(op):
+            if not len(d):
                 continue
-            has = op[plan].astype("boolean").fillna(False).to_numpy(bool)
-            planned = op[has]
-            if not len(planned):
-                continue
-            any_plan |= has
-            d = pd.DataFrame({"cohort": planned["cohort"].astype("str"),
-                              out: planned[out].astype("boolean").fillna(False).to_numpy(bool)})
-            t = response_rates(d, [out], by="cohort")
-            t.insert(1, "denominator", f"{plan} at baseline")
-            parts.append(t)
-            blocks.append((OUTCOME_WORDS.get(out, out), len(planned), f"operated patients with {PLAN_WORDS.get(plan, plan)} "
+            any_plan |= op[plan].astype("boolean").fillna(False).to_numpy(bool)
+            parts.append(denominate(response_rates(d, [out], by="cohort", conf_level=ctx.options.conf_level), plan))
+            blocks.append((OUTCOME_WORDS.get(out, out), len(d), f"operated patients with {PLAN_WORDS.get(plan, plan)} "
                            "in the baseline plan"))
         if not parts:
             raise SectionSkipped("no operated patient had an organ resection in the baseline plan")

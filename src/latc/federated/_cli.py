@@ -28,6 +28,8 @@ def demo(
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Write report.pdf too."),
     resume: bool = typer.Option(False, "--resume", help="Continue a run that stopped (a site dropped out) from "
                                 "the coordinator's journal instead of starting afresh."),
+    coarsen_months: float = typer.Option(None, "--coarsen-months", help="The sites round every time up to a multiple "
+                                         "of this many months; the pooled reference analyses the same coarsened times."),
 ) -> None:
     """Split the synthetic 8-center cohort by center, run the federated analysis, run the pooled
     `latc analyze` on the same data, compare them (comparison.json) and write the federated report."""
@@ -38,8 +40,11 @@ def demo(
 
     if engine not in ("flower", "local"):
         _fail(f"--engine must be 'flower' or 'local', not {engine!r}")
+    if coarsen_months is not None and not coarsen_months > 0:
+        _fail(f"--coarsen-months must be a positive number of months, not {coarsen_months:g}")
     try:
-        res = federated_demo(out, n_patients=patients, seed=seed, engine=engine, resume=resume)
+        res = federated_demo(out, n_patients=patients, seed=seed, engine=engine, resume=resume,
+                             coarsen_months=coarsen_months)
         rep = build_report(out / "federated", out / "federated" / "report", pdf=pdf)
     except LatcError as exc:
         _fail(str(exc))
@@ -57,7 +62,7 @@ def demo(
     typer.echo(f"logs     → {out / 'sites'}/<site>/release_log.jsonl")
 
 
-def _policy(min_cell: int, opt_in: list[str]):
+def _policy(min_cell: int, opt_in: list[str], coarsen_months: float | None = None):
     from ._disclosure import DisclosurePolicy
 
     from ._disclosure import DEFAULT_ALLOWED
@@ -71,7 +76,9 @@ def _policy(min_cell: int, opt_in: list[str]):
         if name not in known:
             _fail(f"--opt-in {item!r}: no analysis {name!r}; analyses: {', '.join(known)}")
         by[name] = int(value)
-    return DisclosurePolicy(min_cell=min_cell, min_cell_by_analysis=by)
+    if coarsen_months is not None and not coarsen_months > 0:
+        _fail(f"--coarsen-months must be a positive number of months, not {coarsen_months:g}")
+    return DisclosurePolicy(min_cell=min_cell, min_cell_by_analysis=by, coarsen_months=coarsen_months)
 
 
 @federated_app.command("site", help="Run this hospital's site: a Flower SuperNode answering the coordinator from "
@@ -89,6 +96,9 @@ def site(
                                      "analyses: balance, cif, counts, cox_stratified, cox_webdisco, design_levels, "
                                      "km, km_weighted, logistic, logrank, moments, quantiles, response_rates, "
                                      "table_one_values. Repeatable."),
+    coarsen_months: float = typer.Option(None, "--coarsen-months", help="Round every event and follow-up time up to "
+                                         "a multiple of this many months before computing anything (e.g. 1): the "
+                                         "results are then exact for the coarsened times (docs/federated.md)."),
     root_certificates: Path = typer.Option(None, "--root-certificates", help="CA certificate of the SuperLink (TLS)."),
     insecure: bool = typer.Option(False, "--insecure", help="No TLS: loopback tests only."),
     workdir: Path = typer.Option(Path(".latc-site"), "--workdir", help="Node config and Flower's state."),
@@ -108,7 +118,7 @@ def site(
         _fail(f"{root_certificates}: not a PEM certificate (no '-----BEGIN CERTIFICATE-----')")
     log = release_log or (folder.resolve().parent / "release_log.jsonl")
     try:
-        argv, env = site_argv(site_id, folder, superlink, workdir, release_log=log, policy=_policy(min_cell, opt_in),
+        argv, env = site_argv(site_id, folder, superlink, workdir, release_log=log, policy=_policy(min_cell, opt_in, coarsen_months),
                               insecure=insecure, root_certificates=root_certificates, port=port)
     except FlowerEngineError as exc:
         _fail(str(exc))

@@ -16,12 +16,14 @@ same numbers (to rounding):
    with robust (sandwich) SE, each Newton step a round of summed (ℓ, U, I) (the partial likelihood of
    a center-stratified model is a product over centers = sites), for recurrence, OS and EFS — the
    `comparative/hazard_ratios` rows ``adjusted``, ``iptw_ate`` (the protocol's primary estimate for
-   recurrence) and ``overlap_ato``;
+   recurrence) and ``overlap_ato``; and the **unadjusted model** (row ``naive``: unstratified, so
+   by WebDISCO's per-time risk-set sums, Lu et al. 2015 — released only where a site's cell rule
+   allows, docs/federated.md). The models are fitted in lock-step (``_lockstep``): one round carries
+   the next Newton step of every model still iterating;
 6. **Kaplan–Meier by cohort and the log-rank test** (OS and recurrence) on the pooled time grid.
 
 What is not computed this way is listed with its reason (``not_computed``), never approximated:
-PS matching (pairs across sites), the unadjusted (unstratified) Cox model (WebDISCO needs a site's
-opt-in for its risk-set sums; docs/federated.md), a model whose pooled center stratum spans several
+PS matching (pairs across sites), a stratified model whose pooled center stratum spans several
 sites (two or more small centers pooled), multiple imputation, and the weight-quantile sensitivity
 analyses (pooled quantiles).
 """
@@ -30,36 +32,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ._balance import balance_rows, combine_balance, combine_effective_sample_size, site_balance, site_weights
-from ._cox import (combine_cox_robust, combine_cox_step, cox_summary, newton_cox, site_cox_stratified_robust,
-                   site_cox_stratified_step)
+from ._cox import (combine_cox_robust, combine_cox_step, combine_cox_webdisco_step, cox_summary, newton_cox,
+                   site_cox_stratified_robust, site_cox_stratified_step, site_cox_webdisco_step)
 from ._descriptive import combine_counts, site_counts
 from ._design import combine_levels, site_levels
 from ._disclosure import FederatedDisclosureError, FederatedInputError, check_messages
+from ._lockstep import Ask, lockstep
 from ._logistic import combine_logistic_step, newton_logistic, site_logistic_step, site_propensity
 from ._messages import Message
 from ._protocol import Channel, Request, SiteRuntime, site_step
+from ._rates import rate_tables
 from ._survival import combine_km, combine_logrank, combine_time_grid, site_km_counts, site_km_times
 from ._competing import combine_cif, combine_gray, site_cif_counts
 from ._weighted_km import (combine_km_weighted, km_weighted_broadcast, site_km_weighted_counts,
                            site_km_weighted_robust)
 
-__all__ = ["FederatedComparison", "run_comparison", "site_comparison_frame", "site_runtime"]
+__all__ = ["FederatedComparison", "coarsen_derived", "run_comparison", "site_comparison_frame", "site_derived", "site_runtime"]
 
 #: endpoint → (time, event), as ``latc.analysis._comparative.ENDPOINTS``
 ENDPOINTS = {"recurrence": ("rec_time", "rec_event"), "overall_survival": ("os_time", "os_event"),
              "event_free_survival": ("efs_time", "efs_event")}
-ESTIMANDS = {"adjusted": "conditional (covariate-adjusted)", "iptw_ate": "ATE (stabilized IPTW)",
+ESTIMANDS = {"naive": "unadjusted (cohort only)", "adjusted": "conditional (covariate-adjusted)", "iptw_ate": "ATE (stabilized IPTW)",
              "overlap_ato": "ATO (overlap weights)"}
 NOT_COMPUTED = {
     "comparative/matching": "PS matching pairs patients across sites: it needs the pooled rows",
-    "comparative/hazard_ratios naive": "the unadjusted model is unstratified: exact only by WebDISCO risk-set "
-                                       "sums, which a site releases only by its explicit opt-in (docs/federated.md)",
     "sensitivity": "multiple imputation needs the pooled rows; weight truncation and PS trimming need pooled "
                    "quantiles",
 }
@@ -91,10 +94,57 @@ def site_runtime(site: str, derived: Any, *, policy: Any = None, release_log: An
     from latc.analysis._data import load_derived
 
     data = load_derived(derived)        # read once: site_comparison_frame takes the loaded datasets too
+    step = getattr(policy, "coarsen_months", None)
+    if step is not None:
+        data = coarsen_derived(data, step)
     rt = SiteRuntime(site, site_comparison_frame(data, min_center_size=min_center_size), policy=policy,
                      release_log=release_log)
     rt.state["analysis_set"] = data.analysis_set
+    rt.state["derived_source"] = str(derived) if isinstance(derived, (str, Path)) else None
+    rt.local["derived"] = data
     return rt
+
+
+def coarsen_derived(derived: Any, step: float) -> Any:
+    """The derived datasets with every time-to-event time (``tte.time_months``, what every analysis
+    of times reads) rounded up to a multiple of ``step`` months (``coarsen_times``; 0 stays 0). A
+    site's ``coarsen_months`` option; the pooled analysis of the output equals the federated one."""
+    from dataclasses import replace
+
+    from latc.analysis._data import load_derived
+
+    data = load_derived(derived)
+    return replace(data, tte=coarsen_tte(data.tte, step), parameters={**data.parameters, "coarsen_months": float(step)})
+
+
+def coarsen_tte(tte: pd.DataFrame, step: float) -> pd.DataFrame:
+    """A copy of the derived ``tte`` with ``time_months`` rounded up to multiples of ``step`` months."""
+    from ._survival import coarsen_times
+
+    out = tte.copy()
+    t = out["time_months"].astype("Float64")
+    ok = t.notna().to_numpy()
+    vals = t.to_numpy(dtype=float, na_value=np.nan)
+    vals[ok] = coarsen_times(vals[ok], float(step))
+    out["time_months"] = pd.array(vals, dtype="Float64")
+    return out
+
+
+def site_derived(rt: SiteRuntime) -> Any:
+    """The site's own derived datasets (``DerivedDatasets``: subject, AE, … for the rates): kept in
+    ``rt.local`` — never sent, and not carried between an engine's processes; read again from the
+    site's folder when a fresh process answers."""
+    from latc.analysis._data import load_derived
+
+    data = rt.local.get("derived")
+    if data is None:
+        source = rt.state.get("derived_source")
+        if not source:
+            raise FederatedInputError(f"site {rt.site!r}: no derived datasets at this site (built from a frame only)")
+        data = load_derived(Path(source))
+        step = rt.policy.coarsen_months
+        rt.local["derived"] = data = coarsen_derived(data, step) if step is not None else data
+    return data
 
 
 # ---------------------------------------------------------------------------------------- site steps
@@ -160,6 +210,19 @@ def _cox_robust(rt: SiteRuntime, time: str, event: str, covariates: Sequence[str
                 beta: Sequence[float], weights: str | None = None) -> Message:
     return site_cox_stratified_robust(_rows_with(rt, time, event), time, event, covariates, levels, beta,
                                       site=rt.site, weights=weights, policy=rt.policy)
+
+
+@site_step("webdisco_times")
+def _webdisco_times(rt: SiteRuntime, time: str, event: str) -> Message:
+    return site_km_times(_rows_with(rt, time, event), time, event, site=rt.site, analysis="cox_webdisco",
+                         events_only=True, policy=rt.policy)
+
+
+@site_step("webdisco_step")
+def _webdisco_step(rt: SiteRuntime, time: str, event: str, covariates: Sequence[str], levels: dict,
+                   beta: Sequence[float], grid: Sequence[float]) -> Message:
+    return site_cox_webdisco_step(_rows_with(rt, time, event), time, event, covariates, levels, beta, grid,
+                                  site=rt.site, policy=rt.policy)
 
 
 @site_step("km_times")
@@ -228,6 +291,10 @@ class _Rounds:
         replies = self.channel.ask({s: Request(step, params, self.n) for s in self.sites})
         return [replies[s] for s in self.sites]
 
+    def lockstep(self, fits: Sequence[Any]) -> list[Any]:
+        """Independent fits side by side, one round per step of all of them (``_lockstep``)."""
+        return lockstep(lambda step, params: self.all(step, **params), fits)
+
 
 def _usable(r: _Rounds, covariates: list[str]) -> tuple[list[str], dict[str, str]]:
     """The confounders that vary in the pooled rows (as ``usable_covariates``' constant rule)."""
@@ -264,15 +331,16 @@ def _n_terms(covariates: list[str], levels: dict) -> int:
     return sum(1 if levels[c] is None else len(levels[c]) - 1 for c in covariates)
 
 
-def _cox(r: _Rounds, time: str, event: str, covariates: list[str], levels: dict, weights: str | None,
+def _cox(ask: Ask, time: str, event: str, covariates: list[str], levels: dict, weights: str | None,
          conf_level: float) -> tuple[pd.DataFrame, dict]:
+    """A center-stratified Cox model: Newton steps on summed (ℓ, U, I), robust meat when weighted."""
     p = _n_terms(covariates, levels)
     names: list[str] = []
     n_events: dict[str, int] = {}
 
     def evaluate(beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        msgs = r.all("cox_step", time=time, event=event, covariates=covariates, levels=levels, beta=beta,
-                     weights=weights)
+        msgs = ask("cox_step", time=time, event=event, covariates=covariates, levels=levels, beta=beta,
+                   weights=weights)
         ok = check_messages(msgs, "cox_stratified")
         names[:] = ok[0].payload["names"]
         n_events.update(n=sum(m.payload["n"] for m in ok), events=sum(m.payload["events"] for m in ok))
@@ -281,10 +349,31 @@ def _cox(r: _Rounds, time: str, event: str, covariates: list[str], levels: dict,
     fit = newton_cox(evaluate, p)
     robust = None
     if weights is not None:
-        meat = r.all("cox_robust", time=time, event=event, covariates=covariates, levels=levels,
-                     beta=fit["coef"], weights=weights)
+        meat = ask("cox_robust", time=time, event=event, covariates=covariates, levels=levels,
+                   beta=fit["coef"], weights=weights)
         robust = combine_cox_robust(meat, fit["var"])
     return cox_summary(fit, names, robust, conf_level), {**n_events, "iterations": fit["iterations"]}
+
+
+def _cox_unstratified(ask: Ask, time: str, event: str, levels: dict, conf_level: float
+                      ) -> tuple[pd.DataFrame, dict]:
+    """The unadjusted (cohort-only, unstratified) model by WebDISCO (Lu et al. 2015): the pooled
+    event-time grid, then Newton steps on the coordinator's Efron sums of the sites' per-time
+    risk-set sums (``site_cox_webdisco_step``); model-based SE, as the pooled naive row."""
+    grid = combine_time_grid(ask("webdisco_times", time=time, event=event))
+    names: list[str] = []
+    n_events: dict[str, int] = {}
+
+    def evaluate(beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        ok = check_messages(ask("webdisco_step", time=time, event=event, covariates=["neoadjuvant"], levels=levels,
+                                beta=beta, grid=grid), "cox_webdisco")
+        names[:] = ok[0].payload["names"]
+        n_events.update(n=sum(m.payload["n"] for m in ok), events=sum(m.payload["events"] for m in ok))
+        c = combine_cox_webdisco_step(ok, beta)
+        return c["loglik"], c["score"], c["information"]
+
+    fit = newton_cox(evaluate, 1)
+    return cox_summary(fit, names, None, conf_level), {**n_events, "iterations": fit["iterations"]}
 
 
 def _hr_row(summ: pd.DataFrame, info: dict, endpoint: str, analysis: str, covariates: list[str],
@@ -295,9 +384,40 @@ def _hr_row(summ: pd.DataFrame, info: dict, endpoint: str, analysis: str, covari
             "lower": float(s["lower"]), "upper": float(s["upper"]), "p": float(s["p"]), "log_hr": float(s["coef"]),
             "se": float(s["robust_se"] if robust else s["se"]),
             "se_type": "robust (sandwich)" if robust else "model-based", "n": int(info["n"]),
-            "events": int(info["events"]), "strata": "center", "cluster": "", "weights": weights or "",
+            "events": int(info["events"]), "strata": "" if analysis == "naive" else "center", "cluster": "",
+            "weights": weights or "",
             "covariates": ", ".join(["neoadjuvant"] + covariates if analysis == "adjusted" else ["neoadjuvant"]),
             "primary": (endpoint, analysis) == ("recurrence", "iptw_ate"), "note": ""}
+
+
+def _hazard_ratios(r: _Rounds, covs: list[str], levels: dict, pooled_small: int, conf_level: float,
+                   not_computed: dict[str, str]) -> pd.DataFrame | None:
+    """``comparative/hazard_ratios``: per endpoint the unadjusted model (WebDISCO) and — when every
+    center stratum is one site — the adjusted, IPTW and overlap-weighted center-stratified models,
+    all fitted in lock-step (one round per Newton step of all of them); rows in the pooled order."""
+    specs: list[tuple[str, str, Any]] = []
+    for ep, (time, event) in ENDPOINTS.items():
+        specs.append((ep, "naive", lambda ask, t=time, e=event: _cox_unstratified(ask, t, e, levels, conf_level)))
+        if pooled_small > 1:
+            continue
+        for analysis, terms, w in (("adjusted", ["neoadjuvant"] + covs, None), ("iptw_ate", ["neoadjuvant"], "w_ate"),
+                                   ("overlap_ato", ["neoadjuvant"], "w_ato")):
+            specs.append((ep, analysis, lambda ask, t=time, e=event, x=terms, w=w:
+                          _cox(ask, t, e, x, levels, w, conf_level)))
+    if pooled_small > 1:
+        not_computed["comparative/hazard_ratios stratified"] = (
+            f"{pooled_small} sites hold centers pooled into one stratum (fewer than 20 patients or one cohort): "
+            "a center-stratified model is not a product over sites")
+    rows = []
+    for (ep, analysis, _), res in zip(specs, r.lockstep([f for *_, f in specs]), strict=True):
+        if isinstance(res, FederatedDisclosureError):
+            not_computed[f"comparative/hazard_ratios {ep} {analysis}"] = str(res)
+        elif isinstance(res, Exception):
+            raise res
+        else:
+            rows.append(_hr_row(*res, ep, analysis, covs, None if analysis in ("naive", "adjusted") else
+                                {"iptw_ate": "w_ate", "overlap_ato": "w_ato"}[analysis]))
+    return pd.DataFrame(rows) if rows else None
 
 
 def _km(r: _Rounds, endpoint: str, time: str, event: str, conf_type: str, conf_level: float, grid: list[float]
@@ -385,7 +505,7 @@ def run_comparison(channel: Channel, *, conf_type: str = "log", conf_level: floa
                    stabilize: bool = True, baseline: bool = False) -> FederatedComparison:
     """The comparative analysis of the pooled rows, computed from the sites' aggregates (module
     docstring); ``baseline``: Table 1 by cohort too (``baseline/table1``; sites built with
-    :func:`site_runtime`). Raises :class:`~latc.federated.FederatedSiteError` when a site stops answering and
+    :func:`site_runtime`), and the response, surgical-outcome and adverse-event rates (``_rates``). Raises :class:`~latc.federated.FederatedSiteError` when a site stops answering and
     :class:`~latc.federated.FederatedDisclosureError` when a site withholds a cell."""
     from latc.analysis._frames import CONFOUNDERS
 
@@ -413,26 +533,11 @@ def run_comparison(channel: Channel, *, conf_type: str = "log", conf_level: floa
     tables: dict[str, pd.DataFrame] = {}
     if baseline:
         _table_one(r, tables, not_computed)
+        rate_tables(r, tables, not_computed, conf_level)
     _balance_tables(r, ps_covs, tables, not_computed)
-    rows = []
-    if pooled_small > 1:
-        not_computed["comparative/hazard_ratios"] = (
-            f"{pooled_small} sites hold centers pooled into one stratum (fewer than 20 patients or one cohort): "
-            "a center-stratified model is not a product over sites")
-    else:
-        cox_levels = {**levels, "neoadjuvant": None}
-        for ep, (time, event) in ENDPOINTS.items():
-            for analysis, terms, w in (("adjusted", ["neoadjuvant"] + covs, None),
-                                       ("iptw_ate", ["neoadjuvant"], "w_ate"),
-                                       ("overlap_ato", ["neoadjuvant"], "w_ato")):
-                try:
-                    summ, info = _cox(r, time, event, terms, cox_levels, w, conf_level)
-                except FederatedDisclosureError as exc:
-                    not_computed[f"comparative/hazard_ratios {ep} {analysis}"] = str(exc)
-                    continue
-                rows.append(_hr_row(summ, info, ep, analysis, covs, w))
-    if rows:
-        tables["comparative/hazard_ratios"] = pd.DataFrame(rows)
+    hr = _hazard_ratios(r, covs, {**levels, "neoadjuvant": None}, pooled_small, conf_level, not_computed)
+    if hr is not None:
+        tables["comparative/hazard_ratios"] = hr
     curves, tests = [], []
     for ep in ("recurrence", "overall_survival"):
         time, event = ENDPOINTS[ep]

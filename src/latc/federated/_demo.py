@@ -15,22 +15,24 @@
 
 The demo's sites opt in to releases the default cell rule withholds on a cohort of this size
 (:data:`DEMO_POLICY`; docs/federated.md): per-time weighted sums for the IPTW curves, competing-risk
-counts below 3, balance rows and Table 1 levels of rare categories, and the values of skewed
-Table 1 variables. The opt-ins are recorded in the results and shown in the report.
+counts below 3, balance rows and Table 1 levels of rare categories, the values of skewed
+Table 1 variables, the unadjusted Cox model's per-time risk-set sums (WebDISCO), and the counts
+of rare response, surgical-outcome and adverse-event cells.
+The opt-ins are recorded in the results and shown in the report.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ._comparison import run_comparison, site_runtime
+from ._comparison import coarsen_tte, run_comparison, site_runtime
 from ._disclosure import DisclosurePolicy, FederatedInputError
 from ._journal import JournalChannel
 from ._protocol import LocalChannel
@@ -41,7 +43,8 @@ __all__ = ["DEMO_POLICY", "FederatedDemo", "federated_demo", "split_derived"]
 
 #: the demo sites' disclosure decisions (module docstring)
 DEMO_POLICY = DisclosurePolicy(min_cell_by_analysis={"km_weighted": 1, "cif": 1, "balance": 1, "counts": 1,
-                                                     "table_one_values": 1})
+                                                     "table_one_values": 1, "cox_webdisco": 1,
+                                                     "response_rates": 1})
 
 
 @dataclass
@@ -97,11 +100,13 @@ def _pooled_derived(out: Path, n_patients: int, n_centers: int, seed: int) -> tu
 
 def federated_demo(out: str | Path, *, n_patients: int = 800, n_centers: int = 8, seed: int = 20261204,
                    engine: str = "flower", policy: DisclosurePolicy = DEMO_POLICY,
-                   timeout: float = 1800.0, resume: bool = False) -> FederatedDemo:
+                   timeout: float = 1800.0, resume: bool = False, coarsen_months: float | None = None
+                   ) -> FederatedDemo:
     """Run the demo (module docstring); ``engine``: ``"flower"`` or ``"local"``. The coordinator's
     journal (``OUT/federated/journal.jsonl``) records every completed round; ``resume`` replays it
     (a run that stopped because a site dropped out continues from the failed round) — otherwise
-    the demo starts afresh."""
+    the demo starts afresh. ``coarsen_months``: every site rounds its times up to this grid
+    (``DisclosurePolicy.coarsen_months``) and the pooled reference analyses the same coarsened times."""
     from latc.analysis import analyze_path, write_results
     from latc.io import write_table_csv
 
@@ -110,6 +115,9 @@ def federated_demo(out: str | Path, *, n_patients: int = 800, n_centers: int = 8
     t0 = time.perf_counter()
     tables, pooled_dir = _pooled_derived(out, n_patients, n_centers, seed)
     site_dirs = split_derived(tables, out / "sites")
+    if coarsen_months is not None:
+        policy = replace(policy, coarsen_months=float(coarsen_months))
+        coarsen_tte(tables["tte"], coarsen_months).to_parquet(pooled_dir / "tte.parquet", index=False)
     t["synthesise_and_derive"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -132,6 +140,7 @@ def federated_demo(out: str | Path, *, n_patients: int = 800, n_centers: int = 8
     t["federated"] = time.perf_counter() - t0
     fed.parameters["disclosure_opt_ins"] = dict(policy.min_cell_by_analysis)
     fed.parameters["engine"] = engine
+    fed.parameters["coarsen_months"] = policy.coarsen_months
     fres = federated_results(fed, sites={s: {"release_log": str(p.relative_to(out))} for s, p in logs.items()})
     write_results(fres, out / "federated" / "analysis")
 

@@ -39,11 +39,19 @@ class FederatedInputError(LatcError, ValueError):
 @dataclass(frozen=True)
 class DisclosurePolicy:
     """A site's disclosure rules: ``min_cell`` (DataSHIELD nfilter.tab, default 3), the analyses it
-    allows, and per-analysis minimum overrides."""
+    allows, per-analysis minimum overrides, and ``coarsen_months``: a time grid (e.g. 1.0 = whole
+    months) to which the site rounds every event and follow-up time up before computing anything
+    (``coarsen_derived``) — the results are then exactly the pooled analysis of the same coarsened
+    times, never of the original ones."""
 
     min_cell: int = 3
     allowed: frozenset = DEFAULT_ALLOWED
     min_cell_by_analysis: dict = field(default_factory=dict)
+    coarsen_months: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.coarsen_months is not None and not float(self.coarsen_months) > 0:
+            raise FederatedInputError(f"coarsen_months must be a positive number of months, not {self.coarsen_months!r}")
 
     def minimum(self, analysis: str) -> int:
         return int(self.min_cell_by_analysis.get(analysis, self.min_cell))

@@ -73,7 +73,11 @@ class Message:
 
     @classmethod
     def from_json(cls, text: str) -> "Message":
-        d = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Message":
+        """A message from its plain-data form (:meth:`to_dict`, or parsed JSON)."""
         m = object.__new__(cls)          # JSON is plain data already: skip the conversion
         m.analysis, m.site, m.kind = str(d["analysis"]), str(d["site"]), str(d["kind"])
         m.payload, m.suppressed = d["payload"], d.get("suppressed", [])

@@ -7,7 +7,9 @@ A run is a conversation between the coordinator and the sites, in rounds:
 * the site's :class:`SiteRuntime` answers with a :class:`~latc.federated.Message` of aggregates,
   computed by the ``site_*`` function the request names (:data:`SITE_STEPS`), after its disclosure
   check, and records every message it sends in its **release log** (JSON lines: analysis, kind,
-  UTC time, SHA-256 and size of the exact text sent);
+  UTC time, SHA-256 and size of the exact text sent, the request's round and step, the engine's
+  run id when it has one) and keeps the exact text in ``<log>.sent.jsonl`` beside it, so the site
+  can read — not only count — what left;
 * a :class:`Channel` carries one round: ``ask({site: request}) → {site: message}``. It is the only
   thing an engine provides. :class:`LocalChannel` runs the sites in this process (every request
   and reply still goes through JSON); the Flower engine (``latc.federated.flower``) carries the same
@@ -29,7 +31,7 @@ import pandas as pd
 
 from latc.errors import LatcError
 
-from ._disclosure import DisclosurePolicy
+from ._disclosure import DisclosurePolicy, FederatedDisclosureError
 from ._messages import Message, _dumps, plain, release_record
 
 __all__ = ["Channel", "FederatedSiteError", "LocalChannel", "Request", "SITE_STEPS", "STATEFUL_STEPS", "SiteRuntime",
@@ -93,7 +95,12 @@ class SiteRuntime:
         self.frame = frame
         self.policy = policy or DisclosurePolicy()
         self.release_log = Path(release_log) if release_log is not None else None
+        #: the engine's id of the run (Flower's run id), recorded with every message; None locally
+        self.run_id: str | None = None
         self.state: dict[str, Any] = {}
+        #: what the site can read again from its own data (e.g. its derived datasets): not kept
+        #: between an engine's processes, unlike ``state``
+        self.local: dict[str, Any] = {}
         self.sent: list[dict] = []
 
     def answer(self, request: Request) -> Message:
@@ -109,13 +116,54 @@ class SiteRuntime:
         """JSON in, JSON out: what an engine carries."""
         return self.answer(Request.from_json(request_json)).to_json()
 
+    @property
+    def sent_texts(self) -> Path | None:
+        """Where the exact text of every message sent is kept (beside the release log)."""
+        return None if self.release_log is None else self.release_log.with_name(self.release_log.stem + ".sent.jsonl")
+
     def _record(self, msg: Message, request: Request) -> None:
         rec = {**release_record(msg), "round": request.round, "step": request.step}
+        if self.run_id is not None:
+            rec["run_id"] = self.run_id
+        if msg.kind == BATCH:           # one envelope sent; its parts listed, each with its own hash
+            rec["parts"] = [{k: v for k, v in release_record(part).items() if k not in ("site", "when_utc")}
+                            for part in msg.payload["messages"]]
         self.sent.append(rec)
         if self.release_log is not None:
             self.release_log.parent.mkdir(parents=True, exist_ok=True)
             with self.release_log.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(rec, sort_keys=True) + "\n")
+            with self.sent_texts.open("a", encoding="utf-8") as fh:       # type: ignore[union-attr]
+                fh.write(json.dumps({"sha256": rec["sha256"], "round": request.round, "text": msg.to_json()},
+                                    ensure_ascii=False) + "\n")
+
+
+#: the step (and message kind) of several independent requests answered in one round
+BATCH = "batch"
+
+
+@site_step(BATCH)
+def _batch(rt: SiteRuntime, requests: list) -> Message:
+    """Independent requests of one round answered together (e.g. the Newton steps of several Cox
+    models fitted in lock-step): each part is the message its own step would send — with its own
+    allow-list and cell checks — and the release log lists every part with its SHA-256."""
+    parts = []
+    for q in requests:
+        step = str(q["step"])
+        fn = SITE_STEPS.get(step)
+        if fn is None or step == BATCH or step in STATEFUL_STEPS:
+            raise FederatedSiteError(rt.site, f"step {step!r} cannot be batched")
+        try:
+            part = fn(rt, **dict(q.get("params") or {}))
+        except FederatedDisclosureError as exc:   # the site refuses this part's analysis: that part only
+            part = Message(step, rt.site, step, {}, [{"analysis": step, "cell": "(analysis)", "reason": str(exc)}])
+        parts.append(part.to_dict())
+    return Message(BATCH, rt.site, BATCH, {"messages": parts})
+
+
+def unbatch(message: Message) -> list[Message]:
+    """The parts of a batch reply, in the order of the requests."""
+    return [Message.from_dict(d) for d in message.payload["messages"]]
 
 
 class Channel(Protocol):

@@ -24,7 +24,19 @@ __all__ = ["KEYS", "compare_results", "federated_results"]
 POPULATION = ("analysis set (eligible patients), both cohorts, complete baseline confounders; time zero = treatment "
               "decision — each site's own rows, never pooled")
 
-#: table → (section title, table title, method) of the federated tables
+_RATES = ("proportion with exact Clopper-Pearson CI (R binom.test(x, n)$conf.int) from the summed per-site counts "
+          "({what}); a site with a count cell below its minimum withholds the table")
+
+#: the population of a section's tables where it is not the comparison's (as the pooled sections')
+_POPULATIONS: dict[str, str] = {
+    "baseline": "analysis set (eligible patients), by cohort — each site's own patients, never pooled",
+    "response": "response set / neoadjuvant patients with an evaluable marker or graded specimen (as `latc analyze`) "
+                "— counts summed over the sites",
+    "surgery": "operated set (analysis set with a curative operation) — counts summed over the sites",
+    "safety": "safety set (neoadjuvant patients with at least one dose) — counts summed over the sites",
+}
+
+#: table → (table title, method) of the federated tables
 _TABLES: dict[str, tuple[str, str]] = {
     "baseline/table1": (
         "Baseline characteristics by cohort (federated)",
@@ -52,9 +64,41 @@ _TABLES: dict[str, tuple[str, str]] = {
         "Aalen-Johansen (R cmprsk::cuminc) on the pooled per-site counts per cohort, cause and time"),
     "competing/gray_test": ("Gray's test by cohort (federated)",
                             "Gray's K-sample test (R cuminc $Tests) on the pooled per-site counts; stratified by site = center"),
+    "response/objective_response": (
+        "Objective response and disease control (RECIST 1.1; federated)",
+        _RATES.format(what="responders, evaluable and not evaluable per outcome and level; response set, intention "
+                           "to treat")),
+    "response/best_overall_response": (
+        "Best overall response (RECIST 1.1; federated)",
+        _RATES.format(what="patients per best overall response and per confirmed best overall response; most "
+                           "frequent first")),
+    "response/biochemical_response": (
+        "Biochemical response to neoadjuvant therapy (federated)",
+        _RATES.format(what="responders and evaluable per outcome and level; neoadjuvant patients with an evaluable "
+                           "marker")),
+    "response/pathological_response": (
+        "Pathological complete and major response (federated)",
+        _RATES.format(what="responders and evaluable per outcome and level; neoadjuvant patients with a graded "
+                           "specimen")),
+    "surgery/outcomes": (
+        "Resection status and complications by cohort (federated)",
+        _RATES.format(what="patients with each outcome and operated patients per cohort")),
+    "surgery/organ_preservation": (
+        "Organ preservation vs the baseline surgical plan (federated)",
+        _RATES.format(what="patients with the organ preserved and with the organ resection planned, per cohort")),
+    "safety/ae_by_term": (
+        "Adverse events by CTCAE term: any grade and grade >= 3 (federated)",
+        _RATES.format(what="patients with the term (once per term, any grade and grade >= 3) and the safety set; "
+                           "CTCAE v5, treatment-emergent")),
+    "safety/ae_overview": (
+        "Adverse event overview (federated)",
+        _RATES.format(what="patients per category and the safety set; treatment-emergent")),
 }
 _SECTIONS = {"baseline": "Baseline characteristics by cohort (federated)", "comparative": "Neoadjuvant vs upfront surgery (federated)",
-             "competing": "Recurrence with death as a competing event (federated)"}
+             "competing": "Recurrence with death as a competing event (federated)",
+             "response": "Response to neoadjuvant therapy: imaging, biochemical, pathological (federated)",
+             "surgery": "Surgical outcomes and complications by cohort (federated)",
+             "safety": "Adverse events of neoadjuvant therapy (federated)"}
 
 #: table → the columns that identify a row (for the comparison)
 KEYS: dict[str, list[str]] = {
@@ -66,6 +110,14 @@ KEYS: dict[str, list[str]] = {
     "comparative/effective_sample_size": ["sample", "index"],
     "competing/cif_curves": ["group", "cause", "time"],
     "competing/gray_test": ["strata", "cause"],
+    "response/objective_response": ["outcome", "by", "level"],
+    "response/best_overall_response": ["best_overall_response"],
+    "response/biochemical_response": ["outcome", "by", "level"],
+    "response/pathological_response": ["outcome", "by", "level"],
+    "surgery/outcomes": ["outcome", "cohort"],
+    "surgery/organ_preservation": ["outcome", "cohort"],
+    "safety/ae_by_term": ["ctcae_term"],
+    "safety/ae_overview": ["category"],
 }
 
 
@@ -79,9 +131,10 @@ def federated_results(fed: FederatedComparison, *, sites: dict[str, Any] | None 
     for key, table in fed.tables.items():
         sec, name = key.split("/")
         title, method = _TABLES[key]
+        pop = _POPULATIONS.get(sec, POPULATION)
         sections[sec].add(ResultTable(name, title, table.reset_index(drop=True), method,
                                       {**{k: v for k, v in fed.parameters.items() if k != "sites"}, "federated": True},
-                                      POPULATION, n))
+                                      pop, n if pop is POPULATION else None))
     for key, reason in fed.not_computed.items():
         sec, _, rest = key.partition("/")
         if sec in sections:

@@ -78,6 +78,11 @@ def federated_section(inp: ReportInputs) -> Section:
     if opt:
         sec.paragraphs.append("Disclosure opt-ins of these sites (minimum cell count per analysis): "
                               + ", ".join(f"{k} = {v}" for k, v in sorted(opt.items())) + " (docs/federated.md).")
+    step = par.get("coarsen_months")
+    if step:
+        sec.paragraphs.append(f"The sites rounded every event and follow-up time up to a multiple of {step:g} months "
+                              "before computing anything: the survival results are exact for these coarsened times "
+                              "(the pooled reference analysed the same coarsened times), not for the original ones.")
     add_table(sec, "federated_release_logs", "Release logs: messages each site sent", _release_logs(inp),
               caption="From each site's release_log.jsonl; the log's own SHA-256 lets the site check that the "
                       "log it keeps is the one summarised here.", why_empty="no sites recorded")
@@ -97,5 +102,5 @@ def federated_section(inp: ReportInputs) -> Section:
                   pd.DataFrame(rows),
                   caption=f"Largest difference over all tables: {comp.get('max_abs_diff', float('nan')):.1e}. Every "
                           "value is in comparison.csv. 'only_pooled': rows the pooled analysis has and the federated "
-                          "one does not compute (e.g. the unadjusted and PS-matched models).")
+                          "one does not compute (e.g. the PS-matched model).")
     return sec

@@ -37,6 +37,7 @@ NODE_KEYS = {
     "min-cell-by-analysis": "JSON object analysis → minimum, the site's documented opt-ins",
     "allowed": "comma-separated analyses it runs (default: latc's DEFAULT_ALLOWED)",
     "min-center-size": "for a derived folder: centers smaller than this are pooled (default 20)",
+    "coarsen-months": "time grid in months the site rounds every time up to before computing (default: none)",
 }
 
 
@@ -49,6 +50,8 @@ def policy_to_node_config(policy: DisclosurePolicy | None) -> dict[str, Any]:
                                                  sort_keys=True)
     if frozenset(policy.allowed) != DEFAULT_ALLOWED:
         out["allowed"] = ",".join(sorted(policy.allowed))
+    if policy.coarsen_months is not None:
+        out["coarsen-months"] = float(policy.coarsen_months)
     return out
 
 
@@ -59,8 +62,10 @@ def policy_from_node_config(cfg: Mapping[str, Any]) -> DisclosurePolicy:
     allowed = cfg.get("allowed")
     allowed_set = (frozenset(a.strip() for a in str(allowed).split(",") if a.strip())
                    if allowed not in (None, "") else DEFAULT_ALLOWED)
+    step = cfg.get("coarsen-months")
     return DisclosurePolicy(min_cell=int(cfg.get("min-cell", 3)), allowed=allowed_set,
-                            min_cell_by_analysis=by_analysis)
+                            min_cell_by_analysis=by_analysis,
+                            coarsen_months=float(step) if step not in (None, "") else None)
 
 
 def runtime_from_node_config(cfg: Mapping[str, Any]) -> SiteRuntime:

@@ -81,6 +81,7 @@ def query(msg: Message, context: Context) -> Message:
     try:
         request_json = str(msg.content[RECORD]["request"])  # type: ignore[index]
         rt = _runtime(context)
+        rt.run_id = str(context.run_id)
         reply = rt.handle(request_json)
         _keep(rt, context)
     except Exception as exc:  # every failure goes back to the coordinator, naming this site
