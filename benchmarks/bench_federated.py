@@ -5,11 +5,12 @@
     .venv/bin/python benchmarks/bench_federated.py --engine flower                  # SuperLink + 8 SuperNodes
 
 For each size a synthetic 8-center cohort is synthesised and derived in memory (seeded), each
-center's rows go to its own site (``site_comparison_frame`` on that center's derived datasets), the
-federated comparison runs over the engine, and the pooled analysis runs on the same derived data:
-the comparative and competing sections (what the federated run computes) and the whole plan.
+center's derived datasets go to its own site (``site_runtime``), the federated plan (Table 1, the
+response / surgery / AE rates, the comparison, competing risks) runs over the engine, and the pooled
+analysis runs on the same derived data: the same sections, and the whole plan.
 Reported: rounds (all, and those carrying a Newton step), messages sent per site and their parts
-(a lock-step round's batch envelope holds one part per model), bytes sent per site (largest, total), wall times, the largest
+(a lock-step round's batch envelope holds one part per model), bytes sent per site (largest,
+total), wall times, the largest
 difference between the federated and the pooled estimates, and the process's peak RSS. The
 sites use the demo's disclosure opt-ins (``latc.federated._demo.DEMO_POLICY``).
 Results: ``benchmarks/results/<date>-federated-<engine>.json``.
@@ -52,8 +53,8 @@ def _message_counts(records: dict[str, list[dict]]) -> dict:
 
 def one(per_site: int, engine: str, tmp: Path) -> dict:
     from latc.analysis import run_analysis
-    from latc.federated import LocalChannel, SiteRuntime, derived_by_site
-    from latc.federated._comparison import run_comparison, site_comparison_frame
+    from latc.federated import LocalChannel, derived_by_site
+    from latc.federated._comparison import run_comparison, site_runtime
     from latc.federated._demo import DEMO_POLICY
     from latc.federated._results import compare_results, federated_results
     from latc.federated._synthetic import synthetic_derived
@@ -64,12 +65,13 @@ def one(per_site: int, engine: str, tmp: Path) -> dict:
     t_derive = time.perf_counter() - t0
     t0 = time.perf_counter()
     parts = derived_by_site(ds.tables())
-    frames = {s: site_comparison_frame(d) for s, d in parts.items()}
+    runtimes = {s: site_runtime(s, d, policy=DEMO_POLICY) for s, d in parts.items()}
+    frames = {s: rt.frame for s, rt in runtimes.items()}
     t_frames = time.perf_counter() - t0
     t0 = time.perf_counter()
     if engine == "local":
-        ch = LocalChannel({s: SiteRuntime(s, f, policy=DEMO_POLICY) for s, f in frames.items()})
-        fed = run_comparison(ch)
+        ch = LocalChannel(runtimes)
+        fed = run_comparison(ch, baseline=True)
         bytes_sent = dict(ch.bytes_sent)
         records = {s: rt.sent for s, rt in ch.runtimes.items()}
     else:
@@ -83,7 +85,7 @@ def one(per_site: int, engine: str, tmp: Path) -> dict:
         records = {s: [json.loads(x) for x in p.read_text().splitlines()] for s, p in logs.items()}
     t_fed = time.perf_counter() - t0
     t0 = time.perf_counter()
-    pooled = run_analysis(ds, sections=["comparative", "competing"])
+    pooled = run_analysis(ds, sections=["baseline", "response", "surgery", "safety", "comparative", "competing"])
     t_pooled_sections = time.perf_counter() - t0
     t0 = time.perf_counter()
     run_analysis(ds)
@@ -93,7 +95,7 @@ def one(per_site: int, engine: str, tmp: Path) -> dict:
             "engine": engine, "rounds": fed.rounds, **_message_counts(records),
             "bytes_per_site_max": max(bytes_sent.values()), "bytes_total": sum(bytes_sent.values()),
             "seconds": {"synthesise_and_derive": round(t_derive, 2), "site_frames": round(t_frames, 2),
-                        "federated": round(t_fed, 2), "pooled_comparative_competing": round(t_pooled_sections, 2),
+                        "federated": round(t_fed, 2), "pooled_same_sections": round(t_pooled_sections, 2),
                         "pooled_whole_plan": round(t_pooled_all, 2)},
             "max_abs_diff": summary["max_abs_diff"], "tables": sorted(summary["tables"]),
             "not_computed": sorted(fed.not_computed), "peak_rss_mb": round(_peak_mb())}

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ._disclosure import DisclosurePolicy, FederatedInputError, check_messages
 from ._messages import Message
-from ._site import site_rows
+from ._site import as_text, site_rows
 
 __all__ = ["site_weights", "balance_rows", "site_balance", "combine_balance"]
 
@@ -91,7 +91,7 @@ def site_balance(df: pd.DataFrame, treatment: str, rows: Sequence, weights: np.n
             if val is not None and not isinstance(val, str) and pd.api.types.is_numeric_dtype(s):
                 x = (pd.to_numeric(s).to_numpy(dtype=float) == val).astype(float)
             else:
-                x = (s.astype(str).to_numpy(dtype=object) == val).astype(float)
+                x = (as_text(s) == val).astype(float)
         else:
             x = pd.to_numeric(s).to_numpy(dtype=float)
         per = []

@@ -84,7 +84,10 @@ def site_comparison_frame(derived: Any, *, min_center_size: int = 20) -> pd.Data
         raise FederatedInputError(f"the site's derived data cannot enter the comparison: {exc}") from None
     df, _ = analysable(frame)
     df["center"] = df["center"].astype(str)
-    return df
+    # Arrow-backed text columns as plain object arrays: every round re-reads them (coding, site
+    # check), and NumPy object arrays are read without a per-round conversion. Values unchanged.
+    text = [c for c in df.columns if isinstance(df[c].dtype, pd.StringDtype)]
+    return df.astype({c: object for c in text}) if text else df
 
 
 def site_runtime(site: str, derived: Any, *, policy: Any = None, release_log: Any = None,

@@ -22,7 +22,7 @@ from latc.stats import CIFResult, cumulative_incidence, gray_test
 
 from ._disclosure import DisclosurePolicy, FederatedInputError, check_messages
 from ._messages import Message
-from ._site import site_rows
+from ._site import as_text, site_rows
 from ._survival import _grid_index
 
 __all__ = ["combine_cif", "combine_gray", "site_cif_counts"]
@@ -44,7 +44,7 @@ def site_cif_counts(df: pd.DataFrame, time: str, event_type: str, group: str, gr
         raise FederatedInputError(f"site {site!r}, {ANALYSIS}: '{time}', '{event_type}' (codes {codes}) and "
                                   f"'{group}' must be complete")
     idx = _grid_index(t, np.asarray(grid, dtype=float), site)
-    g = df[group].astype(str).to_numpy(dtype=object)
+    g = as_text(df[group])
     groups = sorted(set(g))
     m = len(grid)
     counts, cells = [], {}

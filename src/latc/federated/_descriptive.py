@@ -26,7 +26,7 @@ from latc.stats._proportion import add_rate_columns
 
 from ._disclosure import DisclosurePolicy, FederatedInputError, check_messages
 from ._messages import Message
-from ._site import site_rows
+from ._site import as_text, site_rows
 
 __all__ = ["site_counts", "combine_counts", "site_response_rates", "combine_response_rates",
            "site_moments", "combine_moments", "site_histogram", "combine_quantiles"]
@@ -40,7 +40,7 @@ def _group_keys(df: pd.DataFrame, by: str | None) -> tuple[np.ndarray, list[str]
     g = df[by]
     if g.isna().any():
         raise FederatedInputError(f"group column '{by}' has missing values")
-    g = g.astype(str).to_numpy(dtype=object)
+    g = as_text(g)
     return g, sorted(set(g))
 
 
@@ -55,7 +55,7 @@ def site_counts(df: pd.DataFrame, variable: str, by: str | None = "cohort", *, s
     g, groups = _group_keys(df, by)
     v = df[variable]
     miss = v.isna().to_numpy()
-    vs = v.astype(str).to_numpy(dtype=object)
+    vs = as_text(v)
     levels = sorted(set(vs[~miss]))
     counts = [[int(((g == k) & ~miss & (vs == lev)).sum()) for lev in levels] for k in groups]
     missing = [int(((g == k) & miss).sum()) for k in groups]

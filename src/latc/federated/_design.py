@@ -18,7 +18,7 @@ import pandas as pd
 
 from ._disclosure import DisclosurePolicy, FederatedInputError, check_messages
 from ._messages import Message
-from ._site import site_rows
+from ._site import as_text, site_rows
 
 __all__ = ["site_levels", "combine_levels", "site_design"]
 
@@ -97,7 +97,7 @@ def site_design(df: pd.DataFrame, covariates: Sequence[str], levels: dict, *, st
             cols.append(pd.to_numeric(df[c]).astype("Float64").to_numpy(dtype=float, na_value=np.nan))
             names.append(c)
         else:
-            v = df[c].astype(str).to_numpy(dtype=object)
+            v = as_text(df[c])
             unknown = sorted(set(v) - set(lev))
             if unknown:
                 raise FederatedInputError(f"site {site!r}: covariate '{c}' has levels {unknown} not in the "

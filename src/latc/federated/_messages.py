@@ -25,6 +25,9 @@ def plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
+        kinds = {type(v) for v in value}
+        if kinds <= {int, float, type(None)}:   # a flat list of numbers (a grid, β, counts): no recursion
+            return [v if v is None or type(v) is int or math.isfinite(v) else None for v in value]
         return [plain(v) for v in value]
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "iub":
@@ -87,14 +90,8 @@ class Message:
         """A payload entry as a numpy array (None → NaN for floats)."""
         v = self.payload[key]
         if dtype is float:
-            return np.array(v if not isinstance(v, list) else _none_to_nan(v), dtype=float)
+            return np.array(v, dtype=float)        # numpy reads None as NaN in a float array, nested too
         return np.asarray(v, dtype=dtype)
-
-
-def _none_to_nan(v):
-    if isinstance(v, list):
-        return [_none_to_nan(x) for x in v]
-    return np.nan if v is None else v
 
 
 def canonical_json(obj: Any) -> str:

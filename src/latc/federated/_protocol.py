@@ -127,7 +127,7 @@ class SiteRuntime:
             rec["run_id"] = self.run_id
         if msg.kind == BATCH:           # one envelope sent; its parts listed, each with its own hash
             rec["parts"] = [{k: v for k, v in release_record(part).items() if k not in ("site", "when_utc")}
-                            for part in msg.payload["messages"]]
+                            for part in unbatch(msg)]
         self.sent.append(rec)
         if self.release_log is not None:
             self.release_log.parent.mkdir(parents=True, exist_ok=True)
@@ -158,7 +158,8 @@ def _batch(rt: SiteRuntime, requests: list) -> Message:
         except FederatedDisclosureError as exc:   # the site refuses this part's analysis: that part only
             part = Message(step, rt.site, step, {}, [{"analysis": step, "cell": "(analysis)", "reason": str(exc)}])
         parts.append(part.to_dict())
-    return Message(BATCH, rt.site, BATCH, {"messages": parts})
+    # the parts are plain data already (each Message converted its payload): not converted again
+    return Message.from_dict({"analysis": BATCH, "site": rt.site, "kind": BATCH, "payload": {"messages": parts}})
 
 
 def unbatch(message: Message) -> list[Message]:

@@ -6,11 +6,12 @@ site (by ``center_id``): a site function never sees another site's rows.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ._disclosure import DisclosurePolicy, FederatedInputError
 
-__all__ = ["SITE_COLUMN", "derived_by_site", "site_rows", "split_by_site"]
+__all__ = ["SITE_COLUMN", "as_text", "derived_by_site", "site_rows", "split_by_site"]
 
 SITE_COLUMN = "center_id"
 
@@ -25,11 +26,19 @@ def site_rows(df: pd.DataFrame, site: str, policy: DisclosurePolicy, analysis: s
     if absent:
         raise FederatedInputError(f"site {site!r}, {analysis}: column(s) {absent} not found")
     if site_column in df.columns:
-        seen = sorted(set(df[site_column].dropna().astype(str)))
+        seen = sorted({str(x) for x in pd.unique(df[site_column].dropna())})
         if seen and seen != [str(site)]:
             raise FederatedInputError(f"site {site!r}, {analysis}: the data holds rows of site(s) "
                                       f"{[s for s in seen if s != str(site)]}; a site analyses only its own rows")
     return df
+
+
+def as_text(s: pd.Series) -> np.ndarray:
+    """``s.astype(str)`` as a NumPy object array, converting each distinct value once (pandas 3's
+    ``astype(str)`` gives an Arrow-backed column whose values are read one by one)."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    text = np.array([str(u) for u in uniques] + ["nan"], dtype=object)
+    return text[codes]                                   # code −1 (missing) → the last entry, "nan"
 
 
 def derived_by_site(tables: dict[str, pd.DataFrame | None], site_column: str = SITE_COLUMN

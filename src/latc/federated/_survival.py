@@ -33,7 +33,7 @@ from latc.stats._test_result import TestResult
 
 from ._disclosure import DisclosurePolicy, FederatedInputError, check_messages
 from ._messages import Message
-from ._site import site_rows
+from ._site import as_text, site_rows
 
 __all__ = ["coarsen_times", "site_km_times", "combine_time_grid", "site_km_counts", "combine_km",
            "combine_logrank"]
@@ -99,7 +99,7 @@ def group_labels(df: pd.DataFrame, group: str | None, site: str, what: str) -> n
         return np.array(["all"] * len(df), dtype=object)
     if df[group].isna().any():
         raise FederatedInputError(f"site {site!r}, {what}: missing values in '{group}'")
-    return df[group].astype(str).to_numpy(dtype=object)
+    return as_text(df[group])
 
 
 def weight_values(df: pd.DataFrame, weights: str | None, site: str) -> np.ndarray:
