@@ -47,8 +47,10 @@ def site_table_one(rt: SiteRuntime, variables: Sequence[str], continuous: Sequen
     """Per variable and cohort, the aggregates of the module docstring (or why a variable is withheld)."""
     from latc.analysis._baseline import table_one_frame
 
+    from ._comparison import site_derived
+
     rt.policy.require_allowed(ANALYSIS, rt.site)
-    subject = rt.state["analysis_set"]
+    subject = site_derived(rt).analysis_set
     d = table_one_frame(subject, [v for v in variables if v in subject.columns])
     cohorts = sorted(set(d["cohort"].dropna()))
     out: dict[str, Any] = {"cohorts": cohorts, "n": [int((d["cohort"] == c).sum()) for c in cohorts],

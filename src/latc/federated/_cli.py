@@ -40,11 +40,9 @@ def demo(
 
     if engine not in ("flower", "local"):
         _fail(f"--engine must be 'flower' or 'local', not {engine!r}")
-    if coarsen_months is not None and not coarsen_months > 0:
-        _fail(f"--coarsen-months must be a positive number of months, not {coarsen_months:g}")
     try:
         res = federated_demo(out, n_patients=patients, seed=seed, engine=engine, resume=resume,
-                             coarsen_months=coarsen_months)
+                             coarsen_months=_coarsen(coarsen_months))
         rep = build_report(out / "federated", out / "federated" / "report", pdf=pdf)
     except LatcError as exc:
         _fail(str(exc))
@@ -76,9 +74,18 @@ def _policy(min_cell: int, opt_in: list[str], coarsen_months: float | None = Non
         if name not in known:
             _fail(f"--opt-in {item!r}: no analysis {name!r}; analyses: {', '.join(known)}")
         by[name] = int(value)
-    if coarsen_months is not None and not coarsen_months > 0:
-        _fail(f"--coarsen-months must be a positive number of months, not {coarsen_months:g}")
-    return DisclosurePolicy(min_cell=min_cell, min_cell_by_analysis=by, coarsen_months=coarsen_months)
+    return DisclosurePolicy(min_cell=min_cell, min_cell_by_analysis=by, coarsen_months=_coarsen(coarsen_months))
+
+
+def _coarsen(months: float | None) -> float | None:
+    """``--coarsen-months`` checked by the policy's own rule (positive), as a one-line error."""
+    from ._disclosure import DisclosurePolicy, FederatedInputError
+
+    try:
+        DisclosurePolicy(coarsen_months=months)
+    except FederatedInputError:
+        _fail(f"--coarsen-months must be a positive number of months, not {months:g}")
+    return months
 
 
 @federated_app.command("site", help="Run this hospital's site: a Flower SuperNode answering the coordinator from "

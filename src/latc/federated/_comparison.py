@@ -93,7 +93,8 @@ def site_comparison_frame(derived: Any, *, min_center_size: int = 20) -> pd.Data
 def site_runtime(site: str, derived: Any, *, policy: Any = None, release_log: Any = None,
                  min_center_size: int = 20) -> SiteRuntime:
     """A site's runtime from its own `latc derive` output: the comparison rows
-    (:func:`site_comparison_frame`) and the analysis set (for Table 1), nothing else."""
+    (:func:`site_comparison_frame`) and the derived datasets (for Table 1 and the rates,
+    :func:`site_derived`), nothing else."""
     from latc.analysis._data import load_derived
 
     data = load_derived(derived)        # read once: site_comparison_frame takes the loaded datasets too
@@ -102,7 +103,6 @@ def site_runtime(site: str, derived: Any, *, policy: Any = None, release_log: An
         data = coarsen_derived(data, step)
     rt = SiteRuntime(site, site_comparison_frame(data, min_center_size=min_center_size), policy=policy,
                      release_log=release_log)
-    rt.state["analysis_set"] = data.analysis_set
     rt.state["derived_source"] = str(derived) if isinstance(derived, (str, Path)) else None
     rt.local["derived"] = data
     return rt
@@ -398,28 +398,27 @@ def _hazard_ratios(r: _Rounds, covs: list[str], levels: dict, pooled_small: int,
     """``comparative/hazard_ratios``: per endpoint the unadjusted model (WebDISCO) and — when every
     center stratum is one site — the adjusted, IPTW and overlap-weighted center-stratified models,
     all fitted in lock-step (one round per Newton step of all of them); rows in the pooled order."""
-    specs: list[tuple[str, str, Any]] = []
+    specs: list[tuple[str, str, str | None, Any]] = []
     for ep, (time, event) in ENDPOINTS.items():
-        specs.append((ep, "naive", lambda ask, t=time, e=event: _cox_unstratified(ask, t, e, levels, conf_level)))
+        specs.append((ep, "naive", None, lambda ask, t=time, e=event: _cox_unstratified(ask, t, e, levels, conf_level)))
         if pooled_small > 1:
             continue
         for analysis, terms, w in (("adjusted", ["neoadjuvant"] + covs, None), ("iptw_ate", ["neoadjuvant"], "w_ate"),
                                    ("overlap_ato", ["neoadjuvant"], "w_ato")):
-            specs.append((ep, analysis, lambda ask, t=time, e=event, x=terms, w=w:
+            specs.append((ep, analysis, w, lambda ask, t=time, e=event, x=terms, w=w:
                           _cox(ask, t, e, x, levels, w, conf_level)))
     if pooled_small > 1:
         not_computed["comparative/hazard_ratios stratified"] = (
             f"{pooled_small} sites hold centers pooled into one stratum (fewer than 20 patients or one cohort): "
             "a center-stratified model is not a product over sites")
     rows = []
-    for (ep, analysis, _), res in zip(specs, r.lockstep([f for *_, f in specs]), strict=True):
+    for (ep, analysis, w, _), res in zip(specs, r.lockstep([f for *_, f in specs]), strict=True):
         if isinstance(res, FederatedDisclosureError):
             not_computed[f"comparative/hazard_ratios {ep} {analysis}"] = str(res)
         elif isinstance(res, Exception):
             raise res
         else:
-            rows.append(_hr_row(*res, ep, analysis, covs, None if analysis in ("naive", "adjusted") else
-                                {"iptw_ate": "w_ate", "overlap_ato": "w_ato"}[analysis]))
+            rows.append(_hr_row(*res, ep, analysis, covs, w))
     return pd.DataFrame(rows) if rows else None
 
 

@@ -80,7 +80,10 @@ def split_derived(tables: dict[str, pd.DataFrame], out: Path) -> dict[str, Path]
     return folders
 
 
-def _pooled_derived(out: Path, n_patients: int, n_centers: int, seed: int) -> tuple[dict[str, pd.DataFrame], Path]:
+def _pooled_derived(out: Path, n_patients: int, n_centers: int, seed: int, coarsen_months: float | None = None
+                    ) -> tuple[dict[str, pd.DataFrame], Path]:
+    """The pooled derived datasets (returned as derived) and their folder for the pooled reference run,
+    whose ``tte`` is coarsened like the sites' times when ``coarsen_months`` is set."""
     from latc.derive.datasets import derive_datasets
     from latc.io import read_study
     from latc.synth import write_synthetic_study
@@ -94,6 +97,8 @@ def _pooled_derived(out: Path, n_patients: int, n_centers: int, seed: int) -> tu
     folder.mkdir(parents=True, exist_ok=True)
     tables = {k: v for k, v in ds.tables().items() if v is not None}
     for name, t in tables.items():
+        if name == "tte" and coarsen_months is not None:
+            t = coarsen_tte(t, coarsen_months)
         t.to_parquet(folder / f"{name}.parquet", index=False)
     return tables, folder
 
@@ -113,11 +118,10 @@ def federated_demo(out: str | Path, *, n_patients: int = 800, n_centers: int = 8
     out = Path(out)
     t: dict[str, float] = {}
     t0 = time.perf_counter()
-    tables, pooled_dir = _pooled_derived(out, n_patients, n_centers, seed)
-    site_dirs = split_derived(tables, out / "sites")
     if coarsen_months is not None:
         policy = replace(policy, coarsen_months=float(coarsen_months))
-        coarsen_tte(tables["tte"], coarsen_months).to_parquet(pooled_dir / "tte.parquet", index=False)
+    tables, pooled_dir = _pooled_derived(out, n_patients, n_centers, seed, policy.coarsen_months)
+    site_dirs = split_derived(tables, out / "sites")
     t["synthesise_and_derive"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
