@@ -92,6 +92,9 @@ TABLE: dict[str, dict[str, dict[str, dict[str, object]]]] = {
     "user_new": {"GET": {"-": row(LOGIN, 403, 403, 403, 403, 403, 200)}, "POST": {"-": row(LOGIN, 403, 403, 403, 403, 403, 200)}},
     "user_edit": {"GET": {"-": row(LOGIN, 403, 403, 403, 403, 403, 200)}, "POST": {"-": row(LOGIN, 403, 403, 403, 403, 403, 200)}},
     "static": {"GET": {"-": same(200, anon=200)}, "POST": {"-": N405}},
+    # the REDCap-compatible API answers to a token only: a logged-in session without one is 403
+    # (the API's own matrix: tests/test_capture_api_access.py)
+    "api": {"GET": {"-": N405}, "POST": {"-": same(403, anon=403)}},
 }
 
 #: POST bodies: an action with nothing filled in (never a complete, state-changing form)

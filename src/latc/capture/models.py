@@ -68,6 +68,8 @@ class Membership(models.Model):
     centers = models.ManyToManyField(Center, blank=True, related_name="members")
     expires_at = models.DateTimeField(null=True, blank=True)
     display_name = models.CharField(max_length=200, blank=True, default="")
+    #: language of the forms, labels and messages shown to this user (docs/capture.md "Languages")
+    language = models.CharField(max_length=8, choices=[("en", "English"), ("zh-hans", "简体中文")], default="en")
 
     def expired(self, now=None) -> bool:
         return self.expires_at is not None and (now or timezone.now()) >= self.expires_at
@@ -117,6 +119,9 @@ class Record(models.Model):
     source = models.CharField(max_length=300, blank=True, default="")
     #: the row's place in its import (export keeps the source order; None = entered here, after)
     source_order = models.BigIntegerField(null=True, blank=True)
+    #: REDCap unique event name (``baseline_arm_1``) of a record imported from a longitudinal REDCap
+    #: project, given back by the REDCap-compatible API; blank for classic projects and data entered here
+    event = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         ordering = ["patient__patient_id", "form", "instance"]
@@ -251,3 +256,35 @@ class QuarantinedRow(models.Model):
 
     class Meta:
         ordering = ["source_order", "id"]
+
+
+class ApiToken(models.Model):
+    """A REDCap-style API token (32 upper-case hex characters) of one user: the API acts as that
+    user, with the same role and centers (:mod:`latc.capture.scoping`). Only the SHA-256 of the
+    token is stored; the token itself is shown once, when it is made."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    key_hash = models.CharField(max_length=64, unique=True)
+    label = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"API token #{self.pk} of {self.user.get_username()}"
+
+
+class RateBucket(models.Model):
+    """A fixed-window request counter (:mod:`latc.capture.ratelimit`), kept in the database so that
+    every server process shares it. ``key`` is a SHA-256, never an address or token in clear."""
+
+    key = models.CharField(max_length=64)
+    window = models.BigIntegerField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "window"], name="capture_ratebucket_unique")]
+        indexes = [models.Index(fields=["window"], name="capture_ratebucket_window")]

@@ -6,6 +6,7 @@ Every route is named and every view carries its access rule (``latc.capture.web.
 
 from django.urls import path
 
+from latc.capture.api.dispatch import api_view
 from latc.capture.web import views
 
 P = "patients/<str:pid>"
@@ -36,6 +37,9 @@ urlpatterns = [
     path("users/new/", views.user_new, name="user_new"),
     path("users/<int:pk>/", views.user_edit, name="user_edit"),
     path("static/<path:path>", views.static, name="static"),
+    # REDCap-compatible API (docs/capture_api.md): token, not session; its own access matrix in
+    # tests/test_capture_api_access.py
+    path("api/", api_view, name="api"),
 ]
 
 handler403 = views.permission_denied

@@ -1,0 +1,3 @@
+"""Imports every handler module once, so that their ``@handler`` registrations exist."""
+
+from latc.capture.api import project  # noqa: F401
