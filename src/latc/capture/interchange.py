@@ -501,28 +501,39 @@ def export_tables(*, user=None, deidentified: bool = False) -> dict[str, "object
             "form", "data", "source_order", "pk"):
         if form in d.forms:
             rows[form].append(((order if order is not None else big, 1, pk), data))
-    pseudo = None
-    drop: dict[str, set[str]] = {}
-    if deidentified:
-        pseudo = _pseudonymiser(settings.SECRET_KEY, d.patterns["patient_id_pattern"])
-        for name, f in d.forms.items():
-            drop[name] = {x.name for x in f.fields if x.type == "notes" or x.identifier}
     out = {}
     for name, f in d.forms.items():
         rs = [data for _, data in sorted(rows.get(name, []), key=lambda t: t[0])]
-        cols = {}
-        for c in f.field_names:
-            vals = [r.get(c) for r in rs]
-            if c in drop.get(name, ()):
-                vals = [None] * len(rs)
-            cols[c] = pd.Series(vals, dtype="str")
-        t = pd.DataFrame(cols, index=pd.RangeIndex(len(rs)))
-        if pseudo is not None and "patient_id" in t.columns and len(t):
+        cols = {c: pd.Series([r.get(c) for r in rs], dtype="str") for c in f.field_names}
+        out[name] = pd.DataFrame(cols, index=pd.RangeIndex(len(rs)))
+    if deidentified:
+        out = deidentify_tables(out, d, _pseudonymiser(settings.SECRET_KEY, d.patterns["patient_id_pattern"]))
+    return out
+
+
+def deidentify_tables(tables: dict, d, pseudo) -> dict:
+    """The de-identified copy of study tables: identifier and free-text (notes) fields blanked,
+    ``patient_id`` replaced by ``pseudo(patient_id)`` (:func:`_pseudonymiser`) — also inside text
+    fields that embed it (sample ids, file references). Used by the de-identified export and the
+    API's de-identified record export, so both give the same pseudonyms."""
+    import pandas as pd
+
+    out = {}
+    for name, t in tables.items():
+        f = d.forms.get(name)
+        if f is None:
+            out[name] = t
+            continue
+        t = t.copy()
+        for x in f.fields:
+            if (x.type == "notes" or x.identifier) and x.name in t.columns:
+                t[x.name] = pd.Series([None] * len(t), index=t.index, dtype="str")
+        if "patient_id" in t.columns and len(t):
             old = t["patient_id"]
             new = old.map(lambda v: pseudo(v) if isinstance(v, str) else v)
             for c in f.field_names:  # sample ids and file references that embed the patient id
-                if c != "patient_id" and f[c].type in ("text", "notes"):
-                    t[c] = pd.Series([_swap(v, o, n) for v, o, n in zip(t[c], old, new)], dtype="str")
+                if c != "patient_id" and c in t.columns and f[c].type in ("text", "notes"):
+                    t[c] = pd.Series([_swap(v, o, n) for v, o, n in zip(t[c], old, new)], index=t.index, dtype="str")
             t["patient_id"] = new.astype("str")
         out[name] = t
     return out

@@ -112,7 +112,8 @@ def error_response(message: str, status: int, return_format: str) -> HttpRespons
         body = f'<?xml version="1.0" encoding="UTF-8" ?>\n<hash><error>{escape(message)}</error></hash>'
         return HttpResponse(body, status=status, content_type="application/xml; charset=utf-8")
     if return_format == "csv":
-        return HttpResponse(message, status=status, content_type="text/csv; charset=utf-8")
+        # "ERROR: …": how REDCap's text errors begin, and what PyCap looks for in a CSV answer
+        return HttpResponse(f"ERROR: {message}", status=status, content_type="text/csv; charset=utf-8")
     return HttpResponse(json.dumps({"error": message}, ensure_ascii=False), status=status,
                         content_type="application/json; charset=utf-8")
 
