@@ -149,3 +149,33 @@ def test_logging_export(study):
             redcap.Project(url, tokens["site_entry"]).export_logging(format_type="json")
     assert log and {"timestamp", "username", "action", "details", "record"} <= set(log[0])
     assert any(e["action"].startswith("import") for e in log)
+
+
+def test_api_token_command(tmp_path):
+    """`latc capture api-token`: printed once, stored only as its SHA-256, revocable."""
+    import hashlib
+    import re
+    import sqlite3
+    import subprocess
+    import sys
+
+    def latc(*args):
+        return subprocess.run([sys.executable, "-m", "latc.cli", "capture", *map(str, args), "--dir", tmp_path],
+                              capture_output=True, text=True, timeout=300)
+
+    assert latc("init").returncode == 0
+    (tmp_path / "pw").write_text("a-long-enough-passphrase-9\n")
+    assert latc("createuser", "dm.one", "--role", "data_manager", "--password-file", tmp_path / "pw").returncode == 0
+    p = latc("api-token", "dm.one", "--label", "nightly export")
+    assert p.returncode == 0, p.stderr
+    token = p.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"[0-9A-F]{32}", token)
+    con = sqlite3.connect(tmp_path / "capture.sqlite3")
+    stored = con.execute("select key_hash, revoked_at from capture_apitoken").fetchall()
+    assert stored == [(hashlib.sha256(token.encode()).hexdigest(), None)]
+    assert token not in (tmp_path / "capture.sqlite3").read_bytes().decode("latin-1")
+    p = latc("api-token", "dm.one", "--revoke")
+    assert p.returncode == 0 and "1 API token(s) of dm.one revoked" in p.stdout
+    assert con.execute("select count(*) from capture_apitoken where revoked_at is not null").fetchone() == (1,)
+    p = latc("api-token", "nobody")
+    assert p.returncode == 2 and "no account 'nobody'" in (p.stdout + p.stderr)

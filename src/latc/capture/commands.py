@@ -230,6 +230,32 @@ def export(
                       f"next: latc run {study} --out RESULTS", highlight=False)
 
 
+@capture_app.command("api-token")
+def api_token(
+    username: str = typer.Argument(..., help="The account the token acts as (same role and centers)."),
+    label: str = typer.Option("", "--label", help="What the token is for (shown in the audit trail's count only)."),
+    revoke: bool = typer.Option(False, "--revoke", help="Revoke every live token of the account instead."),
+    db: Optional[str] = _db_option(),
+    data_dir: Optional[Path] = _dir_option(),
+) -> None:
+    """Make (or revoke) a REDCap-style API token for an account; the token is printed once (docs/capture_api.md)."""
+    with _django(data_dir, db):
+        from django.contrib.auth import get_user_model
+
+        from latc.capture.api.tokens import create_token, revoke_tokens
+
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            _fail(f"no account {username!r} (latc capture createuser makes one)")
+        if revoke:
+            n = revoke_tokens(None, user)
+            console.print(f"{n} API token(s) of {username} revoked", highlight=False)
+            return
+        token = create_token(None, user, label=label)
+        console.print(f"API token of {username} (shown once; store it like a password):", highlight=False)
+        print(token)
+
+
 @capture_app.command("verify-audit")
 def verify_audit(
     db: Optional[str] = _db_option(),

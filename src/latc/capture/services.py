@@ -369,13 +369,15 @@ def casebook_rows(patient: Patient) -> dict[str, list[dict]]:
 
 def save_record(user, patient: Patient, form: str, instance: int | None, values: Mapping[str, str], *,
                 base_version: int | None, reason: str | None = None, status: str | None = None,
-                client_addr: str = "", validate: bool = True) -> SaveResult:
+                client_addr: str = "", validate: bool = True, create_instance: bool = False) -> SaveResult:
     """Save values of one form record, validated by latc.validate's rules (see module docs).
 
     ``instance``: 1 for a non-repeating form; for a repeating one the record's instance, or None
     for a new one. ``base_version``: the version the user's form was opened at (None for a record
     that did not exist); a stale one raises :class:`ConflictError` and nothing is written.
     ``values``: field → text; ``""`` clears a field; fields not given are kept.
+    ``create_instance``: a repeating form's ``instance`` that does not exist is created with that
+    number (imports that keep REDCap's repeat instances) instead of raising a conflict.
     """
     d = dictionary()
     if form not in d.forms:
@@ -403,7 +405,7 @@ def save_record(user, patient: Patient, form: str, instance: int | None, values:
         record = None
         if instance is not None:
             record = Record.objects.select_for_update().filter(patient=patient, form=form, instance=instance).first()
-            if record is None and f.repeating:
+            if record is None and f.repeating and not create_instance:
                 raise ConflictError(f"{form} #{instance} of {patient.patient_id} no longer exists (deleted by someone "
                                     "else?); reload the page", current_version=None)
         if record is not None and base_version != record.version:

@@ -1,7 +1,8 @@
 """The ``/api/`` view: one POST endpoint, REDCap's request and error conventions.
 
 A request is form-encoded (``application/x-www-form-urlencoded`` or multipart): ``token``,
-``content`` (what), ``action`` (``export`` by default, ``import``, ``delete``), ``format``
+``content`` (what), ``action`` (``export``, ``import``, ``delete``; absent: ``import`` when the
+request carries ``data``, as REDCap reads it, else ``export``), ``format``
 (``json`` default, ``csv``, ``xml``) and ``returnFormat`` (format of error messages; default
 ``format``'s). Lists come as REDCap sends them: ``fields[0]=a&fields[1]=b`` (PyCap, REDCapR) or
 ``fields=a,b``.
@@ -155,7 +156,9 @@ def api_view(request: HttpRequest) -> HttpResponse:
     if not r.allowed:
         return ratelimit.too_many(r, "API requests with this token", json_body=True)
     content = (params.get("content") or [""])[-1].strip()
-    action = (params.get("action") or ["export"])[-1].strip().lower() or "export"
+    # REDCap tells an import by its ``data`` parameter when ``action`` is absent (PyCap sends none)
+    default_action = "import" if "data" in params else "export"
+    action = (params.get("action") or [default_action])[-1].strip().lower() or default_action
     fmt = (params.get("format") or ["json"])[-1].strip().lower() or "json"
     try:
         if fmt not in FORMATS:

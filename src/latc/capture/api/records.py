@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Iterator
 from datetime import datetime, timezone as dt_timezone
 from xml.sax.saxutils import escape
@@ -34,7 +33,6 @@ from django.http import HttpResponse, StreamingHttpResponse
 
 from latc.capture.api.dispatch import ApiError, ApiRequest, handler
 
-_NUMBER = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
 #: patients per database read and layout step of a streamed export
 CHUNK = 2000
 EVENT_COL = "redcap_event_name"
@@ -242,14 +240,6 @@ def _labels(frame, sel: Selection):
 
 # -- writers ---------------------------------------------------------------------------------------
 
-def _csv_cell(v) -> str:
-    from latc.io._spreadsheet import FORMULA_TRIGGERS
-
-    if not isinstance(v, str):
-        return ""
-    return "'" + v if v.lstrip("'").startswith(FORMULA_TRIGGERS) and not _NUMBER.match(v) else v
-
-
 def _stream(req: ApiRequest, sel: Selection, patients: list, deidentified: bool, longitudinal: bool) -> Iterator[bytes]:
     eav = req.get("type", "flat").lower() == "eav"
     fmt = req.format
@@ -269,18 +259,20 @@ def _stream(req: ApiRequest, sel: Selection, patients: list, deidentified: bool,
                                                                          "redcap_repeat_instance", "field_name", "value"]
         else:
             rows = frame.itertuples(index=False, name=None)
-        buf = io.StringIO()
         if fmt == "csv":
-            w = csv.writer(buf, lineterminator="\n")
-            if header is None:
-                header = cols
-                w.writerow(_header_labels(cols, sel) if sel.label_headers else cols)
-            for r in rows:
-                w.writerow([_csv_cell(v) for v in r])
-        elif fmt == "json":
-            for r in rows:
-                buf.write(("" if first else ",") + json.dumps(
-                    {c: (v if isinstance(v, str) else "") for c, v in zip(cols, r)}, ensure_ascii=False))
+            yield _csv_bytes(frame if not eav else _eav_frame(rows, cols), cols, sel,
+                             header=header is None)
+            header = cols
+            continue
+        buf = io.StringIO()
+        if fmt == "json":
+            if eav:
+                for r in rows:
+                    buf.write(("" if first else ",") + json.dumps(dict(zip(cols, r)), ensure_ascii=False))
+                    first = False
+            elif len(frame):
+                body = frame.fillna("").to_json(orient="records", force_ascii=False)
+                buf.write(("" if first else ",") + body[1:-1])
                 first = False
         else:
             for r in rows:
@@ -293,6 +285,32 @@ def _stream(req: ApiRequest, sel: Selection, patients: list, deidentified: bool,
         yield b"</records>"
     elif header is None:
         yield b"\n"
+
+
+def _eav_frame(rows: list, cols: list[str]):
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=cols, dtype="str") if rows else pd.DataFrame(columns=cols, dtype="str")
+
+
+def _csv_bytes(frame, cols: list[str], sel: Selection, *, header: bool) -> bytes:
+    """One chunk as CSV (pyarrow's writer: no per-cell Python), formula-like text neutralised."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    from latc.io._spreadsheet import neutralise_formulas
+
+    out = io.BytesIO()
+    if header:
+        head = io.StringIO()
+        csv.writer(head, lineterminator="\n").writerow(_header_labels(cols, sel) if sel.label_headers else cols)
+        out.write(head.getvalue().encode("utf-8"))
+    if len(frame):
+        safe = neutralise_formulas(frame.reset_index(drop=True))
+        table = pa.table({f"c{i}": pa.array(safe.iloc[:, i].to_numpy(dtype=object, na_value=None), type=pa.string())
+                          for i in range(safe.shape[1])})
+        pcsv.write_csv(table, out, write_options=pcsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return out.getvalue()
 
 
 def _eav_rows(frame, sel: Selection, longitudinal: bool):
