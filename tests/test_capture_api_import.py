@@ -27,7 +27,7 @@ def world(capture_db, capture_users, tmp_path):
     from latc.io.redcap import EXPORT_FILE, write_redcap_export
     from latc.io import read_study
 
-    study = synthetic_study(tmp_path / "syn", n=8, centers=2)
+    study = synthetic_study(tmp_path / "syn", n=4, centers=2, seed=2)
     out = write_redcap_export(read_study(study).tables, tmp_path / "redcap")
     export = pd.read_csv(out / EXPORT_FILE, dtype=str, keep_default_na=False)
     tokens = {role: create_token(None, u) for role, u in capture_users.items()}

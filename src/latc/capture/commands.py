@@ -196,6 +196,32 @@ def import_(
             console.print(f"  … {len(rep.quarantine) - 20} more in {rep.quarantine_dir}")
 
 
+@capture_app.command("import-redcap")
+def import_redcap_(
+    dictionary: Path = typer.Option(..., "--dictionary", help="The REDCap project's data dictionary CSV."),
+    records: Path = typer.Option(..., "--records", help="Its flat raw record export (CSV, raw data)."),
+    event_mapping: Optional[Path] = typer.Option(None, "--event-mapping", help="Instrument-event mapping CSV of a longitudinal project."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Folder for refused_records.csv (default: DIR/import_redcap)."),
+    db: Optional[str] = _db_option(),
+    data_dir: Optional[Path] = _dir_option(),
+) -> None:
+    """Move a REDCap project into capture: record ids, repeat instances and events kept; each record all or nothing."""
+    with _django(data_dir, db) as d:
+        from latc.capture.redcap_import import REFUSED_FILE, import_redcap
+
+        out = report or d / "import_redcap"
+        with console.status(f"importing {records.name} …"):
+            rep = import_redcap(dictionary, records, event_mapping=event_mapping, user=None, out=out)
+        console.print(f"imported {records.name}: {rep.summary()}", highlight=False)
+        if rep.centers_created:
+            console.print(f"centers created: {', '.join(rep.centers_created)}")
+        for rec, problems in list(rep.refused.items())[:20]:
+            console.print(f"  refused {rec}: {problems[0].text()}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
+                          highlight=False, soft_wrap=True)
+        if rep.refused:
+            console.print(f"  every problem: {out / REFUSED_FILE}; the refused rows are in capture's quarantine", highlight=False)
+
+
 @capture_app.command("import-queries")
 def import_queries_(
     queries: Path = typer.Argument(..., help="queries.csv written by `latc validate`."),
