@@ -95,6 +95,7 @@ TABLE: dict[str, dict[str, dict[str, dict[str, object]]]] = {
     # the REDCap-compatible API answers to a token only: a logged-in session without one is 403
     # (the API's own matrix: tests/test_capture_api_access.py)
     "api": {"GET": {"-": N405}, "POST": {"-": same(403, anon=403)}},
+    "health": {"GET": {"-": same(200, anon=200)}, "POST": {"-": N405}},
 }
 
 #: POST bodies: an action with nothing filled in (never a complete, state-changing form)

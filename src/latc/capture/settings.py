@@ -51,8 +51,19 @@ def database_settings(db_url: str | None, data_dir: Path) -> dict:
     return cfg
 
 
+#: environment variable that gives the secret key instead of the file (e.g. from a secrets manager)
+SECRET_ENV = "SECRET_KEY"
+
+
 def secret_key(data_dir: Path) -> str:
-    """The key in ``<data_dir>/secret_key``, generated once (file mode 0600)."""
+    """``$SECRET_KEY`` when set (at least 50 characters, not Django's insecure placeholder), else the
+    key in ``<data_dir>/secret_key``, generated once (file mode 0600)."""
+    env = os.environ.get(SECRET_ENV, "").strip()
+    if env:
+        if len(env) < 50 or env.startswith("django-insecure") or len(set(env)) < 5:
+            raise ValueError(f"${SECRET_ENV} is too weak for a deployment (at least 50 random characters; "
+                             "leave it unset to use the generated key file)")
+        return env
     path = Path(data_dir) / SECRET_FILE
     if path.is_file():
         key = path.read_text(encoding="utf-8").strip()
@@ -187,9 +198,19 @@ def build_settings(db_url: str | None, data_dir: Path, *, debug: bool = False,
     if tls:
         s.update(
             SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"),
-            SECURE_SSL_REDIRECT=False,  # the proxy redirects http → https
+            # the proxy redirects http → https; should a plain-http request still reach the
+            # application (a misrouted proxy), Django redirects it too — except /health, which
+            # monitoring asks on the loopback port directly
+            SECURE_SSL_REDIRECT=True,
+            SECURE_REDIRECT_EXEMPT=[r"^health$"],
             SECURE_HSTS_SECONDS=31536000,
         )
+    # `check --deploy` warnings that are decisions, not omissions (docs/capture.md "Production checklist"):
+    # axes.W006 — lockout per user name (documented trade-off); the per-address limit is
+    #   latc.capture.ratelimit ("login_addr") in the login view instead of axes' IP lockout;
+    # security.W005 / W021 — HSTS for subdomains and browser preload commit every subdomain of the
+    #   hospital's domain (and are hard to undo): the hospital's decision, set at its proxy
+    s["SILENCED_SYSTEM_CHECKS"] = ["axes.W006", "security.W005", "security.W021"]
     return s
 
 

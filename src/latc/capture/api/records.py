@@ -83,6 +83,97 @@ def _parse_when(name: str, text: str) -> datetime | None:
     raise ApiError(f"parameter {name!r}: {text[:40]!r} is not a date-time YYYY-MM-DD HH:MM:SS (UTC)")
 
 
+class _ComparisonFilter:
+    """``filterLogic`` with numeric comparisons (``<``, ``>``, ``<=``, ``>=``) beside ``=``/``<>``,
+    ``and``, ``or`` and parentheses: the tokens of the dictionary's REDCap logic grammar
+    (:data:`latc.dictionary.redcap._LOGIC_TOKEN`), the structure parsed by Python's ``ast`` as the
+    dictionary's conditions are. A blank or non-numeric value never satisfies a numeric comparison."""
+
+    _OPS = {"=": "==", "<>": "!=", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
+
+    def __init__(self, tree, fields: set[str]):
+        self.tree, self.fields = tree, fields
+
+    @classmethod
+    def parse(cls, logic: str, variables: dict[str, str]) -> "_ComparisonFilter | None":
+        import ast
+
+        from latc.dictionary.redcap import _LOGIC_TOKEN
+
+        out: list[str] = []
+        fields: set[str] = set()
+        pos = 0
+        while pos < len(logic):
+            m = _LOGIC_TOKEN.match(logic, pos)
+            if m is None or m.end() == pos:
+                if logic[pos:].strip() == "":
+                    break
+                return None
+            pos = m.end()
+            if m.group("evvar") or m.group("var_code") is not None:
+                return None  # other events' fields, checkbox options: not here
+            if m.group("var"):
+                name = m.group("var_name")
+                if name not in variables:
+                    return None
+                fields.add(variables[name])
+                out.append(variables[name])
+            elif m.group("op"):
+                out.append(cls._OPS[m.group("op")])
+            elif m.group("str"):
+                out.append(repr(m.group("str")[1:-1]))
+            elif m.group("num"):
+                out.append(repr(m.group("num")))
+            elif m.group("bool"):
+                out.append(m.group("bool").lower())
+            else:
+                out.append(m.group("paren"))
+        try:
+            tree = ast.parse(" ".join(out), mode="eval").body
+        except SyntaxError:
+            return None
+        f = cls(tree, fields)
+        import pandas as pd
+
+        try:
+            f.evaluate(pd.DataFrame({n: pd.Series([], dtype="string") for n in fields}))
+        except (ValueError, TypeError, KeyError):
+            return None
+        return f
+
+    def evaluate(self, table):
+        return self._eval(self.tree, table)
+
+    def _eval(self, node, table):
+        import ast
+
+        import pandas as pd
+
+        if isinstance(node, ast.BoolOp):
+            parts = [self._eval(v, table) for v in node.values]
+            out = parts[0]
+            for p in parts[1:]:
+                out = (out & p) if isinstance(node.op, ast.And) else (out | p)
+            return out
+        if (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.left, ast.Name)
+                and isinstance(node.comparators[0], ast.Constant)):
+            col = table[node.left.id].astype("string").str.strip()
+            op, value = node.ops[0], str(node.comparators[0].value)
+            if isinstance(op, ast.Eq):
+                return (col == value).fillna(False).astype(bool)
+            if isinstance(op, ast.NotEq):
+                return (col != value).fillna(False).astype(bool)
+            num = pd.to_numeric(col, errors="coerce")
+            try:
+                v = float(value)
+            except ValueError:
+                raise ValueError("a numeric comparison with a non-number") from None
+            res = {ast.Lt: num < v, ast.Gt: num > v, ast.LtE: num <= v, ast.GtE: num >= v}.get(type(op))
+            if res is not None:
+                return res.fillna(False).astype(bool)
+        raise ValueError("unsupported filter logic")
+
+
 class Selection:
     """The columns and rows a request asks for (``fields``, ``forms``, ``records``, ``events``,
     ``filterLogic``, date range), checked against the dictionary: unknown names are a 400."""
@@ -109,10 +200,12 @@ class Selection:
         logic = req.get("filterLogic").strip()
         self.filter = None
         if logic:
-            self.filter = condition_from_redcap(logic, {v: v for v in self.var_form})
+            variables = {v: v for v in self.var_form}
+            self.filter = condition_from_redcap(logic, variables) or _ComparisonFilter.parse(logic, variables)
             if self.filter is None:
-                raise ApiError("parameter 'filterLogic': only [field] = 'value', [field] <> 'value', and, or and "
-                               "parentheses on this project's fields are supported")
+                raise ApiError("parameter 'filterLogic': only [field] = 'value', [field] <> 'value', numeric "
+                               "comparisons (<, >, <=, >=), and, or and parentheses on this project's fields are "
+                               "supported")
         self.record_id = RECORD_ID
         self.label = req.get("rawOrLabel", "raw").lower() == "label"
         self.label_headers = req.get("rawOrLabelHeaders", "raw").lower() == "label"
@@ -322,8 +415,13 @@ def _eav_rows(frame, sel: Selection, longitudinal: bool):
         for c in data_cols:
             v = rec[c]
             if isinstance(v, str) and v != "":
-                yield ([rec[sel.record_id]] + ([rec.get(EVENT_COL) or ""] if longitudinal else [])
-                       + [rec.get(REPEAT_INSTRUMENT) or "", rec.get(REPEAT_INSTANCE) or "", c, v])
+                yield ([rec[sel.record_id]] + ([_text(rec.get(EVENT_COL))] if longitudinal else [])
+                       + [_text(rec.get(REPEAT_INSTRUMENT)), _text(rec.get(REPEAT_INSTANCE)), c, v])
+
+
+def _text(v) -> str:
+    """A control cell as text: a blank (None, NaN, pd.NA) is "" (NaN is truthy and not JSON)."""
+    return v if isinstance(v, str) else ""
 
 
 def _header_labels(cols: list[str], sel: Selection) -> list[str]:

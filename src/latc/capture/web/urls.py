@@ -7,7 +7,7 @@ Every route is named and every view carries its access rule (``latc.capture.web.
 from django.urls import path
 
 from latc.capture.api.dispatch import api_view
-from latc.capture.web import views
+from latc.capture.web import health, views
 
 P = "patients/<str:pid>"
 R = f"{P}/<str:form>/<int:instance>"
@@ -40,6 +40,7 @@ urlpatterns = [
     # REDCap-compatible API (docs/capture_api.md): token, not session; its own access matrix in
     # tests/test_capture_api_access.py
     path("api/", api_view, name="api"),
+    path("health", health.health, name="health"),
 ]
 
 handler403 = views.permission_denied

@@ -157,6 +157,14 @@ def _problems_by_field(problems, dform, instance) -> tuple[dict[str, list[str]],
 def login_view(request):
     if request.user.is_authenticated and scoping.membership(request.user) is not None and request.method == "GET":
         return redirect(_next_url(request))
+    if request.method == "POST":  # per client address (django-axes locks per user name)
+        from latc.capture import ratelimit
+
+        addr = services.client_addr_of(request)
+        hit = ratelimit.hit("login_addr", addr)
+        if not hit.allowed:
+            services.record_failed_login(request.POST.get("username", ""), addr, action="login_rate_limited")
+            return ratelimit.too_many(hit, "log-in attempts from this address")
     form = AuthenticationForm(request, data=request.POST if request.method == "POST" else None)
     form.error_messages["invalid_login"] = ("Wrong username or password, or the account has expired or is "
                                             "disabled. After 5 failed attempts the account is locked for a while.")
