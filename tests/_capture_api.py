@@ -16,11 +16,21 @@ def live_api():
 
     server = create_server(get_wsgi_application(), host="127.0.0.1", port=0, threads=4,
                            clear_untrusted_proxy_headers=True)
-    t = threading.Thread(target=server.run, daemon=True)
+    stopping = threading.Event()
+
+    def run():
+        try:
+            server.run()
+        except (OSError, ValueError):  # select() on sockets closed by close() below while stopping
+            if not stopping.is_set():
+                raise
+
+    t = threading.Thread(target=run, daemon=True)
     t.start()
     try:
         yield f"http://127.0.0.1:{server.effective_port}/api/"
     finally:
+        stopping.set()
         server.close()
         t.join(timeout=5)
 

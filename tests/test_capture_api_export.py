@@ -87,7 +87,11 @@ def test_pycap_json_and_eav_agree_with_flat(study):
 def test_filter_logic_and_date_range(study):
     from latc.capture.models import Record
 
+    from latc.capture.services import dictionary
+    from latc.dictionary.redcap import redcap_naming
+
     folder, tokens = study
+    size = redcap_naming(dictionary()).variable[("diagnosis", "primary_size_mm")]
     hist = Record.objects.filter(form="diagnosis").values_list("patient__patient_id", "data")
     ptc = {pid for pid, d in hist if d.get("histology") == "ptc"}
     assert ptc and len(ptc) < len(hist)
@@ -95,10 +99,26 @@ def test_filter_logic_and_date_range(study):
         proj = redcap.Project(url, tokens["data_manager"])
         got = proj.export_records(format_type="json", filter_logic="[dx_histology] = 'ptc'", fields=["record_id"])
         none = proj.export_records(format_type="json", date_begin=pd.Timestamp("2099-01-01").to_pydatetime())
+        big = proj.export_records(format_type="json", fields=["record_id"],
+                                  filter_logic=f"[{size}] > 40 or ([{size}] <= 20 and [dx_histology] <> 'ptc')")
         with pytest.raises(redcap.RedcapError, match="filterLogic"):
             proj.export_records(format_type="json", filter_logic="datediff([x], 'today') > 3")
+        with pytest.raises(redcap.RedcapError, match="filterLogic"):
+            proj.export_records(format_type="json", filter_logic=f"[{size}] > 'abc'")
     assert {r["record_id"] for r in got} == ptc
     assert none == []
+    # numeric comparisons: a blank or non-number size never matches (REDCap compares numbers)
+    want_big = {pid for pid, d in hist if _num(d.get("primary_size_mm")) is not None
+                and (_num(d["primary_size_mm"]) > 40
+                     or (_num(d["primary_size_mm"]) <= 20 and d.get("histology") != "ptc"))}
+    assert want_big and {r["record_id"] for r in big} == want_big
+
+
+def _num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
 
 
 def test_pycap_metadata_instruments_and_project(study):

@@ -34,7 +34,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from latc.capture.api.dispatch import ApiError, ApiRequest, handler
 
 #: patients per database read and layout step of a streamed export
-CHUNK = 2000
+CHUNK = 500
 EVENT_COL = "redcap_event_name"
 
 
