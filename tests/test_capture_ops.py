@@ -178,3 +178,72 @@ def test_rate_counter_is_exact_under_concurrency(capture_db):
     for t in threads:
         t.join()
     assert list(RateBucket.objects.values_list("count", flat=True)) == [40]
+
+
+def test_json_log_lines_carry_no_identifiers(tmp_path):
+    """`LATC_CAPTURE_LOG_FORMAT=json`: every stderr line of the server is one JSON object (UTC time,
+    level, logger, message; the request's method, path without query, status, duration), and a phone
+    number or e-mail address typed into a URL is masked."""
+    import json
+
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    code = ("from pathlib import Path; from latc.capture.settings import configure, migrate;"
+            f"configure(None, Path({str(tmp_path)!r}), allowed_hosts=['testserver']); migrate();"
+            "from django.test import Client; c = Client();"
+            "c.get('/patients/0612345678/?q=jane.doe@example.org'); c.get('/login/?next=/x/0612345678');"
+            "c.get('/health'); c.get('/static/..%2f..%2fjane.doe@example.org')")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**env, "LATC_CAPTURE_LOG_FORMAT": "json"}, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    lines = [json.loads(line) for line in p.stderr.splitlines() if line.strip()]
+    reqs = [x for x in lines if x["logger"] == "latc.capture.request"]
+    assert {x["path"] for x in reqs} >= {"/login/", "/health"}
+    for x in lines:
+        assert x["time"].endswith("+00:00") and x["level"] and x["message"] is not None
+    for x in reqs:
+        assert set(x) >= {"method", "path", "status", "duration_ms"} and "?" not in x["path"]
+    assert any(x["status"] == 200 and x["path"] == "/health" for x in reqs)
+    assert "0612345678" not in p.stderr and "jane.doe" not in p.stderr and "example.org" not in p.stderr
+    bad = latc("serve", "--log-format", "xml", "--dir", tmp_path / "s")
+    assert bad.returncode == 2 and "log-format" in bad.stderr
+
+
+def test_json_formatter_masks_message_path_and_traceback():
+    import io
+    import json
+    import logging
+
+    from latc._logging import IdentifierFilter, JsonFormatter
+
+    buf = io.StringIO()
+    h = logging.StreamHandler(buf)
+    h.addFilter(IdentifierFilter())
+    h.setFormatter(JsonFormatter())
+    log = logging.getLogger("latc.test_json_formatter")
+    log.propagate = False
+    log.addHandler(h)
+    try:
+        try:
+            raise ValueError("patient jane.doe@example.org")
+        except ValueError:
+            log.exception("GET /patients/%s failed", "0612345678", extra={"path": "/p/0612345678", "status": 500})
+    finally:
+        log.removeHandler(h)
+    rec = json.loads(buf.getvalue())
+    assert rec["level"] == "ERROR" and rec["logger"] == "latc.test_json_formatter" and rec["status"] == 500
+    assert "0612345678" not in buf.getvalue() and "jane.doe" not in buf.getvalue()
+    assert "ValueError" in rec["exception"]
+
+
+def test_allowed_hosts_and_log_format_from_environment(tmp_path, monkeypatch):
+    from latc.capture.settings import build_settings
+
+    monkeypatch.setenv("ALLOWED_HOSTS", "capture.example.org, backup.example.org")
+    monkeypatch.setenv("LATC_CAPTURE_HOSTS", "other.example.org")
+    monkeypatch.setenv("LATC_CAPTURE_LOG_FORMAT", "json")
+    s = build_settings(None, tmp_path, allowed_hosts=["localhost"])
+    assert s["ALLOWED_HOSTS"] == ["localhost", "other.example.org", "capture.example.org", "backup.example.org"]
+    assert s["LOGGING"]["handlers"]["stderr"]["formatter"] == "json"
+    monkeypatch.setenv("LATC_CAPTURE_LOG_FORMAT", "xml")
+    with pytest.raises(ValueError, match="LATC_CAPTURE_LOG_FORMAT"):
+        build_settings(None, tmp_path)

@@ -54,3 +54,30 @@ def get_logger(name: str = LOGGER_NAME) -> logging.Logger:
     if name == LOGGER_NAME and not any(isinstance(h, logging.NullHandler) for h in log.handlers):
         log.addHandler(logging.NullHandler())
     return log
+
+
+#: attributes of a record copied into a JSON line when present (the request log's fields)
+JSON_FIELDS = ("method", "path", "status", "duration_ms")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line for log shipping: ``time`` (UTC, ISO 8601), ``level``, ``logger``,
+    ``message``, the request log's ``method`` / ``path`` / ``status`` / ``duration_ms`` when the
+    record carries them, and ``exception`` (the traceback text). Use it behind
+    :class:`IdentifierFilter`: the message and traceback arrive masked; ``path`` is masked here too."""
+
+    def format(self, record: logging.LogRecord) -> str:  # noqa: A003 - logging's name
+        import json
+        from datetime import datetime, timezone
+
+        out: dict = {"time": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+                     "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        for k in JSON_FIELDS:
+            v = getattr(record, k, None)
+            if v is not None:
+                out[k] = mask_identifiers(v) if isinstance(v, str) else v
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_identifiers(self.formatException(record.exc_info))
+        if record.exc_text:
+            out["exception"] = record.exc_text
+        return json.dumps(out, ensure_ascii=False, default=str)

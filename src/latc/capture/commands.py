@@ -346,6 +346,8 @@ def serve(
                                 "Python runs one thread at a time per process: use about one per CPU core."),
     allowed_host: List[str] = typer.Option([], "--allowed-host", help="Host name the TLS proxy forwards "
                                            "(e.g. capture.example.org; repeatable; also $LATC_CAPTURE_HOSTS, comma-separated)."),
+    log_format: Optional[str] = typer.Option(None, "--log-format", help="text (default) or json: one JSON object "
+                                             "per line on stderr, for log shipping (also $LATC_CAPTURE_LOG_FORMAT)."),
     db: Optional[str] = _db_option(),
     data_dir: Optional[Path] = _dir_option(),
 ) -> None:
@@ -357,6 +359,10 @@ def serve(
                                   *os.environ.get("ALLOWED_HOSTS", "").split(",")] if h.strip()]
     if host in ("0.0.0.0", "::"):
         hosts = ["*"]
+    if log_format:
+        if log_format.lower() not in ("json", "text"):
+            _fail(f"--log-format {log_format}: use json or text")
+        os.environ["LATC_CAPTURE_LOG_FORMAT"] = log_format.lower()  # read by settings; inherited by gunicorn's workers
     with _django(data_dir, db, allowed_hosts=hosts):
         _serve(host, port, threads, workers)
 

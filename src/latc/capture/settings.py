@@ -22,6 +22,11 @@ TLS_ENV = "LATC_CAPTURE_TLS"
 #: environment variables read by ``latc capture`` commands when --db / --dir are not given
 DB_ENV = "LATC_CAPTURE_DB"
 DIR_ENV = "LATC_CAPTURE_DIR"
+#: environment variable: "json" → one JSON object per log line (``latc capture serve --log-format``)
+LOG_FORMAT_ENV = "LATC_CAPTURE_LOG_FORMAT"
+#: environment variables adding host names the proxy forwards (comma-separated; both read, the
+#: twelve-factor ALLOWED_HOSTS and latc's LATC_CAPTURE_HOSTS), after those given in code / --allowed-host
+HOSTS_ENVS = ("LATC_CAPTURE_HOSTS", "ALLOWED_HOSTS")
 
 SQLITE_NAME = "capture.sqlite3"
 SECRET_FILE = "secret_key"
@@ -78,6 +83,22 @@ def secret_key(data_dir: Path) -> str:
     return key
 
 
+def log_format() -> str:
+    """``json`` when ``$LATC_CAPTURE_LOG_FORMAT`` says so, else ``line``."""
+    value = os.environ.get(LOG_FORMAT_ENV, "").strip().lower() or "line"
+    if value not in ("json", "line", "text"):
+        raise ValueError(f"${LOG_FORMAT_ENV}={value!r}: use json or text")
+    return "json" if value == "json" else "line"
+
+
+def env_hosts(hosts: Iterable[str]) -> list[str]:
+    """``hosts`` followed by those of ``$ALLOWED_HOSTS`` / ``$LATC_CAPTURE_HOSTS`` (comma-separated)."""
+    out = list(hosts)
+    for name in HOSTS_ENVS:
+        out += [h.strip() for h in os.environ.get(name, "").split(",") if h.strip() and h.strip() not in out]
+    return out
+
+
 def behind_tls(flag: bool | None = None) -> bool:
     if flag is not None:
         return flag
@@ -93,7 +114,7 @@ def build_settings(db_url: str | None, data_dir: Path, *, debug: bool = False,
     s = dict(
         DEBUG=debug,
         SECRET_KEY=secret_key(data_dir),
-        ALLOWED_HOSTS=list(allowed_hosts),
+        ALLOWED_HOSTS=env_hosts(allowed_hosts),
         DATABASES={"default": database_settings(db_url, data_dir)},
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         INSTALLED_APPS=[
@@ -109,6 +130,7 @@ def build_settings(db_url: str | None, data_dir: Path, *, debug: bool = False,
             "latc.capture.web.apps.CaptureWebConfig",  # the web UI: templates/capture, static/capture
         ],
         MIDDLEWARE=[
+            "latc.capture.web.requestlog.RequestLogMiddleware",  # first: the duration covers all the rest
             "django.middleware.security.SecurityMiddleware",
             "django.middleware.csp.ContentSecurityPolicyMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
@@ -185,10 +207,11 @@ def build_settings(db_url: str | None, data_dir: Path, *, debug: bool = False,
         # identifier filter, so a phone number typed into a URL is not written to the log
         LOGGING={"version": 1, "disable_existing_loggers": False,
                  "filters": {"no_identifiers": {"()": "latc._logging.IdentifierFilter"}},
-                 "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+                 "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+                                "json": {"()": "latc._logging.JsonFormatter"}},
                  "handlers": {"null": {"class": "logging.NullHandler"},
                               "stderr": {"class": "logging.StreamHandler", "filters": ["no_identifiers"],
-                                         "formatter": "line"}},
+                                         "formatter": log_format()}},
                  "loggers": {"axes": {"handlers": ["null"], "propagate": False},
                              "django.request": {"handlers": ["stderr"], "level": "ERROR", "propagate": False},
                              "django.security": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
