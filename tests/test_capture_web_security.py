@@ -45,7 +45,8 @@ def test_csrf_enforced_on_every_post_route(capture_db, capture_users):
            "unlock": "data_manager", "record_new": "site_entry", "record": "site_entry",
            "record_delete": "site_entry", "record_verify": "monitor", "query_open": "data_manager",
            "query": "site_entry", "export": "data_manager", "user_new": "admin", "user_edit": "admin",
-           "otp_setup": "site_entry", "otp_verify": "site_entry", "logout": "site_entry", "login": None}
+           "otp_setup": "site_entry", "otp_verify": "site_entry", "logout": "site_entry", "login": None,
+           "set_language": "site_entry"}
     from django.urls import reverse
 
     posted = 0

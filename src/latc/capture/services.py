@@ -225,6 +225,23 @@ def create_user(actor_user, username: str, password: str, role: str, centers: It
 _UNSET = object()
 
 
+def set_language(user, language: str, *, client_addr: str = "") -> Membership:
+    """A user's own choice of language for forms, labels and messages (audited like a permission change)."""
+    m = Membership.objects.filter(user=user).first()
+    if m is None:
+        raise CaptureError("no membership: nothing to set")
+    known = [c for c, _ in Membership._meta.get_field("language").choices]
+    if language not in known:
+        raise CaptureError(f"unknown language {language!r} (known: {', '.join(known)})")
+    if language != m.language:
+        with audit.atomic():
+            record_permission_change(user, user, "language", m.language, language, client_addr=client_addr)
+            m.language = language
+            m.save(update_fields=["language"])
+        user.__dict__.pop("_latc_membership", None)
+    return m
+
+
 def set_membership(actor_user, target_user, *, role: str | None = None, centers: Iterable[str] | None = None,
                    expires_at=_UNSET, active: bool | None = None, display_name: str | None = None,
                    client_addr: str = "") -> Membership:

@@ -139,6 +139,7 @@ def build_settings(db_url: str | None, data_dir: Path, *, debug: bool = False,
             "django.contrib.auth.middleware.AuthenticationMiddleware",
             "django_otp.middleware.OTPMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
+            "latc.capture.web.i18n.LanguageMiddleware",  # the user's language (docs/capture.md "Languages")
             "django.middleware.clickjacking.XFrameOptionsMiddleware",
             # last, as django-axes asks: turns a lockout into its response
             "axes.middleware.AxesMiddleware",

@@ -17,6 +17,7 @@ from typing import Any
 from django import forms
 
 from latc.capture.web.conditions import condition_data
+from latc.capture.web.i18n import dictionary_translation, tr
 from latc.dictionary import Field, Form
 
 #: form prefix of the CRF fields in POST data (``f-histology``): keeps dictionary names apart from
@@ -58,16 +59,18 @@ def range_hint(f: Field) -> str:
 def field_hint(f: Field) -> str:
     bits = []
     if f.type == "date":
-        bits.append("date yyyy-mm-dd")
+        bits.append(tr("date yyyy-mm-dd"))
     elif f.type == "integer":
-        bits.append("whole number")
+        bits.append(tr("whole number"))
     elif f.type == "number":
-        bits.append("number")
+        bits.append(tr("number"))
     r = range_hint(f)
     if r:
-        bits.append(r)
-    if f.note:
-        bits.append(f.note)
+        bits.append(r.replace("usually", tr("usually")))
+    t = dictionary_translation()
+    note = (t.note(f) if t else None) or f.note
+    if note:
+        bits.append(note)
     return " · ".join(bits)
 
 
@@ -94,10 +97,12 @@ def _widget(f: Field, original: str) -> forms.Widget:
 
 
 def _choices(f: Field, current: str) -> list[tuple[str, str]]:
-    out = [("", "—")] + [(code, f"{label}" if f.type == "yesno" else label) for code, label in f.choices.items()]
+    t = dictionary_translation()
+    shown = t.choices(f) if t else f.choices
+    out = [("", "—")] + [(code, shown.get(code) or label) for code, label in f.choices.items()]
     if current and current not in f.choices:
         # a value imported from a source that is not a code: shown, never silently dropped
-        out.append((current, f"⚠ {current} (not a code of the value set)"))
+        out.append((current, f"⚠ {current} {tr('(not a code of the value set)')}"))
     return out
 
 
@@ -128,7 +133,9 @@ def crf_form(form: Form, *, saved: dict[str, str] | None = None, data=None, init
     fields: dict[str, forms.Field] = {}
     editable = editable_fields(form)
     focus = focus or (editable[0].name if editable else None)
+    t = dictionary_translation()
     for f in editable:
+        label = t.label(f) if t else f.label
         original = str(saved.get(f.name) or "")
         widget = _widget(f, original)
         if f.name == focus:
@@ -138,9 +145,9 @@ def crf_form(form: Form, *, saved: dict[str, str] | None = None, data=None, init
             # a CharField with a Select: the value set is checked by the dictionary's rules (on save),
             # not a second time here
             widget.choices = _choices(f, current)
-            fields[f.name] = forms.CharField(label=f.label, required=False, widget=widget)
+            fields[f.name] = forms.CharField(label=label, required=False, widget=widget)
         else:
-            fields[f.name] = forms.CharField(label=f.label, required=False, widget=widget, strip=f.type != "notes",
+            fields[f.name] = forms.CharField(label=label, required=False, widget=widget, strip=f.type != "notes",
                                              max_length=None)
     cls = type(f"CRF_{form.name}", (CRFForm,), {**fields, "dictionary_form": form})
     if data is not None:

@@ -15,6 +15,7 @@ R = f"{P}/<str:form>/<int:instance>"
 urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
+    path("language/", views.set_language, name="set_language"),
     path("otp/", views.otp_verify, name="otp_verify"),
     path("otp/setup/", views.otp_setup, name="otp_setup"),
     path("", views.home, name="home"),

@@ -33,7 +33,7 @@ from latc.capture import scoping, services
 from latc.capture.errors import (CaptureError, ConflictError, Forbidden, Locked, ReasonRequired,
                                  SignatureFailed, ValidationFailed)
 from latc.capture.models import QueryStatus, Role
-from latc.capture.web import forms as wf
+from latc.capture.web import forms as wf, i18n
 from latc.capture.web.access import forbidden, needs_otp, rule, with_csp
 from latc.capture.web.conditions import shown_fields
 from latc.dictionary import load_dictionary
@@ -85,14 +85,15 @@ def nav_for(request) -> dict:
             url = reverse(url_name)
             items.append({"label": label, "url": url, "current": path == url})
 
-    add("Dashboard", "home")
-    add("Queries", "queries", _can(user, "view"))
-    add("New patient", "patient_new", _can(user, "create_patient"))
-    add("Export", "export", _can(user, "export_deidentified") or _can(user, "export_identified"))
-    add("Audit trail", "audit", _can(user, "view_audit"))
-    add("Users", "users", _can(user, "manage_users"))
-    centers = ", ".join(c.code for c in m.centers.all()) if m.role not in scoping.ALL_CENTER_ROLES else "all centers"
-    return {"items": items, "who": {"name": m.display_name or user.get_username(), "username": user.get_username(),
+    t = i18n.tr
+    add(t("Dashboard"), "home")
+    add(t("Queries"), "queries", _can(user, "view"))
+    add(t("New patient"), "patient_new", _can(user, "create_patient"))
+    add(t("Export"), "export", _can(user, "export_deidentified") or _can(user, "export_identified"))
+    add(t("Audit trail"), "audit", _can(user, "view_audit"))
+    add(t("Users"), "users", _can(user, "manage_users"))
+    centers = ", ".join(c.code for c in m.centers.all()) if m.role not in scoping.ALL_CENTER_ROLES else t("all centers")
+    return {"items": items, "language": m.language, "who": {"name": m.display_name or user.get_username(), "username": user.get_username(),
                                     "role": Role(m.role).label, "centers": centers}}
 
 
@@ -143,7 +144,7 @@ def _problems_by_field(problems, dform, instance) -> tuple[dict[str, list[str]],
         form = getattr(p, "form", dform.name) or dform.name
         inst = getattr(p, "instance", None)
         if form == dform.name and field in editable and (inst is None or instance is None or inst == instance):
-            by[field].append(p.message)
+            by[field].append(i18n.rule_message(getattr(p, "rule", None), p.message))
         else:
             where = dictionary().forms[form].label if form in dictionary().forms else form
             label = dictionary()[form][field].label if form in dictionary().forms and field in dictionary()[form].field_names else field
@@ -182,6 +183,16 @@ def locked_out(request, original_response=None, credentials=None):
     return render_page(request, "capture/locked_out.html", {"failure_limit": settings.AXES_FAILURE_LIMIT,
                                                             "cooloff_timedelta": settings.AXES_COOLOFF_TIME},
                        status=429)
+
+
+@rule(methods=("POST",))
+def set_language(request):
+    """The header's language switch: the user's own ``Membership.language`` (audited), then back."""
+    try:
+        services.set_language(request.user, request.POST.get("language", ""), client_addr=client_addr(request))
+    except CaptureError as exc:
+        messages.error(request, str(exc))
+    return redirect(_next_url(request, reverse("home")))
 
 
 @rule(methods=("POST",), public=True)
@@ -425,6 +436,7 @@ def _record_context(request, patient, dform, record, bound, *, errors=None, othe
         return reverse("field_history", kwargs={"pid": patient.patient_id, "form": dform.name,
                                                 "instance": instance, "field": field}) if record else ""
 
+    tr_d = i18n.dictionary_translation()
     rows = wf.rows(dform, bound, shown=shown_fields(dform, values), errors=errors, queries=queries, history_url=hist)
     editable = _can(user, "edit", patient=patient) and not patient.locked
     posted_status = request.POST.get("status") if request.method == "POST" else None
@@ -441,7 +453,9 @@ def _record_context(request, patient, dform, record, bound, *, errors=None, othe
         "query_form": wf.OpenQueryForm(form=dform) if record is not None else None,
         "can_delete": record is not None and dform.repeating and editable,
         "other_queries": [q for k, qs in queries.items() if k not in {f.name for f in dform.fields} for q in qs],
-        "patient_fields": [(f.label, record.data.get(f.name, "") if record else
+        "form_label": (tr_d.form_label(dform) if tr_d else dform.label),
+        "form_note": (tr_d.form_note(dform) if tr_d else dform.note),
+        "patient_fields": [((tr_d.label(f) if tr_d else f.label), record.data.get(f.name, "") if record else
                             (patient.patient_id if f.name == "patient_id" else patient.center.code))
                            for f in dform.fields if f.name in wf.PATIENT_FIELDS],
     }
