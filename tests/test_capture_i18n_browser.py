@@ -31,7 +31,9 @@ pytestmark = [
 ]
 
 
-def test_chinese_form_renders_in_chromium(live_server, chromium_browser):  # noqa: F811
+def test_chinese_form_renders_in_chromium(live_server, chromium_browser, tmp_path):  # noqa: F811
+    """The screenshot goes to tmp_path; LATC_UPDATE_SCREENSHOTS=1 writes docs/img/capture_form_zh.png
+    (a test run does not change the source tree)."""
     from _capture_web import seed_web
     from conftest import CAPTURE_TEST_PASSWORD as PW
     from latc.capture.models import Membership
@@ -41,8 +43,9 @@ def test_chinese_form_renders_in_chromium(live_server, chromium_browser):  # noq
     Membership.objects.filter(user=users["site_entry"]).update(language="zh-hans")
     page = _login(chromium_browser, base, users["site_entry"].get_username(), PW)
     page.goto(f"/patients/{data['own']['pid']}/diagnosis/1/")
-    SHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOT), full_page=False)
+    shot = SHOT if os.environ.get("LATC_UPDATE_SCREENSHOTS") == "1" else tmp_path / SHOT.name
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=False)
     assert "诊断与基线分期" in page.locator("h1").inner_text()
     for text in ("组织学类型", "原发肿瘤最大径"):
         assert page.locator("label", has_text=text).first.is_visible(), text

@@ -287,6 +287,14 @@ def switch_database(db_url: str, data_dir: Path | None = None) -> None:
         delattr(connections._connections, "default")
     except AttributeError:
         pass
+    # asgiref keeps a second, context-variable store for code that runs while an event loop is
+    # running in this thread (Playwright's sync API does): a connection opened there would outlive
+    # the switch and keep pointing at the previous database
+    cvar = getattr(getattr(connections._connections, "_storage", None), "cvar", None)
+    stale = getattr(cvar, "default", None) if cvar is not None else None
+    if stale is not None:
+        stale.close()
+        delattr(cvar, "default")
     full = dict(current)
     for k in ("HOST", "PORT", "USER", "PASSWORD", "OPTIONS", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
         full.pop(k, None)
