@@ -403,15 +403,22 @@ _LOGIC_TOKEN = re.compile(
 )
 
 
-def condition_from_redcap(logic: str, variables: dict[str, str]) -> Condition | None:
-    """REDCap branching logic as a ``show_if`` condition, or None when it uses anything beyond the
-    LATC grammar (numeric comparisons, functions, other events' or forms' fields).
+#: REDCap logic operators → Python: branching logic (``show_if``) knows equality only; the API's
+#: ``filterLogic`` also numeric comparisons
+EQUALITY_OPS = {"=": "==", "<>": "!=", "!=": "!="}
+COMPARISON_OPS = {**EQUALITY_OPS, "<": "<", ">": ">", "<=": "<=", ">=": ">="}
 
-    ``variables`` maps REDCap variable → field name of the same form."""
-    logic = logic.strip()
-    if not logic:
-        return None
+
+def redcap_logic_source(logic: str, variables: dict[str, str], *, ops: dict[str, str] = EQUALITY_OPS,
+                        options: bool = True) -> tuple[str, set[str]] | None:
+    """REDCap logic as the source of a Python expression over field names, with the fields it
+    reads; None when it uses anything beyond the grammar of :data:`_LOGIC_TOKEN` (functions, an
+    operator not in ``ops``, an unknown variable). ``options=False`` also refuses other events'
+    fields (``[event][var]``) and checkbox options (``[var(code)]``).
+
+    ``variables`` maps REDCap variable → field name."""
     out: list[str] = []
+    fields: set[str] = set()
     pos = 0
     while pos < len(logic):
         m = _LOGIC_TOKEN.match(logic, pos)
@@ -421,18 +428,20 @@ def condition_from_redcap(logic: str, variables: dict[str, str]) -> Condition | 
             return None
         pos = m.end()
         if m.group("evvar") or m.group("var"):
+            if not options and (m.group("evvar") or m.group("var_code") is not None):
+                return None
             var = m.group("ev_var") or m.group("var_name")
             code = m.group("ev_code") if m.group("evvar") else m.group("var_code")
             if code is not None:
                 var = f"{var}{CHECKBOX_SEP}{code.lower()}"
             if var not in variables:
                 return None
+            fields.add(variables[var])
             out.append(variables[var])
         elif m.group("op"):
-            op = m.group("op")
-            if op not in ("=", "<>", "!="):
+            if m.group("op") not in ops:
                 return None
-            out.append("==" if op == "=" else "!=")
+            out.append(ops[m.group("op")])
         elif m.group("str"):
             out.append(repr(m.group("str")[1:-1]))
         elif m.group("num"):
@@ -441,8 +450,20 @@ def condition_from_redcap(logic: str, variables: dict[str, str]) -> Condition | 
             out.append(m.group("bool").lower())
         else:
             out.append(m.group("paren"))
+    return " ".join(out), fields
+
+
+def condition_from_redcap(logic: str, variables: dict[str, str]) -> Condition | None:
+    """REDCap branching logic as a ``show_if`` condition, or None when it uses anything beyond the
+    LATC grammar (numeric comparisons, functions, other events' or forms' fields).
+
+    ``variables`` maps REDCap variable → field name of the same form."""
+    logic = logic.strip()
+    source = redcap_logic_source(logic, variables) if logic else None
+    if source is None:
+        return None
     try:
-        return parse_condition(" ".join(out))
+        return parse_condition(source[0])
     except (DictionaryError, ValueError, TypeError, AttributeError):
         return None
 

@@ -85,11 +85,9 @@ def _parse_when(name: str, text: str) -> datetime | None:
 
 class _ComparisonFilter:
     """``filterLogic`` with numeric comparisons (``<``, ``>``, ``<=``, ``>=``) beside ``=``/``<>``,
-    ``and``, ``or`` and parentheses: the tokens of the dictionary's REDCap logic grammar
-    (:data:`latc.dictionary.redcap._LOGIC_TOKEN`), the structure parsed by Python's ``ast`` as the
+    ``and``, ``or`` and parentheses: the dictionary's REDCap logic reader
+    (:func:`latc.dictionary.redcap.redcap_logic_source`), the structure parsed by Python's ``ast`` as the
     dictionary's conditions are. A blank or non-numeric value never satisfies a numeric comparison."""
-
-    _OPS = {"=": "==", "<>": "!=", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
 
     def __init__(self, tree, fields: set[str]):
         self.tree, self.fields = tree, fields
@@ -98,38 +96,14 @@ class _ComparisonFilter:
     def parse(cls, logic: str, variables: dict[str, str]) -> "_ComparisonFilter | None":
         import ast
 
-        from latc.dictionary.redcap import _LOGIC_TOKEN
+        from latc.dictionary.redcap import COMPARISON_OPS, redcap_logic_source
 
-        out: list[str] = []
-        fields: set[str] = set()
-        pos = 0
-        while pos < len(logic):
-            m = _LOGIC_TOKEN.match(logic, pos)
-            if m is None or m.end() == pos:
-                if logic[pos:].strip() == "":
-                    break
-                return None
-            pos = m.end()
-            if m.group("evvar") or m.group("var_code") is not None:
-                return None  # other events' fields, checkbox options: not here
-            if m.group("var"):
-                name = m.group("var_name")
-                if name not in variables:
-                    return None
-                fields.add(variables[name])
-                out.append(variables[name])
-            elif m.group("op"):
-                out.append(cls._OPS[m.group("op")])
-            elif m.group("str"):
-                out.append(repr(m.group("str")[1:-1]))
-            elif m.group("num"):
-                out.append(repr(m.group("num")))
-            elif m.group("bool"):
-                out.append(m.group("bool").lower())
-            else:
-                out.append(m.group("paren"))
+        parsed = redcap_logic_source(logic, variables, ops=COMPARISON_OPS, options=False)
+        if parsed is None:
+            return None
+        source, fields = parsed
         try:
-            tree = ast.parse(" ".join(out), mode="eval").body
+            tree = ast.parse(source, mode="eval").body
         except SyntaxError:
             return None
         f = cls(tree, fields)
