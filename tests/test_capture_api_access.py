@@ -249,3 +249,26 @@ def test_chunked_stream_equals_one_chunk(world, monkeypatch):
         resp, body = _post(tokens["data_manager"], content="record", type=typ, format=fmt)
         assert resp.status_code == 200 and body == whole[typ, fmt], (typ, fmt)
     assert json.loads(whole["flat", "json"])
+
+
+def test_log_csv_is_spreadsheet_safe_and_keeps_blank_cells(capture_db, capture_users):
+    """A user name a spreadsheet would run as a formula (Django allows a leading @, + or -) is text in
+    the CSV log; blank cells stay blank (not a lone ')."""
+    import csv as _csv
+    import io as _io
+
+    from django.test import Client
+
+    from latc.capture import services
+    from latc.capture.api.tokens import create_token
+
+    nurse = services.create_user(None, "@nurse", "a-long-enough-passphrase-9", "site_entry", ["C01"])
+    services.record_login(nurse, "127.0.0.1")
+    resp = Client().post("/api/", {"token": create_token(None, capture_users["data_manager"]), "content": "log",
+                                   "format": "csv"})
+    assert resp.status_code == 200
+    rows = list(_csv.DictReader(_io.StringIO(b"".join(resp.streaming_content).decode())))
+    assert "'@nurse" in {row["username"] for row in rows}
+    assert not any(v.startswith(("=", "+", "-", "@")) for row in rows for v in row.values())
+    assert any(row["record"] == "" for row in rows)  # a log-in carries no record
+    assert all(v != "'" for row in rows for v in row.values())

@@ -11,8 +11,6 @@ carries no data values.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 
@@ -51,6 +49,19 @@ def _rows(qs) -> Iterator[dict]:
         last = batch[-1].seq
 
 
+def _csv_chunk(rows: list[dict]) -> bytes:
+    """CSV lines of log rows; text a spreadsheet would run as a formula gets a leading ``'`` by the
+    project's one rule (:func:`latc.io._spreadsheet.neutralise_formulas`)."""
+    import pandas as pd
+
+    from latc.io._spreadsheet import neutralise_formulas
+
+    if not rows:
+        return b""
+    frame = pd.DataFrame(rows, columns=list(COLUMNS)).astype("str")
+    return neutralise_formulas(frame).to_csv(index=False, header=False, lineterminator="\n").encode("utf-8")
+
+
 @handler("log")
 def export_log(req: ApiRequest) -> HttpResponse:
     from latc.capture import services
@@ -86,16 +97,14 @@ def export_log(req: ApiRequest) -> HttpResponse:
                 first = False
             yield b"]"
         elif req.format == "csv":
-            buf = io.StringIO()
-            w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-            w.writeheader()
-            for i, r in enumerate(_rows(qs)):
-                w.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v) for k, v in r.items()})
-                if i % 1000 == 999:
-                    yield buf.getvalue().encode()
-                    buf.seek(0)
-                    buf.truncate()
-            yield buf.getvalue().encode()
+            yield (",".join(COLUMNS) + "\n").encode()
+            batch: list[dict] = []
+            for r in _rows(qs):
+                batch.append(r)
+                if len(batch) == 1000:
+                    yield _csv_chunk(batch)
+                    batch = []
+            yield _csv_chunk(batch)
         else:
             from xml.sax.saxutils import escape
 
