@@ -57,6 +57,16 @@ def check_translation(raw: dict[str, Any], dictionary: Dictionary, where: str) -
         if not isinstance(v, str) or not v.strip():
             problems.append(f"{key}: missing or blank")
 
+    def entry(t: dict, key: str, note: Any, what: str, nested: str) -> None:
+        """A form's or a field's own keys: label, note exactly when the English has one, ``nested``."""
+        text(t.get("label"), f"{key}.label")
+        if note:
+            text(t.get("note"), f"{key}.note")
+        elif "note" in t:
+            problems.append(f"{key}.note: extra key (the {what} has no note)")
+        for k in set(t) - {"label", "note", nested}:
+            problems.append(f"{key}.{k}: extra key")
+
     for name in set(forms) - set(dictionary.forms):
         problems.append(f"forms.{name}: extra key (no such form)")
     for form in dictionary.forms.values():
@@ -64,13 +74,7 @@ def check_translation(raw: dict[str, Any], dictionary: Dictionary, where: str) -
         if not isinstance(tf, dict):
             problems.append(f"forms.{form.name}: missing")
             continue
-        text(tf.get("label"), f"forms.{form.name}.label")
-        if form.note:
-            text(tf.get("note"), f"forms.{form.name}.note")
-        elif "note" in tf:
-            problems.append(f"forms.{form.name}.note: extra key (the form has no note)")
-        for k in set(tf) - {"label", "note", "fields"}:
-            problems.append(f"forms.{form.name}.{k}: extra key")
+        entry(tf, f"forms.{form.name}", form.note, "form", "fields")
         tfields = tf.get("fields") or {}
         for name in set(tfields) - set(form.field_names):
             problems.append(f"forms.{form.name}.fields.{name}: extra key (no such field)")
@@ -80,13 +84,7 @@ def check_translation(raw: dict[str, Any], dictionary: Dictionary, where: str) -
             if not isinstance(t, dict):
                 problems.append(f"{key}: missing")
                 continue
-            text(t.get("label"), f"{key}.label")
-            if f.note:
-                text(t.get("note"), f"{key}.note")
-            elif "note" in t:
-                problems.append(f"{key}.note: extra key (the field has no note)")
-            for k in set(t) - {"label", "note", "choices"}:
-                problems.append(f"{key}.{k}: extra key")
+            entry(t, key, f.note, "field", "choices")
             tc = {str(k): v for k, v in (t.get("choices") or {}).items()}
             for code in f.choices:
                 text(tc.get(code), f"{key}.choices.{code}")
