@@ -58,7 +58,9 @@ def _run(args: list[str], env: dict, timeout: float = 600) -> str:
     return p.stdout
 
 
-def _database(choice: str) -> tuple[str | None, str]:
+def _database(choice: str, name: str = "latc_bench_capture") -> tuple[str | None, str]:
+    """(database URL or None for SQLite, vendor): a fresh PostgreSQL database ``name`` (an old one of
+    that name is dropped first) when the local server answers, else SQLite."""
     if choice == "sqlite":
         return None, "sqlite"
     sys.path.insert(0, str(HERE.parent / "src"))
@@ -70,7 +72,7 @@ def _database(choice: str) -> tuple[str | None, str]:
             raise SystemExit(why)
         print(f"{why}; using SQLite")
         return None, "sqlite"
-    return create_postgres_database("latc_bench_capture"), "postgresql"
+    return create_postgres_database(name), "postgresql"
 
 
 SETUP = """

@@ -38,9 +38,12 @@ import threading
 import time
 from pathlib import Path
 
+from bench_capture import _database, _free_port, _run  # the capture load benchmark's helpers (same folder)
+
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 LATC = str(BIN / "latc")
+DB_NAME = "latc_bench_capture_api"
 
 SEED = r"""
 import json, sys, time
@@ -97,35 +100,6 @@ print(json.dumps({{"token": token, "patients": len(pk), "records": Record.object
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _run(args: list[str], env: dict, timeout: float = 7200) -> str:
-    p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
-    if p.returncode != 0:
-        raise SystemExit(f"{' '.join(args[:3])} … failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
-    return p.stdout
-
-
-def _database(choice: str) -> tuple[str | None, str]:
-    if choice == "sqlite":
-        return None, "sqlite"
-    sys.path.insert(0, str(HERE.parent / "src"))
-    from latc.capture.settings import create_postgres_database, drop_postgres_database, postgres_reachable
-
-    why = postgres_reachable()
-    if why:
-        if choice == "postgresql":
-            raise SystemExit(why)
-        print(f"{why}; using SQLite")
-        return None, "sqlite"
-    drop_postgres_database("latc_bench_capture_api")
-    return create_postgres_database("latc_bench_capture_api"), "postgresql"
-
-
 def _vm(pid: int, key: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
@@ -156,16 +130,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="latc-bench-api-"))
     env = {**os.environ, "LATC_CAPTURE_DIR": str(work / "capture")}
     t0 = time.perf_counter()
-    _run([LATC, "synth", "--out", str(work / "syn"), "--patients", str(args.patients), "--seed", "11"], env)
+    _run([LATC, "synth", "--out", str(work / "syn"), "--patients", str(args.patients), "--seed", "11"], env, 7200)
     study = work / "syn" / "study"
     synth_s = time.perf_counter() - t0
-    db, vendor = _database(args.db)
+    db, vendor = _database(args.db, DB_NAME)
     if db:
         env["LATC_CAPTURE_DB"] = db
-    _run([LATC, "capture", "init", "--dir", str(work / "capture")] + (["--db", db] if db else []), env)
+    _run([LATC, "capture", "init", "--dir", str(work / "capture")] + (["--db", db] if db else []), env, 7200)
     password = "bench-" + os.urandom(12).hex()
     seeded = json.loads(_run([sys.executable, "-c", SEED.format(db=db, dir=str(work / "capture"), study=str(study),
-                                                                    password=password)], env).strip().splitlines()[-1])
+                                                                    password=password)], env, 7200).strip().splitlines()[-1])
     print(f"seeded {seeded['patients']:,} patients, {seeded['records']:,} records in {seeded['seconds']:.0f} s ({vendor})")
 
     port = _free_port()
@@ -242,7 +216,7 @@ def main() -> None:
     if db:
         from latc.capture.settings import drop_postgres_database
 
-        drop_postgres_database("latc_bench_capture_api")
+        drop_postgres_database(DB_NAME)
 
 
 if __name__ == "__main__":
