@@ -218,7 +218,7 @@ def import_redcap_(
             console.print(f"centers created: {', '.join(rep.centers_created)}")
         for rec, problems in list(rep.refused.items())[:20]:
             console.print(f"  refused {rec}: {problems[0].text()}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
-                          highlight=False, soft_wrap=True)
+                          highlight=False, soft_wrap=True, markup=False)  # "[rule]" is text, not markup
         if rep.refused:
             console.print(f"  every problem: {out / REFUSED_FILE}; the refused rows are in capture's quarantine", highlight=False)
 
