@@ -115,8 +115,6 @@ def test_longitudinal_project_keeps_events(redcap_project, capture_sqlite_db, tm
 
 
 def test_cli_refuses_a_record_whole_and_reports_it(redcap_project, tmp_path):
-    from latc.capture.models import Patient  # noqa: F401  (imported for the schema name only)
-
     dd, export = redcap_project
     frame = pd.read_csv(export, dtype=str, keep_default_na=False)
     victim = frame["record_id"].unique()[1]
