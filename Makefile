@@ -23,14 +23,15 @@ env: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/latc demo --out $(OUT)
 
-## Debian's chromium and poppler-utils for the report rendering tests (tests/test_report*.py).
+## Debian's chromium, poppler-utils and a CJK font (fonts-droid-fallback) for the report rendering
+## tests (tests/test_report*.py) and the Chinese capture form in Chromium (tests/test_capture_i18n_browser.py).
 ## Idempotent; never fails: without apt (or root / passwordless sudo) those tests skip with a reason.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 report-tools:
-	@if command -v chromium >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1; then :; \
+	@if command -v chromium >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q .; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
-	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium poppler-utils) \
-	    || echo "report-tools: could not install chromium/poppler-utils; the Chromium/PDF report tests will be skipped"; \
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium poppler-utils fonts-droid-fallback) \
+	    || echo "report-tools: could not install chromium/poppler-utils/fonts-droid-fallback; the Chromium/PDF tests will be skipped"; \
 	else echo "report-tools: no apt-get; the Chromium/PDF report tests will be skipped"; fi
 
 ## Run the test suite (what CI runs).

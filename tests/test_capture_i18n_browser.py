@@ -52,3 +52,23 @@ def test_chinese_form_renders_in_chromium(live_server, chromium_browser, tmp_pat
     assert page.locator("button", has_text="保存").first.is_visible()
     assert "甲状腺乳头状癌（DTC）" in page.locator("#id_f-histology").inner_text()
     assert not page.js_errors, page.js_errors
+
+
+def test_chinese_query_thread_renders_in_chromium(live_server, chromium_browser, tmp_path):  # noqa: F811
+    """The query thread of a site user in Chinese (docs/img/capture_query_zh.png with LATC_UPDATE_SCREENSHOTS=1)."""
+    from _capture_web import seed_web
+    from conftest import CAPTURE_TEST_PASSWORD as PW
+    from latc.capture.models import Membership
+
+    base, users = live_server
+    data = seed_web(users)
+    Membership.objects.filter(user=users["site_entry"]).update(language="zh-hans")
+    page = _login(chromium_browser, base, users["site_entry"].get_username(), PW)
+    page.goto(f"/queries/{data['own']['query']}/")
+    shot = SHOT.with_name("capture_query_zh.png")
+    shot = shot if os.environ.get("LATC_UPDATE_SCREENSHOTS") == "1" else tmp_path / shot.name
+    page.screenshot(path=str(shot), full_page=True)
+    assert "质疑" in page.locator("h1").inner_text() and "组织学类型" in page.locator("h1").inner_text()
+    assert page.locator("button", has_text="发送回复").is_visible()
+    assert page.locator("label", has_text="更正后的数值").is_visible()
+    assert not page.js_errors, page.js_errors

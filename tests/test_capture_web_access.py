@@ -58,7 +58,8 @@ TABLE: dict[str, dict[str, dict[str, dict[str, object]]]] = {
     "login": {"GET": {"-": row(200, 302, 302, 302, 302, 302, 302)},
               "POST": {"-": row(200, 200, 200, 200, 200, 200, 200)}},
     "logout": {"GET": {"-": N405}, "POST": {"-": same(302, anon=302)}},
-    "set_language": {"GET": {"-": N405}, "POST": {"-": same(302)}},
+    # public: the log-in page's switch sets a cookie only (a member's choice is saved and audited)
+    "set_language": {"GET": {"-": N405}, "POST": {"-": same(302, anon=302)}},
     "otp_verify": {"GET": {"-": same(302)}, "POST": {"-": same(302)}},
     "otp_setup": {"GET": {"-": same(200)}, "POST": {"-": same(200)}},
     "home": {"GET": {"-": same(200)}, "POST": {"-": N405}},

@@ -34,6 +34,7 @@ from latc.capture.models import (
 )
 from latc.capture import scoping
 from latc.capture.scoping import can, membership
+from latc.capture.texts import msg
 from latc.capture.validation import INSTANCE, FieldProblem, validate_casebook
 
 #: rules whose problems are not queried while a record is still marked incomplete (a form being
@@ -83,8 +84,12 @@ def _require(user, action: str, patient: Patient | None = None, *, center: Cente
     if user is None:  # the command line acts as the server's operator
         return
     if not can(user, action, patient, center=center):
-        where = f" for patient {patient.patient_id}" if patient is not None else (f" at center {center.code}" if center else "")
-        raise Forbidden(f"your role may not {action.replace('_', ' ')}{where}")
+        what = action.replace("_", " ")
+        if patient is not None:
+            raise Forbidden(msg("your role may not {action} for patient {patient}", action=what, patient=patient.patient_id))
+        if center is not None:
+            raise Forbidden(msg("your role may not {action} at center {center}", action=what, center=center.code))
+        raise Forbidden(msg("your role may not {action}", action=what))
 
 
 def _entry(user, action: str, *, patient: Patient | None = None, client_addr: str = "", **kw) -> None:
@@ -159,8 +164,8 @@ def _note(v) -> str:
     if why:
         raise CaptureError(f"the text {why}")
     if len(text) > MAX_NOTE:
-        raise CaptureError(f"a note may hold at most {MAX_NOTE:,} characters (this one has {len(text):,}); "
-                           "shorten it, the details belong in the source documents")
+        raise CaptureError(msg("a note may hold at most {max} characters (this one has {n}); shorten it, the "
+                               "details belong in the source documents", max=f"{MAX_NOTE:,}", n=f"{len(text):,}"))
     return text
 
 
@@ -204,7 +209,7 @@ def create_user(actor_user, username: str, password: str, role: str, centers: It
         raise CaptureError("a username is required")
     center_objs = _centers(centers)
     if role in (Role.SITE_ENTRY, Role.SITE_INVESTIGATOR, Role.MONITOR) and not center_objs:
-        raise CaptureError(f"role {role} needs at least one center (--center CODE)")
+        raise CaptureError(msg("role {role} needs at least one center (--center CODE)", role=role))
     candidate = User(username=username)
     try:
         validate_password(password, candidate)
@@ -212,7 +217,7 @@ def create_user(actor_user, username: str, password: str, role: str, centers: It
         raise CaptureError("password refused: " + " ".join(exc.messages)) from None
     with audit.atomic():
         if User.objects.filter(username=username).exists():
-            raise CaptureError(f"user {username!r} exists")
+            raise CaptureError(msg("user {user} exists", user=repr(username)))
         user = User.objects.create_user(username=username, password=password)
         m = Membership.objects.create(user=user, role=role, expires_at=expires_at, display_name=display_name)
         m.centers.set(center_objs)
@@ -232,7 +237,8 @@ def set_language(user, language: str, *, client_addr: str = "") -> Membership:
         raise CaptureError("no membership: nothing to set")
     known = [c for c, _ in Membership._meta.get_field("language").choices]
     if language not in known:
-        raise CaptureError(f"unknown language {language!r} (known: {', '.join(known)})")
+        raise CaptureError(msg("unknown language {language} (known: {known})", language=repr(language),
+                               known=", ".join(known)))
     if language != m.language:
         with audit.atomic():
             record_permission_change(user, user, "language", m.language, language, client_addr=client_addr)
@@ -343,8 +349,8 @@ def create_patient(user, patient_id: str, center_code: str, *, client_addr: str 
     if patient_id.split("-", 1)[0] != center.code:
         # the dictionary's pseudonym is "center prefix + sequence number": an id of another center's
         # prefix would take that center's number (and tell whether it exists there)
-        raise ValidationFailed(f"a patient id of center {center.code} begins with {center.code}- "
-                               f"(center prefix + sequence number, e.g. {center.code}-0042)")
+        raise ValidationFailed(msg("a patient id of center {center} begins with {center}- (center prefix + sequence "
+                                   "number, e.g. {center}-0042)", center=center.code))
     try:
         with audit.atomic():
             p = Patient.objects.create(patient_id=patient_id, center=center)
@@ -357,7 +363,7 @@ def create_patient(user, patient_id: str, center_code: str, *, client_addr: str 
                 _entry(user, "create", patient=p, form="patients", instance=1, field=k, new_value=v,
                        client_addr=client_addr)
     except IntegrityError:
-        raise CaptureError(f"patient {patient_id} already exists") from None
+        raise CaptureError(msg("patient {patient} already exists", patient=patient_id)) from None
     return p
 
 
@@ -418,20 +424,24 @@ def save_record(user, patient: Patient, form: str, instance: int | None, values:
     with audit.atomic():
         patient = Patient.objects.select_for_update().select_related("center").get(pk=patient.pk)
         if patient.locked:
-            raise Locked(f"patient {patient.patient_id} is locked by the data manager; no edits until unlocked")
+            raise Locked(msg("patient {patient} is locked by the data manager; no edits until unlocked",
+                             patient=patient.patient_id))
         record = None
         if instance is not None:
             record = Record.objects.select_for_update().filter(patient=patient, form=form, instance=instance).first()
             if record is None and f.repeating and not create_instance:
-                raise ConflictError(f"{form} #{instance} of {patient.patient_id} no longer exists (deleted by someone "
-                                    "else?); reload the page", current_version=None)
+                raise ConflictError(msg("{form} #{instance} of {patient} no longer exists (deleted by someone else?); "
+                                        "reload the page", form=form, instance=instance, patient=patient.patient_id),
+                                    current_version=None)
         if record is not None and base_version != record.version:
-            raise ConflictError(
-                f"{form} of {patient.patient_id} was changed by {record.updated_by.get_username() if record.updated_by else 'someone else'} "
-                f"since you opened it (version {base_version or 'new'} → {record.version}); nothing was saved — "
-                "reload and redo your change", current_version=record.version)
+            raise ConflictError(msg(
+                "{form} of {patient} was changed by {user} since you opened it (version {base} → {version}); "
+                "nothing was saved — reload and redo your change", form=form, patient=patient.patient_id,
+                user=record.updated_by.get_username() if record.updated_by else "someone else",
+                base=base_version or "new", version=record.version), current_version=record.version)
         if record is None and not f.repeating and base_version not in (None, 0):
-            raise ConflictError(f"{form} of {patient.patient_id} no longer exists; reload the page")
+            raise ConflictError(msg("{form} of {patient} no longer exists; reload the page", form=form,
+                                    patient=patient.patient_id))
         old: dict[str, str] = dict(record.data) if record is not None else {}
         new = _merge(old, values, f, patient, record is None)
         changed = [k for k in f.field_names if old.get(k) != new.get(k)]
@@ -440,8 +450,8 @@ def save_record(user, patient: Patient, form: str, instance: int | None, values:
             return SaveResult(record=record, saved=False, changed=[])
         corrected = [k for k in changed if old.get(k)]
         if record is not None and corrected and not _note(reason):
-            raise ReasonRequired(f"a reason for the change is required: {', '.join(corrected)} already had a saved "
-                                 "value", fields=corrected)
+            raise ReasonRequired(msg("a reason for the change is required: {fields} already had a saved value",
+                                     fields=", ".join(corrected)), fields=corrected)
         if instance is None:
             top = Record.objects.filter(patient=patient, form=form).aggregate(m=Max("instance"))["m"]
             instance = (top or 0) + 1
@@ -587,21 +597,21 @@ def delete_record(user, record: Record, *, reason: str, base_version: int | None
     patient = record.patient
     _require(user, "edit", patient)
     if not _note(reason):
-        raise ReasonRequired("a reason is required to delete a record")
+        raise ReasonRequired(msg("a reason is required to delete a record"))
     d = dictionary()
     if record.form == "patients" or not d.forms[record.form].repeating:
         # a non-repeating form is cleared field by field (save_record with ""), never removed
-        raise CaptureError(f"{record.form} is not a repeating form; clear its values instead")
+        raise CaptureError(msg("{form} is not a repeating form; clear its values instead", form=record.form))
     with audit.atomic():
         patient = Patient.objects.select_for_update().select_related("center").get(pk=patient.pk)
         if patient.locked:
-            raise Locked(f"patient {patient.patient_id} is locked; no edits until unlocked")
+            raise Locked(msg("patient {patient} is locked; no edits until unlocked", patient=patient.patient_id))
         rec = Record.objects.select_for_update().filter(pk=record.pk).first()
         if rec is None:
-            raise ConflictError("the record was already deleted")
+            raise ConflictError(msg("the record was already deleted"))
         if base_version is not None and base_version != rec.version:
-            raise ConflictError(f"{rec.form} #{rec.instance} changed since you opened it; nothing deleted",
-                                current_version=rec.version)
+            raise ConflictError(msg("{form} #{instance} changed since you opened it; nothing deleted", form=rec.form,
+                                    instance=rec.instance), current_version=rec.version)
         for k, v in sorted(rec.data.items()):
             _entry(user, "delete", patient=patient, form=rec.form, instance=rec.instance, field=k, old_value=v,
                    reason=_note(reason), client_addr=client_addr)
@@ -627,7 +637,7 @@ def open_query(user, record: Record, field: str, text: str, *, client_addr: str 
     _require(user, "open_query", record.patient)
     text = _note(text)
     if not text:
-        raise CaptureError("a query needs a text")
+        raise CaptureError(msg("a query needs a text"))
     if field and field not in dictionary().forms[record.form].field_names:
         raise CaptureError(f"{record.form} has no field {field!r}")
     with audit.atomic():
@@ -646,13 +656,13 @@ def answer_query(user, query: Query, text: str, *, new_value: str | None = None,
     _require(user, "answer_query", record.patient)
     text = _note(text)
     if not text:
-        raise CaptureError("an answer needs a text (the justification or the reason for the correction)")
+        raise CaptureError(msg("an answer needs a text (the justification or the reason for the correction)"))
     if query.status == QueryStatus.CLOSED:
-        raise CaptureError("the query is closed; ask the data manager to re-open it")
+        raise CaptureError(msg("the query is closed; ask the data manager to re-open it"))
     with audit.atomic():
         if new_value is not None:
             if not query.field:
-                raise CaptureError("this query is not on a field; answer it with a text")
+                raise CaptureError(msg("this query is not on a field; answer it with a text"))
             token = _ANSWERING.set(query.pk)
             try:
                 res = save_record(user, record.patient, record.form, record.instance, {query.field: new_value},
@@ -689,10 +699,10 @@ def close_query(user, query: Query, text: str = "", *, client_addr: str = "") ->
 def reopen_query(user, query: Query, text: str, *, client_addr: str = "") -> Query:
     record = query.record
     if not (can(user, "close_query", record.patient) or can(user, "open_query", record.patient)):
-        raise Forbidden(f"your role may not re-open queries for patient {record.patient.patient_id}")
+        raise Forbidden(msg("your role may not re-open queries for patient {patient}", patient=record.patient.patient_id))
     text = _note(text)
     if not text:
-        raise CaptureError("say why the query is re-opened")
+        raise CaptureError(msg("say why the query is re-opened"))
     with audit.atomic():
         q = Query.objects.select_for_update().get(pk=query.pk)
         q.status, q.closed_at = QueryStatus.OPEN, None
@@ -743,7 +753,7 @@ def sign_casebook(user, patient: Patient, password: str, meaning: str, *, client
     if not user.check_password(password or ""):
         with audit.atomic():
             _entry(user, "signature_failed", patient=patient, reason="wrong password", client_addr=client_addr)
-        raise SignatureFailed("the password is not correct; the casebook was not signed")
+        raise SignatureFailed(msg("the password is not correct; the casebook was not signed"))
     with audit.atomic():
         patient = Patient.objects.select_for_update().select_related("center").get(pk=patient.pk)
         h = casebook_hash(patient)
@@ -766,7 +776,8 @@ def unlock_patient(user, patient: Patient, reason: str, *, client_addr: str = ""
 def _set_lock(user, patient: Patient, locked: bool, reason: str, client_addr: str) -> Patient:
     _require(user, "lock", patient)
     if not _note(reason):
-        raise ReasonRequired(f"a reason is required to {'lock' if locked else 'unlock'} a casebook")
+        raise ReasonRequired(msg("a reason is required to lock a casebook") if locked else
+                             msg("a reason is required to unlock a casebook"))
     with audit.atomic():
         p = Patient.objects.select_for_update().select_related("center").get(pk=patient.pk)
         if p.locked == locked:

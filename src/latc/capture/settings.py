@@ -200,8 +200,14 @@ def build_settings(db_url: str | None, data_dir: Path, *, debug: bool = False,
         OTP_TOTP_ISSUER="LATC capture",
         USE_TZ=True,
         TIME_ZONE="UTC",
-        USE_I18N=False,
+        # Django's own texts (form errors, password rules) in the user's language; latc's texts come
+        # from latc.capture.web.i18n (docs/capture.md "Languages"); dates are formatted explicitly (ISO)
+        USE_I18N=True,
         LANGUAGE_CODE="en",
+        LANGUAGES=[("en", "English"), ("zh-hans", "简体中文")],
+        LANGUAGE_COOKIE_SECURE=tls,
+        LANGUAGE_COOKIE_HTTPONLY=True,
+        LANGUAGE_COOKIE_SAMESITE="Lax",
         # the server log (stderr; gunicorn's and waitress's own lines go there too): server errors
         # (django.request 5xx with their traceback), security events (django.security: a forged
         # Host header, a static path probe) and latc's own records; every line through latc's

@@ -70,10 +70,13 @@ def needs_otp(request) -> bool:
     return user_has_device(user, confirmed=True)
 
 
-def forbidden(request, message: str = "Your role does not allow this."):
+def forbidden(request, message: str | None = None):
+    from latc.capture.web.i18n import msg
     from latc.capture.web.views import render_page
 
-    return render_page(request, "capture/error.html", {"title": "Not allowed", "message": message}, status=403)
+    return render_page(request, "capture/error.html", {"title": msg("Not allowed"),
+                                                       "message": message or msg("Your role does not allow this.")},
+                       status=403)
 
 
 def rule(*, get: str | None = None, post: str | None = None, methods: tuple[str, ...] = ("GET",),
@@ -97,8 +100,10 @@ def _login_redirect(request):
         # the session ended while a form was open: say that what was sent is not saved
         from django.contrib import messages
 
-        messages.warning(request, "Your session had ended (30 minutes without activity, or the browser was "
-                                  "closed): what you just sent was not saved. Log in and enter it again.")
+        from latc.capture.web.i18n import tr
+
+        messages.warning(request, tr("Your session had ended (30 minutes without activity, or the browser was "
+                                     "closed): what you just sent was not saved. Log in and enter it again."))
     return redirect(f"/login/?next={quote(request.get_full_path())}")
 
 
@@ -115,7 +120,9 @@ def _enforce(r: Rule, view, request, *args, **kwargs):
         logout(request)
         from django.contrib import messages
 
-        messages.error(request, "Your account has expired or has no role in this study; ask the administrator.")
+        from latc.capture.web.i18n import tr
+
+        messages.error(request, tr("Your account has expired or has no role in this study; ask the administrator."))
         return redirect("/login/")
     if not r.otp_exempt and needs_otp(request):
         return redirect(f"/otp/?next={quote(request.get_full_path())}")

@@ -91,3 +91,26 @@ def evaluate(cond: Condition | None, values: Mapping[str, Any]) -> bool:
 def shown_fields(form, values: Mapping[str, Any]) -> set[str]:
     """Names of the form's fields that are asked for these values (``show_if`` true or absent)."""
     return {f.name for f in form.fields if evaluate(f.show_if, values)}
+
+
+def describe(cond: Condition, form) -> str:
+    """The condition in the clinic's words in the reader's language, from the form's (translated)
+    labels: ``vital_status == 'dead'`` → ``Vital status is "Dead"`` / ``生存状态 为 "死亡"``.
+    In English the same text as :meth:`latc.dictionary.Condition.describe`."""
+    from latc.capture.web.i18n import choice_labels, field_label, tr
+
+    def words(t: Mapping[str, Any]) -> str:
+        if t["op"] in ("and", "or"):
+            return f" {tr('and') if t['op'] == 'and' else tr('or')} ".join(words(a) for a in t["args"])
+        try:
+            f = form[t["field"]]
+            label, labels = field_label(f), (choice_labels(f) if f.choices else {})
+        except KeyError:
+            label, labels = t["field"], {}
+        vals = [f'"{labels.get(v, v)}"' for v in (t["values"] if "values" in t else [t["value"]])]
+        listed = ", ".join(vals[:-1]) + f" {tr('or')} " + vals[-1] if len(vals) > 1 else vals[0]
+        if t["op"] in ("ne", "notin"):
+            return tr("{field} is not {values}", field=label, values=listed)
+        return tr("{field} is {values}", field=label, values=listed)
+
+    return words(condition_tree(cond))

@@ -16,8 +16,8 @@ from typing import Any
 
 from django import forms
 
-from latc.capture.web.conditions import condition_data
-from latc.capture.web.i18n import dictionary_translation, tr
+from latc.capture.web.conditions import condition_data, describe
+from latc.capture.web.i18n import choice_labels, dictionary_translation, field_label, tr, tr_lazy
 from latc.dictionary import Field, Form
 
 #: form prefix of the CRF fields in POST data (``f-histology``): keeps dictionary names apart from
@@ -97,9 +97,7 @@ def _widget(f: Field, original: str) -> forms.Widget:
 
 
 def _choices(f: Field, current: str) -> list[tuple[str, str]]:
-    t = dictionary_translation()
-    shown = t.choices(f) if t else f.choices
-    out = [("", "—")] + [(code, shown.get(code) or label) for code, label in f.choices.items()]
+    out = [("", "—")] + list(choice_labels(f).items())
     if current and current not in f.choices:
         # a value imported from a source that is not a code: shown, never silently dropped
         out.append((current, f"⚠ {current} {tr('(not a code of the value set)')}"))
@@ -133,9 +131,8 @@ def crf_form(form: Form, *, saved: dict[str, str] | None = None, data=None, init
     fields: dict[str, forms.Field] = {}
     editable = editable_fields(form)
     focus = focus or (editable[0].name if editable else None)
-    t = dictionary_translation()
     for f in editable:
-        label = t.label(f) if t else f.label
+        label = field_label(f)
         original = str(saved.get(f.name) or "")
         widget = _widget(f, original)
         if f.name == focus:
@@ -179,7 +176,7 @@ def rows(form: Form, bound: CRFForm, *, shown: set[str], errors: dict[str, list[
     for f in editable_fields(form):
         out.append(Row(
             field=f, bound=bound[f.name], hint=field_hint(f),
-            branch=f.show_if.describe(form) if f.show_if else "",
+            branch=describe(f.show_if, form) if f.show_if else "",
             show_if=condition_data(f.show_if) if f.show_if else "",
             shown=f.name in shown, errors=errors.get(f.name, []), warnings=warnings.get(f.name, []),
             queries=queries.get(f.name, []), history_url=history_url(f.name) if history_url else "",
@@ -190,10 +187,10 @@ def rows(form: Form, bound: CRFForm, *, shown: set[str], errors: dict[str, list[
 # -- fixed forms -------------------------------------------------------------------------------------
 
 class NewPatientForm(forms.Form):
-    patient_id = forms.CharField(label="Pseudonymous patient identifier", max_length=32,
+    patient_id = forms.CharField(label=tr_lazy("Pseudonymous patient identifier"), max_length=32,
                                  widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "off",
                                                                "placeholder": "C01-0042"}))
-    center = forms.ChoiceField(label="Center")
+    center = forms.ChoiceField(label=tr_lazy("Center"))
 
     def __init__(self, *args, centers=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -202,67 +199,67 @@ class NewPatientForm(forms.Form):
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(label="Reason", widget=forms.Textarea(attrs={"rows": 2, "autofocus": True}), max_length=2000)
+    reason = forms.CharField(label=tr_lazy("Reason"), widget=forms.Textarea(attrs={"rows": 2, "autofocus": True}), max_length=2000)
 
 
 class OpenQueryForm(forms.Form):
-    field = forms.ChoiceField(label="Field")
-    message = forms.CharField(label="Question to the site", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    field = forms.ChoiceField(label=tr_lazy("Field"))
+    message = forms.CharField(label=tr_lazy("Question to the site"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
 
     def __init__(self, *args, form: Form | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["field"].choices = [(f.name, f.label) for f in editable_fields(form)] if form else []
+        self.fields["field"].choices = [(f.name, field_label(f)) for f in editable_fields(form)] if form else []
 
 
 class AnswerQueryForm(forms.Form):
-    text = forms.CharField(label="Answer (justification, or why the value is corrected)",
+    text = forms.CharField(label=tr_lazy("Answer (justification, or why the value is corrected)"),
                            widget=forms.Textarea(attrs={"rows": 2, "autofocus": True}), max_length=2000)
-    new_value = forms.CharField(label="Corrected value (leave blank to keep the value)", required=False,
+    new_value = forms.CharField(label=tr_lazy("Corrected value (leave blank to keep the value)"), required=False,
                                 max_length=32767, widget=forms.TextInput(attrs={"autocomplete": "off"}))
 
 
 class CommentForm(forms.Form):
-    text = forms.CharField(label="Comment", required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    text = forms.CharField(label=tr_lazy("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
 
 
 class SignForm(forms.Form):
-    password = forms.CharField(label="Your password (re-enter to sign)",
+    password = forms.CharField(label=tr_lazy("Your password (re-enter to sign)"),
                                widget=forms.PasswordInput(attrs={"autofocus": True, "autocomplete": "current-password"}))
 
 
 class OTPForm(forms.Form):
-    token = forms.CharField(label="6-digit code from your authenticator app", max_length=8,
+    token = forms.CharField(label=tr_lazy("6-digit code from your authenticator app"), max_length=8,
                             widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "one-time-code",
                                                           "inputmode": "numeric"}))
 
 
 class ExportForm(forms.Form):
-    identified = forms.ChoiceField(label="Export", widget=forms.RadioSelect)
+    identified = forms.ChoiceField(label=tr_lazy("Export"), widget=forms.RadioSelect)
 
     def __init__(self, *args, allow_identified: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        ch = [("deidentified", "De-identified for analysis: keyed pseudonyms instead of the study ids, free text and "
-                               "identifier fields blanked; dates kept (the analysis needs them)")]
+        ch = [("deidentified", tr("De-identified for analysis: keyed pseudonyms instead of the study ids, free text "
+                                  "and identifier fields blanked; dates kept (the analysis needs them)"))]
         if allow_identified:
-            ch.insert(0, ("identified", "As entered: the study's pseudonymous ids, free text and dates"))
+            ch.insert(0, ("identified", tr("As entered: the study's pseudonymous ids, free text and dates")))
         self.fields["identified"].choices = ch
         self.fields["identified"].initial = ch[0][0]
 
 
 class UserForm(forms.Form):
-    username = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    display_name = forms.CharField(label="Full name (shown on signatures)", max_length=200)
-    role = forms.ChoiceField()
-    centers = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
-    expires_at = forms.DateField(label="Account expires on (UTC, blank = never)", required=False,
+    username = forms.CharField(label=tr_lazy("Username"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    display_name = forms.CharField(label=tr_lazy("Full name (shown on signatures)"), max_length=200)
+    role = forms.ChoiceField(label=tr_lazy("Role"))
+    centers = forms.MultipleChoiceField(label=tr_lazy("Centers"), required=False, widget=forms.CheckboxSelectMultiple)
+    expires_at = forms.DateField(label=tr_lazy("Account expires on (UTC, blank = never)"), required=False,
                                  widget=forms.TextInput(attrs={"placeholder": "yyyy-mm-dd", "autocomplete": "off"}))
-    password = forms.CharField(label="Initial password (new users)", required=False,
+    password = forms.CharField(label=tr_lazy("Initial password (new users)"), required=False,
                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
-    is_active = forms.BooleanField(label="Active (an inactive user cannot log in)", required=False, initial=True)
+    is_active = forms.BooleanField(label=tr_lazy("Active (an inactive user cannot log in)"), required=False, initial=True)
 
     def __init__(self, *args, roles=(), centers=(), editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = list(roles)
+        self.fields["role"].choices = [(code, tr(str(label))) for code, label in roles]
         self.fields["centers"].choices = [(c.code, c.code) for c in centers]
         if editing:
             self.fields["username"].disabled = True

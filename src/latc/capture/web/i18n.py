@@ -1,57 +1,95 @@
-"""The language of a request (the user's ``Membership.language``) and the UI string catalog.
+"""The language of a request and the web UI's string catalog (docs/capture.md "Languages").
 
-Dictionary text (form, field, note and choice labels) comes from ``latc_dictionary.<lang>.yaml``
-(:mod:`latc.dictionary.translations`); the web UI's own strings are in ``UI`` below, keyed by the
-English text.  ``tr(text)`` gives the current language's text, English when none exists (never blank).
+Two sources of text, one file per language each, both checked by tests/test_capture_i18n.py:
+
+* dictionary text (form, field, note and choice labels): ``latc_dictionary.<lang>.yaml`` next to the
+  dictionary (:mod:`latc.dictionary.translations`);
+* the UI's own text (page texts, buttons, flash and error messages, status and role names, rule
+  messages): ``locale/ui.<lang>.yaml`` next to this module, keyed by the English text.
+
+English is the source text (no ``en`` file).  A key may carry ``{name}`` placeholders, filled with
+:func:`tr`'s keyword arguments after translation; a translation must use exactly the key's
+placeholders (:func:`check_catalog`).  Where a text is missing the English is shown, never a blank.
+
+Messages made far from a request (a service refusing an action) are built with :func:`msg`: the
+English text as ``str`` (logs, the CLI, ``str(exc)``), which also remembers its key and values so
+that :func:`localize` can show it in the reader's language.
+
+The language: the user's ``Membership.language`` once logged in; before that the language cookie
+(set by the log-in page's switch), then the browser's ``Accept-Language`` (``zh-CN`` → ``zh-hans``).
+Django's own texts (form errors, password rules) follow through :func:`django.utils.translation.activate`.
 """
 
 from __future__ import annotations
 
 import contextvars
-import re
+import string
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-from latc.dictionary.translations import Translation, load_translation
+import yaml
+
+from latc.capture.texts import Msg, msg
+from latc.dictionary.translations import LANGUAGES, Translation, load_translation
+
+__all__ = ["Msg", "msg", "tr", "trn", "tr_lazy", "localize", "rule_message", "load_catalog", "check_catalog"]
 
 _LANG: contextvars.ContextVar[str] = contextvars.ContextVar("latc_language", default="en")
+CATALOG_DIR = Path(__file__).with_name("locale")
+#: cookie remembering the choice made on the log-in page (Django's default name)
+COOKIE = "django_language"
 
-UI: dict[str, dict[str, str]] = {"zh-hans": {
-    "Dashboard": "工作台", "Queries": "质疑", "New patient": "新建患者", "Export": "导出",
-    "Audit trail": "稽查轨迹", "Users": "用户", "Two-factor": "双因素认证", "Log out": "退出登录",
-    "Skip to content": "跳到正文", "Language": "语言", "Switch": "切换", "all centers": "所有中心",
-    "Casebook": "病例本", "version": "版本", "saved": "保存于", "source-verified": "已源数据核查", "locked": "已锁定",
-    "required": "必填", "history": "历史", "Every change of this field": "本字段的全部修改",
-    "query opened": "质疑已发出", "query answered": "质疑已回复", "query open": "质疑未关闭",
-    "Asked when": "显示条件：", "Reason for change": "修改原因",
-    "Nothing was saved: correct the fields marked in red.": "未保存：请更正标红的字段。",
-    "Nothing was saved: see “Reason for change” below the form.": "未保存：请见表单下方的“修改原因”。",
-    "A value that was already saved is being changed: say why (e.g. “transcription error, source: CT report 2024-03-02”). Recorded in the audit trail.":
-        "正在修改已保存的值：请说明原因（例如“转录错误，来源：CT 报告 2024-03-02”）。原因记入稽查轨迹。",
-    "Form status": "表单状态", "Incomplete (still being filled in)": "未完成（仍在填写）", "Complete": "已完成",
-    "Save": "保存", "Save and add another": "保存并再添加一条", "Save and back to the casebook": "保存并返回病例本",
-    "Cancel": "取消", "next field": "下一字段", "saves": "保存", "saves from a notes box": "在文本框中保存",
-    "The casebook is locked: read only.": "病例本已锁定：只读。", "Read only for your role.": "您的角色只能查看。",
-    "Other open queries on this record": "本记录的其他未关闭质疑", "Source data verification": "源数据核查",
-    "Mark this form source-verified": "标记本表单已完成源数据核查", "Open a query": "发出质疑", "Open query": "发出质疑",
-    "Delete this record": "删除本记录", "Reason": "原因", "Delete": "删除", "new": "新建",
-    "date yyyy-mm-dd": "日期 yyyy-mm-dd", "whole number": "整数", "number": "数值", "usually": "通常",
-    "Field": "字段", "Question to the site": "向中心提出的问题",
-    "Log in": "登录", "Username": "用户名", "Password": "密码",
-    "Language changed.": "语言已切换。",
-    "(not a code of the value set)": "（不是值集中的代码）",
-}}
 
-#: rule messages (latc.capture.validation / the dictionary's rule codes): code → template in each
-#: language; an unknown code falls back to the English message with its code, never blank
-RULE_MESSAGES: dict[str, dict[str, str]] = {"zh-hans": {
-    "required": "必填字段，不能为空",
-    "type": "类型不正确（日期请用 yyyy-mm-dd；数值只填数字）",
-    "range": "超出允许范围",
-    "choice": "不是值集中的代码",
-    "pattern": "格式不正确",
-    "soft_range": "超出通常范围，请核实",
-    "show_if": "根据分支条件，此字段应为空",
-    "date_order": "日期先后顺序不合理",
-}}
+@dataclass(frozen=True)
+class Catalog:
+    """A language's UI texts: ``messages`` (English key → text) and ``rules`` (rule code → text,
+    ``{detail}`` standing for the validator's English message)."""
+
+    language: str
+    messages: dict[str, str]
+    rules: dict[str, str]
+
+
+def placeholders(text: str) -> set[str]:
+    """The ``{name}`` fields of a text (``str.format`` syntax)."""
+    return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+
+
+def check_catalog(raw: dict[str, Any], where: str) -> list[str]:
+    """Every problem of a raw catalog: blank texts, placeholders that differ from the key's."""
+    problems = []
+    for section, allowed in (("messages", None), ("rules", {"detail"})):
+        for key, text in (raw.get(section) or {}).items():
+            if not isinstance(text, str) or not text.strip():
+                problems.append(f"{section}.{key!r}: missing or blank")
+                continue
+            try:
+                want, got = (allowed if allowed is not None else placeholders(key)), placeholders(text)
+            except ValueError as exc:
+                problems.append(f"{section}.{key!r}: {exc}")
+                continue
+            if (allowed is None and got != want) or (allowed is not None and not got <= want):
+                problems.append(f"{section}.{key!r}: placeholders {sorted(got)} instead of {sorted(want)}")
+    return [f"{where}: {p}" for p in problems]
+
+
+@lru_cache(maxsize=8)
+def load_catalog(language: str) -> Catalog:
+    """The UI catalog of ``language`` (English: empty, the keys are the text)."""
+    if language == "en":
+        return Catalog("en", {}, {})
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r} (known: {', '.join(LANGUAGES)})")
+    path = CATALOG_DIR / f"ui.{language}.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    problems = check_catalog(raw, path.name)
+    if raw.get("language") != language:
+        problems.append(f"{path.name}: 'language' is {raw.get('language')!r}, expected {language!r}")
+    if problems:
+        raise ValueError("UI catalog refused:\n  " + "\n  ".join(problems))
+    return Catalog(language, dict(raw.get("messages") or {}), dict(raw.get("rules") or {}))
 
 
 def get_language() -> str:
@@ -62,11 +100,39 @@ def set_current(language: str):
     return _LANG.set(language or "en")
 
 
-def tr(text: str) -> str:
+def _fill(template: str, params: dict[str, Any]) -> str:
+    return template.format(**{k: localize(v) for k, v in params.items()}) if params else template
+
+
+def tr(text: str, /, **params: Any) -> str:
+    """``text`` in the current language, ``{placeholders}`` filled from ``params``."""
     lang = _LANG.get()
-    if lang == "en" or not text:
-        return text
-    return UI.get(lang, {}).get(text, text)
+    found = load_catalog(lang).messages.get(text) if lang != "en" and text else None
+    return _fill(found or text, params)
+
+
+def trn(singular: str, plural: str, n: int, /, **params: Any) -> str:
+    """A count: English picks ``singular`` for 1; a translation is keyed by ``plural`` (Chinese has one form)."""
+    lang = _LANG.get()
+    found = load_catalog(lang).messages.get(plural) if lang != "en" else None
+    return _fill(found or (singular if n == 1 else plural), {"n": n, **params})
+
+
+def localize(value: Any) -> str:
+    """A :class:`Msg` (or an exception whose message is one) in the current language; other text is
+    looked up as a catalog key and shown as it is when it is not one."""
+    if isinstance(value, BaseException):
+        value = value.args[0] if len(value.args) == 1 else str(value)
+    if isinstance(value, Msg):
+        return tr(value.template, **value.params)
+    return tr(str(value)) if value is not None else ""
+
+
+def tr_lazy(text: str) -> Any:
+    """:func:`tr` evaluated when shown (form labels defined at import time)."""
+    from django.utils.functional import lazy
+
+    return lazy(tr, str)(text)
 
 
 def dictionary_translation() -> Translation | None:
@@ -74,32 +140,49 @@ def dictionary_translation() -> Translation | None:
 
 
 def rule_message(code: str | None, english: str) -> str:
-    """The message of a rule code in the current language; English + code when no template exists."""
+    """A validator message in the current language: the rule's text, ``{detail}`` being the English
+    message (values, ranges, codes); a rule without a text shows the English with its code."""
     lang = _LANG.get()
     if lang == "en":
         return english
-    t = RULE_MESSAGES.get(lang, {}).get(code or "")
+    t = load_catalog(lang).rules.get(code or "")
     if t:
-        return t
+        return t.format(detail=english)
     return f"{english} [{code}]" if code else english
 
 
+def query_text(q) -> str:
+    """A query's question: a rule's in the reader's language, a person's as written."""
+    return q.message if q.opened_by_id else rule_message(q.rule, q.message)
+
+
+def request_language(request) -> str:
+    """The user's membership language; before log-in the cookie, then ``Accept-Language``."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        from latc.capture.models import Membership
+
+        m = Membership.objects.filter(user=user).only("language").first()
+        if m is not None and m.language:
+            return m.language
+    from django.utils import translation
+
+    lang = translation.get_language_from_request(request)
+    return lang if lang in LANGUAGES else "en"
+
+
 class LanguageMiddleware:
-    """Sets the request's language from the user's membership (after authentication)."""
+    """Sets the request's language (after authentication) for latc's texts and Django's own."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        lang = "en"
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            from latc.capture.models import Membership
+        from django.utils import translation
 
-            m = Membership.objects.filter(user=user).only("language").first()
-            if m is not None and m.language:
-                lang = m.language
+        lang = request_language(request)
         token = set_current(lang)
+        translation.activate(lang)
         request.LANGUAGE_CODE = lang
         try:
             response = self.get_response(request)
@@ -108,7 +191,30 @@ class LanguageMiddleware:
             response.headers.setdefault("Content-Language", lang)
             return response
         finally:
+            translation.deactivate()
             _LANG.reset(token)
 
 
-_WS = re.compile(r"\s+")
+def _dictionary_text(get, english):
+    """A text of the dictionary's translation (``get(translation)``); English when there is none."""
+    t = dictionary_translation()
+    try:
+        return get(t) if t else english
+    except KeyError:  # a form or field the translation lacks (another dictionary): its English
+        return english
+
+
+def form_label(form) -> str:
+    """A dictionary form's label in the current language."""
+    return _dictionary_text(lambda t: t.form_label(form), form.label)
+
+
+def field_label(field) -> str:
+    """A dictionary field's label in the current language."""
+    return _dictionary_text(lambda t: t.label(field), field.label)
+
+
+def choice_labels(field) -> dict[str, str]:
+    """A coded field's ``{code: label}`` in the current language (English where a label is missing)."""
+    shown = _dictionary_text(lambda t: t.choices(field), {})
+    return {code: shown.get(code) or label for code, label in field.choices.items()}

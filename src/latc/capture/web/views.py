@@ -34,6 +34,7 @@ from latc.capture.errors import (CaptureError, ConflictError, Forbidden, Locked,
                                  SignatureFailed, ValidationFailed)
 from latc.capture.models import QueryStatus, Role
 from latc.capture.web import forms as wf, i18n
+from latc.capture.web.i18n import field_label, form_label, localize, msg, tr, trn
 from latc.capture.web.access import forbidden, needs_otp, rule, with_csp
 from latc.capture.web.conditions import shown_fields
 from latc.dictionary import load_dictionary
@@ -94,7 +95,7 @@ def nav_for(request) -> dict:
     add(t("Users"), "users", _can(user, "manage_users"))
     centers = ", ".join(c.code for c in m.centers.all()) if m.role not in scoping.ALL_CENTER_ROLES else t("all centers")
     return {"items": items, "language": m.language, "who": {"name": m.display_name or user.get_username(), "username": user.get_username(),
-                                    "role": Role(m.role).label, "centers": centers}}
+                                    "role": t(Role(m.role).label), "centers": centers}}
 
 
 def render_page(request, template: str, ctx: dict | None = None, status: int = 200):
@@ -146,9 +147,11 @@ def _problems_by_field(problems, dform, instance) -> tuple[dict[str, list[str]],
         if form == dform.name and field in editable and (inst is None or instance is None or inst == instance):
             by[field].append(i18n.rule_message(getattr(p, "rule", None), p.message))
         else:
-            where = dictionary().forms[form].label if form in dictionary().forms else form
-            label = dictionary()[form][field].label if form in dictionary().forms and field in dictionary()[form].field_names else field
-            other.append(f"{where}{f' #{inst}' if inst else ''}{f' · {label}' if label else ''}: {p.message}")
+            d = dictionary()
+            where = form_label(d.forms[form]) if form in d.forms else form
+            label = field_label(d[form][field]) if form in d.forms and field in d[form].field_names else field
+            text = i18n.rule_message(getattr(p, "rule", None), p.message)
+            other.append(f"{where}{f' #{inst}' if inst else ''}{f' · {label}' if label else ''}: {text}")
     return by, other
 
 
@@ -165,10 +168,10 @@ def login_view(request):
         hit = ratelimit.hit("login_addr", addr)
         if not hit.allowed:
             services.record_failed_login(request.POST.get("username", ""), addr, action="login_rate_limited")
-            return ratelimit.too_many(hit, "log-in attempts from this address")
+            return ratelimit.too_many(hit, tr("log-in attempts from this address"))
     form = AuthenticationForm(request, data=request.POST if request.method == "POST" else None)
-    form.error_messages["invalid_login"] = ("Wrong username or password, or the account has expired or is "
-                                            "disabled. After 5 failed attempts the account is locked for a while.")
+    form.error_messages["invalid_login"] = tr("Wrong username or password, or the account has expired or is "
+                                              "disabled. After 5 failed attempts the account is locked for a while.")
     if request.method == "POST" and form.is_valid():
         auth_login(request, form.get_user())
         nxt = _next_url(request)
@@ -185,14 +188,30 @@ def locked_out(request, original_response=None, credentials=None):
                        status=429)
 
 
-@rule(methods=("POST",))
+def _said(exc) -> str | None:
+    """What a refusal said (a :func:`~latc.capture.web.i18n.msg` stays one, to be shown translated)."""
+    return exc.args[0] if exc.args else None
+
+
+@rule(methods=("POST",), public=True)
 def set_language(request):
-    """The header's language switch: the user's own ``Membership.language`` (audited), then back."""
-    try:
-        services.set_language(request.user, request.POST.get("language", ""), client_addr=client_addr(request))
-    except CaptureError as exc:
-        messages.error(request, str(exc))
-    return redirect(_next_url(request, reverse("home")))
+    """The language switch: a user's own ``Membership.language`` (audited); before log-in, a cookie
+    (the log-in page's switch). The cookie is set in both cases, so the log-in page after a log-out
+    stays in the user's language."""
+    lang = request.POST.get("language", "")
+    resp = redirect(_next_url(request, reverse("home")))
+    if request.user.is_authenticated:
+        try:
+            services.set_language(request.user, lang, client_addr=client_addr(request))
+        except CaptureError as exc:
+            messages.error(request, localize(exc))
+            return resp
+    elif lang not in i18n.LANGUAGES:
+        return resp
+    resp.set_cookie(settings.LANGUAGE_COOKIE_NAME, lang, max_age=365 * 24 * 3600,
+                    secure=settings.LANGUAGE_COOKIE_SECURE, httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+                    samesite=settings.LANGUAGE_COOKIE_SAMESITE)
+    return resp
 
 
 @rule(methods=("POST",), public=True)
@@ -222,7 +241,7 @@ def otp_verify(request):
             if device.verify_token(token):
                 otp_login(request, device)
                 return redirect(nxt)
-        form.add_error("token", "This code is not valid (codes change every 30 seconds; check the phone's clock).")
+        form.add_error("token", tr("This code is not valid (codes change every 30 seconds; check the phone's clock)."))
         if hasattr(services, "record_failed_login"):
             services.record_failed_login(request.user.get_username(), client_addr(request))
     return render_page(request, "capture/otp_verify.html", {"form": form, "next": nxt})
@@ -254,7 +273,7 @@ def otp_setup(request):
                 d.delete()
             services.record_permission_change(user, user, "totp_device", "enabled", "removed",
                                               client_addr=client_addr(request))
-            messages.success(request, "The second factor is removed.")
+            messages.success(request, tr("The second factor is removed."))
             return redirect("otp_setup")
         if action == "confirm" and pending is not None and form.is_valid():
             if pending.verify_token(form.cleaned_data["token"].strip()):
@@ -263,9 +282,9 @@ def otp_setup(request):
                 otp_login(request, pending)
                 services.record_permission_change(user, user, "totp_device", "", "enabled",
                                                   client_addr=client_addr(request))
-                messages.success(request, "The second factor is on: from now on you enter a code after your password.")
+                messages.success(request, tr("The second factor is on: from now on you enter a code after your password."))
                 return redirect("otp_setup")
-            form.add_error("token", "This code is not valid; try the current one.")
+            form.add_error("token", tr("This code is not valid; try the current one."))
     if pending is None and not confirmed:
         from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -303,7 +322,7 @@ def home(request):
     centers = list(scoping.visible_centers(user))
     code = request.GET.get("center", "")
     if code and code not in {c.code for c in centers}:  # not one of the user's centers: say so, show theirs
-        messages.warning(request, f"{code} is not one of your centers; showing all of yours.")
+        messages.warning(request, tr("{center} is not one of your centers; showing all of yours.", center=code))
         code = ""
     patients = scoping.patients_for(user).select_related("center")
     if code:
@@ -325,6 +344,7 @@ def home(request):
                                                            signatures__voided_at__isnull=True,
                                                            signatures__isnull=False).values_list("pk", flat=True)}
     rows, totals = [], Counter()
+    labels = {n: form_label(f) for n, f in d.forms.items()}
     for p in plist:
         cells = []
         for fname, f in d.forms.items():
@@ -336,12 +356,12 @@ def home(request):
             else:
                 url = record_url(p, fname, 1)
             cells.append({"form": fname, "status": st, "abbr": ABBR[st], "n": len(rr), "queries": open_q.get((p.pk, fname), 0),
-                          "url": url, "title": f"{p.patient_id} · {f.label}: {st}"})
+                          "url": url, "title": f"{p.patient_id} · {labels[fname]}: {tr(st)}"})
         rows.append({"patient": p, "cells": cells, "queries": sum(c["queries"] for c in cells)})
     return render_page(request, "capture/home.html", {
         "centers": centers, "center": code, "q": q, "rows": rows, "page": page,
         # column heads: the form's name in words ("Lesion assessments"), its full label on hover
-        "form_heads": [{"short": n.replace("_", " ").capitalize(), "label": f.label} for n, f in d.forms.items()],
+        "form_heads": [{"short": tr(n.replace("_", " ").capitalize()), "label": labels[n]} for n in d.forms],
         "statuses": STATUSES, "totals": [(s, ABBR[s], totals[s]) for s in STATUSES],
         # unresolved = open (awaiting the site) + answered (awaiting the data manager's review)
         "query_counts": _query_counts(user), "can_create": _can(user, "create_patient")})
@@ -366,11 +386,11 @@ def patient_new(request):
             p = services.create_patient(user, form.cleaned_data["patient_id"].strip(), form.cleaned_data["center"],
                                         client_addr=client_addr(request))
         except Forbidden as exc:
-            return forbidden(request, str(exc))
+            return forbidden(request, _said(exc))
         except (CaptureError, ValidationError) as exc:
             form.add_error("patient_id", _message(exc))
         else:
-            messages.success(request, f"Patient {p.patient_id} created.")
+            messages.success(request, tr("Patient {patient} created.", patient=p.patient_id))
             return redirect(record_url(p, "patients", 1))
     return render_page(request, "capture/patient_new.html", {"form": form})
 
@@ -378,13 +398,13 @@ def patient_new(request):
 def _message(exc) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(exc.messages)
-    return str(exc)
+    return localize(exc)
 
 
 def _shown_code(form, name, value) -> str:
     """A key value as the casebook lists it: a code by its label (“Thyroglobulin (Tg)”, not “tg”)."""
     field = form[name] if name in form.field_names else None
-    choices = getattr(field, "choices", None) or {}
+    choices = i18n.choice_labels(field) if getattr(field, "choices", None) else {}
     return str(choices.get(value, value))
 
 
@@ -405,7 +425,7 @@ def patient_view(request, patient):
             instances.append({"record": r, "url": record_url(patient, fname, r.instance), "queries": open_q.get(r.pk, 0),
                               "summary": " · ".join(x for x in keys + [date] if x),
                               "status": "verified" if r.verified_at else r.status})
-        forms_.append({"form": f, "instances": instances,
+        forms_.append({"form": f, "label": form_label(f), "instances": instances,
                        "url": record_url(patient, fname, 1) if not f.repeating else "",
                        "new_url": reverse("record_new", kwargs={"pid": patient.patient_id, "form": fname})
                        if f.repeating else ""})
@@ -473,10 +493,10 @@ def _submitted(request, dform) -> dict[str, str]:
 def record_view(request, patient, form, instance):
     dform = dform_or_404(form)
     if not dform.repeating and instance != 1:
-        raise Http404("This form has one record per patient.")
+        raise Http404(msg("This form has one record per patient."))
     record = _records(request.user, patient, form).filter(instance=instance).first()
     if record is None and dform.repeating:
-        raise Http404("No such instance of this form.")
+        raise Http404(msg("No such instance of this form."))
     return _record_page(request, patient, dform, record, instance)
 
 
@@ -518,8 +538,8 @@ def _record_page(request, patient, dform, record, instance):
     signed_before = _signature(patient)
     try:
         if reason and len(reason) > MAX_REASON:
-            raise ReasonRequired(f"The reason for the change is too long ({len(reason):,} characters; at most "
-                                 f"{MAX_REASON:,}).")
+            raise ReasonRequired(msg("The reason for the change is too long ({n} characters; at most {max}).",
+                                     n=f"{len(reason):,}", max=f"{MAX_REASON:,}"))
         res = services.save_record(user, patient, dform.name, instance, values, base_version=base_version or None,
                                    reason=reason, status=form_status, client_addr=client_addr(request))
     except ConflictError as exc:
@@ -527,35 +547,38 @@ def _record_page(request, patient, dform, record, instance):
     except ReasonRequired as exc:
         forced, reason_error = True, _reason_message(exc, dform)
     except Forbidden as exc:
-        return forbidden(request, str(exc))
+        return forbidden(request, _said(exc))
     except Locked as exc:
-        other, status = [str(exc)], 409
+        other, status = [localize(exc)], 409
     except ValidationFailed as exc:
         problems = exc.problems or []
         if not problems:
-            other = [str(exc)]
+            other = [localize(exc)]
     except CaptureError as exc:  # any other refusal of the service (a note too long, …): said, nothing saved
-        other, status = [str(exc)], 400
+        other, status = [localize(exc)], 400
     else:
         if res.errors and not getattr(res, "saved", False):
             problems = res.errors
         else:
             rec = res.record
             opened = list(res.queries_opened or [])
-            msg = f"Saved {dform.label}" + (f" #{rec.instance}" if dform.repeating else "") + f" (version {rec.version})."
-            if not res.saved:
-                msg = f"Nothing changed in {dform.label}."
-            messages.success(request, msg)
+            what = form_label(dform) + (f" #{rec.instance}" if dform.repeating else "")
+            done = (tr("Saved {form} (version {version}).", form=what, version=rec.version) if res.saved else
+                    tr("Nothing changed in {form}.", form=form_label(dform)))
+            messages.success(request, done)
             if opened:
                 request.session["capture_new_queries"] = [q.pk for q in opened]
-                messages.warning(request, f"{len(opened)} {'query' if len(opened) == 1 else 'queries'} opened by the "
-                                 "study rules: " +
-                                 "; ".join(f"{dform[q.field].label if q.field in dform.field_names else q.field} "
-                                           f"{q.message}" for q in opened))
+                found = "; ".join(f"{field_label(dform[q.field]) if q.field in dform.field_names else q.field} "
+                                  f"{i18n.rule_message(q.rule, q.message)}" for q in opened)
+                messages.warning(request, trn("{n} query opened by the study rules: {queries}",
+                                              "{n} queries opened by the study rules: {queries}", len(opened),
+                                              queries=found))
             if signed_before is not None and res.saved and _signature(patient) is None:
-                messages.warning(request, f"This change voided the investigator's signature of casebook "
-                                 f"{patient.patient_id} (signed by {signed_before.signer_name or signed_before.signer}"
-                                 f" on {signed_before.signed_at:%Y-%m-%d %H:%M} UTC): it must be signed again.")
+                messages.warning(request, tr("This change voided the investigator's signature of casebook {patient} "
+                                             "(signed by {signer} on {at} UTC): it must be signed again.",
+                                             patient=patient.patient_id,
+                                             signer=signed_before.signer_name or signed_before.signer,
+                                             at=f"{signed_before.signed_at:%Y-%m-%d %H:%M}"))
             if request.POST.get("then") == "casebook":
                 return redirect(reverse("patient", kwargs={"pid": patient.patient_id}) + f"#form-{dform.name}")
             if request.POST.get("then") == "another" and dform.repeating:
@@ -578,9 +601,9 @@ def _reason_message(exc, dform) -> str:
     """The refusal of a save without a reason, naming the fields by their labels (not their codes)."""
     fields = getattr(exc, "fields", None) or []
     if not fields:
-        return str(exc)
-    labels = ", ".join(f"“{dform[f].label}”" if f in dform.field_names else f for f in fields)
-    return f"{labels} already had a saved value: say why it is changed, then save again."
+        return localize(exc)
+    labels = ", ".join(f"“{field_label(dform[f])}”" if f in dform.field_names else f for f in fields)
+    return tr("{fields} already had a saved value: say why it is changed, then save again.", fields=labels)
 
 
 def _conflict(request, patient, dform, instance, values, base_version, exc):
@@ -588,12 +611,13 @@ def _conflict(request, patient, dform, instance, values, base_version, exc):
     if instance is not None:
         current = _records(request.user, patient, dform.name).filter(instance=instance).first()
     now = current.data if current else {}
-    rows = [{"field": f, "yours": values.get(f.name, ""), "saved": now.get(f.name, ""),
+    rows = [{"field": f, "label": field_label(f), "yours": values.get(f.name, ""), "saved": now.get(f.name, ""),
              "differs": (values.get(f.name, "") or "") != (now.get(f.name, "") or "")}
             for f in wf.editable_fields(dform)]
     rows = [r for r in rows if r["differs"]]
     return render_page(request, "capture/conflict.html", {
-        "patient": patient, "dform": dform, "current": current, "rows": rows, "message": str(exc),
+        "patient": patient, "dform": dform, "current": current, "rows": rows, "message": localize(exc),
+        "form_label": form_label(dform),
         "base_version": base_version, "current_version": getattr(exc, "current_version", None),
         "url": record_url(patient, dform.name, instance) if instance else
         reverse("patient", kwargs={"pid": patient.patient_id})}, status=409)
@@ -609,18 +633,19 @@ def record_delete(request, patient, form, instance):
     record = _record_or_404(request, patient, form, instance)
     reason = request.POST.get("reason", "").strip()
     if not reason or len(reason) > MAX_REASON:
-        messages.error(request, "Deleting a record needs a reason." if not reason else
-                       f"The reason is too long ({len(reason):,} characters; at most {MAX_REASON:,}).")
+        messages.error(request, tr("Deleting a record needs a reason.") if not reason else
+                       tr("The reason is too long ({n} characters; at most {max}).", n=f"{len(reason):,}",
+                          max=f"{MAX_REASON:,}"))
         return redirect(record_url(patient, form, instance))
     try:
         services.delete_record(request.user, record, reason=reason, base_version=record.version,
                                client_addr=client_addr(request))
     except Forbidden as exc:
-        return forbidden(request, str(exc))
+        return forbidden(request, _said(exc))
     except CaptureError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, localize(exc))
         return redirect(record_url(patient, form, instance))
-    messages.success(request, f"{dictionary()[form].label} #{instance} deleted.")
+    messages.success(request, tr("{form} #{instance} deleted.", form=form_label(dictionary()[form]), instance=instance))
     return redirect("patient", pid=patient.patient_id)
 
 
@@ -630,11 +655,11 @@ def record_verify(request, patient, form, instance):
     try:
         services.verify_form(request.user, record, client_addr=client_addr(request))
     except Forbidden as exc:
-        return forbidden(request, str(exc))
+        return forbidden(request, _said(exc))
     except CaptureError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, localize(exc))
     else:
-        messages.success(request, "Form marked as source-verified.")
+        messages.success(request, tr("Form marked as source-verified."))
     return redirect(record_url(patient, form, instance))
 
 
@@ -643,17 +668,17 @@ def query_open(request, patient, form, instance):
     record = _record_or_404(request, patient, form, instance)
     qf = wf.OpenQueryForm(request.POST, form=dictionary()[form])
     if not qf.is_valid():
-        messages.error(request, "A query needs a field and a question.")
+        messages.error(request, tr("A query needs a field and a question."))
         return redirect(record_url(patient, form, instance))
     try:
         q = services.open_query(request.user, record, qf.cleaned_data["field"], qf.cleaned_data["message"],
                                 client_addr=client_addr(request))
     except Forbidden as exc:
-        return forbidden(request, str(exc))
+        return forbidden(request, _said(exc))
     except CaptureError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, localize(exc))
         return redirect(record_url(patient, form, instance))
-    messages.success(request, "Query opened; the site sees it in its query list.")
+    messages.success(request, tr("Query opened; the site sees it in its query list."))
     return redirect("query", pk=q.pk)
 
 
@@ -663,7 +688,7 @@ def field_history(request, patient, form, instance, field):
     try:
         f = dform[field]
     except KeyError:
-        raise Http404("No such field.") from None
+        raise Http404(msg("No such field.")) from None
     entries = services.field_history(request.user, patient, form, instance, field)
     events = []
     if entries:
@@ -671,6 +696,7 @@ def field_history(request, patient, form, instance, field):
                   if e.seq > entries[0].seq and e.action in CASEBOOK_EVENTS]
     return render_page(request, "capture/field_history.html", {
         "patient": patient, "dform": dform, "field": f, "instance": instance, "entries": entries,
+        "form_label": form_label(dform), "field_label": field_label(f),
         "casebook_events": events,
         "record_url": record_url(patient, form, instance)})
 
@@ -701,14 +727,15 @@ def queries(request):
     items = []
     for q in page.object_list:
         f = d.forms.get(q.record.form)
-        label = f[q.field].label if f is not None and q.field in f.field_names else q.field
+        label = field_label(f[q.field]) if f is not None and q.field in f.field_names else q.field
         end = q.closed_at if q.status == QueryStatus.CLOSED and q.closed_at else now
-        items.append({"q": q, "age": (end - q.opened_at).days, "form_label": f.label if f else q.record.form,
-                      "field_label": label, "value": q.record.data.get(q.field, "")})
+        items.append({"q": q, "age": (end - q.opened_at).days, "form_label": form_label(f) if f else q.record.form,
+                      "field_label": label, "value": q.record.data.get(q.field, ""), "message": i18n.query_text(q)})
     by_center = Counter(_open_queries(user).values_list("record__patient__center__code", flat=True))
     return render_page(request, "capture/queries.html", {
         "items": items, "page": page, "status": status, "center": code, "form": form, "patient": pid,
-        "centers": list(scoping.visible_centers(user)), "forms": list(d.forms.values()),
+        "centers": list(scoping.visible_centers(user)),
+        "forms": [{"name": n, "label": form_label(f)} for n, f in d.forms.items()],
         "by_center": sorted(by_center.items())})
 
 
@@ -725,14 +752,14 @@ def query_thread(request, pk):
     if qfield is not None and getattr(qfield, "choices", None):
         # a coded field is corrected by choosing, as on the form: the site never types a code
         answer_form.fields["new_value"].widget = wf.forms.Select(
-            choices=[("", "— keep the value —")] + list(qfield.choices.items()))
+            choices=[("", tr("— keep the value —"))] + list(i18n.choice_labels(qfield).items()))
     comment_form = wf.CommentForm(request.POST if request.POST.get("action") in ("close", "reopen") else None)
     if request.method == "POST":
         action = request.POST.get("action")
         need = {"answer": "answer_query", "close": "close_query", "reopen": "close_query"}.get(action)
         if need is None:
-            return render_page(request, "capture/error.html", {"title": "Unknown action", "message": "Unknown action."},
-                               status=400)
+            return render_page(request, "capture/error.html", {"title": msg("Unknown action"),
+                                                               "message": msg("Unknown action.")}, status=400)
         if not _can(user, need, patient=patient):
             return forbidden(request)
         try:
@@ -741,36 +768,40 @@ def query_thread(request, pk):
                 services.answer_query(user, q, answer_form.cleaned_data["text"], new_value=nv if nv != "" else None,
                                       base_version=int(request.POST.get("base_version") or 0) or None,
                                       client_addr=client_addr(request))
-                messages.success(request, "Answer sent" + (" and the value corrected." if nv else "."))
+                messages.success(request, tr("Answer sent and the value corrected.") if nv else tr("Answer sent."))
                 return redirect("query", pk=q.pk)
             if action == "close" and comment_form.is_valid():
                 services.close_query(user, q, comment_form.cleaned_data["text"], client_addr=client_addr(request))
-                messages.success(request, "Query closed.")
+                messages.success(request, tr("Query closed."))
                 return redirect("query", pk=q.pk)
             if action == "reopen" and comment_form.is_valid():
                 text = comment_form.cleaned_data["text"]
                 if not text:
-                    comment_form.add_error("text", "Say why the query is re-opened.")
+                    comment_form.add_error("text", tr("Say why the query is re-opened."))
                 else:
                     services.reopen_query(user, q, text, client_addr=client_addr(request))
-                    messages.success(request, "Query re-opened.")
+                    messages.success(request, tr("Query re-opened."))
                     return redirect("query", pk=q.pk)
         except Forbidden as exc:
-            return forbidden(request, str(exc))
+            return forbidden(request, _said(exc))
         except ConflictError as exc:
-            messages.error(request, f"{exc} Reload the query and try again.")
+            messages.error(request, tr("{problem} Reload the query and try again.", problem=localize(exc)))
         except ReasonRequired as exc:
-            messages.error(request, str(exc))
+            messages.error(request, localize(exc))
         except ValidationFailed as exc:
-            msgs = [p.message for p in (exc.problems or [])] or [str(exc)]
+            msgs = [i18n.rule_message(p.rule, p.message) for p in (exc.problems or [])] or [localize(exc)]
             answer_form.add_error("new_value", "; ".join(msgs))
         except CaptureError as exc:
-            messages.error(request, str(exc))
+            messages.error(request, localize(exc))
     d = dictionary()
     f = d.forms.get(q.record.form)
     field = f[q.field] if f is not None and q.field in f.field_names else None
     return render_page(request, "capture/query.html", {
         "q": q, "patient": patient, "dform": f, "field": field, "value": q.record.data.get(q.field, ""),
+        "form_label": form_label(f) if f is not None else q.record.form,
+        "field_label": field_label(field) if field is not None else q.field, "message": i18n.query_text(q),
+        "value_label": i18n.choice_labels(field).get(q.record.data.get(q.field, ""), "") if field is not None
+        and field.choices else "",
         "thread": list(q.messages.select_related("user").order_by("at", "id")),
         "record_url": record_url(patient, q.record.form, q.record.instance),
         "history_url": reverse("field_history", kwargs={"pid": patient.patient_id, "form": q.record.form,
@@ -794,20 +825,20 @@ def sign(request, patient):
             services.sign_casebook(user, patient, form.cleaned_data["password"], SIGNATURE_MEANING,
                                    client_addr=client_addr(request))
         except SignatureFailed as exc:
-            form.add_error("password", str(exc) or "The password is not correct.")
+            form.add_error("password", localize(exc) or tr("The password is not correct."))
         except Forbidden as exc:
-            return forbidden(request, str(exc))
+            return forbidden(request, _said(exc))
         except CaptureError as exc:
-            form.add_error(None, str(exc))
+            form.add_error(None, localize(exc))
         else:
-            messages.success(request, "Casebook signed.")
+            messages.success(request, tr("Casebook signed."))
             return redirect("patient", pid=patient.patient_id)
     d = dictionary()
     counts = Counter(_records(user, patient).values_list("form", flat=True))
     return render_page(request, "capture/sign.html", {
         "patient": patient, "form": form, "meaning": SIGNATURE_MEANING, "signature": _signature(patient),
         "name": (scoping.membership(user).display_name or user.get_username()),
-        "summary": [(f.label, counts.get(n, 0)) for n, f in d.forms.items()],
+        "summary": [(form_label(f), counts.get(n, 0)) for n, f in d.forms.items()],
         **_unfinished(user, patient)})
 
 
@@ -826,11 +857,11 @@ def _lock_page(request, patient, lock: bool):
         try:
             fn(user, patient, form.cleaned_data["reason"], client_addr=client_addr(request))
         except Forbidden as exc:
-            return forbidden(request, str(exc))
+            return forbidden(request, _said(exc))
         except CaptureError as exc:
-            form.add_error(None, str(exc))
+            form.add_error(None, localize(exc))
         else:
-            messages.success(request, f"Casebook {'locked' if lock else 'unlocked'}.")
+            messages.success(request, tr("Casebook locked.") if lock else tr("Casebook unlocked."))
             return redirect("patient", pid=patient.patient_id)
     return render_page(request, "capture/lock.html", {
         "patient": patient, "form": form, "lock": lock, **(_unfinished(user, patient) if lock else {})})
@@ -862,7 +893,7 @@ def export(request):
         try:
             zipped = _export_zip(user, identified=identified, addr=client_addr(request))
         except Forbidden as exc:
-            return forbidden(request, str(exc))
+            return forbidden(request, _said(exc))
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         name = f"latc-capture-{'identified' if identified else 'deidentified'}-{stamp}.zip"
         return with_csp(FileResponse(zipped, as_attachment=True, filename=name, content_type="application/zip"))
@@ -931,7 +962,7 @@ def user_new(request):
     if request.method == "POST" and form.is_valid():
         cd = form.cleaned_data
         if not cd["password"]:
-            form.add_error("password", "A new user needs an initial password.")
+            form.add_error("password", tr("A new user needs an initial password."))
         else:
             try:
                 from django.contrib.auth.password_validation import validate_password
@@ -943,11 +974,11 @@ def user_new(request):
             except ValidationError as exc:
                 form.add_error("password", exc)
             except Forbidden as exc:
-                return forbidden(request, str(exc))
+                return forbidden(request, _said(exc))
             except CaptureError as exc:
-                form.add_error(None, str(exc))
+                form.add_error(None, localize(exc))
             else:
-                messages.success(request, f"User {cd['username']} created.")
+                messages.success(request, tr("User {user} created.", user=cd["username"]))
                 return redirect("users")
     return render_page(request, "capture/user_form.html", {"form": form, "editing": None})
 
@@ -968,11 +999,11 @@ def user_edit(request, pk):
                                     expires_at=_expiry(cd["expires_at"]), active=cd["is_active"],
                                     display_name=cd["display_name"], client_addr=client_addr(request))
         except Forbidden as exc:
-            return forbidden(request, str(exc))
+            return forbidden(request, _said(exc))
         except CaptureError as exc:
-            form.add_error(None, str(exc))
+            form.add_error(None, localize(exc))
         else:
-            messages.success(request, f"User {target.get_username()} updated.")
+            messages.success(request, tr("User {user} updated.", user=target.get_username()))
             return redirect("users")
     return render_page(request, "capture/user_form.html", {"form": form, "editing": target})
 
@@ -986,20 +1017,21 @@ def static(request, path):
 
 
 def page_not_found(request, exception=None):
-    return render_page(request, "capture/error.html", {"title": "Not found",
-                                                       "message": "This page does not exist, or it is not in your centers."},
+    return render_page(request, "capture/error.html", {"title": msg("Not found"),
+                                                       "message": msg("This page does not exist, or it is not in your centers.")},
                        status=404)
 
 
 def permission_denied(request, exception=None):
-    return render_page(request, "capture/error.html", {"title": "Not allowed", "message": "Your role does not allow this."},
-                       status=403)
+    return render_page(request, "capture/error.html", {"title": msg("Not allowed"),
+                                                       "message": msg("Your role does not allow this.")}, status=403)
 
 
 def server_error(request):
-    return with_csp(render(request, "capture/error.html", {"title": "Server error",
-                                                           "message": "Something went wrong; nothing was half-saved. "
-                                                           "Tell the data manager what you were doing."}, status=500))
+    return with_csp(render(request, "capture/error.html", {"title": msg("Server error"),
+                                                           "message": msg("Something went wrong; nothing was half-saved. "
+                                                                          "Tell the data manager what you were doing.")},
+                           status=500))
 
 
 def csrf_failure(request, reason=""):
