@@ -549,6 +549,17 @@ def test_lab_rows_added_one_by_one_get_consecutive_instances(capture_sqlite_user
 
 # -- Django stays out of the batch commands --------------------------------------------------------
 
+def test_latc_cli_imports_no_heavy_package():
+    """`latc --help` stays fast (issue #17: under 1 s): the command tree imports no numerical,
+    plotting, web or federated-engine package; each command imports what it needs when it runs."""
+    heavy = ("pandas", "scipy", "numpy", "sklearn", "matplotlib", "django", "flwr", "statsmodels", "lifelines",
+             "anndata", "scanpy", "latc.federated", "latc.stats")
+    code = f"import sys, latc.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_latc_cli_does_not_import_django():
     code = ("import sys, latc.cli, latc.capture.commands; "
             "print(sorted(m for m in sys.modules if m == 'django' or m.startswith('django.')))")

@@ -29,7 +29,7 @@ omics_app = typer.Typer(help="Omics: immune profiling and biomarkers.", no_args_
 app.add_typer(omics_app, name="omics")
 from latc.capture.commands import capture_app  # noqa: E402 - imports no Django (lazy inside the commands)
 app.add_typer(capture_app, name="capture")
-from latc.federated._cli import federated_app  # noqa: E402
+from latc._cli_federated import federated_app  # noqa: E402 - imports latc.federated lazily (inside the commands)
 app.add_typer(federated_app, name="federated")
 
 console = Console()

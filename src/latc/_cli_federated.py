@@ -1,4 +1,7 @@
-"""``latc federated …``: the federated analysis from the command line (docs/federated.md)."""
+"""``latc federated …``: the federated analysis from the command line (docs/federated.md).
+
+Outside the ``latc.federated`` package on purpose: importing it would run the package's ``__init__``
+(scipy, pandas, the statistics), and every ``latc`` command, ``--help`` included, imports this module."""
 
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ def demo(
     from latc.errors import LatcError
     from latc.report import build_report
 
-    from ._demo import federated_demo
+    from latc.federated._demo import federated_demo
 
     if engine not in ("flower", "local"):
         _fail(f"--engine must be 'flower' or 'local', not {engine!r}")
@@ -61,9 +64,9 @@ def demo(
 
 
 def _policy(min_cell: int, opt_in: list[str], coarsen_months: float | None = None):
-    from ._disclosure import DisclosurePolicy
+    from latc.federated._disclosure import DisclosurePolicy
 
-    from ._disclosure import DEFAULT_ALLOWED
+    from latc.federated._disclosure import DEFAULT_ALLOWED
 
     known = sorted(DEFAULT_ALLOWED | {"table_one_values"})
     by: dict[str, int] = {}
@@ -79,7 +82,7 @@ def _policy(min_cell: int, opt_in: list[str], coarsen_months: float | None = Non
 
 def _coarsen(months: float | None) -> float | None:
     """``--coarsen-months`` checked by the policy's own rule (positive), as a one-line error."""
-    from ._disclosure import DisclosurePolicy, FederatedInputError
+    from latc.federated._disclosure import DisclosurePolicy, FederatedInputError
 
     try:
         DisclosurePolicy(coarsen_months=months)
@@ -114,8 +117,8 @@ def site(
 ) -> None:
     import subprocess
 
-    from .flower._deploy import site_argv
-    from .flower.launcher import FlowerEngineError
+    from latc.federated.flower._deploy import site_argv
+    from latc.federated.flower.launcher import FlowerEngineError
 
     folder = data / "derived" if (data / "derived" / "subject.parquet").is_file() else data
     if not (folder / "subject.parquet").is_file():
@@ -149,7 +152,7 @@ def run(
 ) -> None:
     from latc.errors import LatcError
 
-    from .flower._deploy import run_against
+    from latc.federated.flower._deploy import run_against
 
     names = [s.strip() for s in sites.split(",") if s.strip()]
     journal = out.resolve() / "journal.jsonl"
@@ -168,7 +171,7 @@ def run(
     from latc.analysis import write_results
     from latc.report import build_report
 
-    from ._results import federated_results
+    from latc.federated._results import federated_results
 
     res = federated_results(result)
     write_results(res, out / "analysis")
