@@ -184,3 +184,22 @@ def test_cox_vectorised_at_scale():
     fit = cox(df, "t", "e", ["x"], cluster="center")
     assert abs(fit.coef[0] - 0.5) < 0.03
     assert 0.5 < fit.concordance < 1
+
+
+def test_a_coefficient_beyond_float_range_of_its_hazard_ratio_gives_inf_quietly():
+    """A finite coefficient > 709 (a covariate on a tiny scale: the bootstrap calibration slope on a
+    near-constant linear predictor did this in `latc run`) has exp(coef) = inf; no numpy warning
+    reaches the user's console, and the coefficient is the unscaled one times the scale."""
+    import warnings
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=300)
+    t = rng.exponential(np.exp(-0.8 * x))
+    df = pd.DataFrame({"t": t, "e": (rng.uniform(size=300) < 0.8).astype(int), "x": x, "tiny": x * 1e-3})
+    ref = cox(df, "t", "e", ["x"]).summary.loc["x", "coef"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = cox(df, "t", "e", ["tiny"])
+    s = fit.summary.loc["tiny"]
+    assert s["coef"] == pytest.approx(ref * 1e3, rel=1e-6) and s["coef"] > 709
+    assert np.isinf(s["exp_coef"]) and np.isinf(s["upper"]) and np.isfinite(s["p"])

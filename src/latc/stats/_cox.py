@@ -642,13 +642,16 @@ def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
     se = np.sqrt(np.diag(var))
     zval = beta / se
     zq = float(norm.ppf(1 - (1 - conf_level) / 2))
-    summ = pd.DataFrame({"coef": beta, "exp_coef": np.exp(beta), "se": se_naive}, index=pd.Index(names, name="term"))
-    if robust:
-        summ["robust_se"] = se
-    summ["z"] = zval
-    summ["p"] = 2 * norm.sf(np.abs(zval))
-    summ["lower"] = np.exp(beta - zq * se)
-    summ["upper"] = np.exp(beta + zq * se)
+    with np.errstate(over="ignore"):  # a finite coefficient beyond ±709 (e.g. a slope on a near-constant
+        # linear predictor in a bootstrap resample) has a hazard ratio beyond float range: inf, said as such
+        summ = pd.DataFrame({"coef": beta, "exp_coef": np.exp(beta), "se": se_naive},
+                            index=pd.Index(names, name="term"))
+        if robust:
+            summ["robust_se"] = se
+        summ["z"] = zval
+        summ["p"] = 2 * norm.sf(np.abs(zval))
+        summ["lower"] = np.exp(beta - zq * se)
+        summ["upper"] = np.exp(beta + zq * se)
     summ.attrs["conf_level"] = conf_level
 
     lr = 2 * (loglik - loglik0)
