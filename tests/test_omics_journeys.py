@@ -133,7 +133,7 @@ def test_stats_rerun_uses_derive_subject_by_default_without_redoing_the_embeddin
     # statistics only: no QC, no embedding — and the embedding in the h5ad is the earlier one
     assert "QC: " not in r.stderr and "normalise, PCA" not in r.stderr and "pseudobulk" in r.stderr
     rec = json.loads((out / "run.json").read_text())
-    assert rec["steps"] == ["read_h5ad", "statistics"] and "process" not in rec["timings_seconds"]
+    assert rec["steps"] == ["read_h5ad", "statistics", "tcr"] and "process" not in rec["timings_seconds"]
     assert rec["parameters"]["statistics_only"] is True
     first = json.loads((full / "run.json").read_text())
     assert sum(rec["timings_seconds"].values()) < first["timings_seconds"]["process"]
@@ -180,6 +180,52 @@ def test_stats_rerun_uses_derive_subject_by_default_without_redoing_the_embeddin
     assert obs["response"].notna().any()
     assert (obs["cohort"].astype(str) == obs["patient_id"].astype(str).map(s["cohort"].astype(str))).all()
     assert (out / "figures" / "umap_by_outcome.svg").stat().st_size > 1000
+
+
+def test_run_calls_malignant_cells_and_reads_the_tcr_files_beside_the_libraries(journey, tmp_path):
+    """Issue 16 items 2 and 3 wired into `latc omics sc run`: the malignant call and the V(D)J files
+    written by `latc synth` beside each library reach the tables, tcr.h5ad and run.json; the
+    statistics-only re-run keeps the clonotypes and redoes the TCR associations with the outcomes."""
+    full = journey["full"]
+    s = journey["s"]
+    truth = json.loads((s / "truth.json").read_text())["omics"]["scrna_seq"]
+    vdj = sorted((s / "study" / "omics" / "scrna_seq").glob("*_filtered_contig_annotations.csv"))
+    assert len(vdj) == truth["n_samples_written"] and truth["tcr"]
+    a = ad.read_h5ad(full / "adata.h5ad")
+    m = pd.read_csv(full / "tables" / "malignant_summary.csv")
+    # the summary counts are the AnnData's calls, sample by sample
+    calls = pd.crosstab(a.obs["sample_id"].astype(str), a.obs["malignant"].astype(str))
+    got = m.set_index("sample_id")
+    assert got["n_malignant"].to_dict() == calls.reindex(got.index).get("malignant", 0).fillna(0).astype(int).to_dict()
+    assert (got["n_epithelial"] == got[["n_malignant", "n_normal", "n_undetermined"]].sum(axis=1)).all()
+    # the planted clones are found: called-malignant cells are mostly truly malignant ones
+    if "true_malignant" in a.obs and (a.obs["malignant"] == "malignant").sum() >= 20:
+        called = a.obs["malignant"] == "malignant"
+        assert a.obs.loc[called, "true_malignant"].astype(bool).mean() > 0.8
+    seg = pd.read_csv(full / "tables" / "cnv_segments.csv")
+    assert list(seg.columns[:5]) == ["patient_id", "chromosome", "start", "end", "kind"]
+    assert set(seg["kind"]) <= {"gain", "loss"}
+    # TCR: every library's V(D)J file read, checksummed in run.json, clonotypes in tables and obs
+    rec = json.loads((full / "run.json").read_text())
+    assert len(rec["inputs"]["vdj_files"]["files"]) == len(vdj) and "tcr" in rec["steps"]
+    feats = pd.read_csv(full / "tables" / "tcr_features.csv")
+    assert set(feats["sample_id"]) <= set(a.obs["sample_id"].astype(str)) and len(feats) == len(vdj)
+    assert (full / "tcr.h5ad").is_file() and a.obs["tcr_clone_id"].notna().any()
+    skipped = pd.read_csv(full / "skipped.csv", dtype=str, keep_default_na=False)
+    assert not skipped["analysis"].eq("tcr").any() and not skipped["analysis"].eq("malignant").any()
+    assert not (full / "tables" / "tcr_associations.csv").exists()   # no subject table in the first run
+    out = (journey["root"] / "sc_full.stdout").read_text()
+    assert "malignant cells:" in out and "TCR:" in out
+    # statistics only: clonotypes and the malignant call unchanged, associations now with derive's outcomes
+    rerun = _copy_run(journey, tmp_path, "tcr_stats")
+    r = _invoke("omics", "sc", "stats", str(rerun), "--no-figures")
+    _quiet(r)
+    for name in ("tcr_clones", "tcr_features", "tcr_overlap", "tcr_qc", "malignant_summary", "cnv_segments"):
+        pd.testing.assert_frame_equal(pd.read_csv(full / "tables" / f"{name}.csv"),
+                                      pd.read_csv(rerun / "tables" / f"{name}.csv"), check_dtype=False)
+    ta = pd.read_csv(rerun / "tables" / "tcr_associations.csv")
+    assert len(ta) and set(ta["outcome"]) >= {"objective_response"}
+    assert (rerun / "tcr.h5ad").is_file()
 
 
 def test_stats_with_named_outcome_columns_and_one_line_errors(journey, tmp_path):

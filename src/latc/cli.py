@@ -87,6 +87,11 @@ def _time_option():
     return typer.Option(None, "--time-column", help="RFS time column of the subject table (default rfs_time_months).")
 
 
+def _jobs_option():
+    return typer.Option(None, "--jobs", "-j", min=1, help="Worker processes for the pseudobulk fits "
+                        "(default: every CPU; the results do not depend on it).")
+
+
 def _event_option():
     return typer.Option(None, "--event-column", help="RFS event column, 1 = event (default rfs_event).")
 
@@ -560,8 +565,9 @@ def omics_sc_run(
     seed: int = typer.Option(0, "--seed"),
     no_figures: bool = typer.Option(False, "--no-figures", help="Write no figures."),
     data_root: Optional[Path] = _data_root_option(),
+    jobs: Optional[int] = _jobs_option(),
 ) -> None:
-    """QC → annotation → composition/DA → pseudobulk DE → sample features (+ response/RFS tests) → figures.
+    """QC → annotation → malignant cells → composition/DA → pseudobulk DE → sample features (+ response/RFS tests) → T-cell clonotypes → figures.
 
     Re-run only the statistics (e.g. after a new `latc derive`) with `latc omics sc stats OUT`.
     """
@@ -576,7 +582,7 @@ def omics_sc_run(
             r, note = run_study(study_dir, out, manifest=manifest, subject=subject, response=response_column,
                                 time_col=time_column, event_col=event_column, strict=strict, correction=correction,
                                 batch_key=batch_key, resolution=resolution, seed=seed, doublets=doublets,
-                                figures=not no_figures, data_root=data_root, progress=session.step)
+                                figures=not no_figures, data_root=data_root, progress=session.step, n_jobs=jobs)
     except (OmicsInputError, ValueError) as exc:
         _fail(str(exc))
     _omics_done(r, note, out, figures=not no_figures, adata=True)
@@ -606,6 +612,7 @@ def omics_sc_stats(
     time_column: Optional[str] = _time_option(),
     event_column: Optional[str] = _event_option(),
     no_figures: bool = typer.Option(False, "--no-figures", help="Write no figures."),
+    jobs: Optional[int] = _jobs_option(),
 ) -> None:
     """Statistics only, from the saved adata.h5ad: no QC, no embedding, paired pseudobulk DE reused."""
     from latc.omics._manifest import OmicsInputError
@@ -616,7 +623,8 @@ def omics_sc_stats(
             from latc.omics.sc._run import stats_from_h5ad
 
             r, note = stats_from_h5ad(source, out, subject=subject, response=response_column, time_col=time_column,
-                                      event_col=event_column, figures=not no_figures, progress=session.step)
+                                      event_col=event_column, figures=not no_figures, progress=session.step,
+                                      n_jobs=jobs)
     except (OmicsInputError, ValueError) as exc:
         _fail(str(exc))
     _omics_done(r, note, target, figures=not no_figures, adata=True)

@@ -48,8 +48,19 @@ def bh(p: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def composition(adata: AnnData, *, cell_type: str = "cell_type") -> pd.DataFrame:
-    """Long table: one row per sample × cell type with ``n_cells``, ``n_sample`` and ``proportion``,
-    plus the sample keys (every type of the annotation appears, with 0 where absent)."""
+    """Long table: one row per sample × cell type with ``n_cells``, ``n_sample`` (the sample's
+    *assigned* cells), ``proportion`` (= n_cells / n_sample) and ``n_unassigned`` (the sample's
+    cells labelled ``unassigned`` by :func:`latc.omics.sc.annotate`), plus the sample keys; every
+    type of the annotation appears, with 0 where absent.
+
+    Unassigned cells are not a cell type: they are left out of the denominators and of the
+    differential-abundance tests (a cell that fits no modelled type would otherwise dilute every
+    proportion and enter the CLR as a pseudo-type whose size depends on the marker panel), and
+    reported per sample in ``n_unassigned`` so a sample whose share of unassigned cells changes
+    (tumour cells of a type outside the panel, a damaged library) stays visible.
+    """
+    from latc.omics.sc._annotate import UNASSIGNED
+
     obs = adata.obs
     keys = [k for k in SAMPLE_KEYS if k in obs]
     samples = obs[keys].astype(str).drop_duplicates("sample_id").set_index("sample_id")
@@ -57,12 +68,14 @@ def composition(adata: AnnData, *, cell_type: str = "cell_type") -> pd.DataFrame
     if isinstance(obs[cell_type].dtype, pd.CategoricalDtype):
         cats = [c for c in obs[cell_type].cat.categories]
         tab = tab.reindex(columns=cats, fill_value=0)
+    n_un = tab.pop(UNASSIGNED) if UNASSIGNED in tab.columns else pd.Series(0, index=tab.index)
     long = tab.stack().rename("n_cells").reset_index()
     long.columns = ["sample_id", "cell_type", "n_cells"]
     long["n_sample"] = long.groupby("sample_id")["n_cells"].transform("sum")
-    long["proportion"] = long["n_cells"] / long["n_sample"]
+    long["proportion"] = long["n_cells"] / long["n_sample"].where(long["n_sample"] > 0)
+    long["n_unassigned"] = long["sample_id"].map(n_un).fillna(0).astype(int)
     long = long.merge(samples.reset_index(), on="sample_id", how="left")
-    return long[keys + ["cell_type", "n_cells", "n_sample", "proportion"]]
+    return long[keys + ["cell_type", "n_cells", "n_sample", "proportion", "n_unassigned"]]
 
 
 def clr(counts: pd.DataFrame, pseudocount: float = PSEUDOCOUNT) -> pd.DataFrame:

@@ -2,7 +2,10 @@
 
 Feature columns (all per sample; ``NaN`` where a cell type has fewer than ``min_cells`` cells):
 
-* ``prop__<cell_type>`` — share of the sample's cells annotated as the type (after QC);
+* ``n_cells`` — cells after QC; ``n_unassigned`` — of them, cells the annotation left
+  ``unassigned`` (a sample-quality indicator, not tested against the outcomes);
+* ``prop__<cell_type>`` — share of the sample's *assigned* cells annotated as the type (unassigned
+  cells are left out of the denominator, as in :func:`latc.omics.sc.composition`);
 * ``clr__<cell_type>`` — its centred log-ratio (pseudocount 0.5; see ``_composition``);
 * ``sig__<signature>__all`` — mean per-cell signature score over all cells;
 * ``sig__<signature>__<cell_type>`` — mean score within a type, for the pairs in
@@ -24,9 +27,13 @@ from anndata import AnnData
 from scipy import stats
 
 from latc.omics._manifest import SAMPLE_KEYS
+from latc.omics.sc._annotate import UNASSIGNED
 from latc.omics.sc._composition import bh, clr
 
 __all__ = ["SIGNATURE_CELL_TYPES", "sample_features", "feature_changes", "associate_features", "subject_from_latent"]
+
+#: per-sample counts of the feature table that are not tested against the outcomes
+NOT_FEATURES = ("n_cells", "n_unassigned")
 
 #: (signature, cell type) pairs summarised per sample beyond the all-cell means.
 SIGNATURE_CELL_TYPES: list[tuple[str, str]] = [
@@ -47,8 +54,10 @@ def sample_features(adata: AnnData, *, cell_type: str = "cell_type", min_cells: 
     if isinstance(obs[cell_type].dtype, pd.CategoricalDtype):
         counts = counts.reindex(columns=list(obs[cell_type].cat.categories), fill_value=0)
     n = counts.sum(axis=1)
-    parts = [n.rename("n_cells")]
-    parts.append((counts.div(n, axis=0)).add_prefix("prop__"))
+    n_un = counts.pop(UNASSIGNED) if UNASSIGNED in counts.columns else pd.Series(0, index=counts.index)
+    n_assigned = counts.sum(axis=1)
+    parts = [n.rename("n_cells"), n_un.rename("n_unassigned")]
+    parts.append((counts.div(n_assigned.where(n_assigned > 0), axis=0)).add_prefix("prop__"))
     present = counts.loc[:, counts.sum(axis=0) > 0]
     parts.append(clr(present).add_prefix("clr__"))
     sigs = [c for c in obs.columns if c.startswith("sig_")]
@@ -80,7 +89,7 @@ def feature_changes(features: pd.DataFrame, *, pre: str = "baseline", post: str 
                     tissue: str = "tumour") -> pd.DataFrame:
     """Post − pre difference of every numeric feature per patient (one row per patient with both)."""
     f = features[features["tissue"] == tissue]
-    num = [c for c in f.columns if c not in SAMPLE_KEYS and c != "n_cells" and pd.api.types.is_numeric_dtype(f[c])]
+    num = [c for c in f.columns if c not in SAMPLE_KEYS and c not in NOT_FEATURES and pd.api.types.is_numeric_dtype(f[c])]
     a = f[f["timepoint"] == pre].drop_duplicates("patient_id").set_index("patient_id")[num]
     b = f[f["timepoint"] == post].drop_duplicates("patient_id").set_index("patient_id")[num]
     both = a.index.intersection(b.index)
@@ -125,7 +134,7 @@ def associate_features(features: pd.DataFrame, subject: pd.DataFrame, *,
     subj.index = subj.index.astype(str)
     responses = [response] if isinstance(response, str) else list(response or [])
     num = [c for c in features.columns
-           if c not in SAMPLE_KEYS and c != "n_cells" and pd.api.types.is_numeric_dtype(features[c])]
+           if c not in SAMPLE_KEYS and c not in NOT_FEATURES and pd.api.types.is_numeric_dtype(features[c])]
     rows = []
     for (tissue, tp), f in features.groupby(["tissue", "timepoint"], sort=True):
         f = f.drop_duplicates("patient_id").set_index("patient_id")

@@ -28,8 +28,20 @@ PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#C
            "#DDDDDD"]
 
 
+#: cells the annotation left ``unassigned`` (no modelled type fits): mid grey, drawn underneath
+UNASSIGNED_COLOUR = "#B0B0B0"
+
+
 def _colours(categories) -> dict:
-    return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(categories)}
+    """Palette colours in category order; ``unassigned`` is always grey and takes no palette slot
+    (so a type keeps its colour whether or not some cells are unassigned)."""
+    from latc.omics.sc._annotate import UNASSIGNED
+
+    cats = [c for c in categories if c != UNASSIGNED]
+    col = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(cats)}
+    if UNASSIGNED in list(categories):
+        col[UNASSIGNED] = UNASSIGNED_COLOUR
+    return col
 
 
 def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
@@ -48,10 +60,13 @@ def umap_by_cell_type(adata: AnnData, *, key: str = "cell_type", basis: str = "X
     idx = np.arange(len(lab))
     if len(idx) > max_points:
         idx = np.sort(np.random.default_rng(seed).choice(idx, max_points, replace=False))
+    from latc.omics.sc._annotate import UNASSIGNED
+
     cats = [c for c in (adata.obs[key].cat.categories if hasattr(adata.obs[key], "cat") else np.unique(lab)) if c in set(lab)]
     col = _colours(cats)
     fig, ax = plt.subplots(figsize=(7, 5.5))
-    for c in cats:
+    # unassigned cells first, so the typed cells are drawn over them
+    for c in sorted(cats, key=lambda c: c != UNASSIGNED):
         m = idx[lab[idx] == c]
         ax.scatter(xy[m, 0], xy[m, 1], s=2 if len(idx) > 5000 else 6, c=col[c], label=f"{c} ({(lab == c).sum():,})",
                    linewidths=0, rasterized=True)
@@ -59,7 +74,9 @@ def umap_by_cell_type(adata: AnnData, *, key: str = "cell_type", basis: str = "X
     ax.set_ylabel(f"{basis.replace('X_', '').upper()} 2")
     ax.set_xticks([]), ax.set_yticks([])
     ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=7, markerscale=3, frameon=False)
-    ax.set_title(f"Cells by {key.replace('_', ' ')} (n = {len(lab):,})")
+    n_un = int((lab == UNASSIGNED).sum())
+    note = f"; {n_un:,} unassigned ({n_un / max(len(lab), 1):.0%}, grey)" if n_un else ""
+    ax.set_title(f"Cells by {key.replace('_', ' ')} (n = {len(lab):,}{note})")
     return fig
 
 
@@ -112,9 +129,24 @@ def umap_panels(adata: AnnData, keys: list[str] | None = None, *, basis: str = "
 
 
 def composition_bars(comp: pd.DataFrame, *, tissue: str = "tumour", max_patients: int = 40) -> Figure:
-    """Stacked proportions per sample, grouped by patient, one bar per timepoint."""
+    """Stacked shares per sample, grouped by patient, one bar per timepoint. With the
+    ``n_unassigned`` column of :func:`latc.omics.sc.composition` the bars are shares of *all* the
+    sample's cells and the unassigned cells are a grey segment on top (the tables and tests use
+    shares of the assigned cells); without it, the proportions as given."""
+    from latc.omics.sc._annotate import UNASSIGNED
+
     c = comp[comp["tissue"] == tissue]
+    if "n_unassigned" in c.columns:
+        total = (c["n_sample"] + c["n_unassigned"]).where(lambda t: t > 0)
+        c = c.assign(proportion=c["n_cells"] / total)
+        if (c["n_unassigned"] > 0).any():
+            un = c.drop_duplicates("sample_id").assign(cell_type=UNASSIGNED)
+            un = un.assign(proportion=un["n_unassigned"] / (un["n_sample"] + un["n_unassigned"]))
+            c = pd.concat([c, un], ignore_index=True)
     wide = c.pivot_table(index=["patient_id", "timepoint"], columns="cell_type", values="proportion", fill_value=0)
+    # the annotation's type order (as in the UMAP legend), the grey unassigned segment on top
+    order = [t for t in dict.fromkeys(c["cell_type"].astype(str)) if t in wide.columns and t != UNASSIGNED]
+    wide = wide[order + ([UNASSIGNED] if UNASSIGNED in wide.columns else [])]
     pts = list(dict.fromkeys(wide.index.get_level_values(0)))[:max_patients]
     wide = wide.loc[wide.index.get_level_values(0).isin(pts)]
     order = {"baseline": 0, "on_treatment": 1, "surgery": 2, "follow_up": 3}
@@ -127,10 +159,11 @@ def composition_bars(comp: pd.DataFrame, *, tissue: str = "tumour", max_patients
         ax.bar(x, wide[t].to_numpy(), bottom=bottom, color=col[t], label=t, width=0.85)
         bottom += wide[t].to_numpy()
     ax.set_xticks(x, [f"{p} {tp[:2].upper()}" for p, tp in wide.index], rotation=90, fontsize=6)
-    ax.set_ylabel("proportion of cells")
+    ax.set_ylabel("share of the sample's cells" + (" (grey: unassigned)" if UNASSIGNED in wide.columns else ""))
     ax.set_ylim(0, 1)
     ax.set_title(f"Cell-type composition per patient and timepoint ({tissue})")
-    ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=7, frameon=False)
+    handles, labels = ax.get_legend_handles_labels()   # legend top to bottom = bar top to bottom
+    ax.legend(handles[::-1], labels[::-1], loc="center left", bbox_to_anchor=(1, 0.5), fontsize=7, frameon=False)
     return fig
 
 

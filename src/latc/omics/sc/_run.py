@@ -1,17 +1,21 @@
-"""End-to-end single-cell run: QC → normalise/embed → annotate → signatures (:func:`process`, the
-slow part), then the statistics (:func:`run_statistics`: composition/DA → pseudobulk DE → sample
-features + association with response/RFS) → figures; tables as CSV.
+"""End-to-end single-cell run: QC → normalise/embed → annotate → signatures → malignant versus
+normal epithelial cells (:func:`process`, the slow part), then the statistics
+(:func:`run_statistics`: composition/DA → malignant summary → pseudobulk DE → sample features +
+association with response/RFS), the T-cell receptor clonotypes when V(D)J files lie beside the
+libraries (:func:`latc.omics.sc.tcr_step`) → figures; tables as CSV.
 
 Output (the layout of every omics command, :mod:`latc.omics._output`): ``tables/`` —
-``qc_summary``, ``composition``, ``da_paired``, ``da_response``, ``pseudobulk_de``, ``features``,
-``feature_changes``, ``associations`` (``.csv``); ``skipped.csv`` (analyses not run and why);
+``qc_summary``, ``composition``, ``da_paired``, ``da_response``, ``malignant_summary``,
+``cnv_segments``, ``pseudobulk_de``, ``pseudobulk_fits``, ``features``, ``feature_changes``,
+``associations`` and the ``tcr_*`` tables (``.csv``); ``skipped.csv`` (analyses not run and why);
 ``adata.h5ad`` (processed cells; ``obs`` carries the sample keys, ``cohort`` and ``response``);
-``figures/`` (``umap_cell_type``, ``umap_by_outcome``, ``marker_dotplot``, composition and paired
-plots); ``run.json``.
+``tcr.h5ad`` (the analysed T-cell receptors); ``figures/`` (``umap_cell_type``,
+``umap_by_outcome``, ``marker_dotplot``, composition and paired plots, ``cnv_heatmap``,
+``tcr_*``); ``run.json``.
 
 Outcomes come from `latc derive`'s subject table (:mod:`latc.omics._outcomes`). Changing it does not
 need the embedding again: :func:`stats_from_h5ad` (``latc omics sc stats OUT``) reruns the statistics
-on the saved ``adata.h5ad``.
+on the saved ``adata.h5ad`` (and ``tcr.h5ad``).
 """
 
 from __future__ import annotations
@@ -31,13 +35,15 @@ from latc.omics._manifest import OmicsInputError
 from latc.omics._outcomes import Outcomes, annotate_outcomes, load_outcomes
 from latc.omics._outcomes import cohort_from_study as _cohort_from_study
 from latc.omics._output import Output, Progress, files_checksum, manifest_checksum, no_progress, write_run_json
-from latc.omics.sc._annotate import annotate
+from latc.omics.sc._annotate import UNASSIGNED, annotate
 from latc.omics.sc._composition import composition, differential_abundance
 from latc.omics.sc._features import associate_features, feature_changes, sample_features
+from latc.omics.sc._malignant import call_malignant, summarise_malignant
 from latc.omics.sc._pipeline import DEFAULT_CORRECTION, embed, normalise
-from latc.omics.sc._pseudobulk import pseudobulk, pseudobulk_de
+from latc.omics.sc._pseudobulk import FIT_COLUMNS, DeSpec, pseudobulk, pseudobulk_de_many
 from latc.omics.sc._qc import qc_filter, qc_metrics, qc_summary
 from latc.omics.sc._signatures import score_signatures
+from latc.omics.sc._tcr import TCR_TABLES, tcr_figures, tcr_step, write_tcr_h5ad
 
 __all__ = ["COMPARISONS", "ScResult", "run_sc", "process", "run_statistics", "annotate_outcomes", "run_study",
            "stats_from_h5ad", "write_outputs"]
@@ -49,8 +55,8 @@ COMPARISONS: list[tuple[str, str, str]] = [
 ]
 
 #: result tables, in the order they are written
-TABLES = ["qc_summary", "composition", "da_paired", "da_response", "pseudobulk_de", "features", "feature_changes",
-          "associations"]
+TABLES = ["qc_summary", "composition", "da_paired", "da_response", "malignant_summary", "cnv_segments", "pseudobulk_de",
+          "pseudobulk_fits", "features", "feature_changes", "associations", *TCR_TABLES]
 
 
 @dataclass
@@ -67,26 +73,63 @@ class ScResult:
 
     def summary(self) -> str:
         a = self.adata
+        ct = a.obs["cell_type"].astype(str)
+        n_un = int((ct == UNASSIGNED).sum())
         lines = [f"{a.n_obs:,} cells × {a.n_vars:,} genes in {a.obs['sample_id'].nunique()} samples; "
-                 f"{a.obs['cell_type'].nunique()} cell types"]
-        for name in ("da_paired", "da_response", "pseudobulk_de", "associations"):
+                 f"{ct[ct != UNASSIGNED].nunique()} cell types"
+                 + (f"; {n_un:,} cells ({n_un / max(a.n_obs, 1):.1%}) unassigned (no modelled type fits; left out of "
+                    "composition and pseudobulk)" if n_un else "")]
+        m = self.tables.get("malignant_summary")
+        if m is not None and len(m) and m["n_epithelial"].sum():
+            pts = m.drop_duplicates("patient_id") if "patient_id" in m else m
+            n_clone = int(pts["clone_detected"].fillna(False).astype(bool).sum()) if "clone_detected" in pts else 0
+            lines.append(f"malignant cells: {int(m['n_malignant'].sum()):,} of {int(m['n_epithelial'].sum()):,} "
+                         f"epithelial cells ({int(m['n_normal'].sum()):,} normal, {int(m['n_undetermined'].sum()):,} "
+                         f"undetermined); a copy-number clone in {n_clone} of {len(pts)} patients")
+        f = self.tables.get("tcr_features")
+        if f is not None and len(f):
+            lines.append(f"TCR: {int(f['n_cells'].sum()):,} T cells with a receptor, "
+                         f"{int(f['tcr_n_clonotypes'].sum()):,} clonotypes (per sample, summed) in {len(f)} samples")
+        for name in ("da_paired", "da_response", "pseudobulk_de", "associations", "tcr_associations"):
             t = self.tables.get(name)
             if t is not None and len(t):
                 qcol = "q" if "q" in t else "padj"
                 lines.append(f"{name}: {len(t):,} tests, {int((t[qcol] < 0.05).sum()):,} with FDR < 0.05")
+            if name == "pseudobulk_de":
+                lines += _fits_summary(self.tables.get("pseudobulk_fits"))
         if self.skipped:
             lines.append(f"{len(self.skipped)} analyses skipped (reasons in skipped.csv)")
         return "\n".join(lines)
 
 
+def _fits_summary(fits: pd.DataFrame | None) -> list[str]:
+    """One line on the pseudobulk fits whose dispersion trend was not their own parametric one."""
+    if fits is None or not len(fits) or "dispersion_fit" not in fits:
+        return []
+    k = fits["dispersion_fit"].astype(str).value_counts()
+    parts = []
+    if k.get("mean_fallback", 0):
+        parts.append(f"{k['mean_fallback']} fell back to a mean dispersion trend (parametric trend did not converge)")
+    shared = int(k.get("shared_parametric", 0) + k.get("shared_mean", 0))
+    if shared:
+        parts.append(f"{shared} (thin data) used the trend shared with the other cell types")
+    if not parts:
+        return []
+    return [f"pseudobulk fits: {len(fits)}; " + "; ".join(parts) + " — tables/pseudobulk_fits.csv"]
+
+
 def process(adata: AnnData, *, qc: bool = True, doublets: bool = True, batch_key: str | None = "center_id",
             correction: str = DEFAULT_CORRECTION, resolution: float = 1.0, umap: bool = True, seed: int = 0,
-            annotation_level: str = "cluster", neighbors_method: str = "umap",
+            annotation_level: str = "cluster", neighbors_method: str = "umap", malignant: bool = True,
             progress: Progress | None = None) -> AnnData:
-    """QC (when counts are present) → normalise → embed → annotate → signature scores.
+    """QC (when counts are present) → normalise → embed → annotate → signature scores → malignant
+    versus normal epithelial cells (copy-number inference, :func:`latc.omics.sc.call_malignant`;
+    ``malignant=False`` skips it).
 
     Accepts raw counts or already log-normalised data (no QC filtering by counts, no pseudobulk).
     Returns the processed (filtered) AnnData; ``uns["qc_summary"]`` holds the per-sample QC table.
+    When the malignant call cannot run (no reference or epithelial cells, too few genes with a
+    genome position) the reason is in ``uns["latc_sc"]["malignant_skipped"]``.
     ``progress`` is called with the name of each step before it runs.
     """
     step = progress or no_progress
@@ -103,8 +146,16 @@ def process(adata: AnnData, *, qc: bool = True, doublets: bool = True, batch_key
     embed(adata, batch_key=batch_key, correction=correction, resolution=resolution, umap=umap, seed=seed,
           neighbors_method=neighbors_method)
     step("annotate cell types, score signatures")
-    annotate(adata, level=annotation_level)
+    annotate(adata, level=annotation_level, seed=seed)
     score_signatures(adata, seed=seed)
+    if malignant:
+        step("malignant vs normal epithelial cells (inferred copy number)")
+        try:
+            call_malignant(adata, batch_key=batch_key, seed=seed)
+        except OmicsInputError as exc:
+            adata.uns.setdefault("latc_sc", {})["malignant_skipped"] = str(exc)
+    else:
+        adata.uns.setdefault("latc_sc", {})["malignant_skipped"] = "not asked for (malignant=False)"
     if summ is not None:
         adata.uns["qc_summary"] = summ
     return adata
@@ -121,8 +172,8 @@ def _stats_input(subject, outcomes, response, time_col, event_col) -> Outcomes:
 def run_statistics(adata: AnnData, *, outcomes: Outcomes | None = None, subject: pd.DataFrame | None = None,
                    response: str | list[str] | None = None, time_col: str | None = None, event_col: str | None = None,
                    de_cell_types: list[str] | None = None, min_cells_de: int = 10,
-                   paired_de: tuple[pd.DataFrame, list[dict]] | None = None,
-                   progress: Progress | None = None) -> ScResult:
+                   paired_de: tuple | None = None,
+                   progress: Progress | None = None, n_jobs: int | None = None) -> ScResult:
     """The statistics on a processed AnnData (:func:`process` output, or a saved ``adata.h5ad``):
     composition and differential abundance (paired pre/post; responders vs non-responders),
     pseudobulk DE, sample features and their association with response and RFS.
@@ -131,8 +182,12 @@ def run_statistics(adata: AnnData, *, outcomes: Outcomes | None = None, subject:
     ``patient_id``) with ``response`` / ``time_col`` / ``event_col`` (default: `latc derive`'s
     ``objective_response``, ``rfs_time_months``, ``rfs_event``). Without them the responder
     comparisons and associations are skipped (listed in ``skipped``). ``paired_de``: the paired
-    (post vs pre) pseudobulk DE rows and their skip records of an earlier run on the same AnnData —
-    they do not depend on the outcomes, so :func:`stats_from_h5ad` reuses them instead of refitting.
+    (post vs pre) pseudobulk DE rows, their skip records and (optionally) their fit records of an
+    earlier run on the same AnnData — they do not depend on the outcomes, so
+    :func:`stats_from_h5ad` reuses them instead of refitting.
+    ``n_jobs``: worker processes for the pseudobulk fits (default: the CPU count; results do not
+    depend on it). One row per fit, with the dispersion trend used and the warnings pydeseq2
+    raised, goes to ``tables["pseudobulk_fits"]``.
     """
     step = progress or no_progress
     t0 = time.perf_counter()
@@ -173,38 +228,54 @@ def run_statistics(adata: AnnData, *, outcomes: Outcomes | None = None, subject:
     res.tables["da_response"] = dr
     secs["composition"] = time.perf_counter() - t0
 
+    _malignant_tables(a, res)
+
     step("pseudobulk differential expression (pydeseq2)")
-    de = []
+    de: list[pd.DataFrame] = []
+    fits = pd.DataFrame(columns=FIT_COLUMNS)
     if "counts" in a.layers:
         pb = pseudobulk(a)
-        types = de_cell_types or list(pb.obs["cell_type"].unique())
+        types = de_cell_types or [t for t in pb.obs["cell_type"].unique() if t != UNASSIGNED]
+        # the fits to make, in output order; the paired ones of an earlier run are reused as they are
+        items: list[tuple] = []
+        specs: list[DeSpec] = []
         for tissue, pre, post in COMPARISONS:
             if paired_de is not None:  # outcome-independent: the earlier run's rows, in the same order
-                prev, prev_skip = paired_de
+                prev, prev_skip = paired_de[0], paired_de[1]
                 label = f"{post} vs {pre} (~ patient_id + timepoint)"
                 if len(prev):
-                    de.append(prev[(prev["tissue"].astype(str) == tissue) & (prev["contrast"].astype(str) == label)])
-                skip += [r for r in prev_skip if str(r.get("tissue")) == tissue
-                         and str(r.get("contrast", "")).endswith(f": {post} vs {pre}")]
+                    items.append(("rows", prev[(prev["tissue"].astype(str) == tissue)
+                                               & (prev["contrast"].astype(str) == label)]))
+                items.append(("skips", [r for r in prev_skip if str(r.get("tissue")) == tissue
+                                        and str(r.get("contrast", "")).endswith(f": {post} vs {pre}")]))
             else:
                 for ct in types:
-                    try:
-                        de.append(pseudobulk_de(pb, ct, design="paired", tissue=tissue, pre=pre, post=post, min_cells=min_cells_de))
-                    except OmicsInputError as exc:
-                        skip.append({"analysis": "pseudobulk_de", "tissue": tissue, "contrast": f"{ct}: {post} vs {pre}", "reason": str(exc)})
+                    items.append(("fit", len(specs), tissue, f"{ct}: {post} vs {pre}"))
+                    specs.append(DeSpec(ct, design="paired", tissue=tissue, pre=pre, post=post, min_cells=min_cells_de))
             if resp is not None:
                 for ct in types:
-                    try:
-                        de.append(pseudobulk_de(pb, ct, design="response", tissue=tissue, response=resp,
-                                                timepoint=pre, min_cells=min_cells_de))
-                    except OmicsInputError as exc:
-                        skip.append({"analysis": "pseudobulk_de", "tissue": tissue, "contrast": f"{ct}: response at {pre}", "reason": str(exc)})
+                    items.append(("fit", len(specs), tissue, f"{ct}: response at {pre}"))
+                    specs.append(DeSpec(ct, design="response", tissue=tissue, response=resp, timepoint=pre,
+                                        min_cells=min_cells_de))
+        results, fits, errors = pseudobulk_de_many(pb, specs, n_jobs=n_jobs)
+        if paired_de is not None and len(paired_de) > 2 and len(paired_de[2]):   # the reused fits' records
+            fits = pd.concat([paired_de[2], fits], ignore_index=True) if len(fits) else paired_de[2]
+        for it in items:
+            if it[0] == "rows":
+                de.append(it[1])
+            elif it[0] == "skips":
+                skip += it[1]
+            elif results[it[1]] is not None:
+                de.append(results[it[1]])
+            else:
+                skip.append({"analysis": "pseudobulk_de", "tissue": it[2], "contrast": it[3], "reason": str(errors[it[1]])})
         if resp is None:
             skip.append({"analysis": "pseudobulk_de", "tissue": "", "contrast": "response", "reason": no_resp})
     else:
         skip.append({"analysis": "pseudobulk_de", "tissue": "", "contrast": "", "reason": "no raw counts (data given normalised)"})
     de = [d for d in de if len(d)]
     res.tables["pseudobulk_de"] = pd.concat(de, ignore_index=True) if de else pd.DataFrame()
+    res.tables["pseudobulk_fits"] = fits
     secs["pseudobulk_de"] = time.perf_counter() - t0 - sum(secs.values())
 
     step("sample features and their association with the outcomes")
@@ -231,11 +302,24 @@ def run_statistics(adata: AnnData, *, outcomes: Outcomes | None = None, subject:
     return res
 
 
+def _malignant_tables(a: AnnData, res: ScResult) -> None:
+    """``malignant_summary`` (one row per sample) and ``cnv_segments`` (the clones' altered
+    segments) from :func:`process`'s malignant call, or a ``skipped`` record saying why there is none."""
+    if "malignant" not in a.obs:
+        reason = str(a.uns.get("latc_sc", {}).get("malignant_skipped", "")) or "no malignant call in this AnnData"
+        res.skipped.append({"analysis": "malignant", "tissue": "", "contrast": "", "reason": reason})
+        return
+    res.tables["malignant_summary"] = summarise_malignant(a)
+    seg = a.uns.get("latc_malignant", {}).get("segments")
+    res.tables["cnv_segments"] = seg.rename(columns={"group": "patient_id"}) if isinstance(seg, pd.DataFrame) \
+        else pd.DataFrame(columns=["patient_id", "chromosome", "start", "end", "kind", "n_windows", "mean_shift"])
+
+
 def run_sc(adata: AnnData, out: str | Path | None = None, *, subject: pd.DataFrame | None = None,
            outcomes: Outcomes | None = None, response: str | list[str] | None = None, time_col: str | None = None,
            event_col: str | None = None, de_cell_types: list[str] | None = None, min_cells_de: int = 10,
            figures: bool = True, seed: int = 0, progress: Progress | None = None, cohort: pd.Series | None = None,
-           **process_kw) -> ScResult:
+           n_jobs: int | None = None, **process_kw) -> ScResult:
     """:func:`process` then :func:`run_statistics` on the libraries in ``adata``; written to ``out``
     (:func:`write_outputs`) when given. ``subject``: one row per ``patient_id`` with the outcome
     columns (default names: `latc derive`'s ``objective_response``, ``rfs_time_months``,
@@ -246,7 +330,8 @@ def run_sc(adata: AnnData, out: str | Path | None = None, *, subject: pd.DataFra
     a = process(adata, seed=seed, progress=progress, **process_kw)
     secs = {"process": time.perf_counter() - t0}
     annotate_outcomes(a, o, cohort=cohort)
-    res = run_statistics(a, outcomes=o, de_cell_types=de_cell_types, min_cells_de=min_cells_de, progress=progress)
+    res = run_statistics(a, outcomes=o, de_cell_types=de_cell_types, min_cells_de=min_cells_de, progress=progress,
+                         n_jobs=n_jobs)
     res.seconds = {**secs, **res.seconds}
     res.steps = ["process", "statistics"]
     if out is not None:
@@ -268,9 +353,11 @@ def _json_safe_uns(a: AnnData) -> None:
 
 def write_outputs(res: ScResult, out: Path, *, figures: bool = True, responders: pd.Series | None = None,
                   adata: bool = True, progress: Progress | None = None, command: str = "latc omics sc run",
-                  parameters: dict | None = None, inputs: dict | None = None) -> Path:
+                  parameters: dict | None = None, inputs: dict | None = None, tcr: AnnData | None = None) -> Path:
     """Write the tables (``tables/*.csv``), ``skipped.csv``, ``adata.h5ad``, figures and ``run.json``
-    into ``out`` (the omics output layout, :mod:`latc.omics._output`); returns ``out``."""
+    into ``out`` (the omics output layout, :mod:`latc.omics._output`); returns ``out``. ``tcr``: the
+    analysed T-cell receptor cells of :func:`latc.omics.sc.tcr_step`, written as ``tcr.h5ad`` (a
+    ``tcr.h5ad`` of an earlier run in ``out`` is removed when there is none)."""
     step = progress or no_progress
     o = Output(out)
     o.root.mkdir(parents=True, exist_ok=True)
@@ -287,6 +374,10 @@ def write_outputs(res: ScResult, out: Path, *, figures: bool = True, responders:
         _json_safe_uns(a)
         a.write_h5ad(o.adata_path, compression="gzip")
         o.files.append(o.adata_path)
+    if tcr is not None:
+        o.files.append(write_tcr_h5ad(tcr, o.root / "tcr.h5ad"))
+    elif adata:
+        (o.root / "tcr.h5ad").unlink(missing_ok=True)
     if figures:
         responders = responders if responders is not None else (res.outcomes.responders() if res.outcomes else None)
         _figures(res, o, responders)
@@ -327,6 +418,23 @@ def _figures(res: ScResult, o: Output, responders: pd.Series | None) -> None:
             o.figure(paired_plot(c, value="proportion", pre=pre, post=post, group=responders,
                                  ylabel="CD8 effector share"),
                      f"paired_cd8_effector_{safe_filename(tissue)}_{safe_filename(post)}")
+    for name, fig in tcr_figures(res.tables, responders=responders).items():
+        o.figure(fig, name)
+    if "malignant" in a.obs and "X_cnv" in a.obsm:
+        from latc.omics.sc._malignant_plots import cnv_heatmap
+
+        o.figure(cnv_heatmap(a), "cnv_heatmap")
+
+
+def _merge_tcr(r: ScResult, t) -> None:
+    """Add a TCR step's tables, skip records and timings to the single-cell result. A table that is
+    empty because its analysis was skipped is left out, as the single-cell ``associations`` is."""
+    skipped = {str(x.get("analysis")) for x in t.skipped}
+    r.tables.update({k: v for k, v in t.tables.items() if len(v) or k not in skipped})
+    r.skipped.extend(t.skipped)
+    if t.tcr is not None or t.seconds:
+        r.seconds["tcr"] = float(sum(t.seconds.values()))
+        r.steps.append("tcr")
 
 
 def load_subject(path: str | Path, **kw) -> tuple[pd.DataFrame, str]:
@@ -380,13 +488,16 @@ def run_study(study_dir: str | Path, out: str | Path, *, manifest: str | Path | 
     r = run_sc(a, None, outcomes=o, progress=progress, cohort=cohort, **kw)
     r.seconds = {**secs, **r.seconds}
     r.steps = ["read", "process", "statistics"]
+    # T-cell clonotypes from the V(D)J files beside the libraries (none: one skipped record)
+    t = tcr_step(m, root, r.adata, outcomes=o, strict=strict, progress=progress)
+    _merge_tcr(r, t)
     inputs = {"study": str(study_dir.resolve()), "data_root": str(Path(root).resolve()), "manifest": manifest_checksum(m),
               "subject": files_checksum({"subject": o.source}) if o.source and Path(o.source).is_file() else None,
-              "data_files": files_checksum(files)}
+              "data_files": files_checksum(files), "vdj_files": files_checksum(t.parameters.get("files", {}))}
     params = {"strict": strict, "figures": figures, "de_cell_types": kw.get("de_cell_types"),
               "min_cells_de": kw.get("min_cells_de", 10), **{k: v for k, v in kw.items()},
               "response_columns": o.responses, "time_column": o.time, "event_column": o.event}
-    write_outputs(r, Path(out), figures=figures, progress=progress, parameters=params, inputs=inputs)
+    write_outputs(r, Path(out), figures=figures, progress=progress, parameters=params, inputs=inputs, tcr=t.tcr)
     notes = [o.message()]
     if skipped:
         notes.append(f"{len(skipped)} sample file(s) named in the manifest absent and skipped (their ids are in "
@@ -399,7 +510,7 @@ def stats_from_h5ad(source: str | Path, out: str | Path | None = None, *,
                     subject: str | Path | pd.DataFrame | None = None, response: str | list[str] | None = None,
                     time_col: str | None = None, event_col: str | None = None, figures: bool = True,
                     progress: Progress | None = None, de_cell_types: list[str] | None = None,
-                    min_cells_de: int = 10) -> tuple[ScResult, str]:
+                    min_cells_de: int = 10, n_jobs: int | None = None) -> tuple[ScResult, str]:
     """Rerun only the statistics on the ``adata.h5ad`` of an earlier run (no QC, no embedding).
 
     ``source``: an earlier run's output folder (``adata.h5ad`` + ``run.json``) or the ``.h5ad``;
@@ -452,12 +563,24 @@ def stats_from_h5ad(source: str | Path, out: str | Path | None = None, *,
     paired = _earlier_paired_de(h5.parent, pcols, de_cell_types, min_cells_de)
     secs = {"read": time.perf_counter() - t0}
     annotate_outcomes(a, o)
-    r = run_statistics(a, outcomes=o, de_cell_types=de_cell_types, min_cells_de=min_cells_de, paired_de=paired,
+    r = run_statistics(a, outcomes=o, de_cell_types=de_cell_types, min_cells_de=min_cells_de, paired_de=paired, n_jobs=n_jobs,
                        progress=progress)
     if qc_prev.is_file() and "qc_summary" not in r.tables:
         r.tables["qc_summary"] = pd.read_csv(qc_prev)  # QC is not rerun: keep the earlier run's table
     r.seconds = {**secs, **r.seconds}
     r.steps = ["read_h5ad", "statistics"]
+    tcr = None
+    tcr_h5 = h5.parent / "tcr.h5ad"
+    if tcr_h5.is_file():  # the earlier run's analysed T-cell receptors: clonotypes kept, statistics redone
+        from latc.omics.sc._tcr import run_tcr
+
+        step(f"TCR statistics on {tcr_h5}")
+        t = run_tcr(ad.read_h5ad(tcr_h5), adata=a, outcomes=o, progress=progress)
+        _merge_tcr(r, t)
+        tcr = t.tcr
+        qc_tcr = h5.parent / "tables" / "tcr_qc.csv"
+        if qc_tcr.is_file():  # chain QC counts cells the saved tcr.h5ad no longer holds: keep the earlier table
+            r.tables["tcr_qc"] = pd.read_csv(qc_tcr)
     inputs = {**(prev.get("inputs") or {}), "adata": files_checksum({"adata": h5}),
               "subject": files_checksum({"subject": o.source}) if o.source and Path(o.source).is_file() else None}
     params = {**{k: v for k, v in pcols.items() if k not in ("response_columns", "time_column", "event_column")},
@@ -465,7 +588,7 @@ def stats_from_h5ad(source: str | Path, out: str | Path | None = None, *,
               "de_cell_types": de_cell_types, "min_cells_de": min_cells_de, "paired_de_reused": paired is not None,
               "response_columns": o.responses, "time_column": o.time, "event_column": o.event}
     write_outputs(r, Path(out) if out is not None else h5.parent, figures=figures, progress=progress,
-                  command="latc omics sc stats", parameters=params, inputs=inputs)
+                  command="latc omics sc stats", parameters=params, inputs=inputs, tcr=tcr)
     return r, o.message()
 
 
@@ -482,8 +605,19 @@ def _earlier_paired_de(folder: Path, params: dict, de_cell_types, min_cells_de: 
         sk = pd.read_csv(skipped_csv, dtype=str, keep_default_na=False)
     except (ValueError, OSError):
         return None
-    if len(prev) and not {"tissue", "contrast"} <= set(prev.columns):
+    # rows of an earlier latc version (before the per-fit dispersion record) are refitted: thin
+    # cell types are now fitted with a shared trend
+    if len(prev) and not {"tissue", "contrast", "dispersion_fit"} <= set(prev.columns):
         return None
-    prev = prev[prev["contrast"].astype(str).str.endswith("(~ patient_id + timepoint)")]
+    paired = "(~ patient_id + timepoint)"
+    prev = prev[prev["contrast"].astype(str).str.endswith(paired)]
     rows = sk[(sk["analysis"] == "pseudobulk_de") & ~sk["contrast"].str.contains("response")].to_dict("records")
-    return prev.reset_index(drop=True), rows
+    fits_csv = folder / "tables" / "pseudobulk_fits.csv"
+    fits = pd.DataFrame(columns=FIT_COLUMNS)
+    if fits_csv.is_file() and fits_csv.stat().st_size > 1:
+        try:
+            f = pd.read_csv(fits_csv, keep_default_na=True)
+            fits = f[f["contrast"].astype(str).str.endswith(paired)].reset_index(drop=True)
+        except (ValueError, OSError, KeyError):
+            pass
+    return prev.reset_index(drop=True), rows, fits

@@ -18,6 +18,15 @@ Generative model (per sample):
   pseudobulk tests see realistic replicate noise).
 * **QC material**: 4 % damaged cells (library × 0.3, mitochondrial share × 8) and 4 % doublets (the
   sum of two cells of the same sample).
+* **Malignant thyrocytes** (:data:`CNV_SEGMENTS`, :func:`plant_malignant`): among a tumour
+  sample's ``thyrocyte_tumour`` cells a share is malignant (Beta(7, 3), mean 0.7; every thyroid
+  cell of a lymph node is a metastasis); a patient's malignant cells carry that patient's clone —
+  1–3 arm-level segments of 22q loss, 1q gain, 7q gain (thyroid-cancer copy-number changes; see
+  the constant) or none (a CNV-quiet tumour, as most PTCs are; 1 patient in 6). Each gene in a
+  segment has its expected count × the copy ratio (3/2 gain, 1/2 loss), applied after the counts
+  are drawn — extra Poisson counts, or binomial thinning — from a generator of its own, so every
+  other draw (compositions, immune and stromal counts) is what it was before malignancy was
+  simulated. Gene positions: the shipped GRCh38 table (``gene_positions_grch38.csv``).
 
 Planted effects (``effects=True``), documented in the returned dict (→ ``truth.json``):
 
@@ -26,7 +35,9 @@ Planted effects (``effects=True``), documented in the returned dict (→ ``truth
   thyrocyte/tumour × 0.35 in tumour; TLS chemokines (CXCL13, CCL19, CCL21) × 3 in every cell;
 * non-responders at baseline: exhausted CD8 proportion × 3 in tumour and lymph node;
 * every neoadjuvant patient after treatment: 20 background genes differentially expressed in
-  ``cd8_t_effector`` (10 up, 10 down, log2 fold change ±1) — the pseudobulk DE truth.
+  ``cd8_t_effector`` (10 up, 10 down, log2 fold change ±1) — the pseudobulk DE truth;
+* responders after treatment: the malignant share of the remaining thyrocytes falls to a mean of
+  0.35 (Beta(3.5, 6.5)); the clones and segments are not effects (the null has them too).
 
 ``effects=False`` gives the null dataset: the same seed draws everything else identically.
 """
@@ -47,7 +58,8 @@ from latc.omics._manifest import SAMPLE_KEYS
 from latc.omics.sc._annotate import load_markers
 from latc.omics.sc._signatures import load_signatures
 
-__all__ = ["CELL_TYPES", "MT_GENES", "TISSUE_MIX", "add_center_effect", "gene_panel", "simulate_counts", "write_scrna"]
+__all__ = ["CELL_TYPES", "CNV_SEGMENTS", "MT_GENES", "TISSUE_MIX", "add_center_effect", "gene_panel",
+           "plant_malignant", "simulate_counts", "write_scrna"]
 
 MT_GENES = ["MT-ND1", "MT-ND2", "MT-CO1", "MT-CO2", "MT-ATP8", "MT-ATP6", "MT-CO3", "MT-ND3", "MT-ND4L",
             "MT-ND4", "MT-ND5", "MT-ND6", "MT-CYB"]
@@ -93,6 +105,24 @@ _PROGRAMMES: dict[str, list[str]] = {
 _LIBRARY = {"thyrocyte_tumour": 5000, "fibroblast": 4000, "endothelial": 3500, "macrophage_m1_like": 4000,
             "macrophage_m2_like": 4000, "monocyte": 3000, "dendritic": 3500, "neutrophil": 1200, "plasma": 5000}
 _TLS_GENES = ["CXCL13", "CCL19", "CCL21"]
+
+#: Arm-level copy-number segments planted in malignant thyrocytes: name → (chromosome, start, end
+#: (bp, GRCh38; None = chromosome end), copy ratio, weight of the segment in a clone). Arms split at
+#: the centromere midpoints of UCSC's hg38 cytoBand (chr1 123.4 Mb, chr7 60.1 Mb; 22p carries no
+#: expressed gene). Why these: arm-level changes are rare in PTC and 22q loss is the most frequent
+#: one (TCGA, Cell 2014;159:676), also in 46 % of follicular carcinomas (Hemmer et al., Br J Cancer
+#: 1998;78:1012); 1q gain is the other recurrent PTC arm event (TCGA 2014); chromosome 7 / 7q gains
+#: are the commonest gains of follicular-pattern thyroid tumours (Hemmer 1998; Roque et al., Genes
+#: Chromosomes Cancer 2003;36:292). Copy ratio = expression ratio (one extra copy of two: 3/2).
+CNV_SEGMENTS: dict[str, tuple[str, int, int | None, float, float]] = {
+    "22q-": ("chr22", 0, None, 0.5, 0.5),
+    "1q+": ("chr1", 123_400_000, None, 1.5, 0.3),
+    "7q+": ("chr7", 60_100_000, None, 1.5, 0.2),
+}
+#: share of patients whose tumour carries no planted copy-number change (CNV-quiet)
+CNV_QUIET = 1 / 6
+#: Beta parameters of the malignant share of a sample's thyrocytes
+_MALIGNANT_SHARE = {"tumour": (7.0, 3.0), "tumour_responder_post": (3.5, 6.5)}
 _POST = ("on_treatment", "surgery", "follow_up")
 
 
@@ -175,7 +205,9 @@ def simulate_counts(samples: pd.DataFrame, *, seed: int, cells_per_sample: int =
     patients = sorted(samples["patient_id"].astype(str).unique())
     prng = _stream(seed, "sc_patient_effects")
     poff = dict(zip(patients, prng.normal(0, 0.3, (len(patients), k))))
-    blocks, obs_parts, realised = [], [], []
+    clones = {p: _clone(seed, p) for p in patients}
+    ratios = _segment_ratios(genes)
+    blocks, obs_parts, realised, malignant = [], [], [], []
     for row in samples.sort_values("sample_id").itertuples(index=False):
         sid = str(row.sample_id)
         rng = _stream(seed, "sc_sample_" + sid)
@@ -209,6 +241,9 @@ def simulate_counts(samples: pd.DataFrame, *, seed: int, cells_per_sample: int =
         lam[np.ix_(damaged, mt)] *= 8.0
         lam *= rng.gamma(1 / 0.3, 0.3, size=lam.shape)
         X = rng.poisson(lam).astype(np.int32)
+        share = _malignant_share(row.tissue, effects and post and bool(responder))
+        is_mal = plant_malignant(X, lam, types == t_thy, clones[str(row.patient_id)], ratios, share=share,
+                                 rng=_stream(seed, "sc_malignant_" + sid))
         dbl = np.zeros(n, dtype=bool)
         if n_dbl:
             hosts = rng.choice(n, size=n_dbl, replace=False)
@@ -220,8 +255,14 @@ def simulate_counts(samples: pd.DataFrame, *, seed: int, cells_per_sample: int =
         o["true_cell_type"] = np.array(CELL_TYPES)[types[:n]]
         o["true_doublet"] = dbl
         o["true_damaged"] = damaged[:n]
+        o["true_malignant"] = is_mal[:n]
+        o["true_cnv"] = np.where(is_mal[:n], ",".join(clones[str(row.patient_id)]), "")
         obs_parts.append(o)
         realised.append({"sample_id": sid, "n_cells": n, "responder": responder, "post_treatment": post})
+        malignant.append({"sample_id": sid, "patient_id": str(row.patient_id), "tissue": str(row.tissue),
+                          "malignant_share_prior": list(share) if isinstance(share, tuple) else share,
+                          "n_thyrocytes": int((types[:n] == t_thy).sum()),
+                          "n_malignant": int(is_mal[:n].sum()), "segments": list(clones[str(row.patient_id)])})
     obs = pd.concat(obs_parts)
     if not keep_truth:
         obs = obs[SAMPLE_KEYS]
@@ -247,8 +288,79 @@ def simulate_counts(samples: pd.DataFrame, *, seed: int, cells_per_sample: int =
         } if effects else {},
         "doublet_rate": doublet_rate, "damaged_rate": damaged_rate,
         "samples": realised,
+        "malignant": {
+            "cell_type": "thyrocyte_tumour", "obs_columns": ["true_malignant", "true_cnv"],
+            "segments": {k: {"chromosome": c, "start": b, "end": e, "copy_ratio": r}
+                         for k, (c, b, e, r, _) in CNV_SEGMENTS.items()},
+            "n_genes_in_segment": {k: int((np.abs(ratios[k] - 1) > 0).sum()) for k in CNV_SEGMENTS},
+            "cnv_quiet_share": CNV_QUIET,
+            "malignant_share_beta": {"tumour": list(_MALIGNANT_SHARE["tumour"]),
+                                     "tumour, responders after treatment": list(_MALIGNANT_SHARE["tumour_responder_post"])
+                                     if effects else list(_MALIGNANT_SHARE["tumour"]),
+                                     "lymph_node": "all thyroid cells malignant (metastasis)"},
+            "clones": {p: list(c) for p, c in clones.items()},
+            "samples": malignant,
+        },
     }
     return a, truth
+
+
+def _clone(seed: int, patient: str) -> tuple[str, ...]:
+    """The patient's planted segments: none (CNV-quiet, probability :data:`CNV_QUIET`), else 1–3 of
+    :data:`CNV_SEGMENTS` drawn by weight without replacement (1: 0.4, 2: 0.4, 3: 0.2)."""
+    rng = _stream(seed, "sc_cnv_clone_" + patient)
+    if rng.random() < CNV_QUIET:
+        return ()
+    names = list(CNV_SEGMENTS)
+    w = np.array([CNV_SEGMENTS[s][4] for s in names])
+    k = int(rng.choice([1, 2, 3], p=[0.4, 0.4, 0.2]))
+    pick = rng.choice(len(names), size=k, replace=False, p=w / w.sum())
+    return tuple(names[i] for i in sorted(pick))
+
+
+def _segment_ratios(genes: list[str]) -> dict[str, np.ndarray]:
+    """Per segment, the copy ratio of every gene of the panel (1 outside it or without position)."""
+    from latc.omics.sc._genome import load_gene_positions
+
+    pos = load_gene_positions().drop_duplicates("gene").set_index("gene").reindex(genes)
+    out = {}
+    for name, (chrom, start, end, ratio, _) in CNV_SEGMENTS.items():
+        inside = (pos["chromosome"] == chrom) & (pos["start"] >= start) & ((pos["start"] <= end) if end else True)
+        out[name] = np.where(inside.fillna(False).to_numpy(dtype=bool), ratio, 1.0)
+    return out
+
+
+def _malignant_share(tissue: str, responder_post: bool) -> tuple[float, float] | float:
+    if tissue == "lymph_node":
+        return 1.0
+    if tissue != "tumour":
+        return 0.0
+    return _MALIGNANT_SHARE["tumour_responder_post" if responder_post else "tumour"]
+
+
+def plant_malignant(X: np.ndarray, lam: np.ndarray, candidates: np.ndarray, clone: tuple[str, ...],
+                    ratios: dict[str, np.ndarray], *, share: tuple[float, float] | float,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Make a share of the ``candidates`` (thyrocytes) malignant and give them the ``clone``'s
+    copy-number changes, in place on the counts ``X`` drawn with means ``lam`` (cells × genes).
+
+    ``share``: a fixed probability or Beta parameters (one draw per sample). Gained genes get
+    Poisson(λ·(r − 1)) extra counts, lost genes are thinned with probability r, so a malignant
+    cell's count of gene g is Poisson(λ·r_g) given the same cell-level draws. Uses only ``rng``
+    (the caller's own stream). Returns the malignant mask.
+    """
+    p = float(rng.beta(*share)) if isinstance(share, tuple) else float(share)
+    mal = candidates & (rng.random(X.shape[0]) < p)
+    if not clone or not mal.any():
+        return mal
+    r = np.prod([ratios[s] for s in clone], axis=0)
+    rows = np.flatnonzero(mal)
+    gain, loss = np.flatnonzero(r > 1), np.flatnonzero(r < 1)
+    if gain.size:
+        X[np.ix_(rows, gain)] += rng.poisson(lam[np.ix_(rows, gain)] * (r[gain] - 1)).astype(X.dtype)
+    if loss.size:
+        X[np.ix_(rows, loss)] = rng.binomial(X[np.ix_(rows, loss)], r[loss]).astype(X.dtype)
+    return mal
 
 
 def add_center_effect(adata: ad.AnnData, sd: float = 0.25, *, seed: int, key: str = "center_id") -> None:
@@ -282,7 +394,9 @@ def _choose(manifest: pd.DataFrame, latent: pd.DataFrame, n_samples: int, seed: 
 
 def write_scrna(manifest: pd.DataFrame, latent: pd.DataFrame, tables: dict, study_dir: Path, *, seed: int,
                 scale: float = 1.0) -> dict:
-    """Registry writer: an ``.h5ad`` of raw counts at each chosen sample's ``file_ref``.
+    """Registry writer: an ``.h5ad`` of raw counts at each chosen sample's ``file_ref`` and, beside
+    it, the library's paired TCR contigs (``<stem>_filtered_contig_annotations.csv``,
+    :func:`latc.omics.sc._tcr_synth.write_vdj`; truth under ``truth["tcr"]``).
 
     Default size: 40 samples × ~400 cells (a seeded subset favouring paired samples of neoadjuvant
     patients); ``scale`` multiplies the number of samples (up to all of them), then the cells per
@@ -309,6 +423,11 @@ def write_scrna(manifest: pd.DataFrame, latent: pd.DataFrame, tables: dict, stud
         path.parent.mkdir(parents=True, exist_ok=True)
         out.write_h5ad(path, compression="gzip")
         files[sid] = fref
+    # paired T-cell receptor contigs beside each library (10x filtered_contig_annotations.csv)
+    from latc.omics.sc._tcr_synth import write_vdj
+
+    truth["tcr"] = write_vdj(a.obs, dict(zip(chosen["patient_id"].astype(str), chosen["responder"])), study_dir, files,
+                             seed=seed)
     truth["n_samples_written"] = len(files)
     truth["n_samples_in_manifest"] = total
     truth["cells_per_sample_target"] = cells
