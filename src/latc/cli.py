@@ -92,6 +92,10 @@ def _jobs_option():
                         "(default: every CPU; the results do not depend on it).")
 
 
+def _quiet_option():
+    return typer.Option(False, "--quiet", "-q", help="No progress display (it is off anyway when the output is not a terminal).")
+
+
 def _event_option():
     return typer.Option(None, "--event-column", help="RFS event column, 1 = event (default rfs_event).")
 
@@ -363,6 +367,9 @@ def run(
     bootstrap: int = _bootstrap_option(),
     seed: int = typer.Option(20240611, "--seed", help="Seed of the imputation and bootstrap (as `latc analyze --seed`)."),
     pdf: bool = _pdf_option(),
+    resume: bool = typer.Option(False, "--resume", help="Keep the stages of an earlier run in OUT whose input (SHA-256), "
+                                "options, output and latc version are unchanged; run the rest (docs: README, Reproducibility)."),
+    quiet: bool = _quiet_option(),
 ) -> None:
     """Run the whole pipeline (validate → derive → analyze → report) and keep its run record, OUT/manifest.json
     (versions, input checksum, each stage's parameters and timing). The analysis and report options are
@@ -374,7 +381,8 @@ def run(
     cut = _data_cut(data_cut)
     options = _analysis_options(imputations, caliper, bootstrap, seed)
     try:
-        result = run_pipeline(study, out, data_cut=cut, options=options, pdf=pdf, console=console)
+        result = run_pipeline(study, out, data_cut=cut, options=options, pdf=pdf, console=console, resume=resume,
+                              quiet=quiet)
     except StudyReadError as exc:
         _fail(str(exc))
     console.print(result.summary())
@@ -393,6 +401,7 @@ def demo(
     analysis_seed: int = typer.Option(20240611, "--analysis-seed", help="Seed of the imputation and bootstrap "
                                       "(`latc analyze --seed`; --seed is the synthetic cohort's)."),
     pdf: bool = _pdf_option(),
+    quiet: bool = _quiet_option(),
 ) -> None:
     """Synthesise the default multicenter cohort and run the whole pipeline on it (analysis and report
     options as `latc run`)."""
@@ -400,7 +409,7 @@ def demo(
 
     result = run_demo(out, n_patients=patients, n_centers=centers, seed=seed, inject_errors=inject_errors,
                       options=_analysis_options(imputations, caliper, bootstrap, analysis_seed), pdf=pdf,
-                      console=console)
+                      console=console, quiet=quiet)
     console.print(result.summary())
 
 

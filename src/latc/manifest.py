@@ -15,7 +15,8 @@ Layout (``schema`` 2)::
     latc_version, created_utc, updated_utc, command (the latest), input (the study: path, sha256 per
     file, combined), dictionary, software, parameters {stage: {...}}, timings_seconds {stage: s},
     outputs {name: relative path}, stages {stage: {command, finished_utc, seconds, input {path,
-    combined, files}, parameters, latc_version, recorded_in?, stale?}}, counts, …
+    combined, files}, output? {path, combined, files}, resume_key?, parameters, latc_version,
+    recorded_in?, stale?}}, counts, resumed? {utc, reused, ran} (the last ``latc run --resume``), …
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from typing import Any
 
 import latc
 
-__all__ = ["RECORD_NAME", "STAGES", "file_sha256", "input_checksum", "read_record", "record_stage",
+__all__ = ["OUTPUT_EXCLUDE", "RECORD_NAME", "STAGES", "file_sha256", "input_checksum", "note_resume", "output_checksum",
+           "read_record", "record_stage",
            "run_record_near", "software_versions", "version_text", "write_manifest"]
 
 #: Packages whose versions every manifest records (when installed).
@@ -91,6 +93,26 @@ def input_checksum(path: Path, *, exclude: tuple[str, ...] = ()) -> dict[str, An
     return {"algorithm": "sha256", "combined": combined, "files": per_file}
 
 
+#: files a stage's output checksum leaves out: the run record, and the validation summary page
+#: (written after the derive stage, from its headline)
+OUTPUT_EXCLUDE = (RECORD_NAME, "summary.html")
+
+
+def output_checksum(path: Path) -> str:
+    """The combined SHA-256 of a stage's output folder (:data:`OUTPUT_EXCLUDE` left out)."""
+    return str(input_checksum(Path(path), exclude=OUTPUT_EXCLUDE)["combined"])
+
+
+def note_resume(folder: Path, *, kept: list[str], ran: dict[str, str]) -> None:
+    """Record in ``folder``'s run record what the last ``latc run --resume`` kept and ran (and why)."""
+    target = Path(folder) / RECORD_NAME
+    rec = read_record(target)
+    if rec is None:
+        return
+    rec["resumed"] = {"utc": _now(), "kept": kept, "ran": ran}
+    target.write_text(json.dumps(rec, indent=2, default=str), encoding="utf-8")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -134,14 +156,18 @@ def record_stage(folder: Path, stage: str, *, input_path: Path | None, parameter
                  seconds: float | None = None, outputs: dict[str, str] | None = None,
                  counts: dict[str, Any] | None = None, timings: dict[str, float] | None = None,
                  upstream: Path | None = None, study_input: bool | None = None,
-                 extra: dict[str, Any] | None = None) -> Path:
+                 extra: dict[str, Any] | None = None, output_path: Path | None = None,
+                 resume_key: str | None = None) -> Path:
     """Update ``folder/manifest.json`` with one stage that just ran; return the record's path.
 
     ``input_path`` is what the stage read (checksummed); ``study_input`` makes it the record's
     study input too (default: for ``validate``). ``upstream`` is the record of the folder the input
     came from: its earlier stages and study input are copied (unless it is this record). Entries of
     later stages are marked ``stale``. ``timings`` (default ``{stage: seconds}``) are merged into
-    ``timings_seconds``; ``counts`` replace the record's counts keys they name.
+    ``timings_seconds``; ``counts`` replace the record's counts keys they name. ``output_path``
+    (what the stage wrote, checksummed) and ``resume_key`` (a digest of the options the user chose)
+    let ``latc run --resume`` tell that the stage's output is still the one it recorded
+    (:mod:`latc._resume`).
     """
     from latc.dictionary import load_dictionary
 
@@ -183,6 +209,12 @@ def record_stage(folder: Path, stage: str, *, input_path: Path | None, parameter
             rec["input"] = {"path": str(input_path), **chk}
         elif "input" not in rec:
             rec["input"] = {"path": str(input_path), **chk, "note": f"input of the {stage} stage (no upstream run record)"}
+    if output_path is not None and Path(output_path).exists():
+        o = Path(output_path).resolve()
+        entry["output"] = {"path": o.relative_to(folder.resolve()).as_posix() if o.is_relative_to(folder.resolve())
+                           else str(o), "combined": output_checksum(o)}
+    if resume_key is not None:
+        entry["resume_key"] = resume_key
     stages[stage] = entry
     params[stage] = parameters
     for later in STAGES[order + 1:]:

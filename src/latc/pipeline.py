@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from latc.manifest import record_stage
+from latc._resume import STAGE_OUTPUTS, options_key, plan_resume
+from latc.manifest import RECORD_NAME, file_sha256, input_checksum, note_resume, read_record, record_stage
 
 if TYPE_CHECKING:
     from latc.derive.datasets import DerivedDatasets
@@ -34,11 +35,15 @@ class PipelineResult:
     report: Path
     counts: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    #: stages kept from the earlier run by ``resume`` (stage → why), and the resume line
+    kept: dict[str, str] = field(default_factory=dict)
+    resume_note: str = ""
 
     def summary(self) -> str:
         c = self.counts
         return (
-            f"[bold green]done[/] in {sum(self.timings.values()):.1f} s — "
+            (f"{self.resume_note}\n" if self.resume_note else "")
+            + f"[bold green]done[/] in {sum(self.timings.values()):.1f} s — "
             f"{c.get('patients_clean', '?')} patients clean, {c.get('queries_error', 0)} error and "
             f"{c.get('queries_warning', 0)} warning queries, {c.get('rows_quarantined', 0)} rows quarantined\n"
             + (f"data cut {c.get('data_cut')}: rows dated later left out of the analysis — "
@@ -63,18 +68,22 @@ def _stage(progress: Progress, task: Any, name: str, timings: dict[str, float]) 
 
 
 def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, options: Any = None, pdf: bool = True,
-                 console: Console | None = None, extra_manifest: dict[str, Any] | None = None) -> PipelineResult:
+                 console: Console | None = None, extra_manifest: dict[str, Any] | None = None,
+                 resume: bool = False, quiet: bool = False) -> PipelineResult:
     """Run every stage on ``study`` and write the outputs, the report and the run record ``manifest.json``.
 
     ``options`` are the analysis options (:class:`latc.analysis.AnalysisOptions`; default: the plan's
     defaults, as ``latc analyze``); ``pdf=False`` skips ``report.pdf`` (as ``latc report --no-pdf``).
     Each stage updates ``OUT/manifest.json`` as it finishes (:func:`latc.manifest.record_stage`), so
-    the record is current even when a later stage fails. Raises :class:`latc.io.StudyReadError`
-    only when the input cannot be read at all.
+    the record is current even when a later stage fails. ``resume=True`` keeps the stages of an
+    earlier run in ``out`` whose input, options and output are provably unchanged
+    (:mod:`latc._resume`) and runs the rest. ``quiet`` hides the progress display (it is also
+    hidden when the console is not a terminal, e.g. in CI). Raises
+    :class:`latc.io.StudyReadError` only when the input cannot be read at all.
     """
     from latc.analysis import AnalysisOptions, input_locations, run_analysis, write_results
     from latc.derive.datasets import derive_datasets
-    from latc.io import read_study, write_datasets
+    from latc.io import read_clean_tables, read_study, write_datasets
     from latc.report.summary import write_validation_summary
     from latc.validate import validate_study, write_validation
 
@@ -83,62 +92,113 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
     options = options or AnalysisOptions()
     timings: dict[str, float] = {}
     console = console or Console(stderr=True)
+    keys = {"analyze": options_key(options), "report": options_key({"pdf": pdf})}
+    plan = _plan(study, out, data_cut, keys) if resume else None
+    keep = plan.keep if plan else {}
+    prev = (read_record(out) or {}) if keep else {}
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+                  console=console, transient=True, disable=quiet) as progress:
         task = progress.add_task("start", total=len(STAGES))
-        with _stage(progress, task, "read", timings):
-            raw = read_study(study)
-        with _stage(progress, task, "validate", timings):
-            result = validate_study(raw, data_cut=data_cut)
-            write_validation(result, out / "validation")
-        counts = result.counts()
-        parameters = {"data_cut": str(data_cut) if data_cut else "today", "input_format": raw.format}
-        manifest = record_stage(out, "validate", input_path=study, parameters={**parameters, "data_cut_used": result.data_cut},
-                                seconds=timings["read"] + timings["validate"],
-                                timings={k: timings[k] for k in ("read", "validate")},
-                                outputs={"validation": "validation/", "summary": "validation/summary.html"},
-                                counts=counts, extra=extra_manifest)
-        with _stage(progress, task, "derive", timings):
-            derived = derive_datasets(result.clean, date.fromisoformat(result.data_cut), eligibility=result.eligibility)
-            write_datasets(derived, out / "derived")
-        counts["derived"] = dc = derived.counts()
-        record_stage(out, "derive", input_path=out / "validation", parameters=derived.parameters,
-                     seconds=timings["derive"], outputs={"derived": "derived/"}, counts={"derived": dc})
+        if "validate" in keep:
+            counts = {k: v for k, v in (prev.get("counts") or {}).items()}
+            progress.advance(task, 2)
+            result = None
+            cut_used = (prev["stages"]["validate"].get("parameters") or {}).get("data_cut_used")
+            parameters = {k: v for k, v in (prev["stages"]["validate"].get("parameters") or {}).items()
+                          if k != "data_cut_used"}
+        else:
+            with _stage(progress, task, "read", timings):
+                raw = read_study(study)
+            with _stage(progress, task, "validate", timings):
+                result = validate_study(raw, data_cut=data_cut)
+                write_validation(result, out / "validation")
+            counts = result.counts()
+            cut_used = result.data_cut
+            parameters = {"data_cut": str(data_cut) if data_cut else "today", "input_format": raw.format}
+            record_stage(out, "validate", input_path=study, parameters={**parameters, "data_cut_used": cut_used},
+                         seconds=timings["read"] + timings["validate"],
+                         timings={k: timings[k] for k in ("read", "validate")},
+                         outputs={"validation": "validation/", "summary": "validation/summary.html"},
+                         counts=counts, extra=extra_manifest, output_path=out / STAGE_OUTPUTS["validate"])
+        if "derive" in keep:
+            progress.advance(task)
+            dc = counts["derived"]
+            derived: Any = out / "derived"
+        else:
+            with _stage(progress, task, "derive", timings):
+                if result is not None:
+                    clean, eligibility = result.clean, result.eligibility
+                else:  # validation kept from the earlier run: read its clean tables
+                    clean, eligibility, _ = read_clean_tables(out / "validation")
+                derived = derive_datasets(clean, date.fromisoformat(cut_used), eligibility=eligibility)
+                write_datasets(derived, out / "derived")
+            counts["derived"] = dc = derived.counts()
+            record_stage(out, "derive", input_path=out / "validation", parameters=derived.parameters,
+                         seconds=timings["derive"], outputs={"derived": "derived/"}, counts={"derived": dc},
+                         output_path=out / STAGE_OUTPUTS["derive"])
         headline = (f"{dc['analysis_set']} patients in the analysis set, ORR {dc['objective_response']}/{dc['response_set']}, "
                     f"pCR {dc['pcr']}/{dc['pathology_graded']} (derived/)")
-        with _stage(progress, task, "analyze", timings):
-            analysis = run_analysis(derived, options)
-            analysis.inputs.update(input_locations(out / "derived", out / "analysis"))
-            write_results(analysis, out / "analysis")
-        counts["analysis"] = {"summary": analysis.summary(), "not_computed": analysis.skipped()}
-        record_stage(out, "analyze", input_path=out / "derived", parameters=analysis.parameters,
-                     seconds=timings["analyze"], outputs={"analysis": "analysis/results.json"},
-                     counts={"analysis": counts["analysis"]})
-        with _stage(progress, task, "summary", timings):
-            report = write_validation_summary(result, out / "validation" / "summary.html", study_name=str(study),
-                                              parameters={**parameters, "derived datasets": headline}, report_link=True)
-        with _stage(progress, task, "report", timings):
-            from latc.report import ReportInputError, build_report
+        if "analyze" in keep:
+            progress.advance(task)
+        else:
+            with _stage(progress, task, "analyze", timings):
+                analysis = run_analysis(derived, options)
+                analysis.inputs.update(input_locations(out / "derived", out / "analysis"))
+                write_results(analysis, out / "analysis")
+            counts["analysis"] = {"summary": analysis.summary(), "not_computed": analysis.skipped()}
+            record_stage(out, "analyze", input_path=out / "derived", parameters=analysis.parameters,
+                         seconds=timings["analyze"], outputs={"analysis": "analysis/results.json"},
+                         counts={"analysis": counts["analysis"]}, output_path=out / STAGE_OUTPUTS["analyze"],
+                         resume_key=keys["analyze"])
+        if result is not None:
+            with _stage(progress, task, "summary", timings):
+                report = write_validation_summary(result, out / "validation" / "summary.html", study_name=str(study),
+                                                  parameters={**parameters, "derived datasets": headline},
+                                                  report_link=True)
+        else:  # validation kept: its summary page too (the derive headline it shows is the same)
+            progress.advance(task)
+            report = out / "validation" / "summary.html"
+        if "report" in keep:
+            progress.advance(task)
+            report = out / "report" / "report.html"
+            manifest = out / RECORD_NAME
+        else:
+            with _stage(progress, task, "report", timings):
+                from latc.report import ReportInputError, build_report
 
-            try:
-                rep = build_report(out, out / "report", pdf=pdf, record=False)
-                report = rep.html
-                counts["report"] = {"figures": len(rep.figures), "tables": len(rep.tables), "not_shown": len(rep.notes),
-                                    "pdf": rep.pdf is not None}
-            except ReportInputError as exc:
-                counts["report"] = {"error": str(exc)}
-        manifest = record_stage(
-            out, "report", input_path=out / "analysis", parameters={"pdf": pdf},
-            seconds=timings["report"], counts={"report": counts["report"]},
-            timings={"summary": timings["summary"], "report": timings["report"]},
-            outputs={"report": "report/report.html", **({"report_pdf": "report/report.pdf"} if pdf else {}),
-                     "tables": "report/tables.xlsx", "figures": "report/figures/"})
-    return PipelineResult(out=out, manifest=manifest, report=report, counts=counts, timings=timings)
+                try:
+                    rep = build_report(out, out / "report", pdf=pdf, record=False)
+                    report = rep.html
+                    counts["report"] = {"figures": len(rep.figures), "tables": len(rep.tables), "not_shown": len(rep.notes),
+                                        "pdf": rep.pdf is not None}
+                except ReportInputError as exc:
+                    counts["report"] = {"error": str(exc)}
+            manifest = record_stage(
+                out, "report", input_path=out / "analysis", parameters={"pdf": pdf},
+                seconds=timings["report"], counts={"report": counts["report"]},
+                timings={"summary": timings.get("summary", 0.0), "report": timings["report"]},
+                outputs={"report": "report/report.html", **({"report_pdf": "report/report.pdf"} if pdf else {}),
+                         "tables": "report/tables.xlsx", "figures": "report/figures/"},
+                output_path=out / STAGE_OUTPUTS["report"], resume_key=keys["report"])
+    if plan is not None:
+        note_resume(out, kept=list(plan.keep), ran=dict(plan.run))
+    return PipelineResult(out=out, manifest=manifest, report=report, counts=counts, timings=timings,
+                          kept=dict(keep), resume_note=plan.line() if plan else "")
+
+
+def _plan(study: Path, out: Path, data_cut: date | None, keys: dict[str, str]):
+    """The :func:`latc._resume.plan_resume` decision for a run of ``study`` into ``out``."""
+    import latc
+    from latc.dictionary import load_dictionary
+
+    return plan_resume(read_record(out), folder=out, study_checksum=input_checksum(study)["combined"],
+                       data_cut=(data_cut or date.today()).isoformat(), keys=keys, latc_version=latc.__version__,
+                       dictionary_sha256=file_sha256(load_dictionary().source))
 
 
 def run_demo(out: Path, *, n_patients: int = 600, n_centers: int = 8, seed: int = 20261125,
              inject_errors: int = 20, options: Any = None, pdf: bool = True,
-             console: Console | None = None) -> PipelineResult:
+             console: Console | None = None, quiet: bool = False) -> PipelineResult:
     """Synthesise the default multicenter cohort into ``out/synthetic`` and run the pipeline on it.
 
     ``inject_errors`` realistic data errors (listed in ``out/synthetic/injected_errors.csv``) are
@@ -158,7 +218,7 @@ def run_demo(out: Path, *, n_patients: int = 600, n_centers: int = 8, seed: int 
     truth = json.loads(Path(synth.truth_path).read_text())
     data_cut = date.fromisoformat(truth["data_cut"])
     result = run_pipeline(
-        synth.study_path, out, data_cut=data_cut, options=options, pdf=pdf, console=console,
+        synth.study_path, out, data_cut=data_cut, options=options, pdf=pdf, console=console, quiet=quiet,
         extra_manifest={"synthetic": {"n_patients": n_patients, "n_centers": n_centers, "seed": seed,
                                       "inject_errors": inject_errors, "truth": str(synth.truth_path), "seconds": round(synth_seconds, 3)}},
     )
