@@ -16,6 +16,7 @@ def test_every_error_class_of_latc_derives_from_latc_error_and_keeps_its_old_bas
     from latc._paths import PathEscapeError
     from latc.analysis._results import AnalysisInputError
     from latc.capture.errors import ConflictError
+    from latc.cbioportal import CbioportalExportError
     from latc.derive.bor import BorInputError, ResponseDataError
     from latc.derive.staging import StageInputError
     from latc.dictionary import DictionaryError
@@ -27,10 +28,11 @@ def test_every_error_class_of_latc_derives_from_latc_error_and_keeps_its_old_bas
 
     for cls in (PathEscapeError, AnalysisInputError, ConflictError, BorInputError, ResponseDataError, StageInputError,
                 DictionaryError, FederatedDisclosureError, FederatedInputError, StudyReadError, OmicsInputError,
-                ReportInputError, StatsInputError):
+                ReportInputError, StatsInputError, CbioportalExportError):
         assert issubclass(cls, LatcError), cls
     # existing `except ValueError` / `except RuntimeError` handlers still catch them
-    for cls in (StatsInputError, DictionaryError, AnalysisInputError, ReportInputError, PathEscapeError, FederatedInputError):
+    for cls in (StatsInputError, DictionaryError, AnalysisInputError, ReportInputError, PathEscapeError, FederatedInputError,
+                CbioportalExportError):
         assert issubclass(cls, ValueError), cls
     assert issubclass(FederatedDisclosureError, RuntimeError)
     import latc

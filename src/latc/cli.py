@@ -31,6 +31,8 @@ from latc.capture.commands import capture_app  # noqa: E402 - imports no Django 
 app.add_typer(capture_app, name="capture")
 from latc._cli_federated import federated_app  # noqa: E402 - imports latc.federated lazily (inside the commands)
 app.add_typer(federated_app, name="federated")
+from latc._cli_export import export_app  # noqa: E402 - imports pandas and latc.cbioportal inside the command
+app.add_typer(export_app, name="export")
 
 console = Console()
 err_console = Console(stderr=True)

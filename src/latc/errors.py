@@ -11,7 +11,8 @@ and ``RedcapDictionaryError``, ``latc.stats.StatsInputError``, ``latc.derive`` (
 ``StageInputError``, ``BorInputError``, ``ResponseDataError``, ``MetadataError``), ``latc.analysis.AnalysisInputError``,
 ``latc.report.ReportInputError``, ``latc.omics.OmicsInputError``, ``latc.federated``
 (``FederatedInputError``, ``FederatedDisclosureError``), ``latc.capture.CaptureError`` and its
-subclasses, and ``PathEscapeError`` (a path built from data that would leave its folder).
+subclasses, ``latc.cbioportal.CbioportalExportError``, and ``PathEscapeError`` (a path built from data
+that would leave its folder).
 """
 
 from __future__ import annotations
