@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_omics_sc.py --cells 50000 200000          # in memory
     .venv/bin/python benchmarks/bench_omics_sc.py --cells 500000 --mode streamed # per-sample path
+    .venv/bin/python benchmarks/bench_omics_sc.py --cells 1580000 --mode streamed --design study \
+        --no-scrublet --out benchmarks/results/2026-12-05-sc-1.5M.json              # the study at 1.5 M
     .venv/bin/python benchmarks/bench_omics_sc.py --cells 50000 200000 500000 --mode corrections
     .venv/bin/python benchmarks/bench_omics_sc.py --cells 9600 --mode integration
 
@@ -39,6 +41,26 @@ an upper bound per non-zero), written per library and gathered with ``concat_on_
 seeded 100k-cell subsample, PCA fitted on a 200k subsample and every cell projected in chunks, then
 kNN (pynndescent), Leiden, annotation and signature scores on the working set; pass 2 streams each sample's raw counts from disk and sums them per
 sample × cell type (pseudobulk) — counts are never all in memory.
+
+``streamed --design study`` (issue #16 item 5: the whole study design at 1.5 M cells): 8 centers,
+patients with tumour, lymph node and blood libraries at baseline (pre) and surgery (post) — 6
+libraries per patient; the patient count is a multiple of 8 (one patient per center per group)
+chosen so a library holds ≈ ``--cells-per-library`` (5,200) cells (the simulator draws each
+library's size × U(0.7, 1.3), so 3.6k–6.8k: 10x-like). 1.58 M cells → 48 patients, 288 libraries (1.51 M after QC).
+Patients are simulated in groups of 8 (one per center; ``simulate_counts`` on the group, so
+patients of a group differ in composition) and each group gets the center effect of the
+``corrections`` mode (``add_center_effect``, sd 0.25, binomial thinning; the same 8 center factors
+in every group since each group holds all 8 centers and the seed is fixed), then each library is
+written to its own ``.h5ad``. Pass 1 as above (Scrublet per library unless ``--no-scrublet``);
+working set gathered with ``anndata.experimental.concat_on_disk``; batch-aware HVG (center) on a
+100k subsample; PCA fitted on 200k, all cells projected; ``pc_centering`` timed for comparison and
+**Harmony** (``latc.omics.sc._pipeline.harmony``, batch = center) used downstream; kNN
+(pynndescent), Leiden, ``annotate`` (with its ``unassigned`` outcome; accuracy against the
+simulator's true types recorded), ``score_signatures``, composition + paired DA, optional UMAP on
+a subsample (``--umap-cells``), pass 2 ``latc.omics.sc.pseudobulk`` per library streamed from the
+count files, one pydeseq2 model. Per step: wall and CPU seconds, cells, RSS at the start, the
+step's own peak (``VmHWM`` reset through ``/proc/self/clear_refs`` before each step), the
+process peak so far, the 1-minute load average and the engine used.
 """
 
 from __future__ import annotations
@@ -331,12 +353,285 @@ def run_streamed(n_cells: int, workdir: Path, doublets: bool = True) -> dict:
             "peak_rss_gib": round(_rss_gib(), 2), "rss_after_step_gib": T.rss}
 
 
+# ---------------------------------------------------------------------------------------------
+# streamed --design study: 8 centers × patients × (tumour, lymph node, blood) × (baseline, surgery)
+
+STUDY_CENTERS = [f"C{i:02d}" for i in range(1, 9)]
+STUDY_TISSUES = {"tumour": "TU", "lymph_node": "LN", "blood": "PB"}   # codes of latc.synth._biospecimens
+STUDY_TIMEPOINTS = {"baseline": "BL", "surgery": "SX"}
+
+
+def study_design(n_cells: int, cells_per_library: int = 5200) -> tuple[pd.DataFrame, int]:
+    """Sample table of the study design and the target cells per library for ``n_cells`` in total."""
+    libs_per_group = len(STUDY_CENTERS) * len(STUDY_TISSUES) * len(STUDY_TIMEPOINTS)
+    groups = max(1, int(round(n_cells / (libs_per_group * cells_per_library))))
+    rows = []
+    for g in range(groups):
+        for c, center in enumerate(STUDY_CENTERS):
+            i = g * len(STUDY_CENTERS) + c
+            pid = f"{center}-{i + 1:04d}"
+            for tp, tcode in STUDY_TIMEPOINTS.items():
+                for tissue, code in STUDY_TISSUES.items():
+                    rows.append({"sample_id": f"{pid}-{tcode}_{code}_SC", "patient_id": pid, "center_id": center,
+                                 "timepoint": tp, "tissue": tissue, "responder": i % 2 == 0, "neoadjuvant": True,
+                                 "group": g})
+    S = pd.DataFrame(rows)
+    return S, n_cells // len(S)
+
+
+def _mem() -> tuple[float, float]:
+    """(current RSS, peak RSS since the last reset) of this process in GiB, from /proc/self/status."""
+    d = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS", "VmHWM")):
+                k, v = line.split(":")
+                d[k] = int(v.split()[0]) / 1024**2
+    return d["VmRSS"], d["VmHWM"]
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")                               # resets VmHWM to the current RSS (Linux ≥ 4.0)
+        return True
+    except OSError:
+        return False
+
+
+class StepTimer:
+    """Wall, CPU (all threads of the process), cells, RSS at start, the step's own peak, the
+    process peak so far, load average — one record per step."""
+
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+        self.process_peak = _mem()[1]
+
+    def __call__(self, name, fn, *a, cells=None, engine: str = "", **k):
+        import os
+
+        reset = _reset_peak()
+        rss0 = _mem()[0]
+        t, c = time.perf_counter(), time.process_time()
+        out = fn(*a, **k)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        rss1, hwm = _mem()
+        self.process_peak = max(self.process_peak, hwm)
+        n = cells() if callable(cells) else cells
+        r = {"step": name, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "cells": n,
+             "rss_start_gib": round(rss0, 2), "step_peak_gib": round(hwm, 2),
+             "step_increase_gib": round(hwm - rss0, 2), "rss_end_gib": round(rss1, 2),
+             "process_peak_gib": round(self.process_peak, 2), "load1": round(os.getloadavg()[0], 2),
+             "engine": engine, "peak_reset": reset}
+        self.records.append(r)
+        print(f"  {name}: {r['wall_s']} s wall, {r['cpu_s']} s CPU, step peak {r['step_peak_gib']} GiB "
+              f"(+{r['step_increase_gib']}), process peak {r['process_peak_gib']} GiB, load {r['load1']} "
+              f"[{time.strftime('%H:%M:%S')}]", file=sys.stderr, flush=True)
+        return out
+
+
+def run_streamed_study(n_cells: int, workdir: Path, *, doublets: bool = True, cells_per_library: int = 5200,
+                       umap_cells: int = 0, center_sd: float = 0.25) -> dict:
+    import anndata as ad
+    import h5py
+    import scanpy as sc
+    from anndata.experimental import concat_on_disk
+
+    from latc.omics._manifest import SAMPLE_KEYS
+    from latc.omics.sc import (add_center_effect, annotate, composition, differential_abundance, normalise, pseudobulk,
+                               pseudobulk_de, qc_filter, qc_metrics, score_signatures, simulate_counts)
+    from latc.omics.sc._pipeline import harmony
+
+    S, per = study_design(n_cells, cells_per_library)
+    T = StepTimer()
+    load_start = __import__("os").getloadavg()
+    info: dict = {"n_simulated": 0}
+    keep_obs = SAMPLE_KEYS + ["true_cell_type"]
+
+    def simulate_write():
+        for _, grp in S.groupby("group"):
+            a, _ = simulate_counts(grp.drop(columns="group"), seed=1, cells_per_sample=per)
+            add_center_effect(a, center_sd, seed=1)      # every group holds the 8 centers: same factors
+            info["n_simulated"] += a.n_obs
+            sid = a.obs["sample_id"].to_numpy()
+            for s in grp["sample_id"]:
+                part = a[sid == s]
+                o = part.obs[keep_obs].copy()
+                for k in keep_obs:
+                    o[k] = o[k].astype("category")
+                ad.AnnData(X=part.X.copy(), obs=o, var=part.var.copy()).write_h5ad(workdir / f"{s}.h5ad")
+            del a, part       # the last view would keep this group's matrix alive into the next group
+
+    T("simulate (groups of 8 patients) + center effect + write per library", simulate_write,
+      cells=lambda: info["n_simulated"], engine="latc simulate_counts + add_center_effect per group; one .h5ad per library")
+    parts = []
+    qc_rows = []
+
+    def pass1():
+        for sid in S["sample_id"]:
+            a = ad.read_h5ad(workdir / f"{sid}.h5ad")
+            n0 = a.n_obs
+            qc_metrics(a, doublets=doublets)
+            a = qc_filter(a)
+            normalise(a)
+            del a.layers["counts"]
+            a.X = a.X.astype(np.float32)
+            a.obs = a.obs[keep_obs]
+            a.var = a.var[[]]
+            a.uns = {}
+            f = workdir / f"ws_{sid}.h5ad"
+            a.write_h5ad(f)
+            parts.append(f)
+            qc_rows.append((sid, n0, a.n_obs))
+
+    T("pass1 per library: QC" + (" + Scrublet" if doublets else "") + " + normalise → working set to disk", pass1,
+      cells=lambda: sum(r[2] for r in qc_rows), engine="anndata read_h5ad, one library in memory at a time")
+
+    T("concat_on_disk (working set)", concat_on_disk, parts, workdir / "working_set.h5ad", join="inner",
+      cells=lambda: sum(r[2] for r in qc_rows), engine="anndata.experimental.concat_on_disk (out of core)")
+    for f in parts:
+        f.unlink()
+
+    def read_ws():
+        with h5py.File(workdir / "working_set.h5ad", "r") as f:
+            info["ws_dtypes_on_disk"] = {k: str(f["X"][k].dtype) for k in ("data", "indices", "indptr")}
+        return ad.read_h5ad(workdir / "working_set.h5ad")
+
+    w = T("read working set into memory", read_ws, cells=lambda: None, engine="anndata.read_h5ad (CSR float32)")
+    T.records[-1]["cells"] = int(w.n_obs)
+    ws_gib = (w.X.data.nbytes + w.X.indices.nbytes + w.X.indptr.nbytes) / 1024**3
+    info["ws_dtypes_in_memory"] = {"data": str(w.X.data.dtype), "indices": str(w.X.indices.dtype),
+                                   "indptr": str(w.X.indptr.dtype)}
+    N = int(w.n_obs)
+
+    def hvg():  # seurat HVG copies X: a seeded 100k-cell subsample, batch = center as in embed()
+        sub = np.sort(np.random.default_rng(0).choice(N, min(N, 100_000), replace=False))
+        h = w[sub].copy()
+        sc.pp.highly_variable_genes(h, n_top_genes=2000, flavor="seurat", batch_key="center_id")
+        w.var["highly_variable"] = h.var["highly_variable"].to_numpy()
+
+    T("hvg (100k subsample, batch_key=center)", hvg, cells=min(N, 100_000), engine="scanpy, in memory (subsample)")
+
+    def pca():  # fit on a seeded 200k-cell subsample, project every cell in 100k-row slices
+        hv = w.var["highly_variable"].to_numpy()
+        sub = np.sort(np.random.default_rng(1).choice(N, min(N, 200_000), replace=False))
+        h = w[sub][:, hv].copy()
+        sc.pp.pca(h, n_comps=30, random_state=0)
+        load = np.asarray(h.varm["PCs"], dtype=np.float32)
+        mu = np.asarray(h.X.mean(axis=0), dtype=np.float32).ravel()
+        del h
+        Xh = w.X[:, np.flatnonzero(hv)] if not hv.all() else w.X
+        out = np.empty((N, load.shape[1]), dtype=np.float32)
+        for i in range(0, N, 100_000):
+            out[i:i + 100_000] = Xh[i:i + 100_000] @ load - mu @ load
+        w.obsm["X_pca"] = out
+
+    T("pca (fit on 200k subsample, project all cells)", pca, cells=N, engine="scanpy PCA (arpack) + sparse matmul")
+    codes = w.obs["center_id"].astype("category").cat.codes.to_numpy()
+
+    def centre():
+        pcs = np.asarray(w.obsm["X_pca"], dtype=np.float64)
+        m = np.zeros((codes.max() + 1, pcs.shape[1]))
+        np.add.at(m, codes, pcs)
+        m /= np.bincount(codes)[:, None]
+        return pcs - m[codes] + pcs.mean(axis=0)
+
+    T("pc_centering (comparison only, not used)", centre, cells=N, engine="numpy")
+
+    def run_harmony():
+        z, hinfo = harmony(w.obsm["X_pca"], w.obs["center_id"].to_numpy(), seed=0)
+        w.obsm["X_pca_corrected"] = z.astype(np.float32)
+        info["harmony"] = hinfo
+
+    T("harmony (batch = center, 8 centers)", run_harmony, cells=N, engine="harmonypy (latc.omics.sc._pipeline.harmony)")
+    T("knn (pynndescent, k=15)", sc.pp.neighbors, w, n_neighbors=15, use_rep="X_pca_corrected", random_state=0,
+      cells=N, engine="scanpy.pp.neighbors → pynndescent, in memory")
+    T("leiden (igraph)", sc.tl.leiden, w, resolution=1.0, flavor="igraph", n_iterations=2, directed=False,
+      random_state=0, key_added="leiden", cells=N, engine="scanpy.tl.leiden (igraph), in memory")
+    info["n_leiden_clusters"] = int(w.obs["leiden"].nunique())
+    graph_gib = sum((m.data.nbytes + m.indices.nbytes + m.indptr.nbytes) for m in w.obsp.values()) / 1024**3
+    del w.obsp["distances"], w.obsp["connectivities"]   # not needed after Leiden; frees the graph
+
+    T("annotate (markers, unassigned outcome, 20 bootstraps)", annotate, w, seed=0, cells=N,
+      engine="latc annotate, in memory (marker genes)")
+    truth = w.obs["true_cell_type"].astype(str).to_numpy()
+    call = w.obs["cell_type"].astype(str).to_numpy()
+    ann = w.uns["latc_sc"]["annotation"]
+    info["annotation"] = {k: ann[k] for k in ("n_unassigned_cells", "n_no_marker_evidence", "n_ambiguous_lineage",
+                                              "n_unassigned_clusters", "n_unassigned_final")}
+    info["annotation"]["accuracy_vs_truth"] = round(float((call == truth).mean()), 4)
+    info["annotation"]["accuracy_assigned"] = round(float((call == truth)[call != "unassigned"].mean()), 4)
+    T("signatures (score_genes)", score_signatures, w, seed=0, cells=N, engine="latc score_signatures → scanpy")
+
+    def comp_da():
+        comp = composition(w)
+        return comp, differential_abundance(comp, design="paired", tissue="tumour")
+
+    comp, da = T("composition + paired DA (tumour)", comp_da, cells=N, engine="pandas on labels")
+    if umap_cells:
+        def umap_sub():
+            sub = np.sort(np.random.default_rng(2).choice(N, min(N, umap_cells), replace=False))
+            u = ad.AnnData(obs=w.obs.iloc[sub][["center_id", "tissue", "cell_type"]].copy(),
+                           obsm={"X_pca_corrected": w.obsm["X_pca_corrected"][sub]})
+            sc.pp.neighbors(u, n_neighbors=15, use_rep="X_pca_corrected", random_state=0)
+            sc.tl.umap(u, random_state=0)
+
+        T(f"umap ({umap_cells:,}-cell subsample: its own kNN + UMAP)", umap_sub, cells=min(N, umap_cells),
+          engine="scanpy, in memory (subsample)")
+    labels = w.obs["cell_type"]
+
+    def pass2():
+        pbs = []
+        for sid in S["sample_id"]:
+            a = ad.read_h5ad(workdir / f"{sid}.h5ad")
+            lab = labels.reindex(a.obs_names)
+            ok = lab.notna().to_numpy()
+            a = a[ok].copy()
+            a.layers["counts"] = a.X
+            a.obs["cell_type"] = pd.Categorical(lab[ok].astype(str))
+            pbs.append(pseudobulk(a))
+        return ad.concat(pbs, join="outer")
+
+    pb = T("pass2 pseudobulk per library streamed from the count files", pass2, cells=N,
+           engine="anndata read_h5ad per library + latc pseudobulk (sc.get.aggregate)")
+    de = T("pydeseq2 (cd8_t_effector, tumour, paired)", pseudobulk_de, pb, "cd8_t_effector", design="paired",
+           cells=None, engine="pydeseq2 on pseudobulk")
+    import importlib.metadata as md
+
+    cells_after_qc = sum(r[2] for r in qc_rows)
+    libs = pd.Series([r[1] for r in qc_rows])
+    return {"mode": "streamed", "design": "study", "scrublet": doublets, "cells_simulated": n_cells,
+            "cells_simulated_actual": info["n_simulated"], "cells": cells_after_qc,
+            "n_centers": len(STUDY_CENTERS), "n_patients": int(S["patient_id"].nunique()), "n_libraries": len(S),
+            "libraries": "per patient: tumour, lymph_node, blood × baseline, surgery",
+            "cells_per_library_target": per,
+            "library_cells_min_median_max": [int(libs.min()), int(libs.median()), int(libs.max())],
+            "center_effect_sd": center_sd, "genes": int(w.n_vars), "nnz_per_cell": round(w.X.nnz / N, 1),
+            "working_set_gib": round(ws_gib, 3), **{k: v for k, v in info.items() if k != "n_simulated"},
+            "knn_graph_gib": round(graph_gib, 3), "n_pseudobulk_profiles": int(pb.n_obs),
+            "pseudobulk_shape": list(pb.shape), "da_rows": int(len(da)), "de_genes": int(len(de)),
+            "umap": f"{umap_cells}-cell subsample" if umap_cells else "skipped",
+            "steps": T.records, "total_wall_s": round(sum(r["wall_s"] for r in T.records), 1),
+            "total_cpu_s": round(sum(r["cpu_s"] for r in T.records), 1),
+            "peak_rss_gib": round(T.process_peak, 2), "load_average_at_start": [round(x, 2) for x in load_start],
+            "load_average_at_end": [round(x, 2) for x in __import__("os").getloadavg()],
+            "versions": {p: md.version(p) for p in ("scanpy", "anndata", "harmonypy", "pynndescent", "igraph",
+                                                    "leidenalg", "numpy", "scipy", "pydeseq2")},
+            "started_utc": None}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cells", type=int, nargs="+", default=[50_000])
     p.add_argument("--mode", choices=["memory", "streamed", "corrections", "integration"], default="memory")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "omics_sc.json")
     p.add_argument("--no-scrublet", action="store_true", help="streamed mode: skip Scrublet (time only; it runs per library)")
+    p.add_argument("--design", choices=["tumour", "study"], default="tumour",
+                   help="streamed mode: 40 patients × 2 tumour samples (tumour) or the full study (8 centers, "
+                        "tumour/lymph node/blood × baseline/surgery)")
+    p.add_argument("--cells-per-library", type=int, default=5200, help="streamed --design study: target library size")
+    p.add_argument("--umap-cells", type=int, default=0, help="streamed --design study: UMAP on a subsample of this size (0 = skip)")
+    p.add_argument("--workdir", type=Path, default=None, help="where the per-library .h5ad files go (default: a temp dir)")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     warnings.filterwarnings("ignore")
@@ -348,23 +643,34 @@ def main() -> None:
         elif args.mode == "integration":
             r = run_integration(args.one)
         else:
-            with tempfile.TemporaryDirectory() as d:
-                r = run_streamed(args.one, Path(d), doublets=not args.no_scrublet)
+            with tempfile.TemporaryDirectory(dir=args.workdir) as d:
+                if args.design == "study":
+                    t0 = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                    r = run_streamed_study(args.one, Path(d), doublets=not args.no_scrublet,
+                                           cells_per_library=args.cells_per_library, umap_cells=args.umap_cells)
+                    r["started_utc"] = t0
+                    r["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                else:
+                    r = run_streamed(args.one, Path(d), doublets=not args.no_scrublet)
         print(json.dumps(r))
         return
     for n in args.cells:
         print(f"{args.mode}: {n:,} cells …", file=sys.stderr, flush=True)
-        cmd = [sys.executable, __file__, "--mode", args.mode, "--one", str(n)] + (["--no-scrublet"] if args.no_scrublet else [])
-        cp = subprocess.run(cmd, capture_output=True, text=True)
+        cmd = ([sys.executable, __file__, "--mode", args.mode, "--one", str(n), "--design", args.design,
+                "--cells-per-library", str(args.cells_per_library), "--umap-cells", str(args.umap_cells)]
+               + (["--no-scrublet"] if args.no_scrublet else [])
+               + (["--workdir", str(args.workdir)] if args.workdir else []))
+        cp = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)   # stderr (progress) goes straight through
         if cp.returncode != 0:
-            print(cp.stderr[-3000:], file=sys.stderr)
+            print(f"{args.mode} {n:,}: exit code {cp.returncode}", file=sys.stderr)
             continue
-        sys.stderr.write(cp.stderr)
         r = json.loads(cp.stdout.strip().splitlines()[-1])
         print(json.dumps(r, indent=1))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         results = json.loads(args.out.read_text()) if args.out.exists() else []  # re-read: runs may overlap
-        results = [x for x in results if not (x["mode"] == r["mode"] and x["cells_simulated"] == n)] + [r]
+        results = [x for x in results if not (x["mode"] == r["mode"] and x["cells_simulated"] == n
+                                              and x.get("design") == r.get("design")
+                                              and x.get("scrublet") == r.get("scrublet"))] + [r]
         args.out.write_text(json.dumps(results, indent=1) + "\n")
 
 
