@@ -130,16 +130,22 @@ def _main(
     """LATC neoadjuvant study platform."""
 
 
-def _analysis_options(imputations: int, caliper: float, bootstrap: int, seed: int):
+def _analysis_options(imputations: int, caliper: float, bootstrap: int, seed: int, jobs: Optional[int] = None):
     """The analysis options of `latc analyze`, `latc run` and `latc demo` (same names, same defaults)."""
     from latc.analysis import AnalysisOptions
 
-    return AnalysisOptions(imputations=imputations, caliper=caliper, prognostic_bootstrap=bootstrap, seed=seed)
+    return AnalysisOptions(imputations=imputations, caliper=caliper, prognostic_bootstrap=bootstrap, seed=seed,
+                           n_jobs=jobs)
+
+
+def _analysis_jobs_option():
+    return typer.Option(None, "--jobs", "-j", min=1, help="Worker processes for the multiple imputation "
+                        "(default: every CPU when the data are large; the results do not depend on it).")
 
 
 #: `latc analyze` / `latc run` / `latc demo` analysis options: one definition, so names and defaults agree.
 def _imputations_option():
-    return typer.Option(20, "--imputations", "-m", min=2, help="Number of multiply imputed data sets (sensitivity analysis).")
+    return typer.Option(20, "--imputations", "-m", min=2, help="Imputed data sets of the sensitivity analysis: at least this many; more when von Hippel's rule asks for more (from 50,000 patients the rule's number; the choice is in results.json).")
 
 
 def _caliper_option():
@@ -309,6 +315,7 @@ def analyze(
     caliper: float = _caliper_option(),
     bootstrap: int = _bootstrap_option(),
     seed: int = typer.Option(20240611, "--seed", help="Seed of the imputation and bootstrap."),
+    jobs: Optional[int] = _analysis_jobs_option(),
 ) -> None:
     """Run the statistical analysis plan on the derived datasets: result tables (CSV) + results.json.
 
@@ -317,7 +324,7 @@ def analyze(
 
     if not derived.exists():
         _fail(f"{derived}: not found")
-    options = _analysis_options(imputations, caliper, bootstrap, seed)
+    options = _analysis_options(imputations, caliper, bootstrap, seed, jobs)
     try:
         with console.status("running the analysis plan …"):
             results, index = analyze_path(derived, out, options)
@@ -369,6 +376,7 @@ def run(
     bootstrap: int = _bootstrap_option(),
     seed: int = typer.Option(20240611, "--seed", help="Seed of the imputation and bootstrap (as `latc analyze --seed`)."),
     pdf: bool = _pdf_option(),
+    jobs: Optional[int] = _analysis_jobs_option(),
     resume: bool = typer.Option(False, "--resume", help="Keep the stages of an earlier run in OUT whose input (SHA-256), "
                                 "options, output and latc version are unchanged; run the rest (docs: README, Reproducibility)."),
     quiet: bool = _quiet_option(),
@@ -381,7 +389,7 @@ def run(
     from latc.pipeline import run_pipeline
 
     cut = _data_cut(data_cut)
-    options = _analysis_options(imputations, caliper, bootstrap, seed)
+    options = _analysis_options(imputations, caliper, bootstrap, seed, jobs)
     try:
         result = run_pipeline(study, out, data_cut=cut, options=options, pdf=pdf, console=console, resume=resume,
                               quiet=quiet)
@@ -403,6 +411,7 @@ def demo(
     analysis_seed: int = typer.Option(20240611, "--analysis-seed", help="Seed of the imputation and bootstrap "
                                       "(`latc analyze --seed`; --seed is the synthetic cohort's)."),
     pdf: bool = _pdf_option(),
+    jobs: Optional[int] = _analysis_jobs_option(),
     quiet: bool = _quiet_option(),
 ) -> None:
     """Synthesise the default multicenter cohort and run the whole pipeline on it (analysis and report
@@ -410,7 +419,7 @@ def demo(
     from latc.pipeline import run_demo
 
     result = run_demo(out, n_patients=patients, n_centers=centers, seed=seed, inject_errors=inject_errors,
-                      options=_analysis_options(imputations, caliper, bootstrap, analysis_seed), pdf=pdf,
+                      options=_analysis_options(imputations, caliper, bootstrap, analysis_seed, jobs), pdf=pdf,
                       console=console, quiet=quiet)
     console.print(result.summary())
 

@@ -38,8 +38,13 @@ class AnalysisOptions:
     truncate_quantiles: tuple[float, ...] = (0.99, 0.95)   # IPTW weight truncation (sensitivity)
     trim_bounds: tuple[float, float] = (0.1, 0.9)          # Crump PS trimming (sensitivity)
     trim_quantile: float = 0.05                             # Stürmer asymmetric PS trimming (sensitivity)
-    imputations: int = 20                       # m of the multiple imputation
+    imputations: int = 20                       # m of the multiple imputation (a minimum under the "auto" rule)
     imputation_iterations: int = 5              # mice's default maxit
+    imputation_rule: str = "auto"               # "auto": von Hippel's two-stage rule; "fixed": exactly m
+    imputation_cv: float = 0.05                 # von Hippel: accepted CV of the SE across re-imputations
+    imputation_alpha: float = 0.05              # von Hippel: 1 - confidence of the FMI's upper limit
+    imputation_large_n: int = 50_000            # "large": from this many patients the rule's m is used
+    imputation_pilot: int = 5                   # pilot m on large data
     seed: int = 20240611
     landmark_months: float = 6.0                # comparative landmark analysis
     response_landmark_months: float = 9.0       # landmark for survival by response (neoadjuvant cohort)
@@ -49,9 +54,16 @@ class AnalysisOptions:
     prognostic_horizons_months: tuple[float, ...] = (24.0, 36.0)
     prognostic_bootstrap: int = 100
     prognostic_bootstrap_max_patients: int = 2000   # larger: IJ SEs only (bootstrap ~linear in n)
+    n_jobs: int | None = None                   # worker processes (None = every CPU); never changes a result
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """The options that define the results (``n_jobs`` only changes the speed: left out, so
+        results.json is the same for any number of workers)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k not in SPEED_ONLY}
+
+
+#: options that change how fast the plan runs, never its results (not in results.json)
+SPEED_ONLY = frozenset({"n_jobs"})
 
 
 @dataclass

@@ -4,10 +4,14 @@ All are covariate-adjusted Cox models (Efron ties, strata(center)) of recurrence
 
 * **missing data**: the primary model codes untested BRAF/TERT as a category (missing indicator);
   **complete-case** keeps tested patients only; **multiple imputation** by chained equations
-  (``latc.stats.impute``, as R ``mice``: logistic regression for the markers, pmm for numbers; the
+  (``latc.stats.impute_fit``, as R ``mice``: logistic regression for the markers, pmm for numbers; the
   event indicator and the Nelson–Aalen cumulative hazard as predictors, White & Royston 2009;
-  ``imputations`` data sets, ``imputation_iterations`` iterations) pooled by Rubin's rules
-  (``mice::pool``);
+  ``imputation_iterations`` iterations) pooled by Rubin's rules (``mice::pool``). How many data
+  sets: :func:`imputation_count` (``imputation_rule = "auto"``, von Hippel's two-stage rule — the
+  requested ``imputations`` is a minimum, except on large data where the rule's number is used;
+  ``"fixed"``: exactly ``imputations``); the choice and why are in the tables' parameters
+  (``imputation_choice``). Imputations and their Cox fits run in ``n_jobs`` worker processes; the
+  results do not depend on it;
 * **landmark** at ``landmark_months`` (default 6) from the decision: patients still event-free and in
   follow-up, time from the landmark — the estimate cannot draw on early events, guarding against any
   residual immortal time;
@@ -21,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from latc.stats import StatsInputError, cox, impute, pool
+from latc.stats import StatsInputError, cox, how_many_imputations, impute_fit, pool
 
 from ._comparative import POPULATION, comparison, estimates
 from ._coding import coding
@@ -75,19 +79,26 @@ def run(ctx: Context, sec: SectionResult) -> None:
         if not n_missing:
             raise SectionSkipped("no missing covariate value: multiple imputation not needed")
         d["rec_event"] = d["rec_event"].astype(float)
-        imp = impute(d, m=o.imputations, seed=o.seed, maxit=o.imputation_iterations, survival=("rec_time", "rec_event"))
         mcovs = [c for c in d.columns if c not in ("rec_time", "rec_event", "neoadjuvant", "center")]
         strata = "center" if d["center"].nunique() > 1 else None
-        fits = imp.fit(lambda x: cox(x, "rec_time", "rec_event", ["neoadjuvant"] + mcovs, strata=strata, ties=o.ties))
-        pooled = pool(fits, conf_level=o.conf_level)
+        fits, pooled, choice = imputation_count(
+            d, lambda x: cox(x, "rec_time", "rec_event", ["neoadjuvant"] + mcovs, strata=strata, ties=o.ties), o,
+            term="neoadjuvant", survival=("rec_time", "rec_event"))
         r = pooled.loc["neoadjuvant"]
-        imp_info.update({"missing": n_missing, "method": {k: str(v) for k, v in imp.method.items()}, "pooled": pooled})
+        imp_info.update({"missing": n_missing, "method": {k: str(v) for k, v in fits.method.items()}, "pooled": pooled,
+                         "m": fits.m, "choice": choice})
         return {"hr": float(np.exp(r["estimate"])), "lower": float(np.exp(r["lower"])), "upper": float(np.exp(r["upper"])),
                 "p": float(r["p"]), "log_hr": float(r["estimate"]), "se": float(r["std_error"]),
-                "se_type": f"Rubin's rules (m = {o.imputations}, fmi = {float(r['fmi']):.3f})", "n": int(len(d)),
+                "se_type": f"Rubin's rules (m = {fits.m}, fmi = {float(r['fmi']):.3f})", "n": int(len(d)),
                 "events": int(d["rec_event"].sum())}
 
-    add(f"multiple imputation (m = {o.imputations}) of BRAF/TERT, pooled", POPULATION, mi)
+    # the row's name states the m actually used (known once the imputation has run)
+    at = len(rows)
+    add("multiple imputation of BRAF/TERT, pooled", POPULATION, mi)
+    name = f"multiple imputation (m = {imp_info.get('m', o.imputations)}) of BRAF/TERT, pooled"
+    rows[at]["analysis"] = name
+    if "multiple imputation of BRAF/TERT, pooled" in failed:
+        failed[name] = failed.pop("multiple imputation of BRAF/TERT, pooled")
 
     L = o.landmark_months
     add(f"landmark at {L:g} months from the decision", f"event-free and in follow-up at {L:g} months",
@@ -121,7 +132,8 @@ def run(ctx: Context, sec: SectionResult) -> None:
     sec.add(ResultTable("hazard_ratios", "Sensitivity analyses of the adjusted recurrence hazard ratio", t,
                         "Cox proportional hazards (R coxph, Efron ties), neoadjuvant + confounders + strata(center); "
                         "multiple imputation by chained equations (R mice) pooled by Rubin's rules (mice::pool)",
-                        {"confounders": covs, "imputations": o.imputations, "imputation_iterations": o.imputation_iterations,
+                        {"confounders": covs, "imputations": o.imputations, "imputations_used": imp_info.get("m"),
+                         "imputation_choice": imp_info.get("choice", {}), "imputation_iterations": o.imputation_iterations,
                          "imputation_seed": o.seed, "landmark_months": L, "ties": o.ties, "center": "strata(center)",
                          "imputed": imp_info.get("missing", {}), "imputation_methods": imp_info.get("method", {})},
                         POPULATION, len(df),
@@ -135,8 +147,64 @@ def run(ctx: Context, sec: SectionResult) -> None:
         p = imp_info["pooled"].reset_index().rename(columns={"index": "term"})
         sec.add(ResultTable("imputation_pooled", "Multiple imputation: pooled Cox model (all terms)", p,
                             "Rubin's rules as R summary(mice::pool(fits), conf.int = TRUE); log hazard ratios",
-                            {"imputations": o.imputations, "iterations": o.imputation_iterations, "seed": o.seed,
+                            {"imputations": o.imputations, "imputations_used": imp_info["m"],
+                             "imputation_choice": imp_info["choice"], "iterations": o.imputation_iterations, "seed": o.seed,
                              "survival_predictors": "event indicator + Nelson-Aalen cumulative hazard"}, POPULATION, len(df),
                             coding=coding(["neoadjuvant"] + [c for c in covs if c not in ("braf_positive", "tert_positive",
                                           "braf_not_tested", "tert_not_tested")] + ["braf", "tert"], df,
                                           events=["recurrence"], strata=strata)))
+
+
+def imputation_count(d: pd.DataFrame, fit, o, *, term: str, survival: tuple[str, str]):
+    """Impute ``d``, fit ``fit`` on each data set and pool, with the number of imputations chosen by
+    ``o.imputation_rule``; returns (ImputedFits, pooled table, choice record).
+
+    * ``"fixed"``: exactly ``o.imputations``.
+    * ``"auto"`` (default) — von Hippel's two-stage rule (Sociol Methods Res 2020;49:699,
+      :func:`latc.stats.how_many_imputations`) on the FMI of ``term`` (the estimate the section
+      reports): a pilot estimates the FMI; the rule's M = ⌈1 + ½(FMI_upper / CV)²⌉ with FMI_upper the
+      upper (1 − α) logit-scale limit. Below ``o.imputation_large_n`` patients the pilot is the
+      requested ``o.imputations``, a minimum: the rule can only add imputations. From
+      ``o.imputation_large_n`` patients ("large": where m = 20 chained-equation data sets cost over
+      a minute on one core) the pilot is ``o.imputation_pilot`` data sets and the rule's M is used —
+      fewer than requested when the rule is satisfied, never silently: the record says so.
+
+    Extra imputations continue the pilot's streams (imputation i is the same in any run), so the
+    pilot's data sets are kept, never redone. The record (``imputation_choice`` in the tables'
+    parameters, results.json): rule, requested m, pilot m, the FMI and its CI, target CV,
+    confidence, the rule's M, the m used, ``fewer_than_requested`` and the reason in words.
+    """
+    kw = dict(seed=o.seed, maxit=o.imputation_iterations, survival=survival, n_jobs=o.n_jobs)
+    requested = int(o.imputations)
+    if o.imputation_rule == "fixed":
+        fits = impute_fit(d, fit, m=requested, **kw)
+        return fits, pool(fits.fits, conf_level=o.conf_level), {
+            "rule": "fixed", "requested_m": requested, "m": requested, "fewer_than_requested": False,
+            "reason": f"fixed: the requested {requested} imputations (imputation_rule = 'fixed')"}
+    if o.imputation_rule != "auto":
+        raise StatsInputError(f"imputation_rule must be 'auto' or 'fixed', not {o.imputation_rule!r}")
+    n = int(len(d))
+    large = n >= int(o.imputation_large_n)
+    pilot = max(2, min(int(o.imputation_pilot), requested)) if large else requested
+    fits = impute_fit(d, fit, m=pilot, **kw)
+    pooled = pool(fits.fits, conf_level=o.conf_level)
+    need = how_many_imputations(float(pooled.loc[term, "fmi"]), pilot, cv=o.imputation_cv, alpha=o.imputation_alpha)
+    m = max(need.m_required, pilot)
+    if m > pilot:
+        fits = fits + impute_fit(d, fit, m=m - pilot, start=pilot + 1, **kw)
+        pooled = pool(fits.fits, conf_level=o.conf_level)
+    rule = (f"von Hippel's rule on the FMI of '{term}' (pilot of {pilot}: FMI {need.fmi:.3f}, "
+            f"{need.confidence:.0%} CI {need.fmi_lower:.3f}-{need.fmi_upper:.3f}; target CV of the SE "
+            f"{need.cv:g}) needs {need.m_required}")
+    if not large:
+        reason = (f"{rule}; the requested {requested} are a minimum: "
+                  + (f"{m - requested} added" if m > requested else "all used"))
+    else:
+        reason = (f"large data ({n:,} ≥ {int(o.imputation_large_n):,} patients): {rule}; "
+                  + (f"{m} used instead of the requested {requested}" if m != requested else f"{m} used"))
+    fmi_all = pooled["fmi"]
+    return fits, pooled, {
+        "rule": "auto (von Hippel 2020)", "term": term, "requested_m": requested, "large_data": large,
+        "large_n": int(o.imputation_large_n), "patients": n, **need.as_dict(), "m": int(m),
+        "fmi_at_m": float(pooled.loc[term, "fmi"]), "max_fmi_all_terms": float(fmi_all.max()),
+        "max_fmi_term": str(fmi_all.idxmax()), "fewer_than_requested": bool(m < requested), "reason": reason}

@@ -193,7 +193,7 @@ def methods_section(inp: ReportInputs) -> Section:
             f"{ap.get('caliper', '?')} SD of the logit PS{' (exact on center)' if ap.get('match_exact_center') else ''}, "
             f"{'stabilized ' if ap.get('stabilize') else ''}IPTW (ATE) and overlap weights; centers smaller than "
             f"{ap.get('min_center_size', '?')} patients pooled; models need ≥ {ap.get('min_events', '?')} events; multiple "
-            f"imputation m = {ap.get('imputations', '?')} ({ap.get('imputation_iterations', '?')} iterations, seed "
+            f"imputation {_imputation_text(inp, ap)} ({ap.get('imputation_iterations', '?')} iterations, seed "
             f"{ap.get('seed', '?')}); landmark {ap.get('landmark_months', '?')} months; prognostic horizons "
             f"{', '.join(f'{h:g}' for h in ap.get('prognostic_horizons_months', []))} months with "
             f"{ap.get('prognostic_bootstrap', '?')} bootstrap replicates. Every estimate agrees with R's reference "
@@ -284,3 +284,16 @@ def biomarkers_section(inp: ReportInputs, max_tables: int = 6) -> Section | None
                       source=str(p.relative_to(inp.omics_dir.parent)), digits=3)
             shown += 1
     return sec
+
+
+def _imputation_text(inp, ap: dict) -> str:
+    """"m = 20", or, when von Hippel's rule chose another number than the one asked for, the number
+    used and why (the sensitivity table's ``imputation_choice``, written by the analysis)."""
+    asked = ap.get("imputations", "?")
+    par = (inp.table_info("sensitivity", "hazard_ratios") or {}).get("parameters") or {}
+    used, choice = par.get("imputations_used"), par.get("imputation_choice") or {}
+    if used is None or used == asked:
+        return f"m = {asked}"
+    reason = choice.get("reason") if isinstance(choice, dict) else None
+    return f"m = {used} (asked for {asked}{'; ' + reason if reason else ''})"
+

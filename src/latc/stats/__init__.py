@@ -33,7 +33,8 @@ Descriptive and subgroup analyses (agree with tableone's formulas, ``binom.test`
 Multiple imputation (chained equations as ``mice``; pooling agrees with ``mice::pool``; see
 docs/stats/imputation.md):
 
-- :func:`impute`, :func:`pool`.
+- :func:`impute`, :func:`impute_fit` (impute and fit in worker processes), :func:`pool`,
+  :func:`how_many_imputations` (von Hippel's two-stage rule).
 
 Degenerate input raises :class:`StatsInputError` (a ``ValueError``) naming the column.
 """
@@ -55,7 +56,7 @@ from ._finegray import finegray_data
 from ._frailty import FrailtyCoxResult, frailty_cox
 from ._proportion import proportion_ci, response_rates
 from ._multiplicity import p_adjust
-from ._impute import ImputedData, impute, pool
+from ._impute import ImputationsNeeded, ImputedData, ImputedFits, PoolTerms, how_many_imputations, impute, impute_fit, pool
 from ._subgroups import subgroups
 from ._table_one import table_one
 from ._discrimination import ConcordanceResult, brier_score, harrell_c, time_dependent_auc, uno_c
@@ -96,8 +97,13 @@ __all__ = [
     "proportion_ci",
     "response_rates",
     # multiple imputation (docs/stats/imputation.md)
+    "ImputationsNeeded",
     "ImputedData",
+    "ImputedFits",
+    "PoolTerms",
+    "how_many_imputations",
     "impute",
+    "impute_fit",
     "pool",
     # subgroup analyses (docs/stats/descriptive.md)
     "subgroups",
