@@ -150,41 +150,45 @@ def test_data_problem_at_a_site_is_an_error_reply_naming_it(frames, tmp_path):
     paths = dict(frames[1])
     paths["C03"] = tmp_path / "C03-broken.parquet"
     paths["C03"].write_bytes(b"this is not a parquet file")
-    t0 = time.monotonic()
+    # a round timeout far above a loaded machine's round (~5-70 s on 2 busy cores): an answer well inside
+    # it is the site's error reply, not the coordinator giving up on a silent site
+    round_timeout = 3 * ROUND_TIMEOUT
     with LocalFederation(paths, tmp_path / "engine") as fed:
         fed.start()
-        run_id = fed.submit(tmp_path / "out", round_timeout=ROUND_TIMEOUT)
+        t0 = time.monotonic()
+        run_id = fed.submit(tmp_path / "out", round_timeout=round_timeout)
         with pytest.raises(FederatedSiteError) as err:
-            fed.wait(run_id, tmp_path / "out", timeout=RUN_TIMEOUT, round_timeout=ROUND_TIMEOUT)
+            fed.wait(run_id, tmp_path / "out", timeout=RUN_TIMEOUT, round_timeout=round_timeout)
         answered = time.monotonic() - t0
     assert err.value.site == "C03"
     assert "answered with an error" in err.value.reason and "cannot read data" in err.value.reason
-    assert answered < ROUND_TIMEOUT  # the error reply, not the round's timeout
+    assert "did not answer" not in err.value.reason
+    assert answered < round_timeout  # the error reply, not the round's timeout
     assert fed.shutdown() == []
     _assert_nothing_left(fed.tag, tmp_path)
 
 
 def test_killed_supernode_is_a_site_error_naming_it(frames, tmp_path):
-    round_timeout = 15.0
+    round_timeout = 40.0  # a live site's round stays well inside it even on two busy cores
     logs = {s: tmp_path / "logs" / f"{s}.jsonl" for s in SITES}
     with LocalFederation(frames[1], tmp_path / "engine", release_logs=logs) as fed:
         fed.start()
         run_id = fed.submit(tmp_path / "out", params={"repeat": 40}, round_timeout=round_timeout)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + RUN_TIMEOUT  # start-up is slow when both cores are busy (CI: ~70 s seen)
         while time.monotonic() < deadline:  # mid-run: after every site has answered a counts round
             if all(lg.exists() and len(lg.read_text(encoding="utf-8").splitlines()) >= 2 for lg in logs.values()):
                 break
             time.sleep(0.2)
         else:
-            pytest.fail("the run did not reach its first counts round within 120 s")
+            pytest.fail(f"the run did not reach its first counts round within {RUN_TIMEOUT:.0f} s")
         fed.kill_site("C02")
         killed = time.monotonic()
         with pytest.raises(FederatedSiteError) as err:
             fed.wait(run_id, tmp_path / "out", timeout=RUN_TIMEOUT, round_timeout=round_timeout)
         noticed = time.monotonic() - killed
     assert err.value.site == "C02" and set(err.value.failures) == {"C02"}
-    assert "did not answer within 15 s" in err.value.reason
-    assert noticed < round_timeout + 30
+    assert "did not answer within 40 s" in err.value.reason
+    assert noticed < round_timeout + 60
     rec = json.loads((tmp_path / "out" / "flower_run.json").read_text(encoding="utf-8"))
     assert rec["status"] == "failed" and rec["site"] == "C02"
     assert fed.shutdown() == []
