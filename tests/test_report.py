@@ -175,6 +175,36 @@ def test_figure_files_are_svg_and_300_dpi_png(report):
             assert np.asarray(im.convert("L")).std() > 5  # not a blank canvas
 
 
+def test_figures_drawn_in_worker_processes_equal_a_serial_draw_and_png_is_only_where_needed(run, report, tmp_path):
+    """``jobs=2`` (forked workers) writes the same bytes as the pipeline's report; without the PDF and
+    ``--png`` a figure has a PNG only when its SVG is too large to embed without comparing (issue 17)."""
+    from openpyxl import load_workbook
+
+    from latc.report import build_report
+    from latc.report._build import SMALL_SVG_BYTES
+
+    steps: list[str] = []
+    lean = build_report(run, tmp_path / "lean", pdf=False, png=False, jobs=2, record=False, progress=steps.append)
+    full = build_report(run, tmp_path / "full", pdf=False, png=True, jobs=1, record=False)
+    assert steps == ["sections", f"{len(lean.figures)} figures", "tables.xlsx", "report.html"]  # the progress line
+    figs = tmp_path / "lean" / "figures"
+    assert lean.figures == full.figures and len(lean.figures) >= 15
+    for key in lean.figures:
+        svg = (figs / f"{key}.svg").read_bytes()
+        assert svg == (report / "figures" / f"{key}.svg").read_bytes() == (tmp_path / "full" / "figures" / f"{key}.svg").read_bytes()
+        assert (tmp_path / "full" / "figures" / f"{key}.png").read_bytes() == (report / "figures" / f"{key}.png").read_bytes()
+        assert (figs / f"{key}.png").exists() == (len(svg) > SMALL_SVG_BYTES), key
+    assert not (tmp_path / "lean" / "report.pdf").exists()
+    # the contents sheet lists exactly the files written
+    ws = load_workbook(tmp_path / "lean" / "tables.xlsx", read_only=True)["contents"]
+    listed = {x.strip() for row in ws.iter_rows(values_only=True) if row and isinstance(row[1], str)
+              and row[1].startswith("figures/") for x in row[1].split(",")}
+    assert listed == {f"figures/{p.name}" for p in figs.iterdir()}
+    # the HTML embeds the same pictures either way (the small SVGs inline, the rest by the same rule)
+    srcs = [re.findall(r'<img src="([^"]+)"', (tmp_path / d / "report.html").read_text(encoding="utf-8")) for d in ("lean", "full")]
+    assert srcs[0] == srcs[1] and len(srcs[0]) == len(lean.figures)
+
+
 def test_xlsx_one_sheet_per_table_numbers_as_numbers(report, run):
     from openpyxl import load_workbook
 

@@ -113,7 +113,7 @@ def test_run_passes_the_options_to_the_analysis_report_and_run_record(run_dir):
     p = res["parameters"]
     assert (p["caliper"], p["imputations"], p["prognostic_bootstrap"], p["seed"]) == (0.25, 2, 0, 7)
     m = record(run_dir)
-    assert m["parameters"]["analyze"]["caliper"] == 0.25 and m["stages"]["report"]["parameters"] == {"pdf": False}
+    assert m["parameters"]["analyze"]["caliper"] == 0.25 and m["stages"]["report"]["parameters"] == {"pdf": False, "png": False}
     assert (run_dir / "report" / "report.html").is_file() and not (run_dir / "report" / "report.pdf").exists()
     assert list(m["stages"]) == ["validate", "derive", "analyze", "report"]
     for name, stage in m["stages"].items():

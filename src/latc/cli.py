@@ -13,6 +13,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from latc._progress import progress_line
 
 app = typer.Typer(
     name="latc",
@@ -140,7 +141,8 @@ def _analysis_options(imputations: int, caliper: float, bootstrap: int, seed: in
 
 def _analysis_jobs_option():
     return typer.Option(None, "--jobs", "-j", min=1, help="Worker processes for the multiple imputation "
-                        "(default: every CPU when the data are large; the results do not depend on it).")
+                        "(default: every CPU when the data are large) and the report's figures (default: every "
+                        "CPU); the results do not depend on it.")
 
 
 #: `latc analyze` / `latc run` / `latc demo` analysis options: one definition, so names and defaults agree.
@@ -158,6 +160,11 @@ def _bootstrap_option():
 
 def _pdf_option():
     return typer.Option(True, "--pdf/--no-pdf", help="Also render report.pdf (WeasyPrint).")
+
+
+def _png_option():
+    return typer.Option(False, "--png", help="Write every figure's 300-dpi PNG beside its SVG (the PDF's "
+                        "figures are always written as PNG; without --png and --pdf only dense figures are).")
 
 
 @dictionary_app.command("export")
@@ -263,6 +270,7 @@ def derive(
     confirm_days: int = typer.Option(28, "--confirm-days", min=0, help="BOR confirmation interval (days)."),
     sd_min_days: int = typer.Option(42, "--sd-min-days", min=0, help="Minimum SD duration from the first dose (days)."),
     time_zero: str = typer.Option("decision", "--time-zero", help="Time zero of OS/DSS/EFS: decision, diagnosis or treatment_start."),
+    quiet: bool = _quiet_option(),
 ) -> None:
     """Derive the analysis datasets (subject, response, tumour, tte, ae, …) with their metadata."""
 
@@ -282,7 +290,7 @@ def derive(
     cut = _data_cut(data_cut)
     t0 = time.perf_counter()
     try:
-        with console.status("deriving the analysis datasets …"):
+        with progress_line(console, "derive", quiet=quiet):
             r = derive_path(study, out, data_cut=cut, response_source=response_source, confirm_days=confirm_days,
                             sd_min_days=sd_min_days, time_zero=time_zero)
     except StudyReadError as exc:
@@ -316,6 +324,7 @@ def analyze(
     bootstrap: int = _bootstrap_option(),
     seed: int = typer.Option(20240611, "--seed", help="Seed of the imputation and bootstrap."),
     jobs: Optional[int] = _analysis_jobs_option(),
+    quiet: bool = _quiet_option(),
 ) -> None:
     """Run the statistical analysis plan on the derived datasets: result tables (CSV) + results.json.
 
@@ -326,8 +335,8 @@ def analyze(
         _fail(f"{derived}: not found")
     options = _analysis_options(imputations, caliper, bootstrap, seed, jobs)
     try:
-        with console.status("running the analysis plan …"):
-            results, index = analyze_path(derived, out, options)
+        with progress_line(console, "analyze", quiet=quiet) as step:
+            results, index = analyze_path(derived, out, options, progress=step)
     except AnalysisInputError as exc:
         _fail(str(exc))
     console.print(f"input: {results.inputs.get('source')} — analysis set {results.inputs.get('analysis_set', 0):,} "
@@ -349,6 +358,10 @@ def report(
     results: Path = typer.Argument(..., help="A `latc run` or `latc analyze` output folder (analysis/results.json, derived/, validation/, manifest.json)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: report.html, report.pdf, tables.xlsx, figures/."),
     pdf: bool = _pdf_option(),
+    png: bool = _png_option(),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes drawing the figures "
+                                       "(default: every core)."),
+    quiet: bool = _quiet_option(),
 ) -> None:
     """Publication-ready study report: STROBE flow, response, surgery, safety, survival, comparison, methods.
 
@@ -356,8 +369,8 @@ def report(
     from latc.report import ReportInputError, build_report
 
     try:
-        with console.status("building the study report …"):
-            r = build_report(results, out, pdf=pdf)
+        with progress_line(console, "report", quiet=quiet) as step:
+            r = build_report(results, out, pdf=pdf, png=png, jobs=jobs, progress=step)
     except ReportInputError as exc:
         _fail(str(exc))
     console.print(r.summary(), highlight=False, soft_wrap=True)
@@ -376,6 +389,7 @@ def run(
     bootstrap: int = _bootstrap_option(),
     seed: int = typer.Option(20240611, "--seed", help="Seed of the imputation and bootstrap (as `latc analyze --seed`)."),
     pdf: bool = _pdf_option(),
+    png: bool = _png_option(),
     jobs: Optional[int] = _analysis_jobs_option(),
     resume: bool = typer.Option(False, "--resume", help="Keep the stages of an earlier run in OUT whose input (SHA-256), "
                                 "options, output and latc version are unchanged; run the rest (docs: README, Reproducibility)."),
@@ -391,7 +405,7 @@ def run(
     cut = _data_cut(data_cut)
     options = _analysis_options(imputations, caliper, bootstrap, seed, jobs)
     try:
-        result = run_pipeline(study, out, data_cut=cut, options=options, pdf=pdf, console=console, resume=resume,
+        result = run_pipeline(study, out, data_cut=cut, options=options, pdf=pdf, png=png, console=console, resume=resume,
                               quiet=quiet)
     except StudyReadError as exc:
         _fail(str(exc))
@@ -411,6 +425,7 @@ def demo(
     analysis_seed: int = typer.Option(20240611, "--analysis-seed", help="Seed of the imputation and bootstrap "
                                       "(`latc analyze --seed`; --seed is the synthetic cohort's)."),
     pdf: bool = _pdf_option(),
+    png: bool = _png_option(),
     jobs: Optional[int] = _analysis_jobs_option(),
     quiet: bool = _quiet_option(),
 ) -> None:
@@ -420,7 +435,7 @@ def demo(
 
     result = run_demo(out, n_patients=patients, n_centers=centers, seed=seed, inject_errors=inject_errors,
                       options=_analysis_options(imputations, caliper, bootstrap, analysis_seed, jobs), pdf=pdf,
-                      console=console, quiet=quiet)
+                      png=png, console=console, quiet=quiet)
     console.print(result.summary())
 
 

@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -67,13 +68,19 @@ def _stage(progress: Progress, task: Any, name: str, timings: dict[str, float]) 
     progress.advance(task)
 
 
+def _step(progress: Progress, task: Any, name: str) -> Callable[[str], None]:
+    """A step callback showing ``stage · step`` in the pipeline's progress line."""
+    return lambda text: progress.update(task, description=f"{name:<10} · {text}")
+
+
 def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, options: Any = None, pdf: bool = True,
-                 console: Console | None = None, extra_manifest: dict[str, Any] | None = None,
+                 png: bool = False, console: Console | None = None, extra_manifest: dict[str, Any] | None = None,
                  resume: bool = False, quiet: bool = False) -> PipelineResult:
     """Run every stage on ``study`` and write the outputs, the report and the run record ``manifest.json``.
 
     ``options`` are the analysis options (:class:`latc.analysis.AnalysisOptions`; default: the plan's
-    defaults, as ``latc analyze``); ``pdf=False`` skips ``report.pdf`` (as ``latc report --no-pdf``).
+    defaults, as ``latc analyze``); ``pdf=False`` skips ``report.pdf`` (as ``latc report --no-pdf``) and
+    ``png=True`` writes every figure's 300-dpi PNG (as ``latc report --png``).
     Each stage updates ``OUT/manifest.json`` as it finishes (:func:`latc.manifest.record_stage`), so
     the record is current even when a later stage fails. ``resume=True`` keeps the stages of an
     earlier run in ``out`` whose input, options and output are provably unchanged
@@ -92,7 +99,7 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
     options = options or AnalysisOptions()
     timings: dict[str, float] = {}
     console = console or Console(stderr=True)
-    keys = {"analyze": options_key(options), "report": options_key({"pdf": pdf})}
+    keys = {"analyze": options_key(options), "report": options_key({"pdf": pdf, "png": png})}
     plan = _plan(study, out, data_cut, keys) if resume else None
     keep = plan.keep if plan else {}
     prev = (read_record(out) or {}) if keep else {}
@@ -142,7 +149,7 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
             progress.advance(task)
         else:
             with _stage(progress, task, "analyze", timings):
-                analysis = run_analysis(derived, options)
+                analysis = run_analysis(derived, options, progress=_step(progress, task, "analyze"))
                 analysis.inputs.update(input_locations(out / "derived", out / "analysis"))
                 write_results(analysis, out / "analysis")
             counts["analysis"] = {"summary": analysis.summary(), "not_computed": analysis.skipped()}
@@ -167,14 +174,15 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
                 from latc.report import ReportInputError, build_report
 
                 try:
-                    rep = build_report(out, out / "report", pdf=pdf, record=False)
+                    rep = build_report(out, out / "report", pdf=pdf, png=png, record=False,
+                                       jobs=getattr(options, "n_jobs", None), progress=_step(progress, task, "report"))
                     report = rep.html
                     counts["report"] = {"figures": len(rep.figures), "tables": len(rep.tables), "not_shown": len(rep.notes),
                                         "pdf": rep.pdf is not None}
                 except ReportInputError as exc:
                     counts["report"] = {"error": str(exc)}
             manifest = record_stage(
-                out, "report", input_path=out / "analysis", parameters={"pdf": pdf},
+                out, "report", input_path=out / "analysis", parameters={"pdf": pdf, "png": png},
                 seconds=timings["report"], counts={"report": counts["report"]},
                 timings={"summary": timings.get("summary", 0.0), "report": timings["report"]},
                 outputs={"report": "report/report.html", **({"report_pdf": "report/report.pdf"} if pdf else {}),
@@ -197,7 +205,7 @@ def _plan(study: Path, out: Path, data_cut: date | None, keys: dict[str, str]):
 
 
 def run_demo(out: Path, *, n_patients: int = 600, n_centers: int = 8, seed: int = 20261125,
-             inject_errors: int = 20, options: Any = None, pdf: bool = True,
+             inject_errors: int = 20, options: Any = None, pdf: bool = True, png: bool = False,
              console: Console | None = None, quiet: bool = False) -> PipelineResult:
     """Synthesise the default multicenter cohort into ``out/synthetic`` and run the pipeline on it.
 
@@ -218,7 +226,7 @@ def run_demo(out: Path, *, n_patients: int = 600, n_centers: int = 8, seed: int 
     truth = json.loads(Path(synth.truth_path).read_text())
     data_cut = date.fromisoformat(truth["data_cut"])
     result = run_pipeline(
-        synth.study_path, out, data_cut=data_cut, options=options, pdf=pdf, console=console, quiet=quiet,
+        synth.study_path, out, data_cut=data_cut, options=options, pdf=pdf, png=png, console=console, quiet=quiet,
         extra_manifest={"synthetic": {"n_patients": n_patients, "n_centers": n_centers, "seed": seed,
                                       "inject_errors": inject_errors, "truth": str(synth.truth_path), "seconds": round(synth_seconds, 3)}},
     )

@@ -54,10 +54,11 @@ def _single_threaded_blas() -> Iterator[None]:
 
 
 def run_analysis(derived: Any, options: AnalysisOptions | None = None, *,
-                 sections: Sequence[str] | None = None) -> AnalysisResults:
+                 sections: Sequence[str] | None = None, progress: Callable[[str], None] | None = None) -> AnalysisResults:
     """Run the analysis plan on derived datasets (a ``latc derive`` folder, ``DerivedDatasets`` or mapping).
 
-    ``sections`` restricts the run to some sections (default: all, in plan order). Raises
+    ``sections`` restricts the run to some sections (default: all, in plan order); ``progress`` is
+    called with each section's name and place (``"comparative (7/10)"``) as it starts. Raises
     :class:`~latc.analysis.AnalysisInputError` only when the inputs cannot be analysed at all
     (no ``subject``/``tte``, identifiable data); every other problem is recorded per section.
     """
@@ -69,10 +70,12 @@ def run_analysis(derived: Any, options: AnalysisOptions | None = None, *,
         raise ValueError(f"unknown section(s) {', '.join(unknown)}; sections: {', '.join(SECTIONS)}")
     ctx = Context(data, options)
     out: dict[str, SectionResult] = {}
+    todo = [name for name in SECTIONS if sections is None or name in sections]
     with _single_threaded_blas():
-        for name, (title, fn) in SECTIONS.items():
-            if sections is not None and name not in sections:
-                continue
+        for i, name in enumerate(todo, 1):
+            title, fn = SECTIONS[name]
+            if progress is not None:
+                progress(f"{name} ({i}/{len(todo)})")
             out[name] = run_section(name, title, lambda sec, fn=fn: fn(ctx, sec))
     a = data.analysis_set
     inputs = {**data.describe(), "analysis_set": int(len(a)),

@@ -164,13 +164,14 @@ def input_locations(derived: str | Path, analysis_dir: str | Path) -> dict[str, 
 
 
 def analyze_path(derived: str | Path, out: str | Path, options: Any = None, *,
-                 record: bool = True) -> tuple[AnalysisResults, Path]:
+                 record: bool = True, progress: Any = None) -> tuple[AnalysisResults, Path]:
     """``latc analyze``: run the plan on a derived folder and write ``out/analysis``; returns (results, results.json).
 
     ``results.json`` records where the inputs are (``inputs.locations``: derived, validation, run
     record); with ``record`` the analyze stage is entered in ``out/manifest.json`` (parameters, the
     derived folder's checksum, timing), copying the upstream stages from the derived folder's run
     record when the analysis is written elsewhere (:func:`latc.manifest.record_stage`).
+    ``progress`` is :func:`latc.analysis.run_analysis`'s section callback.
     """
     import time
 
@@ -178,7 +179,7 @@ def analyze_path(derived: str | Path, out: str | Path, options: Any = None, *,
 
     t0 = time.perf_counter()
     out = Path(out)
-    results = run_analysis(derived, options)
+    results = run_analysis(derived, options, progress=progress)
     from_folder = isinstance(derived, (str, Path))
     if from_folder:
         results.inputs.update(input_locations(derived, out / "analysis"))

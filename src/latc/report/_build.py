@@ -9,9 +9,12 @@ table headers repeated), ``tables.xlsx`` (contents + one sheet per table) and ``
 from __future__ import annotations
 
 import base64
+import os
 import re
 import struct
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -94,26 +97,87 @@ def build_sections(inp: ReportInputs) -> list[Section]:
 _DOCTYPE = re.compile(rb"<\?xml[^>]*>\s*|<!DOCTYPE[^>]*>\s*", re.S)
 
 
-def _png_width_mm(png: Path) -> float:
-    with png.open("rb") as fh:
-        head = fh.read(24)
-    w = struct.unpack(">I", head[16:20])[0]
+def _png_width_mm(png: bytes) -> float:
+    w = struct.unpack(">I", png[16:20])[0]
     return w / P._style.DPI * 25.4
 
 
-def _save_figures(figures: list[ReportFigure], folder: Path) -> None:
-    """Save each figure (SVG + PNG) and set its data URIs (HTML: SVG unless too large; PDF: PNG)."""
+_SVG_WIDTH = re.compile(rb'<svg[^>]*?\swidth="([0-9.]+)pt"', re.S)
+
+
+def _svg_width_mm(svg: bytes) -> float:
+    """The figure's width from matplotlib's SVG header (``width="…pt"``), in mm."""
+    m = _SVG_WIDTH.search(svg[:2000])
+    return float(m.group(1)) * 25.4 / 72 if m else 170.0
+
+
+#: SVGs up to this size are embedded as they are, without a PNG to compare with.
+SMALL_SVG_BYTES = 150_000
+
+#: The figures a forked worker renders (set just before the workers fork; read only there).
+_PENDING: list[Any] = []
+
+
+def _render_figure(i: int, stem: str, png: bool) -> tuple[int, bytes, bytes | None]:
+    """Render figure ``i`` of :data:`_PENDING` to ``stem.svg`` (and ``stem.png`` when ``png``, or when the
+    SVG is too large to embed without comparing it with the PNG); returns the SVG and PNG bytes."""
+    fig = _PENDING[i]
+    (svg,) = P.save(fig, stem, formats=("svg",))
+    data = svg.read_bytes()
+    png_bytes = None
+    if png or len(data) > SMALL_SVG_BYTES:
+        (png_path,) = P.save(fig, stem, formats=("png",))
+        png_bytes = png_path.read_bytes()
+    return i, data, png_bytes
+
+
+def _workers(jobs: int | None, n: int) -> int:
+    """Worker processes for ``n`` figures: ``jobs`` (default: the cores this process may use), at most
+    ``n``; 1 where ``fork`` is not the safe default (figures are inherited by forking, not pickled)."""
+    if sys.platform != "linux" or n < 4:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(jobs or cores, n // 2))
+
+
+def _save_figures(figures: list[ReportFigure], folder: Path, *, png: bool = True, jobs: int | None = None) -> None:
+    """Save each figure and set its data URIs: SVG always; the 300-dpi PNG when ``png`` (the PDF embeds
+    it; ``latc report --png`` asks for it) or when the SVG is larger than :data:`SMALL_SVG_BYTES` (the
+    HTML then embeds whichever is smaller, the PNG for a dense figure such as 10,000 patients' lines).
+
+    With ``jobs`` > 1 (default: every core) the figures are drawn in forked worker processes, which
+    inherit them; the files are byte-identical to a serial save (``latc.plot.save`` is deterministic)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for f in figures:
-        svg, png = P.save(f.figure, folder / f.key)
-        f.files = [str(svg), str(png)]
-        data = _DOCTYPE.sub(b"", svg.read_bytes())
-        f.width_mm = _png_width_mm(png)  # type: ignore[attr-defined]
-        png_uri = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
-        f.png_src = png_uri  # type: ignore[attr-defined]
-        # vector when it is compact; a dense figure (10,000 patients' lines) is smaller as the 300-dpi PNG
-        use_svg = len(data) <= min(max(1.5 * png.stat().st_size, 150_000), MAX_INLINE_SVG_BYTES)
-        f.src = "data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii") if use_svg else png_uri
+    stems = [str(folder / f.key) for f in figures]
+    workers = _workers(jobs, len(figures))
+    _PENDING[:] = [f.figure for f in figures]
+    try:
+        if workers == 1:
+            done = [_render_figure(i, stems[i], png) for i in range(len(figures))]
+        else:
+            import multiprocessing
+            import warnings
+            from concurrent.futures import ProcessPoolExecutor
+
+            with warnings.catch_warnings():  # a progress spinner's thread: the workers only draw and write files
+                warnings.filterwarnings("ignore", message=".*use of fork\\(\\) may lead to deadlocks", category=DeprecationWarning)
+                with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as ex:
+                    done = list(ex.map(_render_figure, range(len(figures)), stems, [png] * len(figures)))
+    finally:
+        _PENDING.clear()
+    for (_, data, png_bytes), f, stem in zip(done, figures, stems):
+        f.files = [stem + ".svg"] + ([stem + ".png"] if png_bytes is not None else [])
+        svg_data = _DOCTYPE.sub(b"", data)
+        f.svg_src = "data:image/svg+xml;base64," + base64.b64encode(svg_data).decode("ascii")  # type: ignore[attr-defined]
+        if png_bytes is None:
+            f.src, f.png_src = f.svg_src, None  # type: ignore[attr-defined]
+            f.width_mm = _svg_width_mm(data)  # type: ignore[attr-defined]
+        else:
+            f.width_mm = _png_width_mm(png_bytes)  # type: ignore[attr-defined]
+            f.png_src = "data:image/png;base64," + base64.b64encode(png_bytes).decode("ascii")  # type: ignore[attr-defined]
+            # vector when it is compact; a dense figure (10,000 patients' lines) is smaller as the 300-dpi PNG
+            use_svg = len(svg_data) <= min(max(1.5 * len(png_bytes), SMALL_SVG_BYTES), MAX_INLINE_SVG_BYTES)
+            f.src = f.svg_src if use_svg else f.png_src  # type: ignore[attr-defined]
         f.figure.clear()  # free the drawing (the files are written)
 
 
@@ -133,7 +197,7 @@ def _render(sections: list[Section], inp: ReportInputs, *, pdf: bool) -> str:
     saved = {f.key: f.src for f in figs}
     if pdf:
         for f in figs:
-            f.src = f.png_src  # type: ignore[attr-defined]
+            f.src = getattr(f, "png_src", None) or f.src
     try:
         m = inp.manifest
         return _env().get_template("report.html.j2").render(
@@ -166,8 +230,14 @@ def write_pdf(html: str, path: Path) -> Path:
     return path
 
 
-def build_report(results_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, record: bool = True) -> ReportResult:
+def build_report(results_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, record: bool = True,
+                 png: bool = False, jobs: int | None = None, progress: Callable[[str], None] | None = None) -> ReportResult:
     """Build the study report from a ``latc run`` / ``latc analyze`` output folder.
+
+    Figures are written as SVG; as 300-dpi PNG too when ``png`` is asked for, when the PDF is written
+    (it embeds them) or where a dense figure is embedded in the HTML as PNG. ``jobs`` worker processes
+    draw them (default: every core; 1 draws in this process). ``progress`` is called with each step
+    ("sections", "22 figures", "tables.xlsx", "report.html", "report.pdf") as it starts.
 
     With ``record`` the report stage is entered in the run record: ``RESULTS/manifest.json`` when
     the report is written inside the results folder (``RESULTS/report``), else ``OUT/manifest.json``
@@ -177,9 +247,11 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, pdf: bool = Tr
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
+    step = progress or (lambda _text: None)
     inp = find_inputs(results_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    step("sections")
     sections = build_sections(inp)
     timings["sections"] = time.perf_counter() - t0
     figures = [f for s in sections for f in s.figures]
@@ -190,18 +262,22 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, pdf: bool = Tr
         t.number = i
         _table_html(t)
     t1 = time.perf_counter()
-    _save_figures(figures, out / "figures")
+    step(f"{len(figures)} figures")
+    _save_figures(figures, out / "figures", png=png or pdf, jobs=jobs)
     timings["figures"] = time.perf_counter() - t1
     t1 = time.perf_counter()
+    step("tables.xlsx")
     xlsx = write_xlsx(tables, figures, out / "tables.xlsx")
     timings["xlsx"] = time.perf_counter() - t1
     t1 = time.perf_counter()
     html_path = out / "report.html"
+    step("report.html")
     html_path.write_text(_render(sections, inp, pdf=False), encoding="utf-8")
     timings["html"] = time.perf_counter() - t1
     pdf_path, pdf_error = None, None
     if pdf:
         t1 = time.perf_counter()
+        step("report.pdf")
         try:
             pdf_path = write_pdf(_render(sections, inp, pdf=True), out / "report.pdf")
         except (OSError, ImportError) as exc:  # WeasyPrint's system libraries missing: HTML still stands
@@ -209,14 +285,14 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, pdf: bool = Tr
         timings["pdf"] = time.perf_counter() - t1
     notes = [f"{s.title}: {n}" for s in sections for n in s.notes]
     if record:
-        _record(inp, out, pdf=pdf, seconds=time.perf_counter() - t0,
+        _record(inp, out, pdf=pdf, png=png, seconds=time.perf_counter() - t0,
                 counts={"figures": len(figures), "tables": len(tables), "not_shown": len(notes), "pdf": pdf_path is not None})
     return ReportResult(out_dir=out, html=html_path, pdf=pdf_path, xlsx=xlsx, figures_dir=out / "figures",
                         figures=[f.key for f in figures], tables=[t.key for t in tables],
                         sections=[s.key for s in sections], notes=notes, timings=timings, pdf_error=pdf_error)
 
 
-def _record(inp: ReportInputs, out: Path, *, pdf: bool, seconds: float, counts: dict[str, Any]) -> Path:
+def _record(inp: ReportInputs, out: Path, *, pdf: bool, png: bool, seconds: float, counts: dict[str, Any]) -> Path:
     """Enter the report stage in the run record of the folder the report belongs to."""
     import os
 
@@ -227,7 +303,7 @@ def _record(inp: ReportInputs, out: Path, *, pdf: bool, seconds: float, counts: 
     folder = base if inside else out
     rel = os.path.relpath(out, folder)
     prefix = "" if rel == "." else rel + "/"
-    return record_stage(folder, "report", input_path=inp.analysis_dir or inp.root, parameters={"pdf": pdf},
+    return record_stage(folder, "report", input_path=inp.analysis_dir or inp.root, parameters={"pdf": pdf, "png": png},
                         seconds=seconds, counts={"report": counts}, upstream=inp.manifest_path,
                         outputs={"report": f"{prefix}report.html", **({"report_pdf": f"{prefix}report.pdf"} if counts.get("pdf") else {}),
                                  "tables": f"{prefix}tables.xlsx", "figures": f"{prefix}figures/"})
