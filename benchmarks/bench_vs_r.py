@@ -83,14 +83,12 @@ def _best(fn, repeats: int) -> tuple[float, object]:
     return best, out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--patients", type=int, default=10000)
-    ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+def compare(patients: int, repeats: int) -> dict:
+    """Time the five calls in Python and in one Rscript run on the same CSV; returns
+    ``{"python": {call: s}, "r": {call: s, …}, "diffs": {call: …}, "n": rows compared}``."""
     from latc.stats import cox, kaplan_meier, match
 
-    df, covs = _frame(args.patients)
+    df, covs = _frame(patients)
     cols = ["rec_time", "rec_event", "neoadjuvant", "cohort", "center", "ps", "ps_logit", "w_ate"] + covs
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "frame.csv"
@@ -101,14 +99,14 @@ def main() -> None:
             d[v] = pd.Categorical(d[v].astype(str), categories=[ref] + [x for x in lv if x != ref])
         d["center"] = d["center"].astype(str)
         py = {}
-        py["cox_adjusted"], f1 = _best(lambda: cox(d, "rec_time", "rec_event", ["neoadjuvant"] + covs, strata="center"), args.repeats)
+        py["cox_adjusted"], f1 = _best(lambda: cox(d, "rec_time", "rec_event", ["neoadjuvant"] + covs, strata="center"), repeats)
         py["cox_iptw"], f2 = _best(lambda: cox(d, "rec_time", "rec_event", ["neoadjuvant"], strata="center", weights="w_ate",
-                                               robust=True), args.repeats)
-        py["km"], k1 = _best(lambda: kaplan_meier(d, "rec_time", "rec_event", group="cohort"), args.repeats)
+                                               robust=True), repeats)
+        py["km"], k1 = _best(lambda: kaplan_meier(d, "rec_time", "rec_event", group="cohort"), repeats)
         py["km_weighted"], k2 = _best(lambda: kaplan_meier(d, "rec_time", "rec_event", group="cohort", weights="w_ate",
-                                                           landmarks=[24]), args.repeats)
-        py["matching"], m = _best(lambda: match(d, "neoadjuvant", ps=d["ps"], caliper=0.2, exact="center"), args.repeats)
-        r = subprocess.run(["Rscript", "-e", R_SCRIPT, str(csv), str(args.repeats), " + ".join(covs)],
+                                                           landmarks=[24]), repeats)
+        py["matching"], m = _best(lambda: match(d, "neoadjuvant", ps=d["ps"], caliper=0.2, exact="center"), repeats)
+        r = subprocess.run(["Rscript", "-e", R_SCRIPT, str(csv), str(repeats), " + ".join(covs)],
                            capture_output=True, text=True)
         if r.returncode != 0:
             raise SystemExit(r.stderr[-2000:])
@@ -117,12 +115,22 @@ def main() -> None:
         "cox_adjusted": abs(f1.summary.loc["neoadjuvant", "coef"] - rr["cox_adjusted_coef"]),
         "cox_iptw": max(abs(f2.summary.loc["neoadjuvant", "coef"] - rr["cox_iptw_coef"]),
                         abs(f2.summary.loc["neoadjuvant", "robust_se"] - rr["cox_iptw_robust_se"])),
-        "km": float(np.nanmax(np.abs(k1.medians["median"].to_numpy(float) - np.asarray(rr["km_median"], float)))),
+        "km": float(np.nanmax(np.abs(k1.medians["median"].to_numpy(float) - pd.to_numeric(pd.Series(rr["km_median"]), errors="coerce").to_numpy(float)))),
         "km_weighted": float(np.nanmax(np.abs(np.r_[k2.landmarks["survival"].to_numpy(float) - np.asarray(rr["km_weighted_s24"]),
                                                       k2.landmarks["std_err"].to_numpy(float) - np.asarray(rr["km_weighted_se24"])]))),
         "matching": f"pairs: Python {int((m.weights[d['neoadjuvant'] == 1] > 0).sum())}, R {rr['matched_pairs']} (MatchIt {rr['matchit_version']})",
     }
-    print(f"n = {args.patients:,} patients ({len(d):,} in the comparison), best of {args.repeats}; "
+    return {"python": py, "r": rr, "diffs": diffs, "n": len(d)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--patients", type=int, default=10000)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    c = compare(args.patients, args.repeats)
+    py, rr, diffs = c["python"], c["r"], c["diffs"]
+    print(f"n = {args.patients:,} patients ({c['n']:,} in the comparison), best of {args.repeats}; "
           f"R survival {rr['survival_version']}, MatchIt {rr['matchit_version']}")
     print("| call | Python (s) | R (s) | Python / R | agreement |\n|---|---|---|---|---|")
     for k in ("cox_adjusted", "cox_iptw", "km", "km_weighted", "matching"):
