@@ -15,7 +15,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ._style import (DOUBLE_COLUMN, RESPONSE_COLOURS, RESPONSE_ORDER, SMALL_SIZE, TOL_MUTED,
+from ._style import (RASTER_ABOVE, DOUBLE_COLUMN, RESPONSE_COLOURS, RESPONSE_ORDER, SMALL_SIZE, TOL_MUTED,
                      check_columns, colour_map, new_figure, no_data_figure, pretty, styled)
 
 __all__ = ["waterfall_plot"]
@@ -29,7 +29,9 @@ def _bars(x: np.ndarray, heights: np.ndarray, width: float, colours: list[str]) 
     x0, x1 = x - width / 2, x + width / 2
     zero = np.zeros_like(heights)
     verts = np.stack([np.c_[x0, zero], np.c_[x0, heights], np.c_[x1, heights], np.c_[x1, zero]], axis=1)
-    return PolyCollection(verts, facecolors=colours, edgecolors="none", linewidths=0, antialiased=len(x) < 2000)
+    pc = PolyCollection(verts, facecolors=colours, edgecolors="none", linewidths=0, antialiased=len(x) < 2000)
+    pc.set_rasterized(len(x) > RASTER_ABOVE)
+    return pc
 
 
 @styled

@@ -118,17 +118,25 @@ SMALL_SVG_BYTES = 150_000
 _PENDING: list[Any] = []
 
 
-def _render_figure(i: int, stem: str, png: bool) -> tuple[int, bytes, bytes | None]:
-    """Render figure ``i`` of :data:`_PENDING` to ``stem.svg`` (and ``stem.png`` when ``png``, or when the
-    SVG is too large to embed without comparing it with the PNG); returns the SVG and PNG bytes."""
-    fig = _PENDING[i]
-    (svg,) = P.save(fig, stem, formats=("svg",))
-    data = svg.read_bytes()
-    png_bytes = None
-    if png or len(data) > SMALL_SVG_BYTES:
-        (png_path,) = P.save(fig, stem, formats=("png",))
-        png_bytes = png_path.read_bytes()
-    return i, data, png_bytes
+def _draw(i: int, stem: str, fmt: str) -> bytes:
+    """Write figure ``i`` of :data:`_PENDING` as ``stem.<fmt>`` (svg or png) and return the file's bytes."""
+    (path,) = P.save(_PENDING[i], stem, formats=(fmt,))
+    return path.read_bytes()
+
+
+def _render_all(tasks: list[tuple[int, str, str]], workers: int) -> list[bytes]:
+    """Run the ``(figure, stem, format)`` tasks, in ``workers`` forked processes when > 1 (dynamic
+    scheduling: one task per hand-out, so a slow figure's SVG and PNG go to different workers)."""
+    if workers == 1 or len(tasks) < 2:
+        return [_draw(*t) for t in tasks]
+    import multiprocessing
+    import warnings
+    from concurrent.futures import ProcessPoolExecutor
+
+    with warnings.catch_warnings():  # a progress spinner's thread: the workers only draw and write files
+        warnings.filterwarnings("ignore", message=".*use of fork\\(\\) may lead to deadlocks", category=DeprecationWarning)
+        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=multiprocessing.get_context("fork")) as ex:
+            return list(ex.map(_draw, *zip(*tasks)))
 
 
 def _workers(jobs: int | None, n: int) -> int:
@@ -146,26 +154,23 @@ def _save_figures(figures: list[ReportFigure], folder: Path, *, png: bool = True
     HTML then embeds whichever is smaller, the PNG for a dense figure such as 10,000 patients' lines).
 
     With ``jobs`` > 1 (default: every core) the figures are drawn in forked worker processes, which
-    inherit them; the files are byte-identical to a serial save (``latc.plot.save`` is deterministic)."""
+    inherit them, each SVG and PNG a task of its own; the files are byte-identical to a serial save
+    (``latc.plot.save`` is deterministic)."""
     folder.mkdir(parents=True, exist_ok=True)
     stems = [str(folder / f.key) for f in figures]
     workers = _workers(jobs, len(figures))
     _PENDING[:] = [f.figure for f in figures]
     try:
-        if workers == 1:
-            done = [_render_figure(i, stems[i], png) for i in range(len(figures))]
-        else:
-            import multiprocessing
-            import warnings
-            from concurrent.futures import ProcessPoolExecutor
-
-            with warnings.catch_warnings():  # a progress spinner's thread: the workers only draw and write files
-                warnings.filterwarnings("ignore", message=".*use of fork\\(\\) may lead to deadlocks", category=DeprecationWarning)
-                with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as ex:
-                    done = list(ex.map(_render_figure, range(len(figures)), stems, [png] * len(figures)))
+        svgs = _render_all([(i, st, "svg") for i, st in enumerate(stems)] +
+                           ([(i, st, "png") for i, st in enumerate(stems)] if png else []), workers)
+        pngs: list[bytes | None] = list(svgs[len(figures):]) if png else [None] * len(figures)
+        svgs = svgs[:len(figures)]
+        dense = [i for i, d in enumerate(svgs) if pngs[i] is None and len(d) > SMALL_SVG_BYTES]
+        for i, data in zip(dense, _render_all([(i, stems[i], "png") for i in dense], workers)):
+            pngs[i] = data
     finally:
         _PENDING.clear()
-    for (_, data, png_bytes), f, stem in zip(done, figures, stems):
+    for data, png_bytes, f, stem in zip(svgs, pngs, figures, stems):
         f.files = [stem + ".svg"] + ([stem + ".png"] if png_bytes is not None else [])
         svg_data = _DOCTYPE.sub(b"", data)
         f.svg_src = "data:image/svg+xml;base64," + base64.b64encode(svg_data).decode("ascii")  # type: ignore[attr-defined]
