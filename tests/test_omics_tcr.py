@@ -175,8 +175,8 @@ def test_vdj_file_found_beside_the_scrna_file_and_bad_files_refused(tmp_path):
     assert set(a.obs["sample_id"]) == {"S1"} and a.n_obs == 5
     assert a.uns["tcr_without_vdj"] == ["S3"]
     s2 = next(x for x in msgs if "sample S2" in x)
-    assert "S2_filtered_contig_annotations.csv" in s2 and "line 4" in s2 and "field cdr3_nt 'TGTXXQ'" in s2
-    assert "barcode AAACCTGAGATAGCAT-1" in s2 and "vdj_malformed" in s2
+    assert "S2_filtered_contig_annotations.csv" in s2 and "line 4" in s2 and "field cdr3_nt (a 6-character value)" in s2
+    assert "vdj_malformed" in s2 and "AAACCTGAGATAGCAT" not in s2 and "TGTXXQ" not in s2  # no cell or value quoted
     s4 = next(x for x in msgs if "sample S4" in x)
     assert "line 1" in s4 and "umis" in s4 and "missing column" in s4
     assert any("S9" in x and "not a scRNA-seq sample of the manifest" in x for x in msgs)
@@ -204,7 +204,7 @@ def test_blank_lines_keep_line_numbers_and_unreadable_file_is_one_line(tmp_path)
     broken = good[:3] + [""] + [good[3].replace(",TRA,", ",XYZ,")] + good[4:]
     p = tmp_path / "S1_filtered_contig_annotations.csv"
     p.write_text("\n".join(broken) + "\n")
-    with pytest.raises(OmicsInputError, match=r"line 5 \(barcode AAACCTGAGATAGCAT-1\): field chain 'XYZ'"):
+    with pytest.raises(OmicsInputError, match=r"line 5: field chain \(a 3-character value\) not a receptor chain"):
         read_vdj(p, SAMPLE)
     gz = tmp_path / "S1_filtered_contig_annotations.csv.gz"
     gz.write_bytes(b"\x1f\x8b\x08garbage")
@@ -213,6 +213,29 @@ def test_blank_lines_keep_line_numbers_and_unreadable_file_is_one_line(tmp_path)
     p.write_text("barcode,chain\n")
     with pytest.raises(OmicsInputError, match="missing column"):
         read_vdj(p, SAMPLE)
+    p.write_text("")
+    with pytest.raises(OmicsInputError, match=r"S1_filtered_contig_annotations.csv is empty \(no header line"):
+        read_vdj(p, SAMPLE)
+    p.write_text(good[0] + "\n")
+    with pytest.raises(OmicsInputError, match="has a header line but no contig rows"):
+        read_vdj(p, SAMPLE)
+
+
+def test_a_refusal_never_quotes_a_cell_or_value_that_may_identify_someone(tmp_path):
+    """A mis-pasted name in the barcode and an email / phone in a sequence field: the message gives
+    the line, field, rule and the number of further problems with their lines, never the text."""
+    df = pd.read_csv(TENX / "filtered_contig_annotations.csv", dtype=str, keep_default_na=False)
+    df.loc[0, "barcode"] = "Maria Garcia"
+    df.loc[0, "cdr3"] = "jane.doe@hospital.org"
+    df.loc[1, "cdr3"] = "Patient 555-123-4567"
+    p = _write(df, tmp_path / "S1_filtered_contig_annotations.csv")
+    with pytest.raises(OmicsInputError) as err:
+        read_vdj(p, SAMPLE)
+    msg = str(err.value)
+    assert "line 2: field cdr3 (a 21-character value) not an amino-acid sequence" in msg
+    assert "2 more problem(s): line 2 cdr3_nt; line 3 cdr3" in msg  # cdr3_nt: no longer 3 × cdr3
+    for text in ("Maria", "Garcia", "jane.doe", "hospital", "555"):
+        assert text not in msg, text
 
 
 def test_cellranger_layouts_and_a_link_leaving_the_data_folder(tmp_path):
@@ -542,6 +565,22 @@ def test_gene_expression_link_keeps_qc_passed_t_cells(planted):
     assert gex.obs.loc[r.tcr.obs_names, "tcr_clone_id"].astype(str).tolist() == r.tcr.obs["clone_id"].astype(str).tolist()
     assert gex.obs["tcr_expanded"].sum() == r.tcr.obs["expanded"].sum()
     assert r.tables["tcr_associations"].empty    # no outcomes given
+
+
+def test_vdj_barcodes_matching_no_cell_are_a_warning_naming_the_sample(planted):
+    """A V(D)J file whose barcodes match no gene-expression cell (a lost "-1" suffix, a swapped file)
+    says so, instead of the generic "no analysable T cell" (tester, 2026-12-05)."""
+    two = ["C01-0001", "C01-0002"]
+    sub = planted["manifest"][planted["manifest"]["patient_id"].isin(two)]
+    gex = planted["adata"][planted["adata"].obs["patient_id"].isin(two)].copy()
+    lost = str(gex.obs["sample_id"].iloc[0])
+    names = gex.obs_names.to_series().astype(str)
+    gex.obs_names = names.where(gex.obs["sample_id"].astype(str) != lost, names + "x").to_numpy()
+    with pytest.warns(UserWarning, match=rf"sample {lost}: none of its [0-9,]+ V\(D\)J barcodes is a cell"):
+        r = tcr_step(sub, planted["root"], gex, comparisons=TUMOUR_PRE_POST)
+    why = [x["reason"] for x in r.skipped if x["contrast"] == lost]
+    assert len(why) == 1 and "barcode suffix" in why[0]
+    assert not any("none of its" in x["reason"] for x in r.skipped if x["contrast"] not in ("", lost))
 
 
 def test_outputs_written(planted, tmp_path):

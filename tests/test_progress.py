@@ -51,3 +51,28 @@ def test_analysis_reports_each_section_it_runs_in_plan_order():
     in_order = [k for k in SECTIONS if k in wanted]
     assert seen == [f"{k} ({i}/3)" for i, k in enumerate(in_order, 1)]
     assert list(res.sections) == in_order
+
+
+def test_derive_reports_its_steps(tmp_path):
+    from latc.pipeline import derive_path
+    from latc.synth import write_synthetic_study
+
+    syn = write_synthetic_study(tmp_path / "s", n_patients=40, n_centers=2, seed=7)
+    seen: list[str] = []
+    derive_path(syn.study_path, tmp_path / "out", progress=seen.append)
+    assert seen == ["reading the study", "validating", "deriving the datasets", "writing derived/"]
+    seen.clear()
+    derive_path(tmp_path / "out", tmp_path / "out2", progress=seen.append)  # the validated folder
+    assert seen == ["reading the validated tables", "deriving the datasets", "writing derived/"]
+
+
+def test_an_error_line_masks_an_identifier_it_quotes(tmp_path):
+    """A command's one-line error quotes what the user gave (a path, a value); an email or phone
+    number in it is masked as in the query log (tester, 2026-12-05)."""
+    from typer.testing import CliRunner
+
+    from latc.cli import app
+
+    r = CliRunner().invoke(app, ["derive", str(tmp_path / "jane.doe@hospital.org"), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2
+    assert "not found" in r.output and "<masked>" in r.output and "jane.doe" not in r.output

@@ -79,6 +79,20 @@ def test_an_edited_or_removed_output_runs_its_stage_again(tmp_path):
     assert not _plan(folder, rec).run
 
 
+def test_a_desktops_litter_in_an_output_folder_does_not_count(tmp_path):
+    """Opening derived/ in Finder or tables.xlsx in LibreOffice / Excel leaves files behind; they do
+    not make --resume redo a stage (tester, 2026-12-05). A file a person adds does."""
+    folder, rec = _folder(tmp_path)
+    (folder / "derived" / ".DS_Store").write_bytes(b"\0")
+    (folder / "report" / ".~lock.tables.xlsx#").write_text("x")
+    (folder / "report" / "~$tables.xlsx").write_text("x")
+    (folder / "analysis" / ".cache").mkdir()
+    (folder / "analysis" / ".cache" / "x").write_text("x")
+    assert not _plan(folder, rec).run
+    (folder / "analysis" / "NOTES.txt").write_text("a note")
+    assert list(_plan(folder, rec).run) == ["analyze", "report"]
+
+
 def test_stale_missing_or_foreign_entries_are_not_kept(tmp_path):
     folder, rec = _folder(tmp_path)
     assert _plan(folder, None).run["validate"] == "no earlier run record in the output folder"

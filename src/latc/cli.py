@@ -40,10 +40,13 @@ err_console = Console(stderr=True)
 
 
 def _error_line(message: str) -> None:
-    """``error: <message>`` on stderr; the message is text, never rich markup ('[1,2' stays as typed)."""
+    """``error: <message>`` on stderr; the message is text, never rich markup ('[1,2' stays as typed),
+    with identifier-like parts masked (a data value quoted by a reader may be an email or a phone)."""
     from rich.markup import escape
 
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    from latc._logging import mask_identifiers
+
+    err_console.print(f"[bold red]error:[/] {escape(mask_identifiers(message))}", highlight=False, soft_wrap=True)
 
 
 def _fail(message: str) -> None:
@@ -290,8 +293,8 @@ def derive(
     cut = _data_cut(data_cut)
     t0 = time.perf_counter()
     try:
-        with progress_line(console, "derive", quiet=quiet):
-            r = derive_path(study, out, data_cut=cut, response_source=response_source, confirm_days=confirm_days,
+        with progress_line(console, "derive", quiet=quiet) as step:
+            r = derive_path(study, out, progress=step, data_cut=cut, response_source=response_source, confirm_days=confirm_days,
                             sd_min_days=sd_min_days, time_zero=time_zero)
     except StudyReadError as exc:
         _fail(str(exc))

@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -74,19 +75,21 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def input_checksum(path: Path, *, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+def input_checksum(path: Path, *, exclude: tuple[str, ...] = (),
+                   skip: Callable[[str], bool] | None = None) -> dict[str, Any]:
     """SHA-256 of every file of the input (a file, or a folder walked in sorted order).
 
     ``combined`` hashes the sorted ``relative path + file hash`` lines, so it changes when any
     file's content or name changes and not when files are merely touched. ``exclude`` names
-    top-level entries of a folder to skip (e.g. the run record itself).
+    top-level entries of a folder to skip (e.g. the run record itself); ``skip(name)`` true for
+    any part of a file's path leaves the file out.
     """
     path = Path(path)
     if path.is_file():
         files, base = [path], path.parent
     else:
-        files = sorted(p for p in path.rglob("*") if p.is_file()
-                       and p.relative_to(path).parts[0] not in exclude) if path.is_dir() else []
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.relative_to(path).parts[0] not in exclude
+                       and not (skip and any(skip(x) for x in p.relative_to(path).parts))) if path.is_dir() else []
         base = path
     per_file = {p.relative_to(base).as_posix(): file_sha256(p) for p in files}
     combined = hashlib.sha256("".join(f"{k}\t{v}\n" for k, v in per_file.items()).encode()).hexdigest()
@@ -98,9 +101,17 @@ def input_checksum(path: Path, *, exclude: tuple[str, ...] = ()) -> dict[str, An
 OUTPUT_EXCLUDE = (RECORD_NAME, "summary.html")
 
 
+def _litter(name: str) -> bool:
+    """Files a desktop leaves in a folder a person opened: hidden files (``.DS_Store``), office lock
+    files (``.~lock.tables.xlsx#``, ``~$tables.xlsx``) and editor backups (``notes.txt~``)."""
+    return name.startswith((".", "~$")) or name.endswith("~") or name in ("Thumbs.db", "desktop.ini")
+
+
 def output_checksum(path: Path) -> str:
-    """The combined SHA-256 of a stage's output folder (:data:`OUTPUT_EXCLUDE` left out)."""
-    return str(input_checksum(Path(path), exclude=OUTPUT_EXCLUDE)["combined"])
+    """The combined SHA-256 of a stage's output folder: :data:`OUTPUT_EXCLUDE` and the desktop's
+    litter (:func:`_litter`) left out, so opening the tables in Excel or a Finder window does not
+    make ``latc run --resume`` redo the stage; any other added, removed or edited file does."""
+    return str(input_checksum(Path(path), exclude=OUTPUT_EXCLUDE, skip=_litter)["combined"])
 
 
 def note_resume(folder: Path, *, kept: list[str], ran: dict[str, str]) -> None:

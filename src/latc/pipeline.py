@@ -258,7 +258,8 @@ def _validation_folder(path: Path) -> Path | None:
     return None
 
 
-def derive_path(study: str | Path, out: str | Path, *, data_cut: date | None = None, **kwargs: Any) -> DeriveRun:
+def derive_path(study: str | Path, out: str | Path, *, data_cut: date | None = None,
+                progress: Callable[[str], None] | None = None, **kwargs: Any) -> DeriveRun:
     """``latc derive``: derive the analysis datasets of a study and write them to ``out/derived``.
 
     ``study`` is either a validation output folder (``clean/*.parquet``, as written by
@@ -266,25 +267,32 @@ def derive_path(study: str | Path, out: str | Path, *, data_cut: date | None = N
     folder, XLSX workbook, REDCap export), which is read and validated first (the validation
     outputs go to ``out/validation``). The data cut is ``data_cut`` when given, else the one the
     validation used (``summary.json``), else today. ``kwargs`` go to :func:`latc.derive.datasets.derive_datasets`.
-    Raises :class:`latc.io.StudyReadError` when a raw study cannot be read at all.
+    ``progress`` is called with each step as it starts. Raises :class:`latc.io.StudyReadError`
+    when a raw study cannot be read at all.
     """
     from latc.derive.datasets import derive_datasets
     from latc.io import read_clean_tables, read_study, write_datasets
 
     study, out = Path(study), Path(out)
     folder = _validation_folder(study) if study.is_dir() else None
+    step = progress or (lambda _text: None)
     if folder is not None:
+        step("reading the validated tables")
         clean, eligibility, cut_text = read_clean_tables(folder)
         cut = data_cut or (date.fromisoformat(cut_text) if cut_text else date.today())
         kind, vdir = "validation", folder
     else:
         from latc.validate import validate_study, write_validation
 
+        step("reading the study")
         raw = read_study(study)
+        step("validating")
         result = validate_study(raw, data_cut=data_cut)
         vdir = write_validation(result, out / "validation")
         clean, eligibility, cut = result.clean, result.eligibility, date.fromisoformat(result.data_cut)
         kind = "study"
+    step("deriving the datasets")
     ds = derive_datasets(clean, cut, eligibility=eligibility, **kwargs)
+    step("writing derived/")
     written = write_datasets(ds, out / "derived")
     return DeriveRun(datasets=ds, written=written, input_kind=kind, validation_dir=vdir, data_cut=cut.isoformat())

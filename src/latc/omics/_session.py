@@ -132,21 +132,23 @@ def omics_session(out: str | Path, *, scanpy: bool = False):
 def _report(session: OmicsSession, out: Path, caught, text: str, refused_cls) -> None:
     from rich.markup import escape
 
+    from latc._logging import mask_identifiers
+
     seen: set[str] = set()
     rows: list[dict] = []
     logged: dict[tuple, list] = {}
     for w in caught:
         if isinstance(w.message, refused_cls):
-            msg = str(w.message)
+            msg = mask_identifiers(str(w.message))
             if msg not in seen:
                 seen.add(msg)
-                rows.append(w.message.record)
+                rows.append({k: mask_identifiers(v) if isinstance(v, str) else v for k, v in w.message.record.items()})
                 session.console.print(f"[yellow]skipped:[/] {escape(msg)}")
             continue
         key = (w.category.__name__, str(w.message))
         if _matters(w):
             if key not in logged:
-                session.console.print(f"[yellow]warning:[/] {escape(str(w.message))}")
+                session.console.print(f"[yellow]warning:[/] {escape(mask_identifiers(str(w.message)))}")
         entry = logged.setdefault(key, [f"{w.filename}:{w.lineno}", 0])
         entry[1] += 1
     if rows or out.is_dir():
@@ -167,7 +169,7 @@ def _report(session: OmicsSession, out: Path, caught, text: str, refused_cls) ->
     if logged:
         lines.append(f"\n## warnings ({len(logged)} distinct)\n")
         for (cat, msg), (where, n) in logged.items():
-            lines.append(f"{cat} ×{n} at {where}: {msg}\n")
+            lines.append(f"{cat} ×{n} at {where}: {mask_identifiers(msg)}\n")
     if text.strip():
         lines.append("\n## output and log lines\n")
         lines.append(text if text.endswith("\n") else text + "\n")

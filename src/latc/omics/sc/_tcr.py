@@ -43,6 +43,7 @@ sample, the file, the line and the field (:func:`check_contigs`); the other samp
 from __future__ import annotations
 
 import re
+import warnings
 import time
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -169,6 +170,8 @@ def _read_table(path: Path, sep: str, what: str) -> pd.DataFrame:
         df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False)
     except FileNotFoundError:
         raise OmicsInputError(f"{what}: file missing: {path}") from None
+    except pd.errors.EmptyDataError:
+        raise OmicsInputError(f"{what}: {path.name} is empty (no header line, no contig)") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, ValueError) as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise OmicsInputError(f"{what}: {path.name} is not a readable {'CSV' if sep == ',' else 'TSV'} file "
@@ -288,12 +291,17 @@ def tenx_to_airr(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _refusal_message(sid: str, path: Path, probs: pd.DataFrame, id_col: str) -> str:
+    """The refusal of a V(D)J file: sample, file, line, field and rule of the first problem and how many
+    more, each field with its line. The barcode and the value are never quoted: a mis-pasted cell may
+    hold a name or an email, and the line number finds it."""
     first = probs.iloc[0]
-    where = f"line {first['line']}" + (f" (barcode {first[id_col]})" if id_col == "barcode" and first[id_col]
-                                      else f" (cell_id {first[id_col]})" if first[id_col] else "")
-    val = f" {first['value']!r}" if str(first["value"]) else ""
-    more = f"; {len(probs) - 1} more problem(s)" if len(probs) > 1 else ""
-    return f"sample {sid}: V(D)J file {path}: {where}: field {first['field']}{val} {first['problem']}{more}"
+    n = len(str(first["value"]))
+    val = f" (a {n}-character value)" if n else ""
+    more = ""
+    if len(probs) > 1:
+        rest = "; ".join(f"line {r['line']} {r['field']}" for _, r in probs.iloc[1:6].iterrows())
+        more = f"; {len(probs) - 1} more problem(s): {rest}" + (" …" if len(probs) > 6 else "")
+    return f"sample {sid}: V(D)J file {path}: line {first['line']}: field {first['field']}{val} {first['problem']}{more}"
 
 
 def read_vdj(path: str | Path, sample: pd.Series | Mapping[str, Any]) -> AnnData:
@@ -322,6 +330,8 @@ def read_vdj(path: str | Path, sample: pd.Series | Mapping[str, Any]) -> AnnData
             probs = check_contigs(df)
             if len(probs):
                 raise OmicsInputError(_refusal_message(sid, p, probs, "barcode"))
+            if df.empty:
+                raise OmicsInputError(f"{what}: {p.name} has a header line but no contig rows")
             airr = tenx_to_airr(df)
             a = _scirpy_read(lambda: ir.io.read_airr(airr, cell_attributes=("is_cell",)), what)
         elif name.endswith((".tsv", ".tsv.gz")):
@@ -329,11 +339,13 @@ def read_vdj(path: str | Path, sample: pd.Series | Mapping[str, Any]) -> AnnData
             probs = check_contigs(df, airr=True)
             if len(probs):
                 raise OmicsInputError(_refusal_message(sid, p, probs, "cell_id"))
+            if df.empty:
+                raise OmicsInputError(f"{what}: {p.name} has a header line but no rearrangement rows")
             if "sample_id" in df.columns:
                 other = df["sample_id"].astype(str).str.strip()
                 bad = other[(other != sid) & (other != "")]
                 if len(bad):
-                    raise OmicsInputError(f"{what}: line {int(bad.index[0]) + 2}: field sample_id {bad.iloc[0]!r} "
+                    raise OmicsInputError(f"{what}: line {int(bad.index[0]) + 2}: field sample_id "
                                           f"is another sample than the manifest row's {sid!r}")
             typed = df.drop(columns=[c for c in ("sample_id",) if c in df.columns]).astype(object)
             typed = typed.where(typed != "", None)
@@ -1010,10 +1022,16 @@ def run_tcr(tcr: AnnData, *, adata: AnnData | None = None, outcomes: Outcomes | 
     n_an = t.obs["sample_id"].astype(str).value_counts()
     q = res.tables["tcr_qc"]
     q["n_analysed"] = q["sample_id"].map(n_an).fillna(0).astype(int)
-    for sid in q.loc[q["n_analysed"] == 0, "sample_id"]:
-        skip.append({"analysis": "tcr", "tissue": "", "contrast": str(sid),
-                     "reason": f"sample {sid}: no analysable T cell (no V(D)J cell passed scRNA-seq QC, T-cell "
-                               "annotation and chain QC)"})
+    for _, row in q.loc[q["n_analysed"] == 0].iterrows():
+        sid = row["sample_id"]
+        if adata is not None and "n_in_gex" in q and int(row.get("n_in_gex", 1)) == 0 and int(row.get("n_vdj_cells", 0)) > 0:
+            why = (f"sample {sid}: none of its {int(row['n_vdj_cells']):,} V(D)J barcodes is a cell of its gene-expression "
+                   "library (check the barcode suffix, e.g. -1, and that the V(D)J file belongs to this sample)")
+            warnings.warn(why, UserWarning, stacklevel=2)
+        else:
+            why = (f"sample {sid}: no analysable T cell (no V(D)J cell passed scRNA-seq QC, T-cell annotation "
+                   "and chain QC)")
+        skip.append({"analysis": "tcr", "tissue": "", "contrast": str(sid), "reason": why})
     if t.n_obs == 0:
         skip.append({"analysis": "tcr", "tissue": "", "contrast": "", "reason": "no analysable T cell"})
         return res
