@@ -122,6 +122,7 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
             counts = result.counts()
             cut_used = result.data_cut
             parameters = {"data_cut": str(data_cut) if data_cut else "today", "input_format": raw.format}
+            del raw  # the raw text tables (GBs at 100,000 patients) are not needed after validation
             record_stage(out, "validate", input_path=study, parameters={**parameters, "data_cut_used": cut_used},
                          seconds=timings["read"] + timings["validate"],
                          timings={k: timings[k] for k in ("read", "validate")},
@@ -157,6 +158,7 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
                          seconds=timings["analyze"], outputs={"analysis": "analysis/results.json"},
                          counts={"analysis": counts["analysis"]}, output_path=out / STAGE_OUTPUTS["analyze"],
                          resume_key=keys["analyze"])
+        derived = analysis = None  # the report reads them back from disk
         if result is not None:
             with _stage(progress, task, "summary", timings):
                 report = write_validation_summary(result, out / "validation" / "summary.html", study_name=str(study),
