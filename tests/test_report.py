@@ -203,6 +203,11 @@ def test_figures_drawn_in_worker_processes_equal_a_serial_draw_and_png_is_only_w
     # the HTML embeds the same pictures either way (the small SVGs inline, the rest by the same rule)
     srcs = [re.findall(r'<img src="([^"]+)"', (tmp_path / d / "report.html").read_text(encoding="utf-8")) for d in ("lean", "full")]
     assert srcs[0] == srcs[1] and len(srcs[0]) == len(lean.figures)
+    # each caption names exactly the files written
+    html = (tmp_path / "lean" / "report.html").read_text(encoding="utf-8")
+    for key in lean.figures:
+        names = ", ".join(f"figures/{p.name}" for p in sorted(figs.glob(f"{key}.*"), key=lambda q: q.suffix != ".svg"))
+        assert f"Files: {names}." in html, key
 
 
 def test_xlsx_one_sheet_per_table_numbers_as_numbers(report, run):

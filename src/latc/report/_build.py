@@ -172,6 +172,7 @@ def _save_figures(figures: list[ReportFigure], folder: Path, *, png: bool = True
         _PENDING.clear()
     for data, png_bytes, f, stem in zip(svgs, pngs, figures, stems):
         f.files = [stem + ".svg"] + ([stem + ".png"] if png_bytes is not None else [])
+        f.file_names = [f"figures/{Path(x).name}" for x in f.files]  # type: ignore[attr-defined]  # the caption's list
         svg_data = _DOCTYPE.sub(b"", data)
         f.svg_src = "data:image/svg+xml;base64," + base64.b64encode(svg_data).decode("ascii")  # type: ignore[attr-defined]
         if png_bytes is None:
