@@ -65,6 +65,20 @@ def test_the_first_changed_stage_and_every_later_one_run(tmp_path, change, first
                                 for i, s in enumerate(order) if s in p.run and s != first)
 
 
+def test_the_reason_names_the_options_that_changed(tmp_path):
+    """"the report options differ" alone sent the tester looking for which one (2026-12-05)."""
+    folder, rec = _folder(tmp_path)
+    rec["stages"]["analyze"]["parameters"] = {"prognostic_bootstrap": 100, "caliper": 0.2, "landmarks_months": [12.0]}
+    rec["stages"]["report"]["parameters"] = {"pdf": True, "png": False}
+    p = _plan(folder, rec, keys={"analyze": "other", "report": "k-report"},
+              options={"analyze": {"prognostic_bootstrap": 12, "caliper": 0.2, "landmarks_months": (12.0,), "n_jobs": 2}})
+    assert p.run["analyze"] == "the analyze options differ from the earlier run's (prognostic_bootstrap 100 → 12)"
+    p = _plan(folder, rec, keys={"analyze": "k-analyze", "report": "other"}, options={"report": {"pdf": True, "png": True}})
+    assert p.run["report"].endswith("(png False → True)")
+    p = _plan(folder, rec, keys={"analyze": "k-analyze", "report": "other"})  # no values: the plain reason
+    assert p.run["report"] == "the report options differ from the earlier run's"
+
+
 def test_an_edited_or_removed_output_runs_its_stage_again(tmp_path):
     folder, rec = _folder(tmp_path)
     (folder / "derived" / "derive.txt").write_text("edited by hand")

@@ -67,12 +67,14 @@ class ResumePlan:
 
 
 def plan_resume(record: dict[str, Any] | None, *, folder: Path, study_checksum: str, data_cut: str,
-                keys: dict[str, str], latc_version: str, dictionary_sha256: str) -> ResumePlan:
+                keys: dict[str, str], latc_version: str, dictionary_sha256: str,
+                options: dict[str, dict[str, Any]] | None = None) -> ResumePlan:
     """Decide which stages of the run recorded in ``record`` (``folder/manifest.json``) can be kept.
 
     ``study_checksum``: the combined SHA-256 of the study input now; ``data_cut``: the cut in effect
     (ISO date); ``keys``: :func:`options_key` per stage for the options of this run (missing = no
-    options). Rules: module docstring.
+    options); ``options``: those options' values per stage, only to name the ones that changed
+    (compared with the stage's recorded ``parameters``). Rules: module docstring.
     """
     plan = ResumePlan()
     why = _record_problem(record, latc_version, dictionary_sha256)
@@ -80,7 +82,7 @@ def plan_resume(record: dict[str, Any] | None, *, folder: Path, study_checksum: 
     for stage in _ORDER:
         if why is None:
             why = _stage_problem(stage, stages.get(stage), folder=folder, study_checksum=study_checksum,
-                                 data_cut=data_cut, key=keys.get(stage))
+                                 data_cut=data_cut, key=keys.get(stage), values=(options or {}).get(stage))
         if why is None:
             plan.keep[stage] = "unchanged"
         else:
@@ -99,8 +101,18 @@ def _record_problem(record: dict[str, Any] | None, latc_version: str, dictionary
     return None
 
 
+def _changed_options(values: dict[str, Any] | None, recorded: dict[str, Any] | None) -> str:
+    """`` (bootstrap 100 → 12, png False → True)``: the options whose value differs from the recorded one."""
+    if not values or not recorded:
+        return ""
+    now = json.loads(json.dumps(values, default=str))  # tuples as lists, as the record has them
+    diffs = [f"{k} {recorded[k]} → {v}" for k, v in sorted(now.items())
+             if k not in _SPEED_ONLY and k in recorded and recorded[k] != v]
+    return f" ({', '.join(diffs[:4])}{', …' if len(diffs) > 4 else ''})" if diffs else ""
+
+
 def _stage_problem(stage: str, entry: dict[str, Any] | None, *, folder: Path, study_checksum: str, data_cut: str,
-                   key: str | None) -> str | None:
+                   key: str | None, values: dict[str, Any] | None = None) -> str | None:
     if not entry:
         return f"{stage} has no entry in the run record"
     if entry.get("stale"):
@@ -114,7 +126,7 @@ def _stage_problem(stage: str, entry: dict[str, Any] | None, *, folder: Path, st
         if used != data_cut:
             return f"the data cut is {data_cut}, the earlier run used {used}"
     if (entry.get("resume_key") or None) != (key or None):
-        return f"the {stage} options differ from the earlier run's"
+        return f"the {stage} options differ from the earlier run's{_changed_options(values, entry.get('parameters'))}"
     out = entry.get("output") or {}
     path = folder / STAGE_OUTPUTS[stage]
     if not out.get("combined"):

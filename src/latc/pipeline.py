@@ -100,7 +100,7 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
     timings: dict[str, float] = {}
     console = console or Console(stderr=True)
     keys = {"analyze": options_key(options), "report": options_key({"pdf": pdf, "png": png})}
-    plan = _plan(study, out, data_cut, keys) if resume else None
+    plan = _plan(study, out, data_cut, keys, {"analyze": options.as_dict(), "report": {"pdf": pdf, "png": png}}) if resume else None
     keep = plan.keep if plan else {}
     prev = (read_record(out) or {}) if keep else {}
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -196,14 +196,14 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
                           kept=dict(keep), resume_note=plan.line() if plan else "")
 
 
-def _plan(study: Path, out: Path, data_cut: date | None, keys: dict[str, str]):
+def _plan(study: Path, out: Path, data_cut: date | None, keys: dict[str, str], values: dict[str, dict[str, Any]]):
     """The :func:`latc._resume.plan_resume` decision for a run of ``study`` into ``out``."""
     import latc
     from latc.dictionary import load_dictionary
 
     return plan_resume(read_record(out), folder=out, study_checksum=input_checksum(study)["combined"],
                        data_cut=(data_cut or date.today()).isoformat(), keys=keys, latc_version=latc.__version__,
-                       dictionary_sha256=file_sha256(load_dictionary().source))
+                       dictionary_sha256=file_sha256(load_dictionary().source), options=values)
 
 
 def run_demo(out: Path, *, n_patients: int = 600, n_centers: int = 8, seed: int = 20261125,

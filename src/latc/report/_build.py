@@ -57,8 +57,9 @@ class ReportResult:
     def summary(self) -> str:
         size = self.html.stat().st_size / 1e6
         return (f"report: {len(self.sections)} sections, {len(self.figures)} figures, {len(self.tables)} tables, "
-                f"{len(self.notes)} notes on what could not be shown; report.html {size:.1f} MB"
-                + (", report.pdf" if self.pdf else f"; PDF not written ({self.pdf_error})" if self.pdf_error
+                f"{len(self.notes)} note{'' if len(self.notes) == 1 else 's'} on what could not be shown; "
+                f"report.html {size:.1f} MB"
+                + (f", report.pdf {self.pdf.stat().st_size / 1e6:.1f} MB" if self.pdf else f"; PDF not written ({self.pdf_error})" if self.pdf_error
                    else "; no PDF (--no-pdf)")
                 + f", tables.xlsx in {sum(self.timings.values()):.1f} s → {self.out_dir}")
 
