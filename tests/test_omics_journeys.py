@@ -287,3 +287,25 @@ def test_refused_samples_csv_is_part_of_every_layout_and_never_stale(tmp_path):
     with omics_session(never):
         pass
     assert not never.exists()
+
+
+def test_strict_stops_on_a_bad_vdj_file_before_processing(journey, tmp_path):
+    """`--strict` checks the V(D)J files right after reading the libraries: a bad contig file stops
+    the run before the minutes of QC and embedding, not after them (tester, 2026-12-05)."""
+    from latc.omics import OmicsInputError
+    from latc.omics.sc import run_study
+
+    study = tmp_path / "study"
+    shutil.copytree(journey["s"] / "study", study)
+    vdj = sorted((study / "omics" / "scrna_seq").glob("*_filtered_contig_annotations.csv"))[0]
+    df = pd.read_csv(vdj, dtype=str, keep_default_na=False)
+    df.loc[3, "chain"] = "XYZ"
+    df.to_csv(vdj, index=False)
+    from latc.omics import load_manifest
+
+    m = load_manifest(study)
+    m = m[[(study / str(ref)).is_file() for ref in m["file_ref"]]]  # the synthetic study also plants missing files
+    seen: list[str] = []
+    with pytest.raises(OmicsInputError, match=rf"{vdj.name}: line 5: field chain"):
+        run_study(study, tmp_path / "out", manifest=m, strict=True, progress=seen.append, figures=False)
+    assert seen[-1] == "checking the V(D)J files (--strict)"  # nothing of the processing ran

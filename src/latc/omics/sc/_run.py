@@ -43,7 +43,7 @@ from latc.omics.sc._pipeline import DEFAULT_CORRECTION, embed, normalise
 from latc.omics.sc._pseudobulk import FIT_COLUMNS, DeSpec, pseudobulk, pseudobulk_de_many
 from latc.omics.sc._qc import qc_filter, qc_metrics, qc_summary
 from latc.omics.sc._signatures import score_signatures
-from latc.omics.sc._tcr import TCR_TABLES, tcr_figures, tcr_step, write_tcr_h5ad
+from latc.omics.sc._tcr import TCR_TABLES, read_tcr, tcr_figures, tcr_step, write_tcr_h5ad
 
 __all__ = ["COMPARISONS", "ScResult", "run_sc", "process", "run_statistics", "annotate_outcomes", "run_study",
            "stats_from_h5ad", "write_outputs"]
@@ -485,6 +485,9 @@ def run_study(study_dir: str | Path, out: str | Path, *, manifest: str | Path | 
     files = a.uns.pop("sample_files", {})
     skipped = list(a.uns.get("skipped_samples", []))
     secs = {"read": time.perf_counter() - t0}
+    if strict:  # fail fast: a bad V(D)J file stops the run before minutes of processing, not after
+        step("checking the V(D)J files (--strict)")
+        read_tcr(m, root, strict=True, sample_ids=sorted(a.obs["sample_id"].astype(str).unique()))
     r = run_sc(a, None, outcomes=o, progress=progress, cohort=cohort, **kw)
     r.seconds = {**secs, **r.seconds}
     r.steps = ["read", "process", "statistics"]
