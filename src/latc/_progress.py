@@ -9,20 +9,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+if TYPE_CHECKING:
+    from rich.console import Console
 
-__all__ = ["Step", "progress_line"]
+__all__ = ["Step", "no_progress", "progress_line"]
 
 #: Called with the current step's text ("comparative (7/10)").
 Step = Callable[[str], None]
+
+
+def no_progress(step: str) -> None:  # noqa: ARG001 - the default callback does nothing
+    return None
 
 
 @contextmanager
 def progress_line(console: Console, label: str, *, quiet: bool = False) -> Iterator[Step]:
     """Show ``label`` with a spinner and the elapsed time; yields ``step(text)``, which shows
     ``label · text`` until the next step."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                   transient=True, disable=quiet) as progress:
         task = progress.add_task(label, total=None)

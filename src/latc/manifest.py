@@ -88,8 +88,10 @@ def input_checksum(path: Path, *, exclude: tuple[str, ...] = (),
     if path.is_file():
         files, base = [path], path.parent
     else:
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.relative_to(path).parts[0] not in exclude
-                       and not (skip and any(skip(x) for x in p.relative_to(path).parts))) if path.is_dir() else []
+        def kept(parts: tuple[str, ...]) -> bool:
+            return parts[0] not in exclude and not (skip and any(map(skip, parts)))
+
+        files = sorted(p for p in path.rglob("*") if p.is_file() and kept(p.relative_to(path).parts)) if path.is_dir() else []
         base = path
     per_file = {p.relative_to(base).as_posix(): file_sha256(p) for p in files}
     combined = hashlib.sha256("".join(f"{k}\t{v}\n" for k, v in per_file.items()).encode()).hexdigest()

@@ -13,12 +13,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from latc._progress import Step, no_progress
 from latc._resume import STAGE_OUTPUTS, options_key, plan_resume
 from latc.manifest import RECORD_NAME, file_sha256, input_checksum, note_resume, read_record, record_stage
 
@@ -68,7 +69,7 @@ def _stage(progress: Progress, task: Any, name: str, timings: dict[str, float]) 
     progress.advance(task)
 
 
-def _step(progress: Progress, task: Any, name: str) -> Callable[[str], None]:
+def _step(progress: Progress, task: Any, name: str) -> Step:
     """A step callback showing ``stage · step`` in the pipeline's progress line."""
     return lambda text: progress.update(task, description=f"{name:<10} · {text}")
 
@@ -99,8 +100,9 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
     options = options or AnalysisOptions()
     timings: dict[str, float] = {}
     console = console or Console(stderr=True)
-    keys = {"analyze": options_key(options), "report": options_key({"pdf": pdf, "png": png})}
-    plan = _plan(study, out, data_cut, keys, {"analyze": options.as_dict(), "report": {"pdf": pdf, "png": png}}) if resume else None
+    report_options = {"pdf": pdf, "png": png}
+    keys = {"analyze": options_key(options), "report": options_key(report_options)}
+    plan = _plan(study, out, data_cut, keys, {"analyze": options.as_dict(), "report": report_options}) if resume else None
     keep = plan.keep if plan else {}
     prev = (read_record(out) or {}) if keep else {}
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -184,7 +186,7 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
                 except ReportInputError as exc:
                     counts["report"] = {"error": str(exc)}
             manifest = record_stage(
-                out, "report", input_path=out / "analysis", parameters={"pdf": pdf, "png": png},
+                out, "report", input_path=out / "analysis", parameters=report_options,
                 seconds=timings["report"], counts={"report": counts["report"]},
                 timings={"summary": timings.get("summary", 0.0), "report": timings["report"]},
                 outputs={"report": "report/report.html", **({"report_pdf": "report/report.pdf"} if pdf else {}),
@@ -261,7 +263,7 @@ def _validation_folder(path: Path) -> Path | None:
 
 
 def derive_path(study: str | Path, out: str | Path, *, data_cut: date | None = None,
-                progress: Callable[[str], None] | None = None, **kwargs: Any) -> DeriveRun:
+                progress: Step | None = None, **kwargs: Any) -> DeriveRun:
     """``latc derive``: derive the analysis datasets of a study and write them to ``out/derived``.
 
     ``study`` is either a validation output folder (``clean/*.parquet``, as written by
@@ -277,7 +279,7 @@ def derive_path(study: str | Path, out: str | Path, *, data_cut: date | None = N
 
     study, out = Path(study), Path(out)
     folder = _validation_folder(study) if study.is_dir() else None
-    step = progress or (lambda _text: None)
+    step = progress or no_progress
     if folder is not None:
         step("reading the validated tables")
         clean, eligibility, cut_text = read_clean_tables(folder)

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from latc._progress import Step
+
 from . import _baseline, _comparative, _competing, _prognostic, _response, _safety, _sensitivity, _subgroups, _surgery, _survival
 from ._context import AnalysisOptions, Context, run_section
 from ._data import load_derived
@@ -54,7 +56,7 @@ def _single_threaded_blas() -> Iterator[None]:
 
 
 def run_analysis(derived: Any, options: AnalysisOptions | None = None, *,
-                 sections: Sequence[str] | None = None, progress: Callable[[str], None] | None = None) -> AnalysisResults:
+                 sections: Sequence[str] | None = None, progress: Step | None = None) -> AnalysisResults:
     """Run the analysis plan on derived datasets (a ``latc derive`` folder, ``DerivedDatasets`` or mapping).
 
     ``sections`` restricts the run to some sections (default: all, in plan order); ``progress`` is

@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from latc._progress import Step
+
 from ._results import AnalysisResults, _plain
 from ._schema import check_table, schema_of
 
@@ -164,7 +166,7 @@ def input_locations(derived: str | Path, analysis_dir: str | Path) -> dict[str, 
 
 
 def analyze_path(derived: str | Path, out: str | Path, options: Any = None, *,
-                 record: bool = True, progress: Any = None) -> tuple[AnalysisResults, Path]:
+                 record: bool = True, progress: Step | None = None) -> tuple[AnalysisResults, Path]:
     """``latc analyze``: run the plan on a derived folder and write ``out/analysis``; returns (results, results.json).
 
     ``results.json`` records where the inputs are (``inputs.locations``: derived, validation, run

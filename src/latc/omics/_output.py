@@ -22,22 +22,19 @@ import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
 from latc._paths import safe_filename
+from latc._progress import Step, no_progress
 
 __all__ = ["Output", "Progress", "SKIPPED_COLUMNS", "write_run_json", "manifest_checksum", "files_checksum", "no_progress"]
 
 SKIPPED_COLUMNS = ["analysis", "tissue", "contrast", "reason"]
 
-#: progress callback: called with the name of the step about to start
-Progress = Callable[[str], None]
-
-
-def no_progress(step: str) -> None:  # noqa: ARG001 - the default callback does nothing
-    return None
+#: progress callback: called with the name of the step about to start (``latc._progress.Step``)
+Progress = Step
 
 
 class Output:

@@ -14,7 +14,6 @@ import re
 import struct
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +23,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 import latc
 import latc.plot as P
+from latc._progress import Step, no_progress
 
 from . import _clinical, _federated, _methods, _outcomes, _quality, _strobe
 from ._inputs import ReportInputError, ReportInputs, find_inputs
@@ -162,10 +162,11 @@ def _save_figures(figures: list[ReportFigure], folder: Path, *, png: bool = True
     workers = _workers(jobs, len(figures))
     _PENDING[:] = [f.figure for f in figures]
     try:
-        svgs = _render_all([(i, st, "svg") for i, st in enumerate(stems)] +
-                           ([(i, st, "png") for i, st in enumerate(stems)] if png else []), workers)
-        pngs: list[bytes | None] = list(svgs[len(figures):]) if png else [None] * len(figures)
-        svgs = svgs[:len(figures)]
+        n = len(figures)
+        drawn = _render_all([(i, st, "svg") for i, st in enumerate(stems)]
+                            + ([(i, st, "png") for i, st in enumerate(stems)] if png else []), workers)
+        svgs = drawn[:n]
+        pngs: list[bytes | None] = list(drawn[n:]) if png else [None] * n
         dense = [i for i, d in enumerate(svgs) if pngs[i] is None and len(d) > SMALL_SVG_BYTES]
         for i, data in zip(dense, _render_all([(i, stems[i], "png") for i in dense], workers)):
             pngs[i] = data
@@ -173,19 +174,18 @@ def _save_figures(figures: list[ReportFigure], folder: Path, *, png: bool = True
         _PENDING.clear()
     for data, png_bytes, f, stem in zip(svgs, pngs, figures, stems):
         f.files = [stem + ".svg"] + ([stem + ".png"] if png_bytes is not None else [])
-        f.file_names = [f"figures/{Path(x).name}" for x in f.files]  # type: ignore[attr-defined]  # the caption's list
         svg_data = _DOCTYPE.sub(b"", data)
-        f.svg_src = "data:image/svg+xml;base64," + base64.b64encode(svg_data).decode("ascii")  # type: ignore[attr-defined]
-        if png_bytes is None:
-            f.src, f.png_src = f.svg_src, None  # type: ignore[attr-defined]
-            f.width_mm = _svg_width_mm(data)  # type: ignore[attr-defined]
-        else:
-            f.width_mm = _png_width_mm(png_bytes)  # type: ignore[attr-defined]
-            f.png_src = "data:image/png;base64," + base64.b64encode(png_bytes).decode("ascii")  # type: ignore[attr-defined]
-            # vector when it is compact; a dense figure (10,000 patients' lines) is smaller as the 300-dpi PNG
-            use_svg = len(svg_data) <= min(max(1.5 * len(png_bytes), SMALL_SVG_BYTES), MAX_INLINE_SVG_BYTES)
-            f.src = f.svg_src if use_svg else f.png_src  # type: ignore[attr-defined]
+        f.png_src = None if png_bytes is None else _data_uri("image/png", png_bytes)  # type: ignore[attr-defined]
+        f.width_mm = _svg_width_mm(data) if png_bytes is None else _png_width_mm(png_bytes)  # type: ignore[attr-defined]
+        # vector when it is compact (no PNG was needed to decide: it is); a dense figure (10,000
+        # patients' lines) is smaller as the 300-dpi PNG
+        use_svg = png_bytes is None or len(svg_data) <= min(max(1.5 * len(png_bytes), SMALL_SVG_BYTES), MAX_INLINE_SVG_BYTES)
+        f.src = _data_uri("image/svg+xml", svg_data) if use_svg else f.png_src  # type: ignore[attr-defined]
         f.figure.clear()  # free the drawing (the files are written)
+
+
+def _data_uri(mime: str, data: bytes) -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
 def _table_html(t: ReportTable) -> None:
@@ -238,7 +238,7 @@ def write_pdf(html: str, path: Path) -> Path:
 
 
 def build_report(results_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, record: bool = True,
-                 png: bool = False, jobs: int | None = None, progress: Callable[[str], None] | None = None) -> ReportResult:
+                 png: bool = False, jobs: int | None = None, progress: Step | None = None) -> ReportResult:
     """Build the study report from a ``latc run`` / ``latc analyze`` output folder.
 
     Figures are written as SVG; as 300-dpi PNG too when ``png`` is asked for, when the PDF is written
@@ -254,7 +254,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, pdf: bool = Tr
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    step = progress or (lambda _text: None)
+    step = progress or no_progress
     inp = find_inputs(results_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

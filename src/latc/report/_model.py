@@ -8,6 +8,7 @@ Nothing here draws or computes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 import pandas as pd
@@ -27,6 +28,11 @@ class ReportFigure:
     number: int = 0
     src: str = ""            # data URI set when saved
     files: list[str] = field(default_factory=list)
+
+    @property
+    def file_names(self) -> list[str]:
+        """The files written, as the report names them (``figures/km_os.svg``, …)."""
+        return [f"figures/{PurePath(x).name}" for x in self.files]
 
     @property
     def no_data(self) -> str | None:

@@ -111,7 +111,7 @@ def write_xlsx(tables: Sequence[ReportTable], figures: Sequence[ReportFigure], p
     for c in contents[contents.max_row]:
         c.font, c.fill = _BOLD, _HEAD_FILL
     for f in figures:
-        _append(contents, [_cell(v) for v in (f.number, ", ".join(f"figures/{Path(x).name}" for x in f.files), f.title)])
+        _append(contents, [_cell(v) for v in (f.number, ", ".join(f.file_names), f.title)])
     for col, w in zip("ABCDEF", (8, 30, 70, 8, 45, 80)):
         contents.column_dimensions[col].width = w
     path = Path(path)

@@ -43,8 +43,8 @@ sample, the file, the line and the field (:func:`check_contigs`); the other samp
 from __future__ import annotations
 
 import re
-import warnings
 import time
+import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -290,7 +290,7 @@ def tenx_to_airr(df: pd.DataFrame) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
-def _refusal_message(sid: str, path: Path, probs: pd.DataFrame, id_col: str) -> str:
+def _refusal_message(sid: str, path: Path, probs: pd.DataFrame) -> str:
     """The refusal of a V(D)J file: sample, file, line, field and rule of the first problem and how many
     more, each field with its line. The barcode and the value are never quoted: a mis-pasted cell may
     hold a name or an email, and the line number finds it."""
@@ -329,7 +329,7 @@ def read_vdj(path: str | Path, sample: pd.Series | Mapping[str, Any]) -> AnnData
             df = _read_table(p, ",", what)
             probs = check_contigs(df)
             if len(probs):
-                raise OmicsInputError(_refusal_message(sid, p, probs, "barcode"))
+                raise OmicsInputError(_refusal_message(sid, p, probs))
             if df.empty:
                 raise OmicsInputError(f"{what}: {p.name} has a header line but no contig rows")
             airr = tenx_to_airr(df)
@@ -338,7 +338,7 @@ def read_vdj(path: str | Path, sample: pd.Series | Mapping[str, Any]) -> AnnData
             df = _read_table(p, "\t", what)
             probs = check_contigs(df, airr=True)
             if len(probs):
-                raise OmicsInputError(_refusal_message(sid, p, probs, "cell_id"))
+                raise OmicsInputError(_refusal_message(sid, p, probs))
             if df.empty:
                 raise OmicsInputError(f"{what}: {p.name} has a header line but no rearrangement rows")
             if "sample_id" in df.columns:
@@ -1024,7 +1024,7 @@ def run_tcr(tcr: AnnData, *, adata: AnnData | None = None, outcomes: Outcomes | 
     q["n_analysed"] = q["sample_id"].map(n_an).fillna(0).astype(int)
     for _, row in q.loc[q["n_analysed"] == 0].iterrows():
         sid = row["sample_id"]
-        if adata is not None and "n_in_gex" in q and int(row.get("n_in_gex", 1)) == 0 and int(row.get("n_vdj_cells", 0)) > 0:
+        if "n_in_gex" in q and row["n_in_gex"] == 0 and row["n_vdj_cells"] > 0:
             why = (f"sample {sid}: none of its {int(row['n_vdj_cells']):,} V(D)J barcodes is a cell of its gene-expression "
                    "library (check the barcode suffix, e.g. -1, and that the V(D)J file belongs to this sample)")
             warnings.warn(why, UserWarning, stacklevel=2)
