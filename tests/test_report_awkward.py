@@ -54,7 +54,7 @@ def no_events(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("noev")
     run = pipeline_run(base / "run", 40, seed=7, n_centers=2)
     out = censor_all_events(run, base / "censored")
-    r = CliRunner().invoke(app, ["report", str(out), "--out", str(out / "report")])
+    r = CliRunner().invoke(app, ["report", str(out), "--out", str(out / "report"), "--pdf-engine", "weasyprint"])
     assert r.exit_code == 0, r.output
     assert "report:" in r.output
     return out

@@ -21,8 +21,12 @@ import pandas as pd
 ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts" / "report"
 
 
-def pipeline_run(out: Path, n_patients: int, seed: int, *, n_centers: int = 4, only_cohort: str | None = None) -> Path:
-    """Synthesise a study, optionally keep one cohort, run the whole pipeline; return ``out``."""
+def pipeline_run(out: Path, n_patients: int, seed: int, *, n_centers: int = 4, only_cohort: str | None = None,
+                 **options) -> Path:
+    """Synthesise a study, optionally keep one cohort, run the whole pipeline; return ``out``.
+
+    ``options`` go to ``run_pipeline``; the PDF engine is WeasyPrint unless given (the engine every
+    machine has, so these reports are the same everywhere; Chromium's PDF: test_report_pdf_engines.py)."""
     from latc.pipeline import run_pipeline
     from latc.synth import write_synthetic_study
 
@@ -36,7 +40,7 @@ def pipeline_run(out: Path, n_patients: int, seed: int, *, n_centers: int = 4, o
             t = pd.read_csv(csv, dtype=str, keep_default_na=False)
             if "patient_id" in t:
                 t[t["patient_id"].isin(keep)].to_csv(csv, index=False)
-    run_pipeline(study, out, data_cut=cut)
+    run_pipeline(study, out, data_cut=cut, **{"pdf_engine": "weasyprint", **options})
     return out
 
 

@@ -52,12 +52,20 @@ class PipelineResult:
                + ", ".join(f"{f} {n:,}" for f, n in c["rows_after_data_cut"].items()) + "\n"
                if c.get("rows_after_data_cut") else "")
             + f"report   → {self.report}\n"
-            f"queries  → {self.out / 'validation' / 'queries.csv'}\n"
+            + self._pdf_line()
+            + f"queries  → {self.out / 'validation' / 'queries.csv'}\n"
             f"derived  → {self.out / 'derived'} ({c.get('derived', {}).get('analysis_set', '?')} patients in the analysis set, "
             f"{c.get('derived', {}).get('problems', 0)} derivation problems)\n"
             + (f"analysis → {self.out / 'analysis'} ({c['analysis']['summary']})\n" if "analysis" in c else "")
             + f"manifest → {self.manifest}"
         )
+
+
+    def _pdf_line(self) -> str:
+        rep = self.counts.get("report") or {}
+        if rep.get("pdf"):
+            return f"pdf      → {self.report.with_name('report.pdf')} ({rep.get('pdf_engine', 'kept')})\n"
+        return f"pdf      → not written ({rep['pdf_error']})\n" if rep.get("pdf_error") else ""
 
 
 @contextmanager
@@ -76,12 +84,13 @@ def _step(progress: Progress, task: Any, name: str) -> Step:
 
 def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, options: Any = None, pdf: bool = True,
                  png: bool = False, console: Console | None = None, extra_manifest: dict[str, Any] | None = None,
-                 resume: bool = False, quiet: bool = False) -> PipelineResult:
+                 resume: bool = False, quiet: bool = False, pdf_engine: str = "auto") -> PipelineResult:
     """Run every stage on ``study`` and write the outputs, the report and the run record ``manifest.json``.
 
     ``options`` are the analysis options (:class:`latc.analysis.AnalysisOptions`; default: the plan's
-    defaults, as ``latc analyze``); ``pdf=False`` skips ``report.pdf`` (as ``latc report --no-pdf``) and
-    ``png=True`` writes every figure's 300-dpi PNG (as ``latc report --png``).
+    defaults, as ``latc analyze``); ``pdf=False`` skips ``report.pdf`` (as ``latc report --no-pdf``),
+    ``pdf_engine`` chooses how it is printed (``auto``, ``chromium``, ``weasyprint``: ``latc report
+    --pdf-engine``) and ``png=True`` writes every figure's 300-dpi PNG (as ``latc report --png``).
     Each stage updates ``OUT/manifest.json`` as it finishes (:func:`latc.manifest.record_stage`), so
     the record is current even when a later stage fails. ``resume=True`` keeps the stages of an
     earlier run in ``out`` whose input, options and output are provably unchanged
@@ -100,7 +109,7 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
     options = options or AnalysisOptions()
     timings: dict[str, float] = {}
     console = console or Console(stderr=True)
-    report_options = {"pdf": pdf, "png": png}
+    report_options = {"pdf": pdf, "png": png, **({"pdf_engine": pdf_engine} if pdf else {})}
     keys = {"analyze": options_key(options), "report": options_key(report_options)}
     plan = _plan(study, out, data_cut, keys, {"analyze": options.as_dict(), "report": report_options}) if resume else None
     keep = plan.keep if plan else {}
@@ -178,11 +187,12 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
                 from latc.report import ReportInputError, build_report
 
                 try:
-                    rep = build_report(out, out / "report", pdf=pdf, png=png, record=False,
+                    rep = build_report(out, out / "report", pdf=pdf, png=png, record=False, pdf_engine=pdf_engine,
                                        jobs=getattr(options, "n_jobs", None), progress=_step(progress, task, "report"))
                     report = rep.html
                     counts["report"] = {"figures": len(rep.figures), "tables": len(rep.tables), "not_shown": len(rep.notes),
-                                        "pdf": rep.pdf is not None}
+                                        "pdf": rep.pdf is not None, **({"pdf_engine": rep.pdf_engine} if rep.pdf_engine else {}),
+                                        **({"pdf_error": rep.pdf_error} if rep.pdf_error else {})}
                 except ReportInputError as exc:
                     counts["report"] = {"error": str(exc)}
             manifest = record_stage(
@@ -210,7 +220,7 @@ def _plan(study: Path, out: Path, data_cut: date | None, keys: dict[str, str], v
 
 def run_demo(out: Path, *, n_patients: int = 600, n_centers: int = 8, seed: int = 20261125,
              inject_errors: int = 20, options: Any = None, pdf: bool = True, png: bool = False,
-             console: Console | None = None, quiet: bool = False) -> PipelineResult:
+             console: Console | None = None, quiet: bool = False, pdf_engine: str = "auto") -> PipelineResult:
     """Synthesise the default multicenter cohort into ``out/synthetic`` and run the pipeline on it.
 
     ``inject_errors`` realistic data errors (listed in ``out/synthetic/injected_errors.csv``) are
@@ -231,6 +241,7 @@ def run_demo(out: Path, *, n_patients: int = 600, n_centers: int = 8, seed: int 
     data_cut = date.fromisoformat(truth["data_cut"])
     result = run_pipeline(
         synth.study_path, out, data_cut=data_cut, options=options, pdf=pdf, png=png, console=console, quiet=quiet,
+        pdf_engine=pdf_engine,
         extra_manifest={"synthetic": {"n_patients": n_patients, "n_centers": n_centers, "seed": seed,
                                       "inject_errors": inject_errors, "truth": str(synth.truth_path), "seconds": round(synth_seconds, 3)}},
     )

@@ -9,12 +9,14 @@ failing; nothing returns a silent NaN (an inestimable row carries a ``note``).
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from latc._progress import Step
+from latc._progress import Step, no_progress
 
 from . import _baseline, _comparative, _competing, _prognostic, _response, _safety, _sensitivity, _subgroups, _surgery, _survival
 from ._context import AnalysisOptions, Context, run_section
@@ -36,6 +38,72 @@ SECTIONS: dict[str, tuple[str, Callable[[Context, SectionResult], None]]] = {
     "subgroups": ("Subgroup analyses of the comparative hazard ratio (forest plot)", _subgroups.run),
     "prognostic": ("Prognostic value of response beyond ATA risk", _prognostic.run),
 }
+
+
+#: Sections that share the comparison's matching and Cox estimates (``Context.cached``): they run in
+#: this process; the others run beside them in a forked one when two cores are free.
+MAIN_PROCESS = frozenset({"comparative", "sensitivity"})
+
+
+def _cores(n_jobs: int | None) -> int:
+    if n_jobs is not None:
+        return n_jobs
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _run_sections(ctx: Context, todo: list[str], names: list[str], step: Step) -> dict[str, SectionResult]:
+    """Run ``names`` (a part of ``todo``) in order; ``step`` gets "name (i/len(todo))" as each starts."""
+    out: dict[str, SectionResult] = {}
+    for name in names:
+        title, fn = SECTIONS[name]
+        step(f"{name} ({todo.index(name) + 1}/{len(todo)})")
+        out[name] = run_section(name, title, lambda sec, fn=fn: fn(ctx, sec))
+    return out
+
+
+def _run_in_two_processes(ctx: Context, todo: list[str], main: list[str], side: list[str],
+                          step: Step) -> dict[str, SectionResult]:
+    """``main`` here and ``side`` in a forked process at the same time; the same results as in one
+    process (every section reads the shared inputs and its own seeded generators; the comparison
+    setup both parts use is computed first, so each starts from the same cache).
+
+    Should the second process die (killed, out of memory), its sections run here afterwards."""
+    import multiprocessing
+    import warnings
+
+    from ._comparative import comparison
+
+    step("comparison setup")
+    try:
+        comparison(ctx)  # cached, errors included (a section re-raises and records them)
+    except Exception:  # noqa: BLE001, S110 - the sections that use it report the reason themselves
+        pass
+    fork = multiprocessing.get_context("fork")
+    recv, send = fork.Pipe(duplex=False)
+    with warnings.catch_warnings():  # the progress display's thread: the child only computes and sends
+        warnings.filterwarnings("ignore", message=".*use of fork\\(\\) may lead to deadlocks", category=DeprecationWarning)
+        proc = fork.Process(target=_side, args=(ctx, todo, side, send), daemon=True)
+        proc.start()
+    send.close()
+    done = _run_sections(ctx, todo, main, lambda text: step(f"{text} + {len(side)} in parallel"))
+    step(f"{len(side)} sections in parallel")
+    try:
+        done.update(recv.recv())
+    except (EOFError, OSError):  # the second process died: run its sections here
+        done.update(_run_sections(ctx, todo, side, step))
+    finally:
+        recv.close()
+        proc.join()
+    return done
+
+
+def _side(ctx: Context, todo: list[str], names: list[str], conn: Any) -> None:
+    """The forked process: run ``names`` and send their results back (then exit without cleanup)."""
+    try:
+        conn.send(_run_sections(ctx, todo, names, no_progress))
+    finally:
+        conn.close()
+        os._exit(0)
 
 
 @contextmanager
@@ -71,14 +139,16 @@ def run_analysis(derived: Any, options: AnalysisOptions | None = None, *,
     if unknown:
         raise ValueError(f"unknown section(s) {', '.join(unknown)}; sections: {', '.join(SECTIONS)}")
     ctx = Context(data, options)
-    out: dict[str, SectionResult] = {}
     todo = [name for name in SECTIONS if sections is None or name in sections]
+    step = progress or no_progress
     with _single_threaded_blas():
-        for i, name in enumerate(todo, 1):
-            title, fn = SECTIONS[name]
-            if progress is not None:
-                progress(f"{name} ({i}/{len(todo)})")
-            out[name] = run_section(name, title, lambda sec, fn=fn: fn(ctx, sec))
+        main = [n for n in todo if n in MAIN_PROCESS]
+        side = [n for n in todo if n not in MAIN_PROCESS]
+        if main and side and _cores(options.n_jobs) > 1 and sys.platform == "linux":
+            done = _run_in_two_processes(ctx, todo, main, side, step)
+        else:
+            done = _run_sections(ctx, todo, todo, step)
+    out = {name: done[name] for name in todo}  # plan order
     a = data.analysis_set
     inputs = {**data.describe(), "analysis_set": int(len(a)),
               "analysis_set_by_cohort": {str(k): int(v) for k, v in a.groupby("cohort").size().items()} if "cohort" in a else {},

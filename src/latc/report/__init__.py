@@ -13,6 +13,8 @@ page of the pipeline's early stages (kept for ``latc validate``-only runs).
 """
 
 from ._build import MAX_HTML_ROWS, ReportResult, build_report, build_sections, write_pdf
+from ._pdf import ENGINES as PDF_ENGINES
+from ._pdf import PdfEngineError, find_chromium
 from ._inputs import ReportInputError, ReportInputs, find_inputs
 from ._strobe import STROBE_ITEMS, flow_counts
 from ._quality import completeness
@@ -20,6 +22,8 @@ from .summary import validation_overview, write_validation_summary
 
 __all__ = [
     "MAX_HTML_ROWS",
+    "PDF_ENGINES",
+    "PdfEngineError",
     "ReportInputError",
     "ReportInputs",
     "ReportResult",
@@ -27,6 +31,7 @@ __all__ = [
     "build_report",
     "build_sections",
     "completeness",
+    "find_chromium",
     "find_inputs",
     "flow_counts",
     "validation_overview",

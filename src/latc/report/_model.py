@@ -23,11 +23,13 @@ class ReportFigure:
 
     key: str
     title: str
-    figure: Figure
+    figure: Figure | None
     caption: str = ""
     number: int = 0
     src: str = ""            # data URI set when saved
     files: list[str] = field(default_factory=list)
+    svg: bytes | None = None  # the files' bytes once drawn (the drawing itself is then let go)
+    png: bytes | None = None
 
     @property
     def file_names(self) -> list[str]:

@@ -540,6 +540,52 @@ def coxfit_newton(evaluate, p: int, *, singular_start=None) -> NewtonFit:
     return NewtonFit(newbeta, float(newlk), float(loglik0), u, imat, score_stat, converged, it)
 
 
+def _newton(X: np.ndarray, names: list[str], risk: RiskSets) -> tuple[np.ndarray, NewtonFit, np.ndarray]:
+    """R coxfit6 on the model matrix ``X`` and risk sets ``risk``: the centred matrix in risk-set
+    order, the Newton fit and the model-based variance I⁻¹; :class:`StatsInputError` for a singular
+    information, no convergence or an infinite coefficient (shared by :func:`cox` and
+    :func:`cox_coef`, so both give the same bits)."""
+    p = X.shape[1]
+    Xs = (X - X.mean(axis=0))[risk.order]      # centring changes nothing but the rounding
+    # a diverging step (overflow of exp(eta), an empty weighted risk set) gives a non-finite
+    # log-likelihood that step-halving handles, as R's coxfit6 does silently; non-convergence is
+    # reported below as a StatsInputError, so numpy's floating-point warnings are only noise here
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        fit = coxfit_newton(lambda b: risk.loglik_score_info(Xs, b)[:3], p, singular_start=lambda: StatsInputError(
+            f"cox: information matrix singular at start; check covariates {names}"))
+    beta, u = fit.beta, fit.score
+    try:
+        var = np.linalg.inv(fit.information)
+    except np.linalg.LinAlgError:
+        raise StatsInputError(f"cox: information matrix singular at the estimate; check covariates {names}") from None
+    infs = np.abs(u @ var)
+    if not fit.converged:
+        bad = [names[j] for j in np.flatnonzero(~np.isfinite(infs) | (infs > _EPS))]
+        raise StatsInputError(f"cox: Newton–Raphson did not converge in {_ITER_MAX} iterations; "
+                              f"coefficient(s) {bad or names} may be infinite (monotone likelihood)")
+    infinite = ~np.isfinite(u) | ((infs > _EPS) & (infs > _TOLER_INF * np.abs(beta)))
+    if infinite.any():
+        bad = [names[j] for j in np.flatnonzero(infinite)]
+        raise StatsInputError(
+            f"cox: the likelihood converged before coefficient(s) {bad}: the estimate is infinite "
+            "(monotone likelihood — e.g. no events in one level, or perfect separation); "
+            "collapse levels or drop the covariate")
+    return Xs, fit, var
+
+
+def cox_coef(time: np.ndarray, event: np.ndarray, X: np.ndarray, names: list[str], *,
+             ties: str = "efron") -> np.ndarray:
+    """β̂ of an unweighted, unstratified Cox model on a numeric model matrix ``X`` — the same bits as
+    ``cox(df, time, event, names).coef`` when ``X`` holds ``df``'s numeric covariate columns, without
+    the summary, variance, concordance and data checks (for resampling: bootstrap refits and
+    calibration slopes, ~8× faster). ``event`` is boolean. Raises :class:`StatsInputError` as
+    :func:`cox` does for a model that cannot be estimated."""
+    if not event.any():
+        raise StatsInputError("cox: no events; the model is undefined")
+    risk = RiskSets(time, event, np.ones(len(time)), np.zeros(len(time), dtype=np.int64), ties)
+    return _newton(X, names, risk)[1].beta
+
+
 @positional_deprecated
 def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
         *, strata: str | Sequence[str] | None = None, weights: str | None = None,
@@ -599,33 +645,9 @@ def cox(df: pd.DataFrame, time: str, event: str, covariates: Sequence[str],
     else:
         scode = np.zeros(len(w), dtype=np.int64)
     risk = RiskSets(data.time, data.event, w, scode, ties, entry=entry)
-    Xs = (X - X.mean(axis=0))[risk.order]      # centring changes nothing but the rounding
-
-    # Newton–Raphson, R coxfit6
-    # a diverging step (overflow of exp(eta), an empty weighted risk set) gives a non-finite
-    # log-likelihood that step-halving handles, as R's coxfit6 does silently; non-convergence is
-    # reported below as a StatsInputError, so numpy's floating-point warnings are only noise here
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        fit = coxfit_newton(lambda b: risk.loglik_score_info(Xs, b)[:3], p, singular_start=lambda: StatsInputError(
-            f"cox: information matrix singular at start; check covariates {names}"))
-        beta, loglik, loglik0, u, imat = fit.beta, fit.loglik, fit.loglik0, fit.score, fit.information
-        score_stat, converged, it = fit.score_stat, fit.converged, fit.iterations
-    try:
-        var = np.linalg.inv(imat)
-    except np.linalg.LinAlgError:
-        raise StatsInputError(f"cox: information matrix singular at the estimate; check covariates {names}") from None
-    infs = np.abs(u @ var)
-    if not converged:
-        bad = [names[j] for j in np.flatnonzero(~np.isfinite(infs) | (infs > _EPS))]
-        raise StatsInputError(f"cox: Newton–Raphson did not converge in {_ITER_MAX} iterations; "
-                              f"coefficient(s) {bad or names} may be infinite (monotone likelihood)")
-    infinite = ~np.isfinite(u) | ((infs > _EPS) & (infs > _TOLER_INF * np.abs(beta)))
-    if infinite.any():
-        bad = [names[j] for j in np.flatnonzero(infinite)]
-        raise StatsInputError(
-            f"cox: the likelihood converged before coefficient(s) {bad}: the estimate is infinite "
-            "(monotone likelihood — e.g. no events in one level, or perfect separation); "
-            "collapse levels or drop the covariate")
+    Xs, fit, var = _newton(X, names, risk)
+    beta, loglik, loglik0 = fit.beta, fit.loglik, fit.loglik0
+    score_stat, it = fit.score_stat, fit.iterations
 
     naive_var = var
     if robust:

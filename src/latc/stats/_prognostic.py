@@ -25,7 +25,7 @@ from scipy.stats import chi2, norm
 from latc._compat import positional_deprecated
 
 from ._calibration import calibration
-from ._cox import CoxResult, cox, design_matrix
+from ._cox import CoxResult, cox, cox_coef, design_matrix
 from ._discrimination import _concordance, brier_score, harrell_c, time_dependent_auc, uno_c, uno_weights
 from ._errors import StatsInputError, survival_data
 
@@ -117,8 +117,10 @@ def _auc_values(t, e, lp, horizons) -> np.ndarray:
 
 def _slope(t, e, lp) -> float:
     """Calibration slope of a linear predictor (Cox of the outcome on it)."""
-    try:
-        return float(cox(pd.DataFrame({"t": t, "e": e, "lp": lp}), "t", "e", ["lp"]).coef[0])
+    if np.ptp(lp) == 0:
+        return np.nan
+    try:  # the same bits as cox(DataFrame({"t": t, "e": e, "lp": lp}), "t", "e", ["lp"]).coef[0]
+        return float(cox_coef(t, np.asarray(e, dtype=bool), lp[:, None], ["lp"])[0])
     except StatsInputError:
         return np.nan
 
@@ -310,13 +312,28 @@ def prognostic(df: pd.DataFrame, time: str, event: str, baseline_model: Sequence
 # ----------------------------------------------------------------------------------------------
 # bootstrap and cross-validation
 # ----------------------------------------------------------------------------------------------
-def _refit(frame, time, event, covs, idx, names, ties):
-    """Refit on frame rows ``idx``; None when the model is not estimable on them."""
+def _refit(frame, time, event, covs, idx, names, ties, X=None, t=None, e=None):
+    """β̂ refitted on frame rows ``idx``; None when the model is not estimable on them.
+
+    With ``X`` (the full data's model matrix, given when every covariate is numeric so that its
+    columns are the covariates themselves) the refit is :func:`cox_coef` on ``X[idx]`` after the
+    checks :func:`design_matrix` makes (a constant or collinear column) — the same β̂ as
+    ``cox(frame.iloc[idx], …)`` without its summaries; otherwise ``cox`` itself."""
+    if X is None:
+        try:
+            fit = cox(frame.iloc[idx], time, event, covs, ties=ties)
+        except StatsInputError:
+            return None
+        return fit.coef if fit.names == names else None      # a category absent from the resample
+    Xb = X[idx]
+    if (np.ptp(Xb, axis=0) == 0).any():
+        return None
+    if Xb.shape[1] > 1 and np.linalg.matrix_rank(Xb - Xb.mean(axis=0)) < Xb.shape[1]:
+        return None
     try:
-        fit = cox(frame.iloc[idx], time, event, covs, ties=ties)
+        return cox_coef(t[idx], e[idx], Xb, names, ties=ties)
     except StatsInputError:
         return None
-    return fit if fit.names == names else None      # a category absent from the resample
 
 
 def _bootstrap(frame, time, event, t, e, models, Xs, fits, horizons, tau, n_boot, seed, ties,
@@ -324,19 +341,20 @@ def _bootstrap(frame, time, event, t, e, models, Xs, fits, horizons, tau, n_boot
     rng = np.random.default_rng(seed)
     n = len(t)
     records, failed = [], 0
+    lean = {m: (Xs[m], t, e) if fits[m].names == list(models[m]) else () for m in _MODELS}
     for b in range(n_boot):                     # replicates, not patients
         idx = rng.integers(0, n, n)
         tb, eb = t[idx], e[idx]
         if not eb.any():
             failed += 1
             continue
-        refits = {m: _refit(frame, time, event, models[m], idx, fits[m].names, ties) for m in _MODELS}
+        refits = {m: _refit(frame, time, event, models[m], idx, fits[m].names, ties, *lean[m]) for m in _MODELS}
         if any(f is None for f in refits.values()):
             failed += 1
             continue
         rec = {"replicate": b}
         for m in _MODELS:
-            beta = refits[m].coef
+            beta = refits[m]
             lp_b, lp_o = Xs[m][idx] @ beta, Xs[m] @ beta
             rec[f"{m}:harrell_c:boot"], rec[f"{m}:uno_c:boot"] = _c_values(tb, eb, lp_b, tau)
             for h, a in zip(horizons, _auc_values(tb, eb, lp_b, horizons)):
@@ -397,12 +415,13 @@ def _cross_validation(frame, time, event, t, e, models, Xs, fits, horizons, tau,
         train = np.flatnonzero(fold != f)
         test = fold == f
         for m in _MODELS:
-            fit = _refit(frame, time, event, models[m], train, fits[m].names, ties)
+            fit = _refit(frame, time, event, models[m], train, fits[m].names, ties,
+                         *((Xs[m], t, e) if fits[m].names == list(models[m]) else ()))
             if fit is None:
                 raise StatsInputError(f"prognostic: the {m} model cannot be fitted without fold "
                                       f"{f + 1} of {k} (a category absent or an infinite "
                                       "coefficient); use fewer folds or collapse categories")
-            pooled[m][test] = Xs[m][test] @ fit.coef
+            pooled[m][test] = Xs[m][test] @ fit
     rows = []
     method = f"{k}-fold cross-validation, pooled cross-validated linear predictors (seeded)"
     vals = {}

@@ -131,7 +131,8 @@ def propensity(df: pd.DataFrame, treatment: str, covariates: Sequence[str], *,
     -------
     pd.Series named ``propensity_score`` (or ``logit_propensity_score``) indexed like ``df``.
     """
-    import statsmodels.api as sm
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning, ConvergenceWarning
 
     if scale not in ("probability", "logit"):
@@ -146,7 +147,7 @@ def propensity(df: pd.DataFrame, treatment: str, covariates: Sequence[str], *,
         warnings.simplefilter("error", PerfectSeparationWarning)
         warnings.simplefilter("error", ConvergenceWarning)
         try:
-            fit = sm.GLM(z, X.to_numpy(), family=sm.families.Binomial()).fit(tol=1e-10, maxiter=100)
+            fit = GLM(z, X.to_numpy(), family=families.Binomial()).fit(tol=1e-10, maxiter=100)
         except (PerfectSeparationWarning, ConvergenceWarning, np.linalg.LinAlgError, ValueError) as err:
             raise StatsInputError(
                 "propensity score: the logistic model cannot be fitted — perfect (or quasi-perfect) "

@@ -47,7 +47,8 @@ _T = "_treatment_"
 def _logistic(y: np.ndarray, X: np.ndarray, w: np.ndarray | None):
     """glm(binomial) estimates with model-based (unweighted) or svyglm sandwich (weighted) variance;
     returns (coef, var, loglik)."""
-    import statsmodels.api as sm
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
     from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
     with warnings.catch_warnings():
@@ -55,7 +56,7 @@ def _logistic(y: np.ndarray, X: np.ndarray, w: np.ndarray | None):
         warnings.simplefilter("error", ConvergenceWarning)
         try:
             kw = {} if w is None else {"var_weights": w}
-            fit = sm.GLM(y, X, family=sm.families.Binomial(), **kw).fit(tol=1e-12, maxiter=100)
+            fit = GLM(y, X, family=families.Binomial(), **kw).fit(tol=1e-12, maxiter=100)
         except (PerfectSeparationWarning, ConvergenceWarning, np.linalg.LinAlgError, ValueError):
             raise StatsInputError("logistic model does not converge (perfect separation: the "
                                   "outcome is predicted exactly in this subgroup)") from None

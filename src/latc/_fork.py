@@ -1,0 +1,44 @@
+"""Forked helper processes: the ``fork`` context and its one expected warning.
+
+latc forks (never spawns) where a helper needs the parent's objects without pickling them: the
+report's figure drawing (:mod:`latc.report._draw`) and the analysis plan's second process
+(:mod:`latc.analysis._plan`). Python 3.12 warns on every fork from a process with threads; the only
+thread latc has then is the progress display's, and the children never touch it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = ["can_fork", "cores", "fork_context", "forking"]
+
+
+def can_fork() -> bool:
+    """Forked helpers are used on Linux only (fork is not the safe default elsewhere)."""
+    return sys.platform == "linux"
+
+
+def cores(jobs: int | None = None) -> int:
+    """``jobs``, or the cores this process may use."""
+    if jobs is not None:
+        return jobs
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def fork_context() -> Any:
+    import multiprocessing
+
+    return multiprocessing.get_context("fork")
+
+
+@contextmanager
+def forking() -> Iterator[None]:
+    """Silence Python's "use of fork() may lead to deadlocks" warning around a fork (see module doc)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*use of fork\\(\\) may lead to deadlocks", category=DeprecationWarning)
+        yield

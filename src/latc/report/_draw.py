@@ -1,0 +1,102 @@
+"""Building the report's sections and drawing their figures, in forked worker processes.
+
+Each section is one task: build it (:mod:`_strobe`, :mod:`_quality`, :mod:`_clinical`,
+:mod:`_outcomes`, :mod:`_methods`), then write each of its figures as SVG, and as 300-dpi PNG when
+asked for or when the SVG exceeds :data:`SMALL_SVG_BYTES` (the HTML then embeds the smaller). The
+worker returns the section with the files' bytes instead of the drawing, so only tables and bytes
+are pickled. ``workers`` processes (default: every core) are forked once and handed the sections
+one at a time, the costliest first; the results are the same objects, and the files the same
+bytes, as building and drawing them one by one in this process (``latc.plot.save`` is
+deterministic; tested). Issue 17 item 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import latc.plot as P
+from latc._fork import can_fork, cores, fork_context, forking
+
+from ._inputs import ReportInputs
+from ._model import Section
+
+__all__ = ["SMALL_SVG_BYTES", "Builder", "build_and_draw", "build_and_draw_all", "drawing_workers"]
+
+#: SVGs up to this size are embedded as they are, without a PNG to compare with.
+SMALL_SVG_BYTES = 150_000
+
+Builder = Callable[[ReportInputs], Section | None]
+
+#: What the forked workers need (set just before they fork; read only there).
+_STATE: dict[str, Any] = {}
+
+
+def drawing_workers(jobs: int | None, n: int) -> int:
+    """Worker processes for ``n`` sections: ``jobs`` (default: the cores this process may use), at
+    most ``n``; 1 (this process) where forking is not used."""
+    return max(1, min(cores(jobs), n)) if can_fork() else 1
+
+
+def _save(figure: Any, stem: str, fmt: str) -> bytes:
+    (path,) = P.save(figure, stem, formats=(fmt,))
+    return path.read_bytes()
+
+
+def build_and_draw(build: Builder, inp: ReportInputs, folder: Path, *, png: bool) -> Section | None:
+    """Build one section and write its figures under ``folder``; each figure keeps its files' bytes
+    (``svg``, ``png``) and lets go of the drawing."""
+    sec = build(inp)
+    if sec is None:
+        return None
+    for f in sec.figures:
+        stem = str(folder / f.key)
+        f.svg = _save(f.figure, stem, "svg")
+        f.png = _save(f.figure, stem, "png") if png or len(f.svg) > SMALL_SVG_BYTES else None
+        f.figure.clear()
+        f.figure = None
+    return sec
+
+
+def _warm_up() -> None:
+    """Draw a small figure with text to SVG and PNG before forking, so that every worker inherits
+    matplotlib's loaded fonts and text caches instead of loading them again."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 1))
+    ax.plot([0, 1], [0, 1], label="warm-up")
+    ax.set_title("Patients (%)")
+    ax.legend()
+    for fmt in ("svg", "png"):
+        fig.savefig(io.BytesIO(), format=fmt, dpi=72)
+    plt.close(fig)
+
+
+def _task(k: int) -> Section | None:
+    return build_and_draw(_STATE["builders"][k], _STATE["inp"], _STATE["folder"], png=_STATE["png"])
+
+
+def build_and_draw_all(builders: Sequence[Builder], inp: ReportInputs, folder: Path, *, png: bool,
+                       jobs: int | None = None, first: Sequence[int] = ()) -> list[Section | None]:
+    """:func:`build_and_draw` for every builder, in ``jobs`` forked workers (default: every core);
+    ``first`` lists the indices of the costliest sections, handed out before the rest. Returns the
+    sections in the order of ``builders``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    workers = drawing_workers(jobs, len(builders))
+    if workers == 1:
+        return [build_and_draw(b, inp, folder, png=png) for b in builders]
+    from concurrent.futures import ProcessPoolExecutor
+
+    order = list(dict.fromkeys([*first, *range(len(builders))]))
+    _warm_up()
+    _STATE.update(builders=list(builders), inp=inp, folder=folder, png=png)
+    try:
+        with forking(), ProcessPoolExecutor(workers, mp_context=fork_context()) as ex:
+            done = dict(zip(order, ex.map(_task, order)))
+    finally:
+        _STATE.clear()
+    return [done[k] for k in range(len(builders))]

@@ -1,0 +1,175 @@
+"""The report's PDF engines (issue 17 item 1): headless Chromium when installed, else WeasyPrint.
+
+Chromium is the real Debian browser (``make test`` installs it when apt is available; these tests
+skip with the reason otherwise). The same run folder is printed by both engines and the PDFs are
+held to the same rules: A4, "Page n of N" on every page, every figure and table caption, a
+document outline. Chromium prints ``report.html`` itself, whose Content Security Policy forbids
+every fetch: a local HTTP server proves it (and that without the policy Chromium would fetch).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from test_report_data import chromium, pipeline_run
+
+POPPLER = all(shutil.which(t) for t in ("pdfinfo", "pdftotext", "pdfimages", "pdftohtml"))
+needs_chromium = pytest.mark.skipif(chromium() is None or not POPPLER,
+                                    reason="Debian's chromium / poppler-utils not installed (make test installs them when apt is available)")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return pipeline_run(tmp_path_factory.mktemp("engines"), 120, seed=20261206, n_centers=3, pdf=False)
+
+
+def _pdf_text(pdf: Path) -> tuple[int, str, str]:
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return pages, info, text
+
+
+@needs_chromium
+def test_chromium_and_weasyprint_print_the_same_report(run, tmp_path):
+    from latc.report import build_report
+
+    chrome = build_report(run, tmp_path / "c", pdf_engine="chromium", record=False)
+    weasy = build_report(run, tmp_path / "w", pdf_engine="weasyprint", record=False)
+    assert chrome.pdf_engine.startswith("Chromium ") and weasy.pdf_engine.startswith("WeasyPrint ")
+    html = (tmp_path / "c" / "report.html").read_text(encoding="utf-8")
+    n_fig, n_tab = len(re.findall(r"<figure ", html)), len(re.findall(r'data-table="', html))
+    assert n_fig >= 15 and n_tab >= 20
+    for res in (chrome, weasy):
+        pages, info, text = _pdf_text(res.pdf)
+        assert "(A4)" in info and pages >= 15, res.pdf_engine
+        assert f"Page 1 of {pages}" in text and f"Page {pages} of {pages}" in text, res.pdf_engine
+        for k in range(1, n_fig + 1):
+            assert f"Figure {k}." in text, (res.pdf_engine, k)
+        for k in range(1, n_tab + 1):
+            assert f"Table {k}." in text, (res.pdf_engine, k)
+        # bookmarks from the headings (poppler's XML export lists the outline)
+        xml = subprocess.run(["pdftohtml", "-q", "-i", "-xml", "-stdout", "-f", "1", "-l", "1", str(res.pdf)],
+                             capture_output=True, text=True, check=True).stdout
+        outline = re.findall(r'<item page="\d+">([^<]+)</item>', xml)
+        assert "Summary" in outline and "Participants (STROBE flow)" in outline, (res.pdf_engine, outline[:5])
+    # Chromium prints the figures as vectors: only the dense ones (embedded as PNG in the HTML too)
+    # are images; WeasyPrint embeds every figure's PNG
+    images = subprocess.run(["pdfimages", "-list", str(chrome.pdf)], capture_output=True, text=True, check=True).stdout
+    n_images = len(images.splitlines()) - 2
+    dense = html.count('src="data:image/png')
+    assert n_images == dense < n_fig
+    assert len(list((tmp_path / "c" / "figures").glob("*.png"))) == dense
+    assert len(list((tmp_path / "w" / "figures").glob("*.png"))) == n_fig
+    assert not list((tmp_path / "c").glob(".*.part"))
+
+
+@needs_chromium
+def test_the_engine_and_its_version_are_in_the_run_record(run, tmp_path):
+    from latc.report import build_report
+
+    r = build_report(run, run / "report_c", pdf_engine="auto")
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["stages"]["report"]["parameters"]["pdf_engine"] == "auto"
+    assert m["counts"]["report"]["pdf_engine"] == r.pdf_engine
+    assert re.fullmatch(r"Chromium \d+\.\d+\.\d+\.\d+", r.pdf_engine)
+    assert r.pdf_engine in r.summary()
+
+
+@needs_chromium
+def test_report_html_forbids_every_fetch_when_chromium_prints_it(tmp_path):
+    """The report's Content Security Policy, printed by the real Chromium: with it, an image and a
+    stylesheet on a local server are never requested; without it they are (the check can fail)."""
+    from latc.report._pdf import ChromiumPrint, find_chromium
+
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    template = (Path(__file__).parents[1] / "src/latc/report/templates/report.html.j2").read_text(encoding="utf-8")
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy"[^>]*>', template).group(0)
+    body = f'<link rel="stylesheet" href="{url}/s.css"><p>x</p><img src="{url}/x.png">'
+    try:
+        for name, head in (("open", ""), ("csp", csp)):
+            page = tmp_path / f"{name}.html"
+            page.write_text(f"<!doctype html><html><head>{head}</head><body>{body}</body></html>", encoding="utf-8")
+            ChromiumPrint(find_chromium(), page, tmp_path / f"{name}.pdf").wait()
+            if name == "open":
+                assert hits, "without the policy Chromium fetches (the check can fail)"
+                hits.clear()
+    finally:
+        server.shutdown()
+    assert (tmp_path / "csp.pdf").read_bytes()[:5] == b"%PDF-"
+    assert hits == []
+
+
+def test_engine_choice(monkeypatch):
+    from latc.report import PdfEngineError
+    from latc.report._pdf import _probe, resolve_engine
+
+    with pytest.raises(PdfEngineError, match="unknown PDF engine 'prince'"):
+        resolve_engine("prince")
+    assert resolve_engine("weasyprint") == ("weasyprint", None)
+    monkeypatch.setenv("LATC_CHROMIUM", "none")
+    assert resolve_engine("auto") == ("weasyprint", None)
+    with pytest.raises(PdfEngineError, match="no Chromium or Google Chrome 131 or newer found"):
+        resolve_engine("chromium")
+    monkeypatch.setenv("LATC_CHROMIUM", "/nonexistent/chromium")
+    _probe.cache_clear()
+    assert resolve_engine("auto") == ("weasyprint", None)
+    if chromium() is not None:
+        monkeypatch.setenv("LATC_CHROMIUM", chromium())
+        engine, chrome = resolve_engine("auto")
+        assert engine == "chromium" and chrome.major >= 131 and chrome.path == chromium()
+
+
+def test_cli_refuses_an_unusable_engine_before_doing_anything(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from latc.cli import app
+
+    monkeypatch.setenv("LATC_CHROMIUM", "none")
+    out, study = tmp_path / "out", tmp_path / "study"
+    study.mkdir()
+    r = CliRunner().invoke(app, ["run", str(study), "--out", str(out), "--pdf-engine", "chromium"])
+    assert r.exit_code == 2  # latc's exit code for a refused input
+    assert "--pdf-engine chromium: no Chromium" in r.output and "Traceback" not in r.output
+    assert not out.exists()
+
+
+@needs_chromium
+def test_a_chromium_that_fails_falls_back_to_weasyprint_under_auto_only(run, tmp_path, monkeypatch):
+    """The real Chromium, stopped by a timeout too short to print: ``auto`` prints with WeasyPrint
+    instead and says why; ``chromium`` asked for by name writes no PDF and says why."""
+    import latc.report._pdf as pdfmod
+    from latc.report import build_report
+
+    monkeypatch.setattr(pdfmod, "CHROMIUM_TIMEOUT", 0.01)
+    auto = build_report(run, tmp_path / "auto", pdf_engine="auto", record=False)
+    assert auto.pdf is not None and auto.pdf_error is None
+    assert auto.pdf_engine.startswith("WeasyPrint ") and "Chromium failed: Chromium did not finish printing" in auto.pdf_engine
+    pages, _, text = _pdf_text(auto.pdf)
+    assert f"Page {pages} of {pages}" in text
+    named = build_report(run, tmp_path / "named", pdf_engine="chromium", record=False)
+    assert named.pdf is None and "did not finish printing within 0.01 s" in named.pdf_error
+    assert not (tmp_path / "named" / "report.pdf").exists()
+    assert not list((tmp_path / "named").glob(".*.part"))
+    assert "PDF not written (RuntimeError: Chromium did not finish" in named.summary()
