@@ -88,7 +88,7 @@ def test_the_engine_and_its_version_are_in_the_run_record(run, tmp_path):
 def test_report_html_forbids_every_fetch_when_chromium_prints_it(tmp_path):
     """The report's Content Security Policy, printed by the real Chromium: with it, an image and a
     stylesheet on a local server are never requested; without it they are (the check can fail)."""
-    from latc.report._pdf import ChromiumPrint, find_chromium
+    from latc.report._pdf import ChromiumBrowser, find_chromium
 
     hits: list[str] = []
 
@@ -111,7 +111,9 @@ def test_report_html_forbids_every_fetch_when_chromium_prints_it(tmp_path):
         for name, head in (("open", ""), ("csp", csp)):
             page = tmp_path / f"{name}.html"
             page.write_text(f"<!doctype html><html><head>{head}</head><body>{body}</body></html>", encoding="utf-8")
-            ChromiumPrint(find_chromium(), page, tmp_path / f"{name}.pdf").wait()
+            with ChromiumBrowser(find_chromium()) as browser:
+                browser.start_print(page, tmp_path / f"{name}.pdf")
+                browser.wait()
             if name == "open":
                 assert hits, "without the policy Chromium fetches (the check can fail)"
                 hits.clear()

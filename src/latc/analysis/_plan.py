@@ -10,12 +10,12 @@ failing; nothing returns a silent NaN (an inestimable row carries a ``note``).
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from latc._fork import can_fork, cores, fork_context, forking
 from latc._progress import Step, no_progress
 
 from . import _baseline, _comparative, _competing, _prognostic, _response, _safety, _sensitivity, _subgroups, _surgery, _survival
@@ -45,12 +45,6 @@ SECTIONS: dict[str, tuple[str, Callable[[Context, SectionResult], None]]] = {
 MAIN_PROCESS = frozenset({"comparative", "sensitivity"})
 
 
-def _cores(n_jobs: int | None) -> int:
-    if n_jobs is not None:
-        return n_jobs
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def _run_sections(ctx: Context, todo: list[str], names: list[str], step: Step) -> dict[str, SectionResult]:
     """Run ``names`` (a part of ``todo``) in order; ``step`` gets "name (i/len(todo))" as each starts."""
     out: dict[str, SectionResult] = {}
@@ -68,9 +62,6 @@ def _run_in_two_processes(ctx: Context, todo: list[str], main: list[str], side: 
     setup both parts use is computed first, so each starts from the same cache).
 
     Should the second process die (killed, out of memory), its sections run here afterwards."""
-    import multiprocessing
-    import warnings
-
     from ._comparative import comparison
 
     step("comparison setup")
@@ -78,10 +69,9 @@ def _run_in_two_processes(ctx: Context, todo: list[str], main: list[str], side: 
         comparison(ctx)  # cached, errors included (a section re-raises and records them)
     except Exception:  # noqa: BLE001, S110 - the sections that use it report the reason themselves
         pass
-    fork = multiprocessing.get_context("fork")
+    fork = fork_context()
     recv, send = fork.Pipe(duplex=False)
-    with warnings.catch_warnings():  # the progress display's thread: the child only computes and sends
-        warnings.filterwarnings("ignore", message=".*use of fork\\(\\) may lead to deadlocks", category=DeprecationWarning)
+    with forking():
         proc = fork.Process(target=_side, args=(ctx, todo, side, send), daemon=True)
         proc.start()
     send.close()
@@ -144,7 +134,7 @@ def run_analysis(derived: Any, options: AnalysisOptions | None = None, *,
     with _single_threaded_blas():
         main = [n for n in todo if n in MAIN_PROCESS]
         side = [n for n in todo if n not in MAIN_PROCESS]
-        if main and side and _cores(options.n_jobs) > 1 and sys.platform == "linux":
+        if main and side and cores(options.n_jobs) > 1 and can_fork():
             done = _run_in_two_processes(ctx, todo, main, side, step)
         else:
             done = _run_sections(ctx, todo, todo, step)

@@ -28,6 +28,9 @@ import yaml
 
 from latc.errors import LatcError
 
+#: libyaml's safe loader when PyYAML was built with it (the same documents, ~8× faster), else PyYAML's own.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 METADATA_COLUMNS = ["dataset", "variable", "label", "type", "unit", "derivation", "source", "citation", "documented"]
 
 
@@ -56,7 +59,7 @@ def load_metadata(path: str | None = None) -> dict[str, dict[str, dict[str, Any]
     """dataset → variable → ``{label, unit, derivation, source, citation}`` (citations resolved)."""
     text = Path(path).read_text(encoding="utf-8") if path else \
         resources.files("latc.derive").joinpath("metadata.yaml").read_text(encoding="utf-8")
-    doc = yaml.safe_load(text)
+    doc = yaml.load(text, Loader=_SAFE_LOADER)
     citations: dict[str, str] = doc.get("citations", {}) or {}
     common: dict[str, dict] = {}
     for e in doc.get("common", []) or []:

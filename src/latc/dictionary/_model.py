@@ -19,6 +19,9 @@ import yaml
 
 from latc.errors import LatcError
 
+#: libyaml's safe loader when PyYAML was built with it (the same documents, ~8× faster), else PyYAML's own.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 FieldType = Literal["text", "notes", "integer", "number", "date", "choice", "yesno"]
 FIELD_TYPES: tuple[str, ...] = ("text", "notes", "integer", "number", "date", "choice", "yesno")
 YESNO_CHOICES: dict[str, str] = {"1": "Yes", "0": "No"}
@@ -264,7 +267,7 @@ def _load(path: str) -> Dictionary:
         raise DictionaryError(f"{path}: cannot read the data dictionary ({exc.__class__.__name__}: "
                               f"{getattr(exc, 'strerror', None) or exc})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

@@ -14,6 +14,7 @@ import os
 import re
 import struct
 import time
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,7 +30,7 @@ from . import _clinical, _federated, _methods, _outcomes, _quality, _strobe
 from ._inputs import ReportInputError, ReportInputs, find_inputs
 from ._draw import SMALL_SVG_BYTES, Builder, build_and_draw, build_and_draw_all
 from ._model import ReportFigure, ReportTable, Section
-from ._pdf import ChromiumPrint, PdfEngineError, resolve_engine, weasyprint_label, write_pdf
+from ._pdf import Chromium, ChromiumBrowser, PdfEngineError, resolve_engine, weasyprint_label, write_pdf
 from ._xlsx import write_xlsx
 
 __all__ = ["MAX_HTML_ROWS", "ReportResult", "build_report", "build_sections"]
@@ -201,11 +202,26 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, pdf: bool = Tr
     why inside the report.
     """
     t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    step = progress or no_progress
     engine, chrome = resolve_engine(pdf_engine) if pdf else ("", None)
     inp = find_inputs(results_dir)
-    out = Path(out_dir)
+    with ExitStack() as stack:
+        # Chromium starts now and is ready when report.html is (the sections take seconds)
+        browser = stack.enter_context(_start_browser(chrome)) if pdf and chrome is not None else None
+        return _build_report(inp, Path(out_dir), pdf=pdf, record=record, png=png, jobs=jobs, step=progress or no_progress,
+                             pdf_engine=pdf_engine, engine=engine, browser=browser, t0=t0)
+
+
+def _start_browser(chrome: Chromium) -> ChromiumBrowser | nullcontext[None]:
+    """The headless browser, or nothing when it will not start (``auto`` then uses WeasyPrint)."""
+    try:
+        return ChromiumBrowser(chrome)
+    except OSError:
+        return nullcontext()
+
+
+def _build_report(inp: ReportInputs, out: Path, *, pdf: bool, record: bool, png: bool, jobs: int | None, step: Step,
+                  pdf_engine: str, engine: str, browser: ChromiumBrowser | None, t0: float) -> ReportResult:
+    timings: dict[str, float] = {}
     out.mkdir(parents=True, exist_ok=True)
     step("sections and figures")
     # each section is built and its figures drawn in a forked worker, the costliest first
@@ -231,24 +247,21 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, pdf: bool = Tr
     html_path.write_text(_render(sections, inp, pdf=False), encoding="utf-8")
     timings["html"] = time.perf_counter() - t1
     t1 = time.perf_counter()
-    # Chromium prints report.html in its own process (the second core) while the workbook is written
-    printing = ChromiumPrint(chrome, html_path, out / "report.pdf") if pdf and chrome is not None else None
+    if browser is not None:  # Chromium prints report.html in its own processes while the workbook is written
+        browser.start_print(html_path, out / "report.pdf")
     step("tables.xlsx")
-    try:
-        xlsx = write_xlsx(tables, figures, out / "tables.xlsx")
-    except BaseException:
-        if printing is not None:
-            printing.cancel()
-        raise
+    xlsx = write_xlsx(tables, figures, out / "tables.xlsx")
     timings["xlsx"] = time.perf_counter() - t1
     pdf_path, pdf_error, label = None, None, None
     if pdf:
         t1 = time.perf_counter()
         step("report.pdf")
         try:
-            if printing is not None and chrome is not None:
+            if browser is not None or engine == "chromium":
                 try:
-                    pdf_path, label = printing.wait(), chrome.label
+                    if browser is None:
+                        raise RuntimeError("Chromium did not start")
+                    pdf_path, label = browser.wait(), browser.chrome.label
                 except RuntimeError as exc:
                     if pdf_engine == "chromium":
                         raise

@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENGINES", "MIN_CHROMIUM", "Chromium", "ChromiumPrint", "PdfEngineError", "find_chromium",
+__all__ = ["ENGINES", "MIN_CHROMIUM", "Chromium", "ChromiumBrowser", "PdfEngineError", "find_chromium",
            "resolve_engine", "write_pdf"]
 
 #: The values of ``--pdf-engine``.
@@ -139,69 +139,221 @@ def write_pdf(html: str, path: Path) -> Path:
     return path
 
 
-class ChromiumPrint:
-    """Headless Chromium printing ``html`` (a file) to ``pdf``, started at once in its own process;
-    :meth:`wait` returns the PDF's path or raises :class:`RuntimeError` with Chromium's reason.
+class ChromiumBrowser:
+    """A headless Chromium started at once, driven over the DevTools protocol on a pipe
+    (``--remote-debugging-pipe``: commands on its fd 3, replies on its fd 4; no port is opened).
 
-    The PDF is written to a temporary name beside ``pdf`` and renamed when complete, so a failed
-    print leaves no half-written file. The profile folder is a fresh temporary one, removed after.
-    ``--no-sandbox`` is passed only when running as root, where Chromium refuses to start without it
-    (the page is the report's own HTML, whose Content Security Policy forbids scripts and fetches).
+    Started when the report begins, it is ready by the time ``report.html`` is written;
+    :meth:`start_print` then loads the page and prints it (``Page.printToPDF`` with the page's own
+    ``@page`` size and margins, backgrounds, and the document outline) on a thread, while the caller
+    writes ``tables.xlsx``; :meth:`wait` returns the PDF's path or raises :class:`RuntimeError` with
+    the reason. The PDF is written under a temporary name and renamed when complete. The profile
+    folder is a fresh temporary one; Chromium runs in its own process group, so :meth:`close` stops
+    its helper processes too, and everything is removed. ``--no-sandbox`` is passed only when
+    running as root, where Chromium refuses to start without it (the page is the report's own HTML,
+    whose Content Security Policy forbids scripts and fetches).
     """
 
-    def __init__(self, chrome: Chromium, html: Path, pdf: Path, *, timeout: float | None = None) -> None:
-        self.pdf, self.timeout = Path(pdf), CHROMIUM_TIMEOUT if timeout is None else timeout
-        self._tmp = tempfile.TemporaryDirectory(prefix="latc-chromium-", ignore_cleanup_errors=True)
-        self._part = self.pdf.with_name(f".{self.pdf.name}.part")
-        self._log = open(Path(self._tmp.name) / "stderr.txt", "w+b")  # noqa: SIM115 (closed in wait)
-        args = [chrome.path, "--headless", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
-                "--disable-extensions", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-default-apps", "--mute-audio", "--no-pdf-header-footer",
-                "--generate-pdf-document-outline", f"--user-data-dir={Path(self._tmp.name) / 'profile'}",
-                f"--print-to-pdf={self._part}", Path(html).resolve().as_uri()]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            args.insert(2, "--no-sandbox")
-        # its own process group, so that a stop reaches the renderer and zygote processes too
-        self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
-                                      start_new_session=os.name == "posix")
+    def __init__(self, chrome: Chromium) -> None:
+        import fcntl
 
-    def _kill(self) -> None:
-        if os.name == "posix":
+        self.chrome = chrome
+        self._tmp = tempfile.TemporaryDirectory(prefix="latc-chromium-", ignore_cleanup_errors=True)
+        self._log = open(Path(self._tmp.name) / "stderr.txt", "w+b")  # noqa: SIM115 (closed in close)
+        # two pipes, above fd 4 so that the child can get them as its fds 3 and 4
+        cmd_r, cmd_w, out_r, out_w = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (*os.pipe(), *os.pipe()))
+        self._reader, self._writer = out_r, cmd_w
+        args = [chrome.path, "--headless", "--disable-gpu", "--remote-debugging-pipe", "--no-first-run",
+                "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-default-apps", "--mute-audio",
+                "--disable-breakpad", "--disable-crash-reporter",
+                f"--user-data-dir={Path(self._tmp.name) / 'profile'}", "about:blank"]
+        if os.geteuid() == 0:
+            args.insert(2, "--no-sandbox")
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            # posix_spawn (safe beside the progress display's thread, unlike a preexec_fn): the
+            # protocol's fds 3 and 4, and a session of its own, so that a stop reaches the renderer
+            # and zygote processes too
+            self._pid = os.posix_spawn(chrome.path, args, dict(os.environ), setsid=True, file_actions=[
+                (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1),
+                (os.POSIX_SPAWN_DUP2, self._log.fileno(), 2),
+                (os.POSIX_SPAWN_DUP2, cmd_r, 3), (os.POSIX_SPAWN_DUP2, out_w, 4)])
+        except OSError:
+            for fd in (cmd_w, out_r):
+                os.close(fd)
+            self._log.close()
+            self._tmp.cleanup()
+            raise
+        finally:
+            for fd in (null, cmd_r, out_w):
+                os.close(fd)
+        self._buf = b""
+        self._id = 0
+        self._thread: Any = None
+        self._result: Path | BaseException | None = None
+
+    # -- the protocol: NUL-terminated JSON messages ------------------------------------------------
+    def _send(self, method: str, params: dict[str, Any] | None = None, session: str | None = None) -> int:
+        import json
+
+        self._id += 1
+        msg: dict[str, Any] = {"id": self._id, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        data = json.dumps(msg).encode() + b"\0"
+        try:
+            while data:
+                data = data[os.write(self._writer, data):]
+        except OSError:
+            raise RuntimeError("Chromium has exited" + self._reason()) from None
+        return self._id
+
+    def _next(self, deadline: float) -> dict[str, Any]:
+        import json
+        import select
+        import time
+
+        while b"\0" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._reader], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(self._reader, 1 << 20)
+            if not chunk:
+                raise RuntimeError("Chromium has exited" + self._reason())
+            self._buf += chunk
+        msg, self._buf = self._buf.split(b"\0", 1)
+        return json.loads(msg)
+
+    def _call(self, method: str, params: dict[str, Any] | None, session: str | None, deadline: float) -> dict[str, Any]:
+        wanted = self._send(method, params, session)
+        while True:
+            msg = self._next(deadline)
+            if msg.get("id") == wanted:
+                if "error" in msg:
+                    raise RuntimeError(f"Chromium: {method}: {msg['error'].get('message', msg['error'])}")
+                return msg.get("result", {})
+
+    def _event(self, method: str, deadline: float) -> dict[str, Any]:
+        while True:
+            msg = self._next(deadline)
+            if msg.get("method") == method:
+                return msg.get("params", {})
+
+    # -- printing -------------------------------------------------------------------------------------
+    def _print(self, html: Path, pdf: Path, timeout: float) -> Path:
+        import base64
+        import time
+
+        deadline = time.monotonic() + timeout
+        part = pdf.with_name(f".{pdf.name}.part")
+        try:
+            target = self._call("Target.createTarget", {"url": "about:blank"}, None, deadline)["targetId"]
+            session = self._call("Target.attachToTarget", {"targetId": target, "flatten": True}, None, deadline)["sessionId"]
+            self._call("Page.enable", None, session, deadline)
+            nav = self._call("Page.navigate", {"url": Path(html).resolve().as_uri()}, session, deadline)
+            if nav.get("errorText"):
+                raise RuntimeError(f"Chromium could not open {Path(html).name}: {nav['errorText']}")
+            self._event("Page.loadEventFired", deadline)
+            stream = self._call("Page.printToPDF", {"preferCSSPageSize": True, "printBackground": True,
+                                                    "generateDocumentOutline": True, "displayHeaderFooter": False,
+                                                    "transferMode": "ReturnAsStream"}, session, deadline)["stream"]
+            with open(part, "wb") as fh:
+                while True:
+                    r = self._call("IO.read", {"handle": stream, "size": 1 << 22}, session, deadline)
+                    fh.write(base64.b64decode(r["data"]) if r.get("base64Encoded") else r["data"].encode("latin-1"))
+                    if r.get("eof"):
+                        break
+            if part.read_bytes()[:5] != b"%PDF-":
+                raise RuntimeError("Chromium returned something that is not a PDF")
+            os.replace(part, pdf)
+            return pdf
+        except TimeoutError:
+            raise RuntimeError(f"Chromium did not finish printing within {timeout:g} s") from None
+        finally:
+            part.unlink(missing_ok=True)
+
+    def start_print(self, html: Path, pdf: Path, *, timeout: float | None = None) -> None:
+        """Print ``html`` to ``pdf`` on a thread (the work is Chromium's; the thread only waits on the pipe)."""
+        import threading
+
+        def run() -> None:
             try:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        else:
-            self._proc.kill()
-        self._proc.wait()
+                self._result = self._print(Path(html), Path(pdf), CHROMIUM_TIMEOUT if timeout is None else timeout)
+            except (RuntimeError, OSError, ValueError, KeyError) as exc:
+                self._result = exc if isinstance(exc, RuntimeError) else RuntimeError(f"Chromium: {type(exc).__name__}: {exc}")
+
+        self._thread = threading.Thread(target=run, name="latc-chromium-print", daemon=True)
+        self._thread.start()
 
     def wait(self) -> Path:
-        try:
-            try:
-                code = self._proc.wait(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                self._kill()
-                raise RuntimeError(f"Chromium did not finish printing within {self.timeout:g} s") from None
-            ok = self._part.is_file() and self._part.read_bytes()[:5] == b"%PDF-"
-            if code != 0 or not ok:
-                raise RuntimeError(f"Chromium exited with code {code} without a PDF" + self._reason())
-            os.replace(self._part, self.pdf)
-            return self.pdf
-        finally:
-            self._log.close()
-            self._part.unlink(missing_ok=True)
-            self._tmp.cleanup()
+        self._thread.join()
+        if isinstance(self._result, BaseException):
+            raise self._result
+        assert isinstance(self._result, Path)
+        return self._result
 
-    def cancel(self) -> None:
-        """Stop the print (when the report fails elsewhere) and remove what it left."""
-        self._kill()
+    def close(self) -> None:
+        """Stop Chromium and its helpers and remove the temporary profile: ``Browser.close`` first
+        (Chromium ends its own processes), then, after 5 s, SIGKILL to every process descended from
+        the one started (Chromium gives itself a session of its own, so a process group is not
+        enough; a launcher script such as Debian's ``/usr/bin/chromium`` stays in between)."""
+        import time
+
+        try:
+            self._send("Browser.close")
+        except RuntimeError:
+            pass
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and os.waitpid(self._pid, os.WNOHANG) == (0, 0):
+            time.sleep(0.02)
+        else:
+            for pid in [self._pid, *_descendants(self._pid)]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                os.waitpid(self._pid, 0)
+            except ChildProcessError:
+                pass
+        for fd in (self._reader, self._writer):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         self._log.close()
-        self._part.unlink(missing_ok=True)
         self._tmp.cleanup()
+
+    def __enter__(self) -> ChromiumBrowser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _reason(self) -> str:
         """Chromium's last error line (its own words about itself; the page's content is not logged)."""
-        self._log.seek(0)
-        lines = [ln.strip() for ln in self._log.read().decode("utf-8", "replace").splitlines()
-                 if "ERROR" in ln or "FATAL" in ln]
+        try:
+            self._log.flush()
+            text = (Path(self._tmp.name) / "stderr.txt").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        lines = [ln.strip() for ln in text.splitlines() if "ERROR" in ln or "FATAL" in ln]
         return f": {lines[-1][-200:]}" if lines else ""
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process descended from ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    parent: dict[int, int] = {}
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        out += kids
+        todo += kids
+    return out
