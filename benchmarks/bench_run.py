@@ -7,7 +7,7 @@ Synthesises each study once (``latc synth``, 8 centers at 1,000, 40 at 100,000, 
 ``latc run STUDY --out DIR --quiet`` as a user would. latc forks helpers (the analysis's second
 process, the report's workers, Chromium), so the peak of one process is not the memory the run
 needs: a sampler adds up the proportional set size (PSS: shared copy-on-write pages counted once)
-of ``latc`` and all its descendants every 0.1 s, and the largest sum is reported beside the largest
+of ``latc`` and all its descendants every 0.1 s (0.5 s above 10,000 patients), and the largest sum is reported beside the largest
 single process's RSS. Issue 17 items 1 and 2 (targets: < 10 s at 1,000 patients; < 90 s and < 4 GB
 at 100,000). Results: ``benchmarks/results/run-<date>.json`` and a Markdown table on stdout.
 """
@@ -72,13 +72,19 @@ class TreeMemory(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.every = pid, every
         self.peak_pss_kb = self.peak_rss_kb = self.peak_processes = 0
+        self.peak_at = 0.0
+        self.samples: list[tuple[float, int, int]] = []  # (seconds, PSS kB, processes)
         self._halt = threading.Event()
 
     def run(self) -> None:
+        t0 = time.perf_counter()
         while not self._halt.is_set():
             pids = _tree(self.pid)
             sizes = [_pss_kb(p) for p in pids]
-            self.peak_pss_kb = max(self.peak_pss_kb, sum(s[0] for s in sizes))
+            total = sum(s[0] for s in sizes)
+            self.samples.append((round(time.perf_counter() - t0, 2), total, len(pids)))
+            if total > self.peak_pss_kb:
+                self.peak_pss_kb, self.peak_at = total, time.perf_counter() - t0
             self.peak_rss_kb = max(self.peak_rss_kb, max((s[1] for s in sizes), default=0))
             self.peak_processes = max(self.peak_processes, len(pids))
             self._halt.wait(self.every)
@@ -96,12 +102,12 @@ def synth(n: int, work: Path) -> Path:
     return study / "study"
 
 
-def run_once(study: Path, out: Path, extra: list[str]) -> dict:
+def run_once(study: Path, out: Path, extra: list[str], every: float = 0.1) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
     proc = subprocess.Popen([str(LATC), "run", str(study), "--out", str(out), "--quiet", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    mem = TreeMemory(proc.pid)
+    mem = TreeMemory(proc.pid, every)
     mem.start()
     _, err = proc.communicate()
     wall = time.perf_counter() - t0
@@ -109,7 +115,13 @@ def run_once(study: Path, out: Path, extra: list[str]) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"latc run failed:\n{err[-3000:]}")
     m = json.loads((out / "manifest.json").read_text())
+    stages, t = {}, 0.0
+    for k in ("read", "validate", "derive", "analyze", "summary", "report"):
+        t += m.get("timings_seconds", {}).get(k, 0.0)
+        stages[k] = round(t, 1)
     return {"wall_seconds": round(wall, 2), "peak_tree_pss_gb": round(mem.peak_pss_kb / 1e6, 2),
+            "peak_at_seconds": round(mem.peak_at, 1), "stage_ends_seconds": stages,
+            "pss_gb_by_second": [(t_, round(k / 1e6, 2), n_) for t_, k, n_ in mem.samples[:: max(1, int(1 / mem.every))]],
             "peak_process_rss_gb": round(mem.peak_rss_kb / 1e6, 2), "processes": mem.peak_processes,
             "stages": {k: v.get("seconds") for k, v in m["stages"].items()},
             "pdf_engine": (m.get("counts", {}).get("report") or {}).get("pdf_engine")}
@@ -128,7 +140,8 @@ def main() -> None:
     for n in a.sizes:
         study = synth(n, a.work)
         for i in range(a.repeat or (3 if n <= 10_000 else 1)):
-            r = {"patients": n, "run": i + 1, **run_once(study, a.work / f"run-{n}", ["--pdf-engine", a.pdf_engine])}
+            r = {"patients": n, "run": i + 1, **run_once(study, a.work / f"run-{n}", ["--pdf-engine", a.pdf_engine],
+                                                         every=0.1 if n <= 10_000 else 0.5)}
             rows.append(r)
             print(f"  n={n:>7,} run {i + 1}: {r['wall_seconds']:>7.2f} s, tree PSS {r['peak_tree_pss_gb']:.2f} GB "
                   f"({r['processes']} processes), {r['stages']} {r['pdf_engine']}", file=sys.stderr)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["can_fork", "cores", "fork_context", "forking"]
+__all__ = ["can_fork", "cores", "fork_context", "forking", "release_memory"]
 
 
 def can_fork() -> bool:
@@ -42,3 +42,24 @@ def forking() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*use of fork\\(\\) may lead to deadlocks", category=DeprecationWarning)
         yield
+
+
+def release_memory() -> None:
+    """Give memory back between the stages of ``latc run`` (issue 17 item 2): stop joblib's idle
+    worker processes (loky keeps them 300 s for reuse; each holds a copy of the imputation data),
+    collect garbage, and ask glibc to return freed heap pages to the system (``malloc_trim``),
+    so that the report's forked workers do not start from a parent still the size of the analysis."""
+    import gc
+
+    loky = sys.modules.get("joblib.externals.loky")
+    if loky is not None:
+        loky.get_reusable_executor().shutdown(wait=True)
+    gc.collect()
+    if sys.platform == "linux":
+        import ctypes
+        import ctypes.util
+
+        try:
+            ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (musl): nothing to trim with
+            pass

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from latc._fork import release_memory
 from latc._progress import Step, no_progress
 from latc._resume import STAGE_OUTPUTS, options_key, plan_resume
 from latc.manifest import RECORD_NAME, file_sha256, input_checksum, note_resume, read_record, record_stage
@@ -170,6 +171,7 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
                          counts={"analysis": counts["analysis"]}, output_path=out / STAGE_OUTPUTS["analyze"],
                          resume_key=keys["analyze"])
         derived = analysis = None  # the report reads them back from disk
+        release_memory()  # before the report forks its workers: idle imputation workers, freed heap
         if result is not None:
             with _stage(progress, task, "summary", timings):
                 report = write_validation_summary(result, out / "validation" / "summary.html", study_name=str(study),

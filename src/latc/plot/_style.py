@@ -71,6 +71,27 @@ DPI = 300
 #: of 15.9 MB in 4.1 s. (Rasterizing the spider and trajectory lines made their SVGs small but slower
 #: to write, 2.3 -> 5.9 s and 5.4 -> 9.1 s, so they stay vector.)
 RASTER_ABOVE = 2000
+#: Seed of the random sample of patients whose individual lines a spider or trajectory plot draws
+#: when it is given ``max_lines`` (the report: :data:`latc.report.MAX_LINES`).
+LINE_SAMPLE_SEED = 20261206
+
+
+def line_sample(ids: Any, max_lines: int | None) -> np.ndarray | None:
+    """The patients whose individual lines are drawn: all (None) when ``max_lines`` is None or not
+    exceeded, else a seeded random sample of ``max_lines`` of the distinct ``ids`` (in their order),
+    the same on every run. Summary lines (medians) and counts still use every patient."""
+    arr = np.asarray(ids)
+    first = np.unique(arr, return_index=True)[1]
+    uniq = arr[np.sort(first)]
+    if max_lines is None or len(uniq) <= max_lines:
+        return None
+    pick = np.random.default_rng(LINE_SAMPLE_SEED).choice(len(uniq), size=max_lines, replace=False)
+    return uniq[np.sort(pick)]
+
+
+def legend_sample_label(label: str, shown: Any, total: int) -> str:
+    """``label``, plus "(a random N of M)" when only a sample of the lines is drawn."""
+    return label if shown is None else f"{label} (a random {len(shown):,} of {total:,})"
 
 #: Okabe–Ito colour-blind-safe palette.
 OKABE_ITO: dict[str, str] = {

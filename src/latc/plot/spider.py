@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ._style import (COHORT_COLOURS, DOUBLE_COLUMN, RESPONSE_COLOURS, RESPONSE_ORDER, SMALL_SIZE,
-                     check_columns, colour_map, new_figure, no_data_figure, pretty, styled)
+                     check_columns, colour_map, line_sample, new_figure, no_data_figure, pretty, styled)
 
 __all__ = ["spider_plot"]
 
@@ -27,7 +27,7 @@ def spider_plot(tumour: pd.DataFrame, groups: pd.DataFrame | None = None, *,
                 color_by: str | None = "best_overall_response",
                 change: str = "percent_change_from_baseline", time_unit: str = "weeks",
                 colours: Mapping[str, str] | None = None, title: str | None = None,
-                size: tuple[float, float] = DOUBLE_COLUMN) -> Figure:
+                max_lines: int | None = None, size: tuple[float, float] = DOUBLE_COLUMN) -> Figure:
     """Spider plot of % change in the sum of target lesions over time.
 
     Parameters
@@ -40,8 +40,12 @@ def spider_plot(tumour: pd.DataFrame, groups: pd.DataFrame | None = None, *,
     color_by : the colouring column (BOR gets the fixed response colours, cohort the cohort
         colours); None = one colour.
     time_unit : "weeks" (default), "months" or "days" since the baseline scan.
+    max_lines : draw at most this many patients' lines, a seeded random sample
+        (:func:`latc.plot._style.line_sample`), the axis label saying so; the legend's counts still
+        cover every patient. None (default): every patient.
 
-    ``fig.plotted`` holds the plotted points (patient_id, time, change, group) in drawing order.
+    ``fig.plotted`` holds the plotted points (patient_id, time, change, group) in drawing order;
+    ``fig.n_patients`` the patients with an assessment, ``fig.lines_drawn`` those whose line is drawn.
     """
     if time_unit not in _TIME_UNITS:
         raise ValueError(f"spider_plot: time_unit must be one of {list(_TIME_UNITS)}, not {time_unit!r}")
@@ -74,13 +78,17 @@ def spider_plot(tumour: pd.DataFrame, groups: pd.DataFrame | None = None, *,
            .sort_values(["patient_id", "time"], kind="mergesort").reset_index(drop=True))
     pts = pts.rename(columns={change: "change"})
     n_pat = pts["patient_id"].nunique()
+    counts = pts.drop_duplicates("patient_id")["group"].value_counts()
+    shown = line_sample(pts["patient_id"].to_numpy(), max_lines)
+    if shown is not None:
+        pts = pts[pts["patient_id"].isin(shown)].reset_index(drop=True)
 
     if color_by == "best_overall_response":
-        present = set(pts["group"])
+        present = set(counts.index)
         levels = [r for r in RESPONSE_ORDER if r in present] + sorted(present - set(RESPONSE_ORDER))
         cmap = colour_map(levels, RESPONSE_COLOURS, colours)
     else:
-        levels = sorted(set(pts["group"]))
+        levels = sorted(set(counts.index))
         cmap = colour_map(levels, COHORT_COLOURS, colours)
 
     fig = new_figure(size)
@@ -112,10 +120,10 @@ def spider_plot(tumour: pd.DataFrame, groups: pd.DataFrame | None = None, *,
             fontsize=SMALL_SIZE - 1, color="#444444", clip_on=False)
     ax.text(1.0, -30, "−30%", transform=ax.get_yaxis_transform(), ha="left", va="center",
             fontsize=SMALL_SIZE - 1, color="#444444", clip_on=False)
-    ax.set_xlabel(f"{time_unit.capitalize()} since baseline imaging (n = {n_pat} patients)")
+    n_text = f"{n_pat} patients" if shown is None else f"{n_pat:,} patients; lines: a random {len(shown):,}"
+    ax.set_xlabel(f"{time_unit.capitalize()} since baseline imaging (n = {n_text})")
     ax.set_ylabel("Change in sum of target\nlesions from baseline (%)")
     if color_by is not None:
-        counts = pts.drop_duplicates("patient_id")["group"].value_counts()
         handles = [Line2D([], [], color=cmap[lv], lw=1.5, label=f"{pretty(lv)} ({int(counts.get(lv, 0))})")
                    for lv in levels]
         legend_title = "Best overall response (RECIST 1.1)" if color_by == "best_overall_response" else pretty(color_by)
@@ -124,4 +132,6 @@ def spider_plot(tumour: pd.DataFrame, groups: pd.DataFrame | None = None, *,
     if title:
         fig.suptitle(title, y=0.99)
     fig.plotted = pts  # type: ignore[attr-defined]
+    fig.n_patients = n_pat  # type: ignore[attr-defined]
+    fig.lines_drawn = n_pat if shown is None else len(shown)  # type: ignore[attr-defined]
     return fig

@@ -16,7 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ._style import (COHORT_COLOURS, DOUBLE_COLUMN, MONTH_STEPS, check_columns, colour_map,
-                     lighten, new_figure, nice_ticks, no_data_figure, pretty, styled)
+                     legend_sample_label, lighten, line_sample, new_figure, nice_ticks, no_data_figure, pretty,
+                     styled)
 
 __all__ = ["trajectory_plot"]
 
@@ -41,6 +42,7 @@ def trajectory_plot(labs: pd.DataFrame, *, time: str = "time_months", value: str
                     group: str | None = "cohort", unit: str | None = None, marker: str | None = None,
                     bins: Sequence[float] | None = None, colours: Mapping | None = None,
                     xlabel: str = "Months since treatment decision", title: str | None = None,
+                    max_lines: int | None = None,
                     size: tuple[float, float] = (DOUBLE_COLUMN[0] * 0.75, DOUBLE_COLUMN[1] * 0.8)) -> Figure:
     """Per-patient marker trajectories on a log axis with group medians.
 
@@ -52,8 +54,12 @@ def trajectory_plot(labs: pd.DataFrame, *, time: str = "time_months", value: str
         units first, e.g. with :func:`latc.derive.harmonise_labs`).
     marker : marker code for the axis label (``tg``, ``calcitonin``, …; default: ``test`` column).
     bins : time-window edges for the medians (default: 3-month windows up to the last sample).
+    max_lines : draw the individual lines of at most this many patients, a seeded random sample
+        (:func:`latc.plot._style.line_sample`), the legend saying so; the medians and counts still use
+        every patient. None (default): every patient's line.
 
-    ``fig.medians`` holds the median per group and window (group, window_mid, median, n).
+    ``fig.medians`` holds the median per group and window (group, window_mid, median, n);
+    ``fig.n_patients`` the patients with a drawable value, ``fig.lines_drawn`` those whose line is drawn.
     """
     reason = check_columns(labs, ["patient_id", time, value], "the lab table")
     if reason:
@@ -79,8 +85,12 @@ def trajectory_plot(labs: pd.DataFrame, *, time: str = "time_months", value: str
     ax.set_yscale("log")
     n_pat = d["patient_id"].nunique()
     thin_alpha = 0.9 if n_pat <= 30 else 0.45 if n_pat <= 100 else 0.25
+    shown = line_sample(d["patient_id"].to_numpy(), max_lines)
+    lines = d if shown is None else d[d["patient_id"].isin(shown)]
     for g in groups:
-        part = d[d["_g"] == g]
+        part = lines[lines["_g"] == g]
+        if part.empty:
+            continue
         pid = part["patient_id"].to_numpy()
         starts = np.flatnonzero(np.r_[True, pid[1:] != pid[:-1]])
         segs = np.split(part[["_t", "_v"]].to_numpy(dtype=float), starts[1:])
@@ -113,9 +123,11 @@ def trajectory_plot(labs: pd.DataFrame, *, time: str = "time_months", value: str
     ax.set_xlabel(xlabel + note)
     handles = [Line2D([], [], color=cmap[g], lw=2, label=f"{pretty(g)} median (n = {d.loc[d['_g'] == g, 'patient_id'].nunique()})")
                for g in groups]
-    handles.append(Line2D([], [], color="#999999", lw=0.6, label="Individual patients"))
+    handles.append(Line2D([], [], color="#999999", lw=0.6, label=legend_sample_label("Individual patients", shown, n_pat)))
     ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
     if title:
         fig.suptitle(title, y=0.995)
+    fig.n_patients = n_pat  # type: ignore[attr-defined]
+    fig.lines_drawn = n_pat if shown is None else len(shown)  # type: ignore[attr-defined]
     fig.medians = med.rename(columns={"_g": "group", "size": "n"})[["group", "window_mid", "median", "n"]]  # type: ignore[attr-defined]
     return fig

@@ -7,6 +7,8 @@ population — response set, operated set — and binning % viable tumour for di
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 import latc.plot as P
@@ -59,6 +61,21 @@ def _at_data_cut(tables: dict[str, pd.DataFrame | None], cut: str | None) -> dic
     return out
 
 
+#: Individual lines drawn at most in a spider or trajectory plot: above it, a seeded random sample
+#: of this many patients (issue 17: 100,000 patients' lines took 13 s and 1.4 GB to draw, and are
+#: one undistinguishable mass); the caption says so, and medians and counts use every patient.
+MAX_LINES = 2000
+
+
+def _sampled(fig: Any, *, medians: bool = False) -> str:
+    """The caption's words when the figure drew only a sample of its patients' lines."""
+    drawn, n = getattr(fig, "lines_drawn", None), getattr(fig, "n_patients", None)
+    if drawn is None or n is None or drawn >= n:
+        return ""
+    return (f"; individual lines for a random {drawn:,} of the {n:,} patients (seeded: the same on every run)"
+            + ("; the medians use every patient" if medians else ""))
+
+
 def imaging_section(inp: ReportInputs) -> Section:
     sec = Section("imaging", "Imaging response (RECIST 1.1)")
     subj = inp.derived("subject")
@@ -78,8 +95,9 @@ def imaging_section(inp: ReportInputs) -> Section:
         if tum is not None and len(tum):
             t = tum[tum["patient_id"].isin(rs["patient_id"])]
             add_figure(sec, "spider", "Spider plot: change in the sum of target lesions over time",
-                       lambda: P.spider_plot(t, rs[["patient_id", "best_overall_response"]]),
-                       "One line per patient from the baseline scan, coloured by best overall response.")
+                       lambda: P.spider_plot(t, rs[["patient_id", "best_overall_response"]], max_lines=MAX_LINES),
+                       lambda fig: "One line per patient from the baseline scan, coloured by best overall response"
+                       + _sampled(fig) + ".")
         else:
             sec.note("Spider plot", "no derived tumour dataset (target-lesion sums)")
         tte = inp.derived("tte")
@@ -119,17 +137,20 @@ def biochemical_section(inp: ReportInputs) -> Section:
         sec.note("Marker trajectories", "no derived labs dataset")
     else:
         base = subj[["patient_id", "cohort", "treatment_decision_date"]]
-        l = labs.merge(base, on="patient_id", how="inner")
+        # only the two markers drawn, and the columns the plot reads (2.8 M lab rows at 100,000 patients)
+        cols = [c for c in ("patient_id", "lab_date", "test", "value", "unit", "tg_interpretable") if c in labs]
+        l = labs.loc[labs["test"].astype("str").isin(["tg", "calcitonin"]), cols].merge(base, on="patient_id", how="inner")
         l["time_months"] = months_since(l["lab_date"], l["treatment_decision_date"])
         tg = l[l["test"].astype("str").eq("tg") & (flag(l["tg_interpretable"]) if "tg_interpretable" in l else True)]
         add_figure(sec, "trajectory_tg", "Thyroglobulin trajectories (TgAb-negative samples)",
-                   lambda: P.trajectory_plot(tg, marker="tg"),
-                   "Tg is interpretable only when Tg antibodies are negative (ATA 2015); per-patient lines and cohort "
-                   "medians per 3-month window, log axis.")
+                   lambda: P.trajectory_plot(tg, marker="tg", max_lines=MAX_LINES),
+                   lambda fig: "Tg is interpretable only when Tg antibodies are negative (ATA 2015); per-patient lines "
+                   "and cohort medians per 3-month window, log axis" + _sampled(fig, medians=True) + ".")
         ct = l[l["test"].astype("str").eq("calcitonin")]
         add_figure(sec, "trajectory_calcitonin", "Calcitonin trajectories (MTC)",
-                   lambda: P.trajectory_plot(ct, marker="calcitonin"),
-                   "Medullary thyroid cancer: per-patient calcitonin and cohort medians, log axis.")
+                   lambda: P.trajectory_plot(ct, marker="calcitonin", max_lines=MAX_LINES),
+                   lambda fig: "Medullary thyroid cancer: per-patient calcitonin and cohort medians, log axis"
+                   + _sampled(fig, medians=True) + ".")
     add_analysis_table(sec, inp, "response", "biochemical_response", title="Biochemical response with exact 95 % CIs",
                        columns=["outcome", "by", "level", "responders", "n", "rate", "not_evaluable", "note"])
     return sec

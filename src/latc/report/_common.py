@@ -112,8 +112,10 @@ def add_analysis_table(sec: Section, inp: ReportInputs, section: str, name: str,
     return t
 
 
-def add_figure(sec: Section, key: str, title: str, build: Callable[[], Any], caption: str = "") -> ReportFigure | None:
-    """Build a figure with ``latc.plot``; a figure that cannot be drawn becomes a note, never a traceback."""
+def add_figure(sec: Section, key: str, title: str, build: Callable[[], Any],
+               caption: str | Callable[[Any], str] = "") -> ReportFigure | None:
+    """Build a figure with ``latc.plot``; a figure that cannot be drawn becomes a note, never a traceback.
+    ``caption`` may be a function of the drawn figure (its counts, e.g. the lines a sample drew)."""
     from latc.plot import no_data_figure
 
     try:
@@ -123,6 +125,8 @@ def add_figure(sec: Section, key: str, title: str, build: Callable[[], Any], cap
         fig = no_data_figure(f"the figure could not be drawn ({reason})", title=title)
     if fig is None:
         return None
+    if callable(caption):
+        caption = caption(fig)
     f = ReportFigure(key=key, title=title, figure=fig, caption=caption)
     sec.figures.append(f)
     if f.no_data:

@@ -76,7 +76,14 @@ def _warm_up() -> None:
 
 
 def _task(k: int) -> Section | None:
-    return build_and_draw(_STATE["builders"][k], _STATE["inp"], _STATE["folder"], png=_STATE["png"])
+    """One section in a worker; the tables it read are let go afterwards (a worker that built the
+    imaging section must not still hold its tables while it builds the biochemical one)."""
+    inp = _STATE["inp"]
+    before = inp.loaded()
+    try:
+        return build_and_draw(_STATE["builders"][k], inp, _STATE["folder"], png=_STATE["png"])
+    finally:
+        inp.forget(before)
 
 
 def build_and_draw_all(builders: Sequence[Builder], inp: ReportInputs, folder: Path, *, png: bool,
@@ -93,6 +100,7 @@ def build_and_draw_all(builders: Sequence[Builder], inp: ReportInputs, folder: P
 
     order = list(dict.fromkeys([*first, *range(len(builders))]))
     _warm_up()
+    inp.derived("subject")  # read once here: most sections use it, and the workers inherit it
     _STATE.update(builders=list(builders), inp=inp, folder=folder, png=png)
     try:
         with forking(), ProcessPoolExecutor(workers, mp_context=fork_context()) as ex:

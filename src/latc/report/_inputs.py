@@ -166,12 +166,25 @@ class ReportInputs:
             self._tables[key] = _read_table(self.derived_dir, name)
         return self._tables[key]
 
-    def clean(self, form: str) -> pd.DataFrame | None:
-        """A validated (clean) study table, or ``None``."""
+    def clean(self, form: str, *, keep: bool = True) -> pd.DataFrame | None:
+        """A validated (clean) study table, or ``None``; ``keep=False`` reads it without keeping it
+        for the next caller (a table used once, e.g. for the completeness counts)."""
         key = f"clean:{form}"
         if key not in self._tables:
-            self._tables[key] = _read_table(self.validation_dir / "clean" if self.validation_dir else None, form)
+            table = _read_table(self.validation_dir / "clean" if self.validation_dir else None, form)
+            if not keep:
+                return table
+            self._tables[key] = table
         return self._tables[key]
+
+    def forget(self, keys: set[str]) -> None:
+        """Let go of the tables read since ``keys`` (a snapshot of :meth:`loaded`)."""
+        for k in set(self._tables) - keys:
+            del self._tables[k]
+
+    def loaded(self) -> set[str]:
+        """The tables read so far (their keys)."""
+        return set(self._tables)
 
     def validation_file(self, name: str) -> pd.DataFrame | None:
         """``validation/queries.csv`` / ``eligibility.csv`` (``None`` when absent)."""
