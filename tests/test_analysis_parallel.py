@@ -84,3 +84,27 @@ def test_cox_coef_gives_the_bits_of_cox():
         for ties in ("efron", "breslow"):
             full = cox(df, "t", "e", list(df.columns[:p]), ties=ties)
             assert np.array_equal(cox_coef(t, e, X, list(df.columns[:p]), ties=ties), full.coef), (n, p, ties)
+
+
+def test_release_memory_stops_idle_imputation_workers_and_starts_none():
+    """``latc run`` calls it between the analysis and the report: loky's idle workers (each holding a
+    copy of the imputation data) are stopped; with none running, none is started."""
+    import sys
+
+    from joblib import Parallel, delayed
+
+    from latc._fork import release_memory
+
+    mod = "joblib.externals.loky.reusable_executor"
+    before = getattr(sys.modules.get(mod), "_executor", None)
+    release_memory()
+    assert getattr(sys.modules.get(mod), "_executor", None) is before  # nothing started
+    assert Parallel(n_jobs=2, backend="loky")(delayed(abs)(-i) for i in range(4)) == [0, 1, 2, 3]
+    executor = sys.modules[mod]._executor
+    pids = list(executor._processes)
+    assert pids and all(os.path.exists(f"/proc/{p}") for p in pids)
+    release_memory()
+    assert not executor._processes
+    for p in pids:  # the workers have exited (reaped or gone)
+        stat = Path(f"/proc/{p}/stat")
+        assert not stat.exists() or stat.read_text().split(") ")[1].startswith("Z")

@@ -51,9 +51,10 @@ def release_memory() -> None:
     so that the report's forked workers do not start from a parent still the size of the analysis."""
     import gc
 
-    loky = sys.modules.get("joblib.externals.loky")
-    if loky is not None:
-        loky.get_reusable_executor().shutdown(wait=True)
+    # loky's reusable executor, only when one was started (get_reusable_executor() would start one)
+    executor = getattr(sys.modules.get("joblib.externals.loky.reusable_executor"), "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
     gc.collect()
     if sys.platform == "linux":
         import ctypes
