@@ -71,7 +71,7 @@ def test_report_caption_names_the_sample_the_figure_drew(monkeypatch, tmp_path):
             if f.key in ("spider", "trajectory_tg"):
                 n = f.figure.n_patients
                 assert n > 10 and f.figure.lines_drawn == 10
-                assert f"individual lines for a random 10 of the {n:,} patients (seeded" in f.caption, f.key
+                assert f"(drawn for a random 10 of the {n:,} patients, seeded: the same on every run" in f.caption, f.key
                 assert ("the medians use every patient" in f.caption) == f.key.startswith("trajectory")
     monkeypatch.setattr(_clinical, "MAX_LINES", 10_000)
     assert "random" not in next(f for f in _clinical.imaging_section(find_inputs(run)).figures if f.key == "spider").caption

@@ -132,11 +132,17 @@ def test_engine_choice(monkeypatch):
     assert resolve_engine("weasyprint") == ("weasyprint", None)
     monkeypatch.setenv("LATC_CHROMIUM", "none")
     assert resolve_engine("auto") == ("weasyprint", None)
-    with pytest.raises(PdfEngineError, match="no Chromium or Google Chrome 131 or newer found"):
+    with pytest.raises(PdfEngineError, match="LATC_CHROMIUM=none turns Chromium off; --pdf-engine weasyprint always works"):
         resolve_engine("chromium")
     monkeypatch.setenv("LATC_CHROMIUM", "/nonexistent/chromium")
     _probe.cache_clear()
     assert resolve_engine("auto") == ("weasyprint", None)
+    with pytest.raises(PdfEngineError, match="LATC_CHROMIUM=/nonexistent/chromium is not a Chromium or Google Chrome 131"):
+        resolve_engine("chromium")
+    monkeypatch.delenv("LATC_CHROMIUM")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(PdfEngineError, match="no Chromium or Google Chrome 131 or newer found"):
+        resolve_engine("chromium")
     if chromium() is not None:
         monkeypatch.setenv("LATC_CHROMIUM", chromium())
         engine, chrome = resolve_engine("auto")
@@ -153,7 +159,7 @@ def test_cli_refuses_an_unusable_engine_before_doing_anything(tmp_path, monkeypa
     study.mkdir()
     r = CliRunner().invoke(app, ["run", str(study), "--out", str(out), "--pdf-engine", "chromium"])
     assert r.exit_code == 2  # latc's exit code for a refused input
-    assert "--pdf-engine chromium: no Chromium" in r.output and "Traceback" not in r.output
+    assert "--pdf-engine chromium: LATC_CHROMIUM=none turns Chromium off" in r.output and "Traceback" not in r.output
     assert not out.exists()
 
 
@@ -175,3 +181,69 @@ def test_a_chromium_that_fails_falls_back_to_weasyprint_under_auto_only(run, tmp
     assert not (tmp_path / "named" / "report.pdf").exists()
     assert not list((tmp_path / "named").glob(".*.part"))
     assert "PDF not written (RuntimeError: Chromium did not finish" in named.summary()
+
+
+def _broken_chromium(tmp_path: Path) -> str:
+    """An installed browser that answers ``--version`` but dies when started (a broken install:
+    missing libraries, a sandbox refusal), writing an error line as Chromium does."""
+    exe = tmp_path / "broken-chromium"
+    exe.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo "Chromium 156.0.0.0"; exit 0; fi\n'
+                   'echo "[1:1:ERROR:zygote_host_impl_linux.cc(100)] Running as root without --no-sandbox" >&2\n'
+                   "sleep 1\nexit 1\n")
+    exe.chmod(0o755)
+    return str(exe)
+
+
+def test_a_chromium_that_dies_is_noticed_at_once_and_says_why(run, tmp_path, monkeypatch):
+    """The reply pipe closes when Chromium exits: auto falls back to WeasyPrint within seconds (not the
+    300 s timeout) with Chromium's own error line; asked for by name, no PDF, exit code 1, no earlier
+    report.pdf left beside the new report, and ``--resume`` makes the report again."""
+    import time
+
+    from typer.testing import CliRunner
+
+    from latc.cli import app
+    from latc.report import build_report
+    from latc.report._pdf import _probe
+
+    _probe.cache_clear()
+    monkeypatch.setenv("LATC_CHROMIUM", _broken_chromium(tmp_path))
+    t0 = time.perf_counter()
+    auto = build_report(run, tmp_path / "auto", pdf_engine="auto", record=False)
+    assert time.perf_counter() - t0 < 120
+    assert auto.pdf is not None and "Chromium failed: Chromium has exited" in auto.pdf_engine
+    assert "Running as root without --no-sandbox" in auto.pdf_engine
+    out = tmp_path / "named"
+    out.mkdir()
+    (out / "report.pdf").write_bytes(b"%PDF-1.4 an earlier run's PDF")
+    r = CliRunner().invoke(app, ["report", str(run), "--out", str(out), "--pdf-engine", "chromium"])
+    assert r.exit_code == 1 and "PDF not written" in r.output and "Traceback" not in r.output
+    assert not (out / "report.pdf").exists() and (out / "report.html").is_file()
+
+
+def test_resume_makes_again_a_report_whose_pdf_was_not_written(tmp_path, monkeypatch):
+    from latc.pipeline import run_pipeline
+    from latc.report._pdf import _probe
+
+    study = pipeline_run(tmp_path / "first", 40, seed=3, n_centers=2, pdf=False) / "synthetic" / "study"
+    out = tmp_path / "run"
+    _probe.cache_clear()
+    monkeypatch.setenv("LATC_CHROMIUM", "none")
+    first = run_pipeline(study, out, pdf_engine="auto", quiet=True)  # WeasyPrint: written
+    assert first.counts["report"]["pdf"] is True
+    bad = run_pipeline(study, out, pdf_engine="auto", quiet=True, resume=True)
+    assert "report" in bad.kept  # nothing changed: kept
+    # the report asked for by an engine that cannot run here: not written, recorded, then made again
+    monkeypatch.setenv("LATC_CHROMIUM", _broken_chromium(tmp_path))
+    _probe.cache_clear()
+    failed = run_pipeline(study, out, pdf_engine="chromium", quiet=True, resume=True)
+    assert failed.counts["report"]["pdf"] is False and "Chromium" in failed.counts["report"]["pdf_error"]
+    monkeypatch.setenv("LATC_CHROMIUM", "none")
+    again = run_pipeline(study, out, pdf_engine="weasyprint", quiet=True, resume=True)
+    assert "report" not in again.kept and again.counts["report"]["pdf"] is True
+    monkeypatch.setenv("LATC_CHROMIUM", _broken_chromium(tmp_path))
+    _probe.cache_clear()
+    run_pipeline(study, out, pdf_engine="chromium", quiet=True, resume=True)
+    retry = run_pipeline(study, out, pdf_engine="chromium", quiet=True, resume=True)
+    assert "report" not in retry.kept
+    assert "the earlier run asked for report.pdf and could not write it" in retry.resume_note

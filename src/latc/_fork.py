@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["can_fork", "cores", "fork_context", "forking", "release_memory"]
+__all__ = ["can_fork", "cores", "fork_context", "forking", "ignore_interrupt", "release_memory"]
 
 
 def can_fork() -> bool:
@@ -42,6 +42,15 @@ def forking() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*use of fork\\(\\) may lead to deadlocks", category=DeprecationWarning)
         yield
+
+
+def ignore_interrupt() -> None:
+    """In a forked helper: leave Ctrl-C (SIGINT, sent to the whole process group) to the ``latc``
+    process, which stops its helpers itself; a helper interrupted mid-task could leave a queue's
+    lock held and the parent waiting on it for ever."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def release_memory() -> None:

@@ -101,6 +101,11 @@ def _record_problem(record: dict[str, Any] | None, latc_version: str, dictionary
     return None
 
 
+#: Appended to the report stage's resume key when the PDF asked for was not written, so that
+#: ``--resume`` makes the report again (e.g. once Chromium works) instead of keeping it.
+PDF_NOT_WRITTEN = ":pdf-not-written"
+
+
 def _changed_options(values: dict[str, Any] | None, recorded: dict[str, Any] | None) -> str:
     """`` (bootstrap 100 → 12, png False → True)``: the options whose value differs from the recorded one."""
     if not values or not recorded:
@@ -125,6 +130,8 @@ def _stage_problem(stage: str, entry: dict[str, Any] | None, *, folder: Path, st
         used = (entry.get("parameters") or {}).get("data_cut_used")
         if used != data_cut:
             return f"the data cut is {data_cut}, the earlier run used {used}"
+    if str(entry.get("resume_key") or "").endswith(PDF_NOT_WRITTEN):
+        return "the earlier run asked for report.pdf and could not write it"
     if (entry.get("resume_key") or None) != (key or None):
         return f"the {stage} options differ from the earlier run's{_changed_options(values, entry.get('parameters'))}"
     out = entry.get("output") or {}

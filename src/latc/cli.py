@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -166,13 +166,22 @@ def _pdf_option():
 
 
 def _pdf_engine_option():
-    return typer.Option("auto", "--pdf-engine", help="auto (headless Chromium when installed: ~2 s; else WeasyPrint: "
-                        "~6 s at 1,000 patients), chromium (LATC_CHROMIUM names the binary) or weasyprint.")
+    return typer.Option("auto", "--pdf-engine", metavar="auto|chromium|weasyprint",
+                        help="How report.pdf is printed: auto (headless Chromium when installed, about 1 s at 1,000 "
+                        "patients; else WeasyPrint, several times slower), chromium (LATC_CHROMIUM names the binary) "
+                        "or weasyprint.")
 
 
 def _png_option():
     return typer.Option(False, "--png", help="Write every figure's 300-dpi PNG beside its SVG (WeasyPrint's PDF "
                         "embeds them, so they are written then too; otherwise only dense figures get one).")
+
+
+def _exit_if_pdf_missing(pdf: bool, result: Any) -> None:
+    """Exit code 1 when report.pdf was asked for and not written (the summary's ``pdf →`` line says why)."""
+    rep = result.counts.get("report") or {}
+    if pdf and "error" not in rep and not rep.get("pdf"):
+        raise typer.Exit(code=1)
 
 
 def _check_pdf_engine(pdf: bool, engine: str) -> None:
@@ -400,6 +409,8 @@ def report(
     if r.notes:
         console.print(f"{len(r.notes)} item(s) not shown, each with its reason in the report (first: {r.notes[0]})",
                       highlight=False, soft_wrap=True)
+    if pdf and r.pdf is None:  # asked for and not written: the summary said why; scripts must see it
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -435,6 +446,7 @@ def run(
     except StudyReadError as exc:
         _fail(str(exc))
     console.print(result.summary())
+    _exit_if_pdf_missing(pdf, result)
 
 
 @app.command()
@@ -464,6 +476,7 @@ def demo(
                       options=_analysis_options(imputations, caliper, bootstrap, analysis_seed, jobs), pdf=pdf,
                       png=png, console=console, quiet=quiet, pdf_engine=pdf_engine)
     console.print(result.summary())
+    _exit_if_pdf_missing(pdf, result)
 
 
 @app.command()

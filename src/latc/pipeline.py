@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from latc._fork import release_memory
 from latc._progress import Step, no_progress
-from latc._resume import STAGE_OUTPUTS, options_key, plan_resume
+from latc._resume import PDF_NOT_WRITTEN, STAGE_OUTPUTS, options_key, plan_resume
 from latc.manifest import RECORD_NAME, file_sha256, input_checksum, note_resume, read_record, record_stage
 
 if TYPE_CHECKING:
@@ -203,7 +203,8 @@ def run_pipeline(study: Path, out: Path, *, data_cut: date | None = None, option
                 timings={"summary": timings.get("summary", 0.0), "report": timings["report"]},
                 outputs={"report": "report/report.html", **({"report_pdf": "report/report.pdf"} if pdf else {}),
                          "tables": "report/tables.xlsx", "figures": "report/figures/"},
-                output_path=out / STAGE_OUTPUTS["report"], resume_key=keys["report"])
+                output_path=out / STAGE_OUTPUTS["report"],
+                resume_key=keys["report"] + (PDF_NOT_WRITTEN if pdf and not counts["report"].get("pdf") else ""))
     if plan is not None:
         note_resume(out, kept=list(plan.keep), ran=dict(plan.run))
     return PipelineResult(out=out, manifest=manifest, report=report, counts=counts, timings=timings,

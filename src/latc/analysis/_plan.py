@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from latc._fork import can_fork, cores, fork_context, forking
+from latc._fork import can_fork, cores, fork_context, forking, ignore_interrupt
 from latc._progress import Step, no_progress
 
 from . import _baseline, _comparative, _competing, _prognostic, _response, _safety, _sensitivity, _subgroups, _surgery, _survival
@@ -75,12 +75,16 @@ def _run_in_two_processes(ctx: Context, todo: list[str], main: list[str], side: 
         proc = fork.Process(target=_side, args=(ctx, todo, side, send), daemon=True)
         proc.start()
     send.close()
-    done = _run_sections(ctx, todo, main, lambda text: step(f"{text} + {len(side)} in parallel"))
-    step(f"{len(side)} sections in parallel")
     try:
-        done.update(recv.recv())
-    except (EOFError, OSError):  # the second process died: run its sections here
-        done.update(_run_sections(ctx, todo, side, step))
+        done = _run_sections(ctx, todo, main, lambda text: step(f"{text} + {len(side)} in parallel"))
+        step(f"{len(side)} sections in parallel")
+        try:
+            done.update(recv.recv())
+        except (EOFError, OSError):  # the second process died: run its sections here
+            done.update(_run_sections(ctx, todo, side, step))
+    except BaseException:  # Ctrl-C or a failure here: the second process is not waited for
+        proc.kill()
+        raise
     finally:
         recv.close()
         proc.join()
@@ -88,7 +92,9 @@ def _run_in_two_processes(ctx: Context, todo: list[str], main: list[str], side: 
 
 
 def _side(ctx: Context, todo: list[str], names: list[str], conn: Any) -> None:
-    """The forked process: run ``names`` and send their results back (then exit without cleanup)."""
+    """The forked process: run ``names`` and send their results back (then exit without cleanup).
+    Ctrl-C is left to the ``latc`` process, which stops this one."""
+    ignore_interrupt()
     try:
         conn.send(_run_sections(ctx, todo, names, no_progress))
     finally:

@@ -131,6 +131,8 @@ def _set_sources(figures: list[ReportFigure], folder: Path) -> None:
         data, png_bytes = f.svg or b"", f.png
         stem = str(folder / f.key)
         f.files = [stem + ".svg"] + ([stem + ".png"] if png_bytes is not None else [])
+        if png_bytes is None:  # an earlier run's PNG (another engine, --png) is not this figure's
+            Path(stem + ".png").unlink(missing_ok=True)
         svg_data = _DOCTYPE.sub(b"", data)
         f.png_src = None if png_bytes is None else _data_uri("image/png", png_bytes)  # type: ignore[attr-defined]
         f.width_mm = _svg_width_mm(data) if png_bytes is None else _png_width_mm(png_bytes)  # type: ignore[attr-defined]
@@ -223,6 +225,8 @@ def _build_report(inp: ReportInputs, out: Path, *, pdf: bool, record: bool, png:
                   pdf_engine: str, engine: str, browser: ChromiumBrowser | None, t0: float) -> ReportResult:
     timings: dict[str, float] = {}
     out.mkdir(parents=True, exist_ok=True)
+    # an earlier run's PDF must not stand beside this report (written again below, or not at all)
+    (out / "report.pdf").unlink(missing_ok=True)
     step("sections and figures")
     # each section is built and its figures drawn in a forked worker, the costliest first
     folder, want_png = out / "figures", png or (pdf and engine == "weasyprint")
@@ -277,7 +281,7 @@ def _build_report(inp: ReportInputs, out: Path, *, pdf: bool, record: bool, png:
     if record:
         _record(inp, out, pdf=pdf, png=png, pdf_engine=pdf_engine, seconds=time.perf_counter() - t0,
                 counts={"figures": len(figures), "tables": len(tables), "not_shown": len(notes), "pdf": pdf_path is not None,
-                        **({"pdf_engine": label} if label else {})})
+                        **({"pdf_engine": label} if label else {}), **({"pdf_error": pdf_error} if pdf_error else {})})
     return ReportResult(out_dir=out, html=html_path, pdf=pdf_path, xlsx=xlsx, figures_dir=out / "figures",
                         figures=[f.key for f in figures], tables=[t.key for t in tables],
                         sections=[s.key for s in sections], notes=notes, timings=timings, pdf_error=pdf_error,

@@ -72,8 +72,8 @@ def _sampled(fig: Any, *, medians: bool = False) -> str:
     drawn, n = getattr(fig, "lines_drawn", None), getattr(fig, "n_patients", None)
     if drawn is None or n is None or drawn >= n:
         return ""
-    return (f"; individual lines for a random {drawn:,} of the {n:,} patients (seeded: the same on every run)"
-            + ("; the medians use every patient" if medians else ""))
+    return (f" (drawn for a random {drawn:,} of the {n:,} patients, seeded: the same on every run"
+            + ("; the medians use every patient)" if medians else ")"))
 
 
 def imaging_section(inp: ReportInputs) -> Section:
@@ -96,8 +96,8 @@ def imaging_section(inp: ReportInputs) -> Section:
             t = tum[tum["patient_id"].isin(rs["patient_id"])]
             add_figure(sec, "spider", "Spider plot: change in the sum of target lesions over time",
                        lambda: P.spider_plot(t, rs[["patient_id", "best_overall_response"]], max_lines=MAX_LINES),
-                       lambda fig: "One line per patient from the baseline scan, coloured by best overall response"
-                       + _sampled(fig) + ".")
+                       lambda fig: "One line per patient from the baseline scan" + _sampled(fig)
+                       + ", coloured by best overall response.")
         else:
             sec.note("Spider plot", "no derived tumour dataset (target-lesion sums)")
         tte = inp.derived("tte")
@@ -144,13 +144,13 @@ def biochemical_section(inp: ReportInputs) -> Section:
         tg = l[l["test"].astype("str").eq("tg") & (flag(l["tg_interpretable"]) if "tg_interpretable" in l else True)]
         add_figure(sec, "trajectory_tg", "Thyroglobulin trajectories (TgAb-negative samples)",
                    lambda: P.trajectory_plot(tg, marker="tg", max_lines=MAX_LINES),
-                   lambda fig: "Tg is interpretable only when Tg antibodies are negative (ATA 2015); per-patient lines "
-                   "and cohort medians per 3-month window, log axis" + _sampled(fig, medians=True) + ".")
+                   lambda fig: "Tg is interpretable only when Tg antibodies are negative (ATA 2015); per-patient lines"
+                   + _sampled(fig, medians=True) + " and cohort medians per 3-month window, log axis.")
         ct = l[l["test"].astype("str").eq("calcitonin")]
         add_figure(sec, "trajectory_calcitonin", "Calcitonin trajectories (MTC)",
                    lambda: P.trajectory_plot(ct, marker="calcitonin", max_lines=MAX_LINES),
-                   lambda fig: "Medullary thyroid cancer: per-patient calcitonin and cohort medians, log axis"
-                   + _sampled(fig, medians=True) + ".")
+                   lambda fig: "Medullary thyroid cancer: per-patient calcitonin" + _sampled(fig, medians=True)
+                   + " and cohort medians, log axis.")
     add_analysis_table(sec, inp, "response", "biochemical_response", title="Biochemical response with exact 95 % CIs",
                        columns=["outcome", "by", "level", "responders", "n", "rate", "not_evaluable", "note"])
     return sec

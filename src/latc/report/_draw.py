@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import latc.plot as P
-from latc._fork import can_fork, cores, fork_context, forking
+from latc._fork import can_fork, cores, fork_context, forking, ignore_interrupt
 
 from ._inputs import ReportInputs
 from ._model import Section
@@ -103,8 +103,14 @@ def build_and_draw_all(builders: Sequence[Builder], inp: ReportInputs, folder: P
     inp.derived("subject")  # read once here: most sections use it, and the workers inherit it
     _STATE.update(builders=list(builders), inp=inp, folder=folder, png=png)
     try:
-        with forking(), ProcessPoolExecutor(workers, mp_context=fork_context()) as ex:
-            done = dict(zip(order, ex.map(_task, order)))
+        with forking():  # the workers fork when the tasks are submitted
+            ex = ProcessPoolExecutor(workers, mp_context=fork_context(), initializer=ignore_interrupt)
+            try:
+                done = dict(zip(order, ex.map(_task, order)))
+            except BaseException:  # Ctrl-C (only this process gets it) or a failure: drop the sections not begun
+                ex.shutdown(wait=True, cancel_futures=True)
+                raise
+            ex.shutdown(wait=True)
     finally:
         _STATE.clear()
     return [done[k] for k in range(len(builders))]

@@ -117,8 +117,15 @@ def resolve_engine(requested: str) -> tuple[str, Chromium | None]:
     if chrome is not None:
         return "chromium", chrome
     if requested == "chromium":
-        raise PdfEngineError(f"--pdf-engine chromium: no Chromium or Google Chrome {MIN_CHROMIUM} or newer found "
-                             "(install it, or name the binary in LATC_CHROMIUM; --pdf-engine weasyprint always works)")
+        env = os.environ.get("LATC_CHROMIUM", "").strip()
+        if env.lower() == "none":
+            why = "LATC_CHROMIUM=none turns Chromium off"
+        elif env:
+            why = f"LATC_CHROMIUM={env} is not a Chromium or Google Chrome {MIN_CHROMIUM} or newer that answers --version"
+        else:
+            why = (f"no Chromium or Google Chrome {MIN_CHROMIUM} or newer found (install it, or name the binary in "
+                   "LATC_CHROMIUM)")
+        raise PdfEngineError(f"--pdf-engine chromium: {why}; --pdf-engine weasyprint always works")
     return "weasyprint", None
 
 
@@ -166,7 +173,10 @@ class ChromiumBrowser:
         self._tmp = tempfile.TemporaryDirectory(prefix="latc-chromium-", ignore_cleanup_errors=True)
         self._log = open(Path(self._tmp.name) / "stderr.txt", "w+b")  # noqa: SIM115 (closed in close)
         # two pipes, above fd 4 so that the child can get them as its fds 3 and 4
-        cmd_r, cmd_w, out_r, out_w = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (*os.pipe(), *os.pipe()))
+        originals = (*os.pipe(), *os.pipe())
+        cmd_r, cmd_w, out_r, out_w = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in originals)
+        for fd in originals:  # only the copies stay open: Chromium's exit must close the reply pipe
+            os.close(fd)
         self._reader, self._writer = out_r, cmd_w
         args = [chrome.path, "--headless", "--disable-gpu", "--remote-debugging-pipe", "--no-first-run",
                 "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
@@ -309,10 +319,16 @@ class ChromiumBrowser:
         except RuntimeError:
             pass
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and os.waitpid(self._pid, os.WNOHANG) == (0, 0):
-            time.sleep(0.02)
-        else:
-            for pid in [self._pid, *_descendants(self._pid)]:
+        ended = False
+        while not ended and time.monotonic() < deadline:
+            try:
+                ended = os.waitpid(self._pid, os.WNOHANG) != (0, 0)
+            except ChildProcessError:
+                ended = True
+            if not ended:
+                time.sleep(0.02)
+        if not ended:
+            for pid in [*_descendants(self._pid), self._pid]:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
