@@ -247,3 +247,48 @@ def test_resume_makes_again_a_report_whose_pdf_was_not_written(tmp_path, monkeyp
     retry = run_pipeline(study, out, pdf_engine="chromium", quiet=True, resume=True)
     assert "report" not in retry.kept
     assert "the earlier run asked for report.pdf and could not write it" in retry.resume_note
+
+
+def test_ctrl_c_during_the_report_stops_everything_with_one_line(tmp_path):
+    """SIGINT to the whole process group (what Ctrl-C does) while the report is being built: `latc run`
+    ends within seconds with exit code 130 and one line; no worker, browser, temporary profile or
+    partial PDF is left (the workers ignore SIGINT and are cancelled by the parent; before, one could
+    hang for ever on a queue lock)."""
+    import json
+    import os
+    import signal
+    import sys
+    import time
+
+    from latc.synth import write_synthetic_study
+
+    syn = write_synthetic_study(tmp_path / "s", n_patients=1000, n_centers=4, seed=5)
+    out = tmp_path / "out"
+    tmp = tmp_path / "tmp"  # the run's own temporary folder: Chromium's profile goes there
+    tmp.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", "from latc.cli import main; main()", "run", str(syn.study_path),
+                             "--out", str(out), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "TMPDIR": str(tmp)})
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:  # wait until the report stage begins
+        rec = out / "manifest.json"
+        if rec.exists() and "analyze" in (json.loads(rec.read_text() or "{}").get("stages") or {}):
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, "the run ended before its report stage could be interrupted"
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and time.monotonic() - t0 < 60
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: interrupted: the run stopped") and "Traceback" not in err
+    time.sleep(0.5)
+    alive = subprocess.run(["ps", "-eo", "stat=,pgid=,args="], capture_output=True, text=True).stdout.splitlines()
+    assert not [ln for ln in alive if not ln.strip().startswith("Z") and ln.split()[1:2] == [str(proc.pid)]]
+    assert not list(tmp.glob("latc-chromium-*"))
+    assert not list(out.glob("report/.*.part"))

@@ -177,6 +177,13 @@ def _png_option():
                         "embeds them, so they are written then too; otherwise only dense figures get one).")
 
 
+def _interrupted(what: str, out: Path, *, resume: bool = False) -> None:
+    """Ctrl-C: one line (the helpers have been stopped), exit code 130 as a shell expects."""
+    hint = "; `latc run --resume` keeps the stages that finished" if resume else ""
+    _error_line(f"interrupted: {what} stopped before it finished; {out} may hold a partial output{hint}")
+    raise typer.Exit(code=130)
+
+
 def _exit_if_pdf_missing(pdf: bool, result: Any) -> None:
     """Exit code 1 when report.pdf was asked for and not written (the summary's ``pdf →`` line says why)."""
     rep = result.counts.get("report") or {}
@@ -405,6 +412,8 @@ def report(
             r = build_report(results, out, pdf=pdf, png=png, jobs=jobs, progress=step, pdf_engine=pdf_engine)
     except ReportInputError as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        _interrupted("the report", out)
     console.print(r.summary(), highlight=False, soft_wrap=True)
     if r.notes:
         console.print(f"{len(r.notes)} item(s) not shown, each with its reason in the report (first: {r.notes[0]})",
@@ -445,6 +454,8 @@ def run(
                               quiet=quiet, pdf_engine=pdf_engine)
     except StudyReadError as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        _interrupted("the run", out, resume=True)
     console.print(result.summary())
     _exit_if_pdf_missing(pdf, result)
 
@@ -472,9 +483,12 @@ def demo(
     from latc.pipeline import run_demo
 
     _check_pdf_engine(pdf, pdf_engine)
-    result = run_demo(out, n_patients=patients, n_centers=centers, seed=seed, inject_errors=inject_errors,
-                      options=_analysis_options(imputations, caliper, bootstrap, analysis_seed, jobs), pdf=pdf,
-                      png=png, console=console, quiet=quiet, pdf_engine=pdf_engine)
+    try:
+        result = run_demo(out, n_patients=patients, n_centers=centers, seed=seed, inject_errors=inject_errors,
+                          options=_analysis_options(imputations, caliper, bootstrap, analysis_seed, jobs), pdf=pdf,
+                          png=png, console=console, quiet=quiet, pdf_engine=pdf_engine)
+    except KeyboardInterrupt:
+        _interrupted("the demo", out)
     console.print(result.summary())
     _exit_if_pdf_missing(pdf, result)
 
