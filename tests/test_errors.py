@@ -97,3 +97,27 @@ def test_cli_masks_an_identifier_in_an_error_message(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "not a data dictionary" in p.stderr
     assert "13800138000" not in p.stderr and "<masked>" in p.stderr
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line(tmp_path):
+    """A read-only output folder (here made immutable with chattr, which also binds root; a tester found a
+    full traceback): `latc synth` and `latc run` say which path cannot be written, exit code 2."""
+    import shutil
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(ro)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i not available here (needs root on a file system that supports it)")
+    from latc.synth import write_synthetic_study
+
+    study = write_synthetic_study(tmp_path / "s", n_patients=20, n_centers=1, seed=2).study_path
+    try:
+        for args in (["synth", "--out", str(ro / "sub"), "-n", "20"], ["run", str(study), "--out", str(ro), "--quiet"]):
+            p = subprocess.run([sys.executable, "-c", "from latc.cli import main; main()", *args],
+                               capture_output=True, text=True, timeout=300)
+            lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+            assert p.returncode == 2, (args, p.stderr)
+            assert "Traceback" not in p.stderr and len(lines) == 1, p.stderr
+            assert lines[0].startswith(f"error: cannot write {ro}") and "Operation not permitted" in lines[0]
+    finally:
+        subprocess.run(["chattr", "-i", str(ro)], check=True)

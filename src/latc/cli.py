@@ -7,6 +7,7 @@ unreadable input stops a command (exit code 2, one line naming the input).
 
 from __future__ import annotations
 
+import errno
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
@@ -924,6 +925,10 @@ def omics_flow_run(
                   f"(tables/, {'figures/, ' if not no_figures else ''}run.json)", highlight=False)
 
 
+#: File-system errors that are the user's setting, not a bug: said in one line by :func:`main`.
+_USER_FS_ERRORS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
+
+
 def main() -> None:
     """The ``latc`` command. An error of latc's own (:class:`latc.errors.LatcError`: a problem of the
     input, never a bug) that a command did not report itself ends as one line on stderr and exit
@@ -936,6 +941,13 @@ def main() -> None:
         from latc._logging import mask_identifiers
 
         _error_line(mask_identifiers(str(exc)))
+        raise SystemExit(2) from None
+    except OSError as exc:
+        if exc.errno not in _USER_FS_ERRORS:
+            raise
+        # the output folder cannot be written (read-only, no permission, disk full): one line, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error_line(f"cannot write {where}{exc.strerror or exc} (check the output folder's permissions and free space)")
         raise SystemExit(2) from None
 
 
