@@ -28,7 +28,7 @@ from latc._progress import Step, no_progress
 
 from . import _clinical, _federated, _methods, _outcomes, _quality, _strobe
 from ._inputs import ReportInputError, ReportInputs, find_inputs
-from ._draw import SMALL_SVG_BYTES, Builder, build_and_draw, build_and_draw_all
+from ._draw import SMALL_SVG_BYTES, Builder, build_and_draw_all, draw
 from ._model import ReportFigure, ReportTable, Section
 from ._pdf import Chromium, ChromiumBrowser, PdfEngineError, resolve_engine, weasyprint_label, write_pdf
 from ._xlsx import write_xlsx
@@ -234,8 +234,7 @@ def _build_report(inp: ReportInputs, out: Path, *, pdf: bool, record: bool, png:
     built = build_and_draw_all(builders, inp, folder, png=want_png, jobs=jobs,
                                first=_costly_first(builders))
     sections = [s for s in built if s is not None]
-    sections += [s for s in (build_and_draw(lambda inp, s=s: s, inp, folder, png=want_png)
-                             for s in _closing(inp, sections)) if s is not None]
+    sections += [draw(s, folder, png=want_png) for s in _closing(inp, sections)]
     timings["sections"] = time.perf_counter() - t0
     figures = [f for s in sections for f in s.figures]
     tables = [t for s in sections for t in s.tables]
@@ -261,19 +260,8 @@ def _build_report(inp: ReportInputs, out: Path, *, pdf: bool, record: bool, png:
         t1 = time.perf_counter()
         step("report.pdf")
         try:
-            if browser is not None or engine == "chromium":
-                try:
-                    if browser is None:
-                        raise RuntimeError("Chromium did not start")
-                    pdf_path, label = browser.wait(), browser.chrome.label
-                except RuntimeError as exc:
-                    if pdf_engine == "chromium":
-                        raise
-                    # auto: the same HTML through WeasyPrint (its figures as SVG: slower, the same report)
-                    pdf_path = write_pdf(_render(sections, inp, pdf=True), out / "report.pdf")
-                    label = f"{weasyprint_label()} (Chromium failed: {exc})"
-            else:
-                pdf_path, label = write_pdf(_render(sections, inp, pdf=True), out / "report.pdf"), weasyprint_label()
+            pdf_path, label = _finish_pdf(sections, inp, out / "report.pdf", engine=engine, pdf_engine=pdf_engine,
+                                          browser=browser)
         except (OSError, ImportError, RuntimeError) as exc:  # no engine could run: the HTML still stands
             pdf_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         timings["pdf"] = time.perf_counter() - t1
@@ -286,6 +274,24 @@ def _build_report(inp: ReportInputs, out: Path, *, pdf: bool, record: bool, png:
                         figures=[f.key for f in figures], tables=[t.key for t in tables],
                         sections=[s.key for s in sections], notes=notes, timings=timings, pdf_error=pdf_error,
                         pdf_engine=label)
+
+
+def _finish_pdf(sections: list[Section], inp: ReportInputs, path: Path, *, engine: str, pdf_engine: str,
+                browser: ChromiumBrowser | None) -> tuple[Path, str]:
+    """``report.pdf`` and the engine that wrote it: Chromium's print (started beside the workbook) or
+    WeasyPrint; under ``auto`` a Chromium that failed is replaced by WeasyPrint on the same HTML (its
+    figures as SVG: slower, the same report), and the label says why. Raises what the last engine
+    tried raised."""
+    if engine != "chromium":
+        return write_pdf(_render(sections, inp, pdf=True), path), weasyprint_label()
+    try:
+        if browser is None:
+            raise RuntimeError("Chromium did not start")
+        return browser.wait(), browser.chrome.label
+    except RuntimeError as exc:
+        if pdf_engine == "chromium":
+            raise
+        return write_pdf(_render(sections, inp, pdf=True), path), f"{weasyprint_label()} (Chromium failed: {exc})"
 
 
 def _record(inp: ReportInputs, out: Path, *, pdf: bool, png: bool, pdf_engine: str, seconds: float,

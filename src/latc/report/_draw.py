@@ -22,7 +22,7 @@ from latc._fork import can_fork, cores, fork_context, forking, ignore_interrupt
 from ._inputs import ReportInputs
 from ._model import Section
 
-__all__ = ["SMALL_SVG_BYTES", "Builder", "build_and_draw", "build_and_draw_all", "drawing_workers"]
+__all__ = ["SMALL_SVG_BYTES", "Builder", "build_and_draw", "build_and_draw_all", "draw", "drawing_workers"]
 
 #: SVGs up to this size are embedded as they are, without a PNG to compare with.
 SMALL_SVG_BYTES = 150_000
@@ -45,11 +45,14 @@ def _save(figure: Any, stem: str, fmt: str) -> bytes:
 
 
 def build_and_draw(build: Builder, inp: ReportInputs, folder: Path, *, png: bool) -> Section | None:
-    """Build one section and write its figures under ``folder``; each figure keeps its files' bytes
-    (``svg``, ``png``) and lets go of the drawing."""
+    """Build one section and write its figures under ``folder`` (:func:`draw`)."""
     sec = build(inp)
-    if sec is None:
-        return None
+    return None if sec is None else draw(sec, folder, png=png)
+
+
+def draw(sec: Section, folder: Path, *, png: bool) -> Section:
+    """Write the section's figures under ``folder``; each figure keeps its files' bytes (``svg``,
+    ``png``) and lets go of the drawing."""
     for f in sec.figures:
         stem = str(folder / f.key)
         f.svg = _save(f.figure, stem, "svg")
