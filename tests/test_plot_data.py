@@ -11,6 +11,7 @@ import functools
 import itertools
 from pathlib import Path
 
+import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
@@ -111,3 +112,13 @@ def render(fig: Figure, name: str) -> list[Path]:
     from latc.plot import save
 
     return save(fig, ARTIFACTS / name)
+
+
+def tg_labs(c: dict) -> pd.DataFrame:
+    """The thyroglobulin rows of a :func:`cohort`'s labs with ``cohort`` and ``time_months`` (months
+    since the treatment decision), as ``latc.plot.trajectory_plot`` takes them."""
+    t = c["tables"]
+    labs = t["labs"][t["labs"]["test"] == "tg"].merge(
+        t["patients"][["patient_id", "treatment_decision_date", "cohort"]], on="patient_id")
+    labs["time_months"] = (labs["lab_date"] - labs["treatment_decision_date"]).dt.days / 30.4375
+    return labs

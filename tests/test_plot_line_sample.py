@@ -10,19 +10,11 @@ import pandas as pd
 from matplotlib.collections import LineCollection
 
 import latc.plot as P
-from test_plot_data import all_text, cohort
+from test_plot_data import all_text, cohort, tg_labs
 
 
 def _segments(fig) -> list[np.ndarray]:
     return [s for lc in fig.axes[0].collections if isinstance(lc, LineCollection) for s in lc.get_segments()]
-
-
-def _tg(c):
-    t = c["tables"]
-    labs = t["labs"][t["labs"]["test"] == "tg"].merge(
-        t["patients"][["patient_id", "treatment_decision_date", "cohort"]], on="patient_id")
-    labs["time_months"] = (labs["lab_date"] - labs["treatment_decision_date"]).dt.days / 30.4375
-    return labs
 
 
 def test_spider_draws_a_seeded_sample_and_counts_everyone():
@@ -48,7 +40,7 @@ def test_spider_draws_a_seeded_sample_and_counts_everyone():
 
 
 def test_trajectory_sample_keeps_the_medians_of_everyone():
-    labs = _tg(cohort())
+    labs = tg_labs(cohort())
     full = P.trajectory_plot(labs, unit="ng_ml")
     part = P.trajectory_plot(labs, unit="ng_ml", max_lines=15)
     assert full.n_patients > 15 and part.n_patients == full.n_patients

@@ -11,7 +11,7 @@ from PIL import Image
 
 import latc.plot as P
 from latc.plot._style import FONT_FAMILY, format_p, pretty, wrap
-from test_plot_data import ARTIFACTS, all_text, cohort, overlapping_texts, render, small_cohort, texts_outside
+from test_plot_data import ARTIFACTS, all_text, cohort, overlapping_texts, render, small_cohort, texts_outside, tg_labs
 
 COUNTS = {
     "screened": 650,
@@ -108,17 +108,9 @@ def test_sankey_on_the_cohort(which):
 # trajectories
 
 
-def _tg(c):
-    t = c["tables"]
-    labs = t["labs"][t["labs"]["test"] == "tg"].merge(
-        t["patients"][["patient_id", "treatment_decision_date", "cohort"]], on="patient_id")
-    labs["time_months"] = (labs["lab_date"] - labs["treatment_decision_date"]).dt.days / 30.4375
-    return labs
-
-
 @pytest.mark.parametrize("which", ["default", "10 patients"])
 def test_trajectory_medians_and_log_axis(which):
-    labs = _tg(cohort() if which == "default" else small_cohort())
+    labs = tg_labs(cohort() if which == "default" else small_cohort())
     fig = P.trajectory_plot(labs, unit="ng_ml")
     ax = fig.axes[0]
     assert ax.get_yscale() == "log"
@@ -139,7 +131,7 @@ def test_trajectory_medians_and_log_axis(which):
 
 
 def test_trajectory_empty_says_why():
-    labs = _tg(small_cohort()).assign(value=0.0)
+    labs = tg_labs(small_cohort()).assign(value=0.0)
     assert "No data: no positive marker values" in all_text(P.trajectory_plot(labs))
 
 

@@ -12,7 +12,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -124,3 +128,27 @@ def render_html(html: Path, work: Path, *, screenshot: Path | None = None, heigh
                           html.resolve().as_uri()], work / "profile-shot")
         out["screenshot_returncode"] = s.returncode
     return out
+
+
+@contextmanager
+def recording_server() -> Iterator[tuple[str, list[str]]]:
+    """A local HTTP server (loopback, any free port) that answers 404 and records every path asked
+    for: yields ``(base URL, paths)``; shut down on exit. The negative control of the "never fetches"
+    tests of the PDF engines."""
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", hits
+    finally:
+        server.shutdown()

@@ -13,13 +13,11 @@ import json
 import re
 import shutil
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 
-from test_report_data import chromium, pipeline_run
+from test_report_data import chromium, pipeline_run, recording_server
 
 POPPLER = all(shutil.which(t) for t in ("pdfinfo", "pdftotext", "pdfimages", "pdftohtml"))
 needs_chromium = pytest.mark.skipif(chromium() is None or not POPPLER,
@@ -90,24 +88,10 @@ def test_report_html_forbids_every_fetch_when_chromium_prints_it(tmp_path):
     stylesheet on a local server are never requested; without it they are (the check can fail)."""
     from latc.report._pdf import ChromiumBrowser, find_chromium
 
-    hits: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            hits.append(self.path)
-            self.send_response(404)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}"
     template = (Path(__file__).parents[1] / "src/latc/report/templates/report.html.j2").read_text(encoding="utf-8")
     csp = re.search(r'<meta http-equiv="Content-Security-Policy"[^>]*>', template).group(0)
-    body = f'<link rel="stylesheet" href="{url}/s.css"><p>x</p><img src="{url}/x.png">'
-    try:
+    with recording_server() as (url, hits):
+        body = f'<link rel="stylesheet" href="{url}/s.css"><p>x</p><img src="{url}/x.png">'
         for name, head in (("open", ""), ("csp", csp)):
             page = tmp_path / f"{name}.html"
             page.write_text(f"<!doctype html><html><head>{head}</head><body>{body}</body></html>", encoding="utf-8")
@@ -117,8 +101,6 @@ def test_report_html_forbids_every_fetch_when_chromium_prints_it(tmp_path):
             if name == "open":
                 assert hits, "without the policy Chromium fetches (the check can fail)"
                 hits.clear()
-    finally:
-        server.shutdown()
     assert (tmp_path / "csp.pdf").read_bytes()[:5] == b"%PDF-"
     assert hits == []
 

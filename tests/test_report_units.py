@@ -8,8 +8,6 @@ estimate/CI and p-value formatting, Excel sheet names, and the PDF renderer's re
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +17,7 @@ from latc.report import STROBE_ITEMS, ReportInputError, ReportInputs, completene
 from latc.report._format import NBSP, display_table, fmt_p
 from latc.report._strobe import strobe_section
 from latc.report._xlsx import sheet_names
+from test_report_data import recording_server
 
 
 def _folder(tmp_path: Path, tables: dict[str, pd.DataFrame], summary: dict | None = None,
@@ -132,31 +131,15 @@ def test_strobe_checklist_marks_absent_sections_not_addressed():
 
 def test_pdf_renderer_never_fetches_a_url(tmp_path):
     """Negative control on a local HTTP server: an <img> / stylesheet pointing at it is not requested."""
-    hits: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            hits.append(self.path)
-            self.send_response(404)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    html = (f'<html><head><link rel="stylesheet" href="{url}/s.css"></head>'
-            f'<body><p>x</p><img src="{url}/x.png"><div style="background: url({url}/b.png)">y</div></body></html>')
-    try:
+    with recording_server() as (url, hits):
+        html = (f'<html><head><link rel="stylesheet" href="{url}/s.css"></head>'
+                f'<body><p>x</p><img src="{url}/x.png"><div style="background: url({url}/b.png)">y</div></body></html>')
         from weasyprint import HTML
 
         HTML(string=html).write_pdf(tmp_path / "default.pdf")   # WeasyPrint's default fetcher does fetch …
         fetched_by_default = list(hits)
         hits.clear()
         out = write_pdf(html, tmp_path / "x.pdf")               # … the report's renderer does not
-    finally:
-        server.shutdown()
     assert fetched_by_default  # the check can fail
     assert out.read_bytes()[:5] == b"%PDF-"
     assert hits == []
