@@ -72,7 +72,7 @@ DPI = 300
 #: to write, 2.3 -> 5.9 s and 5.4 -> 9.1 s, so they stay vector.)
 RASTER_ABOVE = 2000
 #: Seed of the random sample of patients whose individual lines a spider or trajectory plot draws
-#: when it is given ``max_lines`` (the report: :data:`latc.report.MAX_LINES`).
+#: when it is given ``max_lines`` (the report: :data:`latc.report._clinical.MAX_LINES`).
 LINE_SAMPLE_SEED = 20261206
 
 

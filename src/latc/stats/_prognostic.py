@@ -336,12 +336,18 @@ def _refit(frame, time, event, covs, idx, names, ties, X=None, t=None, e=None):
         return None
 
 
+def _lean(models, fits, Xs, t, e) -> dict[str, tuple]:
+    """Per model, the extra arguments of :func:`_refit`'s lean path — the full model matrix, times and
+    events — when every covariate is numeric (its design columns are the covariates); else none."""
+    return {m: (Xs[m], t, e) if fits[m].names == list(models[m]) else () for m in _MODELS}
+
+
 def _bootstrap(frame, time, event, t, e, models, Xs, fits, horizons, tau, n_boot, seed, ties,
                optimism):
     rng = np.random.default_rng(seed)
     n = len(t)
     records, failed = [], 0
-    lean = {m: (Xs[m], t, e) if fits[m].names == list(models[m]) else () for m in _MODELS}
+    lean = _lean(models, fits, Xs, t, e)
     for b in range(n_boot):                     # replicates, not patients
         idx = rng.integers(0, n, n)
         tb, eb = t[idx], e[idx]
@@ -410,13 +416,13 @@ def _bootstrap_rows(boot, apparent, horizons, tau, conf_level, optimism, failed,
 def _cross_validation(frame, time, event, t, e, models, Xs, fits, horizons, tau, k, seed, ties):
     rng = np.random.default_rng([seed, k])
     fold = _folds(e, k, rng)
+    lean = _lean(models, fits, Xs, t, e)
     pooled = {m: np.empty(len(t)) for m in _MODELS}
     for f in range(k):                          # folds, not patients
         train = np.flatnonzero(fold != f)
         test = fold == f
         for m in _MODELS:
-            fit = _refit(frame, time, event, models[m], train, fits[m].names, ties,
-                         *((Xs[m], t, e) if fits[m].names == list(models[m]) else ()))
+            fit = _refit(frame, time, event, models[m], train, fits[m].names, ties, *lean[m])
             if fit is None:
                 raise StatsInputError(f"prognostic: the {m} model cannot be fitted without fold "
                                       f"{f + 1} of {k} (a category absent or an infinite "
